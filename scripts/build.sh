@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build the single executable: dist/panorama for this machine; with --all also
+# dist/panorama-linux-x64 and dist/panorama-linux-arm64.
+# A host tool run from cron must not read .env or bunfig.toml from whatever directory it starts
+# in, hence the two --no-compile-autoload flags. --bytecode needs --format=esm (without it bun
+# prints an error, exits 0 and writes a binary that dies at start), so every binary built is run
+# once here and the build fails if it does not answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bun=node_modules/.bin/bun
+version=$(node -p 'require("./package.json").version')
+flags=(--compile --minify --bytecode --format=esm --no-compile-autoload-dotenv --no-compile-autoload-bunfig)
+mkdir -p dist
+
+build() { # outfile [bun executable of the target]
+  local out=$1 base=${2:-}
+  local extra=()
+  [ -n "$base" ] && extra=(--compile-executable-path="$base")
+  "$bun" build "${flags[@]}" "${extra[@]}" src/cli.ts --outfile "$out" >/dev/null
+}
+
+check() { # binary: must print the package version
+  local answer
+  answer=$("$1" --version 2>&1) || { echo "build: $1 does not start: $answer" >&2; exit 1; }
+  [ "$answer" = "$version" ] || { echo "build: $1 --version printed '$answer', expected $version" >&2; exit 1; }
+}
+
+build dist/panorama
+check dist/panorama
+echo "dist/panorama $(du -m dist/panorama | cut -f1) MiB"
+
+if [ "${1:-}" = "--all" ]; then
+  # The target runtimes come from the same npm packages that bring bun itself, never from a download of bun's own.
+  bun_version=$("$bun" --version)
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  for pair in "x64:linux-x64" "arm64:linux-aarch64"; do
+    arch=${pair%%:*} pkg=${pair#*:}
+    if [ -x "node_modules/@oven/bun-$pkg/bin/bun" ]; then
+      base="node_modules/@oven/bun-$pkg/bin/bun"
+    else
+      (cd "$work" && npm pack --silent "@oven/bun-$pkg@$bun_version" >/dev/null && tar -xzf oven-bun-$pkg-$bun_version.tgz && mv package "$pkg")
+      base="$work/$pkg/bin/bun"
+    fi
+    build "dist/panorama-linux-$arch" "$base"
+    if [ "$(uname -m)" = "$( [ "$arch" = x64 ] && echo x86_64 || echo aarch64)" ]; then check "dist/panorama-linux-$arch"; fi
+    echo "dist/panorama-linux-$arch $(du -m "dist/panorama-linux-$arch" | cut -f1) MiB"
+  done
+fi

@@ -1,0 +1,13 @@
+// Command name → lazy import, so start-up loads only the command that runs.
+import type { CommandDef } from "citty";
+
+// biome-ignore lint/suspicious/noExplicitAny: citty's CommandDef is generic over each command's own args
+type AnyCommand = CommandDef<any>;
+
+export const commands: Record<string, () => Promise<AnyCommand>> = {
+  crontab: () => import("./crontab.ts").then((m) => m.default),
+  "iam-policy": () => import("./iam-policy.ts").then((m) => m.default),
+  init: () => import("./init.ts").then((m) => m.default),
+  completions: () => import("./completions.ts").then((m) => m.default),
+  extract: () => import("./extract.ts").then((m) => m.default),
+};

@@ -1,0 +1,77 @@
+// Argument sets shared by the commands, and the set-up every command does first.
+import { loadConfig } from "../config/load.ts";
+import { closest } from "../config/reader.ts";
+import { secretsOf } from "../config/secrets.ts";
+import type { Config } from "../config/types.ts";
+import { UsageError } from "../errors.ts";
+import { addSecrets, LEVELS, type Level, log, setupLogging } from "../log.ts";
+
+export const globalArgs = {
+  config: {
+    type: "string",
+    description:
+      "configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)",
+    valueHint: "FILE",
+  },
+  "log-level": { type: "string", description: "debug, info, warn or error", valueHint: "LEVEL" },
+  json: {
+    type: "boolean",
+    description: "one JSON object per log line on stderr (default when stderr is not a TTY)",
+  },
+} as const;
+
+export const tablesArgs = {
+  tables: { type: "string", description: "only these tables (comma-separated)", valueHint: "a,b" },
+} as const;
+
+export const dryRunArgs = {
+  "dry-run": { type: "boolean", description: "do every read, print what would be written, write nothing" },
+} as const;
+
+export interface GlobalOptions {
+  config?: string | undefined;
+  "log-level"?: string | undefined;
+  json?: boolean | undefined;
+}
+
+/** Global options given before the command name (`panorama --json run`); the command's own win. */
+let early: GlobalOptions = {};
+export function setEarlyGlobals(options: GlobalOptions): void {
+  early = options;
+}
+
+export function startLogging(args: GlobalOptions): void {
+  const level = args["log-level"] ?? early["log-level"];
+  if (level !== undefined && !(LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`--log-level: expected one of ${LEVELS.join(", ")}, got "${level}"`);
+  }
+  setupLogging({ level: level as Level | undefined, json: args.json || early.json });
+}
+
+/** Logging set up, configuration loaded and validated, its warnings said, its secrets registered. */
+export async function prepare(args: GlobalOptions): Promise<Config> {
+  startLogging(args);
+  const { config, warnings } = await loadConfig({ configPath: args.config ?? early.config });
+  addSecrets(secretsOf(config));
+  for (const warning of warnings) log.warn(warning);
+  return config;
+}
+
+/** The configured tables, or those named by --tables (each must be configured). */
+export function selectTables(config: Config, list: string | undefined): Config["tables"] {
+  if (list === undefined || list.trim() === "") return config.tables;
+  const names = list
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const known = config.tables.map((t) => t.name);
+  for (const name of names) {
+    if (known.includes(name)) continue;
+    const suggestion = closest(name, known);
+    throw new UsageError(
+      `--tables: "${name}" is not a configured table${suggestion ? ` (did you mean "${suggestion}"?)` : ""}`,
+      "the configured tables are the preset's, filtered by [extract] include/exclude, plus [[tables]]",
+    );
+  }
+  return config.tables.filter((t) => names.includes(t.name));
+}

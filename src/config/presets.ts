@@ -1,0 +1,46 @@
+// The built-in table sets. `openedx` is the Tutor plugin's table list (copied from
+// shared/reference/openedx-tables.json; a test keeps the copy current), minus auth_user.password.
+import openedxTables from "./openedx-tables.json" with { type: "json" };
+import type { TableConfig } from "./types.ts";
+
+interface ReferenceTable {
+  name: string;
+  datasource: string;
+  fields: { name: string; type: string }[];
+  partitions?: { interval: string; timestamp_field: string; partition_fields: string[] };
+}
+
+/** Columns that are never extracted, whatever the config says (DESIGN §9). */
+export const FORBIDDEN_FIELDS: Record<string, string[]> = { auth_user: ["password"] };
+
+/** Seconds of the `interval` strings the reference uses ("2 hour"). */
+function intervalSeconds(interval: string): number {
+  const m = /^(\d+)\s*(second|minute|hour|day)s?$/.exec(interval.trim());
+  if (!m) throw new Error(`openedx preset: unreadable interval "${interval}"`);
+  const unit = { second: 1, minute: 60, hour: 3600, day: 86400 }[
+    m[2] as "second" | "minute" | "hour" | "day"
+  ];
+  return Number(m[1]) * unit;
+}
+
+/** Tables of a preset with the names of the datalake objects left empty (filled by the loader). */
+export function presetTables(preset: "openedx" | "none"): TableConfig[] {
+  if (preset === "none") return [];
+  return (openedxTables.tables as ReferenceTable[]).map((table) => {
+    const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
+    return {
+      name: table.name,
+      source: table.datasource === "mysql" ? "mysql" : "course_structures",
+      datalake_table: "",
+      view: "",
+      partition_fields: table.partitions ? [...table.partitions.partition_fields] : [],
+      incremental: table.partitions
+        ? {
+            timestamp_field: table.partitions.timestamp_field,
+            overlap: intervalSeconds(table.partitions.interval),
+          }
+        : null,
+      fields: table.fields.filter((f) => !forbidden.includes(f.name)).map((f) => ({ ...f })),
+    };
+  });
+}

@@ -1,0 +1,19 @@
+// The secret values of a configuration, so that the logger can blank them wherever they appear.
+import type { Config } from "./types.ts";
+
+export function secretsOf(config: Config): string[] {
+  const secrets = [
+    config.mysql.password,
+    config.mongodb.password,
+    config.aws.secret_access_key,
+    config.aws.session_token,
+  ];
+  const uriPassword = /\/\/[^/@:]*:([^/@]*)@/.exec(config.mongodb.uri)?.[1];
+  if (uriPassword) secrets.push(uriPassword, decodeURIComponent(uriPassword));
+  return secrets.filter((s) => s.length >= 4);
+}
+
+/** At most the last 4 characters of an access key id (DESIGN §3). */
+export function maskAccessKey(id: string): string {
+  return id.length <= 4 ? "****" : `****${id.slice(-4)}`;
+}

@@ -1,0 +1,125 @@
+// The validated configuration. Keys keep the TOML spelling (snake_case) so that a key path in an
+// error message is the same as the property path here.
+
+export const MODES = ["DEMO", "FREE", "SAAS", "CUSTOM"] as const;
+export type Mode = (typeof MODES)[number];
+
+export const LOG_FORMATS = ["auto", "json", "prefixed", "docker"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export interface FieldDef {
+  name: string;
+  /** MySQL data type without length, lower case: "int", "varchar", "datetime", ... */
+  type: string;
+}
+
+export interface Incremental {
+  timestamp_field: string;
+  /** overlap in seconds */
+  overlap: number;
+}
+
+/** Where a table's rows come from. */
+export type TableSource = "mysql" | "course_structures";
+
+export interface TableConfig {
+  name: string;
+  source: TableSource;
+  /** Glue table name: default `<base_prefix>_raw_<name>` */
+  datalake_table: string;
+  /** Athena view name: default `<base_prefix>_table_<name>` */
+  view: string;
+  partition_fields: string[];
+  incremental: Incremental | null;
+  /** null = every column of the MySQL table, in table order (read from information_schema) */
+  fields: FieldDef[] | null;
+}
+
+export interface DatalakeConfig {
+  target: "s3" | "local";
+  path: string;
+  bucket: string;
+  /** defaults to bucket */
+  logs_bucket: string;
+  base_prefix: string;
+  region: string;
+  database: string;
+  workgroup: string;
+  athena_results_bucket: string;
+  account_id: string;
+  compression: "none" | "gzip";
+  kms_key_arn: string;
+  endpoint: string;
+  glue_endpoint: string;
+  athena_endpoint: string;
+  /** ordered (key, value) pairs; default [["lms", lms_host]] */
+  base_partitions: [string, string][];
+}
+
+export interface AwsConfig {
+  access_key_id: string;
+  secret_access_key: string;
+  session_token: string;
+}
+
+export interface MysqlConfig {
+  host: string;
+  port: number;
+  user: string;
+  /** already read from password_file when that is set */
+  password: string;
+  database: string;
+  socket: string;
+  ssl: boolean;
+  connections: number;
+}
+
+export interface MongodbConfig {
+  uri: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  auth_source: string;
+  tls: boolean;
+  use_split_mongo: boolean;
+}
+
+export interface ExtractConfig {
+  preset: "openedx" | "none";
+  include: string[];
+  exclude: string[];
+}
+
+export interface LogsConfig {
+  paths: string[];
+  exclude: string[];
+  format: LogFormat;
+  /** uncompressed bytes per object */
+  max_file_size: number;
+  /** seconds */
+  upload_timeout: number;
+}
+
+export interface ScheduleConfig {
+  run: string;
+  log_ship: string;
+}
+
+export interface Config {
+  /** absolute path of the file read, or null when no file was used */
+  file: string | null;
+  mode: Mode;
+  lms_host: string;
+  state_dir: string;
+  datalake: DatalakeConfig;
+  aws: AwsConfig;
+  mysql: MysqlConfig;
+  mongodb: MongodbConfig;
+  extract: ExtractConfig;
+  /** the resolved table set: preset, include/exclude and [[tables]] overrides applied */
+  tables: TableConfig[];
+  logs: LogsConfig;
+  schedule: ScheduleConfig;
+}

@@ -1,0 +1,193 @@
+// The local spool: files waiting to be uploaded, at `state_dir/spool/<datalake key>`. A file is
+// written under a temporary name and renamed when complete, after its manifest entry (a sidecar
+// `<key>.manifest.json`) is in place, so a file in the spool is always whole and described.
+import { createHash, type Hash } from "node:crypto";
+import { once } from "node:events";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import type { Writable } from "node:stream";
+import { createGzip, type Gzip } from "node:zlib";
+import { fsyncPath, syncDirectory, writeJsonAtomic } from "../state/atomic.ts";
+
+export const MANIFEST_SUFFIX = ".manifest.json";
+const TEMP_MARK = ".partial-";
+/** Output is gathered into chunks of this size: few large writes are much faster than many small. */
+const CHUNK_BYTES = 1 << 20;
+
+export interface ManifestEntry {
+  /** the datalake object key, relative to the bucket or the local datalake root */
+  key: string;
+  table: string;
+  /** base partitions then field partitions, in key order */
+  partitions: [string, string][];
+  rows: number;
+  /** bytes of the file as stored (compressed when gzip) */
+  bytes: number;
+  /** sha256 (hex) of the file as stored */
+  sha256: string;
+  written_at: string;
+}
+
+export function spoolDir(stateDir: string): string {
+  return join(stateDir, "spool");
+}
+
+export class SpoolWriter {
+  private readonly file: WriteStream;
+  private readonly gzip: Gzip | null;
+  private readonly hash: Hash = createHash("sha256");
+  private pending: string[] = [];
+  private pendingLength = 0;
+  private bytes = 0;
+  private rows = 0;
+  private closed = false;
+
+  private constructor(
+    readonly spool: string,
+    readonly key: string,
+    private readonly tempPath: string,
+    compress: boolean,
+  ) {
+    this.file = createWriteStream(tempPath, { highWaterMark: CHUNK_BYTES });
+    this.file.on("error", () => {});
+    this.gzip = compress ? createGzip() : null;
+    if (this.gzip) {
+      this.gzip.on("data", (chunk: Buffer) => this.count(chunk));
+      this.gzip.pipe(this.file);
+    }
+  }
+
+  static async open(spool: string, key: string): Promise<SpoolWriter> {
+    const path = join(spool, key);
+    await mkdir(dirname(path), { recursive: true });
+    const temp = `${path}${TEMP_MARK}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    return new SpoolWriter(spool, key, temp, key.endsWith(".gz"));
+  }
+
+  private count(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /** Append encoded text; returns a promise when the caller should wait (backpressure). */
+  write(text: string, rows = 0): Promise<void> | undefined {
+    this.rows += rows;
+    this.pending.push(text);
+    this.pendingLength += text.length;
+    if (this.pendingLength < CHUNK_BYTES) return undefined;
+    return this.drain();
+  }
+
+  private drain(): Promise<void> | undefined {
+    if (this.pendingLength === 0) return undefined;
+    const chunk = Buffer.from(this.pending.join(""));
+    this.pending = [];
+    this.pendingLength = 0;
+    const target: Writable = this.gzip ?? this.file;
+    if (!this.gzip) this.count(chunk);
+    if (target.write(chunk)) return undefined;
+    return once(target, "drain").then(() => undefined);
+  }
+
+  /** Flush, fsync, write the manifest entry, then rename the file into place. */
+  async commit(meta: { table: string; partitions: [string, string][] }): Promise<ManifestEntry> {
+    await this.drain();
+    this.closed = true;
+    const finished = once(this.file, "close");
+    (this.gzip ?? this.file).end();
+    await finished;
+    await fsyncPath(this.tempPath);
+    const entry: ManifestEntry = {
+      key: this.key,
+      table: meta.table,
+      partitions: meta.partitions,
+      rows: this.rows,
+      bytes: this.bytes,
+      sha256: this.hash.digest("hex"),
+      written_at: new Date().toISOString(),
+    };
+    const path = join(this.spool, this.key);
+    writeJsonAtomic(`${path}${MANIFEST_SUFFIX}`, entry);
+    await rename(this.tempPath, path);
+    syncDirectory(dirname(path));
+    return entry;
+  }
+
+  /** Drop the partial file: nothing of it reaches the spool. */
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.gzip?.destroy();
+      this.file.destroy();
+    }
+    await rm(this.tempPath, { force: true });
+  }
+}
+
+/** Every complete file of the spool with its manifest entry, oldest first. */
+export async function listSpool(spool: string): Promise<ManifestEntry[]> {
+  const entries: ManifestEntry[] = [];
+  let names: string[];
+  try {
+    names = (await readdir(spool, { recursive: true })) as string[];
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+  for (const name of names) {
+    if (!name.endsWith(MANIFEST_SUFFIX)) continue;
+    const key = name.slice(0, -MANIFEST_SUFFIX.length).split(sep).join("/");
+    const data = join(spool, key);
+    // A manifest without its file is a write that died before the rename: not complete.
+    if (!(await exists(data))) continue;
+    const entry = JSON.parse(await readFile(join(spool, name), "utf8")) as ManifestEntry;
+    if (entry.key !== key) continue;
+    entries.push(entry);
+  }
+  return entries.sort((a, b) => a.written_at.localeCompare(b.written_at) || a.key.localeCompare(b.key));
+}
+
+/** Remove temporary files and manifests left by a process that died mid-write. */
+export async function cleanSpool(spool: string): Promise<number> {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = (await readdir(spool, { recursive: true })) as string[];
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const path = join(spool, name);
+    const orphanManifest =
+      name.endsWith(MANIFEST_SUFFIX) && !(await exists(path.slice(0, -MANIFEST_SUFFIX.length)));
+    if (name.includes(TEMP_MARK) || orphanManifest) {
+      await rm(path, { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/** Remove an uploaded file and its manifest entry (file first: a manifest alone is ignored). */
+export async function removeFromSpool(spool: string, key: string): Promise<void> {
+  const path = join(spool, key);
+  await rm(path, { force: true });
+  await rm(`${path}${MANIFEST_SUFFIX}`, { force: true });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export function spoolPath(spool: string, key: string): string {
+  return join(spool, key);
+}
+
+export function keyOf(spool: string, path: string): string {
+  return relative(spool, path).split(sep).join("/");
+}

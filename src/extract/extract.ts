@@ -1,0 +1,321 @@
+// Extract configured MySQL tables into the spool: plan each table (fields, partitions,
+// watermark), stream every partition into its own spool file over a small connection pool,
+// and advance the watermark only when the whole table succeeded.
+import type { Connection } from "mysql2";
+import { FORBIDDEN_FIELDS } from "../config/presets.ts";
+import type { Config, TableConfig } from "../config/types.ts";
+import { objectKey } from "../datalake/layout.ts";
+import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
+import { messageOf, PanoramaError } from "../errors.ts";
+import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
+import { type ColumnKind, columnKind, encodeHeader, encodeRows } from "./csv.ts";
+import { type Cell, close, connect, ident, mysqlError, query, streamRows, tableColumns } from "./mysql.ts";
+
+/** Hive's name for a NULL partition value; Athena reads it back as NULL. */
+export const NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__";
+const BATCH_ROWS = 500;
+
+/** A problem with one table (missing, misconfigured): reported, the other tables still run. */
+export class TableError extends PanoramaError {}
+
+export interface ExtractOptions {
+  full: boolean;
+  dryRun: boolean;
+  /** called for each file as soon as it is complete in the spool (run uploads it at once) */
+  onFile?: (entry: ManifestEntry) => void | Promise<void>;
+  events?: ExtractEvents;
+}
+
+export interface ExtractEvents {
+  tableStarted?(table: string, partitions: number): void;
+  partitionDone?(table: string, rows: number): void;
+  tableDone?(summary: TableSummary): void;
+}
+
+export interface TableSummary {
+  table: string;
+  rows: number;
+  files: number;
+  bytes: number;
+  seconds: number;
+  /** partitions extracted, of how many the table has */
+  partitions: number;
+  watermark: string | null;
+  error: string | null;
+  /** --dry-run: the files that would be written */
+  planned?: { key: string; rows: number }[];
+}
+
+interface Column {
+  name: string;
+  kind: ColumnKind;
+}
+
+export interface TablePlan {
+  table: TableConfig;
+  /** CSV columns: the fields minus the partition fields */
+  columns: Column[];
+  /** values of the partition fields, one tuple per partition; [[]] for an unpartitioned table */
+  partitions: Cell[][];
+  /** largest timestamp_field seen now, the next watermark */
+  nextWatermark: string | null;
+}
+
+/** The fields to extract: the configured ones (which must exist), else all columns in table order. */
+export async function resolveFields(
+  connection: Connection,
+  config: Config,
+  table: TableConfig,
+): Promise<{ name: string; type: string }[]> {
+  const columns = await tableColumns(connection, config.mysql.database, table.name);
+  if (!columns) {
+    throw new TableError(
+      `${table.name}: table ${config.mysql.database}.${table.name} does not exist`,
+      "leave it out with [extract] exclude, or check [mysql] database",
+    );
+  }
+  const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
+  if (!table.fields) return columns.filter((c) => !forbidden.includes(c.name));
+  const byName = new Map(columns.map((c) => [c.name, c]));
+  const missing = table.fields.filter((f) => !byName.has(f.name)).map((f) => f.name);
+  if (missing.length > 0) {
+    throw new TableError(
+      `${table.name}: configured column${missing.length > 1 ? "s" : ""} ${missing.map((m) => `"${m}"`).join(", ")} not found in ${config.mysql.database}.${table.name} (it has: ${columns.map((c) => c.name).join(", ")})`,
+      "fix the table's fields in the config; `panorama schema pull` prints the real ones",
+    );
+  }
+  // The server's type decides the encoding; the configured one only types the view.
+  return table.fields.map((f) => ({ name: f.name, type: byName.get(f.name)!.type }));
+}
+
+export async function planTable(
+  connection: Connection,
+  config: Config,
+  table: TableConfig,
+  full: boolean,
+): Promise<TablePlan> {
+  const fields = await resolveFields(connection, config, table);
+  const names = fields.map((f) => f.name);
+  for (const field of [
+    ...table.partition_fields,
+    ...(table.incremental ? [table.incremental.timestamp_field] : []),
+  ]) {
+    if (!names.includes(field) && !(await hasColumn(connection, config, table, field))) {
+      throw new TableError(
+        `${table.name}: column "${field}" (partition or timestamp field) not found in ${config.mysql.database}.${table.name}`,
+      );
+    }
+  }
+  const columns = fields
+    .filter((f) => !table.partition_fields.includes(f.name))
+    .map((f) => ({ name: f.name, kind: columnKind(f.type) }));
+  if (columns.length === 0)
+    throw new TableError(`${table.name}: no column left once partition fields are removed`);
+  const from = `FROM ${ident(table.name)}`;
+  if (table.partition_fields.length === 0) return { table, columns, partitions: [[]], nextWatermark: null };
+
+  const partitionList = table.partition_fields.map(ident).join(", ");
+  let nextWatermark: string | null = null;
+  let where = "";
+  const values: unknown[] = [];
+  if (table.incremental) {
+    const ts = ident(table.incremental.timestamp_field);
+    const [max] = await query<{ max: string | null }>(connection, `SELECT MAX(${ts}) AS max ${from}`);
+    nextWatermark = max?.max === null || max?.max === undefined ? null : String(max.max);
+    const previous = readWatermarks(config.state_dir)[table.name]?.value;
+    if (!full && previous) {
+      where = ` WHERE ${ts} >= DATE_SUB(?, INTERVAL ? SECOND)`;
+      values.push(previous, table.incremental.overlap);
+    }
+  }
+  const rows = await new Promise<Cell[][]>((resolve, reject) => {
+    connection.query(
+      { sql: `SELECT DISTINCT ${partitionList} ${from}${where}`, values, rowsAsArray: true },
+      (error, result) => (error ? reject(error) : resolve(result as Cell[][])),
+    );
+  });
+  return { table, columns, partitions: rows, nextWatermark };
+}
+
+async function hasColumn(
+  connection: Connection,
+  config: Config,
+  table: TableConfig,
+  name: string,
+): Promise<boolean> {
+  const columns = await tableColumns(connection, config.mysql.database, table.name);
+  return columns?.some((c) => c.name === name) ?? false;
+}
+
+/** The partition pairs of a spool file: base partitions then the field partitions' values. */
+export function partitionPairs(config: Config, table: TableConfig, values: Cell[]): [string, string][] {
+  const fieldPairs = table.partition_fields.map((name, i): [string, string] => {
+    const value = values[i];
+    if (value === null || value === undefined) return [name, NULL_PARTITION];
+    if (value instanceof Uint8Array) return [name, Buffer.from(value).toString("hex")];
+    return [name, String(value)];
+  });
+  return [...config.datalake.base_partitions, ...fieldPairs];
+}
+
+function partitionWhere(table: TableConfig): string {
+  if (table.partition_fields.length === 0) return "";
+  // <=> so that a NULL partition value selects its rows too.
+  return ` WHERE ${table.partition_fields.map((f) => `${ident(f)} <=> ?`).join(" AND ")}`;
+}
+
+/** Stream one partition into a spool file; the file appears in the spool only when complete. */
+async function extractPartition(
+  connection: Connection,
+  config: Config,
+  plan: TablePlan,
+  values: Cell[],
+): Promise<ManifestEntry> {
+  const { table, columns } = plan;
+  const partitions = partitionPairs(config, table, values);
+  const key = objectKey({
+    basePrefix: config.datalake.base_prefix,
+    table: table.name,
+    partitions,
+    compression: config.datalake.compression,
+  });
+  const writer = await SpoolWriter.open(spoolDir(config.state_dir), key);
+  try {
+    writer.write(encodeHeader(columns.map((c) => c.name)));
+    const kinds = columns.map((c) => c.kind);
+    const sql = `SELECT ${columns.map((c) => ident(c.name)).join(", ")} FROM ${ident(table.name)}${partitionWhere(table)}`;
+    await streamRows(connection, sql, values, BATCH_ROWS, (rows) =>
+      writer.write(encodeRows(rows, kinds), rows.length),
+    );
+    return await writer.commit({ table: table.name, partitions });
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+}
+
+async function countPartition(connection: Connection, plan: TablePlan, values: Cell[]): Promise<number> {
+  const [row] = await query<{ n: string | number }>(
+    connection,
+    `SELECT COUNT(*) AS n FROM ${ident(plan.table.name)}${partitionWhere(plan.table)}`,
+    values,
+  );
+  return Number(row?.n ?? 0);
+}
+
+/** Run `work` over `items` with at most `connections.length` at a time, one connection each. */
+async function overPool<T>(
+  connections: Connection[],
+  items: T[],
+  work: (connection: Connection, item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let firstError: unknown;
+  await Promise.all(
+    connections.map(async (connection) => {
+      while (firstError === undefined && next < items.length) {
+        const item = items[next++]!;
+        try {
+          await work(connection, item);
+        } catch (error) {
+          firstError ??= error;
+        }
+      }
+    }),
+  );
+  if (firstError !== undefined) throw firstError;
+}
+
+export async function extractTables(
+  config: Config,
+  tables: TableConfig[],
+  options: ExtractOptions,
+): Promise<TableSummary[]> {
+  const summaries: TableSummary[] = [];
+  const mysqlTables = tables.filter((t) => t.source === "mysql");
+  if (mysqlTables.length === 0) return summaries;
+  let main = await connect(config.mysql);
+  try {
+    for (const table of mysqlTables) {
+      const summary = await extractTable(main, config, table, options);
+      options.events?.tableDone?.(summary);
+      summaries.push(summary);
+      if (summary.error !== null) {
+        // The failure may have left the connection mid-query or dead: start the next table afresh.
+        main.destroy();
+        main = await connect(config.mysql);
+      }
+    }
+  } finally {
+    await close(main);
+  }
+  return summaries;
+}
+
+async function extractTable(
+  main: Connection,
+  config: Config,
+  table: TableConfig,
+  options: ExtractOptions,
+): Promise<TableSummary> {
+  const started = performance.now();
+  const summary: TableSummary = {
+    table: table.name,
+    rows: 0,
+    files: 0,
+    bytes: 0,
+    seconds: 0,
+    partitions: 0,
+    watermark: null,
+    error: null,
+  };
+  const pool: Connection[] = [];
+  try {
+    const plan = await planTable(main, config, table, options.full).catch((error) => {
+      throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
+    });
+    options.events?.tableStarted?.(table.name, plan.partitions.length);
+    if (options.dryRun) {
+      summary.planned = [];
+      for (const values of plan.partitions) {
+        const rows = await countPartition(main, plan, values);
+        const key = objectKey({
+          basePrefix: config.datalake.base_prefix,
+          table: table.name,
+          partitions: partitionPairs(config, table, values),
+          compression: config.datalake.compression,
+        });
+        summary.planned.push({ key, rows });
+        summary.rows += rows;
+        summary.partitions++;
+      }
+    } else {
+      pool.push(main);
+      const wanted = Math.min(config.mysql.connections, plan.partitions.length);
+      while (pool.length < wanted) pool.push(await connect(config.mysql));
+      await overPool(pool, plan.partitions, async (connection, values) => {
+        const entry = await extractPartition(connection, config, plan, values).catch((error) => {
+          throw error instanceof PanoramaError
+            ? error
+            : mysqlError(error, config.mysql, `reading ${table.name}`);
+        });
+        summary.rows += entry.rows;
+        summary.files++;
+        summary.bytes += entry.bytes;
+        summary.partitions++;
+        options.events?.partitionDone?.(table.name, entry.rows);
+        await options.onFile?.(entry);
+      });
+      if (plan.nextWatermark !== null) {
+        saveWatermark(config.state_dir, table.name, plan.nextWatermark);
+        summary.watermark = plan.nextWatermark;
+      }
+    }
+  } catch (error) {
+    summary.error = messageOf(error);
+  } finally {
+    for (const connection of pool.slice(1)) await close(connection);
+  }
+  summary.seconds = Math.round((performance.now() - started) / 10) / 100;
+  return summary;
+}

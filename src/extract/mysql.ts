@@ -1,0 +1,212 @@
+// MySQL edge: connections with the options that keep values exact, clear connection errors,
+// information_schema look-ups, and a streamed query that hands rows over in batches with
+// backpressure (the connection is paused while the consumer is busy).
+import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type QueryError } from "mysql2";
+import type { MysqlConfig } from "../config/types.ts";
+import { PanoramaError } from "../errors.ts";
+
+export class MysqlError extends PanoramaError {
+  /** the server's or driver's error code (ER_ACCESS_DENIED_ERROR, ECONNREFUSED, ...) */
+  readonly code: string;
+  constructor(message: string, code: string, hint?: string) {
+    super(message, hint);
+    this.code = code;
+  }
+}
+
+export function connectionOptions(config: MysqlConfig): ConnectionOptions {
+  return {
+    ...(config.socket ? { socketPath: config.socket } : { host: config.host, port: config.port }),
+    user: config.user,
+    password: config.password,
+    database: config.database,
+    charset: "utf8mb4",
+    // Exact values (DESIGN §5): server text for dates, strings for BIGINT/DECIMAL, JSON as text.
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    jsonStrings: true,
+    decimalNumbers: false,
+    connectTimeout: 15_000,
+    ...(config.ssl ? { ssl: {} } : {}),
+  };
+}
+
+/** "user@host:port/database" — what an operator needs to find the right server; never the password. */
+export function describeTarget(config: MysqlConfig): string {
+  const where = config.socket ? `socket ${config.socket}` : `${config.host}:${config.port}`;
+  return `${config.user}@${where}/${config.database}`;
+}
+
+const HINTS: Record<string, string> = {
+  ECONNREFUSED: "is MySQL running and listening there? check [mysql] host and port (or socket)",
+  ENOTFOUND: "the host name does not resolve: check [mysql] host",
+  ETIMEDOUT: "no answer: check [mysql] host, port and any firewall between this host and MySQL",
+  ENOENT: "no such socket: check [mysql] socket",
+  ER_ACCESS_DENIED_ERROR: "check [mysql] user and password (or password_file)",
+  ER_DBACCESS_DENIED_ERROR: "grant the user SELECT on the database: GRANT SELECT ON <database>.* TO <user>",
+  ER_BAD_DB_ERROR: "check [mysql] database (Tutor's default is openedx)",
+  ER_TABLEACCESS_DENIED_ERROR:
+    "grant the user SELECT on the table: GRANT SELECT ON <database>.<table> TO <user>",
+  ER_NO_SUCH_TABLE: "check the table name, or leave it out with [extract] exclude",
+  ER_BAD_FIELD_ERROR: "check the table's fields in the config; `panorama schema pull` prints the real ones",
+  PROTOCOL_CONNECTION_LOST:
+    "the connection was dropped: check the server's log and wait_timeout; the next run retries",
+};
+
+export function mysqlError(error: unknown, config: MysqlConfig, doing: string): MysqlError {
+  const e = error as Partial<QueryError> & { message?: string };
+  const code = e.code ?? "UNKNOWN";
+  const hint = (HINTS[code] ?? "")
+    .replaceAll("<database>", config.database)
+    .replaceAll("<user>", `'${config.user}'`);
+  const reason = (e.message ?? String(error)).replaceAll(config.password || "\u0000", "***");
+  return new MysqlError(`MySQL ${describeTarget(config)}: ${doing}: ${reason}`, code, hint || undefined);
+}
+
+export async function connect(config: MysqlConfig): Promise<Connection> {
+  const connection = mysql.createConnection(connectionOptions(config));
+  await new Promise<void>((resolve, reject) => {
+    connection.connect((error) => (error ? reject(mysqlError(error, config, "cannot connect")) : resolve()));
+  });
+  // A dropped connection is reported by the query that was running; this keeps it from crashing the process.
+  connection.on("error", () => {});
+  return connection;
+}
+
+/** End a connection politely, or destroy it when it cannot answer (it died mid-query). */
+export function close(connection: Connection): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      connection.destroy();
+      resolve();
+    }, 1000);
+    try {
+      connection.end(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      connection.destroy();
+      resolve();
+    }
+  });
+}
+
+export function query<T>(connection: Connection, sql: string, values: unknown[] = []): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    connection.query(sql, values, (error, rows) => (error ? reject(error) : resolve(rows as T[])));
+  });
+}
+
+/** Quote an identifier that the config validated ([A-Za-z0-9_]+). */
+export function ident(name: string): string {
+  if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`not a valid identifier: ${JSON.stringify(name)}`);
+  return `\`${name}\``;
+}
+
+export interface ColumnInfo {
+  name: string;
+  /** DATA_TYPE: int, varchar, datetime, ... */
+  type: string;
+  /** COLUMN_TYPE: int(11), varchar(255), datetime(6), ... */
+  columnType: string;
+}
+
+/** Columns of a table in table order, or null when the table does not exist. */
+export async function tableColumns(
+  connection: Connection,
+  database: string,
+  table: string,
+): Promise<ColumnInfo[] | null> {
+  const rows = await query<{ name: string; type: string; columnType: string }>(
+    connection,
+    `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, COLUMN_TYPE AS columnType
+       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+    [database, table],
+  );
+  if (rows.length === 0) return null;
+  return rows.map((r) => ({
+    name: String(r.name),
+    type: String(r.type).toLowerCase(),
+    columnType: String(r.columnType),
+  }));
+}
+
+export type Cell = string | number | Uint8Array | null;
+export type Row = Cell[];
+
+/**
+ * Stream a query's rows in batches. `onBatch` may return a promise: the connection is paused
+ * until it settles, so memory holds at most one batch plus the socket's buffer.
+ */
+export function streamRows(
+  connection: Connection,
+  sql: string,
+  values: unknown[],
+  batchSize: number,
+  onBatch: (rows: Row[]) => undefined | Promise<void>,
+): Promise<{ rows: number; fields: FieldPacket[] }> {
+  return new Promise((resolve, reject) => {
+    let batch: Row[] = [];
+    let total = 0;
+    let fields: FieldPacket[] = [];
+    let failed = false;
+    // The consumer's unfinished work; batches that arrive meanwhile queue behind it.
+    let busy: Promise<void> | null = null;
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      connection.destroy();
+      reject(error);
+    };
+    const settle = (current: Promise<void>) => {
+      current.then(() => {
+        if (busy !== current) return settle(busy!);
+        busy = null;
+        if (!failed) connection.resume();
+      }, fail);
+    };
+    const deliver = (rows: Row[]) => {
+      if (busy) {
+        busy = busy.then(() => onBatch(rows));
+        return;
+      }
+      const result = onBatch(rows);
+      if (!result) return;
+      connection.pause();
+      busy = result;
+      settle(result);
+    };
+    const q = connection.query({ sql, values, rowsAsArray: true });
+    q.on("fields", (f: FieldPacket[]) => {
+      fields = f;
+    });
+    q.on("result", (row: unknown) => {
+      if (failed) return;
+      batch.push(row as Row);
+      total++;
+      if (batch.length >= batchSize) {
+        const full = batch;
+        batch = [];
+        try {
+          deliver(full);
+        } catch (error) {
+          fail(error);
+        }
+      }
+    });
+    q.on("error", fail);
+    q.on("end", async () => {
+      if (failed) return;
+      try {
+        while (busy) await busy;
+        if (batch.length > 0) await onBatch(batch);
+        if (!failed) resolve({ rows: total, fields });
+      } catch (error) {
+        fail(error);
+      }
+    });
+  });
+}

@@ -1,0 +1,367 @@
+import { describe, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, parseConfig } from "../../src/config/load.ts";
+import { modeAllows } from "../../src/config/modes.ts";
+import { presetTables } from "../../src/config/presets.ts";
+import { ConfigError } from "../../src/errors.ts";
+
+const FILE = "/etc/panorama/panorama.toml";
+const MINIMAL = `mode = "CUSTOM"\nlms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
+
+function parse(text: string, env: Record<string, string> = {}) {
+  return parseConfig(text, FILE, env).config;
+}
+
+function failure(text: string, env: Record<string, string> = {}): string {
+  try {
+    parseConfig(text, FILE, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("defaults", () => {
+  test("a minimal file gets DESIGN §3's defaults and the openedx preset", () => {
+    const config = parse(MINIMAL);
+    expect(config.mode).toBe("CUSTOM");
+    expect(config.state_dir).toBe("/var/lib/panorama");
+    expect(config.datalake.target).toBe("s3");
+    expect(config.datalake.logs_bucket).toBe("acme-panorama");
+    expect(config.datalake.base_prefix).toBe("openedx");
+    expect(config.datalake.region).toBe("us-east-1");
+    expect(config.datalake.database).toBe("panorama");
+    expect(config.datalake.workgroup).toBe("panorama");
+    expect(config.datalake.compression).toBe("none");
+    expect(config.datalake.base_partitions).toEqual([["lms", "lms.example.com"]]);
+    expect(config.mysql).toMatchObject({
+      host: "127.0.0.1",
+      port: 3306,
+      user: "root",
+      database: "edxapp",
+      connections: 2,
+    });
+    expect(config.mongodb.use_split_mongo).toBe(true);
+    expect(config.logs.max_file_size).toBe(1024 * 1024);
+    expect(config.logs.upload_timeout).toBe(15 * 60);
+    expect(config.schedule).toEqual({ run: "55 * * * *", log_ship: "*/5 * * * *" });
+    expect(config.tables.map((t) => t.name)).toContain("courseware_studentmodule");
+    const studentmodule = config.tables.find((t) => t.name === "courseware_studentmodule")!;
+    expect(studentmodule.partition_fields).toEqual(["course_id"]);
+    expect(studentmodule.incremental).toEqual({ timestamp_field: "modified", overlap: 7200 });
+    expect(studentmodule.datalake_table).toBe("openedx_raw_courseware_studentmodule");
+    expect(studentmodule.view).toBe("openedx_table_courseware_studentmodule");
+    expect(config.tables.find((t) => t.name === "course_structures")?.source).toBe("course_structures");
+  });
+
+  test("the openedx preset never holds auth_user.password", () => {
+    const authUser = presetTables("openedx").find((t) => t.name === "auth_user")!;
+    expect(authUser.fields!.map((f) => f.name)).not.toContain("password");
+    expect(authUser.fields!.map((f) => f.name)).toContain("username");
+  });
+
+  test("the preset copy is current with shared/reference", () => {
+    const reference = join(import.meta.dir, "../../../shared/reference/openedx-tables.json");
+    const copy = join(import.meta.dir, "../../src/config/openedx-tables.json");
+    let upstream: string;
+    try {
+      upstream = readFileSync(reference, "utf8");
+    } catch {
+      // Outside the workspace (an operator's clone) there is no shared/ to compare with.
+      console.warn(`skipped: ${reference} is absent`);
+      return;
+    }
+    expect(JSON.parse(readFileSync(copy, "utf8"))).toEqual(JSON.parse(upstream));
+  });
+});
+
+describe("tables", () => {
+  test("include, exclude and [[tables]] overrides", () => {
+    const config = parse(`${MINIMAL}
+[extract]
+include = ["auth_user", "courseware_studentmodule", "my_table"]
+exclude = ["auth_user"]
+
+[[tables]]
+name = "courseware_studentmodule"
+partition_fields = ["course_id"]
+incremental = { timestamp_field = "modified", overlap = "30m" }
+view = "studentmodule_view"
+
+[[tables]]
+name = "my_table"
+fields = [ { name = "id", type = "int" }, { name = "label", type = "VARCHAR" } ]
+`);
+    expect(config.tables.map((t) => t.name)).toEqual(["courseware_studentmodule", "my_table"]);
+    const [studentmodule, mine] = config.tables;
+    expect(studentmodule!.incremental).toEqual({ timestamp_field: "modified", overlap: 1800 });
+    expect(studentmodule!.view).toBe("studentmodule_view");
+    expect(studentmodule!.fields!.length).toBe(11);
+    expect(mine).toMatchObject({
+      source: "mysql",
+      datalake_table: "openedx_raw_my_table",
+      fields: [
+        { name: "id", type: "int" },
+        { name: "label", type: "varchar" },
+      ],
+    });
+  });
+
+  test("preset none with a table of all columns", () => {
+    const config = parse(`${MINIMAL}[extract]\npreset = "none"\n[[tables]]\nname = "t1"\n`);
+    expect(config.tables).toEqual([
+      {
+        name: "t1",
+        source: "mysql",
+        datalake_table: "openedx_raw_t1",
+        view: "openedx_table_t1",
+        partition_fields: [],
+        incremental: null,
+        fields: null,
+      },
+    ]);
+  });
+
+  test("auth_user.password configured is dropped with a warning", () => {
+    const loaded = parseConfig(
+      `${MINIMAL}[[tables]]\nname = "auth_user"\nfields = [{ name = "id", type = "int" }, { name = "password", type = "varchar" }]\n`,
+      FILE,
+      {},
+    );
+    expect(loaded.config.tables.find((t) => t.name === "auth_user")!.fields).toEqual([
+      { name: "id", type: "int" },
+    ]);
+    expect(loaded.warnings.join("\n")).toContain("password of auth_user is never extracted");
+  });
+});
+
+describe("environment overrides", () => {
+  test("PANORAMA_* names of the Tutor plugin override the file", () => {
+    const text = `mode = "FREE"\nlms_host = "file.example.com"\n[datalake]\nbucket = "file-bucket"\nregion = "eu-west-1"\n[logs]\nmax_file_size = "2M"\n`;
+    const fromFile = parse(text);
+    expect(fromFile.mode).toBe("FREE");
+    expect(fromFile.datalake.region).toBe("eu-west-1");
+    const config = parse(text, {
+      PANORAMA_MODE: "SAAS",
+      LMS_HOST: "env.example.com",
+      PANORAMA_BUCKET: "env-bucket",
+      PANORAMA_RAW_LOGS_BUCKET: "env-logs",
+      PANORAMA_REGION: "ca-central-1",
+      PANORAMA_BASE_PREFIX: "acme",
+      PANORAMA_DATALAKE_DATABASE: "acme_db",
+      PANORAMA_DATALAKE_WORKGROUP: "acme-wg",
+      PANORAMA_USE_SPLIT_MONGO: "False",
+      PANORAMA_LOGS_TOTAL_FILE_SIZE: "5M",
+      PANORAMA_LOGS_UPLOAD_TIMEOUT: "1 hour",
+      PANORAMA_CRONTAB: "0 * * * *",
+    });
+    expect(config.mode).toBe("SAAS");
+    expect(config.lms_host).toBe("env.example.com");
+    expect(config.datalake).toMatchObject({
+      bucket: "env-bucket",
+      logs_bucket: "env-logs",
+      region: "ca-central-1",
+      base_prefix: "acme",
+      database: "acme_db",
+      workgroup: "acme-wg",
+      base_partitions: [["lms", "env.example.com"]],
+    });
+    expect(config.mongodb.use_split_mongo).toBe(false);
+    expect(config.logs.max_file_size).toBe(5 * 1024 * 1024);
+    expect(config.logs.upload_timeout).toBe(3600);
+    expect(config.schedule.run).toBe("0 * * * *");
+    expect(config.tables[0]!.datalake_table.startsWith("acme_raw_")).toBe(true);
+  });
+
+  test("an empty variable means unset, as Tutor leaves unset settings empty", () => {
+    expect(parse(MINIMAL, { PANORAMA_BUCKET: "", PANORAMA_MODE: "" }).datalake.bucket).toBe("acme-panorama");
+  });
+
+  test("a bad value from the environment names the variable", () => {
+    expect(failure(MINIMAL, { PANORAMA_LOGS_UPLOAD_TIMEOUT: "soon" })).toContain(
+      "environment variable PANORAMA_LOGS_UPLOAD_TIMEOUT (logs.upload_timeout)",
+    );
+  });
+
+  test("credentials: the file's [aws] comes before PANORAMA_AWS_*", () => {
+    const withFile = parse(
+      `${MINIMAL}[aws]\naccess_key_id = "AKIAFILE"\nsecret_access_key = "file-secret"\n`,
+      {
+        PANORAMA_AWS_ACCESS_KEY: "AKIAENV",
+        PANORAMA_AWS_SECRET_ACCESS_KEY: "env-secret",
+      },
+    );
+    expect(withFile.aws.access_key_id).toBe("AKIAFILE");
+    const withoutFile = parse(MINIMAL, {
+      PANORAMA_AWS_ACCESS_KEY: "AKIAENV",
+      PANORAMA_AWS_SECRET_ACCESS_KEY: "env-secret",
+    });
+    expect(withoutFile.aws).toMatchObject({ access_key_id: "AKIAENV", secret_access_key: "env-secret" });
+  });
+});
+
+describe("bad configurations exit 2 with the file, the key path and what was expected", () => {
+  const cases: [string, string, string[]][] = [
+    ["TOML syntax error", `mode = "CUSTOM"\nlms_host = "x\n`, [`${FILE}:2:`, "TOML syntax error"]],
+    [
+      "unknown key with suggestion",
+      `${MINIMAL}[mysql]\nhots = "db"\n`,
+      ["mysql.hots", 'did you mean "host"'],
+    ],
+    ["unknown top-level key", `statedir = "/x"\n${MINIMAL}`, ["statedir", 'did you mean "state_dir"']],
+    ["unknown section", `${MINIMAL}[mysqll]\nhost = "x"\n`, ["mysqll", 'did you mean "mysql"']],
+    ["wrong type", `${MINIMAL}[mysql]\nport = "3306"\n`, ["mysql.port", "expected an integer"]],
+    ["port out of range", `${MINIMAL}[mysql]\nport = 70000\n`, ["mysql.port", "from 1 to 65535"]],
+    [
+      "bad duration",
+      `${MINIMAL}[logs]\nupload_timeout = "15 fortnights"\n`,
+      ["logs.upload_timeout", "duration"],
+    ],
+    ["bad size", `${MINIMAL}[logs]\nmax_file_size = "1X"\n`, ["logs.max_file_size", "size"]],
+    ["bad cron", `${MINIMAL}[schedule]\nrun = "61 * * * *"\n`, ["schedule.run", "minute", "outside 0-59"]],
+    [
+      "cron with 4 fields",
+      `${MINIMAL}[schedule]\nlog_ship = "* * * *"\n`,
+      ["schedule.log_ship", "five fields"],
+    ],
+    [
+      "missing bucket for target s3",
+      `mode = "CUSTOM"\nlms_host = "lms.example.com"\n`,
+      ["datalake.bucket", "required"],
+    ],
+    [
+      "unknown mode",
+      `mode = "PREMIUM"\nlms_host = "x"\n[datalake]\nbucket = "acme-panorama"\n`,
+      ["mode", "DEMO"],
+    ],
+    ["missing mode", `lms_host = "x"\n[datalake]\nbucket = "acme-panorama"\n`, ["mode", "required"]],
+    [
+      "invalid identifier",
+      `${MINIMAL}[[tables]]\nname = "auth_user; drop"\n`,
+      ["tables[0].name", "[A-Za-z0-9_]+", "auth_user; drop"],
+    ],
+    [
+      "invalid field name",
+      `${MINIMAL}[[tables]]\nname = "t"\nfields = [{ name = "a b", type = "int" }]\n`,
+      ["tables[0].fields[0].name"],
+    ],
+    [
+      "unknown field type",
+      `${MINIMAL}[[tables]]\nname = "t"\nfields = [{ name = "a", type = "integr" }]\n`,
+      ["tables[0].fields[0].type", 'did you mean "integer"'],
+    ],
+    [
+      "unreadable password_file",
+      `${MINIMAL}[mysql]\npassword_file = "/nonexistent/mysql.pass"\n`,
+      ["mysql.password_file", "/nonexistent/mysql.pass", "ENOENT"],
+    ],
+    [
+      "password and password_file together",
+      `${MINIMAL}[mysql]\npassword = "x"\npassword_file = "/etc/hostname"\n`,
+      ["mysql.password_file", "together"],
+    ],
+    [
+      "bad bucket name",
+      `mode = "CUSTOM"\nlms_host = "x"\n[datalake]\nbucket = "Acme_Bucket"\n`,
+      ["datalake.bucket", "bucket name"],
+    ],
+    [
+      "bad region",
+      `${MINIMAL.replace('bucket = "acme-panorama"', 'bucket = "acme-panorama"\nregion = "moon"')}`,
+      ["datalake.region"],
+    ],
+    ["bad account id", `${MINIMAL}account_id = "12"\n`, ["datalake.account_id", "12-digit"]],
+    ["bad compression", `${MINIMAL}compression = "zstd"\n`, ["datalake.compression", '"gzip"']],
+    [
+      "incremental without partition_fields",
+      `${MINIMAL}[[tables]]\nname = "t"\nincremental = { timestamp_field = "modified" }\n`,
+      ["tables[0].incremental", "partition_fields"],
+    ],
+    [
+      "include of an unknown table",
+      `${MINIMAL}[extract]\ninclude = ["auth_usr"]\n`,
+      ["extract.include", 'did you mean "auth_user"'],
+    ],
+    ["missing lms_host", `mode = "CUSTOM"\n[datalake]\nbucket = "acme-panorama"\n`, ["lms_host", "required"]],
+    ["bad log format", `${MINIMAL}[logs]\nformat = "xml"\n`, ["logs.format", '"docker"']],
+    ["connections zero", `${MINIMAL}[mysql]\nconnections = 0\n`, ["mysql.connections"]],
+    [
+      "table configured twice",
+      `${MINIMAL}[[tables]]\nname = "t"\n[[tables]]\nname = "t"\n`,
+      ["tables[1].name", "twice"],
+    ],
+  ];
+  test.each(cases)("%s", (_name, text, fragments) => {
+    const message = failure(text);
+    for (const fragment of fragments) expect(message).toContain(fragment);
+  });
+  test("there are at least 15 cases", () => expect(cases.length).toBeGreaterThanOrEqual(15));
+});
+
+describe("files", () => {
+  const dir = mkdtempSync(join(tmpdir(), "panorama-config-"));
+
+  test("password_file is read without its trailing newline, and a readable one is warned about", async () => {
+    const secret = join(dir, "mysql.pass");
+    writeFileSync(secret, "s3cr3t'\"\n");
+    chmodSync(secret, 0o644);
+    const file = join(dir, "panorama.toml");
+    writeFileSync(file, `${MINIMAL}[mysql]\npassword_file = "mysql.pass"\n`, { mode: 0o600 });
+    const { config, warnings } = await loadConfig({ configPath: file, env: {} });
+    expect(config.mysql.password).toBe("s3cr3t'\"");
+    expect(warnings.some((w) => w.includes("mysql.pass") && w.includes("chmod 600"))).toBe(true);
+    expect(warnings.join("\n")).not.toContain("s3cr3t");
+  });
+
+  test("a config file holding a secret and readable by others is warned about", async () => {
+    const file = join(dir, "open.toml");
+    writeFileSync(file, `${MINIMAL}[aws]\naccess_key_id = "AKIAXXXX"\nsecret_access_key = "abcd"\n`);
+    chmodSync(file, 0o644);
+    const { warnings } = await loadConfig({ configPath: file, env: {} });
+    expect(warnings.some((w) => w.includes("open.toml") && w.includes("readable by group or others"))).toBe(
+      true,
+    );
+    chmodSync(file, 0o600);
+    expect((await loadConfig({ configPath: file, env: {} })).warnings).toEqual([]);
+  });
+
+  test("relative paths are resolved against the config file's directory", async () => {
+    const file = join(dir, "rel.toml");
+    writeFileSync(file, `${MINIMAL.replace("[datalake]", 'state_dir = "state"\n[datalake]')}`);
+    const { config } = await loadConfig({ configPath: file, env: {} });
+    expect(config.state_dir).toBe(join(dir, "state"));
+  });
+
+  test("--config beats $PANORAMA_CONFIG; a missing file is a ConfigError with a hint", async () => {
+    const file = join(dir, "rel.toml");
+    const { config } = await loadConfig({ configPath: file, env: { PANORAMA_CONFIG: "/nonexistent.toml" } });
+    expect(config.file).toBe(file);
+    await expect(loadConfig({ env: { PANORAMA_CONFIG: join(dir, "nope.toml") } })).rejects.toThrow(
+      "nope.toml",
+    );
+    const empty = mkdtempSync(join(tmpdir(), "panorama-empty-"));
+    await expect(loadConfig({ env: {}, cwd: empty })).rejects.toThrow(ConfigError);
+  });
+});
+
+describe("modes", () => {
+  test("one function answers whether a job may run", () => {
+    expect(modeAllows("DEMO", "extract").allowed).toBe(false);
+    expect(modeAllows("FREE", "extract").allowed).toBe(true);
+    expect(modeAllows("FREE", "course-structures").allowed).toBe(true);
+    expect(modeAllows("FREE", "log-ship").allowed).toBe(false);
+    expect(modeAllows("SAAS", "log-ship").allowed).toBe(true);
+    expect(modeAllows("SAAS", "catalog-create").allowed).toBe(false);
+    expect(modeAllows("SAAS", "catalog-partitions").allowed).toBe(true);
+    expect(modeAllows("CUSTOM", "catalog-views").allowed).toBe(true);
+    const refused = modeAllows("FREE", "log-ship");
+    expect(refused.allowed === false && refused.reason).toContain("FREE mode");
+  });
+
+  test("mode is read case-insensitively", () => {
+    expect(parse(MINIMAL.replace('"CUSTOM"', '"custom"')).mode).toBe("CUSTOM");
+  });
+});
