@@ -10,4 +10,5 @@ export const commands: Record<string, () => Promise<AnyCommand>> = {
   init: () => import("./init.ts").then((m) => m.default),
   completions: () => import("./completions.ts").then((m) => m.default),
   extract: () => import("./extract.ts").then((m) => m.default),
+  schema: () => import("./schema.ts").then((m) => m.default),
 };

@@ -128,12 +128,12 @@ export async function planTable(
       values.push(previous, table.incremental.overlap);
     }
   }
-  const rows = await new Promise<Cell[][]>((resolve, reject) => {
-    connection.query(
-      { sql: `SELECT DISTINCT ${partitionList} ${from}${where}`, values, rowsAsArray: true },
-      (error, result) => (error ? reject(error) : resolve(result as Cell[][])),
-    );
-  });
+  const rows = await query<Cell[]>(
+    connection,
+    `SELECT DISTINCT ${partitionList} ${from}${where}`,
+    values,
+    true,
+  );
   return { table, columns, partitions: rows, nextWatermark };
 }
 

@@ -94,9 +94,20 @@ export function close(connection: Connection): Promise<void> {
   });
 }
 
-export function query<T>(connection: Connection, sql: string, values: unknown[] = []): Promise<T[]> {
+export function query<T>(
+  connection: Connection,
+  sql: string,
+  values: unknown[] = [],
+  rowsAsArray = false,
+): Promise<T[]> {
   return new Promise((resolve, reject) => {
-    connection.query(sql, values, (error, rows) => (error ? reject(error) : resolve(rows as T[])));
+    const lost = (error: unknown) => reject(error);
+    connection.once("error", lost);
+    connection.query({ sql, values, rowsAsArray }, (error, rows) => {
+      connection.off("error", lost);
+      if (error) reject(error);
+      else resolve(rows as T[]);
+    });
   });
 }
 
@@ -158,9 +169,12 @@ export function streamRows(
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
+      connection.off("error", fail);
       connection.destroy();
       reject(error);
     };
+    // A connection lost mid-result (killed, server gone) is reported on the connection, not the query.
+    connection.on("error", fail);
     const settle = (current: Promise<void>) => {
       current.then(() => {
         if (busy !== current) return settle(busy!);
@@ -203,7 +217,9 @@ export function streamRows(
       try {
         while (busy) await busy;
         if (batch.length > 0) await onBatch(batch);
-        if (!failed) resolve({ rows: total, fields });
+        if (failed) return;
+        connection.off("error", fail);
+        resolve({ rows: total, fields });
       } catch (error) {
         fail(error);
       }

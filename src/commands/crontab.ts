@@ -1,0 +1,157 @@
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { userInfo } from "node:os";
+import { basename, dirname, isAbsolute, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { defineCommand } from "citty";
+import { ENV_CREDENTIALS, ENV_OVERRIDES } from "../config/load.ts";
+import { JobError, messageOf, UsageError } from "../errors.ts";
+import { log } from "../log.ts";
+import { crontab, logDirectory } from "../setup/crontab.ts";
+import { syncDirectory } from "../state/atomic.ts";
+import { globalArgs, prepare } from "./shared.ts";
+
+const CRON_FILE = "/etc/cron.d/panorama";
+
+export default defineCommand({
+  meta: {
+    name: "crontab",
+    description: "Print (or install to /etc/cron.d) the cron lines for run and log-ship",
+  },
+  args: {
+    ...globalArgs,
+    install: {
+      type: "boolean",
+      description: `write the lines to ${CRON_FILE} (or --file) instead of printing them`,
+    },
+    file: {
+      type: "string",
+      description: `the file --install writes (default ${CRON_FILE})`,
+      valueHint: "FILE",
+    },
+    binary: {
+      type: "string",
+      description: "absolute path of the panorama executable the lines call (default: this one)",
+      valueHint: "PATH",
+    },
+    user: {
+      type: "string",
+      description: "the user the jobs run as, with --install (default root)",
+      valueHint: "USER",
+    },
+  },
+  async run({ args }) {
+    if (!args.install && args.file !== undefined) throw new UsageError("--file needs --install");
+    if (!args.install && args.user !== undefined) {
+      throw new UsageError(
+        "--user needs --install (a user's crontab has no user field: its jobs run as that user)",
+      );
+    }
+    if (args.binary !== undefined && !isAbsolute(args.binary)) {
+      throw new UsageError(
+        `--binary: expected an absolute path (cron does not start in your directory), got "${args.binary}"`,
+      );
+    }
+    const config = await prepare(args);
+    const executable = args.binary === undefined ? thisExecutable() : [args.binary];
+    if (!isExecutable(executable[0]!)) {
+      log.warn(`${executable[0]} is not an executable file here: the jobs fail until it is installed there`);
+    }
+    warnAboutEnvironment(config.file);
+    if (!args.install) {
+      process.stdout.write(crontab(config, { executable }));
+      return;
+    }
+    const user = args.user ?? "root";
+    const file = args.file ?? CRON_FILE;
+    const text = crontab(config, { executable, user });
+    // DEMO writes its comment too: installing it removes the jobs of an earlier mode.
+    if (config.mode !== "DEMO") createLogDirectory(logDirectory(config), user, config.state_dir);
+    install(file, text);
+    log.success(`wrote ${file}`, { mode: config.mode, user });
+  },
+});
+
+/** The words that start this panorama: a compiled binary alone, or bun and the entry script. */
+function thisExecutable(): string[] {
+  const compiled = !process.execPath.endsWith("/bun") && Bun.main.startsWith("/$bunfs/");
+  if (compiled) return [process.execPath];
+  const cli = fileURLToPath(new URL("../cli.ts", import.meta.url));
+  log.info(`no --binary: the cron lines run panorama from source (${process.execPath} ${cli})`);
+  return [process.execPath, cli];
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** cron starts jobs with an almost empty environment: overrides set here will not be there. */
+function warnAboutEnvironment(file: string | null): void {
+  for (const [name] of [...ENV_OVERRIDES, ...ENV_CREDENTIALS]) {
+    if (process.env[name]) {
+      log.warn(
+        `${name} is set here but cron does not pass it: the jobs read only ${file ?? "the config file"}`,
+      );
+    }
+  }
+}
+
+function createLogDirectory(dir: string, user: string, stateDir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new JobError(`cannot create the log directory ${dir}: ${messageOf(error)}`);
+  }
+  if (user !== userInfo().username) {
+    log.warn(`the jobs run as ${user}: make sure ${user} can write ${stateDir} and ${dir}`);
+  }
+}
+
+/** Write `text` whole or not at all: temp file in the same directory, fsync, mode 0644, rename. */
+function install(path: string, text: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir))
+    throw new UsageError(`cannot install ${path}: ${dir} does not exist (is cron installed?)`);
+  // Debian's cron skips /etc/cron.d files whose name holds anything but letters, digits, _ and -.
+  if (!/^[A-Za-z0-9_-]+$/.test(basename(path))) {
+    log.warn(`cron may ignore ${path}: in /etc/cron.d, use a name of letters, digits, _ and - only`);
+  }
+  // Its leading dot and inner dots make cron skip the temp file if it were ever left behind.
+  const temp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    const fd = openSync(temp, "w", 0o644);
+    try {
+      writeSync(fd, text);
+      // The umask may have narrowed the mode; cron wants a file others can read but not write.
+      fchmodSync(fd, 0o644);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    syncDirectory(dir);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw new JobError(
+      `cannot install ${path}: ${messageOf(error)}`,
+      "run it as root, or print the lines with `panorama crontab` and add them with `crontab -e`",
+    );
+  }
+}

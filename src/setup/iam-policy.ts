@@ -1,0 +1,144 @@
+// The least-privilege IAM policy for a config (DESIGN §9): every statement names exact ARNs built
+// from the config, and only the actions that the mode's jobs (and doctor) call.
+import { modeAllows } from "../config/modes.ts";
+import type { Config } from "../config/types.ts";
+import { ConfigError } from "../errors.ts";
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: "Allow";
+  Action: string[];
+  Resource: string[];
+}
+
+export interface IamPolicy {
+  Version: "2012-10-17";
+  Statement: PolicyStatement[];
+}
+
+export type PolicyResult =
+  | { policy: IamPolicy; warnings: string[] }
+  /** no AWS access is needed: `reason` says why */
+  | { policy: null; reason: string };
+
+/** The key doctor writes and deletes to prove that the bucket is writable. */
+export const CONNECTION_TEST_KEY = "PanoramaConnectionTest";
+
+/** AWS partition of a region: ARNs in China and GovCloud do not start with `arn:aws:`. */
+export function partitionOf(region: string): string {
+  if (region.startsWith("cn-")) return "aws-cn";
+  if (region.startsWith("us-gov-")) return "aws-us-gov";
+  return "aws";
+}
+
+const GLUE_REGISTER = [
+  "glue:GetDatabase",
+  "glue:GetTable",
+  "glue:BatchCreatePartition",
+  "glue:GetPartitions",
+];
+const GLUE_MANAGE = [
+  "glue:GetDatabase",
+  "glue:GetTable",
+  "glue:CreateTable",
+  "glue:UpdateTable",
+  "glue:DeleteTable",
+  "glue:BatchCreatePartition",
+  "glue:GetPartitions",
+];
+
+export function iamPolicy(config: Config): PolicyResult {
+  const { mode, datalake } = config;
+  if (mode === "DEMO")
+    return { policy: null, reason: "DEMO mode needs no AWS access: there is no policy to print" };
+  if (datalake.target === "local") {
+    return {
+      policy: null,
+      reason: 'a local datalake (datalake.target = "local") needs no AWS access: there is no policy to print',
+    };
+  }
+  if (datalake.account_id === "") {
+    throw new ConfigError(
+      `${config.file ?? "configuration"}: datalake.account_id: required for the Glue and Athena ARNs of the policy (a 12-digit AWS account id)`,
+      'set datalake.account_id = "123456789012"; `aws sts get-caller-identity --query Account` prints it',
+    );
+  }
+
+  const arn = `arn:${partitionOf(datalake.region)}`;
+  const s3 = (bucket: string, key?: string) => `${arn}:s3:::${bucket}${key === undefined ? "" : `/${key}`}`;
+  const glue = (resource: string) => `${arn}:glue:${datalake.region}:${datalake.account_id}:${resource}`;
+  const shipsLogs = modeAllows(mode, "log-ship").allowed;
+  const createsViews = modeAllows(mode, "catalog-views").allowed;
+  // CUSTOM creates views through Athena; SAAS runs doctor's trivial query; FREE never calls Athena.
+  const usesAthena = mode === "CUSTOM" || mode === "SAAS";
+  const dataObjects = s3(datalake.bucket, `${datalake.base_prefix}/*`);
+
+  const statements: PolicyStatement[] = [];
+  const allow = (Sid: string, Action: string[], Resource: string[]) =>
+    statements.push({ Sid, Effect: "Allow", Action, Resource });
+
+  // AbortMultipartUpload: a failed multipart upload is aborted (DESIGN §9).
+  allow("WriteDatalakeObjects", ["s3:PutObject", "s3:AbortMultipartUpload"], [dataObjects]);
+  // Only gzip can switch variants: a gzip datalake replaces upstream's `.csv` objects by `.csv.gz`,
+  // and writing one variant deletes the other (DESIGN §4). With "none" (upstream's layout) each
+  // object is overwritten in place, so the data needs no DeleteObject.
+  if (datalake.compression === "gzip") {
+    allow("DeleteReplacedDatalakeObjects", ["s3:DeleteObject"], [dataObjects]);
+  }
+  // A logs bucket equal to the data bucket puts the logs under `<base_prefix>/tracking_logs/`,
+  // which the data statement already covers.
+  if (shipsLogs && datalake.logs_bucket !== datalake.bucket) {
+    allow(
+      "ShipTrackingLogs",
+      ["s3:PutObject", "s3:AbortMultipartUpload"],
+      [s3(datalake.logs_bucket, "tracking_logs/*")],
+    );
+  }
+  allow(
+    "DoctorConnectionTest",
+    ["s3:PutObject", "s3:DeleteObject"],
+    [s3(datalake.bucket, CONNECTION_TEST_KEY)],
+  );
+
+  const warnings: string[] = [];
+  if (usesAthena && datalake.athena_results_bucket !== "") {
+    allow("AthenaResultsBucket", ["s3:GetBucketLocation"], [s3(datalake.athena_results_bucket)]);
+    allow(
+      "AthenaResultsObjects",
+      ["s3:GetObject", "s3:PutObject"],
+      [s3(datalake.athena_results_bucket, "*")],
+    );
+  } else if (usesAthena) {
+    warnings.push(
+      `${config.file ?? "configuration"}: datalake.athena_results_bucket is empty: the policy grants nothing on the bucket of the workgroup's query results, so Athena queries fail unless another policy does`,
+    );
+  }
+
+  const tables = new Set(config.tables.map((t) => t.datalake_table));
+  if (createsViews) for (const t of config.tables) tables.add(t.view);
+  if (shipsLogs) tables.add(`${datalake.base_prefix}_raw_tracking_logs`);
+  allow("GlueCatalog", modeAllows(mode, "catalog-create").allowed ? GLUE_MANAGE : GLUE_REGISTER, [
+    glue("catalog"),
+    glue(`database/${datalake.database}`),
+    ...[...tables].sort().map((table) => glue(`table/${datalake.database}/${table}`)),
+  ]);
+
+  if (usesAthena) {
+    allow(
+      "AthenaWorkgroup",
+      ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetWorkGroup"],
+      [`${arn}:athena:${datalake.region}:${datalake.account_id}:workgroup/${datalake.workgroup}`],
+    );
+  }
+  // Decrypt too: completing a multipart upload under SSE-KMS reads the data key back.
+  if (datalake.kms_key_arn !== "") {
+    allow("EncryptUploads", ["kms:GenerateDataKey", "kms:Decrypt"], [datalake.kms_key_arn]);
+  }
+
+  return { policy: { Version: "2012-10-17", Statement: statements }, warnings };
+}
+
+/** The policy as printed: 2-space JSON with a trailing newline. */
+export function formatPolicy(policy: IamPolicy): string {
+  return `${JSON.stringify(policy, null, 2)}\n`;
+}

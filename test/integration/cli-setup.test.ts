@@ -1,0 +1,132 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cleanEnv, runPanorama } from "../support/cli.ts";
+
+const GOLDEN = join(import.meta.dir, "..", "golden");
+const work = mkdtempSync(join(tmpdir(), "panorama-setup-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+let count = 0;
+/** A config file in its own directory, with state_dir beside it. */
+function writeConfig(text: string): { dir: string; file: string; stateDir: string } {
+  const dir = join(work, `case-${++count}`);
+  const stateDir = join(dir, "state");
+  mkdirSync(dir);
+  const file = join(dir, "panorama.toml");
+  writeFileSync(file, `state_dir = "${stateDir}"\n${text}`);
+  return { dir, file, stateDir };
+}
+
+describe("panorama iam-policy", () => {
+  test("prints the golden policy as JSON", async () => {
+    const { file } = writeConfig(readFileSync(join(GOLDEN, "iam-policy", "single-bucket.toml"), "utf8"));
+    const result = await runPanorama(["iam-policy", "--config", file], { env: cleanEnv() });
+    expect(result.code).toBe(0);
+    const golden = readFileSync(join(GOLDEN, "iam-policy", "single-bucket.json"), "utf8");
+    expect(JSON.parse(result.stdout)).toEqual(JSON.parse(golden));
+    expect(result.stdout).toBe(golden);
+  });
+
+  test("without account_id: exit 2 naming datalake.account_id and the file", async () => {
+    const { file } = writeConfig(
+      `mode = "CUSTOM"\nlms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`,
+    );
+    const result = await runPanorama(["iam-policy", "--config", file], { env: cleanEnv() });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain(`${file}: datalake.account_id`);
+  });
+
+  test("DEMO: nothing on stdout, exit 0", async () => {
+    const { file } = writeConfig(`mode = "DEMO"\n`);
+    const result = await runPanorama(["iam-policy", "--config", file], { env: cleanEnv() });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("DEMO mode needs no AWS access");
+  });
+});
+
+describe("panorama crontab", () => {
+  const config = `mode = "CUSTOM"\nlms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
+
+  test("--install writes the cron.d file atomically, with the user field, mode 0644", async () => {
+    const { dir, file, stateDir } = writeConfig(config);
+    const cronDir = join(dir, "cron.d");
+    mkdirSync(cronDir);
+    const target = join(cronDir, "panorama");
+    const result = await runPanorama(
+      ["crontab", "--config", file, "--install", "--file", target, "--binary", "/usr/local/bin/panorama"],
+      { env: cleanEnv() },
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain(`wrote ${target}`);
+    const text = readFileSync(target, "utf8");
+    expect(text).toContain(
+      `\n55 * * * * root /usr/local/bin/panorama --config ${file} --json run >> ${stateDir}/logs/panorama-run.log 2>&1\n`,
+    );
+    expect(text).toContain(
+      `\n*/5 * * * * root /usr/local/bin/panorama --config ${file} --json log-ship --once >> ${stateDir}/logs/panorama-log-ship.log 2>&1\n`,
+    );
+    expect(statSync(target).mode & 0o777).toBe(0o644);
+    expect(readdirSync(cronDir)).toEqual(["panorama"]);
+    expect(existsSync(join(stateDir, "logs"))).toBe(true);
+  });
+
+  test("--user goes into the user field", async () => {
+    const { dir, file } = writeConfig(config);
+    const target = join(dir, "panorama-cron");
+    const result = await runPanorama(
+      [
+        "crontab",
+        "--config",
+        file,
+        "--install",
+        "--file",
+        target,
+        "--binary",
+        "/usr/local/bin/panorama",
+        "--user",
+        "www-data",
+      ],
+      { env: cleanEnv() },
+    );
+    expect(result.code).toBe(0);
+    expect(readFileSync(target, "utf8")).toContain("\n55 * * * * www-data /usr/local/bin/panorama ");
+  });
+
+  test("without --install: stdout, no user field", async () => {
+    const { file } = writeConfig(config);
+    const result = await runPanorama(
+      ["crontab", "--config", file, "--binary", "/opt/panorama/bin/panorama"],
+      {
+        env: cleanEnv(),
+      },
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      `\n55 * * * * /opt/panorama/bin/panorama --config ${file} --json run >> `,
+    );
+  });
+
+  test("a relative --binary is a usage error", async () => {
+    const { file } = writeConfig(config);
+    const result = await runPanorama(["crontab", "--config", file, "--binary", "bin/panorama"], {
+      env: cleanEnv(),
+    });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("--binary");
+  });
+});

@@ -1,0 +1,406 @@
+// Extraction against the real MariaDB of scripts/test-env.sh, through the real CLI.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type mysql from "mysql2/promise";
+import { quote } from "../../src/datalake/layout.ts";
+import { canonicalForm } from "../../src/extract/csv.ts";
+import { runPanorama } from "../support/cli.ts";
+import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { testConnection, writeTestConfig } from "../support/mysql.ts";
+import { decodeFile } from "../support/opencsv.ts";
+
+const skip = skipWithoutTestEnv();
+let db: mysql.Connection;
+
+/** Every complete spool file: key → text. */
+function spoolFiles(stateDir: string): Map<string, string> {
+  const spool = join(stateDir, "spool");
+  const files = new Map<string, string>();
+  if (!existsSync(spool)) return files;
+  for (const name of readdirSync(spool, { recursive: true }) as string[]) {
+    if (name.endsWith(".csv")) files.set(name, readFileSync(join(spool, name), "utf8"));
+  }
+  return files;
+}
+
+function allSpoolNames(stateDir: string): string[] {
+  const spool = join(stateDir, "spool");
+  return existsSync(spool) ? (readdirSync(spool, { recursive: true }) as string[]) : [];
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  db = await testConnection(testEnv().mysql.scratchDatabase);
+});
+
+afterAll(async () => {
+  await db?.end();
+});
+
+const STRINGS: (string | null)[] = [
+  '"quoted" at the start',
+  "comma, inside",
+  "\\backslash at start",
+  "backslash at end\\",
+  "carriage\rreturn",
+  "line\nfeed",
+  "crlf\r\nhere",
+  "tab\there",
+  "ünïcödé and emoji 😀🎓",
+  "NULL",
+  "",
+  null,
+  '"',
+  "\\",
+  '\\"',
+  '",',
+  " leading space",
+  "trailing space ",
+  "it's",
+  '{"json": "looking", "a": [1, 2]}',
+  "x".repeat(70_000),
+];
+
+describe.skipIf(skip)("adversarial values", () => {
+  test("every value reads back, with the opencsv rules, as its canonical form", async () => {
+    await db.query(`DROP TABLE IF EXISTS adversarial;
+      CREATE TABLE adversarial (
+        id INT PRIMARY KEY, s LONGTEXT NULL, b BIGINT NULL, dt6 DATETIME(6) NULL, dt DATETIME NULL, d DATE NULL,
+        dec_ DECIMAL(30,10) NULL, dbl DOUBLE NULL, j JSON NULL, bin VARBINARY(16) NULL, t TIME NULL
+      ) CHARSET utf8mb4`);
+    const numbers: [string | null, string | null, number | null, string | null][] = [
+      [
+        "-9223372036854775808",
+        "-12345678901234567890.0123456789",
+        1.7976931348623157e308,
+        '{"a": "b,\\"c", "n": null}',
+      ],
+      ["9223372036854775807", "0.0000000001", 2.2250738585072014e-308, '[1, "x", null, true]'],
+      ["9007199254740993", "99999999999999999999.9999999999", 0.1 + 0.2, '"a JSON string value"'],
+      ["0", "-0.5000000000", -1.5, "{}"],
+      [null, null, 1e21, null],
+      ["-1", "1.0000000000", 123456789.123, '"\\\\"'],
+    ];
+    for (const [i, s] of STRINGS.entries()) {
+      const [b, dec, dbl, j] = numbers[i % numbers.length]!;
+      await db.query("INSERT INTO adversarial VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        i,
+        s,
+        b,
+        i % 2 ? "2024-02-29 23:59:59.000001" : "1970-01-01 00:00:00.5",
+        i % 3 ? "2038-01-19 03:14:08" : null,
+        i % 2 ? "2024-02-29" : "1000-01-01",
+        dec,
+        dbl,
+        j,
+        i % 2 ? Buffer.from([0, 1, 0xab, 0xff]) : null,
+        i % 2 ? "-838:59:59" : "12:00:00.25",
+      ]);
+    }
+    const cfg = writeTestConfig(`[extract]\npreset = "none"\n\n[[tables]]\nname = "adversarial"\n`);
+    const result = await runPanorama(["--config", cfg.file, "extract"]);
+    expect(result.stderr).not.toContain(testEnv().mysql.password);
+    expect(result.code).toBe(0);
+    const files = spoolFiles(cfg.stateDir);
+    expect([...files.keys()]).toEqual(["openedx/adversarial/lms=lms.example.com/adversarial.csv"]);
+    const text = [...files.values()][0]!;
+    expect(text.endsWith("\r\n")).toBe(true);
+    const [header, ...records] = decodeFile(text);
+    expect(header).toEqual(["id", "s", "b", "dt6", "dt", "d", "dec_", "dbl", "j", "bin", "t"]);
+
+    const [source] = await db.query({ sql: "SELECT * FROM adversarial ORDER BY id", rowsAsArray: true });
+    const rows = source as (string | number | Buffer | null)[][];
+    expect(records.length).toBe(rows.length);
+    const byId = new Map(records.map((r) => [r[0], r]));
+    for (const row of rows) {
+      const record = byId.get(String(row[0]))!;
+      expect(record).toBeDefined();
+      const [id, s, b, dt6, dt, d, dec, dbl, j, bin, t] = row;
+      const text = (v: unknown) => (v === null ? "" : String(v));
+      expect(record[0]).toBe(String(id));
+      expect(record[1]).toBe(s === null ? "" : canonicalForm(String(s)));
+      expect(record[2]).toBe(text(b));
+      expect(record[3]).toBe(text(dt6));
+      expect(record[4]).toBe(dt === null ? "" : `${dt}.000000`);
+      expect(record[5]).toBe(text(d));
+      expect(record[6]).toBe(text(dec));
+      if (dbl === null) expect(record[7]).toBe("");
+      else expect(Number(record[7])).toBe(dbl as number);
+      expect(record[8]).toBe(j === null ? "" : canonicalForm(String(j)));
+      expect(record[9]).toBe(bin === null ? "" : (bin as Buffer).toString("hex"));
+      expect(record[10]).toBe(text(t));
+    }
+    // The BIGINT beyond 2^53 is exact, not rounded through a double.
+    expect(text).toContain("9007199254740993");
+    expect(text).toContain("-9223372036854775808");
+  });
+});
+
+describe.skipIf(skip)("field partitions", () => {
+  const expected: Record<string, string> = {
+    "course-v1:O'Reilly+CS101+2024": "course-v1%3AO%27Reilly%2BCS101%2B2024",
+    "100%_sure": "100%25_sure",
+    "MITx/6.00x/2013_Spring": "MITx/6.00x/2013_Spring",
+    "with space": "with%20space",
+    "plus+sign": "plus%2Bsign",
+    "ünï😀~x": "%C3%BCn%C3%AF%F0%9F%98%80~x",
+  };
+
+  test("one file per value, keys quoted like Python's urllib.parse.quote, values only as placeholders", async () => {
+    await db.query(`DROP TABLE IF EXISTS pk_test;
+      CREATE TABLE pk_test (id INT PRIMARY KEY, course_id VARCHAR(255) NULL, grade DOUBLE) CHARSET utf8mb4`);
+    const ids = Object.keys(expected);
+    for (const [i, courseId] of ids.entries()) {
+      await db.query("INSERT INTO pk_test VALUES (?, ?, ?), (?, ?, ?)", [
+        i * 2,
+        courseId,
+        i,
+        i * 2 + 1,
+        courseId,
+        i + 0.5,
+      ]);
+    }
+    await db.query("INSERT INTO pk_test VALUES (100, NULL, 1)");
+    const cfg = writeTestConfig(
+      `[extract]\npreset = "none"\n\n[[tables]]\nname = "pk_test"\npartition_fields = ["course_id"]\n`,
+    );
+    const result = await runPanorama(["--config", cfg.file, "extract"]);
+    expect(result.code).toBe(0);
+    const files = spoolFiles(cfg.stateDir);
+    const wantedKeys = [
+      ...ids.map((id) => `openedx/pk_test/lms=lms.example.com/course_id=${expected[id]}/pk_test.csv`),
+      "openedx/pk_test/lms=lms.example.com/course_id=__HIVE_DEFAULT_PARTITION__/pk_test.csv",
+    ].sort();
+    expect([...files.keys()].sort()).toEqual(wantedKeys);
+    for (const [i, id] of ids.entries()) {
+      const text = files.get(`openedx/pk_test/lms=lms.example.com/course_id=${expected[id]}/pk_test.csv`)!;
+      const [header, ...records] = decodeFile(text);
+      // The partition column is not in the file: it is the partition.
+      expect(header).toEqual(["id", "grade"]);
+      expect(records.map((r) => r[0]).sort()).toEqual([String(i * 2), String(i * 2 + 1)]);
+    }
+    const manifest = JSON.parse(
+      readFileSync(
+        join(
+          cfg.stateDir,
+          "spool",
+          `openedx/pk_test/lms=lms.example.com/course_id=${expected[ids[0]!]}/pk_test.csv.manifest.json`,
+        ),
+        "utf8",
+      ),
+    );
+    expect(manifest).toMatchObject({
+      table: "pk_test",
+      partitions: [
+        ["lms", "lms.example.com"],
+        ["course_id", ids[0]],
+      ],
+      rows: 2,
+    });
+    expect(manifest.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test("--dry-run reads and prints what would be written, and writes nothing", async () => {
+    const cfg = writeTestConfig(
+      `[extract]\npreset = "none"\n\n[[tables]]\nname = "pk_test"\npartition_fields = ["course_id"]\n`,
+    );
+    const result = await runPanorama(["--config", cfg.file, "extract", "--dry-run"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("course_id=course-v1%3AO%27Reilly%2BCS101%2B2024/pk_test.csv\t2 rows");
+    expect(existsSync(join(cfg.stateDir, "spool"))).toBe(false);
+  });
+});
+
+describe.skipIf(skip)("incremental extraction", () => {
+  const body = `[extract]\npreset = "none"\n\n[[tables]]\nname = "inc_test"\npartition_fields = ["course_id"]\nincremental = { timestamp_field = "modified", overlap = "1 hour" }\n`;
+  const courses = ["course-v1:A+1+1", "course-v1:B+1+1", "course-v1:C+1+1", "course-v1:D+1+1"];
+
+  async function extractedPartitions(
+    cfg: { file: string; stateDir: string },
+    args: string[] = [],
+  ): Promise<string[]> {
+    rmSync(join(cfg.stateDir, "spool"), { recursive: true, force: true });
+    const result = await runPanorama(["--config", cfg.file, "extract", ...args]);
+    expect(result.code).toBe(0);
+    return [...spoolFiles(cfg.stateDir).keys()]
+      .map((k) => decodeURIComponent(k.split("/")[3]!.slice("course_id=".length)))
+      .sort();
+  }
+
+  test("later runs rewrite only the partitions with rows at or after watermark - overlap; a skipped run loses nothing", async () => {
+    const [a, b, c, d] = courses as [string, string, string, string];
+    await db.query(`DROP TABLE IF EXISTS inc_test;
+      CREATE TABLE inc_test (id INT PRIMARY KEY, course_id VARCHAR(255), state TEXT, modified DATETIME(6), KEY (modified))`);
+    for (const [i, course] of courses.entries()) {
+      const modified = course === d ? "2024-01-05 00:00:00" : "2024-01-01 00:00:00";
+      await db.query("INSERT INTO inc_test VALUES (?, ?, 'old', ?), (?, ?, 'old', ?)", [
+        i * 10,
+        course,
+        modified,
+        i * 10 + 1,
+        course,
+        modified,
+      ]);
+    }
+    const cfg = writeTestConfig(body);
+    expect(await extractedPartitions(cfg)).toEqual(courses);
+    const watermarks = JSON.parse(readFileSync(join(cfg.stateDir, "watermarks.json"), "utf8"));
+    expect(watermarks.inc_test.value).toBe("2024-01-05 00:00:00.000000");
+
+    // Nothing changed: only the partition holding the watermark's rows is inside the overlap.
+    expect(await extractedPartitions(cfg)).toEqual([d]);
+
+    await db.query(
+      "UPDATE inc_test SET state = 'new', modified = '2024-02-01 00:00:00' WHERE course_id = ?",
+      [b],
+    );
+    expect(await extractedPartitions(cfg)).toEqual([b, d]);
+
+    // Change A, skip the cron run, change C: the next run catches both, and leaves D (older) alone.
+    await db.query("UPDATE inc_test SET modified = '2024-03-01 00:00:00' WHERE id = 0");
+    await db.query("UPDATE inc_test SET modified = '2024-03-02 00:00:00' WHERE id = 20");
+    expect(await extractedPartitions(cfg)).toEqual([a, b, c]);
+
+    // A row stamped before the watermark but inside the overlap (a late commit) is still caught.
+    await db.query("UPDATE inc_test SET modified = '2024-03-01 23:30:00' WHERE id = 31");
+    expect(await extractedPartitions(cfg)).toEqual([c, d]);
+
+    // --full extracts every partition again.
+    expect(await extractedPartitions(cfg, ["--full"])).toEqual(courses);
+  });
+
+  test("a run that fails midway leaves the watermark unchanged and no partial file", async () => {
+    const cfg = writeTestConfig(body);
+    expect((await extractedPartitions(cfg)).length).toBe(4);
+    const before = readFileSync(join(cfg.stateDir, "watermarks.json"), "utf8");
+    await db.query("UPDATE inc_test SET modified = '2024-06-01 00:00:00' WHERE id IN (0, 10)");
+    rmSync(join(cfg.stateDir, "spool"), { recursive: true, force: true });
+    // A plain file where partition B's directory must go makes that partition fail.
+    const blocked = join(
+      cfg.stateDir,
+      "spool/openedx/inc_test/lms=lms.example.com",
+      `course_id=${quote(courses[1]!)}`,
+    );
+    mkdirSync(join(blocked, ".."), { recursive: true });
+    writeFileSync(blocked, "in the way");
+    const result = await runPanorama(["--config", cfg.file, "extract"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("inc_test");
+    expect(readFileSync(join(cfg.stateDir, "watermarks.json"), "utf8")).toBe(before);
+    expect(allSpoolNames(cfg.stateDir).some((n) => n.includes(".partial-"))).toBe(false);
+  });
+});
+
+describe.skipIf(skip)("errors", () => {
+  test("a missing table and a missing column are named; other tables still run; exit 1", async () => {
+    await db.query(`DROP TABLE IF EXISTS ok_table; CREATE TABLE ok_table (id INT PRIMARY KEY, name VARCHAR(20));
+      INSERT INTO ok_table VALUES (1, 'one')`);
+    const cfg = writeTestConfig(`[extract]
+preset = "none"
+
+[[tables]]
+name = "no_such_table"
+
+[[tables]]
+name = "ok_table"
+
+[[tables]]
+name = "pk_test"
+fields = [{ name = "id", type = "int" }, { name = "no_such_column", type = "varchar" }]
+`);
+    const result = await runPanorama(["--config", cfg.file, "extract"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("no_such_table");
+    expect(result.stderr).toContain("does not exist");
+    expect(result.stderr).toContain('\\"no_such_column\\" not found in');
+    expect(result.stderr).toContain("pk_test");
+    expect(result.stderr).toContain("2 of 3 tables failed");
+    expect([...spoolFiles(cfg.stateDir).keys()]).toEqual([
+      "openedx/ok_table/lms=lms.example.com/ok_table.csv",
+    ]);
+  });
+
+  test("a wrong password names host, port, user and database, with a hint, never the password", async () => {
+    const env = testEnv().mysql;
+    const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "ok_table"\n`, {
+      password: "wrong-Secret-9876",
+    });
+    const result = await runPanorama(["--config", cfg.file, "extract"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${env.user}@${env.host}:${env.port}/${env.scratchDatabase}`);
+    expect(result.stderr).toContain("check [mysql] user and password");
+    expect(result.stderr).not.toContain("wrong-Secret-9876");
+  });
+
+  test("--tables naming an unconfigured table is a usage error", async () => {
+    const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "ok_table"\n`);
+    const result = await runPanorama(["--config", cfg.file, "extract", "--tables", "ok_tabel"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('did you mean \\"ok_table\\"');
+  });
+
+  test("a connection dropped mid-stream is an error and no file is renamed into the spool", async () => {
+    // A view that sleeps 2 ms per row keeps the query streaming long enough to be killed mid-way.
+    await db.query(`DROP TABLE IF EXISTS big_table; DROP VIEW IF EXISTS slow_table;
+      CREATE TABLE big_table (id INT PRIMARY KEY, payload VARCHAR(200));
+      INSERT INTO big_table SELECT seq, REPEAT('x', 200) FROM seq_1_to_5000;
+      CREATE VIEW slow_table AS SELECT id, payload FROM big_table WHERE SLEEP(0.002) = 0`);
+    const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "slow_table"\n`);
+    const child = runPanorama(["--config", cfg.file, "extract"]);
+    const killer = await testConnection(testEnv().mysql.scratchDatabase);
+    let killed = false;
+    for (let i = 0; i < 500 && !killed; i++) {
+      const [rows] = await killer.query(
+        "SELECT ID, TIME_MS FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT `id`, `payload` FROM `slow_table`%' AND INFO NOT LIKE '%PROCESSLIST%'",
+      );
+      const found = (rows as { ID: number; TIME_MS: number }[])[0];
+      // Let some rows reach the file first, so the kill lands mid-stream.
+      if (found !== undefined && found.TIME_MS > 300) {
+        await killer.query(`KILL ${Number(found.ID)}`);
+        killed = true;
+      } else await Bun.sleep(20);
+    }
+    await killer.end();
+    expect(killed).toBe(true);
+    const result = await child;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("slow_table");
+    expect(spoolFiles(cfg.stateDir).size).toBe(0);
+    expect(allSpoolNames(cfg.stateDir).some((n) => n.includes(".partial-"))).toBe(false);
+  }, 30_000);
+});
+
+describe.skipIf(skip)("schema pull", () => {
+  test("prints [[tables]] TOML with the fields and types in column order, loadable as config", async () => {
+    const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "ok_table"\n`);
+    const result = await runPanorama([
+      "--config",
+      cfg.file,
+      "schema",
+      "pull",
+      "--tables",
+      "ok_table,pk_test",
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      '[[tables]]\nname = "ok_table"\nfields = [\n  { name = "id", type = "int" },',
+    );
+    expect(result.stdout).toContain('{ name = "course_id", type = "varchar" },  # varchar(255)');
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const loaded = parseConfig(
+      `mode = "CUSTOM"\nlms_host = "x"\n[datalake]\ntarget = "local"\n[extract]\npreset = "none"\n${result.stdout}`,
+      "pulled.toml",
+      {},
+    );
+    expect(loaded.config.tables.map((t) => t.name)).toEqual(["ok_table", "pk_test"]);
+    expect(loaded.config.tables[1]!.fields!.map((f) => f.name)).toEqual(["id", "course_id", "grade"]);
+  });
+
+  test("a missing table is reported and the command exits 1", async () => {
+    const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "ok_table"\n`);
+    const result = await runPanorama(["--config", cfg.file, "schema", "pull", "--tables", "nope_table"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("nope_table");
+  });
+});

@@ -1,0 +1,103 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { parseConfig } from "../../src/config/load.ts";
+import { MODES } from "../../src/config/types.ts";
+import { UsageError } from "../../src/errors.ts";
+import { crontab, cronWord } from "../../src/setup/crontab.ts";
+
+const GOLDEN = join(import.meta.dir, "..", "golden", "crontab");
+const FILE = "/etc/panorama/panorama.toml";
+const BINARY = ["/usr/local/bin/panorama"];
+const BASE = `lms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
+
+/** Compare with the golden file; UPDATE_GOLDEN=1 rewrites it instead. */
+async function expectGolden(path: string, actual: string): Promise<void> {
+  if (process.env.UPDATE_GOLDEN === "1") {
+    await Bun.write(path, actual);
+    return;
+  }
+  const golden = Bun.file(path);
+  if (!(await golden.exists())) throw new Error(`${path} is missing: run the tests with UPDATE_GOLDEN=1`);
+  expect(actual).toBe(await golden.text());
+}
+
+function configOf(text: string, file = FILE) {
+  return parseConfig(text, file, {}).config;
+}
+
+describe("golden crontabs", () => {
+  for (const mode of MODES) {
+    test(mode, async () => {
+      const text = crontab(configOf(`mode = "${mode}"\n${BASE}`), { executable: BINARY });
+      await expectGolden(join(GOLDEN, `${mode.toLowerCase()}.crontab`), text);
+      expect(text.endsWith("\n")).toBe(true);
+    });
+  }
+
+  test("CUSTOM for /etc/cron.d, with the user field", async () => {
+    const text = crontab(configOf(`mode = "CUSTOM"\n${BASE}`), { executable: BINARY, user: "panorama" });
+    await expectGolden(join(GOLDEN, "custom-cron.d.crontab"), text);
+  });
+});
+
+describe("lines", () => {
+  test("DEMO schedules nothing: one comment", () => {
+    const text = crontab(configOf(`mode = "DEMO"\n`), { executable: BINARY, user: "root" });
+    expect(text.split("\n").filter((l) => l !== "" && !l.startsWith("#"))).toEqual([]);
+    expect(text).toContain("DEMO mode schedules nothing");
+  });
+
+  test("FREE runs but does not ship logs", () => {
+    const text = crontab(configOf(`mode = "FREE"\n${BASE}`), { executable: BINARY });
+    expect(text).toContain(" run >> ");
+    expect(text).not.toMatch(/^[^#].*log-ship/m);
+  });
+
+  test("custom schedules", () => {
+    const text = crontab(
+      configOf(`mode = "SAAS"\n${BASE}[schedule]\nrun = "@hourly"\nlog_ship = "*/2 8-18 * * mon-fri"\n`),
+      { executable: BINARY, user: "root" },
+    );
+    expect(text).toContain(
+      "\n@hourly root /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json run >> /var/lib/panorama/logs/panorama-run.log 2>&1\n",
+    );
+    expect(text).toContain(
+      "\n*/2 8-18 * * mon-fri root /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json log-ship --once >> /var/lib/panorama/logs/panorama-log-ship.log 2>&1\n",
+    );
+  });
+
+  test("the source form: bun, then the entry script", () => {
+    const text = crontab(configOf(`mode = "FREE"\n${BASE}`), {
+      executable: ["/opt/bun/bin/bun", "/srv/panorama/src/cli.ts"],
+    });
+    expect(text).toContain(
+      "\n55 * * * * /opt/bun/bin/bun /srv/panorama/src/cli.ts --config /etc/panorama/panorama.toml ",
+    );
+  });
+
+  test("paths with spaces are quoted for /bin/sh", () => {
+    const config = configOf(
+      `mode = "CUSTOM"\nstate_dir = "/var/lib/pan orama"\n${BASE}`,
+      "/etc/pan orama/panorama.toml",
+    );
+    const text = crontab(config, { executable: ["/opt/edx tools/panorama"], user: "root" });
+    expect(text).toContain(
+      "\n55 * * * * root '/opt/edx tools/panorama' --config '/etc/pan orama/panorama.toml' --json run >> '/var/lib/pan orama/logs/panorama-run.log' 2>&1\n",
+    );
+  });
+
+  test("quotes, percent signs and control characters", () => {
+    expect(cronWord("/usr/local/bin/panorama", "x")).toBe("/usr/local/bin/panorama");
+    expect(cronWord("/opt/it's here/panorama", "x")).toBe(`'/opt/it'\\''s here/panorama'`);
+    // cron turns a bare % into a newline; \% reaches the shell as %.
+    expect(cronWord("/opt/100%/panorama", "x")).toBe("/opt/100\\%/panorama");
+    expect(cronWord("/opt/$HOME/x", "x")).toBe("'/opt/$HOME/x'");
+    expect(() => cronWord("/opt/a\nb", "--binary")).toThrow(UsageError);
+  });
+
+  test("a bad user name is a usage error", () => {
+    expect(() =>
+      crontab(configOf(`mode = "CUSTOM"\n${BASE}`), { executable: BINARY, user: "root; rm" }),
+    ).toThrow(UsageError);
+  });
+});
