@@ -86,7 +86,12 @@ function stringField(s: string): string {
   return NEEDS_QUOTING.test(s) ? quotedField(s) : s;
 }
 
+const CANONICAL_TEST = /[\\\r\n]/;
+
 function quotedField(s: string): string {
+  // Most quoted values (JSON) hold quotes and commas but no backslash or line break: one native
+  // test spares them three passes.
+  if (!CANONICAL_TEST.test(s)) return `"${s.replaceAll('"', '\\"')}"`;
   // Canonical form, then `\` and `"` escaped inside quotes. `\` goes first so the backslashes
   // introduced by the later replacements are not escaped twice. Chained replaceAll with string
   // patterns measured faster in Bun than one regex replace with a callback.

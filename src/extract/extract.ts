@@ -5,15 +5,14 @@ import type { Connection } from "mysql2";
 import { FORBIDDEN_FIELDS } from "../config/presets.ts";
 import type { Config, TableConfig } from "../config/types.ts";
 import { objectKey } from "../datalake/layout.ts";
-import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
+import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
+import { syncFilesystem } from "../state/atomic.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
-import { type ColumnKind, columnKind, encodeHeader, encodeRows } from "./csv.ts";
-import { type Cell, close, connect, ident, mysqlError, query, streamRows, tableColumns } from "./mysql.ts";
-
-/** Hive's name for a NULL partition value; Athena reads it back as NULL. */
-export const NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__";
-const BATCH_ROWS = 500;
+import { columnKind } from "./csv.ts";
+import { type Cell, close, connect, ident, mysqlError, query, tableColumns } from "./mysql.ts";
+import { type Column, extractPartition, partitionPairs, partitionWhere } from "./partition.ts";
+import { extractOverWorkers } from "./partition-pool.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -44,11 +43,6 @@ export interface TableSummary {
   error: string | null;
   /** --dry-run: the files that would be written */
   planned?: { key: string; rows: number }[];
-}
-
-interface Column {
-  name: string;
-  kind: ColumnKind;
 }
 
 export interface TablePlan {
@@ -147,83 +141,14 @@ async function hasColumn(
   return columns?.some((c) => c.name === name) ?? false;
 }
 
-/** The partition pairs of a spool file: base partitions then the field partitions' values. */
-export function partitionPairs(config: Config, table: TableConfig, values: Cell[]): [string, string][] {
-  const fieldPairs = table.partition_fields.map((name, i): [string, string] => {
-    const value = values[i];
-    if (value === null || value === undefined) return [name, NULL_PARTITION];
-    if (value instanceof Uint8Array) return [name, Buffer.from(value).toString("hex")];
-    return [name, String(value)];
-  });
-  return [...config.datalake.base_partitions, ...fieldPairs];
-}
-
-function partitionWhere(table: TableConfig): string {
-  if (table.partition_fields.length === 0) return "";
-  // <=> so that a NULL partition value selects its rows too.
-  return ` WHERE ${table.partition_fields.map((f) => `${ident(f)} <=> ?`).join(" AND ")}`;
-}
-
-/** Stream one partition into a spool file; the file appears in the spool only when complete. */
-async function extractPartition(
-  connection: Connection,
-  config: Config,
-  plan: TablePlan,
-  values: Cell[],
-): Promise<ManifestEntry> {
-  const { table, columns } = plan;
-  const partitions = partitionPairs(config, table, values);
-  const key = objectKey({
-    basePrefix: config.datalake.base_prefix,
-    table: table.name,
-    partitions,
-    compression: config.datalake.compression,
-  });
-  const writer = await SpoolWriter.open(spoolDir(config.state_dir), key);
-  try {
-    writer.write(encodeHeader(columns.map((c) => c.name)));
-    const kinds = columns.map((c) => c.kind);
-    const sql = `SELECT ${columns.map((c) => ident(c.name)).join(", ")} FROM ${ident(table.name)}${partitionWhere(table)}`;
-    await streamRows(connection, sql, values, BATCH_ROWS, (rows) =>
-      writer.write(encodeRows(rows, kinds), rows.length),
-    );
-    return await writer.commit({ table: table.name, partitions });
-  } catch (error) {
-    await writer.abort();
-    throw error;
-  }
-}
-
 async function countPartition(connection: Connection, plan: TablePlan, values: Cell[]): Promise<number> {
+  const where = partitionWhere(plan.table, values);
   const [row] = await query<{ n: string | number }>(
     connection,
-    `SELECT COUNT(*) AS n FROM ${ident(plan.table.name)}${partitionWhere(plan.table)}`,
-    values,
+    `SELECT COUNT(*) AS n FROM ${ident(plan.table.name)}${where.sql}`,
+    where.values,
   );
   return Number(row?.n ?? 0);
-}
-
-/** Run `work` over `items` with at most `connections.length` at a time, one connection each. */
-async function overPool<T>(
-  connections: Connection[],
-  items: T[],
-  work: (connection: Connection, item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let firstError: unknown;
-  await Promise.all(
-    connections.map(async (connection) => {
-      while (firstError === undefined && next < items.length) {
-        const item = items[next++]!;
-        try {
-          await work(connection, item);
-        } catch (error) {
-          firstError ??= error;
-        }
-      }
-    }),
-  );
-  if (firstError !== undefined) throw firstError;
 }
 
 export async function extractTables(
@@ -269,7 +194,6 @@ async function extractTable(
     watermark: null,
     error: null,
   };
-  const pool: Connection[] = [];
   try {
     const plan = await planTable(main, config, table, options.full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
@@ -290,31 +214,36 @@ async function extractTable(
         summary.partitions++;
       }
     } else {
-      pool.push(main);
-      const wanted = Math.min(config.mysql.connections, plan.partitions.length);
-      while (pool.length < wanted) pool.push(await connect(config.mysql));
-      await overPool(pool, plan.partitions, async (connection, values) => {
-        const entry = await extractPartition(connection, config, plan, values).catch((error) => {
-          throw error instanceof PanoramaError
-            ? error
-            : mysqlError(error, config.mysql, `reading ${table.name}`);
-        });
+      const record = async (entry: ManifestEntry) => {
         summary.rows += entry.rows;
         summary.files++;
         summary.bytes += entry.bytes;
         summary.partitions++;
         options.events?.partitionDone?.(table.name, entry.rows);
         await options.onFile?.(entry);
-      });
+      };
+      const job = { table: plan.table, columns: plan.columns };
+      if (plan.partitions.length > 1) {
+        await extractOverWorkers(config, job, plan.partitions, config.mysql.connections, record);
+      } else {
+        for (const values of plan.partitions) {
+          const entry = await extractPartition(main, config, job, values).catch((error) => {
+            throw error instanceof PanoramaError
+              ? error
+              : mysqlError(error, config.mysql, `reading ${table.name}`);
+          });
+          await record(entry);
+        }
+      }
       if (plan.nextWatermark !== null) {
+        // The files must be on disk before the watermark says they were extracted.
+        syncFilesystem(config.state_dir);
         saveWatermark(config.state_dir, table.name, plan.nextWatermark);
         summary.watermark = plan.nextWatermark;
       }
     }
   } catch (error) {
     summary.error = messageOf(error);
-  } finally {
-    for (const connection of pool.slice(1)) await close(connection);
   }
   summary.seconds = Math.round((performance.now() - started) / 10) / 100;
   return summary;

@@ -10,17 +10,21 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { syncfs } from "./libc.ts";
 
-export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644): void {
+/**
+ * `durable: false` skips the fsyncs, for files whose durability is ensured later in one
+ * syncFilesystem() call (the spool's manifests).
+ */
+export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644, durable = true): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
   const fd = openSync(temp, "w", mode);
   try {
     writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (error) {
     closeSync(fd);
     unlinkSync(temp);
@@ -28,7 +32,7 @@ export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o64
   }
   closeSync(fd);
   renameSync(temp, path);
-  syncDirectory(dir);
+  if (durable) syncDirectory(dir);
 }
 
 export function syncDirectory(dir: string): void {
@@ -40,8 +44,8 @@ export function syncDirectory(dir: string): void {
   }
 }
 
-export function writeJsonAtomic(path: string, value: unknown): void {
-  atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`);
+export function writeJsonAtomic(path: string, value: unknown, durable = true): void {
+  atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`, 0o644, durable);
 }
 
 /** The JSON in `path`, or `fallback` when the file does not exist yet. */
@@ -60,12 +64,12 @@ export function readJson<T>(path: string, fallback: T): T {
   }
 }
 
-/** fsync a file that was written through a stream (the stream's descriptor is already closed). */
-export async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, "r");
+/** Flush every file of the filesystem holding `path` to disk: one call for a whole spool. */
+export function syncFilesystem(path: string): void {
+  const fd = openSync(path, "r");
   try {
-    await handle.sync();
+    if (syncfs(fd) !== 0) throw new Error(`syncfs failed on ${path}`);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }

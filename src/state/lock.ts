@@ -1,31 +1,10 @@
 // The run lock (DESIGN §9): flock(2) on `state_dir/panorama.lock`. The kernel drops the lock when
 // its holder dies, even by SIGKILL, so a lock left by a dead process is taken over at once; the
 // file's text (pid, start time) only serves the message a second run prints.
-import { dlopen, FFIType } from "bun:ffi";
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LockedError } from "../errors.ts";
-
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
-
-type Flock = (fd: number, operation: number) => number;
-let flockFn: Flock | undefined;
-
-function flock(): Flock {
-  if (flockFn) return flockFn;
-  for (const name of LIBC_NAMES) {
-    try {
-      const lib = dlopen(name, { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
-      flockFn = (fd, operation) => lib.symbols.flock(fd, operation);
-      return flockFn;
-    } catch {
-      // try the next name
-    }
-  }
-  throw new Error(`cannot load flock(2) from the C library (tried ${LIBC_NAMES.join(", ")})`);
-}
+import { flock, LOCK_EX, LOCK_NB } from "./libc.ts";
 
 export interface Lock {
   release(): void;
@@ -40,7 +19,7 @@ export function acquireLock(stateDir: string, command: string): Lock {
   mkdirSync(stateDir, { recursive: true });
   const path = lockPath(stateDir);
   const fd = openSync(path, "a+", 0o644);
-  if (flock()(fd, LOCK_EX | LOCK_NB) !== 0) {
+  if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);
     let holder = "";
     try {

@@ -198,7 +198,7 @@ describe.skipIf(skip)("field partitions", () => {
       ],
       rows: 2,
     });
-    expect(manifest.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(manifest.hash).toMatch(/^xxh64:[0-9a-f]{16}$/);
   });
 
   test("--dry-run reads and prints what would be written, and writes nothing", async () => {

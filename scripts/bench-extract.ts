@@ -1,0 +1,201 @@
+// Extraction benchmark (run by hand, never by the test suite):
+//   scripts/test-env.sh node_modules/.bin/bun scripts/bench-extract.ts [--rows 1000000] [--runs 3]
+// Generates courseware_studentmodule with the real column types (about 350-byte JSON state,
+// 200 courses) in the test MariaDB, then times, side by side in one run, the `mariadb` client
+// dumping the same columns with --batch --quick to /dev/null and `panorama extract --full`
+// unpartitioned, partitioned by course_id over one connection and over two. Reports medians,
+// ratios to the client and peak RSS.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import mysql from "mysql2/promise";
+import { testEnv } from "../test/support/env.ts";
+
+const { values } = parseArgs({
+  options: { rows: { type: "string", default: "1000000" }, runs: { type: "string", default: "3" } },
+});
+const ROWS = Number(values.rows);
+const RUNS = Number(values.runs);
+const env = testEnv().mysql;
+const database = env.scratchDatabase;
+const COLUMNS =
+  "id, module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id";
+
+async function generate(): Promise<void> {
+  // Both sides read a warm server: the test environment's small buffer pool would make the
+  // per-partition index look-ups measure the disk, not the extraction.
+  const root = await mysql.createConnection({
+    host: env.host,
+    port: env.port,
+    user: "root",
+    password: env.rootPassword,
+  });
+  await root.query("SET GLOBAL innodb_buffer_pool_size = 2147483648");
+  await root.end();
+  const db = await mysql.createConnection({ ...connection(), multipleStatements: true });
+  const [existing] = await db.query(
+    "SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'courseware_studentmodule'",
+    [database],
+  );
+  const [count] = (existing as { n: number }[]).length
+    ? ((await db.query("SELECT COUNT(*) AS n FROM courseware_studentmodule"))[0] as { n: number }[])
+    : [{ n: 0 }];
+  if (Number(count?.n) === ROWS) {
+    await db.end();
+    return;
+  }
+  console.error(`generating ${ROWS} rows...`);
+  await db.query(`DROP TABLE IF EXISTS courseware_studentmodule;
+    CREATE TABLE courseware_studentmodule (
+      id int NOT NULL AUTO_INCREMENT PRIMARY KEY,
+      module_type varchar(32) NOT NULL,
+      module_id varchar(255) NOT NULL,
+      student_id int NOT NULL,
+      state longtext,
+      grade double DEFAULT NULL,
+      created datetime(6) NOT NULL,
+      modified datetime(6) NOT NULL,
+      max_grade double DEFAULT NULL,
+      done varchar(8) NOT NULL,
+      course_id varchar(255) NOT NULL,
+      UNIQUE KEY student_module (student_id, module_id, course_id),
+      KEY course_id (course_id),
+      KEY modified (modified)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+  await db.query(`INSERT INTO courseware_studentmodule
+      (id, module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id)
+    SELECT seq, 'problem',
+      CONCAT('block-v1:Org', seq % 200, '+Course+2024+type@problem+block@', LPAD(HEX(seq % 997), 32, '0')),
+      seq DIV 20,
+      CONCAT('{"correct_map": {"', LPAD(HEX(seq % 997), 32, '0'), '_2_1": {"correctness": "correct", "npoint_map": null, ',
+        '"msg": "", "hint": "", "hintmode": null, "queuestate": null, "answervariable": null}}, ',
+        '"input_state": {"', LPAD(HEX(seq % 997), 32, '0'), '_2_1": {}}, "last_submission_time": "2024-03-0',
+        seq % 9 + 1, 'T10:00:00Z", "attempts": ', seq % 5, ', "seed": 1, "done": true, "student_answers": {"x": "',
+        REPEAT('a', seq % 40), '"}}'),
+      (seq % 7) / 7, DATE_ADD('2024-01-01', INTERVAL seq SECOND) + INTERVAL (seq % 1000000) MICROSECOND,
+      DATE_ADD('2024-02-01', INTERVAL seq SECOND), 1, 'na',
+      CONCAT('course-v1:Org', seq % 200, '+Course+2024')
+    FROM seq_1_to_${ROWS}`);
+  await db.end();
+}
+
+function connection() {
+  return { host: env.host, port: env.port, user: env.user, password: env.password, database };
+}
+
+interface Measure {
+  seconds: number;
+  maxRssMiB: number;
+}
+
+async function measure(cmd: string[], extraEnv: Record<string, string> = {}): Promise<Measure> {
+  const started = performance.now();
+  const child = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...extraEnv } });
+  const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${stderr.slice(-2000)}`);
+  const usage = child.resourceUsage();
+  // Bun reports maxRSS in bytes.
+  return { seconds, maxRssMiB: Number(usage?.maxRSS ?? 0) / 1048576 };
+}
+
+function config(dir: string, partitioned: boolean, connections: number): string {
+  const file = join(dir, `bench-${partitioned ? "p" : "u"}${connections}.toml`);
+  writeFileSync(
+    file,
+    `mode = "CUSTOM"
+lms_host = "lms.example.com"
+state_dir = "${join(dir, "state")}"
+[datalake]
+target = "local"
+path = "${join(dir, "datalake")}"
+[mysql]
+host = "${env.host}"
+port = ${env.port}
+user = "${env.user}"
+password = "${env.password}"
+database = "${database}"
+connections = ${connections}
+[extract]
+preset = "none"
+[[tables]]
+name = "courseware_studentmodule"
+${partitioned ? 'partition_fields = ["course_id"]' : ""}
+fields = [${COLUMNS.split(", ")
+      .map((n) => `{ name = "${n}", type = "varchar" }`)
+      .join(", ")}]
+`,
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+await generate();
+const dir = mkdtempSync(join(tmpdir(), "panorama-bench-"));
+const bun = process.execPath;
+const cli = join(import.meta.dir, "..", "src", "cli.ts");
+const client = Bun.which("mariadb") ?? Bun.which("mysql");
+if (!client) throw new Error("the mariadb (or mysql) client is needed as the baseline");
+
+const cases: { name: string; cmd: () => string[]; clean: boolean }[] = [
+  {
+    name: "mariadb --batch --quick > /dev/null",
+    cmd: () => [
+      client,
+      "--batch",
+      "--quick",
+      "-h",
+      env.host,
+      "-P",
+      String(env.port),
+      "-u",
+      env.user,
+      `-p${env.password}`,
+      database,
+      "-e",
+      `SELECT ${COLUMNS} FROM courseware_studentmodule`,
+    ],
+    clean: false,
+  },
+  {
+    name: "panorama extract --full (unpartitioned)",
+    cmd: () => [bun, cli, "--config", config(dir, false, 1), "extract", "--full"],
+    clean: true,
+  },
+  {
+    name: "panorama extract --full (by course_id, 1 connection)",
+    cmd: () => [bun, cli, "--config", config(dir, true, 1), "extract", "--full"],
+    clean: true,
+  },
+  {
+    name: "panorama extract --full (by course_id, 2 connections)",
+    cmd: () => [bun, cli, "--config", config(dir, true, 2), "extract", "--full"],
+    clean: true,
+  },
+];
+
+// One untimed pass loads the table into the buffer pool.
+await measure(cases[0]!.cmd());
+const results: { name: string; seconds: number; rss: number }[] = [];
+for (const c of cases) {
+  const times: number[] = [];
+  const rss: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    if (c.clean) rmSync(join(dir, "state"), { recursive: true, force: true });
+    const m = await measure(c.cmd());
+    times.push(m.seconds);
+    rss.push(m.maxRssMiB);
+  }
+  results.push({ name: c.name, seconds: median(times), rss: Math.max(...rss) });
+}
+const baseline = results[0]!.seconds;
+console.log(`\n${ROWS.toLocaleString("en-US")} rows of courseware_studentmodule, median of ${RUNS} runs`);
+for (const r of results) {
+  console.log(
+    `${r.name.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s  ${(r.seconds / baseline).toFixed(2)}x  peak RSS ${r.rss.toFixed(0)} MiB  ${Math.round(ROWS / r.seconds).toLocaleString("en-US")} rows/s`,
+  );
+}
+rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): lint, type-check, then every bun test against a private MariaDB
+# and S3 (scripts/test-env.sh). Lint and type-check count as one check each. The last line is
+# always "N passed, N failed"; the exit status is non-zero when anything failed.
+#
+#   scripts/test.sh [BUN TEST ARGS...]
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 1
+BIN="$ROOT/node_modules/.bin"
+
+passed=0
+failed=0
+
+check() {
+  local name="$1"
+  shift
+  echo "== $name: $*" >&2
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    echo "== $name failed" >&2
+    failed=$((failed + 1))
+  fi
+}
+
+check lint "$BIN/biome" check .
+check typecheck "$BIN/tsc" --noEmit
+
+echo "== tests: scripts/test-env.sh bun test $*" >&2
+log="$(mktemp "${TMPDIR:-/tmp}/panorama-test.XXXXXX")"
+trap 'rm -f "$log"' EXIT
+# bun writes results and its summary to stderr: copy that stream to the log, keep stdout as is.
+{ "$ROOT/scripts/test-env.sh" "$BIN/bun" test "$@" 2>&1 1>&3 3>&- | tee "$log" >&2 3>&-; } 3>&1
+status=$?
+
+count() {
+  local n
+  n="$(sed -n "s/^ *\([0-9][0-9]*\) $1\$/\1/p" "$log" | tail -n 1)"
+  echo "${n:-0}"
+}
+bun_passed="$(count pass)"
+bun_failed="$(count fail)"
+# No summary but a failure (the environment did not start, bun crashed): still one failure.
+if [ "$status" -ne 0 ] && [ "$bun_failed" -eq 0 ]; then
+  bun_failed=1
+fi
+passed=$((passed + bun_passed))
+failed=$((failed + bun_failed))
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,74 @@
+// One partition (or a whole unpartitioned table) from MySQL into one spool file. Used on the
+// main thread and by the partition workers alike.
+import type { Connection } from "mysql2";
+import type { Config, TableConfig } from "../config/types.ts";
+import { objectKey } from "../datalake/layout.ts";
+import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
+import { type ColumnKind, encodeHeader, encodeRows } from "./csv.ts";
+import { type Cell, ident, streamRows } from "./mysql.ts";
+
+/** Hive's name for a NULL partition value; Athena reads it back as NULL. */
+export const NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__";
+const BATCH_ROWS = 500;
+
+export interface Column {
+  name: string;
+  kind: ColumnKind;
+}
+
+/** What a partition extraction needs to know of its table: plain data, so workers can receive it. */
+export interface PartitionJob {
+  table: TableConfig;
+  /** CSV columns: the fields minus the partition fields */
+  columns: Column[];
+}
+
+/** The partition pairs of a spool file: base partitions then the field partitions' values. */
+export function partitionPairs(config: Config, table: TableConfig, values: Cell[]): [string, string][] {
+  const fieldPairs = table.partition_fields.map((name, i): [string, string] => {
+    const value = values[i];
+    if (value === null || value === undefined) return [name, NULL_PARTITION];
+    if (value instanceof Uint8Array) return [name, Buffer.from(value).toString("hex")];
+    return [name, String(value)];
+  });
+  return [...config.datalake.base_partitions, ...fieldPairs];
+}
+
+/** WHERE clause and values selecting one partition. `=` (not `<=>`, which MariaDB cannot serve
+ * from an index) for values, IS NULL for the NULL partition. */
+export function partitionWhere(table: TableConfig, values: Cell[]): { sql: string; values: Cell[] } {
+  if (table.partition_fields.length === 0) return { sql: "", values: [] };
+  const terms = table.partition_fields.map((f, i) => `${ident(f)} ${values[i] === null ? "IS NULL" : "= ?"}`);
+  return { sql: ` WHERE ${terms.join(" AND ")}`, values: values.filter((v) => v !== null) };
+}
+
+/** Stream one partition into a spool file; the file appears in the spool only when complete. */
+export async function extractPartition(
+  connection: Connection,
+  config: Config,
+  job: PartitionJob,
+  values: Cell[],
+): Promise<ManifestEntry> {
+  const { table, columns } = job;
+  const partitions = partitionPairs(config, table, values);
+  const key = objectKey({
+    basePrefix: config.datalake.base_prefix,
+    table: table.name,
+    partitions,
+    compression: config.datalake.compression,
+  });
+  const writer = await SpoolWriter.open(spoolDir(config.state_dir), key);
+  try {
+    writer.write(encodeHeader(columns.map((c) => c.name)));
+    const kinds = columns.map((c) => c.kind);
+    const where = partitionWhere(table, values);
+    const sql = `SELECT ${columns.map((c) => ident(c.name)).join(", ")} FROM ${ident(table.name)}${where.sql}`;
+    await streamRows(connection, sql, where.values, BATCH_ROWS, (rows) =>
+      writer.write(encodeRows(rows, kinds), rows.length),
+    );
+    return await writer.commit({ table: table.name, partitions });
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+}

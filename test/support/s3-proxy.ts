@@ -1,0 +1,332 @@
+// A loopback proxy in front of s3rver that does what s3rver does not: it verifies SigV4 (s3rver
+// accepts any signature, even none), records what clients sent, and injects faults on request.
+//
+//   bun test/support/s3-proxy.ts --upstream http://127.0.0.1:4568 --port 0 --access-key K --secret S
+//
+// prints "listening PORT" once it accepts connections.
+import { randomBytes } from "node:crypto";
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
+import { httpStatusFor, type SigV4ErrorCode, sha256Hex, verifySigV4 } from "./sigv4.ts";
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** What to do with one request; `pass` lets verification decide and forwards when it succeeds. */
+export type FaultAction =
+  | { kind: "pass" }
+  /** Answer with an S3 error document, e.g. 500 InternalError or 503 SlowDown. */
+  | { kind: "error"; status: number; code: string; message?: string }
+  /**
+   * Destroy the client connection. `after: "upstream"` forwards the request first, so the object
+   * is stored but the client never hears so (the case a retry must survive).
+   */
+  | { kind: "reset"; after?: "request" | "upstream" }
+  /** Wait, then carry on with `then` (default: pass). */
+  | { kind: "stall"; ms: number; then?: FaultAction };
+
+/** Called once per request, after its body is read and verified. Returning undefined means pass. */
+export type FaultHook = (
+  request: RecordedRequest,
+) => FaultAction | undefined | Promise<FaultAction | undefined>;
+
+export interface RecordedRequest {
+  /** 0-based arrival order. */
+  index: number;
+  method: string;
+  /** The path as sent, still percent-encoded. */
+  path: string;
+  query: Record<string, string>;
+  /** Lower-cased; only the ones tests assert on (content-*, if-*, x-amz-* but the session token). */
+  headers: Record<string, string>;
+  bodyLength: number;
+  bodySha256: string;
+  /** "ok", or why the signature was refused (the refusal is sent only if the fault passes). */
+  auth: "ok" | SigV4ErrorCode;
+  accessKeyId?: string;
+  fault: FaultAction["kind"];
+  /** The status sent back; undefined while in flight or when the connection was reset. */
+  status?: number;
+}
+
+export interface S3ProxyOptions {
+  upstream: string;
+  /** 0 or absent: any free port. */
+  port?: number;
+  credentials: S3Credentials | readonly S3Credentials[];
+  /** The key id s3rver knows; verified requests are forwarded under it. */
+  upstreamAccessKeyId?: string;
+  faults?: FaultHook;
+}
+
+export interface S3Proxy {
+  url: string;
+  port: number;
+  requests: RecordedRequest[];
+  setFaults(hook: FaultHook | undefined): void;
+  close(): Promise<void>;
+}
+
+/** A hook that plays the given actions to the first requests, then passes everything. */
+export function faultSequence(...actions: FaultAction[]): FaultHook {
+  let next = 0;
+  return () => actions[next++];
+}
+
+const RECORDED =
+  /^(content-(md5|type|encoding|length|language|disposition)|cache-control|if-(match|none-match)|x-amz-.*)$/;
+// Each side of the proxy frames its own messages.
+const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding"];
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, "host", "expect", "content-length"]);
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function s3ErrorBody(
+  code: string,
+  message: string,
+  requestId: string,
+  extra: Record<string, string> = {},
+): string {
+  const fields = Object.entries({ Code: code, Message: message, ...extra, RequestId: requestId })
+    .map(([name, value]) => `<${name}>${escapeXml(value)}</${name}>`)
+    .join("");
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${fields}</Error>`;
+}
+
+function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  extra?: Record<string, string>,
+): void {
+  const requestId = randomBytes(8).toString("hex").toUpperCase();
+  const body = Buffer.from(s3ErrorBody(code, message, requestId, extra));
+  res.writeHead(status, {
+    "content-type": "application/xml",
+    "content-length": body.length,
+    "x-amz-request-id": requestId,
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+}
+
+function rawHeaderRecord(raw: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] ?? "").toLowerCase();
+    const value = raw[i + 1] ?? "";
+    const list = out[name];
+    if (list) list.push(value);
+    else out[name] = [value];
+  }
+  return out;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
+  const upstream = new URL(options.upstream);
+  const upstreamKey = options.upstreamAccessKeyId ?? "S3RVER";
+  const secrets = new Map<string, string>();
+  const credentials = "accessKeyId" in options.credentials ? [options.credentials] : options.credentials;
+  for (const c of credentials) secrets.set(c.accessKeyId, c.secretAccessKey);
+  const agent = new Agent({ keepAlive: true });
+  const requests: RecordedRequest[] = [];
+  let faults = options.faults;
+
+  function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    headers: Record<string, string[]>,
+    body: Buffer,
+    resetAfter: boolean,
+  ): void {
+    const out: Record<string, string | string[]> = { host: upstream.host };
+    for (const [name, values] of Object.entries(headers)) {
+      if (!NOT_FORWARDED.has(name)) out[name] = values;
+    }
+    if (body.length > 0 || headers["content-length"]) out["content-length"] = String(body.length);
+    const auth = headers.authorization?.[0];
+    if (auth) out.authorization = auth.replace(/Credential=[^/]*\//, `Credential=${upstreamKey}/`);
+    const upstreamReq = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: out,
+        agent,
+      },
+      (upstreamRes) => {
+        if (resetAfter) {
+          upstreamRes.resume();
+          upstreamRes.on("end", () => req.socket.destroy());
+          return;
+        }
+        const back = rawHeaderRecord(upstreamRes.rawHeaders);
+        for (const name of HOP_BY_HOP) delete back[name];
+        res.writeHead(upstreamRes.statusCode ?? 502, back);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstreamReq.on("error", (err) => {
+      if (!res.headersSent)
+        sendError(req, res, 502, "InternalError", `s3-proxy: upstream failed: ${err.message}`);
+      else res.destroy();
+    });
+    upstreamReq.end(body);
+  }
+
+  async function apply(
+    action: FaultAction,
+    req: IncomingMessage,
+    res: ServerResponse,
+    headers: Record<string, string[]>,
+    body: Buffer,
+    verdict: ReturnType<typeof verifySigV4>,
+  ): Promise<void> {
+    switch (action.kind) {
+      case "stall":
+        await sleep(action.ms);
+        if (req.socket.destroyed) return;
+        return apply(action.then ?? { kind: "pass" }, req, res, headers, body, verdict);
+      case "error":
+        sendError(req, res, action.status, action.code, action.message ?? `Injected ${action.code}.`);
+        return;
+      case "reset":
+        if (action.after !== "upstream") {
+          req.socket.destroy();
+          return;
+        }
+        break;
+      case "pass":
+        break;
+    }
+    if (!verdict.ok) {
+      // S3 answers an unsigned request to a private bucket with a plain AccessDenied.
+      const code = verdict.code === "MissingAuthenticationToken" ? "AccessDenied" : verdict.code;
+      const extra: Record<string, string> = {};
+      if (verdict.stringToSign !== undefined) extra.StringToSign = verdict.stringToSign;
+      if (verdict.canonicalRequest !== undefined) extra.CanonicalRequest = verdict.canonicalRequest;
+      sendError(req, res, httpStatusFor(verdict.code), code, verdict.message, extra);
+      return;
+    }
+    forward(req, res, headers, body, action.kind === "reset");
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const headers = rawHeaderRecord(req.rawHeaders);
+    const target = req.url ?? "/";
+    const verdict = verifySigV4(
+      { method: req.method ?? "GET", url: target, headers, body },
+      { service: "s3", secretFor: (id) => secrets.get(id) },
+    );
+    const q = target.indexOf("?");
+    const recorded: RecordedRequest = {
+      index: requests.length,
+      method: req.method ?? "GET",
+      path: q < 0 ? target : target.slice(0, q),
+      query: q < 0 ? {} : Object.fromEntries(new URLSearchParams(target.slice(q + 1))),
+      headers: Object.fromEntries(
+        Object.entries(headers)
+          .filter(([name]) => RECORDED.test(name) && name !== "x-amz-security-token")
+          .map(([name, values]) => [name, values.join(",")]),
+      ),
+      bodyLength: body.length,
+      bodySha256: sha256Hex(body),
+      auth: verdict.ok ? "ok" : verdict.code,
+      fault: "pass",
+    };
+    if (verdict.ok) recorded.accessKeyId = verdict.accessKeyId;
+    requests.push(recorded);
+    res.on("finish", () => {
+      recorded.status = res.statusCode;
+    });
+    const action = (await faults?.(recorded)) ?? { kind: "pass" };
+    recorded.fault = action.kind;
+    await apply(action, req, res, headers, body, verdict);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      if (!res.headersSent) sendError(req, res, 500, "InternalError", `s3-proxy: ${message}`);
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    setFaults(hook) {
+      faults = hook;
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        agent.destroy();
+      });
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      upstream: { type: "string" },
+      port: { type: "string", default: "0" },
+      "access-key": { type: "string" },
+      secret: { type: "string" },
+    },
+    strict: true,
+  });
+  const { upstream, "access-key": accessKeyId, secret: secretAccessKey } = values;
+  if (!upstream || !accessKeyId || !secretAccessKey) {
+    console.error("usage: s3-proxy.ts --upstream URL [--port N] --access-key K --secret S");
+    process.exit(2);
+  }
+  const proxy = await startS3Proxy({
+    upstream,
+    port: Number(values.port),
+    credentials: { accessKeyId, secretAccessKey },
+  });
+  const stop = (): void => {
+    proxy.close().then(() => process.exit(0));
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  console.log(`listening ${proxy.port}`);
+}
+
+if (import.meta.main) await main();
