@@ -5,7 +5,8 @@ import { isJsonLogging, log } from "./log.ts";
 
 const number = new Intl.NumberFormat("en-US");
 
-export function tableProgress(): ExtractEvents {
+/** `logSummary: false` when the caller prints its own summary per table (run). */
+export function tableProgress(logSummary = true): ExtractEvents {
   const live = process.stderr.isTTY && !isJsonLogging();
   let table = "";
   let partitions = 0;
@@ -38,6 +39,7 @@ export function tableProgress(): ExtractEvents {
     },
     tableDone(summary: TableSummary) {
       if (live) process.stderr.write("\r\x1b[2K");
+      if (!logSummary) return;
       if (summary.error) {
         log.error(summary.error, { table: summary.table });
         return;

@@ -11,4 +11,6 @@ export const commands: Record<string, () => Promise<AnyCommand>> = {
   completions: () => import("./completions.ts").then((m) => m.default),
   extract: () => import("./extract.ts").then((m) => m.default),
   schema: () => import("./schema.ts").then((m) => m.default),
+  upload: () => import("./upload.ts").then((m) => m.default),
+  run: () => import("./run.ts").then((m) => m.default),
 };

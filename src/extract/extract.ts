@@ -22,6 +22,8 @@ export interface ExtractOptions {
   dryRun: boolean;
   /** called for each file as soon as it is complete in the spool (run uploads it at once) */
   onFile?: (entry: ManifestEntry) => void | Promise<void>;
+  /** asked before each table: a reason to stop (the upload failed), or null to go on */
+  stopReason?: () => string | null;
   events?: ExtractEvents;
 }
 
@@ -151,6 +153,10 @@ async function countPartition(connection: Connection, plan: TablePlan, values: C
   return Number(row?.n ?? 0);
 }
 
+function emptySummary(table: string): TableSummary {
+  return { table, rows: 0, files: 0, bytes: 0, seconds: 0, partitions: 0, watermark: null, error: null };
+}
+
 export async function extractTables(
   config: Config,
   tables: TableConfig[],
@@ -162,6 +168,13 @@ export async function extractTables(
   let main = await connect(config.mysql);
   try {
     for (const table of mysqlTables) {
+      const stop = options.stopReason?.() ?? null;
+      if (stop !== null) {
+        const skipped = { ...emptySummary(table.name), error: `not extracted: ${stop}` };
+        options.events?.tableDone?.(skipped);
+        summaries.push(skipped);
+        continue;
+      }
       const summary = await extractTable(main, config, table, options);
       options.events?.tableDone?.(summary);
       summaries.push(summary);
@@ -184,16 +197,7 @@ async function extractTable(
   options: ExtractOptions,
 ): Promise<TableSummary> {
   const started = performance.now();
-  const summary: TableSummary = {
-    table: table.name,
-    rows: 0,
-    files: 0,
-    bytes: 0,
-    seconds: 0,
-    partitions: 0,
-    watermark: null,
-    error: null,
-  };
+  const summary = emptySummary(table.name);
   try {
     const plan = await planTable(main, config, table, options.full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);

@@ -1,0 +1,173 @@
+// Spool → target. Each complete spool file is stored under its key, the other compression
+// variant of that key is removed, the content hash is remembered, and only then is the file
+// removed from the spool. A crash anywhere re-uploads the same key next time: same object, no
+// duplicate. A file whose content equals what was last stored under its key is not sent again.
+import { join } from "node:path";
+import type { Config } from "../config/types.ts";
+import { messageOf } from "../errors.ts";
+import { log } from "../log.ts";
+import { readJson, writeJsonAtomic } from "../state/atomic.ts";
+import { otherVariantKey } from "./layout.ts";
+import { type ManifestEntry, removeFromSpool, spoolDir, spoolPath } from "./spool.ts";
+import type { Target } from "./targets.ts";
+
+interface Stored {
+  hash: string;
+  bytes: number;
+  uploaded_at: string;
+}
+
+/** Per target (an operator may switch targets), per key: what was stored there last. */
+type UploadedState = Record<string, Record<string, Stored>>;
+
+export interface TableUploads {
+  objects: number;
+  bytes: number;
+  skipped: number;
+}
+
+export interface UploadOptions {
+  dryRun?: boolean;
+  /** files uploaded at the same time */
+  concurrency?: number;
+  /** enqueue() waits while this many files are queued or in flight (keeps the spool small) */
+  queueLimit?: number;
+}
+
+const FLUSH_EVERY = 50;
+
+export class Uploader {
+  private readonly statePath: string;
+  private readonly state: UploadedState;
+  private readonly stored: Record<string, Stored>;
+  private readonly spool: string;
+  private readonly queue: ManifestEntry[] = [];
+  private readonly waiters: (() => void)[] = [];
+  private readonly idle: (() => void)[] = [];
+  private inFlight = 0;
+  private unflushed = 0;
+  /** the first failure: later files stay in the spool for the next run */
+  failure: { key: string; error: unknown } | null = null;
+  readonly tables = new Map<string, TableUploads>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly target: Target,
+    private readonly options: UploadOptions = {},
+  ) {
+    this.statePath = join(config.state_dir, "uploaded.json");
+    this.state = readJson<UploadedState>(this.statePath, {});
+    this.state[target.description] ??= {};
+    this.stored = this.state[target.description]!;
+    this.spool = spoolDir(config.state_dir);
+  }
+
+  private tally(table: string): TableUploads {
+    let t = this.tables.get(table);
+    if (!t) {
+      t = { objects: 0, bytes: 0, skipped: 0 };
+      this.tables.set(table, t);
+    }
+    return t;
+  }
+
+  /** Queue a complete spool file; waits while the queue is full. Throws once an upload failed. */
+  async enqueue(entry: ManifestEntry): Promise<void> {
+    if (this.failure) throw this.failedError();
+    this.queue.push(entry);
+    this.pump();
+    const limit = this.options.queueLimit ?? 8;
+    while (this.queue.length + this.inFlight >= limit && !this.failure) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    if (this.failure) throw this.failedError();
+  }
+
+  private failedError(): Error {
+    const f = this.failure!;
+    return new Error(`upload of ${f.key} failed: ${messageOf(f.error)}`);
+  }
+
+  private pump(): void {
+    const concurrency = this.options.concurrency ?? 4;
+    while (this.inFlight < concurrency && this.queue.length > 0 && !this.failure) {
+      const entry = this.queue.shift()!;
+      this.inFlight++;
+      this.uploadOne(entry)
+        .catch((error) => {
+          this.failure ??= { key: entry.key, error };
+        })
+        .finally(() => {
+          this.inFlight--;
+          for (const wake of this.waiters.splice(0)) wake();
+          this.pump();
+          if (this.inFlight === 0 && (this.queue.length === 0 || this.failure)) {
+            for (const done of this.idle.splice(0)) done();
+          }
+        });
+    }
+  }
+
+  /** Wait for every queued upload; flushes the upload state. */
+  async drain(): Promise<void> {
+    if (this.inFlight > 0 || (this.queue.length > 0 && !this.failure)) {
+      await new Promise<void>((resolve) => this.idle.push(resolve));
+    }
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.unflushed === 0 || this.options.dryRun) return;
+    writeJsonAtomic(this.statePath, this.state);
+    this.unflushed = 0;
+  }
+
+  private async uploadOne(entry: ManifestEntry): Promise<void> {
+    const tally = this.tally(entry.table);
+    const previous = this.stored[entry.key];
+    if (previous && previous.hash === entry.hash) {
+      tally.skipped++;
+      if (this.options.dryRun) {
+        process.stdout.write(`unchanged\t${entry.key}\n`);
+        return;
+      }
+      await removeFromSpool(this.spool, entry.key);
+      return;
+    }
+    if (this.options.dryRun) {
+      process.stdout.write(`upload\t${entry.key}\t${entry.bytes} bytes\n`);
+      tally.objects++;
+      tally.bytes += entry.bytes;
+      return;
+    }
+    const started = performance.now();
+    await this.target.put(entry.key, spoolPath(this.spool, entry.key), entry.bytes);
+    await this.removeOtherVariant(entry.key);
+    this.stored[entry.key] = { hash: entry.hash, bytes: entry.bytes, uploaded_at: new Date().toISOString() };
+    if (++this.unflushed >= FLUSH_EVERY) this.flush();
+    await removeFromSpool(this.spool, entry.key);
+    tally.objects++;
+    tally.bytes += entry.bytes;
+    log.debug("uploaded", {
+      table: entry.table,
+      key: entry.key,
+      bytes: entry.bytes,
+      seconds: Math.round(performance.now() - started) / 1000,
+    });
+  }
+
+  /**
+   * Writing x.csv removes x.csv.gz of the same partition and the reverse, or Athena would count
+   * the rows twice. A gzip datalake may hold upstream's .csv objects, so it always deletes them;
+   * an upstream-compatible one deletes a .csv.gz only when panorama wrote it (its IAM policy
+   * grants no DeleteObject on data otherwise, see iam-policy).
+   */
+  private async removeOtherVariant(key: string): Promise<void> {
+    const other = otherVariantKey(key);
+    const writesGzip = key.endsWith(".gz");
+    if (writesGzip || this.stored[other] || this.config.datalake.target === "local") {
+      await this.target.delete(other);
+    }
+    delete this.stored[other];
+  }
+}
