@@ -54,7 +54,8 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   await cleanSpool(spool);
   const uploader = new Uploader(config, createTarget(config));
   const leftovers = await listSpool(spool);
-  if (leftovers.length > 0) log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);
+  if (leftovers.length > 0)
+    log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);
   for (const entry of leftovers) {
     try {
       await uploader.enqueue(entry);
@@ -63,7 +64,9 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
     }
   }
   for (const table of tables.filter((t) => t.source !== "mysql")) {
-    log.warn(`${table.name}: course structures come from MongoDB, which this build does not read yet; skipped`);
+    log.warn(
+      `${table.name}: course structures come from MongoDB, which this build does not read yet; skipped`,
+    );
   }
   const summaries = await extractTables(config, tables, {
     full,
@@ -81,7 +84,9 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
   const failed = summaries.filter((s) => s.error !== null);
   if (failed.length > 0) {
-    log.error(`${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")})`);
+    log.error(
+      `${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")})`,
+    );
   }
   return { ok: failed.length === 0 && uploader.failure === null };
 }

@@ -6,7 +6,10 @@ import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepare } from "./shared.ts";
 
 export default defineCommand({
-  meta: { name: "upload", description: "Send every complete spool file to the datalake, then clear it from the spool" },
+  meta: {
+    name: "upload",
+    description: "Send every complete spool file to the datalake, then clear it from the spool",
+  },
   args: { ...globalArgs, ...dryRunArgs },
   async run({ args }) {
     const config = await prepare(args);

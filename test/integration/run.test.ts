@@ -62,9 +62,11 @@ describe.skipIf(skip)("run with a local datalake", () => {
     const files = tree(cfg.datalake);
     expect(files.size).toBe(41);
     expect(files.has("openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(true);
-    expect(files.has("openedx/run_events/lms=lms.example.com/course_id=course-v1%3AOrg%2BC7%2B2024/run_events.csv")).toBe(
-      true,
-    );
+    expect(
+      files.has(
+        "openedx/run_events/lms=lms.example.com/course_id=course-v1%3AOrg%2BC7%2B2024/run_events.csv",
+      ),
+    ).toBe(true);
     expect(tree(join(cfg.stateDir, "spool")).size).toBe(0);
     const summary = first.stderr
       .split("\n")
@@ -86,9 +88,16 @@ describe.skipIf(skip)("run with a local datalake", () => {
 
   test("a second run exits 3 at once while the first holds the lock", async () => {
     const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "run_slow"\n`);
-    const first = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], { stdout: "ignore", stderr: "pipe" });
+    const first = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
+      stdout: "ignore",
+      stderr: "pipe",
+    });
     const lockFile = join(cfg.stateDir, "panorama.lock");
-    for (let i = 0; i < 200 && !(existsSync(lockFile) && readFileSync(lockFile, "utf8").includes("pid")); i++) {
+    for (
+      let i = 0;
+      i < 200 && !(existsSync(lockFile) && readFileSync(lockFile, "utf8").includes("pid"));
+      i++
+    ) {
       await Bun.sleep(20);
     }
     const started = performance.now();
@@ -118,7 +127,10 @@ describe.skipIf(skip)("run with a local datalake", () => {
       return seed / 2 ** 31;
     };
     for (let i = 0; i < 20; i++) {
-      const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], { stdout: "ignore", stderr: "ignore" });
+      const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
+        stdout: "ignore",
+        stderr: "ignore",
+      });
       await Bun.sleep(Math.floor(random() * 900));
       child.kill("SIGKILL");
       await child.exited;
@@ -139,7 +151,9 @@ describe.skipIf(skip)("run with a local datalake", () => {
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain("upload of openedx/run_users/lms=lms.example.com/run_users.csv failed");
     expect(failed.stderr).toContain("kept in the spool");
-    expect(tree(join(cfg.stateDir, "spool")).has("openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(true);
+    expect(tree(join(cfg.stateDir, "spool")).has("openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(
+      true,
+    );
 
     rmSync(cfg.datalake);
     const dry = await runPanorama(["--config", cfg.file, "upload", "--dry-run"]);
@@ -149,9 +163,9 @@ describe.skipIf(skip)("run with a local datalake", () => {
 
     const upload = await runPanorama(["--config", cfg.file, "upload"]);
     expect(upload.code).toBe(0);
-    expect(tree(cfg.datalake).get("openedx/run_users/lms=lms.example.com/run_users.csv")?.split("\r\n").length).toBe(
-      20002,
-    );
+    expect(
+      tree(cfg.datalake).get("openedx/run_users/lms=lms.example.com/run_users.csv")?.split("\r\n").length,
+    ).toBe(20002);
     expect(tree(join(cfg.stateDir, "spool")).size).toBe(0);
   });
 
@@ -159,8 +173,13 @@ describe.skipIf(skip)("run with a local datalake", () => {
     const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "run_users"\n`);
     const key = "openedx/run_users/lms=lms.example.com/run_users.csv";
     expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
-    expect([...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"))).toEqual([key]);
-    const gzipConfig = readFileSync(cfg.file, "utf8").replace('target = "local"', 'target = "local"\ncompression = "gzip"');
+    expect([...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"))).toEqual([
+      key,
+    ]);
+    const gzipConfig = readFileSync(cfg.file, "utf8").replace(
+      'target = "local"',
+      'target = "local"\ncompression = "gzip"',
+    );
     writeFileSync(cfg.file, gzipConfig);
     expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
     const files = [...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"));
