@@ -5,12 +5,12 @@ import type { CommandDef } from "citty";
 type AnyCommand = CommandDef<any>;
 
 export const commands: Record<string, () => Promise<AnyCommand>> = {
+  run: () => import("./run.ts").then((m) => m.default),
+  extract: () => import("./extract.ts").then((m) => m.default),
+  upload: () => import("./upload.ts").then((m) => m.default),
+  schema: () => import("./schema.ts").then((m) => m.default),
   crontab: () => import("./crontab.ts").then((m) => m.default),
   "iam-policy": () => import("./iam-policy.ts").then((m) => m.default),
   init: () => import("./init.ts").then((m) => m.default),
   completions: () => import("./completions.ts").then((m) => m.default),
-  extract: () => import("./extract.ts").then((m) => m.default),
-  schema: () => import("./schema.ts").then((m) => m.default),
-  upload: () => import("./upload.ts").then((m) => m.default),
-  run: () => import("./run.ts").then((m) => m.default),
 };

@@ -1,0 +1,160 @@
+# fish completion for panorama, generated from the command definitions by
+# `panorama completions fish` (completions/panorama.fish: scripts/gen-completions.ts). Do not edit.
+# Use: copy it to ~/.config/fish/completions/panorama.fish.
+
+# The commands under a command path ($argv[1], empty for panorama itself).
+function __panorama_subs
+    switch $argv[1]
+        case ''
+            printf '%s\n' run extract upload schema crontab iam-policy init completions
+        case 'schema'
+            printf '%s\n' pull
+    end
+end
+
+# The options of a command path that take a value.
+function __panorama_valued
+    switch $argv[1]
+        case ''
+            printf '%s\n' --config --log-level
+        case 'run'
+            printf '%s\n' --config --log-level --tables
+        case 'extract'
+            printf '%s\n' --config --log-level --tables
+        case 'upload'
+            printf '%s\n' --config --log-level
+        case 'schema'
+            printf '%s\n' --config --log-level
+        case 'schema pull'
+            printf '%s\n' --config --log-level --tables --write
+        case 'crontab'
+            printf '%s\n' --config --log-level --file --binary --user
+        case 'iam-policy'
+            printf '%s\n' --config --log-level
+        case 'init'
+            printf '%s\n' --config --log-level --from-tutor --output
+        case 'completions'
+            printf '%s\n' --config --log-level
+    end
+end
+
+# True when the words typed so far name the command path $argv[1] and, when $argv[2] is
+# given, are followed by that many positional arguments.
+function __panorama_at
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l path
+    set -l npos 0
+    set -l skip 0
+    for token in $tokens
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $token
+            case '--*=*'
+                continue
+            case '-*'
+                if contains -- $token (__panorama_valued "$path")
+                    set skip 1
+                end
+                continue
+        end
+        if contains -- $token (__panorama_subs "$path")
+            set -a path $token
+            set npos 0
+        else
+            set npos (math $npos + 1)
+        end
+    end
+    test "$path" = "$argv[1]"; or return 1
+    test (count $argv) -lt 2; or test "$npos" = "$argv[2]"
+end
+
+complete -c panorama -f
+
+# panorama
+complete -c panorama -n '__panorama_at "" 0' -a run -d 'Extract, upload and catalog under the lock: what cron calls'
+complete -c panorama -n '__panorama_at "" 0' -a extract -d 'Extract the configured MySQL tables into the spool as CSV'
+complete -c panorama -n '__panorama_at "" 0' -a upload -d 'Send every complete spool file to the datalake, then clear it from the spool'
+complete -c panorama -n '__panorama_at "" 0' -a schema -d 'Read table schemas from MySQL'
+complete -c panorama -n '__panorama_at "" 0' -a crontab -d 'Print (or install to /etc/cron.d) the cron lines for run and log-ship'
+complete -c panorama -n '__panorama_at "" 0' -a iam-policy -d 'Print the least-privilege IAM policy JSON for this config'
+complete -c panorama -n '__panorama_at "" 0' -a init -d 'Write a starter config; --from-tutor fills it from a Tutor config.yml'
+complete -c panorama -n '__panorama_at "" 0' -a completions -d 'Print the bash, zsh or fish completion script'
+complete -c panorama -n '__panorama_at ""' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at ""' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at ""' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at ""' -l version -d 'print the version'
+complete -c panorama -n '__panorama_at ""' -s h -l help -d 'show the help'
+
+# panorama run
+complete -c panorama -n '__panorama_at "run"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "run"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "run"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "run"' -l tables -x -d 'only these tables (comma-separated)'
+complete -c panorama -n '__panorama_at "run"' -l full -d 'extract every partition, ignoring watermarks'
+complete -c panorama -n '__panorama_at "run"' -s h -l help -d 'show the help'
+
+# panorama extract
+complete -c panorama -n '__panorama_at "extract"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "extract"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "extract"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "extract"' -l tables -x -d 'only these tables (comma-separated)'
+complete -c panorama -n '__panorama_at "extract"' -l full -d 'extract every partition, ignoring watermarks'
+complete -c panorama -n '__panorama_at "extract"' -l dry-run -d 'do every read, print what would be written, write nothing'
+complete -c panorama -n '__panorama_at "extract"' -s h -l help -d 'show the help'
+
+# panorama upload
+complete -c panorama -n '__panorama_at "upload"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "upload"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "upload"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "upload"' -l dry-run -d 'do every read, print what would be written, write nothing'
+complete -c panorama -n '__panorama_at "upload"' -s h -l help -d 'show the help'
+
+# panorama schema
+complete -c panorama -n '__panorama_at "schema" 0' -a pull -d 'Print the [[tables]] field lists and MySQL types from information_schema'
+complete -c panorama -n '__panorama_at "schema"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "schema"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "schema"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "schema"' -s h -l help -d 'show the help'
+
+# panorama schema pull
+complete -c panorama -n '__panorama_at "schema pull"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "schema pull"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "schema pull"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "schema pull"' -l tables -x -d 'these tables (comma-separated; default: the configured ones)'
+complete -c panorama -n '__panorama_at "schema pull"' -l write -r -F -d 'write the TOML to this file instead of printing it'
+complete -c panorama -n '__panorama_at "schema pull"' -s h -l help -d 'show the help'
+
+# panorama crontab
+complete -c panorama -n '__panorama_at "crontab"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "crontab"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "crontab"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "crontab"' -l install -d 'write the lines to /etc/cron.d/panorama (or --file) instead of printing them'
+complete -c panorama -n '__panorama_at "crontab"' -l file -r -F -d 'the file --install writes (default /etc/cron.d/panorama)'
+complete -c panorama -n '__panorama_at "crontab"' -l binary -r -F -d 'absolute path of the panorama executable the lines call (default: this one)'
+complete -c panorama -n '__panorama_at "crontab"' -l user -x -d 'the user the jobs run as, with --install (default root)'
+complete -c panorama -n '__panorama_at "crontab"' -s h -l help -d 'show the help'
+
+# panorama iam-policy
+complete -c panorama -n '__panorama_at "iam-policy"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "iam-policy"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "iam-policy"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "iam-policy"' -s h -l help -d 'show the help'
+
+# panorama init
+complete -c panorama -n '__panorama_at "init"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "init"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "init"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "init"' -l from-tutor -r -F -d 'fill the values from this Tutor config.yml (in the directory `tutor config printroot` prints)'
+complete -c panorama -n '__panorama_at "init"' -l output -r -F -d 'the file to write (default ./panorama.toml)'
+complete -c panorama -n '__panorama_at "init"' -l force -d 'overwrite the output file if it exists'
+complete -c panorama -n '__panorama_at "init"' -s h -l help -d 'show the help'
+
+# panorama completions
+complete -c panorama -n '__panorama_at "completions"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "completions"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "completions"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "completions"' -s h -l help -d 'show the help'
+complete -c panorama -n '__panorama_at "completions" 0' -a 'bash zsh fish' -d 'the shell: bash, zsh or fish'

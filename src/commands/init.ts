@@ -1,0 +1,51 @@
+import { resolve } from "node:path";
+import { defineCommand } from "citty";
+import { addSecrets, log } from "../log.ts";
+import { starterConfig, writeConfigFile } from "../setup/init.ts";
+import { fromTutor, readTutorConfig } from "../setup/tutor.ts";
+import { globalArgs, startLogging } from "./shared.ts";
+
+export default defineCommand({
+  meta: {
+    name: "init",
+    description: "Write a starter config; --from-tutor fills it from a Tutor config.yml",
+  },
+  args: {
+    ...globalArgs,
+    "from-tutor": {
+      type: "string",
+      description:
+        "fill the values from this Tutor config.yml (in the directory `tutor config printroot` prints)",
+      valueHint: "CONFIG_YML",
+    },
+    output: { type: "string", description: "the file to write (default ./panorama.toml)", valueHint: "FILE" },
+    force: { type: "boolean", description: "overwrite the output file if it exists" },
+  },
+  async run({ args }) {
+    startLogging(args);
+    const output = resolve(args.output ?? "panorama.toml");
+    const tutorFile = args["from-tutor"];
+    const tutor = tutorFile === undefined ? undefined : fromTutor(await readTutorConfig(resolve(tutorFile)));
+    const starter = starterConfig(tutor);
+    // Nothing prints the values, but should a message ever quote one, it is blanked.
+    addSecrets(starter.secrets);
+    writeConfigFile(output, starter.text, args.force === true);
+    log.success(`wrote ${output} (mode 0600)`);
+    if (tutor) {
+      log.info(`filled from ${tutor.file}: ${starter.filled.join(", ") || "nothing"}`);
+      if (starter.defaulted.length > 0)
+        log.info(`filled with Tutor's defaults: ${starter.defaulted.join(", ")}`);
+      for (const u of tutor.unusable) {
+        log.warn(`${tutor.file}:${u.line}: ${u.tutorKey} not filled into ${u.keyPath}: ${u.reason}`);
+      }
+      if (tutor.unused.length > 0) {
+        log.info(`not used by panorama (listed at the end of the file): ${tutor.unused.join(", ")}`);
+      }
+    }
+    log.info(
+      tutor
+        ? `next: review ${output} (every key is explained in panorama.toml.example)`
+        : `next: in ${output}, fill lms_host, datalake.bucket, [mysql] and [mongodb], then set mode`,
+    );
+  },
+});
