@@ -142,7 +142,10 @@ export async function runCli(argv: string[]): Promise<number> {
     const wantsHelp = resolved.argv.some((w) => w === "--help" || w === "-h");
     if (wantsHelp || (!resolved.command.run && resolved.command.subCommands)) {
       const parent = resolved.path.length > 0 ? main : undefined;
-      process.stdout.write(`${await renderUsage(resolved.command, parent)}\n`);
+      const usage = await renderUsage(resolved.command, parent);
+      // Colours only for a person at a terminal, not for a pipe or a file.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape character is what is matched
+      process.stdout.write(`${process.stdout.isTTY ? usage : usage.replace(/\x1b\[[0-9;]*m/g, "")}\n`);
       return wantsHelp || resolved.path.length === 0 ? 0 : 2;
     }
     checkOptions(resolved, args);

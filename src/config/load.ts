@@ -202,7 +202,11 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Loaded> {
   try {
     text = await Bun.file(file).text();
   } catch (error) {
-    throw new ConfigError(`${file}: cannot read the configuration file (${(error as Error).message})`);
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    throw new ConfigError(
+      `${file}: ${missing ? "no such configuration file" : `cannot read the configuration file (${(error as Error).message})`}`,
+      missing ? "write one with `panorama init` (or `panorama init --from-tutor config.yml`)" : undefined,
+    );
   }
   const loaded = parseConfig(text, file, options.env ?? process.env);
   const permissions = secretFileWarning(file, hasInlineSecret(loaded.raw));
