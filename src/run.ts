@@ -63,11 +63,6 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
       break;
     }
   }
-  for (const table of tables.filter((t) => t.source !== "mysql")) {
-    log.warn(
-      `${table.name}: course structures come from MongoDB, which this build does not read yet; skipped`,
-    );
-  }
   const summaries = await extractTables(config, tables, {
     full,
     dryRun: false,

@@ -1,11 +1,10 @@
 import { defineCommand } from "citty";
-import { modeAllows } from "../config/modes.ts";
 import { cleanSpool, spoolDir } from "../datalake/spool.ts";
 import { extractTables } from "../extract/extract.ts";
 import { log } from "../log.ts";
 import { tableProgress } from "../progress.ts";
 import { acquireLock } from "../state/lock.ts";
-import { dryRunArgs, globalArgs, prepare, selectTables, tablesArgs } from "./shared.ts";
+import { dryRunArgs, globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
 export default defineCommand({
   meta: { name: "extract", description: "Extract the configured MySQL tables into the spool as CSV" },
@@ -16,22 +15,13 @@ export default defineCommand({
     ...dryRunArgs,
   },
   async run({ args }) {
-    const config = await prepare(args);
-    const gate = modeAllows(config.mode, "extract");
-    if (!gate.allowed) {
-      log.info(gate.reason);
-      return 0;
-    }
+    const config = await prepareFor(args, "extract");
+    if (!config) return 0;
     const tables = selectTables(config, args.tables);
     const dryRun = args["dry-run"] === true;
     const lock = dryRun ? null : acquireLock(config.state_dir, "extract");
     try {
       if (!dryRun) await cleanSpool(spoolDir(config.state_dir));
-      for (const table of tables.filter((t) => t.source !== "mysql")) {
-        log.warn(
-          `${table.name}: course structures come from MongoDB, which this build does not read yet; skipped`,
-        );
-      }
       const summaries = await extractTables(config, tables, {
         full: args.full === true,
         dryRun,

@@ -1,9 +1,7 @@
 import { defineCommand } from "citty";
-import { modeAllows } from "../config/modes.ts";
-import { log } from "../log.ts";
 import { runJob } from "../run.ts";
 import { acquireLock } from "../state/lock.ts";
-import { globalArgs, prepare, selectTables, tablesArgs } from "./shared.ts";
+import { globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Extract, upload and catalog under the lock: what cron calls" },
@@ -13,12 +11,8 @@ export default defineCommand({
     full: { type: "boolean", description: "extract every partition, ignoring watermarks" },
   },
   async run({ args }) {
-    const config = await prepare(args);
-    const gate = modeAllows(config.mode, "extract");
-    if (!gate.allowed) {
-      log.info(gate.reason);
-      return 0;
-    }
+    const config = await prepareFor(args, "extract");
+    if (!config) return 0;
     const tables = selectTables(config, args.tables);
     const lock = acquireLock(config.state_dir, "run");
     try {

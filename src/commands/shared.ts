@@ -1,5 +1,6 @@
 // Argument sets shared by the commands, and the set-up every command does first.
 import { loadConfig } from "../config/load.ts";
+import { type Job, modeAllows } from "../config/modes.ts";
 import { closest } from "../config/reader.ts";
 import { secretsOf } from "../config/secrets.ts";
 import type { Config } from "../config/types.ts";
@@ -74,4 +75,16 @@ export function selectTables(config: Config, list: string | undefined): Config["
     );
   }
   return config.tables.filter((t) => names.includes(t.name));
+}
+
+/**
+ * prepare(), then ask the mode whether `job` may run: the configuration when it may, null (after
+ * saying why) when the mode forbids it — the command then exits 0, as DESIGN §1 wants.
+ */
+export async function prepareFor(args: GlobalOptions, job: Job): Promise<Config | null> {
+  const config = await prepare(args);
+  const gate = modeAllows(config.mode, job);
+  if (gate.allowed) return config;
+  log.info(gate.reason);
+  return null;
 }

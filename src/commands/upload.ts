@@ -1,9 +1,7 @@
 import { defineCommand } from "citty";
-import { modeAllows } from "../config/modes.ts";
-import { log } from "../log.ts";
 import { uploadSpool } from "../run.ts";
 import { acquireLock } from "../state/lock.ts";
-import { dryRunArgs, globalArgs, prepare } from "./shared.ts";
+import { dryRunArgs, globalArgs, prepareFor } from "./shared.ts";
 
 export default defineCommand({
   meta: {
@@ -12,12 +10,8 @@ export default defineCommand({
   },
   args: { ...globalArgs, ...dryRunArgs },
   async run({ args }) {
-    const config = await prepare(args);
-    const gate = modeAllows(config.mode, "upload");
-    if (!gate.allowed) {
-      log.info(gate.reason);
-      return 0;
-    }
+    const config = await prepareFor(args, "upload");
+    if (!config) return 0;
     const dryRun = args["dry-run"] === true;
     const lock = dryRun ? null : acquireLock(config.state_dir, "upload");
     try {

@@ -4,22 +4,12 @@ import { parseConfig } from "../../src/config/load.ts";
 import { MODES } from "../../src/config/types.ts";
 import { UsageError } from "../../src/errors.ts";
 import { crontab, cronWord } from "../../src/setup/crontab.ts";
+import { expectGolden } from "../support/golden.ts";
 
 const GOLDEN = join(import.meta.dir, "..", "golden", "crontab");
 const FILE = "/etc/panorama/panorama.toml";
 const BINARY = ["/usr/local/bin/panorama"];
 const BASE = `lms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
-
-/** Compare with the golden file; UPDATE_GOLDEN=1 rewrites it instead. */
-async function expectGolden(path: string, actual: string): Promise<void> {
-  if (process.env.UPDATE_GOLDEN === "1") {
-    await Bun.write(path, actual);
-    return;
-  }
-  const golden = Bun.file(path);
-  if (!(await golden.exists())) throw new Error(`${path} is missing: run the tests with UPDATE_GOLDEN=1`);
-  expect(actual).toBe(await golden.text());
-}
 
 function configOf(text: string, file = FILE) {
   return parseConfig(text, file, {}).config;

@@ -5,20 +5,10 @@ import { parseConfig } from "../../src/config/load.ts";
 import { MODES, type Mode } from "../../src/config/types.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { formatPolicy, type IamPolicy, iamPolicy, partitionOf } from "../../src/setup/iam-policy.ts";
+import { expectGolden } from "../support/golden.ts";
 
 const GOLDEN = join(import.meta.dir, "..", "golden", "iam-policy");
 const CONFIGS = ["single-bucket", "logs-bucket-kms", "base-prefix"] as const;
-
-/** Compare with the golden file; UPDATE_GOLDEN=1 rewrites it instead. */
-async function expectGolden(path: string, actual: string): Promise<void> {
-  if (process.env.UPDATE_GOLDEN === "1") {
-    await Bun.write(path, actual);
-    return;
-  }
-  const golden = Bun.file(path);
-  if (!(await golden.exists())) throw new Error(`${path} is missing: run the tests with UPDATE_GOLDEN=1`);
-  expect(actual).toBe(await golden.text());
-}
 
 function configText(name: string): string {
   return readFileSync(join(GOLDEN, `${name}.toml`), "utf8");
