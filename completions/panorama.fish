@@ -6,7 +6,7 @@
 function __panorama_subs
     switch $argv[1]
         case ''
-            printf '%s\n' run extract upload schema crontab iam-policy init completions
+            printf '%s\n' run extract upload schema status crontab iam-policy init completions
         case 'schema'
             printf '%s\n' pull
     end
@@ -27,6 +27,8 @@ function __panorama_valued
             printf '%s\n' --config --log-level
         case 'schema pull'
             printf '%s\n' --config --log-level --tables --write
+        case 'status'
+            printf '%s\n' --config --log-level
         case 'crontab'
             printf '%s\n' --config --log-level --file --binary --user
         case 'iam-policy'
@@ -78,6 +80,7 @@ complete -c panorama -n '__panorama_at "" 0' -a run -d 'Extract, upload and cata
 complete -c panorama -n '__panorama_at "" 0' -a extract -d 'Extract the configured MySQL tables into the spool as CSV'
 complete -c panorama -n '__panorama_at "" 0' -a upload -d 'Send every complete spool file to the datalake, then clear it from the spool'
 complete -c panorama -n '__panorama_at "" 0' -a schema -d 'Read table schemas from MySQL'
+complete -c panorama -n '__panorama_at "" 0' -a status -d 'Last run per table (rows, bytes, duration, watermark, errors) and what waits'
 complete -c panorama -n '__panorama_at "" 0' -a crontab -d 'Print (or install to /etc/cron.d) the cron lines for run and log-ship'
 complete -c panorama -n '__panorama_at "" 0' -a iam-policy -d 'Print the least-privilege IAM policy JSON for this config'
 complete -c panorama -n '__panorama_at "" 0' -a init -d 'Write a starter config; --from-tutor fills it from a Tutor config.yml'
@@ -126,6 +129,12 @@ complete -c panorama -n '__panorama_at "schema pull"' -l json -d 'one JSON objec
 complete -c panorama -n '__panorama_at "schema pull"' -l tables -x -d 'these tables (comma-separated; default: the configured ones)'
 complete -c panorama -n '__panorama_at "schema pull"' -l write -r -F -d 'write the TOML to this file instead of printing it'
 complete -c panorama -n '__panorama_at "schema pull"' -s h -l help -d 'show the help'
+
+# panorama status
+complete -c panorama -n '__panorama_at "status"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "status"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "status"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "status"' -s h -l help -d 'show the help'
 
 # panorama crontab
 complete -c panorama -n '__panorama_at "crontab"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'

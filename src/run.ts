@@ -9,6 +9,7 @@ import { messageOf } from "./errors.ts";
 import { extractTables, type TableSummary } from "./extract/extract.ts";
 import { log } from "./log.ts";
 import { tableProgress } from "./progress.ts";
+import { saveRuns, type TableRun } from "./state/runs.ts";
 
 export interface RunResult {
   ok: boolean;
@@ -72,6 +73,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   });
   await uploader.drain();
   for (const summary of summaries) reportTable(summary, uploader.tables.get(summary.table));
+  recordRuns(config, "run", summaries, uploader);
   if (uploader.failure) {
     log.error(`upload of ${uploader.failure.key} failed: ${messageOf(uploader.failure.error)}`);
     log.info(`${(await listSpool(spool)).length} file(s) kept in the spool; the next run uploads them`);
@@ -84,6 +86,31 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
     );
   }
   return { ok: failed.length === 0 && uploader.failure === null };
+}
+
+export function recordRuns(
+  config: Config,
+  command: TableRun["command"],
+  summaries: TableSummary[],
+  uploader: Uploader | null,
+): void {
+  const now = new Date().toISOString();
+  const runs: Record<string, TableRun> = {};
+  for (const s of summaries) {
+    const uploads = uploader?.tables.get(s.table);
+    runs[s.table] = {
+      time: now,
+      command,
+      rows: s.rows,
+      objects: uploads?.objects ?? s.files,
+      bytes: uploads?.bytes ?? s.bytes,
+      skipped: uploads?.skipped ?? 0,
+      seconds: s.seconds,
+      watermark: s.watermark,
+      error: s.error,
+    };
+  }
+  saveRuns(config.state_dir, runs);
 }
 
 function reportTable(summary: TableSummary, uploads: TableUploads | undefined): void {

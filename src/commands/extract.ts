@@ -3,6 +3,7 @@ import { cleanSpool, spoolDir } from "../datalake/spool.ts";
 import { extractTables } from "../extract/extract.ts";
 import { log } from "../log.ts";
 import { tableProgress } from "../progress.ts";
+import { recordRuns } from "../run.ts";
 import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
@@ -27,6 +28,7 @@ export default defineCommand({
         dryRun,
         events: tableProgress(),
       });
+      if (!dryRun) recordRuns(config, "extract", summaries, null);
       if (dryRun) {
         for (const summary of summaries) {
           for (const file of summary.planned ?? []) process.stdout.write(`${file.key}\t${file.rows} rows\n`);

@@ -9,6 +9,7 @@ export const commands: Record<string, () => Promise<AnyCommand>> = {
   extract: () => import("./extract.ts").then((m) => m.default),
   upload: () => import("./upload.ts").then((m) => m.default),
   schema: () => import("./schema.ts").then((m) => m.default),
+  status: () => import("./status.ts").then((m) => m.default),
   crontab: () => import("./crontab.ts").then((m) => m.default),
   "iam-policy": () => import("./iam-policy.ts").then((m) => m.default),
   init: () => import("./init.ts").then((m) => m.default),

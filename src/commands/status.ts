@@ -1,0 +1,17 @@
+import { defineCommand } from "citty";
+import { collectStatus, formatStatus } from "../status.ts";
+import { globalArgs, prepare } from "./shared.ts";
+
+export default defineCommand({
+  meta: {
+    name: "status",
+    description: "Last run per table (rows, bytes, duration, watermark, errors) and what waits",
+  },
+  args: { ...globalArgs },
+  async run({ args }) {
+    const config = await prepare(args);
+    const status = await collectStatus(config);
+    process.stdout.write(args.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    return 0;
+  },
+});

@@ -1,0 +1,28 @@
+// The last run of each table, for `panorama status`: when, how much, how long, and any error.
+import { join } from "node:path";
+import { readJson, writeJsonAtomic } from "./atomic.ts";
+
+export interface TableRun {
+  /** ISO time the run of this table ended */
+  time: string;
+  command: "run" | "extract";
+  rows: number;
+  objects: number;
+  bytes: number;
+  skipped: number;
+  seconds: number;
+  watermark: string | null;
+  error: string | null;
+}
+
+function path(stateDir: string): string {
+  return join(stateDir, "runs.json");
+}
+
+export function readRuns(stateDir: string): Record<string, TableRun> {
+  return readJson<Record<string, TableRun>>(path(stateDir), {});
+}
+
+export function saveRuns(stateDir: string, runs: Record<string, TableRun>): void {
+  writeJsonAtomic(path(stateDir), { ...readRuns(stateDir), ...runs });
+}
