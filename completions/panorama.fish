@@ -6,7 +6,7 @@
 function __panorama_subs
     switch $argv[1]
         case ''
-            printf '%s\n' run extract upload schema status crontab iam-policy init completions
+            printf '%s\n' run extract upload log-ship schema status crontab iam-policy init completions
         case 'schema'
             printf '%s\n' pull
     end
@@ -22,6 +22,8 @@ function __panorama_valued
         case 'extract'
             printf '%s\n' --config --log-level --tables
         case 'upload'
+            printf '%s\n' --config --log-level
+        case 'log-ship'
             printf '%s\n' --config --log-level
         case 'schema'
             printf '%s\n' --config --log-level
@@ -79,6 +81,7 @@ complete -c panorama -f
 complete -c panorama -n '__panorama_at "" 0' -a run -d 'Extract, upload and catalog under the lock: what cron calls'
 complete -c panorama -n '__panorama_at "" 0' -a extract -d 'Extract the configured MySQL tables into the spool as CSV'
 complete -c panorama -n '__panorama_at "" 0' -a upload -d 'Send every complete spool file to the datalake, then clear it from the spool'
+complete -c panorama -n '__panorama_at "" 0' -a log-ship -d 'Ship the tracking logs to the datalake in gzip batches, checkpointing after each upload'
 complete -c panorama -n '__panorama_at "" 0' -a schema -d 'Read table schemas from MySQL'
 complete -c panorama -n '__panorama_at "" 0' -a status -d 'Last run per table (rows, bytes, duration, watermark, errors) and what waits'
 complete -c panorama -n '__panorama_at "" 0' -a crontab -d 'Print (or install to /etc/cron.d) the cron lines for run and log-ship'
@@ -114,6 +117,15 @@ complete -c panorama -n '__panorama_at "upload"' -l log-level -x -a 'debug info 
 complete -c panorama -n '__panorama_at "upload"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
 complete -c panorama -n '__panorama_at "upload"' -l dry-run -d 'do every read, print what would be written, write nothing'
 complete -c panorama -n '__panorama_at "upload"' -s h -l help -d 'show the help'
+
+# panorama log-ship
+complete -c panorama -n '__panorama_at "log-ship"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "log-ship"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "log-ship"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "log-ship"' -l dry-run -d 'do every read, print what would be written, write nothing'
+complete -c panorama -n '__panorama_at "log-ship"' -l once -d 'read every file to its end, upload, exit (cron; the default)'
+complete -c panorama -n '__panorama_at "log-ship"' -l follow -d 'keep tailing (a service); SIGTERM or SIGINT uploads what is buffered, then exits'
+complete -c panorama -n '__panorama_at "log-ship"' -s h -l help -d 'show the help'
 
 # panorama schema
 complete -c panorama -n '__panorama_at "schema" 0' -a pull -d 'Print the [[tables]] field lists and MySQL types from information_schema'

@@ -1,0 +1,55 @@
+import { defineCommand } from "citty";
+import { UsageError } from "../errors.ts";
+import { log } from "../log.ts";
+import { logshipDir } from "../logship/checkpoint.ts";
+import { shipLogs } from "../logship/ship.ts";
+import { acquireLock } from "../state/lock.ts";
+import { dryRunArgs, globalArgs, prepareFor } from "./shared.ts";
+
+export default defineCommand({
+  meta: {
+    name: "log-ship",
+    description: "Ship the tracking logs to the datalake in gzip batches, checkpointing after each upload",
+  },
+  args: {
+    ...globalArgs,
+    ...dryRunArgs,
+    once: { type: "boolean", description: "read every file to its end, upload, exit (cron; the default)" },
+    follow: {
+      type: "boolean",
+      description: "keep tailing (a service); SIGTERM or SIGINT uploads what is buffered, then exits",
+    },
+  },
+  async run({ args }) {
+    if (args.once && args.follow) throw new UsageError("--once and --follow cannot be used together");
+    const config = await prepareFor(args, "log-ship");
+    if (!config) return 0;
+    const dryRun = args["dry-run"] === true;
+    // Its own lock, beside its offsets: log-ship runs alongside `run`, never beside another log-ship.
+    const lock = dryRun ? null : acquireLock(logshipDir(config.state_dir), "log-ship");
+    const stop = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stop.signal.aborted) {
+        log.warn(`${signal} again: exiting now; what was not uploaded is shipped by the next start`);
+        process.exit(1);
+      }
+      log.info(`${signal}: uploading what is buffered, then exiting`);
+      stop.abort();
+    };
+    // --once keeps the default: a signal ends it at once, which loses nothing (nothing is
+    // committed before it is uploaded).
+    const follow = args.follow === true;
+    if (follow) {
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+    }
+    try {
+      const result = await shipLogs(config, { follow, dryRun, signal: stop.signal });
+      return result.ok ? 0 : 1;
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      lock?.release();
+    }
+  },
+});

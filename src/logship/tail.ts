@@ -1,0 +1,204 @@
+// The tail input's file handling: which files the config names (paths and globs minus
+// excludes), what identifies a file (device, inode, fingerprint of its first bytes), where a
+// rotated file went (a name beside it starting with its base name), and lines cut from chunks.
+import { createHash } from "node:crypto";
+import { readdirSync, readSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { LogsConfig } from "../config/types.ts";
+
+/** How many first bytes of a file identify it (with device and inode). */
+export const FINGERPRINT_BYTES = 1024;
+
+export interface FileInfo {
+  path: string;
+  dev: string;
+  ino: string;
+  size: number;
+}
+
+const GLOB_CHARS = /[*?[\]{}]/;
+// Compressed rotations are not read (DESIGN §8): their bytes were read before compression.
+const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip|Z)$/;
+
+/** A regular file at `path` (symbolic links followed), or null. */
+export function statFile(path: string): FileInfo | null {
+  try {
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    if (!st?.isFile()) return null;
+    return { path, dev: String(st.dev), ino: String(st.ino), size: Number(st.size) };
+  } catch {
+    // not readable (a dangling link, no permission): as if absent
+    return null;
+  }
+}
+
+export function sameFile(a: { dev: string; ino: string }, b: { dev: string; ino: string }): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+function expand(pattern: string): string[] {
+  if (!GLOB_CHARS.test(pattern)) return [pattern];
+  const segments = pattern.split("/");
+  const first = segments.findIndex((s) => GLOB_CHARS.test(s));
+  const base = segments.slice(0, first).join("/") || "/";
+  try {
+    return [
+      ...new Bun.Glob(segments.slice(first).join("/")).scanSync({
+        cwd: base,
+        absolute: true,
+        onlyFiles: false,
+        followSymlinks: true,
+        dot: true,
+      }),
+    ];
+  } catch {
+    // a base directory that does not exist (yet) matches nothing
+    return [];
+  }
+}
+
+/** The files `logs.paths` names now (globs expanded), minus `logs.exclude`, sorted. */
+export function resolveLogPaths(logs: LogsConfig): string[] {
+  const excludes = logs.exclude.map((x) => (GLOB_CHARS.test(x) ? new Bun.Glob(x) : x));
+  const excluded = (path: string) =>
+    excludes.some((x) => (typeof x === "string" ? x === path : x.match(path)));
+  const found = new Set<string>();
+  for (const pattern of logs.paths) {
+    for (const path of expand(pattern)) if (!excluded(path)) found.add(path);
+  }
+  return [...found].sort();
+}
+
+/** The first `length` bytes of an open file (fewer when it is shorter). */
+export function readPrefix(fd: number, length: number): Uint8Array {
+  const buffer = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buffer, got, length - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buffer.subarray(0, got);
+}
+
+export function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export interface Fingerprint {
+  fingerprint: string;
+  fingerprint_length: number;
+}
+
+/** sha256 of the first min(size, FINGERPRINT_BYTES) bytes, with that length. */
+export function fingerprintOf(fd: number): Fingerprint {
+  const prefix = readPrefix(fd, FINGERPRINT_BYTES);
+  return { fingerprint: sha256Hex(prefix), fingerprint_length: prefix.length };
+}
+
+/**
+ * Whether the open file still starts with the bytes `known` was taken from; when it does and
+ * has grown, the longer fingerprint (up to FINGERPRINT_BYTES) to store instead.
+ */
+export function checkFingerprint(
+  fd: number,
+  known: Fingerprint,
+): { matches: boolean; longer: Fingerprint | null } {
+  const prefix = readPrefix(fd, FINGERPRINT_BYTES);
+  if (prefix.length < known.fingerprint_length) return { matches: false, longer: null };
+  if (sha256Hex(prefix.subarray(0, known.fingerprint_length)) !== known.fingerprint) {
+    return { matches: false, longer: null };
+  }
+  const longer =
+    prefix.length > known.fingerprint_length
+      ? { fingerprint: sha256Hex(prefix), fingerprint_length: prefix.length }
+      : null;
+  return { matches: true, longer };
+}
+
+/**
+ * Files beside `path` whose names start with `base`: where logrotate puts a rotated file
+ * (`tracking.log.1`, `tracking.log-20240301`, ...), the current name included. Compressed ones
+ * are left out.
+ */
+export function rotationCandidates(path: string, base: string): FileInfo[] {
+  const dir = dirname(path);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const found: FileInfo[] = [];
+  for (const name of names.sort()) {
+    if (!name.startsWith(base) || COMPRESSED.test(name)) continue;
+    const info = statFile(join(dir, name));
+    if (info) found.push(info);
+  }
+  return found;
+}
+
+export interface Line {
+  /** the line without its newline; null when it was longer than the limit (skipped unread) */
+  bytes: Uint8Array | null;
+  /** offset of its first byte */
+  start: number;
+  /** offset just after its newline */
+  end: number;
+}
+
+/**
+ * Cuts the bytes read from a file into lines. A last line without its newline yet is held
+ * until the newline arrives; one growing past `maxLine` bytes is not held but counted as
+ * skipped once its newline comes, so memory stays bounded.
+ */
+export class LineSplitter {
+  private carry: Uint8Array[] = [];
+  private carryBytes = 0;
+  private oversize = false;
+  /** offset of the line being read: every byte before it was handed out */
+  lineStart: number;
+  /** offset of the next byte to read */
+  position: number;
+
+  constructor(
+    offset: number,
+    private readonly maxLine: number,
+  ) {
+    this.lineStart = offset;
+    this.position = offset;
+  }
+
+  /** The complete lines of `chunk`, the bytes read at `position`. */
+  *split(chunk: Uint8Array): Generator<Line> {
+    const base = this.position;
+    this.position += chunk.length;
+    let from = 0;
+    for (;;) {
+      const newline = chunk.indexOf(0x0a, from);
+      if (newline < 0) break;
+      let bytes: Uint8Array | null = null;
+      if (!this.oversize) {
+        const tail = chunk.subarray(from, newline);
+        bytes = this.carryBytes === 0 ? tail : Buffer.concat([...this.carry, tail]);
+      }
+      const line = { bytes, start: this.lineStart, end: base + newline + 1 };
+      this.carry = [];
+      this.carryBytes = 0;
+      this.oversize = false;
+      this.lineStart = line.end;
+      from = newline + 1;
+      yield line;
+    }
+    const rest = chunk.subarray(from);
+    if (this.oversize || rest.length === 0) return;
+    if (this.carryBytes + rest.length > this.maxLine) {
+      this.oversize = true;
+      this.carry = [];
+      this.carryBytes = 0;
+    } else {
+      this.carry.push(rest.slice());
+      this.carryBytes += rest.length;
+    }
+  }
+}

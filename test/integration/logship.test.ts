@@ -1,0 +1,214 @@
+// `panorama log-ship` as cron and systemd run it: mode refusals, options, its own lock, SIGTERM
+// in --follow, and crash safety — SIGKILL at random moments while a writer appends and rotates
+// the log, then one --once: every event in the datalake exactly once, in source order.
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
+import { asBytes, logShipSetup, shippedLines, shippedObjects, writerEvent } from "../support/log-writer.ts";
+
+const WRITER = join(ROOT, "test", "support", "log-writer.ts");
+const env = cleanEnv();
+const text = (lines: string[]) => lines.map((l) => `${l}\n`).join("");
+const events = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => writerEvent(from + i));
+
+function spawnFollow(configFile: string, stderr: "pipe" | "ignore" = "pipe") {
+  const envVars: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) envVars[k] = v;
+  return Bun.spawn([process.execPath, CLI, "--config", configFile, "--json", "log-ship", "--follow"], {
+    env: envVars,
+    stdout: "ignore",
+    stderr,
+  });
+}
+
+/** Starts the writer and waits until it has opened its file. */
+async function startWriter(args: string[]) {
+  const writer = Bun.spawn([process.execPath, WRITER, ...args], { stdout: "pipe", stderr: "inherit" });
+  const reader = writer.stdout.getReader();
+  let out = "";
+  while (!out.includes("ready\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the writer exited: ${out}`);
+    out += new TextDecoder().decode(value);
+  }
+  return {
+    process: writer,
+    /** SIGTERM, then the number of lines it wrote */
+    async stop(): Promise<number> {
+      writer.kill("SIGTERM");
+      let rest = out;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        rest += new TextDecoder().decode(value);
+      }
+      await writer.exited;
+      return JSON.parse(rest.trim().split("\n").at(-1)!).written;
+    },
+  };
+}
+
+/**
+ * Each event once, in order within each source file, each line exactly the writer's event.
+ * Returns how many source files (file ids) the objects came from.
+ */
+function expectExactlyOnce(datalake: string, written: number): number {
+  const count = new Array<number>(written + 1).fill(0);
+  const byFile = new Map<string, number[]>();
+  for (const object of shippedObjects(datalake)) {
+    const seqs = byFile.get(object.fileId) ?? [];
+    byFile.set(object.fileId, seqs);
+    for (const line of object.lines) {
+      const seq = Number(/"seq": (\d+)/.exec(line)?.[1]);
+      expect(line).toBe(asBytes(writerEvent(seq)));
+      seqs.push(seq);
+      count[seq] = (count[seq] ?? 0) + 1;
+    }
+  }
+  for (const seqs of byFile.values()) {
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]!).toBe(seqs[i - 1]! + 1);
+  }
+  const wrong = count.map((n, seq) => [seq, n]).filter(([seq, n]) => seq! > 0 && n !== 1);
+  expect(wrong).toEqual([]);
+  return byFile.size;
+}
+
+describe("log-ship on the command line", () => {
+  test("FREE and DEMO refuse politely: exit 0, a message, nothing read or written", async () => {
+    for (const mode of ["FREE", "DEMO"]) {
+      const setup = logShipSetup({ mode });
+      writeFileSync(setup.file, text(events(1, 2)));
+      const result = await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env });
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain(`${mode} mode`);
+      expect(result.stderr).toContain("log-ship is not run");
+      expect(existsSync(setup.stateDir)).toBe(false);
+      expect(existsSync(setup.datalake)).toBe(false);
+    }
+  });
+
+  test("--once and --follow together are a usage error", async () => {
+    const setup = logShipSetup();
+    const result = await runPanorama(["--config", setup.configFile, "log-ship", "--once", "--follow"], {
+      env,
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--once and --follow");
+  });
+
+  test("--once ships and checkpoints; --dry-run prints keys and writes nothing", async () => {
+    const setup = logShipSetup();
+    writeFileSync(setup.file, text([...events(1, 3), "not an event"]));
+    const dry = await runPanorama(["--config", setup.configFile, "--json", "log-ship", "--dry-run"], { env });
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(
+      /^upload\topenedx\/tracking_logs\/lms=lms\.example\.com\/year=2024\/.*\t3 events\t\d+ bytes\n$/,
+    );
+    expect(existsSync(setup.stateDir)).toBe(false);
+    const once = await runPanorama(["--config", setup.configFile, "--json", "log-ship", "--once"], { env });
+    expect(once.code).toBe(0);
+    expect(once.stdout).toBe("");
+    const summary = once.stderr
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .at(-1);
+    expect(summary).toMatchObject({ objects: 1, events: 3, skipped: 1 });
+    expect(shippedLines(setup.datalake)).toEqual(events(1, 3));
+    expect(
+      JSON.parse(readFileSync(join(setup.stateDir, "logship", "checkpoints.json"), "utf8")).files,
+    ).toHaveLength(1);
+  });
+
+  test("its own lock: a second log-ship exits 3, while run's lock stays free", async () => {
+    const setup = logShipSetup();
+    writeFileSync(setup.file, text(events(1, 2)));
+    const follower = spawnFollow(setup.configFile);
+    const lock = join(setup.stateDir, "logship", "panorama.lock");
+    for (let i = 0; i < 200 && !(existsSync(lock) && readFileSync(lock, "utf8").includes("pid")); i++) {
+      await Bun.sleep(20);
+    }
+    const second = await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env });
+    expect(second.code).toBe(3);
+    expect(second.stderr).toContain(`pid ${follower.pid}, log-ship`);
+    expect(existsSync(join(setup.stateDir, "panorama.lock"))).toBe(false);
+    follower.kill("SIGTERM");
+    expect(await follower.exited).toBe(0);
+  });
+
+  test("--follow: SIGTERM uploads what is buffered, checkpoints and exits 0", async () => {
+    // upload_timeout is far away: only the stop can make these batches go up.
+    const setup = logShipSetup({ logs: 'upload_timeout = "1h"' });
+    writeFileSync(setup.file, text(events(1, 5)));
+    const follower = spawnFollow(setup.configFile);
+    await Bun.sleep(700);
+    writeFileSync(setup.file, text(events(6, 9)), { flag: "a" });
+    await Bun.sleep(400);
+    expect(shippedLines(setup.datalake)).toEqual([]);
+    follower.kill("SIGTERM");
+    expect(await follower.exited).toBe(0);
+    expect(shippedLines(setup.datalake)).toEqual(events(1, 9));
+    const stderr = await new Response(follower.stderr).text();
+    expect(stderr).toContain("SIGTERM: uploading what is buffered");
+  });
+});
+
+describe("rotation under a running --follow", () => {
+  test("the writer rotates on signals (rename, copytruncate) while appending: every event once, in order", async () => {
+    const setup = logShipSetup({ logs: 'max_file_size = "16K"' });
+    const writer = await startWriter(["--file", setup.file, "--format", "json", "--rate", "500"]);
+    const follower = spawnFollow(setup.configFile, "ignore");
+    for (let i = 0; i < 8; i++) {
+      await Bun.sleep(150 + Math.random() * 250);
+      writer.process.kill(i % 2 === 0 ? "SIGUSR1" : "SIGUSR2");
+    }
+    await Bun.sleep(200);
+    const written = await writer.stop();
+    await Bun.sleep(300);
+    follower.kill("SIGTERM");
+    expect(await follower.exited).toBe(0);
+    expect(existsSync(`${setup.file}.8`)).toBe(true);
+    expect(expectExactlyOnce(setup.datalake, written)).toBe(9);
+  }, 20_000);
+});
+
+describe("crash safety", () => {
+  test("SIGKILL at 32 random moments while a writer appends and rotates (both kinds): every event exactly once, in order", async () => {
+    const started = performance.now();
+    const setup = logShipSetup({ logs: 'max_file_size = "8K"\nformat = "auto"' });
+    const writer = await startWriter([
+      "--file",
+      setup.file,
+      "--format",
+      "prefixed",
+      "--rate",
+      "600",
+      "--rotate-every",
+      "900",
+      "--rotate",
+      "rename,copytruncate",
+    ]);
+    let kills = 0;
+    for (; kills < 32; kills++) {
+      const follower = spawnFollow(setup.configFile, "ignore");
+      // Half of the kills land early, while it catches up on what was written while it was
+      // down (uploads and checkpoints back to back), half later, mostly while it waits or
+      // flushes on age.
+      await Bun.sleep(kills % 2 === 0 ? 40 + Math.random() * 160 : 200 + Math.random() * 800);
+      follower.kill("SIGKILL");
+      expect(await follower.exited).not.toBe(0);
+      await Bun.sleep(Math.random() * 400);
+    }
+    const written = await writer.stop();
+    const final = await runPanorama(["--config", setup.configFile, "--json", "log-ship", "--once"], { env });
+    expect(final.code).toBe(0);
+    expect(written).toBeGreaterThan(3000);
+    // A file per rotation: a renamed file and a copytruncate copy keep the id they had.
+    expect(expectExactlyOnce(setup.datalake, written)).toBe(Math.ceil(written / 900));
+    console.info(
+      `crash test: ${kills} kills, ${written} events, ${shippedObjects(setup.datalake).length} objects, ${Math.round(performance.now() - started)} ms`,
+    );
+  }, 60_000);
+});

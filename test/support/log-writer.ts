@@ -1,0 +1,257 @@
+// A tracking-log writer for the log-ship tests: appends numbered events (real Open edX events
+// from the shared fixtures, wrapped with a sequence number and a time) at a steady rate, and
+// rotates its file like logrotate, by rename-and-create or by copytruncate, at set line counts or
+// on a signal (SIGUSR1: rename, SIGUSR2: copytruncate). On SIGTERM, or after --count lines, it
+// prints {"written": N} and exits. Also what the log-ship tests share: a configuration on a
+// temporary directory, and the events found in the local datalake in source order.
+//
+//   bun test/support/log-writer.ts --file /tmp/x/tracking.log [--format json|prefixed|docker]
+//     [--rate 200] [--count 0] [--rotate-every 0] [--rotate rename,copytruncate] [--keep 100]
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { gunzipSync } from "node:zlib";
+import { parseConfig } from "../../src/config/load.ts";
+import type { Config } from "../../src/config/types.ts";
+
+export const FIXTURE = join(
+  import.meta.dir,
+  "..",
+  "..",
+  "..",
+  "shared",
+  "fixtures",
+  "tracking",
+  "events.jsonl",
+);
+
+let fixtureLines: string[] | null = null;
+/** The fixture's events, one JSON text each, exactly as in the file. */
+export function fixtureEvents(): string[] {
+  fixtureLines ??= readFileSync(FIXTURE, "utf8").split("\n").filter(Boolean);
+  return fixtureLines;
+}
+
+export type WriterFormat = "json" | "prefixed" | "docker";
+export type Rotation = "rename" | "copytruncate";
+
+const START = Date.UTC(2024, 2, 1, 10, 0, 0);
+
+/** Open edX's time format: 2024-03-01T10:00:00.123456+00:00 */
+export function openEdxTime(ms: number, micros = 0): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}.${String((ms % 1000) * 1000 + micros).padStart(6, "0")}+00:00`;
+}
+
+/** Event number `seq`: a real event nested under a sequence number, one per second from 2024-03-01 10:00. */
+export function writerEvent(seq: number): string {
+  const events = fixtureEvents();
+  const inner = events[seq % events.length]!;
+  return `{"name": "panorama.test", "seq": ${seq}, "time": "${openEdxTime(START + seq * 1000, seq % 1000)}", "event": ${inner}}`;
+}
+
+/** Tutor's logging prefix in front of the event. */
+export function prefixed(event: string, seq = 1): string {
+  return `2024-03-01 10:00:00,${String(seq % 1000).padStart(3, "0")} INFO 7 [tracking] [user 3] [ip 172.18.0.1] logger.py:43 - ${event}`;
+}
+
+/** The Docker json-file wrapper of one output line. */
+export function dockerWrapped(line: string): string {
+  return JSON.stringify({ log: `${line}\n`, stream: "stdout", time: "2024-03-01T10:00:00.123456789Z" });
+}
+
+export function formatLine(event: string, format: WriterFormat, seq = 1): string {
+  if (format === "json") return event;
+  if (format === "prefixed") return prefixed(event, seq);
+  return dockerWrapped(prefixed(event, seq));
+}
+
+export interface LogShipSetup {
+  dir: string;
+  logs: string;
+  /** the tracking log path */
+  file: string;
+  datalake: string;
+  stateDir: string;
+  configFile: string;
+  toml: string;
+  config: Config;
+}
+
+export function logShipSetup(
+  options: { logs?: string; datalake?: string; top?: string; mode?: string } = {},
+): LogShipSetup {
+  const dir = mkdtempSync(join(tmpdir(), "panorama-logship-"));
+  const logs = join(dir, "logs");
+  mkdirSync(logs);
+  const file = join(logs, "tracking.log");
+  const datalake = join(dir, "datalake");
+  const stateDir = join(dir, "state");
+  const toml = `mode = "${options.mode ?? "CUSTOM"}"
+lms_host = "lms.example.com"
+state_dir = "${stateDir}"
+${options.top ?? ""}
+[datalake]
+target = "local"
+path = "${datalake}"
+${options.datalake ?? ""}
+
+[logs]
+paths = ["${file}"]
+${options.logs?.includes("upload_timeout") ? "" : 'upload_timeout = "1s"'}
+${options.logs ?? ""}
+`;
+  const configFile = join(dir, "panorama.toml");
+  writeFileSync(configFile, toml);
+  const config = parseConfig(toml, configFile, {}).config;
+  return { dir, logs, file, datalake, stateDir, configFile, toml, config };
+}
+
+export interface ShippedObject {
+  key: string;
+  day: string;
+  fileId: string;
+  offset: number;
+  /** the object's lines, as bytes (latin1 strings: one character per byte) */
+  lines: string[];
+}
+
+const KEY = /tracking\.log-(\d{8})-\d{6}-([0-9a-f]+)-(\d+)\.gz$/;
+
+function walk(dir: string, prefix = ""): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...walk(path, `${prefix}${name}/`));
+    else out.push(`${prefix}${name}`);
+  }
+  return out;
+}
+
+/** Every object under `datalake`, by source file then start offset. Dot files fail the test. */
+export function shippedObjects(datalake: string): ShippedObject[] {
+  const objects: ShippedObject[] = [];
+  for (const key of walk(datalake)) {
+    const m = KEY.exec(key);
+    if (!m) throw new Error(`unexpected file in the datalake: ${key}`);
+    const text = gunzipSync(readFileSync(join(datalake, key))).toString("latin1");
+    if (!text.endsWith("\n")) throw new Error(`${key} does not end with a newline`);
+    objects.push({
+      key,
+      day: m[1]!,
+      fileId: m[2]!,
+      offset: Number(m[3]),
+      lines: text.slice(0, -1).split("\n"),
+    });
+  }
+  return objects.sort((a, b) => (a.fileId === b.fileId ? a.offset - b.offset : a.fileId < b.fileId ? -1 : 1));
+}
+
+/** All shipped lines, in source order within each file. */
+export function shippedLines(datalake: string): string[] {
+  return shippedObjects(datalake).flatMap((o) => o.lines);
+}
+
+/** The latin1 view of UTF-8 text: what shippedLines() holds for it. */
+export function asBytes(text: string): string {
+  return Buffer.from(text, "utf8").toString("latin1");
+}
+
+class Writer {
+  private fd: number;
+  written = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly keep: number,
+  ) {
+    this.fd = openSync(file, "a");
+  }
+
+  append(text: string): void {
+    writeSync(this.fd, text);
+  }
+
+  /** Shift file.1 → file.2 → ... so that file.1 is free. */
+  private shift(): void {
+    for (let k = this.keep - 1; k >= 1; k--) {
+      if (existsSync(`${this.file}.${k}`)) renameSync(`${this.file}.${k}`, `${this.file}.${k + 1}`);
+    }
+  }
+
+  rotate(kind: Rotation): void {
+    this.shift();
+    if (kind === "rename") {
+      renameSync(this.file, `${this.file}.1`);
+      closeSync(this.fd);
+      this.fd = openSync(this.file, "a");
+    } else {
+      copyFileSync(this.file, `${this.file}.1`);
+      ftruncateSync(this.fd, 0);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      file: { type: "string" },
+      format: { type: "string", default: "json" },
+      rate: { type: "string", default: "200" },
+      count: { type: "string", default: "0" },
+      "rotate-every": { type: "string", default: "0" },
+      rotate: { type: "string", default: "rename,copytruncate" },
+      keep: { type: "string", default: "100" },
+    },
+  });
+  if (!values.file) throw new Error("--file is required");
+  const format = values.format as WriterFormat;
+  const rate = Number(values.rate);
+  const count = Number(values.count);
+  const every = Number(values["rotate-every"]);
+  const kinds = values.rotate.split(",") as Rotation[];
+  const writer = new Writer(values.file, Number(values.keep));
+  let rotations = 0;
+  let stop = false;
+  process.on("SIGTERM", () => {
+    stop = true;
+  });
+  process.on("SIGUSR1", () => writer.rotate("rename"));
+  process.on("SIGUSR2", () => writer.rotate("copytruncate"));
+  process.stdout.write("ready\n");
+  const started = performance.now();
+  while (!stop && (count === 0 || writer.written < count)) {
+    // Lines due by now at the steady rate, written in one burst every few milliseconds.
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    while (writer.written < due && !stop && (count === 0 || writer.written < count)) {
+      const seq = writer.written + 1;
+      writer.append(`${formatLine(writerEvent(seq), format, seq)}\n`);
+      writer.written = seq;
+      if (every > 0 && seq % every === 0) writer.rotate(kinds[rotations++ % kinds.length]!);
+    }
+    await Bun.sleep(5);
+  }
+  process.stdout.write(`${JSON.stringify({ written: writer.written })}\n`);
+}
+
+if (import.meta.main) await main();
