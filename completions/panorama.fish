@@ -6,7 +6,7 @@
 function __panorama_subs
     switch $argv[1]
         case ''
-            printf '%s\n' run extract upload log-ship schema status crontab iam-policy init completions
+            printf '%s\n' run extract upload log-ship schema status doctor crontab iam-policy init completions
         case 'schema'
             printf '%s\n' pull
     end
@@ -30,6 +30,8 @@ function __panorama_valued
         case 'schema pull'
             printf '%s\n' --config --log-level --tables --write
         case 'status'
+            printf '%s\n' --config --log-level
+        case 'doctor'
             printf '%s\n' --config --log-level
         case 'crontab'
             printf '%s\n' --config --log-level --file --binary --user
@@ -84,6 +86,7 @@ complete -c panorama -n '__panorama_at "" 0' -a upload -d 'Send every complete s
 complete -c panorama -n '__panorama_at "" 0' -a log-ship -d 'Ship the tracking logs to the datalake in gzip batches, checkpointing after each upload'
 complete -c panorama -n '__panorama_at "" 0' -a schema -d 'Read table schemas from MySQL'
 complete -c panorama -n '__panorama_at "" 0' -a status -d 'Last run per table (rows, bytes, duration, watermark, errors) and what waits'
+complete -c panorama -n '__panorama_at "" 0' -a doctor -d 'Test every connection and permission the jobs need, and say how to fix what fails'
 complete -c panorama -n '__panorama_at "" 0' -a crontab -d 'Print (or install to /etc/cron.d) the cron lines for run and log-ship'
 complete -c panorama -n '__panorama_at "" 0' -a iam-policy -d 'Print the least-privilege IAM policy JSON for this config'
 complete -c panorama -n '__panorama_at "" 0' -a init -d 'Write a starter config; --from-tutor fills it from a Tutor config.yml'
@@ -147,6 +150,12 @@ complete -c panorama -n '__panorama_at "status"' -l config -r -F -d 'configurati
 complete -c panorama -n '__panorama_at "status"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
 complete -c panorama -n '__panorama_at "status"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
 complete -c panorama -n '__panorama_at "status"' -s h -l help -d 'show the help'
+
+# panorama doctor
+complete -c panorama -n '__panorama_at "doctor"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "doctor"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "doctor"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "doctor"' -s h -l help -d 'show the help'
 
 # panorama crontab
 complete -c panorama -n '__panorama_at "crontab"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'

@@ -41,6 +41,15 @@ export function setEarlyGlobals(options: GlobalOptions): void {
   early = options;
 }
 
+/** The global options in effect, wherever they were given on the command line. */
+export function globalsOf(args: GlobalOptions): GlobalOptions {
+  return {
+    config: args.config ?? early.config,
+    "log-level": args["log-level"] ?? early["log-level"],
+    json: args.json || early.json,
+  };
+}
+
 export function startLogging(args: GlobalOptions): void {
   const level = args["log-level"] ?? early["log-level"];
   if (level !== undefined && !(LEVELS as readonly string[]).includes(level)) {

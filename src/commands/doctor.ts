@@ -1,0 +1,27 @@
+import { defineCommand } from "citty";
+import { type CheckResult, formatCheck, runChecks } from "../doctor.ts";
+import { globalArgs, globalsOf, startLogging } from "./shared.ts";
+
+export default defineCommand({
+  meta: {
+    name: "doctor",
+    description: "Test every connection and permission the jobs need, and say how to fix what fails",
+  },
+  args: { ...globalArgs },
+  async run({ args }) {
+    startLogging(args);
+    const { config, json } = globalsOf(args);
+    const results: CheckResult[] = [];
+    for await (const result of runChecks({ configPath: config })) {
+      results.push(result);
+      // People see each line as its check ends (a timeout takes a while); --json prints one array.
+      if (!json) process.stdout.write(formatCheck(result));
+    }
+    if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    const failures = results.filter((r) => !r.ok).length;
+    if (!json) {
+      process.stdout.write(failures === 0 ? "all checks passed\n" : `${failures} check(s) failed\n`);
+    }
+    return failures === 0 ? 0 : 1;
+  },
+});

@@ -1,0 +1,221 @@
+// `panorama doctor` against a healthy environment and against each broken part in turn: the right
+// check fails, with its hint, and the others still run.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type CheckResult, runChecks } from "../../src/doctor.ts";
+import { cleanEnv, runPanorama } from "../support/cli.ts";
+import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
+
+const skip = skipWithoutTestEnv();
+const env = cleanEnv();
+const TABLES = `[extract]
+preset = "none"
+
+[[tables]]
+name = "doctor_a"
+
+[[tables]]
+name = "doctor_b"
+fields = [ { name = "id", type = "int" }, { name = "name", type = "varchar" } ]
+`;
+
+async function checks(file: string): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  for await (const result of runChecks({ configPath: file, env })) results.push(result);
+  return results;
+}
+
+function byName(results: CheckResult[], name: string): CheckResult {
+  const found = results.find((r) => r.check === name);
+  if (!found) throw new Error(`no check "${name}" in ${results.map((r) => r.check).join(", ")}`);
+  return found;
+}
+
+/** A config with a readable tracking log, on the scratch database. */
+function healthy(extra = "", options: { password?: string } = {}) {
+  const setup = writeTestConfig(
+    `${TABLES}
+[logs]
+paths = ["LOGDIR/tracking.log*"]
+${extra}`,
+    options,
+  );
+  const logs = join(setup.dir, "logs");
+  mkdirSync(logs);
+  writeFileSync(join(logs, "tracking.log"), '{"event_type":"x"}\n');
+  const text = Bun.file(setup.file);
+  return {
+    ...setup,
+    logs,
+    patch: async () => writeFileSync(setup.file, (await text.text()).replace("LOGDIR", logs)),
+  };
+}
+
+describe.skipIf(skip)("panorama doctor", () => {
+  beforeAll(async () => {
+    const db = await testConnection(testEnv().mysql.scratchDatabase);
+    await db.query(
+      "DROP TABLE IF EXISTS doctor_a, doctor_b; CREATE TABLE doctor_a (id INT PRIMARY KEY, v VARCHAR(10)); CREATE TABLE doctor_b (id INT PRIMARY KEY, name VARCHAR(10))",
+    );
+    await db.end();
+  });
+  afterAll(async () => {
+    const root = await rootConnection();
+    await root.query("DROP USER IF EXISTS 'doctor_limited'@'%'");
+    await root.end();
+  });
+
+  test("a healthy environment: every check passes, exit 0", async () => {
+    const setup = healthy();
+    await setup.patch();
+    const results = await checks(setup.file);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(results.map((r) => r.check)).toEqual([
+      "configuration",
+      "file permissions",
+      "state directory",
+      "local datalake",
+      "MySQL connection",
+      "MySQL SELECT",
+      "tracking logs",
+    ]);
+    const cli = await runPanorama(["--config", setup.file, "doctor"], { env });
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain("✓ MySQL SELECT: allowed on all 2 table(s)");
+    expect(cli.stdout).toEndWith("all checks passed\n");
+  });
+
+  test("a bad configuration: one ✗ naming the key, nothing else tried, exit 1", async () => {
+    const setup = writeTestConfig("[mysql.nope]\nx = 1\n");
+    const cli = await runPanorama(["--config", setup.file, "doctor", "--json"], { env });
+    expect(cli.code).toBe(1);
+    const results = JSON.parse(cli.stdout) as CheckResult[];
+    expect(results).toHaveLength(1);
+    expect(results[0]?.check).toBe("configuration");
+    expect(results[0]?.ok).toBe(false);
+    expect(results[0]?.detail).toContain("mysql.nope");
+  });
+
+  test("a wrong MySQL password: ✗ connection with the credentials hint, never the password; the others still run", async () => {
+    const setup = healthy("", { password: "wrong-secret-4821" });
+    await setup.patch();
+    const results = await checks(setup.file);
+    const mysql = byName(results, "MySQL connection");
+    expect(mysql.ok).toBe(false);
+    expect(mysql.detail).toContain(testEnv().mysql.user);
+    expect(mysql.hint).toContain("check [mysql] user and password");
+    expect(byName(results, "tracking logs").ok).toBe(true);
+    const cli = await runPanorama(["--config", setup.file, "doctor"], { env });
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain("✗ MySQL connection");
+    expect(cli.stdout + cli.stderr).not.toContain("wrong-secret-4821");
+  });
+
+  test("a missing grant: ✗ SELECT naming the table it cannot read and the GRANT to run", async () => {
+    const root = await rootConnection();
+    const scratch = testEnv().mysql.scratchDatabase;
+    await root.query(
+      `DROP USER IF EXISTS 'doctor_limited'@'%'; CREATE USER 'doctor_limited'@'%' IDENTIFIED BY 'limited-pw'; GRANT SELECT ON \`${scratch}\`.doctor_b TO 'doctor_limited'@'%'`,
+    );
+    await root.end();
+    const setup = healthy();
+    await setup.patch();
+    writeFileSync(
+      setup.file,
+      (await Bun.file(setup.file).text())
+        .replace(/user = ".*"/, 'user = "doctor_limited"')
+        .replace(/password = ".*"/, 'password = "limited-pw"'),
+    );
+    const results = await checks(setup.file);
+    expect(byName(results, "MySQL connection").ok).toBe(true);
+    const select = byName(results, "MySQL SELECT");
+    expect(select.ok).toBe(false);
+    expect(select.detail).toContain("1 of 2 table(s)");
+    expect(select.detail).toContain("doctor_a");
+    expect(select.detail).not.toContain("doctor_b");
+    expect(select.hint).toContain(`GRANT SELECT ON ${scratch}.* TO 'doctor_limited'`);
+  });
+
+  test("a configured column the table lacks fails the SELECT check", async () => {
+    const setup = healthy();
+    await setup.patch();
+    writeFileSync(setup.file, (await Bun.file(setup.file).text()).replace('name = "name"', 'name = "nom"'));
+    const select = byName(await checks(setup.file), "MySQL SELECT");
+    expect(select.ok).toBe(false);
+    expect(select.detail).toContain("doctor_b");
+    expect(select.detail).toContain("nom");
+  });
+
+  test("no tracking log where logs.paths points: ✗ with the paths", async () => {
+    const setup = healthy();
+    writeFileSync(
+      setup.file,
+      (await Bun.file(setup.file).text()).replace("LOGDIR", join(setup.dir, "nowhere")),
+    );
+    const logs = byName(await checks(setup.file), "tracking logs");
+    expect(logs.ok).toBe(false);
+    expect(logs.detail).toContain(join(setup.dir, "nowhere"));
+  });
+
+  test("an unreadable tracking log: ✗ naming the file", async () => {
+    const setup = healthy();
+    await setup.patch();
+    const log = join(setup.logs, "tracking.log");
+    chmodSync(log, 0o600);
+    // root reads any file: run the doctor as nobody then, with everything else readable by it.
+    const asNobody = process.getuid?.() === 0;
+    if (asNobody) {
+      for (const path of [setup.dir, setup.logs]) chmodSync(path, 0o777);
+      chmodSync(setup.file, 0o644);
+    } else {
+      chmodSync(log, 0o000);
+    }
+    const prefix = asNobody ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+    const child = Bun.spawn(
+      [
+        ...prefix,
+        process.execPath,
+        join(import.meta.dir, "..", "..", "src", "cli.ts"),
+        "--config",
+        setup.file,
+        "doctor",
+        "--json",
+      ],
+      {
+        env: Object.fromEntries(
+          Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined),
+        ) as Record<string, string>,
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    const [stdout, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+    expect(code).toBe(1);
+    const logs = byName(JSON.parse(stdout) as CheckResult[], "tracking logs");
+    expect(logs.ok).toBe(false);
+    expect(logs.detail).toContain(`cannot read ${log} (EACCES)`);
+  });
+
+  test("a config file holding a secret, readable by others: ✗ permissions with the chmod", async () => {
+    const setup = healthy();
+    await setup.patch();
+    chmodSync(setup.file, 0o644);
+    const permissions = byName(await checks(setup.file), "file permissions");
+    expect(permissions.ok).toBe(false);
+    expect(permissions.detail).toContain(`chmod 600 ${setup.file}`);
+  });
+
+  test("an unwritable state directory: ✗ naming it", async () => {
+    const setup = healthy();
+    await setup.patch();
+    writeFileSync(
+      setup.file,
+      (await Bun.file(setup.file).text()).replace(/state_dir = ".*"/, `state_dir = "${setup.file}/state"`),
+    );
+    const state = byName(await checks(setup.file), "state directory");
+    expect(state.ok).toBe(false);
+    expect(state.detail).toContain(`${setup.file}/state`);
+  });
+});
