@@ -1,5 +1,5 @@
 // A tracking-log writer for the log-ship tests: appends numbered events (real Open edX events
-// from the shared fixtures, wrapped with a sequence number and a time) at a steady rate, and
+// from test/fixtures/tracking, wrapped with a sequence number and a time) at a steady rate, and
 // rotates its file like logrotate, by rename-and-create or by copytruncate, at set line counts or
 // on a signal (SIGUSR1: rename, SIGUSR2: copytruncate). On SIGTERM, or after --count lines, it
 // prints {"written": N} and exits. Also what the log-ship tests share: a configuration on a
@@ -29,16 +29,8 @@ import { gunzipSync } from "node:zlib";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
 
-export const FIXTURE = join(
-  import.meta.dir,
-  "..",
-  "..",
-  "..",
-  "shared",
-  "fixtures",
-  "tracking",
-  "events.jsonl",
-);
+/** Real Open edX events (a copy of the shared fixture, kept in the repo for CI; see its SOURCES.md). */
+export const FIXTURE = join(import.meta.dir, "..", "fixtures", "tracking", "events.jsonl");
 
 let fixtureLines: string[] | null = null;
 /** The fixture's events, one JSON text each, exactly as in the file. */
