@@ -1,6 +1,9 @@
-// `panorama status`: per table the last run, the watermark and what waits in the spool.
+// `panorama status`: per table the last run, the watermark and what waits in the spool; per
+// tracking log the bytes not shipped yet and the last upload.
+import { modeAllows } from "./config/modes.ts";
 import type { Config } from "./config/types.ts";
 import { listSpool, spoolDir } from "./datalake/spool.ts";
+import { type LogShipFileStatus, logShipStatus } from "./logship/checkpoint.ts";
 import { readRuns, type TableRun } from "./state/runs.ts";
 import { readWatermarks } from "./state/watermarks.ts";
 
@@ -17,6 +20,8 @@ export interface Status {
   mode: Config["mode"];
   target: string;
   tables: TableStatus[];
+  /** per tracking-log file (rotated ones still on disk included); empty when the mode ships none */
+  logs: LogShipFileStatus[];
 }
 
 export async function collectStatus(config: Config): Promise<Status> {
@@ -36,12 +41,34 @@ export async function collectStatus(config: Config): Promise<Status> {
         spooled_bytes: files.reduce((sum, e) => sum + e.bytes, 0),
       };
     }),
+    logs: modeAllows(config.mode, "log-ship").allowed ? logShipStatus(config) : [],
   };
 }
 
 const number = new Intl.NumberFormat("en-US");
 
-/** A plain-text table for people. */
+function columns(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
+  return [header, ...rows].map(line);
+}
+
+function logLines(logs: LogShipFileStatus[]): string[] {
+  if (logs.length === 0) return [];
+  const rows = logs.map((l) => [
+    l.path,
+    number.format(l.size),
+    number.format(l.unshipped),
+    l.last_upload ? l.last_upload.replace("T", " ").slice(0, 19) : "never",
+  ]);
+  return ["", ...columns(["tracking log", "bytes", "not shipped", "last upload"], rows)];
+}
+
+/** Plain-text tables for people. */
 export function formatStatus(status: Status): string {
   const header = [
     "table",
@@ -70,13 +97,11 @@ export function formatStatus(status: Status): string {
       r?.error ?? "",
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  return (
-    [`mode ${status.mode}, datalake ${status.target}`, "", line(header), ...rows.map(line)].join("\n") + "\n"
-  );
+  const lines = [
+    `mode ${status.mode}, datalake ${status.target}`,
+    "",
+    ...columns(header, rows),
+    ...logLines(status.logs),
+  ];
+  return `${lines.join("\n")}\n`;
 }

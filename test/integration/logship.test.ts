@@ -155,6 +155,57 @@ describe("log-ship on the command line", () => {
   });
 });
 
+describe("status", () => {
+  test("per tracking log: bytes not shipped yet and the last upload, as text and --json", async () => {
+    const setup = logShipSetup();
+    writeFileSync(setup.file, text(events(1, 3)));
+    const before = JSON.parse(
+      (await runPanorama(["--config", setup.configFile, "status", "--json"], { env })).stdout,
+    );
+    const size = Buffer.byteLength(text(events(1, 3)));
+    expect(before.logs).toEqual([
+      { path: setup.file, size, committed: 0, unshipped: size, last_upload: null },
+    ]);
+    expect((await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env })).code).toBe(0);
+    writeFileSync(setup.file, text(events(4, 4)), { flag: "a" });
+    const pending = Buffer.byteLength(text(events(4, 4)));
+
+    const json = await runPanorama(["--config", setup.configFile, "status", "--json"], { env });
+    expect(json.code).toBe(0);
+    const [log] = JSON.parse(json.stdout).logs;
+    expect(log).toMatchObject({
+      path: setup.file,
+      size: size + pending,
+      committed: size,
+      unshipped: pending,
+    });
+    expect(Math.abs(Date.now() - Date.parse(log.last_upload))).toBeLessThan(60_000);
+
+    const plain = await runPanorama(["--config", setup.configFile, "status"], { env });
+    expect(plain.code).toBe(0);
+    const lines = plain.stdout.split("\n");
+    expect(lines.find((l) => l.startsWith("tracking log"))).toMatch(
+      /^tracking log +bytes +not shipped +last upload$/,
+    );
+    const row = lines.find((l) => l.startsWith(setup.file))!;
+    expect(row.split(/ {2,}/)).toEqual([
+      setup.file,
+      (size + pending).toLocaleString("en-US"),
+      pending.toLocaleString("en-US"),
+      log.last_upload.replace("T", " ").slice(0, 19),
+    ]);
+  });
+
+  test("a mode that ships no logs shows none", async () => {
+    const setup = logShipSetup({ mode: "FREE" });
+    writeFileSync(setup.file, text(events(1, 3)));
+    const json = await runPanorama(["--config", setup.configFile, "status", "--json"], { env });
+    expect(JSON.parse(json.stdout).logs).toEqual([]);
+    const plain = await runPanorama(["--config", setup.configFile, "status"], { env });
+    expect(plain.stdout).not.toContain("tracking log");
+  });
+});
+
 describe("rotation under a running --follow", () => {
   test("the writer rotates on signals (rename, copytruncate) while appending: every event once, in order", async () => {
     const setup = logShipSetup({ logs: 'max_file_size = "16K"' });
