@@ -1,10 +1,12 @@
 // A loopback proxy in front of s3rver that does what s3rver does not: it verifies SigV4 (s3rver
-// accepts any signature, even none), records what clients sent, and injects faults on request.
+// accepts any signature, even none) and Content-MD5 (s3rver ignores it: BadDigest here, as S3),
+// keeps the state of multipart uploads and answers AbortMultipartUpload and ListMultipartUploads
+// itself (s3rver implements neither), records what clients sent, and injects faults on request.
 //
 //   bun test/support/s3-proxy.ts --upstream http://127.0.0.1:4568 --port 0 --access-key K --secret S
 //
 // prints "listening PORT" once it accepts connections.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   Agent,
   createServer,
@@ -68,10 +70,19 @@ export interface S3ProxyOptions {
   faults?: FaultHook;
 }
 
+/** A multipart upload created through the proxy and what became of it. */
+export interface MultipartRecord {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  state: "open" | "completed" | "aborted";
+}
+
 export interface S3Proxy {
   url: string;
   port: number;
   requests: RecordedRequest[];
+  multipartUploads: MultipartRecord[];
   setFaults(hook: FaultHook | undefined): void;
   close(): Promise<void>;
 }
@@ -134,6 +145,12 @@ function rawHeaderRecord(raw: readonly string[]): Record<string, string[]> {
   return out;
 }
 
+/** "/bucket/a/b%2Bc" → bucket and decoded key ("" for a bucket request). */
+function bucketAndKey(path: string): { bucket: string; key: string } {
+  const [, bucket = "", ...rest] = path.split("/");
+  return { bucket, key: rest.map((s) => decodeURIComponent(s)).join("/") };
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -155,7 +172,63 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
   for (const c of credentials) secrets.set(c.accessKeyId, c.secretAccessKey);
   const agent = new Agent({ keepAlive: true });
   const requests: RecordedRequest[] = [];
+  const multipart = new Map<string, MultipartRecord>();
   let faults = options.faults;
+
+  /** What the proxy must learn from s3rver's answer to a multipart request. */
+  function track(recorded: RecordedRequest, status: number, body: string): void {
+    if (status !== 200) return;
+    const { bucket, key } = bucketAndKey(recorded.path);
+    if (recorded.method === "POST" && "uploads" in recorded.query) {
+      const uploadId = /<UploadId>([^<]*)<\/UploadId>/.exec(body)?.[1];
+      if (uploadId) multipart.set(uploadId, { bucket, key, uploadId, state: "open" });
+    } else if (recorded.method === "POST" && recorded.query.uploadId && !body.includes("<Error>")) {
+      const upload = multipart.get(recorded.query.uploadId);
+      if (upload) upload.state = "completed";
+    }
+  }
+
+  /** Multipart calls s3rver lacks or gets wrong; returns true when answered here. */
+  function answerMultipart(req: IncomingMessage, res: ServerResponse, recorded: RecordedRequest): boolean {
+    const uploadId = recorded.query.uploadId;
+    const { bucket, key } = bucketAndKey(recorded.path);
+    if (recorded.method === "GET" && key === "" && "uploads" in recorded.query) {
+      const prefix = recorded.query.prefix ?? "";
+      const open = [...multipart.values()].filter(
+        (u) => u.state === "open" && u.bucket === bucket && u.key.startsWith(prefix),
+      );
+      const uploads = open
+        .map((u) => `<Upload><Key>${escapeXml(u.key)}</Key><UploadId>${u.uploadId}</UploadId></Upload>`)
+        .join("");
+      const body = Buffer.from(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult><Bucket>${escapeXml(bucket)}</Bucket><Prefix>${escapeXml(prefix)}</Prefix><IsTruncated>false</IsTruncated>${uploads}</ListMultipartUploadsResult>`,
+      );
+      res.writeHead(200, { "content-type": "application/xml", "content-length": body.length });
+      res.end(body);
+      return true;
+    }
+    if (uploadId === undefined) return false;
+    const upload = multipart.get(uploadId);
+    if (upload && upload.state !== "open") {
+      sendError(req, res, 404, "NoSuchUpload", "The specified upload does not exist.", {
+        UploadId: uploadId,
+      });
+      return true;
+    }
+    if (recorded.method === "DELETE") {
+      if (!upload) {
+        sendError(req, res, 404, "NoSuchUpload", "The specified upload does not exist.", {
+          UploadId: uploadId,
+        });
+      } else {
+        upload.state = "aborted";
+        res.writeHead(204);
+        res.end();
+      }
+      return true;
+    }
+    return false;
+  }
 
   function forward(
     req: IncomingMessage,
@@ -163,6 +236,7 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
     headers: Record<string, string[]>,
     body: Buffer,
     resetAfter: boolean,
+    recorded: RecordedRequest,
   ): void {
     const out: Record<string, string | string[]> = { host: upstream.host };
     for (const [name, values] of Object.entries(headers)) {
@@ -181,14 +255,29 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
         agent,
       },
       (upstreamRes) => {
-        if (resetAfter) {
-          upstreamRes.resume();
-          upstreamRes.on("end", () => req.socket.destroy());
+        const status = upstreamRes.statusCode ?? 502;
+        const tracked = recorded.query.uploadId !== undefined || "uploads" in recorded.query;
+        if (resetAfter || tracked) {
+          readBody(upstreamRes).then(
+            (answer) => {
+              track(recorded, status, answer.toString("utf8"));
+              if (resetAfter) {
+                req.socket.destroy();
+                return;
+              }
+              const back = rawHeaderRecord(upstreamRes.rawHeaders);
+              for (const name of HOP_BY_HOP) delete back[name];
+              back["content-length"] = [String(answer.length)];
+              res.writeHead(status, back);
+              res.end(answer);
+            },
+            () => res.destroy(),
+          );
           return;
         }
         const back = rawHeaderRecord(upstreamRes.rawHeaders);
         for (const name of HOP_BY_HOP) delete back[name];
-        res.writeHead(upstreamRes.statusCode ?? 502, back);
+        res.writeHead(status, back);
         upstreamRes.pipe(res);
       },
     );
@@ -207,12 +296,13 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
     headers: Record<string, string[]>,
     body: Buffer,
     verdict: ReturnType<typeof verifySigV4>,
+    recorded: RecordedRequest,
   ): Promise<void> {
     switch (action.kind) {
       case "stall":
         await sleep(action.ms);
         if (req.socket.destroyed) return;
-        return apply(action.then ?? { kind: "pass" }, req, res, headers, body, verdict);
+        return apply(action.then ?? { kind: "pass" }, req, res, headers, body, verdict, recorded);
       case "error":
         sendError(req, res, action.status, action.code, action.message ?? `Injected ${action.code}.`);
         return;
@@ -234,7 +324,16 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
       sendError(req, res, httpStatusFor(verdict.code), code, verdict.message, extra);
       return;
     }
-    forward(req, res, headers, body, action.kind === "reset");
+    const md5 = headers["content-md5"]?.[0];
+    if (md5 !== undefined && md5 !== createHash("md5").update(body).digest("base64")) {
+      sendError(req, res, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+      return;
+    }
+    if (answerMultipart(req, res, recorded)) {
+      if (action.kind === "reset") req.socket.destroy();
+      return;
+    }
+    forward(req, res, headers, body, action.kind === "reset", recorded);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -268,7 +367,7 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
     });
     const action = (await faults?.(recorded)) ?? { kind: "pass" };
     recorded.fault = action.kind;
-    await apply(action, req, res, headers, body, verdict);
+    await apply(action, req, res, headers, body, verdict, recorded);
   }
 
   const server = createServer((req, res) => {
@@ -288,6 +387,9 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    get multipartUploads() {
+      return [...multipart.values()];
+    },
     setFaults(hook) {
       faults = hook;
     },

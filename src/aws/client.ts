@@ -1,0 +1,257 @@
+// The one signed fetch every AWS call goes through: SigV4 by aws4fetch, a timeout per attempt,
+// retries on what is worth retrying (network errors, 5xx, 429, throttling) with capped exponential
+// backoff and full jitter, and AWS error bodies (S3 XML, JSON 1.1) turned into an AwsError whose
+// message names the operation, the resource and what to do.
+import { AwsV4Signer } from "aws4fetch";
+import type { Config } from "../config/types.ts";
+import { PanoramaError } from "../errors.ts";
+import { log } from "../log.ts";
+import { type CredentialProvider, credentialChain } from "./credentials.ts";
+
+export type AwsService = "s3" | "glue" | "athena";
+
+export interface AwsRequest {
+  service: AwsService;
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string | Blob;
+  /** the API operation, for messages: "PutObject", "CreateTable" */
+  operation: string;
+  /** what it acts on, for messages: "s3://bucket/key", "table panorama.x" */
+  resource: string;
+}
+
+export interface RetryOptions {
+  /** attempts in all, the first included */
+  attempts?: number;
+  baseMs?: number;
+  maxMs?: number;
+}
+
+export interface AwsClientOptions {
+  fetch?: typeof fetch;
+  credentials?: CredentialProvider;
+  retry?: RetryOptions;
+  /** per attempt, until the whole answer is read */
+  timeoutMs?: number;
+}
+
+const HINTS: Record<string, string> = {
+  AccessDenied: "compare the permissions of these credentials with `panorama iam-policy`",
+  AccessDeniedException: "compare the permissions of these credentials with `panorama iam-policy`",
+  Forbidden: "compare the permissions of these credentials with `panorama iam-policy`",
+  SignatureDoesNotMatch:
+    "check the secret access key ([aws] secret_access_key, PANORAMA_AWS_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY)",
+  InvalidAccessKeyId:
+    "check the access key id ([aws] access_key_id, PANORAMA_AWS_ACCESS_KEY or AWS_ACCESS_KEY_ID)",
+  UnrecognizedClientException: "check the access key id and secret access key",
+  InvalidSignatureException: "check the secret access key",
+  ExpiredToken: "the session token expired: renew the credentials",
+  ExpiredTokenException: "the session token expired: renew the credentials",
+  RequestTimeTooSkewed: "this machine's clock is off: synchronise it (chrony or systemd-timesyncd)",
+  NoSuchBucket: "check datalake.bucket (PANORAMA_BUCKET) and datalake.region",
+  PermanentRedirect: "the bucket is in another region: set datalake.region to the bucket's region",
+  AuthorizationHeaderMalformed: "the bucket is in another region: set datalake.region to the bucket's region",
+  KMS_AccessDeniedException: "allow kms:GenerateDataKey on datalake.kms_key_arn (see `panorama iam-policy`)",
+  NetworkError: "check the network and datalake.endpoint / datalake.region",
+  Timeout: "AWS did not answer in time: check the network, then run again",
+};
+
+/** An AWS call that failed for good: its status and code, the operation and what it acted on. */
+export class AwsError extends PanoramaError {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    readonly operation: string,
+    readonly resource: string,
+    awsMessage: string,
+  ) {
+    const hint =
+      HINTS[code] ?? (code.startsWith("Throttl") ? "AWS is throttling: run again later" : undefined);
+    const what = status > 0 ? `${code} (HTTP ${status})` : code;
+    super(
+      `${operation} ${resource} failed: ${what}${awsMessage ? `: ${awsMessage}` : ""}${hint ? `; ${hint}` : ""}`,
+      hint,
+    );
+  }
+}
+
+const RETRYABLE_CODES = new Set([
+  "SlowDown",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "InternalError",
+  "ServiceUnavailable",
+  "TooManyRequestsException",
+  "ProvisionedThroughputExceededException",
+  "RequestLimitExceeded",
+  "PriorRequestNotComplete",
+  "NetworkError",
+  "Timeout",
+]);
+
+function retryable(error: AwsError): boolean {
+  return (
+    error.status >= 500 ||
+    error.status === 429 ||
+    RETRYABLE_CODES.has(error.code) ||
+    error.code.startsWith("Throttling")
+  );
+}
+
+/** The error an AWS answer carries: S3's XML `<Error>` or a JSON `__type` / `code`. */
+export async function parseAwsError(res: Response, req: AwsRequest): Promise<AwsError> {
+  const text = req.method === "HEAD" ? "" : await res.text().catch(() => "");
+  let code = "";
+  let message = "";
+  const xmlCode = /<Code>([^<]*)<\/Code>/.exec(text);
+  if (xmlCode) {
+    code = xmlCode[1] ?? "";
+    message = unescapeXml(/<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? "");
+  } else if (text.trimStart().startsWith("{")) {
+    try {
+      const body = JSON.parse(text) as Record<string, unknown>;
+      code = String(body.__type ?? body.code ?? body.Code ?? "");
+      message = String(body.message ?? body.Message ?? "");
+    } catch {
+      // not JSON after all: fall through to the status
+    }
+  }
+  code ||= res.headers.get("x-amzn-errortype") ?? "";
+  // "com.amazonaws.glue#EntityNotFoundException" or "EntityNotFoundException:http://..."
+  code = code.replace(/^.*#/, "").replace(/:.*$/, "");
+  if (!code) code = STATUS_CODES[res.status] ?? `HTTP${res.status}`;
+  return new AwsError(code, res.status, req.operation, req.resource, message);
+}
+
+const STATUS_CODES: Record<number, string> = {
+  400: "BadRequest",
+  403: "Forbidden",
+  404: "NotFound",
+  429: "TooManyRequests",
+  500: "InternalError",
+  503: "ServiceUnavailable",
+};
+
+export function unescapeXml(text: string): string {
+  return text.replace(/&(lt|gt|amp|quot|apos|#(\d+)|#x([0-9a-fA-F]+));/g, (all, name, dec, hex) => {
+    if (dec) return String.fromCodePoint(Number(dec));
+    if (hex) return String.fromCodePoint(Number.parseInt(hex, 16));
+    return { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" }[name as string] ?? all;
+  });
+}
+
+export class AwsClient {
+  readonly credentials: CredentialProvider;
+  private readonly fetchImpl: typeof fetch;
+  private readonly attempts: number;
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+  private readonly timeoutMs: number;
+  private readonly signingKeys = new Map<string, ArrayBuffer>();
+
+  constructor(
+    private readonly config: Config,
+    options: AwsClientOptions = {},
+  ) {
+    this.fetchImpl = options.fetch ?? fetch;
+    this.credentials = options.credentials ?? credentialChain(config);
+    this.attempts = Math.max(1, options.retry?.attempts ?? 6);
+    this.baseMs = options.retry?.baseMs ?? 250;
+    this.maxMs = options.retry?.maxMs ?? 10_000;
+    this.timeoutMs = options.timeoutMs ?? 120_000;
+  }
+
+  /** Sends `req`, retrying what may succeed later; a final non-2xx answer is thrown as AwsError. */
+  async request(req: AwsRequest): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      let error: AwsError;
+      try {
+        const res = await this.attempt(req);
+        if (res.ok) return res;
+        error = await parseAwsError(res, req);
+      } catch (thrown) {
+        if (thrown instanceof PanoramaError) throw thrown;
+        error = networkError(thrown, req, this.timeoutMs);
+      }
+      if (!retryable(error) || attempt >= this.attempts) throw error;
+      const delay = Math.random() * Math.min(this.maxMs, this.baseMs * 2 ** (attempt - 1));
+      log.debug("retrying AWS request", {
+        operation: req.operation,
+        resource: req.resource,
+        code: error.code,
+        attempt,
+        delay_ms: Math.round(delay),
+      });
+      await Bun.sleep(delay);
+    }
+  }
+
+  private async attempt(req: AwsRequest): Promise<Response> {
+    const credentials = await this.credentials.get();
+    const signer = new AwsV4Signer({
+      method: req.method,
+      url: req.url,
+      headers: req.headers ?? {},
+      // aws4fetch hashes string and byte bodies; a Blob is sent as UNSIGNED-PAYLOAD (S3 only).
+      body: req.body instanceof Blob ? undefined : req.body,
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      sessionToken: credentials.sessionToken,
+      service: req.service,
+      region: this.config.datalake.region,
+      cache: this.signingKeys,
+    });
+    const signed = await signer.sign();
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    const res = await this.fetchImpl(signed.url, {
+      method: req.method,
+      headers: signed.headers,
+      body: req.body ?? null,
+      signal,
+    });
+    if (!res.ok || req.method === "HEAD") return res;
+    // Read the whole answer inside the attempt: a connection that drops mid-body is retried too.
+    const body = await res.arrayBuffer();
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  }
+
+  /** A JSON 1.1 call to Glue or Athena (X-Amz-Target), its JSON answer. */
+  async json<T>(service: "glue" | "athena", target: string, body: object, resource: string): Promise<T> {
+    const endpoint = this.endpointFor(service);
+    const res = await this.request({
+      service,
+      method: "POST",
+      url: `${endpoint}/`,
+      headers: { "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1" },
+      body: JSON.stringify(body),
+      operation: target.replace(/^.*\./, ""),
+      resource,
+    });
+    const text = await res.text();
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  private endpointFor(service: "glue" | "athena"): string {
+    const configured =
+      service === "glue" ? this.config.datalake.glue_endpoint : this.config.datalake.athena_endpoint;
+    if (configured) return configured.replace(/\/+$/, "");
+    return `https://${service}.${this.config.datalake.region}.amazonaws.com`;
+  }
+}
+
+function networkError(thrown: unknown, req: AwsRequest, timeoutMs: number): AwsError {
+  const name = thrown instanceof Error ? thrown.name : "";
+  if (name === "TimeoutError" || name === "AbortError") {
+    return new AwsError(
+      "Timeout",
+      0,
+      req.operation,
+      req.resource,
+      `no complete answer within ${timeoutMs / 1000} s`,
+    );
+  }
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  return new AwsError("NetworkError", 0, req.operation, req.resource, message);
+}

@@ -1,0 +1,191 @@
+// Where AWS credentials come from, in this order: `[aws]` in the config (which the loader has
+// already filled from PANORAMA_AWS_* when the file leaves it empty), the standard AWS_* variables,
+// then the EC2 instance role through IMDSv2. Secrets stay inside the returned objects: nothing
+// here logs them or puts them into an error message.
+import type { Config } from "../config/types.ts";
+import { PanoramaError } from "../errors.ts";
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: Date;
+}
+
+export interface CredentialProvider {
+  get(): Promise<AwsCredentials>;
+  /** where the credentials come from, for messages (never the secret) */
+  readonly source: string;
+}
+
+/** No credentials could be found or fetched; the message says where panorama looked. */
+export class CredentialsError extends PanoramaError {}
+
+const DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254";
+/** IMDSv2 session tokens live up to 6 hours; ask for that and renew a minute before. */
+const IMDS_TOKEN_TTL_SECONDS = 21_600;
+/** Instance-role credentials are renewed this long before they expire. */
+const REFRESH_BEFORE_MS = 5 * 60_000;
+const IMDS_TIMEOUT_MS = 2_000;
+const IMDS_ATTEMPTS = 3;
+
+class StaticCredentials implements CredentialProvider {
+  constructor(
+    private readonly credentials: AwsCredentials,
+    readonly source: string,
+  ) {}
+
+  async get(): Promise<AwsCredentials> {
+    return this.credentials;
+  }
+}
+
+/** The EC2 instance role, through the IMDSv2 session-token protocol. */
+export class InstanceRoleCredentials implements CredentialProvider {
+  readonly source: string;
+  private token: { value: string; expires: number } | null = null;
+  private cached: AwsCredentials | null = null;
+  private pending: Promise<AwsCredentials> | null = null;
+
+  constructor(
+    private readonly endpoint: string,
+    private readonly fetchImpl: typeof fetch = fetch,
+  ) {
+    this.endpoint = endpoint.replace(/\/+$/, "");
+    this.source = `EC2 instance role (IMDSv2 at ${this.endpoint})`;
+  }
+
+  async get(): Promise<AwsCredentials> {
+    const fresh = this.cached?.expiration
+      ? this.cached.expiration.getTime() - REFRESH_BEFORE_MS > Date.now()
+      : false;
+    if (this.cached && fresh) return this.cached;
+    // One refresh at a time: concurrent uploads share it.
+    this.pending ??= this.refresh().finally(() => {
+      this.pending = null;
+    });
+    return this.pending;
+  }
+
+  private async refresh(): Promise<AwsCredentials> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < IMDS_ATTEMPTS; attempt++) {
+      try {
+        this.cached = await this.fetchCredentials();
+        return this.cached;
+      } catch (error) {
+        lastError = error;
+        if (error instanceof CredentialsError) throw error;
+        await Bun.sleep(100 * 2 ** attempt);
+      }
+    }
+    throw new CredentialsError(
+      `no AWS credentials: none in [aws] of the config, PANORAMA_AWS_* or AWS_ACCESS_KEY_ID, and the EC2 instance metadata service at ${this.endpoint} did not answer (${describe(lastError)})`,
+      "set [aws] access_key_id/secret_access_key (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or attach an IAM role to this instance",
+    );
+  }
+
+  private async sessionToken(renew: boolean): Promise<string> {
+    if (!renew && this.token && this.token.expires > Date.now()) return this.token.value;
+    const res = await this.fetchImpl(`${this.endpoint}/latest/api/token`, {
+      method: "PUT",
+      headers: { "X-aws-ec2-metadata-token-ttl-seconds": String(IMDS_TOKEN_TTL_SECONDS) },
+      signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
+    });
+    if (!res.ok) throw new Error(`PUT /latest/api/token answered ${res.status}`);
+    const value = (await res.text()).trim();
+    this.token = { value, expires: Date.now() + (IMDS_TOKEN_TTL_SECONDS - 60) * 1000 };
+    return value;
+  }
+
+  /** GET a metadata path with the session token; a 401 means the token expired: renew once. */
+  private async metadata(path: string): Promise<Response> {
+    for (let renew = false; ; renew = true) {
+      const res = await this.fetchImpl(`${this.endpoint}${path}`, {
+        headers: { "X-aws-ec2-metadata-token": await this.sessionToken(renew) },
+        signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
+      });
+      if (res.status === 401 && !renew) {
+        await res.body?.cancel();
+        continue;
+      }
+      return res;
+    }
+  }
+
+  private async fetchCredentials(): Promise<AwsCredentials> {
+    const base = "/latest/meta-data/iam/security-credentials/";
+    const roles = await this.metadata(base);
+    if (roles.status === 404) {
+      throw new CredentialsError(
+        `no AWS credentials: none in the config or the environment, and this EC2 instance has no IAM role (${this.endpoint}${base} answered 404)`,
+        "attach an instance profile to the instance, or set [aws] access_key_id/secret_access_key",
+      );
+    }
+    if (!roles.ok) throw new Error(`GET ${base} answered ${roles.status}`);
+    const role = (await roles.text()).split("\n")[0]?.trim() ?? "";
+    if (!role) throw new Error(`GET ${base} named no role`);
+    const res = await this.metadata(`${base}${encodeURIComponent(role)}`);
+    if (!res.ok) throw new Error(`GET ${base}<role> answered ${res.status}`);
+    const body = (await res.json()) as {
+      Code?: string;
+      AccessKeyId?: string;
+      SecretAccessKey?: string;
+      Token?: string;
+      Expiration?: string;
+    };
+    if (body.Code !== "Success" || !body.AccessKeyId || !body.SecretAccessKey) {
+      throw new Error(`the instance role ${role} gave no credentials (Code ${body.Code ?? "missing"})`);
+    }
+    const credentials: AwsCredentials = {
+      accessKeyId: body.AccessKeyId,
+      secretAccessKey: body.SecretAccessKey,
+    };
+    if (body.Token) credentials.sessionToken = body.Token;
+    if (body.Expiration) {
+      const expiration = new Date(body.Expiration);
+      if (!Number.isNaN(expiration.getTime())) credentials.expiration = expiration;
+    }
+    return credentials;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/**
+ * The first source that has credentials. The IMDS endpoint defaults to the link-local address;
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT (the AWS SDKs' variable) overrides it, as tests do.
+ */
+export function credentialChain(
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+  imdsEndpoint?: string,
+): CredentialProvider {
+  const aws = config.aws;
+  if (aws.access_key_id && aws.secret_access_key) {
+    const credentials: AwsCredentials = {
+      accessKeyId: aws.access_key_id,
+      secretAccessKey: aws.secret_access_key,
+    };
+    if (aws.session_token) credentials.sessionToken = aws.session_token;
+    return new StaticCredentials(credentials, "[aws] of the config or PANORAMA_AWS_*");
+  }
+  const id = env.AWS_ACCESS_KEY_ID;
+  const secret = env.AWS_SECRET_ACCESS_KEY;
+  if (id && secret) {
+    const credentials: AwsCredentials = { accessKeyId: id, secretAccessKey: secret };
+    if (env.AWS_SESSION_TOKEN) credentials.sessionToken = env.AWS_SESSION_TOKEN;
+    return new StaticCredentials(credentials, "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+  }
+  return new InstanceRoleCredentials(
+    imdsEndpoint || env.AWS_EC2_METADATA_SERVICE_ENDPOINT || DEFAULT_IMDS_ENDPOINT,
+  );
+}
+
+/** "…WXYZ": at most the last 4 characters of an access key id, for messages (DESIGN §3). */
+export function maskedKeyId(accessKeyId: string): string {
+  return accessKeyId.length > 4 ? `…${accessKeyId.slice(-4)}` : "…";
+}

@@ -1,0 +1,71 @@
+// Open multipart uploads, recorded in state_dir so that a killed process leaves none behind: S3
+// keeps (and bills) the parts of an upload that was neither completed nor aborted. One small
+// file per upload, written atomically before the first part is sent and removed once the upload
+// is completed or aborted; the next `upload`/`run` aborts what a dead process left.
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { readJson, writeJsonAtomic } from "../state/atomic.ts";
+
+export interface OpenUpload {
+  bucket: string;
+  key: string;
+  /** empty while CreateMultipartUpload is in flight: its id is not known yet */
+  uploadId: string;
+  pid: number;
+  started_at: string;
+}
+
+export class MultipartJournal {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, "multipart");
+  }
+
+  /** Record the intent to upload `key` (before CreateMultipartUpload); returns its entry name. */
+  begin(bucket: string, key: string): string {
+    const name = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}.json`;
+    this.write(name, { bucket, key, uploadId: "", pid: process.pid, started_at: new Date().toISOString() });
+    return name;
+  }
+
+  /** The upload id is known: record it before any part is sent. */
+  started(name: string, entry: Omit<OpenUpload, "pid" | "started_at">): void {
+    this.write(name, { ...entry, pid: process.pid, started_at: new Date().toISOString() });
+  }
+
+  end(name: string): void {
+    rmSync(join(this.dir, name), { force: true });
+  }
+
+  /** Entries left by processes that are no longer alive: their uploads will never finish. */
+  orphans(): { name: string; upload: OpenUpload }[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    const out: { name: string; upload: OpenUpload }[] = [];
+    for (const name of names) {
+      if (!name.endsWith(".json") || name.startsWith(".")) continue;
+      const upload = readJson<OpenUpload | null>(join(this.dir, name), null);
+      if (upload && !alive(upload.pid)) out.push({ name, upload });
+    }
+    return out;
+  }
+
+  private write(name: string, entry: OpenUpload): void {
+    writeJsonAtomic(join(this.dir, name), entry);
+  }
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,353 @@
+// The S3 calls panorama makes, and only those. Every body carries a Content-MD5 that S3 verifies;
+// files of 16 MiB and more go as multipart uploads read from disk part by part (never the whole
+// file in memory), recorded in state_dir while open and aborted when they fail.
+import type { Config } from "../config/types.ts";
+import { log } from "../log.ts";
+import { type AwsClient, AwsError, type AwsRequest, parseAwsError, unescapeXml } from "./client.ts";
+import { MultipartJournal } from "./multipart-journal.ts";
+
+export const MIB = 1024 * 1024;
+/** Files this large and larger go as multipart uploads. */
+export const MULTIPART_THRESHOLD = 16 * MIB;
+/** Parts are at least this large (S3's minimum is 5 MiB); larger when a file needs > 10,000. */
+export const PART_BYTES = 8 * MIB;
+const MAX_PARTS = 10_000;
+/** Parts of one file sent at the same time. */
+const PARTS_IN_FLIGHT = 4;
+
+/** S3's object keys in a URL path: each segment RFC 3986-encoded, "/" kept. */
+export function encodeKey(key: string): string {
+  return key
+    .split("/")
+    .map((segment) =>
+      encodeURIComponent(segment).replace(
+        /[!'()*]/g,
+        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+      ),
+    )
+    .join("/");
+}
+
+function encodeQuery(params: Record<string, string>): string {
+  const pairs = Object.entries(params).map(([name, value]) =>
+    value === "" ? encodeKey(name) : `${encodeKey(name)}=${encodeKey(value)}`,
+  );
+  return pairs.length > 0 ? `?${pairs.join("&")}` : "";
+}
+
+/** Base64 MD5 of bytes or of a Blob (read in chunks, so a file slice is never held whole). */
+export async function contentMd5(body: Uint8Array | Blob): Promise<{ base64: string; hex: string }> {
+  const hasher = new Bun.CryptoHasher("md5");
+  if (body instanceof Blob) {
+    for await (const chunk of body.stream()) hasher.update(chunk);
+  } else {
+    hasher.update(body);
+  }
+  const digest = hasher.digest();
+  return { base64: digest.toString("base64"), hex: digest.toString("hex") };
+}
+
+/** The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, dash, part count. */
+export function multipartEtag(partMd5Hex: readonly string[]): string {
+  const hasher = new Bun.CryptoHasher("md5");
+  for (const hex of partMd5Hex) hasher.update(Buffer.from(hex, "hex"));
+  return `${hasher.digest("hex")}-${partMd5Hex.length}`;
+}
+
+function xmlValues(xml: string, tag: string): string[] {
+  const out: string[] = [];
+  const re = new RegExp(`<${tag}>([^<]*)</${tag}>`, "g");
+  for (let m = re.exec(xml); m; m = re.exec(xml)) out.push(unescapeXml(m[1] ?? ""));
+  return out;
+}
+
+export class S3Client {
+  readonly journal: MultipartJournal;
+
+  constructor(
+    private readonly client: AwsClient,
+    private readonly config: Config,
+  ) {
+    this.journal = new MultipartJournal(config.state_dir);
+  }
+
+  /** Path-style under a custom endpoint (tests, MinIO), virtual-hosted on AWS. */
+  url(bucket: string, key: string, query: Record<string, string> = {}): string {
+    const { endpoint, region } = this.config.datalake;
+    const path = key ? `/${encodeKey(key)}` : "/";
+    if (endpoint) return `${endpoint.replace(/\/+$/, "")}/${bucket}${key ? path : ""}${encodeQuery(query)}`;
+    return `https://${bucket}.s3.${region}.amazonaws.com${path}${encodeQuery(query)}`;
+  }
+
+  private call(
+    operation: string,
+    method: string,
+    bucket: string,
+    key: string,
+    extra: Partial<AwsRequest> & { query?: Record<string, string> } = {},
+  ): Promise<Response> {
+    const { query, ...rest } = extra;
+    return this.client.request({
+      service: "s3",
+      method,
+      url: this.url(bucket, key, query),
+      operation,
+      resource: key ? `s3://${bucket}/${key}` : `s3://${bucket}`,
+      ...rest,
+    });
+  }
+
+  /** SSE-KMS headers when datalake.kms_key_arn is set. */
+  private encryptionHeaders(): Record<string, string> {
+    const arn = this.config.datalake.kms_key_arn;
+    if (!arn) return {};
+    return {
+      "x-amz-server-side-encryption": "aws:kms",
+      "x-amz-server-side-encryption-aws-kms-key-id": arn,
+    };
+  }
+
+  async putObject(bucket: string, key: string, body: Uint8Array | Blob): Promise<void> {
+    const md5 = await contentMd5(body);
+    const res = await this.call("PutObject", "PUT", bucket, key, {
+      body,
+      headers: { "Content-MD5": md5.base64, ...this.encryptionHeaders() },
+    });
+    await res.body?.cancel();
+  }
+
+  /** Store the file at `path` under `key`: one PUT below 16 MiB, else a multipart upload. */
+  async putFile(bucket: string, key: string, path: string, bytes: number): Promise<void> {
+    const file = Bun.file(path);
+    if (bytes < MULTIPART_THRESHOLD) {
+      await this.putObject(bucket, key, file);
+      return;
+    }
+    await this.multipartUpload(bucket, key, file, bytes);
+  }
+
+  private async multipartUpload(bucket: string, key: string, file: Blob, bytes: number): Promise<void> {
+    const partBytes = Math.max(PART_BYTES, Math.ceil(bytes / MAX_PARTS / MIB) * MIB);
+    const count = Math.ceil(bytes / partBytes);
+    const entry = this.journal.begin(bucket, key);
+    let uploadId = "";
+    try {
+      const created = await this.call("CreateMultipartUpload", "POST", bucket, key, {
+        query: { uploads: "" },
+        headers: this.encryptionHeaders(),
+      });
+      uploadId = xmlValues(await created.text(), "UploadId")[0] ?? "";
+      if (!uploadId) {
+        throw new AwsError(
+          "MalformedResponse",
+          200,
+          "CreateMultipartUpload",
+          `s3://${bucket}/${key}`,
+          "no UploadId",
+        );
+      }
+      this.journal.started(entry, { bucket, key, uploadId });
+
+      const md5s: string[] = new Array(count);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < count) {
+          const index = next++;
+          const start = index * partBytes;
+          const slice = file.slice(start, Math.min(bytes, start + partBytes));
+          md5s[index] = await this.uploadPart(bucket, key, uploadId, index + 1, slice);
+        }
+      };
+      const workers = Array.from({ length: Math.min(PARTS_IN_FLIGHT, count) }, worker);
+      // Stop handing out parts at the first failure, but let the parts in flight settle before
+      // the upload is aborted.
+      const results = await Promise.allSettled(
+        workers.map((w) =>
+          w.catch((error: unknown) => {
+            next = count;
+            throw error;
+          }),
+        ),
+      );
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+
+      await this.completeMultipartUpload(bucket, key, uploadId, file.slice(0, bytes), md5s);
+      this.journal.end(entry);
+    } catch (error) {
+      if (!uploadId) {
+        // Create failed or its answer was lost: the entry tells the next run to look for it.
+        throw error;
+      }
+      try {
+        await this.abortMultipartUpload(bucket, key, uploadId);
+        this.journal.end(entry);
+      } catch (abortError) {
+        log.warn("could not abort a failed multipart upload; the next run retries", {
+          key,
+          error: abortError instanceof Error ? abortError.message : String(abortError),
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** One part, with its Content-MD5; returns the part's MD5 (hex), which S3 gives as its ETag. */
+  private async uploadPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Blob,
+  ): Promise<string> {
+    const md5 = await contentMd5(body);
+    const res = await this.call("UploadPart", "PUT", bucket, key, {
+      query: { partNumber: String(partNumber), uploadId },
+      body,
+      headers: { "Content-MD5": md5.base64 },
+    });
+    await res.body?.cancel();
+    const etag = res.headers.get("etag")?.replace(/"/g, "");
+    if (etag && etag !== md5.hex) {
+      throw new AwsError(
+        "BadDigest",
+        res.status,
+        "UploadPart",
+        `s3://${bucket}/${key}`,
+        `part ${partNumber}: S3 stored ETag ${etag}, expected ${md5.hex}`,
+      );
+    }
+    return md5.hex;
+  }
+
+  private async completeMultipartUpload(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    file: Blob,
+    md5s: readonly string[],
+  ): Promise<void> {
+    const parts = md5s
+      .map((md5, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>"${md5}"</ETag></Part>`)
+      .join("");
+    const body = `<CompleteMultipartUpload>${parts}</CompleteMultipartUpload>`;
+    const request = { query: { uploadId }, body, headers: { "Content-Type": "application/xml" } };
+    const resource = `s3://${bucket}/${key}`;
+    for (let attempt = 1; ; attempt++) {
+      let error: AwsError;
+      try {
+        const res = await this.call("CompleteMultipartUpload", "POST", bucket, key, request);
+        const text = await res.text();
+        // S3 may answer 200 and put the error in the body.
+        if (!text.includes("<Error>")) return;
+        error = await parseAwsError(new Response(text, { status: 500 }), {
+          ...request,
+          service: "s3",
+          method: "POST",
+          url: "",
+          operation: "CompleteMultipartUpload",
+          resource,
+        });
+      } catch (thrown) {
+        if (!(thrown instanceof AwsError)) throw thrown;
+        error = thrown;
+      }
+      // An earlier attempt completed the upload but its answer was lost: the object is there.
+      if (error.code === "NoSuchUpload" && (await this.holds(bucket, key, file, md5s))) return;
+      if (error.code !== "InternalError" || attempt >= 3) throw error;
+    }
+  }
+
+  /**
+   * Whether `key` holds exactly `file`: S3 gives a multipart object the ETag of its parts' MD5s;
+   * S3-compatible servers that give the whole object's MD5 instead cost one more read of the file.
+   */
+  private async holds(bucket: string, key: string, file: Blob, md5s: readonly string[]): Promise<boolean> {
+    const head = await this.headObject(bucket, key);
+    if (!head || head.size !== file.size) return false;
+    if (head.etag === multipartEtag(md5s)) return true;
+    return head.etag === (await contentMd5(file)).hex;
+  }
+
+  /** Remove `key`; no error when it does not exist. */
+  async deleteObject(bucket: string, key: string): Promise<void> {
+    try {
+      const res = await this.call("DeleteObject", "DELETE", bucket, key);
+      await res.body?.cancel();
+    } catch (error) {
+      if (error instanceof AwsError && (error.code === "NoSuchKey" || error.status === 404)) return;
+      throw error;
+    }
+  }
+
+  /** The object's ETag (without quotes) and size, or null when there is none. */
+  async headObject(bucket: string, key: string): Promise<{ etag: string; size: number } | null> {
+    try {
+      const res = await this.call("HeadObject", "HEAD", bucket, key);
+      return {
+        etag: (res.headers.get("etag") ?? "").replace(/"/g, ""),
+        size: Number(res.headers.get("content-length") ?? 0),
+      };
+    } catch (error) {
+      if (error instanceof AwsError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  async listMultipartUploads(bucket: string, prefix = ""): Promise<{ key: string; uploadId: string }[]> {
+    const out: { key: string; uploadId: string }[] = [];
+    let markers: Record<string, string> = {};
+    for (;;) {
+      const query: Record<string, string> = { uploads: "", ...markers };
+      if (prefix) query.prefix = prefix;
+      const res = await this.call("ListMultipartUploads", "GET", bucket, "", { query });
+      const xml = await res.text();
+      for (const upload of xml.match(/<Upload>[\s\S]*?<\/Upload>/g) ?? []) {
+        out.push({
+          key: xmlValues(upload, "Key")[0] ?? "",
+          uploadId: xmlValues(upload, "UploadId")[0] ?? "",
+        });
+      }
+      if (xmlValues(xml, "IsTruncated")[0] !== "true") return out;
+      markers = {
+        "key-marker": xmlValues(xml, "NextKeyMarker")[0] ?? "",
+        "upload-id-marker": xmlValues(xml, "NextUploadIdMarker")[0] ?? "",
+      };
+    }
+  }
+
+  /** Abort an open multipart upload; an upload already gone is fine. */
+  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    try {
+      const res = await this.call("AbortMultipartUpload", "DELETE", bucket, key, { query: { uploadId } });
+      await res.body?.cancel();
+    } catch (error) {
+      if (error instanceof AwsError && error.code === "NoSuchUpload") return;
+      throw error;
+    }
+  }
+
+  /**
+   * Abort the multipart uploads that killed processes left open (recorded in the journal). An
+   * entry without an upload id died while CreateMultipartUpload was in flight: the uploads of
+   * exactly that key are listed and aborted (the run lock says no other process writes it).
+   * Returns how many were aborted.
+   */
+  async abortOrphanedUploads(): Promise<number> {
+    let aborted = 0;
+    for (const { name, upload } of this.journal.orphans()) {
+      const ids = upload.uploadId
+        ? [upload.uploadId]
+        : (await this.listMultipartUploads(upload.bucket, upload.key))
+            .filter((u) => u.key === upload.key)
+            .map((u) => u.uploadId);
+      for (const id of ids) {
+        await this.abortMultipartUpload(upload.bucket, upload.key, id);
+        aborted++;
+      }
+      this.journal.end(name);
+    }
+    if (aborted > 0) log.info(`aborted ${aborted} multipart upload(s) left open by an interrupted run`);
+    return aborted;
+  }
+}

@@ -1,0 +1,349 @@
+// The AWS client and the S3 calls against the real s3rver, behind the SigV4 and Content-MD5
+// verifying proxy (test/support/s3-proxy.ts), which also injects the faults.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AwsClient, AwsError } from "../../src/aws/client.ts";
+import { encodeKey, MIB, multipartEtag, S3Client } from "../../src/aws/s3.ts";
+import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
+import { writeS3Config } from "../support/s3-config.ts";
+import { type RecordedRequest, type S3Proxy, startS3Proxy } from "../support/s3-proxy.ts";
+
+const skip = skipWithoutTestEnv();
+const credentials = { accessKeyId: "AKIACLIENTTEST000001", secretAccessKey: "client-test-secret-0123456789" };
+const prefix = `s3-client/${Date.now()}-${Math.random().toString(36).slice(2)}`;
+const work = mkdtempSync(join(tmpdir(), "panorama-s3-client-"));
+let env: TestEnv;
+let proxy: S3Proxy;
+let bucket: string;
+
+function md5(data: Uint8Array): { base64: string; hex: string } {
+  return {
+    base64: createHash("md5").update(data).digest("base64"),
+    hex: createHash("md5").update(data).digest("hex"),
+  };
+}
+
+function fileOf(name: string, bytes: number): { path: string; data: Buffer } {
+  const data = randomBytes(bytes);
+  const path = join(work, name);
+  writeFileSync(path, data);
+  return { path, data };
+}
+
+/** Straight from s3rver, past the proxy. */
+async function stored(key: string): Promise<Buffer | null> {
+  const res = await fetch(`${env.s3.directEndpoint}/${bucket}/${encodeKey(key)}`);
+  if (res.status === 404) return null;
+  expect(res.status).toBe(200);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+function s3(options: { secret?: string; timeoutMs?: number; attempts?: number } = {}): {
+  s3: S3Client;
+  stateDir: string;
+} {
+  const cfg = writeS3Config({
+    endpoint: proxy.url,
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: options.secret ?? credentials.secretAccessKey,
+  });
+  const client = new AwsClient(cfg.config, {
+    retry: { attempts: options.attempts ?? 6, baseMs: 20, maxMs: 200 },
+    timeoutMs: options.timeoutMs ?? 10_000,
+  });
+  return { s3: new S3Client(client, cfg.config), stateDir: cfg.stateDir };
+}
+
+const since = (first: number): RecordedRequest[] => proxy.requests.slice(first);
+
+beforeAll(async () => {
+  if (skip) return;
+  env = testEnv();
+  bucket = env.s3.bucket;
+  proxy = await startS3Proxy({ upstream: env.s3.directEndpoint, credentials });
+});
+
+afterAll(async () => {
+  await proxy?.close();
+});
+
+describe.skipIf(skip)("S3 client", () => {
+  test("a small file is stored byte-identical, with a Content-MD5 the server checks", async () => {
+    const { s3: client } = s3();
+    const key = `${prefix}/lms=lms.example.com/course_id=course-v1%3AMITx%2B6.00x+2024 (a)/small.csv`;
+    const { path, data } = fileOf("small.bin", 70_001);
+    const first = proxy.requests.length;
+    await client.putFile(bucket, key, path, data.length);
+    expect(await stored(key)).toEqual(data);
+    const [put] = since(first);
+    expect(put).toMatchObject({ method: "PUT", auth: "ok", status: 200, bodyLength: data.length });
+    expect(put?.headers["content-md5"]).toBe(md5(data).base64);
+    expect(put?.headers["x-amz-server-side-encryption"]).toBeUndefined();
+    expect(await client.headObject(bucket, key)).toEqual({ etag: md5(data).hex, size: data.length });
+  });
+
+  test("a body that does not match its Content-MD5 is refused with BadDigest", async () => {
+    const { s3: client } = s3();
+    const aws = (client as unknown as { client: AwsClient }).client;
+    const key = `${prefix}/bad-digest.txt`;
+    const error = await aws
+      .request({
+        service: "s3",
+        method: "PUT",
+        url: client.url(bucket, key),
+        headers: { "Content-MD5": md5(Buffer.from("something else")).base64 },
+        body: "payload",
+        operation: "PutObject",
+        resource: `s3://${bucket}/${key}`,
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AwsError);
+    expect((error as AwsError).code).toBe("BadDigest");
+    expect(await stored(key)).toBeNull();
+  });
+
+  test("SSE-KMS headers are sent when kms_key_arn is set", async () => {
+    const arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const cfg = writeS3Config({
+      endpoint: proxy.url,
+      ...credentials,
+      datalake: `kms_key_arn = "${arn}"`,
+    });
+    const client = new S3Client(new AwsClient(cfg.config), cfg.config);
+    const first = proxy.requests.length;
+    await client.putObject(bucket, `${prefix}/kms.csv`, new TextEncoder().encode("a\r\n"));
+    expect(since(first)[0]?.headers).toMatchObject({
+      "x-amz-server-side-encryption": "aws:kms",
+      "x-amz-server-side-encryption-aws-kms-key-id": arn,
+    });
+  });
+
+  test("a 20 MiB file goes as a multipart upload of 8 MiB parts and reads back identical", async () => {
+    const { s3: client, stateDir } = s3();
+    const key = `${prefix}/big/course_id=a%2Bb/big.csv`;
+    const { path, data } = fileOf("big.bin", 20 * MIB + 3);
+    const first = proxy.requests.length;
+    await client.putFile(bucket, key, path, data.length);
+    expect(await stored(key)).toEqual(data);
+    const parts = since(first)
+      .filter((r) => r.method === "PUT")
+      .sort((a, b) => Number(a.query.partNumber) - Number(b.query.partNumber));
+    expect(parts.map((r) => [r.query.partNumber, r.bodyLength])).toEqual([
+      ["1", 8 * MIB],
+      ["2", 8 * MIB],
+      ["3", 4 * MIB + 3],
+    ]);
+    for (const [i, part] of parts.entries()) {
+      const slice = data.subarray(i * 8 * MIB, (i + 1) * 8 * MIB);
+      expect(part.headers["content-md5"]).toBe(md5(slice).base64);
+    }
+    const uploads = proxy.multipartUploads.filter((u) => u.key === key);
+    expect(uploads.map((u) => u.state)).toEqual(["completed"]);
+    const partMd5s = [0, 1, 2].map((i) => md5(data.subarray(i * 8 * MIB, (i + 1) * 8 * MIB)).hex);
+    expect((await client.headObject(bucket, key))?.size).toBe(data.length);
+    expect(multipartEtag(partMd5s)).toMatch(/^[0-9a-f]{32}-3$/);
+    // Completed uploads leave nothing in the journal.
+    expect(readdirSync(join(stateDir, "multipart"))).toEqual([]);
+  });
+
+  test("500s, 503 SlowDown, resets and stalls: the uploads complete with identical objects", async () => {
+    const { s3: client } = s3({ timeoutMs: 1_000 });
+    const small = fileOf("faults-small.bin", 300_000);
+    const big = fileOf("faults-big.bin", 17 * MIB);
+    const smallKey = `${prefix}/faults/small.csv`;
+    const bigKey = `${prefix}/faults/big.csv`;
+    let n = 0;
+    let k = 0;
+    // Every other request meets a fault, in turn each kind; the rest pass.
+    const kinds = [
+      { kind: "error", status: 500, code: "InternalError" },
+      { kind: "error", status: 503, code: "SlowDown", message: "Reduce your request rate." },
+      { kind: "reset" },
+      { kind: "reset", after: "upstream" },
+      { kind: "stall", ms: 1_500 },
+      { kind: "stall", ms: 200 },
+    ] as const;
+    proxy.setFaults(() => (n++ % 2 === 0 ? kinds[k++ % kinds.length] : undefined));
+    const first = proxy.requests.length;
+    try {
+      await Promise.all([
+        client.putFile(bucket, smallKey, small.path, small.data.length),
+        client.putFile(bucket, bigKey, big.path, big.data.length),
+      ]);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+    expect(await stored(smallKey)).toEqual(small.data);
+    expect(await stored(bigKey)).toEqual(big.data);
+    const faults = new Set(since(first).map((r) => r.fault));
+    expect([...faults].sort()).toEqual(["error", "pass", "reset", "stall"]);
+    expect(proxy.multipartUploads.filter((u) => u.key === bigKey && u.state === "open")).toEqual([]);
+  }, 60_000);
+
+  test("a Complete whose answer is lost: the retry sees NoSuchUpload, finds the object and succeeds", async () => {
+    const { s3: client } = s3();
+    const big = fileOf("lost-complete.bin", 16 * MIB);
+    const key = `${prefix}/lost-complete.csv`;
+    proxy.setFaults((r) =>
+      r.method === "POST" && r.query.uploadId ? { kind: "reset", after: "upstream" } : undefined,
+    );
+    try {
+      await client.putFile(bucket, key, big.path, big.data.length);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+    expect(await stored(key)).toEqual(big.data);
+  }, 30_000);
+
+  test("a part refused for good: the upload is aborted, the error names operation, key and hint", async () => {
+    const { s3: client, stateDir } = s3();
+    const big = fileOf("denied.bin", 18 * MIB);
+    const key = `${prefix}/denied/big.csv`;
+    proxy.setFaults((r) =>
+      r.query.partNumber === "2" ? { kind: "error", status: 403, code: "AccessDenied" } : undefined,
+    );
+    const error = await client
+      .putFile(bucket, key, big.path, big.data.length)
+      .catch((e: unknown) => e)
+      .finally(() => proxy.setFaults(undefined));
+    expect(error).toBeInstanceOf(AwsError);
+    const message = (error as AwsError).message;
+    expect(message).toContain(`UploadPart s3://${bucket}/${key} failed: AccessDenied (HTTP 403)`);
+    expect(message).toContain("compare the permissions of these credentials with `panorama iam-policy`");
+    expect(proxy.multipartUploads.filter((u) => u.key === key).map((u) => u.state)).toEqual(["aborted"]);
+    expect(await stored(key)).toBeNull();
+    expect(readdirSync(join(stateDir, "multipart"))).toEqual([]);
+  });
+
+  test("a wrong secret: SignatureDoesNotMatch, a hint about the secret, and no secret in the message", async () => {
+    const wrong = "wrong-secret-value-9876543210";
+    const { s3: client } = s3({ secret: wrong });
+    const key = `${prefix}/wrong-secret.csv`;
+    const error = await client.putObject(bucket, key, new Uint8Array([1, 2, 3])).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AwsError);
+    const e = error as AwsError;
+    expect(e).toMatchObject({ code: "SignatureDoesNotMatch", status: 403, operation: "PutObject" });
+    expect(e.message).toContain(`PutObject s3://${bucket}/${key} failed: SignatureDoesNotMatch`);
+    expect(e.message).toContain("check the secret access key");
+    expect(e.message).not.toContain(wrong);
+    expect(e.message).not.toContain(credentials.secretAccessKey);
+    expect(await stored(key)).toBeNull();
+  });
+
+  test("retries stop at the configured attempts: S3 down gives a NetworkError naming the call", async () => {
+    const cfg = writeS3Config({ endpoint: "http://127.0.0.1:9", ...credentials });
+    const client = new S3Client(
+      new AwsClient(cfg.config, { retry: { attempts: 3, baseMs: 10, maxMs: 20 } }),
+      cfg.config,
+    );
+    const error = await client.deleteObject(bucket, "x/y.csv").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AwsError);
+    expect((error as AwsError).message).toMatch(/^DeleteObject s3:\/\/.*\/x\/y\.csv failed: NetworkError/);
+  });
+
+  test("HeadObject of a missing key is null; DeleteObject of it is fine; delete removes", async () => {
+    const { s3: client } = s3();
+    expect(await client.headObject(bucket, `${prefix}/missing.csv`)).toBeNull();
+    await client.deleteObject(bucket, `${prefix}/missing.csv`);
+    await client.putObject(bucket, `${prefix}/gone.csv`, new Uint8Array([1]));
+    await client.deleteObject(bucket, `${prefix}/gone.csv`);
+    expect(await stored(`${prefix}/gone.csv`)).toBeNull();
+  });
+
+  test("uploads left open by a dead process are listed and aborted on the next start", async () => {
+    const { s3: client, stateDir } = s3();
+    const key = `${prefix}/orphan/big.csv`;
+    const res = await (client as unknown as { client: AwsClient }).client.request({
+      service: "s3",
+      method: "POST",
+      url: client.url(bucket, key, { uploads: "" }),
+      operation: "CreateMultipartUpload",
+      resource: key,
+    });
+    const uploadId = /<UploadId>([^<]*)<\/UploadId>/.exec(await res.text())?.[1] ?? "";
+    const other = `${prefix}/orphan/unknown-id.csv`;
+    await (client as unknown as { client: AwsClient }).client.request({
+      service: "s3",
+      method: "POST",
+      url: client.url(bucket, other, { uploads: "" }),
+      operation: "CreateMultipartUpload",
+      resource: other,
+    });
+    expect((await client.listMultipartUploads(bucket, `${prefix}/orphan/`)).map((u) => u.key).sort()).toEqual(
+      [key, other],
+    );
+    // A process that died after Create (id known) and one that died during it (id unknown).
+    const dead = 999_999;
+    const dir = join(stateDir, "multipart");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(dir, { recursive: true });
+    const at = new Date().toISOString();
+    writeFileSync(join(dir, "a.json"), JSON.stringify({ bucket, key, uploadId, pid: dead, started_at: at }));
+    writeFileSync(
+      join(dir, "b.json"),
+      JSON.stringify({ bucket, key: other, uploadId: "", pid: dead, started_at: at }),
+    );
+    // A live process's upload is left alone.
+    writeFileSync(
+      join(dir, "c.json"),
+      JSON.stringify({ bucket, key: "live", uploadId: "x", pid: process.ppid, started_at: at }),
+    );
+    expect(await client.abortOrphanedUploads()).toBe(2);
+    expect(await client.listMultipartUploads(bucket, `${prefix}/orphan/`)).toEqual([]);
+    expect(readdirSync(dir)).toEqual(["c.json"]);
+  });
+});
+
+describe("AWS JSON 1.1 calls", () => {
+  test("X-Amz-Target, content type, signature scope; __type becomes the error code", async () => {
+    const seen: { target: string | null; type: string | null; auth: string | null; body: string }[] = [];
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(req) {
+        const body = await req.text();
+        seen.push({
+          target: req.headers.get("x-amz-target"),
+          type: req.headers.get("content-type"),
+          auth: req.headers.get("authorization"),
+          body,
+        });
+        if (JSON.parse(body).Name === "missing") {
+          return Response.json(
+            { __type: "com.amazonaws.glue#EntityNotFoundException", Message: "Table missing not found" },
+            { status: 400 },
+          );
+        }
+        return Response.json({ Table: { Name: "t" } });
+      },
+    });
+    try {
+      const { parseConfig } = await import("../../src/config/load.ts");
+      const text = `mode = "CUSTOM"\nlms_host = "x"\nstate_dir = "${work}"\n[datalake]\ntarget = "s3"\nbucket = "b-b-b"\nregion = "eu-west-3"\nglue_endpoint = "http://127.0.0.1:${server.port}"\n[aws]\naccess_key_id = "AKIAJSONTEST"\nsecret_access_key = "json-secret"\n`;
+      const { config } = parseConfig(text, join(work, "x.toml"), {});
+      const client = new AwsClient(config, { retry: { attempts: 1 } });
+      const ok = await client.json<{ Table: { Name: string } }>(
+        "glue",
+        "AWSGlue.GetTable",
+        { DatabaseName: "d", Name: "t" },
+        "table d.t",
+      );
+      expect(ok.Table.Name).toBe("t");
+      expect(seen[0]).toMatchObject({ target: "AWSGlue.GetTable", type: "application/x-amz-json-1.1" });
+      expect(seen[0]?.auth).toContain("/eu-west-3/glue/aws4_request");
+      const error = await client
+        .json("glue", "AWSGlue.GetTable", { DatabaseName: "d", Name: "missing" }, "table d.missing")
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AwsError);
+      expect(error).toMatchObject({ code: "EntityNotFoundException", status: 400, operation: "GetTable" });
+      expect((error as AwsError).message).toBe(
+        "GetTable table d.missing failed: EntityNotFoundException (HTTP 400): Table missing not found",
+      );
+    } finally {
+      server.stop(true);
+    }
+  });
+});
