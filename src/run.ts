@@ -4,6 +4,7 @@
 import type { Config, TableConfig } from "./config/types.ts";
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import { createTarget } from "./datalake/target.ts";
+import type { Target } from "./datalake/targets.ts";
 import { type TableUploads, Uploader } from "./datalake/upload.ts";
 import { messageOf } from "./errors.ts";
 import { extractTables, type TableSummary } from "./extract/extract.ts";
@@ -27,16 +28,27 @@ function reportUploads(uploader: Uploader, kept: number): void {
   }
 }
 
+/** What a killed run left in the target (open multipart uploads); a failure only delays it. */
+async function recoverTarget(target: Target): Promise<void> {
+  try {
+    await target.recover?.();
+  } catch (error) {
+    log.warn(`could not clean up after an interrupted run (the next run retries): ${messageOf(error)}`);
+  }
+}
+
 /** `panorama upload`: every complete spool file to the target. */
 export async function uploadSpool(config: Config, dryRun: boolean): Promise<RunResult> {
   const spool = spoolDir(config.state_dir);
   if (!dryRun) await cleanSpool(spool);
+  const target = createTarget(config);
+  if (!dryRun) await recoverTarget(target);
   const entries = await listSpool(spool);
   if (entries.length === 0) {
     log.info("the spool is empty: nothing to upload");
     return { ok: true };
   }
-  const uploader = new Uploader(config, createTarget(config), { dryRun });
+  const uploader = new Uploader(config, target, { dryRun });
   for (const entry of entries) {
     try {
       await uploader.enqueue(entry);
@@ -53,7 +65,9 @@ export async function uploadSpool(config: Config, dryRun: boolean): Promise<RunR
 export async function runJob(config: Config, tables: TableConfig[], full: boolean): Promise<RunResult> {
   const spool = spoolDir(config.state_dir);
   await cleanSpool(spool);
-  const uploader = new Uploader(config, createTarget(config));
+  const target = createTarget(config);
+  await recoverTarget(target);
+  const uploader = new Uploader(config, target);
   const leftovers = await listSpool(spool);
   if (leftovers.length > 0)
     log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);

@@ -9,6 +9,8 @@ export interface Target {
   put(key: string, path: string, bytes: number): Promise<void>;
   /** Remove the object at `key`; no error when it does not exist. */
   delete(key: string): Promise<void>;
+  /** Clean up what a killed run left in the target (open multipart uploads), before uploading. */
+  recover?(): Promise<void>;
 }
 
 /** The local datalake (target = "local"): same keys under a directory, written by atomic rename. */
