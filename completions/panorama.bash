@@ -5,10 +5,11 @@
 # $1: a command path (empty for panorama itself). Sets subs, opts and valued.
 _panorama_command() {
   case "$1" in
-    "") subs="run extract upload log-ship schema status doctor crontab iam-policy init completions" opts="--config --log-level --json --version -h --help" valued="--config --log-level" ;;
+    "") subs="run extract upload catalog log-ship schema status doctor crontab iam-policy init completions" opts="--config --log-level --json --version -h --help" valued="--config --log-level" ;;
     "run") subs="" opts="--config --log-level --json --tables --full -h --help" valued="--config --log-level --tables" ;;
     "extract") subs="" opts="--config --log-level --json --tables --full --dry-run -h --help" valued="--config --log-level --tables" ;;
     "upload") subs="" opts="--config --log-level --json --dry-run -h --help" valued="--config --log-level" ;;
+    "catalog") subs="" opts="--config --log-level --json --tables --create --views --partitions --drop --yes --print-ddl --dry-run -h --help" valued="--config --log-level --tables" ;;
     "log-ship") subs="" opts="--config --log-level --json --dry-run --once --follow -h --help" valued="--config --log-level" ;;
     "schema") subs="pull" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;
     "schema pull") subs="" opts="--config --log-level --json --tables --write -h --help" valued="--config --log-level --tables --write" ;;

@@ -6,7 +6,7 @@
 function __panorama_subs
     switch $argv[1]
         case ''
-            printf '%s\n' run extract upload log-ship schema status doctor crontab iam-policy init completions
+            printf '%s\n' run extract upload catalog log-ship schema status doctor crontab iam-policy init completions
         case 'schema'
             printf '%s\n' pull
     end
@@ -23,6 +23,8 @@ function __panorama_valued
             printf '%s\n' --config --log-level --tables
         case 'upload'
             printf '%s\n' --config --log-level
+        case 'catalog'
+            printf '%s\n' --config --log-level --tables
         case 'log-ship'
             printf '%s\n' --config --log-level
         case 'schema'
@@ -83,6 +85,7 @@ complete -c panorama -f
 complete -c panorama -n '__panorama_at "" 0' -a run -d 'Extract, upload and catalog under the lock: what cron calls'
 complete -c panorama -n '__panorama_at "" 0' -a extract -d 'Extract the configured MySQL tables into the spool as CSV'
 complete -c panorama -n '__panorama_at "" 0' -a upload -d 'Send every complete spool file to the datalake, then clear it from the spool'
+complete -c panorama -n '__panorama_at "" 0' -a catalog -d 'Create or update the Glue tables and Athena views, register new partitions, or print their DDL'
 complete -c panorama -n '__panorama_at "" 0' -a log-ship -d 'Ship the tracking logs to the datalake in gzip batches, checkpointing after each upload'
 complete -c panorama -n '__panorama_at "" 0' -a schema -d 'Read table schemas from MySQL'
 complete -c panorama -n '__panorama_at "" 0' -a status -d 'Last run per table (rows, bytes, duration, watermark, errors) and what waits'
@@ -120,6 +123,20 @@ complete -c panorama -n '__panorama_at "upload"' -l log-level -x -a 'debug info 
 complete -c panorama -n '__panorama_at "upload"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
 complete -c panorama -n '__panorama_at "upload"' -l dry-run -d 'do every read, print what would be written, write nothing'
 complete -c panorama -n '__panorama_at "upload"' -s h -l help -d 'show the help'
+
+# panorama catalog
+complete -c panorama -n '__panorama_at "catalog"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "catalog"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "catalog"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "catalog"' -l tables -x -d 'only these tables (comma-separated)'
+complete -c panorama -n '__panorama_at "catalog"' -l create -d 'create the raw tables, or update them when columns were appended'
+complete -c panorama -n '__panorama_at "catalog"' -l views -d 'create or replace the typed views (Athena)'
+complete -c panorama -n '__panorama_at "catalog"' -l partitions -d 'register the partitions not registered yet'
+complete -c panorama -n '__panorama_at "catalog"' -l drop -d 'drop the tables and views (the data stays); needs --yes'
+complete -c panorama -n '__panorama_at "catalog"' -l yes -d 'confirm --drop'
+complete -c panorama -n '__panorama_at "catalog"' -l print-ddl -d 'print the equivalent Athena DDL instead of calling AWS'
+complete -c panorama -n '__panorama_at "catalog"' -l dry-run -d 'do every read, print what would be written, write nothing'
+complete -c panorama -n '__panorama_at "catalog"' -s h -l help -d 'show the help'
 
 # panorama log-ship
 complete -c panorama -n '__panorama_at "log-ship"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'

@@ -8,6 +8,7 @@ export const commands: Record<string, () => Promise<AnyCommand>> = {
   run: () => import("./run.ts").then((m) => m.default),
   extract: () => import("./extract.ts").then((m) => m.default),
   upload: () => import("./upload.ts").then((m) => m.default),
+  catalog: () => import("./catalog.ts").then((m) => m.default),
   "log-ship": () => import("./log-ship.ts").then((m) => m.default),
   schema: () => import("./schema.ts").then((m) => m.default),
   status: () => import("./status.ts").then((m) => m.default),

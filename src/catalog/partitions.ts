@@ -1,0 +1,243 @@
+// Partition registration (DESIGN §6): every partition that an upload wrote is remembered per Glue
+// table in state_dir/catalog/<database>/<table>.json, pending until BatchCreatePartition took it
+// (at most 100 per call; an AlreadyExists entry counts as registered), registered afterwards. A
+// steady run whose partitions are all registered makes no catalog call; an entry that failed
+// stays pending and is sent again by the next run.
+//
+// A partition carries its own storage descriptor in Glue (Athena reads the SerDe from it), copied
+// from the table's. That copy is kept in the same state file, refreshed by `catalog --create` and
+// by a GetTable at most once a day, so registering costs BatchCreatePartition calls only.
+import { join } from "node:path";
+import type { Glue, PartitionInput, StorageDescriptor } from "../aws/glue.ts";
+import { MAX_PARTITIONS_PER_CALL } from "../aws/glue.ts";
+import { PanoramaError } from "../errors.ts";
+import { readJson, writeJsonAtomic } from "../state/atomic.ts";
+
+/** A partition an upload wrote into: its values in key order and where its objects are. */
+export interface PartitionRef {
+  values: string[];
+  /** "" for a local datalake */
+  bucket: string;
+  /** key prefix of its objects, ending with "/" */
+  prefix: string;
+}
+
+interface PartitionEntry {
+  values: string[];
+  bucket: string;
+  prefix: string;
+  registered: boolean;
+  /** the last error of a pending partition */
+  error?: string;
+}
+
+/** The table's storage descriptor without its location, and its partition keys. */
+export interface PartitionTemplate {
+  keys: string[];
+  descriptor: Omit<StorageDescriptor, "Location">;
+  fetched_at: string;
+}
+
+interface TableState {
+  version: 1;
+  template: PartitionTemplate | null;
+  /** by JSON of the values */
+  partitions: Record<string, PartitionEntry>;
+}
+
+const TEMPLATE_MAX_AGE_MS = 24 * 3600 * 1000;
+
+export class PartitionRegistrationError extends PanoramaError {}
+
+export interface RegisterResult {
+  table: string;
+  /** Glue calls made */
+  calls: number;
+  registered: number;
+  /** entries Glue already had */
+  existing: number;
+  failed: { values: string[]; error: string }[];
+}
+
+/** The partition state of one Glue database, loaded table by table, saved atomically. */
+export class PartitionState {
+  private readonly tables = new Map<string, TableState>();
+  readonly dir: string;
+
+  constructor(stateDir: string, database: string) {
+    this.dir = join(stateDir, "catalog", database);
+  }
+
+  private path(table: string): string {
+    return join(this.dir, `${table}.json`);
+  }
+
+  private load(table: string): TableState {
+    let state = this.tables.get(table);
+    if (!state) {
+      state = readJson<TableState>(this.path(table), { version: 1, template: null, partitions: {} });
+      this.tables.set(table, state);
+    }
+    return state;
+  }
+
+  save(table: string): void {
+    const state = this.tables.get(table);
+    if (state) writeJsonAtomic(this.path(table), state);
+  }
+
+  /** Remember partitions that uploads wrote; returns how many were not known before. */
+  add(table: string, refs: Iterable<PartitionRef>): number {
+    const state = this.load(table);
+    let added = 0;
+    for (const ref of refs) {
+      const id = JSON.stringify(ref.values);
+      const known = state.partitions[id];
+      if (known && known.bucket === ref.bucket && known.prefix === ref.prefix) continue;
+      state.partitions[id] = {
+        values: [...ref.values],
+        bucket: ref.bucket,
+        prefix: ref.prefix,
+        registered: false,
+      };
+      added++;
+    }
+    if (added > 0) this.save(table);
+    return added;
+  }
+
+  pending(table: string): PartitionRef[] {
+    return Object.values(this.load(table).partitions).filter((p) => !p.registered);
+  }
+
+  /** Every partition known, registered or not, in value order. */
+  all(table: string): PartitionRef[] {
+    return Object.values(this.load(table).partitions).sort((a, b) =>
+      JSON.stringify(a.values) < JSON.stringify(b.values) ? -1 : 1,
+    );
+  }
+
+  template(table: string): PartitionTemplate | null {
+    return this.load(table).template;
+  }
+
+  setTemplate(table: string, keys: string[], descriptor: StorageDescriptor): void {
+    const { Location: _location, ...rest } = descriptor;
+    this.load(table).template = { keys, descriptor: rest, fetched_at: new Date().toISOString() };
+    this.save(table);
+  }
+
+  /** The table was dropped, and its partitions with it: a new table gets them all again. */
+  forget(table: string): void {
+    const state = this.load(table);
+    state.template = null;
+    for (const p of Object.values(state.partitions)) p.registered = false;
+    this.save(table);
+  }
+
+  markRegistered(table: string, values: string[]): void {
+    const entry = this.load(table).partitions[JSON.stringify(values)];
+    if (entry) {
+      entry.registered = true;
+      delete entry.error;
+    }
+  }
+
+  markFailed(table: string, values: string[], error: string): void {
+    const entry = this.load(table).partitions[JSON.stringify(values)];
+    if (entry) entry.error = error;
+  }
+}
+
+/**
+ * Sends the pending partitions of `table` to Glue, 100 per call. `location` turns a partition's
+ * bucket and prefix into its URL. Throws a GlueError when a whole call fails (what was sent
+ * before stays registered, the rest pending).
+ */
+export async function registerPartitions(
+  glue: Glue,
+  state: PartitionState,
+  table: string,
+  location: (ref: PartitionRef) => string,
+): Promise<RegisterResult> {
+  const result: RegisterResult = { table, calls: 0, registered: 0, existing: 0, failed: [] };
+  const pending = state.pending(table);
+  if (pending.length === 0) return result;
+  try {
+    let template = state.template(table);
+    if (!template || Date.now() - Date.parse(template.fetched_at) > TEMPLATE_MAX_AGE_MS) {
+      template = await fetchTemplate(glue, state, table);
+      result.calls++;
+    }
+    const keys = template.keys;
+    const misfit = pending.find((p) => p.values.length !== keys.length);
+    if (misfit) {
+      throw new PartitionRegistrationError(
+        `table ${glue.database}.${table} has ${keys.length} partition keys (${keys.join(", ")}), but a partition written has ${misfit.values.length} values (${misfit.values.join(", ")})`,
+        "the catalog table does not match the config: `panorama catalog --create` updates it (CUSTOM mode)",
+      );
+    }
+    for (let i = 0; i < pending.length; i += MAX_PARTITIONS_PER_CALL) {
+      const batch = pending.slice(i, i + MAX_PARTITIONS_PER_CALL);
+      const inputs: PartitionInput[] = batch.map((p) => ({
+        Values: p.values,
+        StorageDescriptor: { ...template.descriptor, Location: location(p) },
+      }));
+      result.calls++;
+      const errors = await glue.batchCreatePartition(table, inputs);
+      const failed = new Map<string, string>();
+      for (const e of errors) {
+        const values = e.PartitionValues ?? [];
+        const code = e.ErrorDetail?.ErrorCode ?? "UnknownError";
+        if (code === "AlreadyExistsException") {
+          result.existing++;
+          continue;
+        }
+        failed.set(JSON.stringify(values), `${code}: ${e.ErrorDetail?.ErrorMessage ?? ""}`.trim());
+      }
+      for (const p of batch) {
+        const error = failed.get(JSON.stringify(p.values));
+        if (error === undefined) {
+          state.markRegistered(table, p.values);
+          result.registered++;
+        } else {
+          state.markFailed(table, p.values, error);
+          result.failed.push({ values: p.values, error });
+        }
+      }
+    }
+  } finally {
+    state.save(table);
+  }
+  result.registered -= result.existing;
+  return result;
+}
+
+async function fetchTemplate(glue: Glue, state: PartitionState, table: string): Promise<PartitionTemplate> {
+  const found = await glue.getTable(table);
+  const sd = found?.StorageDescriptor;
+  if (!found || !sd?.SerdeInfo || !sd.InputFormat) {
+    throw new PartitionRegistrationError(
+      found
+        ? `table ${glue.database}.${table} has no storage descriptor to give its partitions`
+        : `table ${glue.database}.${table} does not exist: its partitions cannot be registered`,
+      "create it with `panorama catalog --create` (CUSTOM mode), or ask the datalake's provider (SAAS)",
+    );
+  }
+  const descriptor: StorageDescriptor = {
+    Columns: sd.Columns ?? [],
+    Location: sd.Location ?? "",
+    InputFormat: sd.InputFormat,
+    OutputFormat: sd.OutputFormat ?? "",
+    SerdeInfo: {
+      SerializationLibrary: sd.SerdeInfo.SerializationLibrary ?? "",
+      Parameters: sd.SerdeInfo.Parameters ?? {},
+    },
+  };
+  state.setTemplate(
+    table,
+    (found.PartitionKeys ?? []).map((k) => k.Name),
+    descriptor,
+  );
+  return state.template(table)!;
+}

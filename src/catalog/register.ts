@@ -1,0 +1,115 @@
+// Partition registration as the jobs use it: `run`/`upload` after their uploads, log-ship for
+// each day partition, `catalog --partitions` for whatever is pending. Failures are logged and
+// reported as `false`: the data is stored, only its registration waits for the next run.
+import { dirname } from "node:path";
+import { AwsClient } from "../aws/client.ts";
+import { Glue } from "../aws/glue.ts";
+import { modeAllows } from "../config/modes.ts";
+import type { Config } from "../config/types.ts";
+import type { ManifestEntry } from "../datalake/spool.ts";
+import { messageOf } from "../errors.ts";
+import { log } from "../log.ts";
+import type { TrackingLogPartition } from "../logship/upload.ts";
+import { locationOf, trackingLogsTableName } from "./model.ts";
+import { type PartitionRef, PartitionState, registerPartitions } from "./partitions.ts";
+
+/** Glue for this config; `options` lets tests count or fail calls. */
+export function glueFor(config: Config, options?: ConstructorParameters<typeof AwsClient>[1]): Glue {
+  return new Glue(new AwsClient(config, options), config.datalake.database);
+}
+
+export function partitionLocation(config: Config, ref: PartitionRef): string {
+  return locationOf(config, ref.bucket, ref.prefix);
+}
+
+/** Whether this config has a catalog to register partitions in. */
+export function registersPartitions(config: Config): boolean {
+  return config.datalake.target === "s3" && modeAllows(config.mode, "catalog-partitions").allowed;
+}
+
+/** The partitions of uploaded spool files, by Glue table. */
+export function partitionsOfUploads(
+  config: Config,
+  entries: Iterable<ManifestEntry>,
+): Map<string, PartitionRef[]> {
+  const glueTable = new Map(config.tables.map((t) => [t.name, t.datalake_table]));
+  const bucket = config.datalake.target === "s3" ? config.datalake.bucket : "";
+  const out = new Map<string, PartitionRef[]>();
+  for (const entry of entries) {
+    const table = glueTable.get(entry.table);
+    if (!table || entry.partitions.length === 0) continue;
+    const refs = out.get(table) ?? [];
+    refs.push({ values: entry.partitions.map(([, v]) => v), bucket, prefix: `${dirname(entry.key)}/` });
+    out.set(table, refs);
+  }
+  return out;
+}
+
+/**
+ * Remember the partitions of `uploaded`, then register every pending partition of `tables`
+ * (Glue names). A local datalake only remembers them (for `catalog --print-ddl`).
+ */
+export async function registerAfterUpload(
+  config: Config,
+  uploaded: Iterable<ManifestEntry>,
+  glue?: Glue,
+): Promise<boolean> {
+  const state = new PartitionState(config.state_dir, config.datalake.database);
+  for (const [table, refs] of partitionsOfUploads(config, uploaded)) state.add(table, refs);
+  if (!registersPartitions(config)) return true;
+  return registerPending(config, state, [...new Set(config.tables.map((t) => t.datalake_table))], glue);
+}
+
+/** Register what is pending for `tables`; logs each table's outcome. */
+export async function registerPending(
+  config: Config,
+  state: PartitionState,
+  tables: string[],
+  glue: Glue = glueFor(config),
+): Promise<boolean> {
+  let ok = true;
+  for (const table of tables) {
+    try {
+      const result = await registerPartitions(glue, state, table, (ref) => partitionLocation(config, ref));
+      if (result.calls === 0) continue;
+      const fields = {
+        table,
+        registered: result.registered,
+        existing: result.existing,
+        failed: result.failed.length,
+        calls: result.calls,
+      };
+      if (result.failed.length === 0) {
+        log.success(`${table}: ${result.registered + result.existing} partition(s) registered`, fields);
+        continue;
+      }
+      ok = false;
+      for (const f of result.failed.slice(0, 5)) {
+        log.error(`${table}: partition (${f.values.join(", ")}) not registered: ${f.error}`, { table });
+      }
+      log.error(
+        `${table}: ${result.failed.length} partition(s) not registered; the next run sends them again`,
+        fields,
+      );
+    } catch (error) {
+      ok = false;
+      log.error(`${table}: partitions not registered: ${messageOf(error)}`, { table });
+      log.info(`${table}: ${state.pending(table).length} partition(s) kept pending for the next run`);
+    }
+  }
+  return ok;
+}
+
+/** log-ship: the day partition of the tracking-logs table that an upload first wrote into. */
+export async function registerTrackingLogPartition(
+  config: Config,
+  partition: TrackingLogPartition | null,
+  glue?: Glue,
+): Promise<boolean> {
+  const state = new PartitionState(config.state_dir, config.datalake.database);
+  const table = trackingLogsTableName(config);
+  const bucket = config.datalake.target === "s3" ? (partition?.bucket ?? "") : "";
+  if (partition) state.add(table, [{ values: [...partition.values], bucket, prefix: partition.prefix }]);
+  if (!registersPartitions(config)) return true;
+  return registerPending(config, state, [table], glue);
+}
