@@ -1,7 +1,9 @@
-// Extract configured MySQL tables into the spool: plan each table (fields, partitions,
+// Extract configured tables into the spool: plan each MySQL table (fields, partitions,
 // watermark), stream every partition into its own spool file over a small connection pool,
-// and advance the watermark only when the whole table succeeded.
+// and advance the watermark only when the whole table succeeded; course structures come from
+// MongoDB (course-structures.ts) into one file.
 import type { Connection } from "mysql2";
+import { modeAllows } from "../config/modes.ts";
 import { FORBIDDEN_FIELDS } from "../config/presets.ts";
 import type { Config, TableConfig } from "../config/types.ts";
 import { objectKey } from "../datalake/layout.ts";
@@ -10,6 +12,7 @@ import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
+import { extractCourseStructures } from "./course-structures.ts";
 import { columnKind } from "./csv.ts";
 import { type Cell, close, connect, ident, mysqlError, query, tableColumns } from "./mysql.ts";
 import { type Column, extractPartition, partitionPairs, partitionWhere } from "./partition.ts";
@@ -164,16 +167,10 @@ export async function extractTables(
   options: ExtractOptions,
 ): Promise<TableSummary[]> {
   const summaries: TableSummary[] = [];
-  const mysqlTables = tables.filter((t) => t.source === "mysql");
-  for (const table of tables.filter((t) => t.source !== "mysql")) {
-    log.warn(
-      `${table.name}: course structures come from MongoDB, which this build does not read yet; skipped`,
-    );
-  }
-  if (mysqlTables.length === 0) return summaries;
-  let main = await connect(config.mysql);
+  // Opened at the first MySQL table: a run of course structures alone needs no connection here.
+  let main: Connection | null = null;
   try {
-    for (const table of mysqlTables) {
+    for (const table of tables) {
       const stop = options.stopReason?.() ?? null;
       if (stop !== null) {
         const skipped = { ...emptySummary(table.name), error: `not extracted: ${stop}` };
@@ -181,19 +178,49 @@ export async function extractTables(
         summaries.push(skipped);
         continue;
       }
-      const summary = await extractTable(main, config, table, options);
+      let summary: TableSummary;
+      if (table.source === "course_structures") {
+        const gate = modeAllows(config.mode, "course-structures");
+        if (!gate.allowed) {
+          log.info(`${table.name}: ${gate.reason}`);
+          continue;
+        }
+        summary = await extractStructuresTable(config, table, options);
+      } else {
+        main ??= await connect(config.mysql);
+        summary = await extractTable(main, config, table, options);
+        if (summary.error !== null) {
+          // The failure may have left the connection mid-query or dead: start the next table afresh.
+          main.destroy();
+          main = null;
+        }
+      }
       options.events?.tableDone?.(summary);
       summaries.push(summary);
-      if (summary.error !== null) {
-        // The failure may have left the connection mid-query or dead: start the next table afresh.
-        main.destroy();
-        main = await connect(config.mysql);
-      }
     }
   } finally {
-    await close(main);
+    if (main) await close(main);
   }
   return summaries;
+}
+
+/** The course structures table (MongoDB): a server that cannot be reached fails this table only. */
+async function extractStructuresTable(
+  config: Config,
+  table: TableConfig,
+  options: ExtractOptions,
+): Promise<TableSummary> {
+  const started = performance.now();
+  try {
+    return await extractCourseStructures(config, table, options);
+  } catch (error) {
+    const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
+    return {
+      ...emptySummary(table.name),
+      error: `${messageOf(error)}${hint}`,
+      seconds: Math.round((performance.now() - started) / 10) / 100,
+    };
+  }
 }
 
 async function extractTable(
