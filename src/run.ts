@@ -1,8 +1,10 @@
 // The jobs cron runs: `upload` (spool → target) and `run` (extract + upload + catalog) under the
 // lock. Extraction and upload overlap: each finished spool file is queued for upload at once and
 // extraction waits when the queue is full, so the spool holds a few partitions, not a table.
+
+import { registerAfterUpload } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
-import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
+import { cleanSpool, listSpool, type ManifestEntry, spoolDir } from "./datalake/spool.ts";
 import { createTarget } from "./datalake/target.ts";
 import type { Target } from "./datalake/targets.ts";
 import { type TableUploads, Uploader } from "./datalake/upload.ts";
@@ -57,8 +59,10 @@ export async function uploadSpool(config: Config, dryRun: boolean): Promise<RunR
     }
   }
   await uploader.drain();
-  reportUploads(uploader, (await listSpool(spool)).length);
-  return { ok: uploader.failure === null };
+  const left = await listSpool(spool);
+  reportUploads(uploader, left.length);
+  const catalogued = dryRun || (await registerAfterUpload(config, uploadedOf(entries, left)));
+  return { ok: uploader.failure === null && catalogued };
 }
 
 /** `panorama run`: leftovers of earlier runs first, then extract and upload together. */
@@ -69,6 +73,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   await recoverTarget(target);
   const uploader = new Uploader(config, target);
   const leftovers = await listSpool(spool);
+  const enqueued: ManifestEntry[] = [...leftovers];
   if (leftovers.length > 0)
     log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);
   for (const entry of leftovers) {
@@ -81,25 +86,36 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   const summaries = await extractTables(config, tables, {
     full,
     dryRun: false,
-    onFile: (entry) => uploader.enqueue(entry),
+    onFile: (entry) => {
+      enqueued.push(entry);
+      return uploader.enqueue(entry);
+    },
     stopReason: () => (uploader.failure ? `the upload of ${uploader.failure.key} failed` : null),
     events: tableProgress(false),
   });
   await uploader.drain();
   for (const summary of summaries) reportTable(summary, uploader.tables.get(summary.table));
   recordRuns(config, "run", summaries, uploader);
+  const left = await listSpool(spool);
   if (uploader.failure) {
     log.error(`upload of ${uploader.failure.key} failed: ${messageOf(uploader.failure.error)}`);
-    log.info(`${(await listSpool(spool)).length} file(s) kept in the spool; the next run uploads them`);
+    log.info(`${left.length} file(s) kept in the spool; the next run uploads them`);
   }
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
+  const catalogued = await registerAfterUpload(config, uploadedOf(enqueued, left));
   const failed = summaries.filter((s) => s.error !== null);
   if (failed.length > 0) {
     log.error(
       `${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")})`,
     );
   }
-  return { ok: failed.length === 0 && uploader.failure === null };
+  return { ok: failed.length === 0 && uploader.failure === null && catalogued };
+}
+
+/** The entries sent to the uploader that are no longer in the spool: stored (or unchanged). */
+function uploadedOf(sent: ManifestEntry[], left: ManifestEntry[]): ManifestEntry[] {
+  const kept = new Set(left.map((e) => e.key));
+  return sent.filter((e) => !kept.has(e.key));
 }
 
 export function recordRuns(

@@ -1,8 +1,10 @@
 import { defineCommand } from "citty";
+import { registerTrackingLogPartition } from "../catalog/register.ts";
 import { UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { logshipDir } from "../logship/checkpoint.ts";
 import { shipLogs } from "../logship/ship.ts";
+import type { TrackingLogPartition } from "../logship/upload.ts";
 import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepareFor } from "./shared.ts";
 
@@ -44,8 +46,14 @@ export default defineCommand({
       process.on("SIGINT", onSignal);
     }
     try {
-      const result = await shipLogs(config, { follow, dryRun, signal: stop.signal });
-      return result.ok ? 0 : 1;
+      // Day partitions of the tracking-logs table: each registered when first written into;
+      // one whose registration failed is sent again by the next log-ship.
+      let catalogued = dryRun || (await registerTrackingLogPartition(config, null));
+      const onPartition = async (partition: TrackingLogPartition) => {
+        if (!(await registerTrackingLogPartition(config, partition))) catalogued = false;
+      };
+      const result = await shipLogs(config, { follow, dryRun, signal: stop.signal, onPartition });
+      return result.ok && catalogued ? 0 : 1;
     } finally {
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);

@@ -1,0 +1,453 @@
+// The catalog against a loopback Glue + Athena (test/support/aws-json-server.ts stands in for
+// AWS: it checks signatures and validates requests against the official API models).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Athena, AthenaError } from "../../src/aws/athena.ts";
+import { AwsClient, AwsError } from "../../src/aws/client.ts";
+import { Glue, GlueError } from "../../src/aws/glue.ts";
+import { applyCatalog, catalogServices, planCatalog } from "../../src/catalog/catalog.ts";
+import { PartitionState, registerPartitions } from "../../src/catalog/partitions.ts";
+import { partitionLocation, registerPending } from "../../src/catalog/register.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import type { Config } from "../../src/config/types.ts";
+import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { cleanEnv, runPanorama } from "../support/cli.ts";
+import { expectGolden } from "../support/golden.ts";
+
+const KEY = "AKIDCATALOGTEST1";
+const SECRET = "catalog-test-secret";
+const FIXTURES = join(import.meta.dir, "..", "fixtures", "catalog");
+const fast = { retry: { attempts: 2, baseMs: 1, maxMs: 2 } };
+const poll = { pollMs: 1, maxPollMs: 2 };
+
+let server: AwsJsonServer;
+
+beforeAll(async () => {
+  server = await startAwsJsonServer({
+    accessKeyId: KEY,
+    secretAccessKey: SECRET,
+    databases: ["panorama"],
+    workgroups: { panorama: "s3://athena-results/", nowhere: "" },
+  });
+});
+afterAll(() => server.stop());
+
+/** A config file; `config` parses it (for the tests that do not expect it to be refused). */
+function writeConfig(body: string): { file: string; config: () => Config; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "panorama-catalog-"));
+  const file = join(dir, "panorama.toml");
+  const text = `mode = "CUSTOM"
+lms_host = "lms.example.com"
+state_dir = "${join(dir, "state")}"
+${body}`;
+  writeFileSync(file, text, { mode: 0o600 });
+  return { file, config: () => parseConfig(text, file, {}).config, dir };
+}
+
+function s3Config(extra = "", database = "panorama"): { file: string; config: Config; dir: string } {
+  const written = writeConfig(`${extra}
+[datalake]
+target = "s3"
+bucket = "acme-panorama"
+region = "us-east-1"
+database = "${database}"
+workgroup = "panorama"
+glue_endpoint = "${server.url}"
+athena_endpoint = "${server.url}"
+[aws]
+access_key_id = "${KEY}"
+secret_access_key = "${SECRET}"
+`);
+  return { ...written, config: written.config() };
+}
+
+/** The CREATE EXTERNAL TABLE statements of printed DDL, read back into their parts. */
+function parseDdl(ddl: string) {
+  const tables = new Map<string, Record<string, unknown>>();
+  const props = (block: string | undefined) =>
+    Object.fromEntries(
+      [...(block ?? "").matchAll(/'((?:[^'\\]|\\.)*)'='((?:[^'\\]|\\.)*)'/g)].map((m) => [
+        m[1]!.replace(/\\(.)/g, "$1"),
+        m[2]!.replace(/\\(.)/g, "$1"),
+      ]),
+    );
+  for (const m of ddl.matchAll(
+    /CREATE EXTERNAL TABLE IF NOT EXISTS `[^`]+`\.`([^`]+)` \(\n([\s\S]*?)\n\)\n(?:PARTITIONED BY \(\n([\s\S]*?)\n\)\n)?ROW FORMAT SERDE '([^']+)'\nWITH SERDEPROPERTIES \(\n([\s\S]*?)\n\)\n[\s\S]*?LOCATION '([^']+)'\nTBLPROPERTIES \(\n([\s\S]*?)\n\);/g,
+  )) {
+    const names = (block: string | undefined) =>
+      [...(block ?? "").matchAll(/`([^`]+)` string/g)].map((c) => c[1]);
+    tables.set(m[1]!, {
+      columns: names(m[2]),
+      keys: names(m[3]),
+      serde: m[4],
+      serdeParameters: props(m[5]),
+      location: m[6],
+      parameters: props(m[7]),
+    });
+  }
+  return tables;
+}
+
+describe("--print-ddl", () => {
+  test("the openedx preset's DDL is the golden one, without AWS and with a local datalake", async () => {
+    const written = writeConfig(`[datalake]
+target = "local"
+path = "/var/lib/panorama/datalake"
+`);
+    const { file } = written;
+    const config = written.config();
+    // Two partitions written by uploads, one value needing escapes and percent-encoding.
+    const state = new PartitionState(config.state_dir, "panorama");
+    state.add("openedx_raw_courseware_studentmodule", [
+      {
+        values: ["lms.example.com", "course-v1:MITx+6.00x+2024"],
+        bucket: "",
+        prefix:
+          "openedx/courseware_studentmodule/lms=lms.example.com/course_id=course-v1%3AMITx%2B6.00x%2B2024/",
+      },
+      {
+        values: ["lms.example.com", "it's\\odd"],
+        bucket: "",
+        prefix: "openedx/courseware_studentmodule/lms=lms.example.com/course_id=it%27s%5Codd/",
+      },
+    ]);
+    const result = await runPanorama(["catalog", "--print-ddl", "--config", file], { env: cleanEnv() });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    await expectGolden(join(FIXTURES, "openedx-local.sql"), result.stdout);
+    expect(result.stdout).toContain(
+      "ADD IF NOT EXISTS PARTITION (`lms`='lms.example.com', `course_id`='it\\'s\\\\odd') LOCATION 'file:///var/lib/panorama/datalake/openedx/courseware_studentmodule/lms=lms.example.com/course_id=it%27s%5Codd/';",
+    );
+  });
+
+  test("a view name that is not a valid catalog name is a configuration error (exit 2)", async () => {
+    const { file } = writeConfig(`[datalake]
+target = "local"
+path = "/tmp/x"
+[[tables]]
+name = "auth_user"
+view = "Users"
+`);
+    const result = await runPanorama(["catalog", "--print-ddl", "--config", file], { env: cleanEnv() });
+    expect(result.code).toBe(2);
+    const lines = result.stderr
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).message as string);
+    expect(lines[0]).toEndWith('view of table "auth_user": "Users" is not a valid catalog name');
+    expect(lines[1]).toContain('write it in lower case ("users")');
+  });
+
+  test("a table name with a dash is refused by the configuration (exit 2)", async () => {
+    const { file } = writeConfig(`[datalake]
+target = "local"
+path = "/tmp/x"
+[[tables]]
+name = "auth_user"
+datalake_table = "raw-users"
+`);
+    const result = await runPanorama(["catalog", "--print-ddl", "--config", file], { env: cleanEnv() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("datalake_table");
+  });
+});
+
+describe("catalog through Glue and Athena", () => {
+  test("creates the same tables as the printed DDL, the views, and registers pending partitions", async () => {
+    const { file, config } = s3Config();
+    const printed = await runPanorama(["catalog", "--print-ddl", "--config", file], { env: cleanEnv() });
+    expect(printed.code).toBe(0);
+    const ddl = parseDdl(printed.stdout);
+    expect(ddl.size).toBe(config.tables.length + 1);
+
+    new PartitionState(config.state_dir, "panorama").add("openedx_raw_auth_user", [
+      {
+        values: ["lms.example.com"],
+        bucket: "acme-panorama",
+        prefix: "openedx/auth_user/lms=lms.example.com/",
+      },
+    ]);
+    server.reset();
+    const result = await runPanorama(
+      [
+        "catalog",
+        "--config",
+        file,
+        "--tables",
+        "auth_user,courseware_studentmodule,course_structures,tracking_logs",
+      ],
+      {
+        env: cleanEnv(),
+      },
+    );
+    expect(result.code, result.stderr).toBe(0);
+
+    for (const name of [
+      "openedx_raw_auth_user",
+      "openedx_raw_courseware_studentmodule",
+      "openedx_raw_course_structures",
+      "openedx_raw_tracking_logs",
+    ]) {
+      const table = server.table("panorama", name) as unknown as {
+        TableType: string;
+        Parameters: Record<string, string>;
+        PartitionKeys: { Name: string; Type: string }[];
+        StorageDescriptor: {
+          Columns: { Name: string; Type: string }[];
+          Location: string;
+          SerdeInfo: { SerializationLibrary: string; Parameters: Record<string, string> };
+        };
+      };
+      const expected = ddl.get(name)!;
+      expect(table.TableType).toBe("EXTERNAL_TABLE");
+      expect(table.StorageDescriptor.Columns.map((c) => c.Name)).toEqual(expected.columns as string[]);
+      expect(table.StorageDescriptor.Columns.every((c) => c.Type === "string")).toBe(true);
+      expect(table.PartitionKeys.map((k) => k.Name)).toEqual(expected.keys as string[]);
+      expect(table.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe(expected.serde as string);
+      expect(table.StorageDescriptor.SerdeInfo.Parameters).toEqual(
+        expected.serdeParameters as Record<string, string>,
+      );
+      expect(table.StorageDescriptor.Location).toBe(expected.location as string);
+      const { EXTERNAL, ...properties } = table.Parameters;
+      expect(EXTERNAL).toBe("TRUE");
+      expect(properties).toEqual(expected.parameters as Record<string, string>);
+    }
+    expect(server.table("panorama", "openedx_raw_auth_user")?.StorageDescriptor).toMatchObject({
+      Location: "s3://acme-panorama/openedx/auth_user/",
+      SerdeInfo: { Parameters: { escapeChar: "\\", quoteChar: '"', separatorChar: "," } },
+    });
+    expect(server.table("panorama", "openedx_raw_auth_user")?.Parameters).toMatchObject({
+      "skip.header.line.count": "1",
+    });
+
+    const view = server.table("panorama", "openedx_table_courseware_studentmodule") as unknown as {
+      TableType: string;
+      StorageDescriptor: { Columns: { Name: string }[] };
+    };
+    expect(view.TableType).toBe("VIRTUAL_VIEW");
+    expect(view.StorageDescriptor.Columns.map((c) => c.Name)).toContain("course_id");
+    expect(view.StorageDescriptor.Columns.at(-1)?.Name).toBe("lms");
+    expect(server.queries.filter((q) => q.sql.startsWith("CREATE OR REPLACE VIEW")).length).toBe(3);
+
+    const partitions = server.partitions("panorama", "openedx_raw_auth_user") as {
+      Values: string[];
+      StorageDescriptor: { Location: string; SerdeInfo: { SerializationLibrary: string } };
+    }[];
+    expect(partitions.map((p) => p.Values)).toEqual([["lms.example.com"]]);
+    expect(partitions[0]!.StorageDescriptor.Location).toBe(
+      "s3://acme-panorama/openedx/auth_user/lms=lms.example.com/",
+    );
+    expect(partitions[0]!.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe(
+      "org.apache.hadoop.hive.serde2.OpenCSVSerde",
+    );
+
+    // Again: every table is up to date, the views are replaced, nothing is pending.
+    server.reset();
+    const again = await runPanorama(["catalog", "--config", file, "--tables", "auth_user"], {
+      env: cleanEnv(),
+    });
+    expect(again.code, again.stderr).toBe(0);
+    expect(
+      server.calls("CreateTable") + server.calls("UpdateTable") + server.calls("BatchCreatePartition"),
+    ).toBe(0);
+  });
+
+  test("a column appended in the config updates the table; a changed column order is an error", async () => {
+    const { config } = s3Config(`[extract]
+preset = "none"
+[[tables]]
+name = "widgets"
+fields = [ { name = "id", type = "int" }, { name = "label", type = "varchar" } ]
+`);
+    const services = catalogServices(config, fast, poll);
+    const steps = { create: true, views: false, partitions: false, drop: false };
+    const options = { dryRun: false, logPartitions: false };
+    expect(
+      await applyCatalog(config, await planCatalog(config, config.tables, false), steps, services, options),
+    ).toBe(true);
+    const grown = {
+      ...config.tables[0]!,
+      fields: [...config.tables[0]!.fields!, { name: "added", type: "date" }],
+    };
+    expect(
+      await applyCatalog(config, await planCatalog(config, [grown], false), steps, services, options),
+    ).toBe(true);
+    expect(server.table("panorama", "openedx_raw_widgets")?.StorageDescriptor).toMatchObject({
+      Columns: [{ Name: "id" }, { Name: "label" }, { Name: "added" }],
+    });
+    const reordered = { ...grown, fields: [grown.fields[1]!, grown.fields[0]!, grown.fields[2]!] };
+    expect(
+      await applyCatalog(config, await planCatalog(config, [reordered], false), steps, services, options),
+    ).toBe(false);
+    expect(server.table("panorama", "openedx_raw_widgets")?.StorageDescriptor).toMatchObject({
+      Columns: [{ Name: "id" }, { Name: "label" }, { Name: "added" }],
+    });
+  });
+
+  test("10,000 new partitions take 100 Glue calls; the next run none; a failing entry is retried", async () => {
+    const { config } = s3Config();
+    const table = "openedx_raw_courseware_studentmodule";
+    const services = catalogServices(config, fast, poll);
+    const plan = await planCatalog(
+      config,
+      config.tables.filter((t) => t.name === "courseware_studentmodule"),
+      false,
+    );
+    await applyCatalog(
+      config,
+      plan,
+      { create: true, views: false, partitions: false, drop: false },
+      services,
+      {
+        dryRun: false,
+        logPartitions: false,
+      },
+    );
+    const state = new PartitionState(config.state_dir, "panorama");
+    const refs = Array.from({ length: 10_000 }, (_, i) => ({
+      values: ["lms.example.com", `course-v1:Org+C${i}+2024`],
+      bucket: "acme-panorama",
+      prefix: `openedx/courseware_studentmodule/lms=lms.example.com/course_id=course-v1%3AOrg%2BC${i}%2B2024/`,
+    }));
+    state.add(table, refs);
+    server.failPartitions((values) =>
+      values[1] === "course-v1:Org+C4242+2024" ? "InternalServiceException" : null,
+    );
+    server.reset();
+    const glue = new Glue(new AwsClient(config, fast), "panorama");
+    expect(
+      await registerPending(config, new PartitionState(config.state_dir, "panorama"), [table], glue),
+    ).toBe(false);
+    expect(server.calls()).toBe(100);
+    expect(server.calls("BatchCreatePartition")).toBe(100);
+    expect(server.partitions("panorama", table).length).toBe(9_999);
+
+    server.failPartitions(null);
+    server.reset();
+    const next = new PartitionState(config.state_dir, "panorama");
+    expect(next.pending(table).map((p) => p.values[1])).toEqual(["course-v1:Org+C4242+2024"]);
+    expect(await registerPending(config, next, [table], glue)).toBe(true);
+    expect(server.calls()).toBe(1);
+    expect(server.partitions("panorama", table).length).toBe(10_000);
+
+    // A steady run: the same partitions written again cost no call at all.
+    server.reset();
+    const steady = new PartitionState(config.state_dir, "panorama");
+    expect(steady.add(table, refs.slice(0, 50))).toBe(0);
+    expect(await registerPending(config, steady, [table], glue)).toBe(true);
+    expect(server.actions.length).toBe(0);
+
+    // State lost: everything is sent again and Glue's AlreadyExists entries count as registered.
+    const fresh = mkdtempSync(join(tmpdir(), "panorama-catalog-"));
+    const lost = new PartitionState(fresh, "panorama");
+    lost.add(table, refs.slice(0, 150));
+    const result = await registerPartitions(glue, lost, table, (ref) => partitionLocation(config, ref));
+    expect(result).toMatchObject({ calls: 3, registered: 0, existing: 150, failed: [] });
+    expect(lost.pending(table).length).toBe(0);
+  });
+});
+
+describe("errors", () => {
+  test("a missing database names the call and says to create it", async () => {
+    const { config } = s3Config("", "missing_db");
+    const glue = new Glue(new AwsClient(config, fast), "missing_db");
+    const error = await glue.getDatabase().catch((e) => e);
+    expect(error).toBeInstanceOf(GlueError);
+    expect(error.message).toContain("GetDatabase");
+    expect(error.message).toContain("missing_db");
+    expect(error.hint).toContain('create the Glue database "missing_db"');
+  });
+
+  test("partitions of a table that does not exist stay pending, with a hint", async () => {
+    const { config } = s3Config();
+    const state = new PartitionState(config.state_dir, "panorama");
+    state.add("openedx_raw_nowhere", [
+      { values: ["x"], bucket: "acme-panorama", prefix: "openedx/nowhere/lms=x/" },
+    ]);
+    const glue = new Glue(new AwsClient(config, fast), "panorama");
+    expect(await registerPending(config, state, ["openedx_raw_nowhere"], glue)).toBe(false);
+    expect(new PartitionState(config.state_dir, "panorama").pending("openedx_raw_nowhere").length).toBe(1);
+  });
+
+  test("a FAILED Athena query is an error carrying Athena's reason", async () => {
+    const { config } = s3Config();
+    server.failQuery(
+      /openedx_table_auth_user/,
+      "COLUMN_NOT_FOUND: line 3:12: Column 'nope' cannot be resolved",
+    );
+    const plan = await planCatalog(
+      config,
+      config.tables.filter((t) => t.name === "auth_user"),
+      false,
+    );
+    const athena = new Athena(new AwsClient(config, fast), "panorama", "panorama", poll);
+    const sql = (await import("../../src/catalog/views.ts")).viewSql(plan.tables[0]!.view, "panorama");
+    const error = await athena.run(sql, "view panorama.openedx_table_auth_user").catch((e) => e);
+    expect(error).toBeInstanceOf(AthenaError);
+    expect(error.message).toContain("FAILED: COLUMN_NOT_FOUND: line 3:12: Column 'nope' cannot be resolved");
+    expect(error.message).toContain("openedx_table_auth_user");
+  });
+
+  test("a workgroup without a result location stops the views with a hint", async () => {
+    const { config } = s3Config();
+    const plan = await planCatalog(
+      config,
+      config.tables.filter((t) => t.name === "auth_user"),
+      false,
+    );
+    const client = new AwsClient(config, fast);
+    const services = {
+      glue: new Glue(client, "panorama"),
+      athena: new Athena(client, "nowhere", "panorama", poll),
+    };
+    const error = await applyCatalog(
+      config,
+      plan,
+      { create: false, views: true, partitions: false, drop: false },
+      services,
+      {
+        dryRun: false,
+        logPartitions: false,
+      },
+    ).catch((e) => e);
+    expect(String(error.message)).toContain("has no query result location");
+  });
+
+  test("a wrong secret is refused like AWS refuses it", async () => {
+    const { config } = s3Config();
+    config.aws.secret_access_key = "wrong";
+    const glue = new Glue(new AwsClient(config, fast), "panorama");
+    const error = await glue.getDatabase().catch((e) => e);
+    expect(error.code).toBe("InvalidSignatureException");
+    expect(error.message).toContain("HTTP 403");
+  });
+
+  test("the server validates requests against the Glue model: 101 partitions, missing members", async () => {
+    const { config } = s3Config();
+    const client = new AwsClient(config, fast);
+    const sd = { Location: "s3://b/p/" };
+    const tooMany = Array.from({ length: 101 }, (_, i) => ({ Values: [String(i)], StorageDescriptor: sd }));
+    const error = await client
+      .json(
+        "glue",
+        "AWSGlue.BatchCreatePartition",
+        { DatabaseName: "panorama", TableName: "t", PartitionInputList: tooMany },
+        "t",
+      )
+      .catch((e: AwsError) => e);
+    expect(error).toBeInstanceOf(AwsError);
+    expect(error.code).toBe("ValidationException");
+    expect(error.message).toContain("less than or equal to 100");
+    const missing = await client
+      .json("glue", "AWSGlue.CreateTable", { DatabaseName: "panorama" }, "t")
+      .catch((e: AwsError) => e);
+    expect(missing.code).toBe("ValidationException");
+    expect(missing.message).toContain("TableInput");
+    const badEnum = await client
+      .json("athena", "AmazonAthena.StartQueryExecution", { QueryString: "" }, "q")
+      .catch((e: AwsError) => e);
+    expect(badEnum.code).toBe("ValidationException");
+  });
+});
