@@ -21,6 +21,9 @@ const SECRET = "catalog-test-secret";
 const FIXTURES = join(import.meta.dir, "..", "fixtures", "catalog");
 const fast = { retry: { attempts: 2, baseMs: 1, maxMs: 2 } };
 const poll = { pollMs: 1, maxPollMs: 2 };
+const unexpected = (): never => {
+  throw new Error("expected the call to fail");
+};
 
 let server: AwsJsonServer;
 
@@ -436,18 +439,18 @@ describe("errors", () => {
         { DatabaseName: "panorama", TableName: "t", PartitionInputList: tooMany },
         "t",
       )
-      .catch((e: AwsError) => e);
+      .then(unexpected, (e: AwsError) => e);
     expect(error).toBeInstanceOf(AwsError);
     expect(error.code).toBe("ValidationException");
     expect(error.message).toContain("less than or equal to 100");
     const missing = await client
       .json("glue", "AWSGlue.CreateTable", { DatabaseName: "panorama" }, "t")
-      .catch((e: AwsError) => e);
+      .then(unexpected, (e: AwsError) => e);
     expect(missing.code).toBe("ValidationException");
     expect(missing.message).toContain("TableInput");
     const badEnum = await client
       .json("athena", "AmazonAthena.StartQueryExecution", { QueryString: "" }, "q")
-      .catch((e: AwsError) => e);
+      .then(unexpected, (e: AwsError) => e);
     expect(badEnum.code).toBe("ValidationException");
   });
 });
