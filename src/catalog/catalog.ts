@@ -223,11 +223,12 @@ export async function applyCatalog(
       .map((t) => t.name)
       .filter((n) => !broken.has(n));
     if (dryRun) {
+      // Reads what Glue has, so that a partition registered earlier but since removed shows too.
       for (const name of names) {
-        const pending = state.pending(name);
-        if (pending.length === 0) continue;
+        const known = state.all(name);
+        if (known.length === 0) continue;
         const there = new Set((await glue.partitionValues(name)).map((v) => JSON.stringify(v)));
-        for (const ref of pending) {
+        for (const ref of known) {
           if (!there.has(JSON.stringify(ref.values))) {
             print(
               `register partition ${db}.${name} (${ref.values.join(", ")}) ${partitionLocation(config, ref)}`,
