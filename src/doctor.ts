@@ -3,12 +3,23 @@
 // new host sees everything that is wrong in one go.
 import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Athena } from "./aws/athena.ts";
+import { AwsClient } from "./aws/client.ts";
+import { maskedKeyId } from "./aws/credentials.ts";
+import { Glue } from "./aws/glue.ts";
+import { S3Client } from "./aws/s3.ts";
 import { loadConfig } from "./config/load.ts";
 import { modeAllows } from "./config/modes.ts";
 import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError } from "./errors.ts";
+import { connectMongo } from "./extract/mongodb.ts";
 import { close, connect, ident, query } from "./extract/mysql.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
+
+/** The object doctor writes and deletes: the IAM policy grants exactly this key. */
+export const CONNECTION_TEST_KEY = "PanoramaConnectionTest";
+/** SigV4 refuses requests more than 15 minutes off; warn well before. */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 export interface CheckResult {
   check: string;
@@ -22,8 +33,8 @@ export interface CheckResult {
 export interface DoctorOptions {
   configPath?: string | undefined;
   env?: Record<string, string | undefined>;
-  /** extra checks that need services (AWS, MongoDB); given by the command, replaced in tests */
-  serviceChecks?: (config: Config) => AsyncIterable<CheckResult>;
+  /** AWS client options (tests: fewer retries) */
+  aws?: ConstructorParameters<typeof AwsClient>[1];
 }
 
 function passed(check: string, detail: string): CheckResult {
@@ -75,7 +86,120 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
   }
   yield* checkMysql(config);
   if (modeAllows(config.mode, "log-ship").allowed) yield checkLogs(config);
-  if (options.serviceChecks) yield* options.serviceChecks(config);
+  if (
+    config.tables.some((t) => t.source === "course_structures") &&
+    modeAllows(config.mode, "course-structures").allowed
+  ) {
+    yield* checkMongodb(config);
+  }
+  if (config.datalake.target === "s3") yield* checkAws(config, options);
+}
+
+async function* checkMongodb(config: Config): AsyncGenerator<CheckResult> {
+  let connection: Awaited<ReturnType<typeof connectMongo>>;
+  try {
+    connection = await connectMongo(config.mongodb);
+  } catch (error) {
+    yield failed("MongoDB", error);
+    return;
+  }
+  try {
+    const collections = ["modulestore.structures", "modulestore.definitions"];
+    if (!config.mongodb.use_split_mongo) collections.push("modulestore.active_versions");
+    for (const name of collections) {
+      await connection.db.collection(name).findOne({}, { projection: { _id: 1 } });
+    }
+    yield passed("MongoDB", `${connection.target.description}: ${collections.join(", ")} readable`);
+  } catch (error) {
+    yield failed(
+      "MongoDB",
+      new PanoramaError(
+        `MongoDB ${connection.target.description}: cannot read the modulestore: ${messageOf(error)}`,
+      ),
+      `give the user the read role on ${config.mongodb.database}`,
+    );
+  } finally {
+    await connection.client.close().catch(() => {});
+  }
+}
+
+async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator<CheckResult> {
+  const client = new AwsClient(config, options.aws);
+  const s3 = new S3Client(client, config);
+  yield await checkClock(s3.url(config.datalake.bucket, ""));
+  try {
+    const credentials = await client.credentials.get();
+    yield passed(
+      "AWS credentials",
+      `${client.credentials.source}, key ${maskedKeyId(credentials.accessKeyId)}`,
+    );
+  } catch (error) {
+    yield failed("AWS credentials", error);
+    return;
+  }
+  const bucket = config.datalake.bucket;
+  try {
+    await s3.putObject(
+      bucket,
+      CONNECTION_TEST_KEY,
+      new TextEncoder().encode(`panorama doctor ${new Date().toISOString()}\n`),
+    );
+    await s3.deleteObject(bucket, CONNECTION_TEST_KEY);
+    yield passed("S3 write", `put and delete s3://${bucket}/${CONNECTION_TEST_KEY}`);
+  } catch (error) {
+    yield failed("S3 write", error, "compare the role's policy with `panorama iam-policy`");
+  }
+  if (!modeAllows(config.mode, "catalog-partitions").allowed) return;
+  const glue = new Glue(client, config.datalake.database);
+  try {
+    await glue.getDatabase();
+    yield passed("Glue database", `${config.datalake.database} exists`);
+  } catch (error) {
+    yield failed("Glue database", error);
+  }
+  if (config.mode !== "CUSTOM" && config.mode !== "SAAS") return;
+  const athena = new Athena(client, config.datalake.workgroup, config.datalake.database, {
+    timeoutMs: 60_000,
+  });
+  try {
+    const id = await athena.run("SELECT 1", "doctor's test query");
+    yield passed("Athena workgroup", `${config.datalake.workgroup} ran SELECT 1 (query ${id})`);
+  } catch (error) {
+    yield failed(
+      "Athena workgroup",
+      error,
+      "check datalake.workgroup and that its query result location is set",
+    );
+  }
+}
+
+/** The S3 endpoint's Date header against the local clock: SigV4 fails beyond 15 minutes of skew. */
+async function checkClock(url: string): Promise<CheckResult> {
+  let serverDate: string | null;
+  const before = Date.now();
+  try {
+    const res = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(15_000) });
+    serverDate = res.headers.get("date");
+  } catch (error) {
+    return failed(
+      "clock",
+      new PanoramaError(`cannot reach ${new URL(url).origin}: ${messageOf(error)}`),
+      "check the network path to S3 (proxy, firewall, DNS)",
+    );
+  }
+  const local = (before + Date.now()) / 2;
+  const server = serverDate ? Date.parse(serverDate) : Number.NaN;
+  if (Number.isNaN(server))
+    return failed("clock", new PanoramaError(`${new URL(url).origin} sent no Date header`));
+  const skew = Math.round((local - server) / 1000);
+  const detail = `local clock ${Math.abs(skew)} s ${skew >= 0 ? "ahead of" : "behind"} ${new URL(url).host}`;
+  if (Math.abs(skew) * 1000 <= MAX_CLOCK_SKEW_MS) return passed("clock", detail);
+  return {
+    check: "clock",
+    ok: false,
+    detail,
+    hint: "AWS refuses signatures more than 15 minutes off: synchronise the clock (timedatectl set-ntp true, or chrony)",
+  };
 }
 
 function checkWritable(check: string, dir: string, hint: string): CheckResult {

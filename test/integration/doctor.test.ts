@@ -1,12 +1,16 @@
 // `panorama doctor` against a healthy environment and against each broken part in turn: the right
 // check fails, with its hint, and the others still run.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
+import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { MongoTestServer } from "../support/mongo-server.ts";
 import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
+import { writeS3Config } from "../support/s3-config.ts";
+import { type S3Proxy, startS3Proxy } from "../support/s3-proxy.ts";
 
 const skip = skipWithoutTestEnv();
 const env = cleanEnv();
@@ -53,14 +57,16 @@ ${extra}`,
   };
 }
 
+beforeAll(async () => {
+  if (skip) return;
+  const db = await testConnection(testEnv().mysql.scratchDatabase);
+  await db.query(
+    "DROP TABLE IF EXISTS doctor_a, doctor_b; CREATE TABLE doctor_a (id INT PRIMARY KEY, v VARCHAR(10)); CREATE TABLE doctor_b (id INT PRIMARY KEY, name VARCHAR(10))",
+  );
+  await db.end();
+});
+
 describe.skipIf(skip)("panorama doctor", () => {
-  beforeAll(async () => {
-    const db = await testConnection(testEnv().mysql.scratchDatabase);
-    await db.query(
-      "DROP TABLE IF EXISTS doctor_a, doctor_b; CREATE TABLE doctor_a (id INT PRIMARY KEY, v VARCHAR(10)); CREATE TABLE doctor_b (id INT PRIMARY KEY, name VARCHAR(10))",
-    );
-    await db.end();
-  });
   afterAll(async () => {
     const root = await rootConnection();
     await root.query("DROP USER IF EXISTS 'doctor_limited'@'%'");
@@ -217,5 +223,178 @@ describe.skipIf(skip)("panorama doctor", () => {
     const state = byName(await checks(setup.file), "state directory");
     expect(state.ok).toBe(false);
     expect(state.detail).toContain(`${setup.file}/state`);
+  });
+});
+
+// AWS: s3rver behind the signature-checking proxy, and the Glue + Athena stand-in of
+// test/support/aws-json-server.ts (there is no AWS here; it validates requests against the AWS
+// API models and verifies signatures like AWS).
+describe.skipIf(skip)("panorama doctor on AWS", () => {
+  let glue: AwsJsonServer;
+  let proxy: S3Proxy;
+  const fast = { retry: { attempts: 2, baseMs: 1, maxMs: 2 } };
+
+  beforeAll(async () => {
+    const s3 = testEnv().s3;
+    glue = await startAwsJsonServer({
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+      databases: ["panorama"],
+      workgroups: { panorama: "s3://athena-results/" },
+    });
+    proxy = await startS3Proxy({
+      upstream: s3.directEndpoint,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+  });
+  afterAll(async () => {
+    await glue?.stop();
+    await proxy?.close();
+  });
+
+  function awsConfig(options: { database?: string; endpoint?: string; mode?: string } = {}) {
+    const setup = writeS3Config({
+      endpoint: options.endpoint ?? proxy.url,
+      datalake: `database = "${options.database ?? "panorama"}"
+workgroup = "panorama"
+glue_endpoint = "${glue.url}"
+athena_endpoint = "${glue.url}"`,
+      body: `${TABLES}
+[logs]
+paths = ["${import.meta.path}"]
+`,
+    });
+    if (options.mode)
+      writeFileSync(
+        setup.file,
+        readFileSync(setup.file, "utf8").replace('mode = "CUSTOM"', `mode = "${options.mode}"`),
+      );
+    return setup;
+  }
+
+  async function awsChecks(file: string): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    for await (const result of runChecks({ configPath: file, env, aws: fast })) results.push(result);
+    return results;
+  }
+
+  test("healthy: clock, credentials, S3 put and delete of PanoramaConnectionTest, Glue database, Athena query", async () => {
+    proxy.setFaults(undefined);
+    const setup = awsConfig();
+    const before = proxy.requests.length;
+    const results = await awsChecks(setup.file);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(results.map((r) => r.check).slice(-5)).toEqual([
+      "clock",
+      "AWS credentials",
+      "S3 write",
+      "Glue database",
+      "Athena workgroup",
+    ]);
+    const sent = proxy.requests.slice(before).map((r) => `${r.method} ${r.path} ${r.status}`);
+    expect(sent).toContain(`PUT /${testEnv().s3.bucket}/PanoramaConnectionTest 200`);
+    expect(sent).toContain(`DELETE /${testEnv().s3.bucket}/PanoramaConnectionTest 204`);
+    expect(byName(results, "AWS credentials").detail).toContain(`…${testEnv().s3.accessKeyId.slice(-4)}`);
+    expect(glue.queries.at(-1)?.sql).toBe("SELECT 1");
+  });
+
+  test("S3 denied: ✗ S3 write naming the bucket and key, with the iam-policy hint", async () => {
+    proxy.setFaults((r) =>
+      r.method === "PUT"
+        ? { kind: "error", status: 403, code: "AccessDenied", message: "Access Denied" }
+        : undefined,
+    );
+    try {
+      const results = await awsChecks(awsConfig().file);
+      const write = byName(results, "S3 write");
+      expect(write.ok).toBe(false);
+      expect(write.detail).toContain(`s3://${testEnv().s3.bucket}/PanoramaConnectionTest`);
+      expect(write.detail).toContain("AccessDenied");
+      expect(write.hint).toContain("panorama iam-policy");
+      expect(byName(results, "Glue database").ok).toBe(true);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+  });
+
+  test("a missing Glue database: ✗ naming it, with a hint", async () => {
+    const results = await awsChecks(awsConfig({ database: "nodb" }).file);
+    const database = byName(results, "Glue database");
+    expect(database.ok).toBe(false);
+    expect(database.detail).toContain("nodb");
+    expect(database.hint).toBeTruthy();
+  });
+
+  test("FREE mode checks the Glue database but never runs an Athena query", async () => {
+    const queries = glue.queries.length;
+    const results = await awsChecks(awsConfig({ mode: "FREE" }).file);
+    expect(byName(results, "Glue database").ok).toBe(true);
+    expect(results.some((r) => r.check === "Athena workgroup")).toBe(false);
+    expect(glue.queries.length).toBe(queries);
+  });
+
+  test("a skewed clock: the S3 server's Date header an hour off gives ✗ clock with the NTP hint", async () => {
+    const skewed = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: () =>
+        new Response(null, { status: 403, headers: { date: new Date(Date.now() - 3600_000).toUTCString() } }),
+    });
+    try {
+      const results = await awsChecks(awsConfig({ endpoint: `http://127.0.0.1:${skewed.port}` }).file);
+      const clock = byName(results, "clock");
+      expect(clock.ok).toBe(false);
+      expect(clock.detail).toMatch(/local clock 3[56]\d\d s ahead of 127\.0\.0\.1:/);
+      expect(clock.hint).toContain("15 minutes");
+    } finally {
+      skewed.stop(true);
+    }
+  });
+});
+
+// MongoDB: the real driver against test/support/mongo-server.ts, which stands in for MongoDB
+// (there is none here) by speaking its wire protocol.
+describe.skipIf(skip)("panorama doctor on MongoDB", () => {
+  const user = { user: "panorama", password: "mongo-secret-77", db: "admin" };
+  let mongo: MongoTestServer;
+  beforeAll(async () => {
+    mongo = await MongoTestServer.start({ users: [user] });
+  });
+  afterAll(() => mongo?.close());
+
+  function mongoConfig(password: string) {
+    return writeTestConfig(`[extract]
+include = ["course_structures"]
+
+[mongodb]
+host = "127.0.0.1"
+port = ${mongo.port}
+user = "${user.user}"
+password = "${password}"
+auth_source = "admin"
+use_split_mongo = false
+`);
+  }
+
+  test("reachable, with the modulestore collections readable", async () => {
+    const results = await checks(mongoConfig(user.password).file);
+    const check = byName(results, "MongoDB");
+    expect(check).toMatchObject({ ok: true });
+    expect(check.detail).toContain("modulestore.active_versions");
+    expect(mongo.commands.filter((c) => c.name === "find").map((c) => c.body.find)).toEqual(
+      expect.arrayContaining([
+        "modulestore.structures",
+        "modulestore.definitions",
+        "modulestore.active_versions",
+      ]),
+    );
+  });
+
+  test("a wrong password: ✗ MongoDB with a hint, never the password", async () => {
+    const check = byName(await checks(mongoConfig("not-the-password-31").file), "MongoDB");
+    expect(check.ok).toBe(false);
+    expect(check.detail).toContain("panorama@127.0.0.1");
+    expect(check.detail).not.toContain("not-the-password-31");
+    expect(check.hint).toBeTruthy();
   });
 });
