@@ -1,5 +1,8 @@
 // `panorama status`: per table the last run, the watermark and what waits in the spool; per
 // tracking log the bytes not shipped yet and the last upload.
+
+import { PartitionState } from "./catalog/partitions.ts";
+import { registersPartitions } from "./catalog/register.ts";
 import { modeAllows } from "./config/modes.ts";
 import type { Config } from "./config/types.ts";
 import { listSpool, spoolDir } from "./datalake/spool.ts";
@@ -14,6 +17,8 @@ export interface TableStatus {
   /** files of this table extracted but not yet uploaded */
   spooled_files: number;
   spooled_bytes: number;
+  /** partitions uploaded but not yet registered in Glue (the next run retries); null without a catalog */
+  pending_partitions: number | null;
 }
 
 export interface Status {
@@ -28,6 +33,9 @@ export async function collectStatus(config: Config): Promise<Status> {
   const runs = readRuns(config.state_dir);
   const watermarks = readWatermarks(config.state_dir);
   const spooled = await listSpool(spoolDir(config.state_dir));
+  const partitions = registersPartitions(config)
+    ? new PartitionState(config.state_dir, config.datalake.database)
+    : null;
   return {
     mode: config.mode,
     target: config.datalake.target === "s3" ? `s3://${config.datalake.bucket}` : config.datalake.path,
@@ -39,6 +47,7 @@ export async function collectStatus(config: Config): Promise<Status> {
         watermark: watermarks[t.name]?.value ?? null,
         spooled_files: files.length,
         spooled_bytes: files.reduce((sum, e) => sum + e.bytes, 0),
+        pending_partitions: partitions ? partitions.pending(t.datalake_table).length : null,
       };
     }),
     logs: modeAllows(config.mode, "log-ship").allowed ? logShipStatus(config) : [],
@@ -80,6 +89,7 @@ export function formatStatus(status: Status): string {
     "seconds",
     "watermark",
     "spool",
+    "unregistered",
     "error",
   ];
   const rows = status.tables.map((t) => {
@@ -94,6 +104,7 @@ export function formatStatus(status: Status): string {
       r ? String(r.seconds) : "",
       t.watermark ?? "",
       t.spooled_files > 0 ? `${t.spooled_files} file(s), ${number.format(t.spooled_bytes)} B` : "",
+      t.pending_partitions ? `${number.format(t.pending_partitions)} partition(s)` : "",
       r?.error ?? "",
     ];
   });
