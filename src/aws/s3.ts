@@ -328,6 +328,24 @@ export class S3Client {
   }
 
   /**
+   * The open uploads of exactly `key`. The least-privilege policy has no
+   * s3:ListBucketMultipartUploads: then none can be found, and an upload left there is removed by
+   * the bucket's lifecycle rule (AbortIncompleteMultipartUpload), as S3 recommends.
+   */
+  private async uploadIdsOf(bucket: string, key: string): Promise<string[]> {
+    try {
+      const uploads = await this.listMultipartUploads(bucket, key);
+      return uploads.filter((u) => u.key === key).map((u) => u.uploadId);
+    } catch (error) {
+      if (!(error instanceof AwsError && error.status === 403)) throw error;
+      log.warn(
+        `a killed run may have left a multipart upload open on s3://${bucket}/${key}, and these credentials cannot list them; a lifecycle rule aborting incomplete multipart uploads removes it`,
+      );
+      return [];
+    }
+  }
+
+  /**
    * Abort the multipart uploads that killed processes left open (recorded in the journal). An
    * entry without an upload id died while CreateMultipartUpload was in flight: the uploads of
    * exactly that key are listed and aborted (the run lock says no other process writes it).
@@ -336,11 +354,7 @@ export class S3Client {
   async abortOrphanedUploads(): Promise<number> {
     let aborted = 0;
     for (const { name, upload } of this.journal.orphans()) {
-      const ids = upload.uploadId
-        ? [upload.uploadId]
-        : (await this.listMultipartUploads(upload.bucket, upload.key))
-            .filter((u) => u.key === upload.key)
-            .map((u) => u.uploadId);
+      const ids = upload.uploadId ? [upload.uploadId] : await this.uploadIdsOf(upload.bucket, upload.key);
       for (const id of ids) {
         await this.abortMultipartUpload(upload.bucket, upload.key, id);
         aborted++;

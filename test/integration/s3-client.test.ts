@@ -2,7 +2,7 @@
 // verifying proxy (test/support/s3-proxy.ts), which also injects the faults.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AwsClient, AwsError } from "../../src/aws/client.ts";
@@ -278,7 +278,6 @@ describe.skipIf(skip)("S3 client", () => {
     // A process that died after Create (id known) and one that died during it (id unknown).
     const dead = 999_999;
     const dir = join(stateDir, "multipart");
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(dir, { recursive: true });
     const at = new Date().toISOString();
     writeFileSync(join(dir, "a.json"), JSON.stringify({ bucket, key, uploadId, pid: dead, started_at: at }));
@@ -294,6 +293,25 @@ describe.skipIf(skip)("S3 client", () => {
     expect(await client.abortOrphanedUploads()).toBe(2);
     expect(await client.listMultipartUploads(bucket, `${prefix}/orphan/`)).toEqual([]);
     expect(readdirSync(dir)).toEqual(["c.json"]);
+  });
+});
+
+describe.skipIf(skip)("S3 client without s3:ListBucketMultipartUploads", () => {
+  test("an entry left during CreateMultipartUpload is dropped with a warning, not retried forever", async () => {
+    const { s3: client, stateDir } = s3();
+    const dir = join(stateDir, "multipart");
+    mkdirSync(dir, { recursive: true });
+    const entry = { bucket, key: `${prefix}/denied-list.csv`, uploadId: "", pid: 999_999, started_at: "" };
+    writeFileSync(join(dir, "d.json"), JSON.stringify(entry));
+    proxy.setFaults((r) =>
+      "uploads" in r.query ? { kind: "error", status: 403, code: "AccessDenied" } : undefined,
+    );
+    try {
+      expect(await client.abortOrphanedUploads()).toBe(0);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
 

@@ -1,0 +1,201 @@
+// Upload benchmark, run by hand: about 1 GB of spool files (a mix of sizes, some multipart) sent
+// by `panorama upload` to a private s3rver, and in the same run the same files by
+// `aws s3 cp --recursive` to the same server (the natural baseline). Prints both times, the
+// ratio, and the peak RSS of each (/usr/bin/time -v).
+//
+//   node_modules/.bin/bun scripts/bench-upload.ts [--mib 1024] [--keep]
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+
+const ROOT = join(import.meta.dir, "..");
+const MIB = 1024 * 1024;
+const BUCKET = "bench-upload";
+
+const { values } = parseArgs({
+  options: { mib: { type: "string", default: "1024" }, keep: { type: "boolean", default: false } },
+});
+const totalMib = Number(values.mib);
+const work = mkdtempSync(join(tmpdir(), "panorama-bench-upload-"));
+
+/** Sizes in the proportions of a real spool: a few large partitions, many small ones. */
+function plan(total: number): number[] {
+  const sizes: number[] = [];
+  let seed = 1;
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  // 70 % in files of 16-48 MiB (multipart), 25 % in 256 KiB - 4 MiB, 5 % in 1-64 KiB.
+  const share = (fraction: number, min: number, max: number): void => {
+    for (let left = total * fraction; left > 0; ) {
+      const size = Math.floor(min + random() * (max - min));
+      sizes.push(size);
+      left -= size;
+    }
+  };
+  share(0.7, 16 * MIB, 48 * MIB);
+  share(0.25, MIB / 4, 4 * MIB);
+  share(0.05, 1024, 64 * 1024);
+  return sizes;
+}
+
+function startS3rver(dataDir: string): Promise<{ port: number; stop: () => void }> {
+  mkdirSync(dataDir, { recursive: true });
+  const child = spawn(
+    join(ROOT, "node_modules/.bin/s3rver"),
+    [
+      "-d",
+      dataDir,
+      "-a",
+      "127.0.0.1",
+      "-p",
+      "0",
+      "--silent",
+      "--no-vhost-buckets",
+      "--configure-bucket",
+      BUCKET,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const port = /listening on .*:(\d+)/.exec(out)?.[1];
+      if (port) resolve({ port: Number(port), stop: () => child.kill() });
+    });
+    child.on("exit", (code) => reject(new Error(`s3rver exited (${code})`)));
+  });
+}
+
+/** Runs a command under /usr/bin/time -v: wall seconds and peak RSS in MiB. */
+async function timed(
+  cmd: string[],
+  env: Record<string, string>,
+): Promise<{ seconds: number; rssMib: number; code: number; stderr: string }> {
+  const timeFile = join(work, "time.txt");
+  const started = performance.now();
+  const child = Bun.spawn(["/usr/bin/time", "-v", "-o", timeFile, ...cmd], {
+    env: { ...process.env, ...env },
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const stderr = await new Response(child.stderr).text();
+  const code = await child.exited;
+  const seconds = (performance.now() - started) / 1000;
+  const rssKb = Number(
+    /Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(timeFile, "utf8"))?.[1],
+  );
+  return { seconds, rssMib: rssKb / 1024, code, stderr };
+}
+
+async function countObjects(port: number, prefix: string): Promise<number> {
+  let count = 0;
+  let token = "";
+  for (;;) {
+    const query = `list-type=2&prefix=${prefix}/${token ? `&continuation-token=${encodeURIComponent(token)}` : ""}`;
+    const res = await fetch(`http://127.0.0.1:${port}/${BUCKET}?${query}`);
+    const xml = await res.text();
+    if (!res.ok) throw new Error(`listing ${prefix}/ failed: ${res.status} ${xml.slice(0, 500)}`);
+    count += (xml.match(/<Key>/g) ?? []).length;
+    token = /<NextContinuationToken>([^<]*)</.exec(xml)?.[1] ?? "";
+    if (!token) return count;
+  }
+}
+
+async function main(): Promise<void> {
+  const sizes = plan(totalMib * MIB);
+  const source = join(work, "files");
+  const stateDir = join(work, "state");
+  const spool = join(stateDir, "spool");
+  let total = 0;
+  console.log(`generating ${sizes.length} files, ${totalMib} MiB, in ${work}`);
+  const block = randomBytes(64 * MIB);
+  for (const [i, size] of sizes.entries()) {
+    const key = `openedx/bench_${i % 7}/lms=bench.example.com/course_id=course-v1%3ABench%2B${i}%2B2024/bench_${i % 7}.csv`;
+    const path = join(source, key);
+    mkdirSync(dirname(path), { recursive: true });
+    // Distinct content per file: a rotating window of one random block.
+    const offset = (i * 7919) % (block.length - Math.min(size, block.length));
+    const data =
+      size <= block.length
+        ? block.subarray(offset, offset + size)
+        : Buffer.concat([block, randomBytes(size - block.length)]);
+    writeFileSync(path, data);
+    total += size;
+    // The spool holds hard links: panorama removes them once uploaded, the sources stay for aws.
+    mkdirSync(dirname(join(spool, key)), { recursive: true });
+    linkSync(path, join(spool, key));
+    writeFileSync(
+      `${join(spool, key)}.manifest.json`,
+      JSON.stringify({
+        key,
+        table: `bench_${i % 7}`,
+        partitions: [],
+        rows: 0,
+        bytes: size,
+        hash: `xxh64:${i.toString(16).padStart(16, "0")}`,
+        written_at: new Date(Date.UTC(2024, 0, 1, 0, 0, i)).toISOString(),
+      }),
+    );
+  }
+  const s3rver = await startS3rver(join(work, "s3rver"));
+  try {
+    const endpoint = `http://127.0.0.1:${s3rver.port}`;
+    const config = join(work, "panorama.toml");
+    writeFileSync(
+      config,
+      `mode = "CUSTOM"\nlms_host = "bench.example.com"\nstate_dir = "${stateDir}"\n\n[datalake]\ntarget = "s3"\nbucket = "${BUCKET}"\nregion = "us-east-1"\nendpoint = "${endpoint}"\nbase_prefix = "panorama"\n\n[aws]\naccess_key_id = "S3RVER"\nsecret_access_key = "S3RVER"\n\n[extract]\npreset = "none"\n`,
+      { mode: 0o600 },
+    );
+    // The keys start with "openedx/": aws gets the same keys under another first segment.
+    const bun = join(ROOT, "node_modules/.bin/bun");
+    const panorama = await timed([bun, join(ROOT, "src/cli.ts"), "--config", config, "--json", "upload"], {});
+    if (panorama.code !== 0) throw new Error(`panorama upload failed:\n${panorama.stderr.slice(-2000)}`);
+    const aws = await timed(
+      [
+        "aws",
+        "s3",
+        "cp",
+        "--recursive",
+        "--only-show-errors",
+        "--endpoint-url",
+        endpoint,
+        join(source, "openedx"),
+        `s3://${BUCKET}/awscli/`,
+      ],
+      {
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+        AWS_DEFAULT_REGION: "us-east-1",
+        AWS_CONFIG_FILE: "/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+      },
+    );
+    if (aws.code !== 0) throw new Error(`aws s3 cp failed:\n${aws.stderr.slice(-2000)}`);
+    const multipart = sizes.filter((s) => s >= 16 * MIB).length;
+    console.log(
+      `${sizes.length} files (${multipart} of 16 MiB or more), ${(total / MIB).toFixed(0)} MiB, to s3rver on loopback`,
+    );
+    console.log(
+      `panorama upload     ${panorama.seconds.toFixed(1)} s   peak RSS ${panorama.rssMib.toFixed(0)} MiB`,
+    );
+    console.log(`aws s3 cp --recursive ${aws.seconds.toFixed(1)} s   peak RSS ${aws.rssMib.toFixed(0)} MiB`);
+    console.log(`ratio panorama / aws: ${(panorama.seconds / aws.seconds).toFixed(2)}`);
+    const ours = await countObjects(s3rver.port, "openedx");
+    const theirs = await countObjects(s3rver.port, "awscli");
+    if (ours !== sizes.length || theirs !== sizes.length) {
+      throw new Error(`objects stored: panorama ${ours}, aws ${theirs}, expected ${sizes.length} each`);
+    }
+    console.log(`verified: ${ours} objects each`);
+  } finally {
+    s3rver.stop();
+    if (!values.keep) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
