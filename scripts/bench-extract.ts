@@ -1,7 +1,7 @@
 // Extraction benchmark (run by hand, never by the test suite):
 //   scripts/test-env.sh node_modules/.bin/bun scripts/bench-extract.ts [--rows 1000000] [--runs 3]
-// Generates courseware_studentmodule with the real column types (about 350-byte JSON state,
-// 200 courses) in the test MariaDB, then times, side by side in one run, the `mariadb` client
+// Generates an Open edX database with scripts/gen-openedx-data.ts (ROWS rows of
+// courseware_studentmodule in 200 courses) in the test MariaDB's scratch database, then times, side by side in one run, the `mariadb` client
 // dumping the same columns with --batch --quick to /dev/null and `panorama extract --full`
 // unpartitioned, partitioned by course_id over one connection and over two. Reports medians,
 // ratios to the client and peak RSS.
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import mysql from "mysql2/promise";
 import { testEnv } from "../test/support/env.ts";
+import { generateOpenedxData } from "./gen-openedx-data.ts";
 
 const { values } = parseArgs({
   options: { rows: { type: "string", default: "1000000" }, runs: { type: "string", default: "3" } },
@@ -45,39 +46,19 @@ async function generate(): Promise<void> {
     await db.end();
     return;
   }
-  console.error(`generating ${ROWS} rows...`);
-  await db.query(`DROP TABLE IF EXISTS courseware_studentmodule;
-    CREATE TABLE courseware_studentmodule (
-      id int NOT NULL AUTO_INCREMENT PRIMARY KEY,
-      module_type varchar(32) NOT NULL,
-      module_id varchar(255) NOT NULL,
-      student_id int NOT NULL,
-      state longtext,
-      grade double DEFAULT NULL,
-      created datetime(6) NOT NULL,
-      modified datetime(6) NOT NULL,
-      max_grade double DEFAULT NULL,
-      done varchar(8) NOT NULL,
-      course_id varchar(255) NOT NULL,
-      UNIQUE KEY student_module (student_id, module_id, course_id),
-      KEY course_id (course_id),
-      KEY modified (modified)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
-  await db.query(`INSERT INTO courseware_studentmodule
-      (id, module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id)
-    SELECT seq, 'problem',
-      CONCAT('block-v1:Org', seq % 200, '+Course+2024+type@problem+block@', LPAD(HEX(seq % 997), 32, '0')),
-      seq DIV 20,
-      CONCAT('{"correct_map": {"', LPAD(HEX(seq % 997), 32, '0'), '_2_1": {"correctness": "correct", "npoint_map": null, ',
-        '"msg": "", "hint": "", "hintmode": null, "queuestate": null, "answervariable": null}}, ',
-        '"input_state": {"', LPAD(HEX(seq % 997), 32, '0'), '_2_1": {}}, "last_submission_time": "2024-03-0',
-        seq % 9 + 1, 'T10:00:00Z", "attempts": ', seq % 5, ', "seed": 1, "done": true, "student_answers": {"x": "',
-        REPEAT('a', seq % 40), '"}}'),
-      (seq % 7) / 7, DATE_ADD('2024-01-01', INTERVAL seq SECOND) + INTERVAL (seq % 1000000) MICROSECOND,
-      DATE_ADD('2024-02-01', INTERVAL seq SECOND), 1, 'na',
-      CONCAT('course-v1:Org', seq % 200, '+Course+2024')
-    FROM seq_1_to_${ROWS}`);
   await db.end();
+  console.error(`generating ${ROWS} rows...`);
+  // The realistic Open edX data of scripts/gen-openedx-data.ts: ~20 modules per enrolment, 200
+  // courses of unequal sizes (so partitions differ as they do in production).
+  await generateOpenedxData({
+    users: Math.max(1, Math.ceil(ROWS / 200)),
+    courses: 200,
+    enrollments: Math.max(1, Math.ceil(ROWS / 20)),
+    studentmodule: ROWS,
+    seed: 1,
+    connection: { host: env.host, port: env.port, user: env.user, password: env.password, database },
+    log: (m) => console.error(m),
+  });
 }
 
 function connection() {
