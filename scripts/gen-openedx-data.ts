@@ -336,6 +336,12 @@ function makeEnrollments(rng: Random, users: User[], courses: Course[], wanted: 
   return out;
 }
 
+/** Learners stop working on a course two weeks after it ends: ended courses stop changing. */
+function lastActivity(e: Enrollment): number {
+  const end = e.course.end === null ? END : Math.min(END, e.course.end + 14 * DAY);
+  return Math.max(e.created + DAY, end);
+}
+
 // ---- tables ------------------------------------------------------------------------------------
 
 interface TableSpec {
@@ -872,10 +878,11 @@ function defineTables(
         for (let i = 0; i < studentmodule; i++) {
           const e = userByEnrollment(i);
           const block = e.course.blocks[Math.floor(i / E)]!;
-          const created = between(rng, e.created, END - DAY);
+          const last = lastActivity(e);
+          const created = between(rng, e.created, last);
           const modified = rng.chance(0.3)
             ? created
-            : between(rng, created, Math.min(END, created + 60 * DAY));
+            : between(rng, created, Math.min(last, created + 60 * DAY));
           const isProblem = block.type === "problem";
           yield [
             i + 1,
@@ -926,7 +933,7 @@ function defineTables(
           const i = 2 * j;
           const e = userByEnrollment(i);
           const block = e.course.blocks[Math.floor(i / E)]!;
-          const created = between(rng, e.created, END - DAY);
+          const created = between(rng, e.created, lastActivity(e));
           yield [
             datetime(created, rng),
             datetime(created + rng.int(0, 3) * DAY, rng),
