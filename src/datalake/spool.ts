@@ -4,7 +4,7 @@
 import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 import type { Writable } from "node:stream";
 import { createGzip, type Gzip } from "node:zlib";
 import { writeJsonAtomic } from "../state/atomic.ts";
@@ -175,7 +175,9 @@ export async function cleanSpool(spool: string): Promise<number> {
     const path = join(spool, name);
     const orphanManifest =
       name.endsWith(MANIFEST_SUFFIX) && !(await exists(path.slice(0, -MANIFEST_SUFFIX.length)));
-    if (name.includes(TEMP_MARK) || orphanManifest) {
+    // A manifest's temporary file (src/state/atomic.ts) left by a process killed while writing it.
+    const atomicTemp = /^\..*\.\d+\.[a-z0-9]*\.tmp$/.test(basename(name));
+    if (name.includes(TEMP_MARK) || orphanManifest || atomicTemp) {
       await rm(path, { force: true });
       removed++;
     }

@@ -15,7 +15,9 @@ describe("command line", () => {
   test("--help lists the commands, without colours when piped", async () => {
     const result = await runPanorama(["--help"]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain("run|extract|upload|catalog|log-ship|schema|status|doctor|crontab|iam-policy|init|completions");
+    expect(result.stdout).toContain(
+      "run|extract|upload|catalog|log-ship|schema|status|doctor|crontab|iam-policy|init|completions",
+    );
     expect(result.stdout).not.toContain("\x1b[");
   });
 
