@@ -16,7 +16,8 @@
 # Course structures need MongoDB, which the demo does not start: that table is excluded.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# -P: the real checkout, also when scripts/ is reached through a symbolic link.
+ROOT="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUN="$ROOT/node_modules/.bin/bun"
 
 say() {
