@@ -371,7 +371,7 @@ athena_endpoint = "${glue.url}"`;
     }, 60_000);
 
     for (const mode of ["SAAS", "FREE"] as const) {
-      test(`${mode}: catalog registers partitions only; --create and --views are refused`, async () => {
+      test(`${mode}: catalog registers the pending partitions only; --create and --views are refused`, async () => {
         const setup = writeModeConfig(mode, "", s3Datalake());
         writeFileSync(setup.file, `${readFileSync(setup.file, "utf8")}\n${aws()}`);
         const before = counts();
@@ -381,16 +381,30 @@ athena_endpoint = "${glue.url}"`;
         expect(refused.stderr).toContain("catalog-create is not run");
         expect(refused.stderr).toContain("catalog-views is not run");
         expect(counts()).toEqual(before);
-        // The tables exist (the CUSTOM test above, standing in for the provider): upload leaves
-        // the partitions pending, catalog registers them and touches nothing else.
-        expectOk(await panorama(setup, ["extract"]));
-        expectOk(await panorama(setup, ["upload"]));
+        // The tables exist (the CUSTOM test above, standing in for the provider). `run` registers
+        // the partitions it uploads; when Glue refuses them they stay pending, and `catalog`
+        // registers them later, touching nothing else.
+        glue.failPartitions(() => "InternalServiceException");
+        const run = await panorama(setup, ["run"]);
+        glue.failPartitions(null);
+        expect(run.code).toBe(1);
+        const pending = async () => {
+          const status = await panorama(setup, ["status", "--json"]);
+          expectOk(status);
+          const tables = (
+            JSON.parse(status.stdout) as { tables: { table: string; pending_partitions: number }[] }
+          ).tables;
+          return tables.find((t) => t.table === "courseware_studentmodule")?.pending_partitions;
+        };
+        expect(await pending()).toBe(4);
+        const registeredBefore = glue.calls("BatchCreatePartition");
         const catalog = await panorama(setup, ["catalog"]);
         expectOk(catalog);
+        expect(await pending()).toBe(0);
         const after = counts();
         expect(after.create).toBe(before.create);
         expect(after.views).toBe(before.views);
-        expect(after.partitions).toBeGreaterThan(before.partitions);
+        expect(glue.calls("BatchCreatePartition")).toBeGreaterThan(registeredBefore);
         const lms = glue
           .partitions("panorama", "openedx_raw_courseware_studentmodule")
           .filter((p) => (p.Values as string[])[0] === `${mode.toLowerCase()}.example.com`);
