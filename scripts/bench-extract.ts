@@ -2,9 +2,9 @@
 //   scripts/test-env.sh node_modules/.bin/bun scripts/bench-extract.ts [--rows 1000000] [--runs 3]
 // Generates an Open edX database with scripts/gen-openedx-data.ts (ROWS rows of
 // courseware_studentmodule in 200 courses) in the test MariaDB's scratch database, then times,
-// side by side in one run, the `mariadb` client dumping the same columns with --batch --quick to /dev/null and `panorama extract --full`
-// unpartitioned, partitioned by course_id over one connection and over two. Reports medians,
-// ratios to the client and peak RSS.
+// side by side in one run, the `mariadb` client dumping the same columns with --batch --quick to
+// /dev/null and `panorama extract --full` unpartitioned, partitioned by course_id over one
+// connection and over two. Reports medians, ratios to the client and peak RSS.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
