@@ -501,6 +501,9 @@ describe.skipIf(skip)("panorama extract and run", () => {
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain("MongoDB (no user)@127.0.0.1:1/edxapp: cannot connect");
     expect(failed.stderr).toContain("1 of 2 tables failed (course_structures)");
+    expect(failed.stderr).toContain(
+      'to go without course structures: [extract] exclude = [\\"course_structures\\"]',
+    );
     expect(
       existsSync(
         join(

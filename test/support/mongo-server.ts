@@ -80,6 +80,8 @@ export class MongoTestServer {
   /** every command received, in order (when record is on) */
   readonly commands: ReceivedCommand[] = [];
   private readonly collections = new Map<string, Document[]>();
+  /** per collection, documents by hex ObjectId _id: MongoDB's _id index, so $in on _id scales */
+  private readonly byId = new Map<string, Map<string, Document>>();
   private readonly cursors = new Map<number, Cursor>();
   private readonly sockets = new Set<Socket>();
   private readonly server: Server;
@@ -119,13 +121,19 @@ export class MongoTestServer {
   insert(db: string, collection: string, docs: Document[]): void {
     const ns = `${db}.${collection}`;
     const list = this.collections.get(ns) ?? [];
-    for (const doc of docs) list.push(doc);
+    const ids = this.byId.get(ns) ?? new Map<string, Document>();
+    for (const doc of docs) {
+      list.push(doc);
+      if (doc._id instanceof ObjectId) ids.set(doc._id.toHexString(), doc);
+    }
     this.collections.set(ns, list);
+    this.byId.set(ns, ids);
   }
 
   /** Empty every collection and forget the command log. */
   reset(): void {
     this.collections.clear();
+    this.byId.clear();
     this.cursors.clear();
     this.commands.length = 0;
   }
@@ -323,7 +331,7 @@ export class MongoTestServer {
     const collection = String(body.find);
     const ns = `${db}.${collection}`;
     const filter = (body.filter ?? {}) as Document;
-    let docs = (this.collections.get(ns) ?? []).filter((doc) => matches(doc, filter));
+    let docs = this.candidates(ns, filter).filter((doc) => matches(doc, filter));
     if (typeof body.limit === "number" && body.limit > 0) docs = docs.slice(0, body.limit);
     const projection = body.projection as Document | undefined;
     const cursor: Cursor = { ns, docs, projection };
@@ -334,6 +342,26 @@ export class MongoTestServer {
       this.cursors.set(id, cursor);
     }
     return { cursor: { firstBatch, id: Long.fromNumber(id), ns }, ok: 1 };
+  }
+
+  /** The documents a filter can match: through the _id index for `_id: ObjectId` or `{$in: [...]}`. */
+  private candidates(ns: string, filter: Document): Document[] {
+    const all = this.collections.get(ns) ?? [];
+    const wanted =
+      filter._id instanceof ObjectId
+        ? [filter._id]
+        : isOperatorObject(filter._id)
+          ? filter._id.$in
+          : undefined;
+    if (!Array.isArray(wanted) || !wanted.every((id) => id instanceof ObjectId)) return all;
+    const ids = this.byId.get(ns);
+    const found = new Set<Document>();
+    for (const id of wanted as ObjectId[]) {
+      const doc = ids?.get(id.toHexString());
+      if (doc) found.add(doc);
+    }
+    // In the order of the $in list: MongoDB promises no order here, and panorama relies on none.
+    return [...found];
   }
 
   private getMore(body: Document): Document {
