@@ -469,6 +469,15 @@ describe.skipIf(skip)("panorama extract and run", () => {
       partitions: [["lms", "lms.example.com"]],
     });
 
+    const dry = await runPanorama(
+      ["--config", cfg.file, "extract", "--dry-run", "--tables", "course_structures"],
+      {
+        env: cleanEnv(),
+      },
+    );
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toBe(`${KEY}\t401 rows\n`);
+
     const run = await runPanorama(["--config", cfg.file, "run"], { env: cleanEnv() });
     expect(run.code).toBe(0);
     const landed = join(cfg.datalake, KEY);
