@@ -5,10 +5,12 @@
 // file, so memory holds one batch of structures, never the whole catalogue.
 //
 // Output matches upstream panorama-elt (course_structures_datasource.py) field by field, with
-// these fixes: a bad course (structure missing, dangling child, cycle) is logged and skipped
-// instead of failing the whole table; definitions are fetched in batches instead of one query
-// per problem; the tree is walked without recursion; settings inherited from a content library
-// (the block's `defaults`) stand in for a missing display_name or weight.
+// these fixes: a course whose structure is missing is logged and skipped, a dangling child or a
+// reference closing a cycle is logged and ignored (the rest of the course is written), where
+// upstream failed the whole table or recursed forever; definitions are fetched in batches
+// instead of one query per problem; the tree is walked without recursion, and a block listed by
+// two parents keeps the first; settings inherited from a content library (the block's
+// `defaults`) stand in for a missing display_name or weight.
 import { type Db, type Document, Double, Int32, Long, ObjectId } from "mongodb";
 import type { Config, TableConfig } from "../config/types.ts";
 import { objectKey } from "../datalake/layout.ts";
