@@ -9,7 +9,8 @@
 // what the lost attempt held, so the retry overwrites the object instead of adding a twin.
 import { eventTime } from "./parse.ts";
 
-const NEWLINE = new Uint8Array([0x0a]);
+/** First size of a batch's buffer; it doubles as events come, up to the batch's size. */
+const INITIAL_BUFFER = 64 * 1024;
 
 export interface ClosedBatch {
   /** committed offset this batch starts at */
@@ -25,11 +26,16 @@ export interface ClosedBatch {
   events: number;
   /** lines (or Docker messages) without an event */
   skipped: number;
-  /** the events, one per line, uncompressed */
-  body: Uint8Array;
+  /**
+   * the events, one per line, uncompressed: a view of the batcher's buffer, valid until the
+   * batch after this one is closed (copy it to keep it longer)
+   */
+  body: Uint8Array<ArrayBuffer>;
   /** the last event time seen up to `end`, carried to the next batch for events without one */
   carried: Date | null;
 }
+
+const DAY_MS = 86_400_000;
 
 /** YYYY-MM-DD of a time, in UTC. */
 export function dayOf(time: Date): string {
@@ -37,13 +43,22 @@ export function dayOf(time: Date): string {
 }
 
 export class Batcher {
-  private parts: Uint8Array[] = [];
+  /**
+   * The events, copied in as they come (the read buffer they are cut from is reused). Two
+   * buffers take turns: a closed batch's body is a view of one while the next batch fills the
+   * other. Neither a copy per event nor one per batch: the garbage collector is driven by the
+   * small objects of its heap and lets big backing stores pile up between its runs.
+   */
+  private buffer: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL_BUFFER);
+  private spare: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL_BUFFER);
   private bytes = 0;
   private events = 0;
   private skipped = 0;
   private firstEventOffset: number | null = null;
   private time: Date | null = null;
   private day: string | null = null;
+  /** the day as a number (days since 1970), compared for every event without making a string */
+  private dayNumber = Number.NaN;
   /** monotonic ms when the first line entered this batch, for upload_timeout */
   private openedAt: number | null = null;
   start: number;
@@ -89,7 +104,7 @@ export class Batcher {
     const time = eventTime(event);
     let closed: ClosedBatch | null = null;
     if (this.events > 0) {
-      const otherDay = time !== null && dayOf(time) !== this.day;
+      const otherDay = time !== null && Math.floor(time.getTime() / DAY_MS) !== this.dayNumber;
       const tooBig = this.bytes + event.length + 1 > this.maxBytes;
       if (otherDay || tooBig) closed = this.close();
     }
@@ -99,14 +114,26 @@ export class Batcher {
       // clock is the last resort, for a file whose first events have no time).
       this.time = time ?? this.carried ?? new Date();
       this.day = dayOf(this.time);
+      this.dayNumber = Math.floor(this.time.getTime() / DAY_MS);
     }
     if (time !== null) this.carried = time;
     this.openedAt ??= this.now();
-    this.parts.push(event.slice(), NEWLINE);
-    this.bytes += event.length + 1;
+    this.append(event);
     this.events++;
     this.end = end;
     return closed;
+  }
+
+  private append(event: Uint8Array): void {
+    const needed = this.bytes + event.length + 1;
+    if (needed > this.buffer.length) {
+      const grown = new Uint8Array(Math.max(needed, Math.min(this.buffer.length * 2, this.maxBytes)));
+      grown.set(this.buffer.subarray(0, this.bytes));
+      this.buffer = grown;
+    }
+    this.buffer.set(event, this.bytes);
+    this.buffer[this.bytes + event.length] = 0x0a;
+    this.bytes = needed;
   }
 
   /** Close what was gathered (possibly no event: then only its end is to be committed). */
@@ -120,16 +147,23 @@ export class Batcher {
       day: this.day ?? dayOf(time),
       events: this.events,
       skipped: this.skipped,
-      body: Buffer.concat(this.parts, this.bytes),
+      body: this.buffer.subarray(0, this.bytes),
       carried: this.carried,
     };
-    this.parts = [];
     this.bytes = 0;
+    // An event bigger than a batch made this buffer grow past the usual size: not kept.
+    const used =
+      this.buffer.length > Math.max(this.maxBytes, INITIAL_BUFFER)
+        ? new Uint8Array(INITIAL_BUFFER)
+        : this.buffer;
+    this.buffer = this.spare;
+    this.spare = used;
     this.events = 0;
     this.skipped = 0;
     this.firstEventOffset = null;
     this.time = null;
     this.day = null;
+    this.dayNumber = Number.NaN;
     this.openedAt = null;
     this.start = this.end;
     return closed;

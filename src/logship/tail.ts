@@ -1,7 +1,6 @@
 // The tail input's file handling: which files the config names (paths and globs minus
 // excludes), what identifies a file (device, inode, fingerprint of its first bytes), where a
 // rotated file went (a name beside it starting with its base name), and lines cut from chunks.
-import { createHash } from "node:crypto";
 import { readdirSync, readSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { LogsConfig } from "../config/types.ts";
@@ -81,8 +80,9 @@ export function readPrefix(fd: number, length: number): Uint8Array {
   return buffer.subarray(0, got);
 }
 
+/** Bun's hasher rather than node:crypto's, whose module alone costs megabytes of memory. */
 export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash("sha256").update(bytes).digest("hex");
+  return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
 }
 
 export interface Fingerprint {

@@ -1,11 +1,12 @@
 // The output side of log shipping: where a batch goes (object key, bucket, day partition) and
 // the sink that stores it — the local datalake directory or S3.
-import { randomUUID } from "node:crypto";
+
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { AwsClient, type AwsClientOptions } from "../aws/client.ts";
+import { S3Client } from "../aws/s3.ts";
 import type { Config } from "../config/types.ts";
 import { trackingLogKey } from "../datalake/layout.ts";
-import { JobError } from "../errors.ts";
 import { atomicWrite, syncDirectory } from "../state/atomic.ts";
 import { logshipDir } from "./checkpoint.ts";
 
@@ -46,7 +47,7 @@ export class LocalLogSink implements LogSink {
       this.staged = true;
     }
     mkdirSync(this.staging, { recursive: true });
-    const temp = join(this.staging, `${randomUUID()}.gz`);
+    const temp = join(this.staging, `${crypto.randomUUID()}.gz`);
     const fd = openSync(temp, "w", 0o644);
     try {
       writeSync(fd, body);
@@ -111,13 +112,33 @@ export function partitionOf(config: Config, day: string): TrackingLogPartition {
   };
 }
 
+/**
+ * target = "s3": each batch in one signed PUT with its Content-MD5 (a batch is at most
+ * max_file_size before compression, far below the multipart threshold), retried by the client
+ * on network errors, 5xx and throttling. A PUT is all or nothing, and the key of a retried
+ * batch is the same, so an attempt whose answer was lost is overwritten, never doubled.
+ */
+export class S3LogSink implements LogSink {
+  readonly description: string;
+  private readonly bucket: string;
+
+  constructor(
+    config: Config,
+    private readonly s3: S3Client = new S3Client(new AwsClient(config), config),
+  ) {
+    this.bucket = logsBucket(config);
+    this.description = `s3://${this.bucket}`;
+  }
+
+  put(key: string, body: Uint8Array): Promise<void> {
+    return this.s3.putObject(this.bucket, key, body);
+  }
+}
+
 /** The configured sink: the local datalake directory, or the logs bucket. */
-export async function createLogSink(config: Config): Promise<LogSink> {
+export async function createLogSink(config: Config, aws?: AwsClientOptions): Promise<LogSink> {
   if (config.datalake.target === "s3") {
-    throw new JobError(
-      "log-ship to S3 needs the S3 client (src/aws/s3.ts), which this build does not have yet",
-      'ship to a local datalake (datalake.target = "local") meanwhile',
-    );
+    return new S3LogSink(config, new S3Client(new AwsClient(config, aws), config));
   }
   return new LocalLogSink(config.datalake.path, join(logshipDir(config.state_dir), "staging"));
 }

@@ -14,7 +14,8 @@ function feed(batcher: Batcher, events: Uint8Array[]): ClosedBatch[] {
   let offset = batcher.end;
   for (const e of events) {
     const c = batcher.add(e, offset, offset + e.length + 1);
-    if (c) closed.push(c);
+    // A body is a view of the batcher's buffer, reused two batches later: keep a copy.
+    if (c) closed.push({ ...c, body: c.body.slice() });
     offset += e.length + 1;
   }
   return closed;
@@ -38,6 +39,36 @@ describe("batches", () => {
       [6 * size, 9 * size, 6 * size],
       [9 * size, 10 * size, 9 * size],
     ]);
+  });
+
+  test("each body holds exactly its events while the next batch fills", () => {
+    const events = Array.from({ length: 50 }, (_, i) =>
+      event(`2024-03-01T10:00:${String(i).padStart(2, "0")}Z`, i * 7),
+    );
+    const batcher = new Batcher(400, 0, null);
+    let offset = 0;
+    let next = 0;
+    const check = (batch: ClosedBatch) => {
+      const text = lines(batch);
+      expect(text).toEqual(
+        events.slice(next, next + batch.events).map((e) => Buffer.from(e).toString("utf8")),
+      );
+      next += batch.events;
+    };
+    let last: { batch: ClosedBatch; copy: Uint8Array<ArrayBuffer> } | null = null;
+    for (const e of events) {
+      const c = batcher.add(e, offset, offset + e.length + 1);
+      offset += e.length + 1;
+      // the last one closed stays intact while the next one fills (until that one closes)
+      if (!c) {
+        if (last) expect(last.batch.body).toEqual(last.copy);
+        continue;
+      }
+      check(c);
+      last = { batch: c, copy: c.body.slice() };
+    }
+    check(batcher.close());
+    expect(next).toBe(50);
   });
 
   test("an event bigger than max_file_size is a batch of its own", () => {

@@ -124,7 +124,23 @@ describe("event time", () => {
     expect(parseEventTime("2024-03-01 10:00:00")?.toISOString()).toBe("2024-03-01T10:00:00.000Z");
     expect(parseEventTime("2024-03-01T01:30:00+02:00")?.toISOString()).toBe("2024-02-29T23:30:00.000Z");
     expect(parseEventTime("2024-03-01T23:30:00-0130")?.toISOString()).toBe("2024-03-02T01:00:00.000Z");
-    for (const bad of ["", "yesterday", "2024-02-30T10:00:00", "2024-13-01T00:00:00", "1709287200"]) {
+    expect(parseEventTime(" 2024-03-01t10:00:00,5z ")?.toISOString()).toBe("2024-03-01T10:00:00.500Z");
+    expect(parseEventTime("2024-03-01T10:00:00.98 +02")?.toISOString()).toBe("2024-03-01T08:00:00.980Z");
+    expect(parseEventTime("2024-02-29T23:59:60.1-00:00")?.toISOString()).toBe("2024-03-01T00:00:00.100Z");
+    for (const bad of [
+      "",
+      "yesterday",
+      "2024-02-30T10:00:00",
+      "2024-13-01T00:00:00",
+      "1709287200",
+      "2024-3-01T10:00:00",
+      "2024-03-01T10:00:00.Z",
+      "2024-03-01T10:00:00+02:",
+      "2024-03-01T10:00:00+2:00",
+      "2024-03-01T10:00:00 junk",
+      "2024-03-01T24:00:00",
+      "2024-03-01X10:00:00",
+    ]) {
       expect(parseEventTime(bad)).toBeNull();
     }
   });
@@ -142,5 +158,54 @@ describe("event time", () => {
     );
     expect(eventTime(bytes('{"time": 1709287200}'))).toBeNull();
     for (const event of fixtureEvents()) expect(eventTime(bytes(event))).not.toBeNull();
+  });
+
+  test("only a top-level key counts: not one nested, in an array, in a string, or a value", () => {
+    const at = (s: string) => eventTime(bytes(s))?.toISOString() ?? null;
+    expect(at('{"event": {"time": "2020-01-01T00:00:00"}}')).toBeNull();
+    expect(
+      at('{"list": [{"time": "2020-01-01T00:00:00"}], "x": {"y": [1, {"time": "2021-01-01"}]}}'),
+    ).toBeNull();
+    expect(at('{"name": "time", "page": "\\"time\\": \\"2020-01-01T00:00:00\\""}')).toBeNull();
+    expect(at('{"a": "x\\\\", "time": "2024-03-01T10:00:00Z"}')).toBe("2024-03-01T10:00:00.000Z");
+    expect(at('{"a": "say \\"hi\\", ok", "time" : "2024-03-01T10:00:00Z"}')).toBe("2024-03-01T10:00:00.000Z");
+    expect(at('{"time": "2024-03-01T10:00:00\\u002b02:00"}')).toBe("2024-03-01T08:00:00.000Z");
+    expect(at('{"time": "soon", "timestamp": "2024-03-01T10:00:00Z"}')).toBe("2024-03-01T10:00:00.000Z");
+    expect(at('{"timestamp": "2023-01-01T00:00:00Z", "time": "2024-03-01T10:00:00Z"}')).toBe(
+      "2024-03-01T10:00:00.000Z",
+    );
+    expect(at('{"time": "2024-03-01T10:00:00Z')).toBeNull();
+    expect(at("")).toBeNull();
+    const invalid = Buffer.concat([
+      Buffer.from('{"u": "\xff\xfe'),
+      Buffer.from([0xc3, 0x28, 0x22, 0x2c]),
+      Buffer.from(' "time": "2024-03-01T10:00:00Z"}'),
+    ]);
+    expect(eventTime(invalid)?.toISOString()).toBe("2024-03-01T10:00:00.000Z");
+  });
+
+  test("the same time as JSON.parse finds, for every fixture event in every wrapping", () => {
+    const reference = (event: string) => {
+      const record = JSON.parse(event) as Record<string, unknown>;
+      for (const field of ["time", "timestamp"]) {
+        const value = record[field];
+        const time = typeof value === "string" ? parseEventTime(value) : null;
+        if (time) return time;
+      }
+      return null;
+    };
+    for (const event of fixtureEvents()) {
+      for (const format of ["json", "prefixed", "docker"] as const) {
+        const line =
+          format === "json"
+            ? event
+            : format === "prefixed"
+              ? prefixed(event)
+              : dockerWrapped(prefixed(event));
+        const found = eventOf(line, format === "docker" ? "docker" : format);
+        expect(found).not.toBeNull();
+        expect(eventTime(found!)).toEqual(reference(event));
+      }
+    }
   });
 });

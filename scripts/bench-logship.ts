@@ -1,0 +1,196 @@
+// Log-shipping benchmark (run by hand, never by the test suite):
+//   node_modules/.bin/bun scripts/bench-logship.ts [--size 1G] [--runs 3] [--dir DIR] [--binary PATH]
+// (--dir keeps the generated log there for the next run; --binary times a compiled panorama
+// instead of `bun src/cli.ts`.)
+// Builds a tracking log of about --size bytes from the real events of test/fixtures/tracking,
+// each behind Tutor's logging prefix (the `prefixed` format) with times rising by 0.3 s a line
+// (a few UTC days, so batches split at day boundaries as in production), then times, side by
+// side in one run on the same warm file, `gzip -6 -c FILE > /dev/null` and `panorama log-ship
+// --once` into a local datalake with a fresh state directory. Reports medians, the throughput
+// ratio (target: panorama ≥ 50% of gzip) and panorama's peak RSS (target ≤ 100 MB), measured by
+// /usr/bin/time -v. Each panorama run must ship every line once: the event count is checked.
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { parseSize } from "../src/config/units.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const FIXTURE = join(ROOT, "test", "fixtures", "tracking", "events.jsonl");
+
+const { values } = parseArgs({
+  options: {
+    size: { type: "string", default: "1G" },
+    runs: { type: "string", default: "3" },
+    dir: { type: "string" },
+    binary: { type: "string" },
+  },
+});
+const parsedSize = parseSize(values.size);
+if (typeof parsedSize !== "number") throw new Error(`--size: ${parsedSize}`);
+const SIZE = parsedSize;
+const RUNS = Number(values.runs);
+const dir = values.dir ?? mkdtempSync(join(tmpdir(), "panorama-bench-logship-"));
+const panorama = values.binary ? [values.binary] : [process.execPath, join(ROOT, "src", "cli.ts")];
+
+/**
+ * Each fixture event cut at every occurrence of its own time (top-level `time` or `timestamp`):
+ * joined with another time, it is the same event at that time, the rest of its text unchanged.
+ */
+function templates(): string[][] {
+  return readFileSync(FIXTURE, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const event = JSON.parse(line) as Record<string, unknown>;
+      const time = [event.time, event.timestamp].find((t) => typeof t === "string") as string | undefined;
+      if (!time) throw new Error(`a fixture event without a time: ${line.slice(0, 80)}`);
+      return line.split(`"${time}"`);
+    });
+}
+
+/** Writes the log (or reuses the one a previous run with --dir left); returns its line count. */
+function buildLog(path: string): number {
+  const count = `${path}.lines`;
+  if (existsSync(count) && existsSync(path) && statSync(path).size >= SIZE)
+    return Number(readFileSync(count, "utf8"));
+  const parts = templates();
+  const start = Date.UTC(2024, 2, 1, 10, 0, 0);
+  const fd = openSync(path, "w");
+  let size = 0;
+  let lines = 0;
+  let chunk: string[] = [];
+  let chunkBytes = 0;
+  while (size < SIZE) {
+    const ms = start + lines * 300;
+    const iso = new Date(ms).toISOString();
+    const time = `${iso.slice(0, 23)}${String(lines % 1000).padStart(3, "0")}+00:00`;
+    const prefix = `${iso.slice(0, 10)} ${iso.slice(11, 19)},${iso.slice(20, 23)} INFO 7 [tracking] [user ${lines % 5000}] [ip 172.18.0.1] logger.py:43 - `;
+    const line = `${prefix}${parts[lines % parts.length]!.join(`"${time}"`)}\n`;
+    chunk.push(line);
+    chunkBytes += line.length;
+    lines++;
+    if (chunkBytes >= 8 << 20) {
+      size += writeSync(fd, chunk.join(""));
+      chunk = [];
+      chunkBytes = 0;
+    }
+  }
+  if (chunk.length > 0) writeSync(fd, chunk.join(""));
+  closeSync(fd);
+  writeFileSync(count, String(lines));
+  return lines;
+}
+
+interface Timed {
+  seconds: number;
+  /** peak RSS in MB (/usr/bin/time's maximum resident set size) */
+  rssMb: number;
+  stderr: string;
+}
+
+/**
+ * Runs `argv` under /usr/bin/time -v, stdout to /dev/null. time's report goes to a file: Bun
+ * makes the stderr pipe it shares with its child non-blocking, and time's own write to it can
+ * then fail.
+ */
+async function timed(argv: string[]): Promise<Timed> {
+  const report = join(dir, "time.txt");
+  const started = performance.now();
+  const child = Bun.spawn(["/usr/bin/time", "-v", "-o", report, ...argv], {
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const stderr = await new Response(child.stderr).text();
+  const code = await child.exited;
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}:\n${stderr.slice(-2000)}`);
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(report, "utf8"));
+  if (!rss) throw new Error(`no peak RSS in ${report}`);
+  return { seconds, rssMb: Number(rss[1]) / 1024, stderr };
+}
+
+async function runGzip(file: string): Promise<Timed> {
+  return timed(["sh", "-c", 'gzip -6 -c "$0" > /dev/null', file]);
+}
+
+async function runPanorama(file: string, lines: number, run: number): Promise<Timed> {
+  const base = join(dir, `run-${run}`);
+  rmSync(base, { recursive: true, force: true });
+  const config = join(dir, `panorama-${run}.toml`);
+  writeFileSync(
+    config,
+    `mode = "CUSTOM"
+lms_host = "lms.example.com"
+state_dir = "${join(base, "state")}"
+
+[datalake]
+target = "local"
+path = "${join(base, "datalake")}"
+
+[logs]
+paths = ["${file}"]
+format = "prefixed"
+`,
+  );
+  const result = await timed([...panorama, "--config", config, "--json", "log-ship", "--once"]);
+  const summary = result.stderr
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as { message: string; events?: number; objects?: number })
+    .find((l) => l.message.startsWith("log-ship:"));
+  if (summary?.events !== lines) {
+    throw new Error(`panorama shipped ${summary?.events} events, the log has ${lines}`);
+  }
+  rmSync(base, { recursive: true, force: true });
+  return result;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mb = (bytes: number) => bytes / 2 ** 20;
+
+const file = join(dir, "tracking.log");
+console.error(`building ${values.size} tracking log at ${file}...`);
+const lines = buildLog(file);
+const bytes = statSync(file).size;
+console.error(`${lines} lines, ${(mb(bytes) / 1024).toFixed(2)} GiB`);
+
+const gzip: Timed[] = [];
+const ship: Timed[] = [];
+for (let run = 0; run < RUNS; run++) {
+  // Alternate which goes first, so neither always gets the warmer cache.
+  const order = run % 2 === 0 ? ["gzip", "panorama"] : ["panorama", "gzip"];
+  for (const which of order) {
+    const t = which === "gzip" ? await runGzip(file) : await runPanorama(file, lines, run);
+    (which === "gzip" ? gzip : ship).push(t);
+    console.error(`run ${run + 1} ${which}: ${t.seconds.toFixed(2)} s, peak RSS ${t.rssMb.toFixed(1)} MB`);
+  }
+}
+
+const gzipSeconds = median(gzip.map((t) => t.seconds));
+const shipSeconds = median(ship.map((t) => t.seconds));
+const peak = Math.max(...ship.map((t) => t.rssMb));
+const ratio = gzipSeconds / shipSeconds;
+console.log(`file: ${(mb(bytes) / 1024).toFixed(2)} GiB, ${lines} prefixed lines (median of ${RUNS} runs)`);
+console.log(
+  `gzip -6 -c FILE > /dev/null : ${gzipSeconds.toFixed(2)} s, ${(mb(bytes) / gzipSeconds).toFixed(0)} MB/s`,
+);
+console.log(
+  `panorama log-ship --once    : ${shipSeconds.toFixed(2)} s, ${(mb(bytes) / shipSeconds).toFixed(0)} MB/s`,
+);
+console.log(
+  `throughput ratio panorama/gzip: ${(ratio * 100).toFixed(0)}% (target ≥ 50%) ${ratio >= 0.5 ? "ok" : "MISSED"}`,
+);
+console.log(`panorama peak RSS: ${peak.toFixed(1)} MB (target ≤ 100 MB) ${peak <= 100 ? "ok" : "MISSED"}`);
+// With --dir the log stays, for the next run.
+if (!values.dir) rmSync(dir, { recursive: true, force: true });
