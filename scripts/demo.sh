@@ -99,6 +99,7 @@ exclude = ["course_structures"]   # from MongoDB, which the demo does not run
 paths = [$(toml "$LOG")]
 TOML
 umask 022
+chmod 600 "$CONFIG"
 echo "configuration: $CONFIG"
 
 say "panorama run"
