@@ -1,6 +1,5 @@
 // The output side of log shipping: where a batch goes (object key, bucket, day partition) and
 // the sink that stores it — the local datalake directory or S3.
-
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { AwsClient, type AwsClientOptions } from "../aws/client.ts";
