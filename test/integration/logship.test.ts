@@ -235,15 +235,27 @@ describe("crash safety", () => {
       "--format",
       "prefixed",
       "--rate",
-      "600",
+      "400",
       "--rotate-every",
       "900",
       "--rotate",
       "rename,copytruncate",
     ]);
     let kills = 0;
+    const lock = join(setup.stateDir, "logship", "panorama.lock");
     for (; kills < 32; kills++) {
       const follower = spawnFollow(setup.configFile, "ignore");
+      // The kill lands in a running shipper: wait until it holds its lock. (On a loaded machine
+      // a start can take a second; killed before it starts, it would stay down across two
+      // rotations, and a file created and rotated away while nothing runs is never seen — a
+      // downtime longer than the rotation interval, which DESIGN §8 does not cover.)
+      for (
+        let i = 0;
+        i < 500 && !(existsSync(lock) && readFileSync(lock, "utf8").includes(`pid ${follower.pid},`));
+        i++
+      ) {
+        await Bun.sleep(10);
+      }
       // Half of the kills land early, while it catches up on what was written while it was
       // down (uploads and checkpoints back to back), half later, mostly while it waits or
       // flushes on age.
