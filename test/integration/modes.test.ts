@@ -420,6 +420,12 @@ athena_endpoint = "${glue.url}"`;
       expect(result.stderr).toContain("Glue GetDatabase database panorama failed");
       expect(result.stderr).toContain("ECONNREFUSED");
       expect(result.stderr).not.toContain(testEnv().s3.secretAccessKey);
+      // doctor says the same, one line among the others that pass.
+      const doctor = await panorama(setup, ["doctor"]);
+      expect(doctor.code).toBe(1);
+      expect(doctor.stdout).toContain("✓ S3");
+      expect(doctor.stdout).toMatch(/✗ Glue[^\n]*ECONNREFUSED/);
+      expect(doctor.stdout + doctor.stderr).not.toContain(testEnv().s3.secretAccessKey);
     }, 120_000);
   });
 });
