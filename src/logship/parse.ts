@@ -224,8 +224,9 @@ function skipSpace(bytes: Uint8Array, i: number): number {
 
 /** The time in the JSON string spanning [start, end] (quotes included), or null. */
 function timeOf(bytes: Uint8Array, start: number, end: number): Date | null {
-  const slash = bytes.indexOf(BACKSLASH, start);
-  if (slash >= 0 && slash < end) {
+  let escaped = false;
+  for (let i = start + 1; i < end && !escaped; i++) escaped = bytes[i] === BACKSLASH;
+  if (escaped) {
     // Escapes in a time are odd but valid JSON: decode the string first.
     try {
       return parseEventTime(JSON.parse(decoder.decode(bytes.subarray(start, end + 1))) as string);
