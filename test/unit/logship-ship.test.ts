@@ -114,6 +114,55 @@ describe("formats, end to end", () => {
   });
 });
 
+describe("each format set explicitly", () => {
+  const big = `{"name": "big", "time": "2024-03-01T10:00:00.000000+00:00", "data": "${"Ωμέγα ✓ 😀 ".repeat(7000)}"}`;
+  const invalid = Buffer.concat([
+    Buffer.from('{"time": "2024-03-01T10:00:02Z", "v": "'),
+    Buffer.from([0xff, 0xfe, 0xc3, 0x28]),
+    Buffer.from('"}'),
+  ]);
+  const wrap: Record<"json" | "prefixed" | "docker", (event: string) => string> = {
+    json: (event) => event,
+    prefixed: (event) => prefixed(event),
+    docker: (event) => dockerWrapped(prefixed(event)),
+  };
+  for (const format of ["json", "prefixed", "docker"] as const) {
+    test(`${format}: every real event, a long unicode one${format === "docker" ? "" : " and invalid UTF-8"} byte-identical`, async () => {
+      const setup = logShipSetup({ logs: `format = "${format}"\nmax_file_size = "32K"` });
+      const source = [...fixtureEvents(), big];
+      const lines = source.map((e) => Buffer.from(`${wrap[format](e)}\n`));
+      const wanted = source.map(asBytes);
+      // A Docker wrapper is JSON: its log string cannot hold bytes that are not UTF-8.
+      if (format !== "docker") {
+        lines.push(
+          Buffer.concat([
+            Buffer.from(format === "prefixed" ? "2024-03-01 10:00:02,000 INFO [tracking] - " : ""),
+            invalid,
+            Buffer.from("\n"),
+          ]),
+        );
+        wanted.push(invalid.toString("latin1"));
+      }
+      writeFileSync(setup.file, Buffer.concat(lines));
+      const result = await ship(setup);
+      expect(result).toMatchObject({ ok: true, skipped: 0, events: wanted.length });
+      expect(shippedLines(setup.datalake)).toEqual(wanted);
+    });
+  }
+
+  test("a line longer than 16 MiB is counted and skipped; what follows ships", async () => {
+    const setup = logShipSetup();
+    const long = `{"time": "2024-03-01T10:00:00Z", "x": "${"x".repeat(17 * 1024 * 1024)}"}`;
+    writeFileSync(setup.file, text([writerEvent(1), long, writerEvent(2)]));
+    const result = await ship(setup);
+    expect(result).toMatchObject({ ok: true, events: 2, skipped: 1 });
+    expect(shippedLines(setup.datalake)).toEqual([writerEvent(1), writerEvent(2)]);
+    expect(readCheckpoints(setup.stateDir)[0]!.offset).toBe(
+      Buffer.byteLength(text([writerEvent(1), long, writerEvent(2)])),
+    );
+  });
+});
+
 describe("batches and keys", () => {
   test("split at max_file_size and at each UTC day; keys and partitions per day", async () => {
     const setup = logShipSetup({ logs: 'max_file_size = "8K"' });
