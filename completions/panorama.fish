@@ -83,7 +83,7 @@ complete -c panorama -f
 
 # panorama
 complete -c panorama -n '__panorama_at "" 0' -a run -d 'Extract, upload and catalog under the lock: what cron calls'
-complete -c panorama -n '__panorama_at "" 0' -a extract -d 'Extract the configured MySQL tables into the spool as CSV'
+complete -c panorama -n '__panorama_at "" 0' -a extract -d 'Extract the configured tables (MySQL, and course structures from MongoDB) into the spool as CSV'
 complete -c panorama -n '__panorama_at "" 0' -a upload -d 'Send every complete spool file to the datalake, then clear it from the spool'
 complete -c panorama -n '__panorama_at "" 0' -a catalog -d 'Create or update the Glue tables and Athena views, register new partitions, or print their DDL'
 complete -c panorama -n '__panorama_at "" 0' -a log-ship -d 'Ship the tracking logs to the datalake in gzip batches, checkpointing after each upload'
@@ -165,13 +165,13 @@ complete -c panorama -n '__panorama_at "schema pull"' -s h -l help -d 'show the 
 # panorama status
 complete -c panorama -n '__panorama_at "status"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
 complete -c panorama -n '__panorama_at "status"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
-complete -c panorama -n '__panorama_at "status"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "status"' -l json -d 'print the status as one JSON document on stdout (logs stay on stderr)'
 complete -c panorama -n '__panorama_at "status"' -s h -l help -d 'show the help'
 
 # panorama doctor
 complete -c panorama -n '__panorama_at "doctor"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
 complete -c panorama -n '__panorama_at "doctor"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
-complete -c panorama -n '__panorama_at "doctor"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "doctor"' -l json -d 'print the checks as one JSON array on stdout'
 complete -c panorama -n '__panorama_at "doctor"' -s h -l help -d 'show the help'
 
 # panorama crontab

@@ -54,7 +54,8 @@ const HINTS: Record<string, string> = {
   PermanentRedirect: "the bucket is in another region: set datalake.region to the bucket's region",
   AuthorizationHeaderMalformed: "the bucket is in another region: set datalake.region to the bucket's region",
   KMS_AccessDeniedException: "allow kms:GenerateDataKey on datalake.kms_key_arn (see `panorama iam-policy`)",
-  NetworkError: "check the network and datalake.endpoint / datalake.region",
+  NetworkError:
+    "check the network path, datalake.region and any custom endpoint (datalake.endpoint, glue_endpoint, athena_endpoint)",
   Timeout: "AWS did not answer in time: check the network, then run again",
 };
 
@@ -253,5 +254,12 @@ function networkError(thrown: unknown, req: AwsRequest, timeoutMs: number): AwsE
     );
   }
   const message = thrown instanceof Error ? thrown.message : String(thrown);
-  return new AwsError("NetworkError", 0, req.operation, req.resource, message);
+  // The URL's origin says which endpoint could not be reached; never its query (signatures).
+  return new AwsError(
+    "NetworkError",
+    0,
+    req.operation,
+    req.resource,
+    `${message} (${new URL(req.url).origin})`,
+  );
 }

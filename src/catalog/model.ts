@@ -6,7 +6,7 @@
 import type { Config, FieldDef, TableConfig } from "../config/types.ts";
 import { tableLocationPrefix } from "../datalake/layout.ts";
 import { ConfigError } from "../errors.ts";
-import { COURSE_STRUCTURE_FIELDS } from "../extract/course-structures.ts";
+import { COURSE_STRUCTURE_FIELDS } from "../extract/course-structure-fields.ts";
 import { logsBucket } from "../logship/upload.ts";
 import { checkCatalogName } from "./sql.ts";
 

@@ -7,7 +7,10 @@ export default defineCommand({
     name: "doctor",
     description: "Test every connection and permission the jobs need, and say how to fix what fails",
   },
-  args: { ...globalArgs },
+  args: {
+    ...globalArgs,
+    json: { type: "boolean", description: "print the checks as one JSON array on stdout" },
+  },
   async run({ args }) {
     startLogging(args);
     const { config, json } = globalsOf(args);

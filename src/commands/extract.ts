@@ -8,7 +8,11 @@ import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
 export default defineCommand({
-  meta: { name: "extract", description: "Extract the configured MySQL tables into the spool as CSV" },
+  meta: {
+    name: "extract",
+    description:
+      "Extract the configured tables (MySQL, and course structures from MongoDB) into the spool as CSV",
+  },
   args: {
     ...globalArgs,
     ...tablesArgs,

@@ -1,17 +1,25 @@
 import { defineCommand } from "citty";
 import { collectStatus, formatStatus } from "../status.ts";
-import { globalArgs, prepare } from "./shared.ts";
+import { globalArgs, globalsOf, prepare } from "./shared.ts";
 
 export default defineCommand({
   meta: {
     name: "status",
     description: "Last run per table (rows, bytes, duration, watermark, errors) and what waits",
   },
-  args: { ...globalArgs },
+  args: {
+    ...globalArgs,
+    json: {
+      type: "boolean",
+      description: "print the status as one JSON document on stdout (logs stay on stderr)",
+    },
+  },
   async run({ args }) {
     const config = await prepare(args);
     const status = await collectStatus(config);
-    process.stdout.write(args.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    process.stdout.write(
+      globalsOf(args).json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status),
+    );
     return 0;
   },
 });

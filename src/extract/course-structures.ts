@@ -17,31 +17,13 @@ import { objectKey } from "../datalake/layout.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
+import { COURSE_STRUCTURE_FIELDS } from "./course-structure-fields.ts";
 import { type CellValue, encodeHeader, encodeRows, formatDouble } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./extract.ts";
 import { connectMongo, MongodbError, mongodbError } from "./mongodb.ts";
 import { close, connect, mysqlError, query } from "./mysql.ts";
 
-export const COURSE_STRUCTURE_FIELDS = [
-  "module_location",
-  "course_id",
-  "organization",
-  "course_code",
-  "course_edition",
-  "parent",
-  "block_type",
-  "block_id",
-  "display_name",
-  "course_name",
-  "chapter",
-  "sequential",
-  "vertical",
-  "library",
-  "component",
-  "weight",
-] as const;
-
-export type CourseStructureField = (typeof COURSE_STRUCTURE_FIELDS)[number];
+export { COURSE_STRUCTURE_FIELDS, type CourseStructureField } from "./course-structure-fields.ts";
 
 /** The tags that make a problem's score: each one found in its XML counts 1 towards its weight. */
 export const RESPONSE_TAGS = [
