@@ -5,7 +5,7 @@
 // side by side in one run, the `mariadb` client dumping the same columns with --batch --quick to
 // /dev/null and `panorama extract --full` unpartitioned, partitioned by course_id over one
 // connection and over two. Reports medians, ratios to the client and peak RSS.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -71,14 +71,20 @@ interface Measure {
 }
 
 async function measure(cmd: string[], extraEnv: Record<string, string> = {}): Promise<Measure> {
+  // GNU time reports the peak RSS of this command alone (KiB); Bun's resourceUsage() of a child
+  // reported the largest child ever waited for, which made every case look the same.
+  const rssFile = join(tmpdir(), `panorama-bench-rss-${process.pid}`);
   const started = performance.now();
-  const child = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...extraEnv } });
+  const child = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", rssFile, ...cmd], {
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, ...extraEnv },
+  });
   const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
   const seconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${stderr.slice(-2000)}`);
-  const usage = child.resourceUsage();
-  // Bun reports maxRSS in bytes.
-  return { seconds, maxRssMiB: Number(usage?.maxRSS ?? 0) / 1048576 };
+  const kib = Number(readFileSync(rssFile, "utf8").trim().split("\n").at(-1));
+  return { seconds, maxRssMiB: kib / 1024 };
 }
 
 function config(dir: string, partitioned: boolean, connections: number): string {
