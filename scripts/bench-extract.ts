@@ -3,8 +3,9 @@
 // Generates an Open edX database with scripts/gen-openedx-data.ts (ROWS rows of
 // courseware_studentmodule in 200 courses) in the test MariaDB's scratch database, then times,
 // side by side in one run, the `mariadb` client dumping the same columns with --batch --quick to
-// /dev/null and `panorama extract --full` unpartitioned, partitioned by course_id over one
-// connection and over two. Reports medians, ratios to the client and peak RSS.
+// /dev/null (and, for reference, running the per-course_id queries panorama sends) and
+// `panorama extract --full` unpartitioned, partitioned by course_id over one connection and over
+// two. Reports medians, ratios to the client's dump and peak RSS.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -127,24 +128,51 @@ const cli = join(import.meta.dir, "..", "src", "cli.ts");
 const client = Bun.which("mariadb") ?? Bun.which("mysql");
 if (!client) throw new Error("the mariadb (or mysql) client is needed as the baseline");
 
+// A second baseline for the partitioned cases: the client running one SELECT per course_id, the
+// queries panorama sends (what the server spends on index look-ups shows here, not in the dump).
+const perCourse = join(dir, "per-course.sql");
+{
+  const db = await mysql.createConnection(connection());
+  const [courses] = await db.query({
+    sql: "SELECT DISTINCT course_id FROM courseware_studentmodule",
+    rowsAsArray: true,
+  });
+  const columns = COLUMNS.split(", ")
+    .filter((c) => c !== "course_id")
+    .join(", ");
+  writeFileSync(
+    perCourse,
+    (courses as [string][])
+      .map(([id]) =>
+        mysql.format(`SELECT ${columns} FROM courseware_studentmodule WHERE course_id = ?;`, [id]),
+      )
+      .join("\n"),
+  );
+  await db.end();
+}
+const clientArgs = (): string[] => [
+  client,
+  "--batch",
+  "--quick",
+  "-h",
+  env.host,
+  "-P",
+  String(env.port),
+  "-u",
+  env.user,
+  `-p${env.password}`,
+  database,
+];
+
 const cases: { name: string; cmd: () => string[]; clean: boolean }[] = [
   {
     name: "mariadb --batch --quick > /dev/null",
-    cmd: () => [
-      client,
-      "--batch",
-      "--quick",
-      "-h",
-      env.host,
-      "-P",
-      String(env.port),
-      "-u",
-      env.user,
-      `-p${env.password}`,
-      database,
-      "-e",
-      `SELECT ${COLUMNS} FROM courseware_studentmodule`,
-    ],
+    cmd: () => [...clientArgs(), "-e", `SELECT ${COLUMNS} FROM courseware_studentmodule`],
+    clean: false,
+  },
+  {
+    name: "mariadb --batch --quick, one SELECT per course_id",
+    cmd: () => [...clientArgs(), "-e", `source ${perCourse}`],
     clean: false,
   },
   {

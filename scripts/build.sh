@@ -16,8 +16,7 @@ build() { # outfile [bun executable of the target]
   local out=$1 base=${2:-}
   local extra=()
   [ -n "$base" ] && extra=(--compile-executable-path="$base")
-  # The partition worker is a second entry point: workers run from the bundled copy.
-  "$bun" build "${flags[@]}" "${extra[@]}" src/cli.ts src/extract/partition-worker.ts --outfile "$out" >/dev/null
+  "$bun" build "${flags[@]}" "${extra[@]}" src/cli.ts --outfile "$out" >/dev/null
 }
 
 check() { # binary: must print the package version

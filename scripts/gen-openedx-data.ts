@@ -1765,6 +1765,22 @@ function approximateSize(row: Row): number {
   return n;
 }
 
+/**
+ * Parallel multi-row INSERTs into one table can deadlock on InnoDB's insert-intention locks; the
+ * server then rolls back one statement (it is its own transaction), which is simply sent again.
+ */
+async function insertRetryingDeadlocks(pool: mysql.Pool, sql: string, rows: Row[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pool.query(sql, [rows]);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ER_LOCK_DEADLOCK" || attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
+}
+
 async function load(pool: mysql.Pool, table: TableSpec): Promise<number> {
   const sql = `INSERT INTO \`${table.name}\` (${table.columns.map((c) => `\`${c}\``).join(", ")}) VALUES ?`;
   const inFlight = new Set<Promise<unknown>>();
@@ -1775,7 +1791,7 @@ async function load(pool: mysql.Pool, table: TableSpec): Promise<number> {
     const rows = batch;
     batch = [];
     bytes = 0;
-    const p = pool.query(sql, [rows]).finally(() => inFlight.delete(p));
+    const p = insertRetryingDeadlocks(pool, sql, rows).finally(() => inFlight.delete(p));
     inFlight.add(p);
     if (inFlight.size >= PARALLEL) await Promise.race(inFlight);
   };

@@ -65,7 +65,7 @@ export async function uploadSpool(config: Config, dryRun: boolean): Promise<RunR
   return { ok: uploader.failure === null && catalogued };
 }
 
-/** `panorama run`: leftovers of earlier runs first, then extract and upload together. */
+/** `panorama run`: leftovers of earlier runs first (all stored), then extract and upload together. */
 export async function runJob(config: Config, tables: TableConfig[], full: boolean): Promise<RunResult> {
   const spool = spoolDir(config.state_dir);
   await cleanSpool(spool);
@@ -83,6 +83,9 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
       break;
     }
   }
+  // Extraction may write the same keys again: a leftover still uploading would then race the
+  // fresh file (the older content could land last, and its removal take the fresh file along).
+  await uploader.drain();
   const summaries = await extractTables(config, tables, {
     full,
     dryRun: false,

@@ -4,7 +4,7 @@
 // is completed or aborted; the next `upload`/`run` aborts what a dead process left.
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { readJson, writeJsonAtomic } from "../state/atomic.ts";
+import { atomicTempWriter, readJson, writeJsonAtomic } from "../state/atomic.ts";
 
 export interface OpenUpload {
   bucket: string;
@@ -48,6 +48,9 @@ export class MultipartJournal {
     }
     const out: { name: string; upload: OpenUpload }[] = [];
     for (const name of names) {
+      // An entry a killed process was still writing: the entry it replaced (if any) is intact.
+      const writer = atomicTempWriter(name);
+      if (writer !== undefined && !alive(writer)) rmSync(join(this.dir, name), { force: true });
       if (!name.endsWith(".json") || name.startsWith(".")) continue;
       const upload = readJson<OpenUpload | null>(join(this.dir, name), null);
       if (upload && !alive(upload.pid)) out.push({ name, upload });

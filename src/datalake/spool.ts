@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import type { Writable } from "node:stream";
 import { createGzip, type Gzip } from "node:zlib";
-import { writeJsonAtomic } from "../state/atomic.ts";
+import { atomicTempWriter, writeJsonAtomic } from "../state/atomic.ts";
 
 export const MANIFEST_SUFFIX = ".manifest.json";
 const TEMP_MARK = ".partial-";
@@ -43,6 +43,7 @@ export class SpoolWriter {
   private hash = 0n;
   // Encoded output gathers here until CHUNK_BYTES, then goes to the file as one write.
   private chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private readonly spare: Buffer[] = [];
   private used = 0;
   private bytes = 0;
   private rows = 0;
@@ -75,11 +76,25 @@ export class SpoolWriter {
     this.bytes += chunk.length;
   }
 
-  /** Append encoded text; returns a promise when the caller should wait (backpressure). */
-  write(text: string, rows = 0): Promise<void> | undefined {
+  /**
+   * Append encoded text or bytes (copied: the caller may reuse its buffer at once); returns a
+   * promise when the caller should wait (backpressure).
+   */
+  write(data: string | Uint8Array, rows = 0): Promise<void> | undefined {
     this.rows += rows;
-    let rest = text;
     let waiting: Promise<void> | undefined;
+    if (typeof data !== "string") {
+      let from = 0;
+      for (;;) {
+        const n = Math.min(data.length - from, this.chunk.length - this.used);
+        this.chunk.set(data.subarray(from, from + n), this.used);
+        this.used += n;
+        from += n;
+        if (from === data.length) return waiting;
+        waiting = this.drain() ?? waiting;
+      }
+    }
+    let rest = data;
     for (;;) {
       const { read, written } = encoder.encodeInto(rest, this.chunk.subarray(this.used));
       this.used += written;
@@ -93,11 +108,16 @@ export class SpoolWriter {
   private drain(): Promise<void> | undefined {
     if (this.used === 0) return undefined;
     const full = this.chunk.subarray(0, this.used);
-    this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    const buffer = this.chunk;
+    // Chunks are reused once written: a steady few, not a stream of garbage for the GC.
+    this.chunk = this.spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
     this.used = 0;
     const target: Writable = this.gzip ?? this.file;
     if (!this.gzip) this.count(full);
-    if (target.write(full)) return undefined;
+    const done = () => {
+      if (this.spare.length < 4) this.spare.push(buffer);
+    };
+    if (target.write(full, done)) return undefined;
     return once(target, "drain").then(() => undefined);
   }
 
@@ -176,7 +196,7 @@ export async function cleanSpool(spool: string): Promise<number> {
     const orphanManifest =
       name.endsWith(MANIFEST_SUFFIX) && !(await exists(path.slice(0, -MANIFEST_SUFFIX.length)));
     // A manifest's temporary file (src/state/atomic.ts) left by a process killed while writing it.
-    const atomicTemp = /^\..*\.\d+\.[a-z0-9]*\.tmp$/.test(basename(name));
+    const atomicTemp = atomicTempWriter(basename(name)) !== undefined;
     if (name.includes(TEMP_MARK) || orphanManifest || atomicTemp) {
       await rm(path, { force: true });
       removed++;

@@ -12,11 +12,10 @@ import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
-import { extractCourseStructures } from "./course-structures.ts";
 import { columnKind } from "./csv.ts";
 import { type Cell, close, connect, ident, mysqlError, query, tableColumns } from "./mysql.ts";
 import { type Column, extractPartition, partitionPairs, partitionWhere } from "./partition.ts";
-import { extractOverWorkers } from "./partition-pool.ts";
+import { extractOverConnections } from "./partition-pool.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -212,6 +211,8 @@ async function extractStructuresTable(
 ): Promise<TableSummary> {
   const started = performance.now();
   try {
+    // Loaded only when needed: the MongoDB driver costs start-up time and memory to every run.
+    const { extractCourseStructures } = await import("./course-structures.ts");
     return await extractCourseStructures(config, table, options);
   } catch (error) {
     const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
@@ -261,7 +262,7 @@ async function extractTable(
       };
       const job = { table: plan.table, columns: plan.columns };
       if (plan.partitions.length > 1) {
-        await extractOverWorkers(config, job, plan.partitions, config.mysql.connections, record);
+        await extractOverConnections(main, config, job, plan.partitions, config.mysql.connections, record);
       } else {
         for (const values of plan.partitions) {
           const entry = await extractPartition(main, config, job, values).catch((error) => {

@@ -4,6 +4,8 @@
 import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type QueryError } from "mysql2";
 import type { MysqlConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
+import { type ColumnKind, encodeRows } from "./csv.ts";
+import { type RawField, RawRowEncoder, rawPlan } from "./raw-csv.ts";
 
 export class MysqlError extends PanoramaError {
   /** the server's or driver's error code (ER_ACCESS_DENIED_ERROR, ECONNREFUSED, ...) */
@@ -149,22 +151,37 @@ export type Cell = string | number | Uint8Array | null;
 export type Row = Cell[];
 
 /**
- * Stream a query's rows in batches. `onBatch` may return a promise: the connection is paused
- * until it settles, so memory holds at most one batch plus the socket's buffer.
+ * Where CSV goes: text or bytes (only valid during the call) and the rows they complete; a
+ * returned promise means "wait before sending more".
  */
-export function streamRows(
+export type CsvSink = (bytes: Uint8Array | string, rows: number) => undefined | Promise<void>;
+
+interface RowPacket {
+  buffer: Buffer;
+  offset: number;
+  end: number;
+  isEOF(): boolean;
+}
+
+type RowState = (this: unknown, packet: RowPacket, connection: unknown) => unknown;
+
+/**
+ * Stream a query's rows into `sink` as CSV (DESIGN §5). When every column can be copied from
+ * the protocol's bytes (rawPlan), rows are encoded straight from the packets; otherwise through
+ * mysql2's parser and encodeRows(), in batches of `batchRows`. Backpressure either way: the
+ * connection is paused while the sink is busy. Resolves with the number of rows and whether they
+ * were encoded from the packets.
+ */
+export function streamCsv(
   connection: Connection,
   sql: string,
   values: unknown[],
-  batchSize: number,
-  onBatch: (rows: Row[]) => undefined | Promise<void>,
-): Promise<{ rows: number; fields: FieldPacket[] }> {
+  kinds: ReadonlyArray<ColumnKind>,
+  sink: CsvSink,
+  batchRows = 500,
+): Promise<{ rows: number; raw: boolean }> {
   return new Promise((resolve, reject) => {
-    let batch: Row[] = [];
-    let total = 0;
-    let fields: FieldPacket[] = [];
     let failed = false;
-    // The consumer's unfinished work; batches that arrive meanwhile queue behind it.
     let busy: Promise<void> | null = null;
     const fail = (error: unknown) => {
       if (failed) return;
@@ -173,7 +190,6 @@ export function streamRows(
       connection.destroy();
       reject(error);
     };
-    // A connection lost mid-result (killed, server gone) is reported on the connection, not the query.
     connection.on("error", fail);
     const settle = (current: Promise<void>) => {
       current.then(() => {
@@ -182,30 +198,49 @@ export function streamRows(
         if (!failed) connection.resume();
       }, fail);
     };
-    const deliver = (rows: Row[]) => {
-      if (busy) {
-        busy = busy.then(() => onBatch(rows));
-        return;
-      }
-      const result = onBatch(rows);
+    // The sink takes the bytes at once (the raw encoder reuses its buffer) and says when to wait.
+    const deliver = (bytes: Uint8Array | string, rows: number) => {
+      const result = sink(bytes, rows);
       if (!result) return;
       connection.pause();
-      busy = result;
-      settle(result);
+      const current = busy ? Promise.all([busy, result]).then(() => undefined) : result;
+      busy = current;
+      settle(current);
     };
+
+    let raw: RawRowEncoder | null = null;
+    let batch: Row[] = [];
+    let total = 0;
     const q = connection.query({ sql, values, rowsAsArray: true });
-    q.on("fields", (f: FieldPacket[]) => {
-      fields = f;
+    q.on("fields", (fields: FieldPacket[]) => {
+      const codes = rawPlan(fields as unknown as RawField[], kinds);
+      if (!codes) return;
+      const encoder = new RawRowEncoder(codes, deliver);
+      raw = encoder;
+      // mysql2 reads rows in the command's `row` state, which fieldsEOF looks up on the instance.
+      const command = q as unknown as { row: RowState };
+      const parsedRow = Object.getPrototypeOf(command).row as RowState;
+      const rawRow: RowState = function (this: unknown, packet, conn) {
+        if (packet.isEOF()) return parsedRow.call(this, packet, conn);
+        if (failed) return rawRow;
+        try {
+          encoder.row(packet.buffer, packet.offset, packet.end);
+        } catch (error) {
+          fail(error);
+        }
+        return rawRow;
+      };
+      command.row = rawRow;
     });
     q.on("result", (row: unknown) => {
       if (failed) return;
       batch.push(row as Row);
-      total++;
-      if (batch.length >= batchSize) {
+      if (batch.length >= batchRows) {
         const full = batch;
         batch = [];
+        total += full.length;
         try {
-          deliver(full);
+          deliver(encodeRows(full, kinds), full.length);
         } catch (error) {
           fail(error);
         }
@@ -215,11 +250,18 @@ export function streamRows(
     q.on("end", async () => {
       if (failed) return;
       try {
+        const encoder = raw as RawRowEncoder | null;
+        if (encoder) {
+          encoder.flush();
+          total = encoder.rows;
+        } else if (batch.length > 0) {
+          total += batch.length;
+          deliver(encodeRows(batch, kinds), batch.length);
+        }
         while (busy) await busy;
-        if (batch.length > 0) await onBatch(batch);
         if (failed) return;
         connection.off("error", fail);
-        resolve({ rows: total, fields });
+        resolve({ rows: total, raw: encoder !== null });
       } catch (error) {
         fail(error);
       }

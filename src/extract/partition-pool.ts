@@ -1,67 +1,49 @@
-// Partitions of one table over a pool of workers, each with its own connection. The first
-// failure stops the dispatch of further partitions; the files already complete stay in the spool.
+// Partitions of one table over a small pool of connections, on this thread: each connection
+// takes the next partition when it is done with one. Encoding straight from the packets is cheap
+// enough that the time goes into waiting for the server, which the connections overlap. The
+// first failure stops the dispatch of further partitions; the files already complete stay in
+// the spool.
+import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
 import { PanoramaError } from "../errors.ts";
-import type { Cell } from "./mysql.ts";
-import { MysqlError } from "./mysql.ts";
-import type { PartitionJob } from "./partition.ts";
-import type { FromWorker, SerializedError, ToWorker } from "./partition-worker.ts";
+import { type Cell, close, connect, mysqlError } from "./mysql.ts";
+import { extractPartition, type PartitionJob } from "./partition.ts";
 
-function revive(error: SerializedError): PanoramaError {
-  if (error.code !== undefined) return new MysqlError(error.message, error.code, error.hint);
-  return new PanoramaError(error.message, error.hint);
-}
-
-export async function extractOverWorkers(
+export async function extractOverConnections(
+  main: Connection,
   config: Config,
   job: PartitionJob,
   partitions: Cell[][],
-  workers: number,
+  connections: number,
   onEntry: (entry: ManifestEntry) => Promise<void>,
 ): Promise<void> {
   let next = 0;
   let firstError: unknown;
-  const run = (worker: Worker) =>
-    new Promise<void>((resolve) => {
-      const post = (message: ToWorker) => worker.postMessage(message);
-      const dispatch = () => {
-        if (firstError !== undefined || next >= partitions.length) {
-          post({ type: "close" });
-          return;
-        }
-        const id = next++;
-        post({ type: "partition", id, values: partitions[id]! });
-      };
-      worker.onmessage = async (event: MessageEvent<FromWorker>) => {
-        const message = event.data;
-        if (message.type === "ready") dispatch();
-        else if (message.type === "done") {
-          try {
-            await onEntry(message.entry);
-          } catch (error) {
-            firstError ??= error;
-          }
-          dispatch();
-        } else if (message.type === "failed") {
-          firstError ??= revive(message.error);
-          post({ type: "close" });
-        } else if (message.type === "closed") resolve();
-      };
-      worker.onerror = (event) => {
-        firstError ??= new Error(`partition worker crashed: ${event.message}`);
-        resolve();
-      };
-      post({ type: "init", config, job });
-    });
-  const pool = Array.from(
-    { length: Math.min(workers, partitions.length) },
-    () => new Worker(new URL("./partition-worker.ts", import.meta.url).href, { smol: true }),
-  );
+  const extra: Connection[] = [];
+  const worker = async (connection: Connection) => {
+    while (firstError === undefined && next < partitions.length) {
+      const values = partitions[next++]!;
+      try {
+        await onEntry(await extractPartition(connection, config, job, values));
+      } catch (error) {
+        firstError ??=
+          error instanceof PanoramaError
+            ? error
+            : mysqlError(error, config.mysql, `reading ${job.table.name}`);
+      }
+    }
+  };
   try {
-    await Promise.all(pool.map(run));
+    const pool = [main];
+    for (let i = 1; i < Math.min(connections, partitions.length); i++) {
+      const connection = await connect(config.mysql);
+      extra.push(connection);
+      pool.push(connection);
+    }
+    await Promise.all(pool.map(worker));
   } finally {
-    for (const worker of pool) worker.terminate();
+    await Promise.all(extra.map(close));
   }
   if (firstError !== undefined) throw firstError;
 }

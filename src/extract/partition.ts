@@ -1,22 +1,21 @@
-// One partition (or a whole unpartitioned table) from MySQL into one spool file. Used on the
-// main thread and by the partition workers alike.
+// One partition (or a whole unpartitioned table) from MySQL into one spool file, over the
+// connection it is given (see partition-pool.ts for several at once).
 import type { Connection } from "mysql2";
 import type { Config, TableConfig } from "../config/types.ts";
 import { objectKey } from "../datalake/layout.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
-import { type ColumnKind, encodeHeader, encodeRows } from "./csv.ts";
-import { type Cell, ident, streamRows } from "./mysql.ts";
+import { type ColumnKind, encodeHeader } from "./csv.ts";
+import { type Cell, ident, streamCsv } from "./mysql.ts";
 
 /** Hive's name for a NULL partition value; Athena reads it back as NULL. */
 export const NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__";
-const BATCH_ROWS = 500;
 
 export interface Column {
   name: string;
   kind: ColumnKind;
 }
 
-/** What a partition extraction needs to know of its table: plain data, so workers can receive it. */
+/** What a partition extraction needs to know of its table. */
 export interface PartitionJob {
   table: TableConfig;
   /** CSV columns: the fields minus the partition fields */
@@ -63,9 +62,7 @@ export async function extractPartition(
     const kinds = columns.map((c) => c.kind);
     const where = partitionWhere(table, values);
     const sql = `SELECT ${columns.map((c) => ident(c.name)).join(", ")} FROM ${ident(table.name)}${where.sql}`;
-    await streamRows(connection, sql, where.values, BATCH_ROWS, (rows) =>
-      writer.write(encodeRows(rows, kinds), rows.length),
-    );
+    await streamCsv(connection, sql, where.values, kinds, (data, rows) => writer.write(data, rows));
     return await writer.commit({ table: table.name, partitions });
   } catch (error) {
     await writer.abort();

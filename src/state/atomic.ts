@@ -35,6 +35,12 @@ export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o64
   if (durable) syncDirectory(dir);
 }
 
+/** The writer's pid in the name of an atomicWrite() temporary file, or undefined for other names. */
+export function atomicTempWriter(name: string): number | undefined {
+  const match = /^\..+\.(\d+)\.[a-z0-9]*\.tmp$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
 export function syncDirectory(dir: string): void {
   const fd = openSync(dir, "r");
   try {

@@ -14,6 +14,7 @@ import { CLI, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 import { writeS3Config } from "../support/s3-config.ts";
+import { startS3Proxy } from "../support/s3-proxy.ts";
 
 const skip = skipWithoutTestEnv();
 let db: mysql.Connection;
@@ -98,18 +99,33 @@ function uniquePrefix(name: string): string {
   return `s3run_${name}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
 }
 
+/**
+ * GET straight from s3rver, again after a connection reset: s3rver rewrites an object's file in
+ * place, and a read that meets a write still finishing (a killed run's PUT) can be cut off.
+ */
+async function directRead(url: string): Promise<ArrayBuffer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(url, { keepalive: false })).arrayBuffer();
+    } catch (error) {
+      if (attempt >= 5 || (error as { code?: string }).code !== "ECONNRESET") throw error;
+      await Bun.sleep(200 * attempt);
+    }
+  }
+}
+
 /** Every object under `prefix/` straight from s3rver: key without the prefix → SHA-256. */
 async function bucketObjects(prefix: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   let token = "";
   for (;;) {
     const query = `list-type=2&prefix=${encodeURIComponent(`${prefix}/`)}${token ? `&continuation-token=${encodeURIComponent(token)}` : ""}`;
-    const xml = await (await fetch(`${env.s3.directEndpoint}/${env.s3.bucket}?${query}`)).text();
+    const xml = new TextDecoder().decode(
+      await directRead(`${env.s3.directEndpoint}/${env.s3.bucket}?${query}`),
+    );
     for (const m of xml.matchAll(/<Key>([^<]*)<\/Key>/g)) {
       const key = (m[1] ?? "").replace(/&amp;/g, "&");
-      const body = await (
-        await fetch(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(key)}`)
-      ).arrayBuffer();
+      const body = await directRead(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(key)}`);
       out.set(key.slice(prefix.length + 1), createHash("sha256").update(new Uint8Array(body)).digest("hex"));
     }
     token = /<NextContinuationToken>([^<]*)</.exec(xml)?.[1] ?? "";
@@ -240,7 +256,8 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
         ) {
           await Bun.sleep(5);
         }
-        await Bun.sleep(Math.floor(random() * 300));
+        // Soon after: a multipart upload of 17.5 MiB takes a few hundred ms on loopback.
+        await Bun.sleep(Math.floor(random() * 100));
       }
       child.kill("SIGKILL");
       await child.exited;
@@ -258,12 +275,56 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
     }
     expect(leftOpen).toBeGreaterThan(0);
     const clean = await runPanorama(["--config", cfg.file, "run"]);
-    expect(clean.code).toBe(0);
+    // The messages come with the code, so that a failure says what the run met.
+    expect({ code: clean.code, errors: clean.code === 0 ? "" : clean.stderr }).toEqual({
+      code: 0,
+      errors: "",
+    });
     expect(await bucketObjects(prefix)).toEqual(reference);
     expect(await openUploads(prefix)).toEqual([]);
     expect(spoolFiles(cfg.stateDir)).toEqual([]);
     expect(readdirSync(join(cfg.stateDir, "multipart"))).toEqual([]);
   }, 240_000);
+
+  test("a leftover of a killed run is stored before extraction writes the same key again: the fresh content wins", async () => {
+    await db.query(`DROP TABLE IF EXISTS s3run_race;
+      CREATE TABLE s3run_race (id INT PRIMARY KEY, course_id VARCHAR(100), name VARCHAR(100));
+      INSERT INTO s3run_race VALUES (1, 'course-v1:Race+A+2024', 'old'), (2, 'course-v1:Race+B+2024', 'b');`);
+    const prefix = uniquePrefix("race");
+    const body = `[extract]\npreset = "none"\n\n[[tables]]\nname = "s3run_race"\npartition_fields = ["course_id"]\n`;
+    const keyA = `${prefix}/s3run_race/lms=lms.example.com/course_id=course-v1%3ARace%2BA%2B2024/s3run_race.csv`;
+    // The upload of the leftover is slow (the first PUT of that key waits 1.5 s at the proxy):
+    // long enough for extraction to write the key afresh and upload it meanwhile, if it may.
+    let stalled = 0;
+    const proxy = await startS3Proxy({
+      upstream: env.s3.directEndpoint,
+      credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
+      faults: (request) => {
+        if (request.method !== "PUT" || !request.path.endsWith(encodeKey(keyA)) || stalled++ > 0)
+          return undefined;
+        return { kind: "stall", ms: 1500 };
+      },
+    });
+    try {
+      const cfg = runConfig({ prefix, body, endpoint: proxy.url });
+      // A run killed after extracting: its files wait in the spool.
+      expect((await runPanorama(["--config", cfg.file, "extract"])).code).toBe(0);
+      expect(spoolFiles(cfg.stateDir)).toHaveLength(2);
+      await db.query("UPDATE s3run_race SET name = 'new' WHERE id = 1");
+
+      const run = await runPanorama(["--config", cfg.file, "run"]);
+      expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
+      const putsOfA = proxy.requests.filter((r) => r.method === "PUT" && r.path.endsWith(encodeKey(keyA)));
+      expect(putsOfA.map((r) => r.fault)).toEqual(["stall", "pass"]);
+      const object = new TextDecoder().decode(
+        await directRead(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(keyA)}`),
+      );
+      expect(object).toBe("id,name\r\n1,new\r\n");
+      expect(spoolFiles(cfg.stateDir)).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
 
   test("S3 down for the whole run: exit 1, the spool kept; the next run uploads everything", async () => {
     const prefix = uniquePrefix("down");

@@ -1,0 +1,112 @@
+// The byte-level row encoder on hand-built text-protocol rows: every length encoding of the
+// protocol (1, 3, 4 and 9 bytes), NULL, chunk boundaries, a row larger than the chunk, and the
+// same CSV as encodeRows() gives for the values mysql2 would parse from those bytes.
+import { expect, test } from "bun:test";
+import { encodeRows } from "../../src/extract/csv.ts";
+import { RawRowEncoder, rawPlan } from "../../src/extract/raw-csv.ts";
+
+/** A row packet's payload: each cell length-coded, null as 0xFB. */
+function rowPayload(cells: (string | Uint8Array | null)[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const cell of cells) {
+    if (cell === null) {
+      parts.push(Buffer.from([0xfb]));
+      continue;
+    }
+    const bytes = typeof cell === "string" ? Buffer.from(cell, "utf8") : Buffer.from(cell);
+    const n = bytes.length;
+    if (n < 251) parts.push(Buffer.from([n]));
+    else if (n < 2 ** 16) parts.push(Buffer.from([0xfc, n & 255, n >> 8]));
+    else if (n < 2 ** 24) parts.push(Buffer.from([0xfd, n & 255, (n >> 8) & 255, n >> 16]));
+    else {
+      const len = Buffer.alloc(9);
+      len[0] = 0xfe;
+      len.writeBigUInt64LE(BigInt(n), 1);
+      parts.push(len);
+    }
+    parts.push(bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+const TEXT_FIELD = { columnType: 253, characterSet: 224, flags: 0 };
+const FIELDS = [
+  { columnType: 3, characterSet: 63, flags: 0 }, // INT
+  TEXT_FIELD,
+  { columnType: 12, characterSet: 63, flags: 0 }, // DATETIME
+  { columnType: 5, characterSet: 63, flags: 0 }, // DOUBLE
+  { columnType: 253, characterSet: 63, flags: 0 }, // VARBINARY
+  { columnType: 246, characterSet: 63, flags: 0 }, // DECIMAL
+];
+const KINDS = ["integer", "string", "datetime", "double", "binary", "decimal"] as const;
+
+function encodeAll(rows: Buffer[], chunkBytes: number): { text: string; rows: number; flushes: number } {
+  const codes = rawPlan(FIELDS, [...KINDS]);
+  if (!codes) throw new Error("expected a raw plan");
+  const out: Buffer[] = [];
+  let counted = 0;
+  let flushes = 0;
+  const encoder = new RawRowEncoder(
+    codes,
+    (bytes, n) => {
+      out.push(Buffer.from(bytes)); // copied: the view is only valid during the call
+      counted += n;
+      flushes++;
+    },
+    chunkBytes,
+  );
+  for (const row of rows) encoder.row(row, 0, row.length);
+  encoder.flush();
+  expect(encoder.rows).toBe(rows.length);
+  return { text: Buffer.concat(out).toString("utf8"), rows: counted, flushes };
+}
+
+test("the CSV of encodeRows() on the values mysql2 parses, through every length encoding and chunk size", () => {
+  const big = `${'a\\b"c,d\re\nf é😀'.repeat(5000)}`; // 70+ KB: a 4-byte length
+  const huge = "z".repeat(2 ** 24 + 10); // beyond 16 MiB: a 9-byte length
+  const cells: [string, string | null, string | null, string | null, Uint8Array | null, string | null][] = [
+    ["1", "plain", "2024-01-02 03:04:05", "0.1", new Uint8Array([0, 255, 16]), "-1.50"],
+    ["-2147483648", "", "2024-01-02 03:04:05.5", "1e-7", new Uint8Array([]), "0.0000000001"],
+    ["3", null, null, null, null, null],
+    ["4", '"quoted", with \\ and\r\nnewlines', "2024-01-02 03:04:05.123456", "-0", null, "1"],
+    ["5", "x".repeat(300), "1000-01-01 00:00:00", "1.7976931348623157e308", new Uint8Array(300).fill(7), "2"],
+    ["6", big, "9999-12-31 23:59:59.99", "5e-324", null, "3"],
+    ["7", huge, "2024-01-01 00:00:00", "123456789.123", null, "4"],
+  ];
+  const expected = encodeRows(
+    cells.map(([i, s, dt, d, b, dec]) => [Number(i), s, dt, d === null ? null : Number(d), b, dec]),
+    [...KINDS],
+  );
+  const rows = cells.map((row) => rowPayload(row));
+  for (const chunk of [64, 1024, 1 << 16]) {
+    const result = encodeAll(rows, chunk);
+    expect(result.rows).toBe(cells.length);
+    expect(result.text.length).toBe(expected.length);
+    expect(result.text === expected).toBe(true);
+    // Small chunks: the rows arrive over several hand-overs, each counting the rows it completes.
+    if (chunk === 64) expect(result.flushes).toBeGreaterThan(3);
+  }
+});
+
+test("rawPlan leaves to mysql2 what it cannot copy exactly", () => {
+  expect(rawPlan([TEXT_FIELD], ["string"])).not.toBeNull();
+  // GEOMETRY, a DATETIME configured as a string, a DOUBLE configured as an integer, column count
+  expect(rawPlan([{ columnType: 255, characterSet: 63, flags: 0 }], ["string"])).toBeNull();
+  expect(rawPlan([{ columnType: 12, characterSet: 63, flags: 0 }], ["string"])).toBeNull();
+  expect(rawPlan([{ columnType: 5, characterSet: 63, flags: 0 }], ["integer"])).toBeNull();
+  expect(rawPlan([TEXT_FIELD, TEXT_FIELD], ["string"])).toBeNull();
+  // MySQL's JSON type reports the binary charset but is text; other binary strings are hex.
+  const json = rawPlan([{ columnType: 245, characterSet: 63, flags: 0 }], ["json"]);
+  const bytes = rawPlan([{ columnType: 252, characterSet: 63, flags: 0 }], ["string"]);
+  const out: string[] = [];
+  const sink = (b: Buffer) => {
+    out.push(b.toString("utf8"));
+  };
+  const jsonEncoder = new RawRowEncoder(json!, sink);
+  jsonEncoder.row(rowPayload(['{"a": 1}']), 0, rowPayload(['{"a": 1}']).length);
+  jsonEncoder.flush();
+  const bytesEncoder = new RawRowEncoder(bytes!, sink);
+  bytesEncoder.row(rowPayload(["AB"]), 0, 3);
+  bytesEncoder.flush();
+  expect(out).toEqual(['"{\\"a\\": 1}"\r\n', "4142\r\n"]);
+});
