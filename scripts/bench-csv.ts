@@ -1,9 +1,12 @@
-// Micro-benchmark of the CSV encoder (run by hand: `bun scripts/bench-csv.ts [rows]`).
-// Encodes courseware_studentmodule-like rows in 500-row batches, as the extractor does, and
-// prints rows/s for the text alone and for text plus its UTF-8 bytes (what a file write costs).
+// Micro-benchmark of the CSV encoders (run by hand: `bun scripts/bench-csv.ts [rows]`).
+// Encodes courseware_studentmodule-like rows side by side: encodeRows() on parsed values in
+// 500-row batches (the fallback path; rows/s for the text alone and for text plus its UTF-8
+// bytes, what a file write costs), and RawRowEncoder on the same rows as MySQL text-protocol
+// payloads (the extractor's path: bytes in, bytes out).
 
 import type { CellValue, ColumnKind } from "../src/extract/csv.ts";
 import { encodeHeader, encodeRows } from "../src/extract/csv.ts";
+import { RawRowEncoder, rawPlan } from "../src/extract/raw-csv.ts";
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
 const BATCH = 500;
@@ -107,6 +110,68 @@ for (const toBytes of [false, true]) {
   const label = toBytes ? "text + UTF-8 bytes" : "text only        ";
   console.log(
     `${label}: ${TOTAL} rows in ${seconds.toFixed(2)} s = ${Math.round(TOTAL / seconds).toLocaleString("en-US")} rows/s` +
+      ` (${Math.round(bytes / TOTAL)} B/row, ${(bytes / seconds / 1e6).toFixed(0)} MB/s)`,
+  );
+}
+
+// The same rows as the server sends them: every cell its text, length-coded; NULL as 0xFB.
+function payload(row: CellValue[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const cell of row) {
+    if (cell === null) {
+      parts.push(Buffer.from([0xfb]));
+      continue;
+    }
+    const bytes = Buffer.from(typeof cell === "number" ? String(cell) : String(cell), "utf8");
+    parts.push(
+      bytes.length < 251
+        ? Buffer.from([bytes.length])
+        : Buffer.from([0xfc, bytes.length & 255, bytes.length >> 8]),
+    );
+    parts.push(bytes);
+  }
+  return Buffer.concat(parts);
+}
+// Protocol types of the columns above: LONG, VAR_STRING x4 (utf8mb4), DOUBLE x2, VAR_STRING,
+// DATETIME x2, LONG.
+const fields = [3, 253, 253, 253, 253, 5, 5, 253, 12, 12, 3].map((columnType) => ({
+  columnType,
+  characterSet: columnType === 253 ? 224 : 63,
+  flags: 0,
+}));
+const codes = rawPlan(fields, kinds);
+if (!codes) throw new Error("no raw plan for the benchmark's columns");
+const payloads = pool.map(payload);
+function runRaw(): { seconds: number; bytes: number } {
+  let bytes = 0;
+  const encoder = new RawRowEncoder(codes!, (chunk) => {
+    bytes += chunk.length;
+  });
+  const start = performance.now();
+  for (let done = 0, r = 0; done < TOTAL; done++, r = r + 1 === payloads.length ? 0 : r + 1) {
+    const p = payloads[r]!;
+    encoder.row(p, 0, p.length);
+  }
+  encoder.flush();
+  return { seconds: (performance.now() - start) / 1000, bytes };
+}
+{
+  // Both encoders must write the same bytes, or the comparison means nothing.
+  const parts: Buffer[] = [];
+  const encoder = new RawRowEncoder(codes, (chunk) => {
+    parts.push(Buffer.from(chunk));
+  });
+  for (const p of payloads) encoder.row(p, 0, p.length);
+  encoder.flush();
+  if (!Buffer.concat(parts).equals(Buffer.from(batches.map((b) => encodeRows(b, kinds)).join("")))) {
+    throw new Error("RawRowEncoder and encodeRows() disagree on the benchmark's rows");
+  }
+}
+runRaw(); // warm-up
+{
+  const { seconds, bytes } = runRaw();
+  console.log(
+    `packet bytes → CSV bytes: ${TOTAL} rows in ${seconds.toFixed(2)} s = ${Math.round(TOTAL / seconds).toLocaleString("en-US")} rows/s` +
       ` (${Math.round(bytes / TOTAL)} B/row, ${(bytes / seconds / 1e6).toFixed(0)} MB/s)`,
   );
 }

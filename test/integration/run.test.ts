@@ -183,6 +183,9 @@ describe.skipIf(skip)("run with a local datalake", () => {
     expect([...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"))).toEqual([
       key,
     ]);
+    // Several spool chunks' worth (the writer reuses its buffers): the gzip object must hold it all.
+    const plain = readFileSync(join(cfg.datalake, key));
+    expect(plain.length).toBeGreaterThan(256 * 1024);
     const gzipConfig = readFileSync(cfg.file, "utf8").replace(
       'target = "local"',
       'target = "local"\ncompression = "gzip"',
@@ -193,5 +196,6 @@ describe.skipIf(skip)("run with a local datalake", () => {
     expect(files).toEqual([`${key}.gz`]);
     const gz = Bun.gunzipSync(readFileSync(join(cfg.datalake, `${key}.gz`)));
     expect(new TextDecoder().decode(gz).startsWith("id,username\r\n1,user1\r\n")).toBe(true);
+    expect(Buffer.from(gz).equals(plain)).toBe(true);
   });
 });
