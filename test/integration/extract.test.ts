@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { quote } from "../../src/datalake/layout.ts";
 import { canonicalForm } from "../../src/extract/csv.ts";
+import { ADVERSARIAL_STRINGS as STRINGS } from "../support/adversarial.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -37,30 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.end();
 });
-
-const STRINGS: (string | null)[] = [
-  '"quoted" at the start',
-  "comma, inside",
-  "\\backslash at start",
-  "backslash at end\\",
-  "carriage\rreturn",
-  "line\nfeed",
-  "crlf\r\nhere",
-  "tab\there",
-  "ünïcödé and emoji 😀🎓",
-  "NULL",
-  "",
-  null,
-  '"',
-  "\\",
-  '\\"',
-  '",',
-  " leading space",
-  "trailing space ",
-  "it's",
-  '{"json": "looking", "a": [1, 2]}',
-  "x".repeat(70_000),
-];
 
 describe.skipIf(skip)("adversarial values", () => {
   test("every value reads back, with the opencsv rules, as its canonical form", async () => {

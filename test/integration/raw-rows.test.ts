@@ -7,6 +7,7 @@ import type { Connection } from "mysql2";
 import type mysqlPromise from "mysql2/promise";
 import { type ColumnKind, columnKind, encodeRows } from "../../src/extract/csv.ts";
 import { close, connect, query, streamCsv, tableColumns } from "../../src/extract/mysql.ts";
+import { ADVERSARIAL_STRINGS } from "../support/adversarial.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection } from "../support/mysql.ts";
 
@@ -14,27 +15,11 @@ const skip = skipWithoutTestEnv();
 let db: mysqlPromise.Connection;
 let connection: Connection;
 
+// The adversarial values, the long one shortened to fit a TEXT column, and one of 100 KB whose
+// every character needs quoting or escaping.
 const STRINGS: (string | null)[] = [
-  '"quoted" at the start',
-  "comma, inside",
-  "\\backslash at start",
-  "backslash at end\\",
-  "carriage\rreturn",
-  "line\nfeed",
-  "crlf\r\nhere",
-  "tab\there",
-  "ünïcödé and emoji 😀🎓",
-  "NULL",
-  "",
-  null,
-  '"',
-  "\\",
-  '\\"',
-  '",',
-  "it's",
-  '{"json": "looking", "a": [1, 2]}',
-  "x".repeat(300),
-  `${'é,\\"'.repeat(20_000)}`,
+  ...ADVERSARIAL_STRINGS.map((s) => (s !== null && s.length > 300 ? s.slice(0, 300) : s)),
+  'é,\\"'.repeat(20_000),
 ];
 
 function mysqlConfig() {

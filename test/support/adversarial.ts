@@ -1,0 +1,25 @@
+// String values that CSV encoders get wrong: quotes and backslashes at either end, line breaks of
+// every kind, separators, unicode beyond the BMP, the text "NULL", '' next to NULL, a long value.
+export const ADVERSARIAL_STRINGS: readonly (string | null)[] = [
+  '"quoted" at the start',
+  "comma, inside",
+  "\\backslash at start",
+  "backslash at end\\",
+  "carriage\rreturn",
+  "line\nfeed",
+  "crlf\r\nhere",
+  "tab\there",
+  "ünïcödé and emoji 😀🎓",
+  "NULL",
+  "",
+  null,
+  '"',
+  "\\",
+  '\\"',
+  '",',
+  " leading space",
+  "trailing space ",
+  "it's",
+  '{"json": "looking", "a": [1, 2]}',
+  "x".repeat(70_000),
+];
