@@ -14,7 +14,7 @@ import { syncFilesystem } from "../state/atomic.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { columnKind } from "./csv.ts";
 import { type Cell, close, connect, ident, mysqlError, query, tableColumns } from "./mysql.ts";
-import { type Column, extractPartition, partitionPairs, partitionWhere } from "./partition.ts";
+import { type Column, partitionPairs, partitionWhere } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
@@ -261,18 +261,7 @@ async function extractTable(
         await options.onFile?.(entry);
       };
       const job = { table: plan.table, columns: plan.columns };
-      if (plan.partitions.length > 1) {
-        await extractOverConnections(main, config, job, plan.partitions, config.mysql.connections, record);
-      } else {
-        for (const values of plan.partitions) {
-          const entry = await extractPartition(main, config, job, values).catch((error) => {
-            throw error instanceof PanoramaError
-              ? error
-              : mysqlError(error, config.mysql, `reading ${table.name}`);
-          });
-          await record(entry);
-        }
-      }
+      await extractOverConnections(main, config, job, plan.partitions, config.mysql.connections, record);
       if (plan.nextWatermark !== null) {
         // The files must be on disk before the watermark says they were extracted.
         syncFilesystem(config.state_dir);

@@ -25,12 +25,15 @@ export async function extractOverConnections(
     while (firstError === undefined && next < partitions.length) {
       const values = partitions[next++]!;
       try {
-        await onEntry(await extractPartition(connection, config, job, values));
-      } catch (error) {
-        firstError ??=
-          error instanceof PanoramaError
+        const entry = await extractPartition(connection, config, job, values).catch((error) => {
+          throw error instanceof PanoramaError
             ? error
             : mysqlError(error, config.mysql, `reading ${job.table.name}`);
+        });
+        // What the consumer throws (an upload that failed) is its own error, not MySQL's.
+        await onEntry(entry);
+      } catch (error) {
+        firstError ??= error;
       }
     }
   };
