@@ -7,6 +7,7 @@
 import type { CellValue, ColumnKind } from "../src/extract/csv.ts";
 import { encodeHeader, encodeRows } from "../src/extract/csv.ts";
 import { RawRowEncoder, rawPlan } from "../src/extract/raw-csv.ts";
+import { rowPayload } from "../test/support/row-packet.ts";
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
 const BATCH = 500;
@@ -114,24 +115,6 @@ for (const toBytes of [false, true]) {
   );
 }
 
-// The same rows as the server sends them: every cell its text, length-coded; NULL as 0xFB.
-function payload(row: CellValue[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const cell of row) {
-    if (cell === null) {
-      parts.push(Buffer.from([0xfb]));
-      continue;
-    }
-    const bytes = Buffer.from(typeof cell === "number" ? String(cell) : String(cell), "utf8");
-    parts.push(
-      bytes.length < 251
-        ? Buffer.from([bytes.length])
-        : Buffer.from([0xfc, bytes.length & 255, bytes.length >> 8]),
-    );
-    parts.push(bytes);
-  }
-  return Buffer.concat(parts);
-}
 // Protocol types of the columns above: LONG, VAR_STRING x4 (utf8mb4), DOUBLE x2, VAR_STRING,
 // DATETIME x2, LONG.
 const fields = [3, 253, 253, 253, 253, 5, 5, 253, 12, 12, 3].map((columnType) => ({
@@ -141,7 +124,8 @@ const fields = [3, 253, 253, 253, 253, 5, 5, 253, 12, 12, 3].map((columnType) =>
 }));
 const codes = rawPlan(fields, kinds);
 if (!codes) throw new Error("no raw plan for the benchmark's columns");
-const payloads = pool.map(payload);
+// The same rows as the server sends them: every cell its text.
+const payloads = pool.map((row) => rowPayload(row.map((v) => (v === null ? null : String(v)))));
 function runRaw(): { seconds: number; bytes: number } {
   let bytes = 0;
   const encoder = new RawRowEncoder(codes!, (chunk) => {

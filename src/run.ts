@@ -22,12 +22,15 @@ function reportUploads(uploader: Uploader, kept: number): void {
   for (const [table, t] of uploader.tables) {
     log.success(`${table}: uploaded`, { table, objects: t.objects, bytes: t.bytes, skipped: t.skipped });
   }
-  if (uploader.failure) {
-    log.error(`upload of ${uploader.failure.key} failed: ${messageOf(uploader.failure.error)}`, {
-      key: uploader.failure.key,
-    });
-    log.info(`${kept} file(s) kept in the spool; the next run uploads them`);
-  }
+  reportUploadFailure(uploader, kept);
+}
+
+function reportUploadFailure(uploader: Uploader, kept: number): void {
+  if (!uploader.failure) return;
+  log.error(`upload of ${uploader.failure.key} failed: ${messageOf(uploader.failure.error)}`, {
+    key: uploader.failure.key,
+  });
+  log.info(`${kept} file(s) kept in the spool; the next run uploads them`);
 }
 
 /** What a killed run left in the target (open multipart uploads); a failure only delays it. */
@@ -37,6 +40,18 @@ async function recoverTarget(target: Target): Promise<void> {
   } catch (error) {
     log.warn(`could not clean up after an interrupted run (the next run retries): ${messageOf(error)}`);
   }
+}
+
+/** Every entry to the target, waiting until all are stored; the first failure stops the rest. */
+async function storeAll(uploader: Uploader, entries: ManifestEntry[]): Promise<void> {
+  for (const entry of entries) {
+    try {
+      await uploader.enqueue(entry);
+    } catch {
+      break; // uploader.failure says which and why
+    }
+  }
+  await uploader.drain();
 }
 
 /** `panorama upload`: every complete spool file to the target. */
@@ -51,14 +66,7 @@ export async function uploadSpool(config: Config, dryRun: boolean): Promise<RunR
     return { ok: true };
   }
   const uploader = new Uploader(config, target, { dryRun });
-  for (const entry of entries) {
-    try {
-      await uploader.enqueue(entry);
-    } catch {
-      break;
-    }
-  }
-  await uploader.drain();
+  await storeAll(uploader, entries);
   const left = await listSpool(spool);
   reportUploads(uploader, left.length);
   const catalogued = dryRun || (await registerAfterUpload(config, uploadedOf(entries, left)));
@@ -76,16 +84,10 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   const enqueued: ManifestEntry[] = [...leftovers];
   if (leftovers.length > 0)
     log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);
-  for (const entry of leftovers) {
-    try {
-      await uploader.enqueue(entry);
-    } catch {
-      break;
-    }
-  }
-  // Extraction may write the same keys again: a leftover still uploading would then race the
-  // fresh file (the older content could land last, and its removal take the fresh file along).
-  await uploader.drain();
+  // Stored before extraction starts: extraction may write the same keys again, and a leftover
+  // still uploading would race the fresh file (the older content could land last, and its
+  // removal take the fresh file along).
+  await storeAll(uploader, leftovers);
   const summaries = await extractTables(config, tables, {
     full,
     dryRun: false,
@@ -100,10 +102,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   for (const summary of summaries) reportTable(summary, uploader.tables.get(summary.table));
   recordRuns(config, "run", summaries, uploader);
   const left = await listSpool(spool);
-  if (uploader.failure) {
-    log.error(`upload of ${uploader.failure.key} failed: ${messageOf(uploader.failure.error)}`);
-    log.info(`${left.length} file(s) kept in the spool; the next run uploads them`);
-  }
+  reportUploadFailure(uploader, left.length);
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
   const catalogued = await registerAfterUpload(config, uploadedOf(enqueued, left));
   const failed = summaries.filter((s) => s.error !== null);

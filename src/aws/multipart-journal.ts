@@ -4,7 +4,7 @@
 // is completed or aborted; the next `upload`/`run` aborts what a dead process left.
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { atomicTempWriter, readJson, writeJsonAtomic } from "../state/atomic.ts";
+import { processAlive, readJson, removeAbandonedTemps, writeJsonAtomic } from "../state/atomic.ts";
 
 export interface OpenUpload {
   bucket: string;
@@ -40,6 +40,7 @@ export class MultipartJournal {
 
   /** Entries left by processes that are no longer alive: their uploads will never finish. */
   orphans(): { name: string; upload: OpenUpload }[] {
+    removeAbandonedTemps(this.dir);
     let names: string[];
     try {
       names = readdirSync(this.dir);
@@ -48,27 +49,14 @@ export class MultipartJournal {
     }
     const out: { name: string; upload: OpenUpload }[] = [];
     for (const name of names) {
-      // An entry a killed process was still writing: the entry it replaced (if any) is intact.
-      const writer = atomicTempWriter(name);
-      if (writer !== undefined && !alive(writer)) rmSync(join(this.dir, name), { force: true });
       if (!name.endsWith(".json") || name.startsWith(".")) continue;
       const upload = readJson<OpenUpload | null>(join(this.dir, name), null);
-      if (upload && !alive(upload.pid)) out.push({ name, upload });
+      if (upload && !processAlive(upload.pid)) out.push({ name, upload });
     }
     return out;
   }
 
   private write(name: string, entry: OpenUpload): void {
     writeJsonAtomic(join(this.dir, name), entry);
-  }
-}
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -141,8 +141,6 @@ const NULL_CELL = 0xfb;
 const SPECIAL = new Uint8Array(256);
 for (const c of [COMMA, QUOTE, BACKSLASH, CR, LF]) SPECIAL[c] = 1;
 const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
-const ascii = new TextDecoder("latin1");
-const encoder = new TextEncoder();
 
 /**
  * Encodes rows into one reused buffer. `flushTo` receives a view of the bytes, valid only during
@@ -173,7 +171,7 @@ export class RawRowEncoder {
   }
 
   /** One row packet's payload, `src[start..end)`: length-coded cells, 0xFB for NULL. */
-  row(src: Uint8Array, start: number, end: number): void {
+  row(src: Buffer, start: number, end: number): void {
     const codes = this.codes;
     const width = codes.length;
     // Worst case: every byte of a string escaped to 4 (`\` → `\\\\`), quotes, separators,
@@ -251,19 +249,14 @@ export class RawRowEncoder {
           break;
         case DATETIME: {
           for (let k = s; k < e; k++) out[o++] = src[k]!;
-          // "YYYY-MM-DD HH:MM:SS" then up to six fractional digits
+          // "YYYY-MM-DD HH:MM:SS", then its fractional digits padded to six
           if (len === 19) out[o++] = DOT;
-          if (len === 19 || (len > 20 && len < 26 && src[s + 19] === DOT)) {
-            for (let k = len === 19 ? 20 : len; k < 26; k++) out[o++] = ZERO;
-          }
+          const digits = len === 19 ? 0 : len > 20 && len < 26 && src[s + 19] === DOT ? len - 20 : 6;
+          for (let k = digits; k < 6; k++) out[o++] = ZERO;
           break;
         }
         case DOUBLE: {
-          const { written } = encoder.encodeInto(
-            formatDouble(Number.parseFloat(ascii.decode(src.subarray(s, e)))),
-            out.subarray(o),
-          );
-          o += written;
+          o += out.write(formatDouble(Number.parseFloat(src.toString("latin1", s, e))), o, "latin1");
           break;
         }
         case UNPADDED: {
@@ -275,7 +268,7 @@ export class RawRowEncoder {
         case BITS: {
           let x = 0n;
           for (let k = s; k < e; k++) x = (x << 8n) | BigInt(src[k]!);
-          o += encoder.encodeInto(x.toString(), out.subarray(o)).written;
+          o += out.write(x.toString(), o, "latin1");
           break;
         }
         case HEX:

@@ -5,8 +5,10 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -39,6 +41,34 @@ export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o64
 export function atomicTempWriter(name: string): number | undefined {
   const match = /^\..+\.(\d+)\.[a-z0-9]*\.tmp$/.exec(name);
   return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Remove from `dir` the temporary files of atomicWrite() calls whose process died before the
+ * rename (killed mid-write): the file each was replacing, if any, is intact.
+ */
+export function removeAbandonedTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const writer = atomicTempWriter(name);
+    if (writer !== undefined && !processAlive(writer)) rmSync(join(dir, name), { force: true });
+  }
+}
+
+/** Whether a process with this pid exists (one of another user's counts). */
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 export function syncDirectory(dir: string): void {

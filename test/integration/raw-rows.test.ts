@@ -3,13 +3,16 @@
 // one real result set; and a result the byte path leaves to mysql2 (a configured kind that
 // disagrees with the server's type) takes the parsed path with the same result.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import type { Connection } from "mysql2";
 import type mysqlPromise from "mysql2/promise";
+import { parseConfig } from "../../src/config/load.ts";
+import type { MysqlConfig } from "../../src/config/types.ts";
 import { type ColumnKind, columnKind, encodeRows } from "../../src/extract/csv.ts";
 import { close, connect, query, streamCsv, tableColumns } from "../../src/extract/mysql.ts";
 import { ADVERSARIAL_STRINGS } from "../support/adversarial.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { testConnection } from "../support/mysql.ts";
+import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
 let db: mysqlPromise.Connection;
@@ -22,17 +25,10 @@ const STRINGS: (string | null)[] = [
   'é,\\"'.repeat(20_000),
 ];
 
-function mysqlConfig() {
-  const env = testEnv().mysql;
-  return {
-    host: env.host,
-    port: env.port,
-    user: env.user,
-    password: env.password,
-    database: env.scratchDatabase,
-    socket: "",
-    ssl: false,
-  } as Parameters<typeof connect>[0];
+/** The [mysql] section of a test config, as panorama loads it. */
+function mysqlConfig(): MysqlConfig {
+  const cfg = writeTestConfig();
+  return parseConfig(readFileSync(cfg.file, "utf8"), cfg.file, {}).config.mysql;
 }
 
 async function kindsOf(table: string): Promise<ColumnKind[]> {
