@@ -2,8 +2,10 @@
 // lock. Extraction and upload overlap: each finished spool file is queued for upload at once and
 // extraction waits when the queue is full, so the spool holds a few partitions, not a table.
 
+import { Glue } from "./aws/glue.ts";
 import { registerAfterUpload } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
+import { S3Target } from "./datalake/s3-target.ts";
 import { cleanSpool, listSpool, type ManifestEntry, spoolDir } from "./datalake/spool.ts";
 import { createTarget } from "./datalake/target.ts";
 import type { Target } from "./datalake/targets.ts";
@@ -18,19 +20,25 @@ export interface RunResult {
   ok: boolean;
 }
 
-function reportUploads(uploader: Uploader, kept: number): void {
+async function reportUploads(uploader: Uploader, spool: string): Promise<void> {
   for (const [table, t] of uploader.tables) {
     log.success(`${table}: uploaded`, { table, objects: t.objects, bytes: t.bytes, skipped: t.skipped });
   }
-  reportUploadFailure(uploader, kept);
+  await reportUploadFailure(uploader, spool);
 }
 
-function reportUploadFailure(uploader: Uploader, kept: number): void {
+async function reportUploadFailure(uploader: Uploader, spool: string): Promise<void> {
   if (!uploader.failure) return;
   log.error(`upload of ${uploader.failure.key} failed: ${messageOf(uploader.failure.error)}`, {
     key: uploader.failure.key,
   });
+  const kept = (await listSpool(spool)).length;
   log.info(`${kept} file(s) kept in the spool; the next run uploads them`);
+}
+
+/** Glue on the S3 target's AWS client: one credential lookup (IMDS on EC2) serves both. */
+function glueOf(config: Config, target: Target): Glue | undefined {
+  return target instanceof S3Target ? new Glue(target.s3.client, config.datalake.database) : undefined;
 }
 
 /** What a killed run left in the target (open multipart uploads); a failure only delays it. */
@@ -67,9 +75,8 @@ export async function uploadSpool(config: Config, dryRun: boolean): Promise<RunR
   }
   const uploader = new Uploader(config, target, { dryRun });
   await storeAll(uploader, entries);
-  const left = await listSpool(spool);
-  reportUploads(uploader, left.length);
-  const catalogued = dryRun || (await registerAfterUpload(config, uploadedOf(entries, left)));
+  await reportUploads(uploader, spool);
+  const catalogued = dryRun || (await registerAfterUpload(config, uploader.done, glueOf(config, target)));
   return { ok: uploader.failure === null && catalogued };
 }
 
@@ -81,7 +88,6 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   await recoverTarget(target);
   const uploader = new Uploader(config, target);
   const leftovers = await listSpool(spool);
-  const enqueued: ManifestEntry[] = [...leftovers];
   if (leftovers.length > 0)
     log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);
   // Stored before extraction starts: extraction may write the same keys again, and a leftover
@@ -91,20 +97,16 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   const summaries = await extractTables(config, tables, {
     full,
     dryRun: false,
-    onFile: (entry) => {
-      enqueued.push(entry);
-      return uploader.enqueue(entry);
-    },
+    onFile: (entry) => uploader.enqueue(entry),
     stopReason: () => (uploader.failure ? `the upload of ${uploader.failure.key} failed` : null),
     events: tableProgress(false),
   });
   await uploader.drain();
   for (const summary of summaries) reportTable(summary, uploader.tables.get(summary.table));
   recordRuns(config, "run", summaries, uploader);
-  const left = await listSpool(spool);
-  reportUploadFailure(uploader, left.length);
+  await reportUploadFailure(uploader, spool);
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
-  const catalogued = await registerAfterUpload(config, uploadedOf(enqueued, left));
+  const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target));
   const failed = summaries.filter((s) => s.error !== null);
   if (failed.length > 0) {
     log.error(
@@ -112,12 +114,6 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
     );
   }
   return { ok: failed.length === 0 && uploader.failure === null && catalogued };
-}
-
-/** The entries sent to the uploader that are no longer in the spool: stored (or unchanged). */
-function uploadedOf(sent: ManifestEntry[], left: ManifestEntry[]): ManifestEntry[] {
-  const kept = new Set(left.map((e) => e.key));
-  return sent.filter((e) => !kept.has(e.key));
 }
 
 export function recordRuns(

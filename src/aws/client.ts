@@ -4,7 +4,7 @@
 // message names the operation, the resource and what to do.
 import { AwsV4Signer } from "aws4fetch";
 import type { Config } from "../config/types.ts";
-import { PanoramaError } from "../errors.ts";
+import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
 import { type CredentialProvider, credentialChain } from "./credentials.ts";
 
@@ -20,6 +20,8 @@ export interface AwsRequest {
   operation: string;
   /** what it acts on, for messages: "s3://bucket/key", "table panorama.x" */
   resource: string;
+  /** S3 may answer 200 and put an `<Error>` in the body (CompleteMultipartUpload): an error too */
+  errorIn200Body?: boolean;
 }
 
 export interface RetryOptions {
@@ -102,14 +104,18 @@ function retryable(error: AwsError): boolean {
 }
 
 /** The error an AWS answer carries: S3's XML `<Error>` or a JSON `__type` / `code`. */
-export async function parseAwsError(res: Response, req: AwsRequest): Promise<AwsError> {
+async function parseAwsError(res: Response, req: AwsRequest): Promise<AwsError> {
   const text = req.method === "HEAD" ? "" : await res.text().catch(() => "");
+  return errorOf(text, res, req);
+}
+
+function errorOf(text: string, res: Response, req: AwsRequest): AwsError {
   let code = "";
   let message = "";
-  const xmlCode = /<Code>([^<]*)<\/Code>/.exec(text);
-  if (xmlCode) {
-    code = xmlCode[1] ?? "";
-    message = unescapeXml(/<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? "");
+  const xmlCode = xmlValues(text, "Code")[0];
+  if (xmlCode !== undefined) {
+    code = xmlCode;
+    message = xmlValues(text, "Message")[0] ?? "";
   } else if (text.trimStart().startsWith("{")) {
     try {
       const body = JSON.parse(text) as Record<string, unknown>;
@@ -135,12 +141,20 @@ const STATUS_CODES: Record<number, string> = {
   503: "ServiceUnavailable",
 };
 
-export function unescapeXml(text: string): string {
+function unescapeXml(text: string): string {
   return text.replace(/&(lt|gt|amp|quot|apos|#(\d+)|#x([0-9a-fA-F]+));/g, (all, name, dec, hex) => {
     if (dec) return String.fromCodePoint(Number(dec));
     if (hex) return String.fromCodePoint(Number.parseInt(hex, 16));
     return { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" }[name as string] ?? all;
   });
+}
+
+/** The text of every `<tag>` element of an XML answer, unescaped. */
+export function xmlValues(xml: string, tag: string): string[] {
+  const out: string[] = [];
+  const re = new RegExp(`<${tag}>([^<]*)</${tag}>`, "g");
+  for (let m = re.exec(xml); m; m = re.exec(xml)) out.push(unescapeXml(m[1] ?? ""));
+  return out;
 }
 
 export class AwsClient {
@@ -150,6 +164,7 @@ export class AwsClient {
   private readonly baseMs: number;
   private readonly maxMs: number;
   private readonly timeoutMs: number;
+  private readonly endpoints: Record<"glue" | "athena", string>;
   private readonly signingKeys = new Map<string, ArrayBuffer>();
 
   constructor(
@@ -162,6 +177,11 @@ export class AwsClient {
     this.baseMs = options.retry?.baseMs ?? 250;
     this.maxMs = options.retry?.maxMs ?? 10_000;
     this.timeoutMs = options.timeoutMs ?? 120_000;
+    const { glue_endpoint, athena_endpoint, region } = config.datalake;
+    this.endpoints = {
+      glue: glue_endpoint.replace(/\/+$/, "") || `https://glue.${region}.amazonaws.com`,
+      athena: athena_endpoint.replace(/\/+$/, "") || `https://athena.${region}.amazonaws.com`,
+    };
   }
 
   /** Sends `req`, retrying what may succeed later; a final non-2xx answer is thrown as AwsError. */
@@ -170,8 +190,14 @@ export class AwsClient {
       let error: AwsError;
       try {
         const res = await this.attempt(req);
-        if (res.ok) return res;
-        error = await parseAwsError(res, req);
+        if (res.ok) {
+          // attempt() read the body into memory: the clone reads no second time from the network.
+          const text = req.errorIn200Body ? await res.clone().text() : "";
+          if (!text.includes("<Error>")) return res;
+          error = errorOf(text, res, req);
+        } else {
+          error = await parseAwsError(res, req);
+        }
       } catch (thrown) {
         if (thrown instanceof PanoramaError) throw thrown;
         error = networkError(thrown, req, this.timeoutMs);
@@ -220,11 +246,10 @@ export class AwsClient {
 
   /** A JSON 1.1 call to Glue or Athena (X-Amz-Target), its JSON answer. */
   async json<T>(service: "glue" | "athena", target: string, body: object, resource: string): Promise<T> {
-    const endpoint = this.endpointFor(service);
     const res = await this.request({
       service,
       method: "POST",
-      url: `${endpoint}/`,
+      url: `${this.endpoints[service]}/`,
       headers: { "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1" },
       body: JSON.stringify(body),
       operation: target.replace(/^.*\./, ""),
@@ -232,13 +257,6 @@ export class AwsClient {
     });
     const text = await res.text();
     return (text ? JSON.parse(text) : {}) as T;
-  }
-
-  private endpointFor(service: "glue" | "athena"): string {
-    const configured =
-      service === "glue" ? this.config.datalake.glue_endpoint : this.config.datalake.athena_endpoint;
-    if (configured) return configured.replace(/\/+$/, "");
-    return `https://${service}.${this.config.datalake.region}.amazonaws.com`;
   }
 }
 
@@ -253,7 +271,7 @@ function networkError(thrown: unknown, req: AwsRequest, timeoutMs: number): AwsE
       `no complete answer within ${timeoutMs / 1000} s`,
     );
   }
-  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  const message = messageOf(thrown);
   // The URL's origin says which endpoint could not be reached; never its query (signatures).
   return new AwsError(
     "NetworkError",

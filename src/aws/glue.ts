@@ -67,16 +67,17 @@ function missingDatabase(error: AwsError): boolean {
 /** AwsError → GlueError with a hint that knows what the catalog was doing. */
 function explain(error: unknown, database: string): never {
   if (!(error instanceof AwsError)) throw error;
+  const missing =
+    error.code === "EntityNotFoundException" ? (missingDatabase(error) ? "database" : "entity") : null;
   let hint = error.hint;
-  if (error.code === "EntityNotFoundException") {
-    hint = missingDatabase(error)
-      ? `create the Glue database "${database}" (CREATE DATABASE in Athena) or check datalake.database`
-      : "create the catalog tables with `panorama catalog --create` (CUSTOM mode) or check the table names";
+  if (missing === "database") {
+    hint = `create the Glue database "${database}" (CREATE DATABASE in Athena) or check datalake.database`;
+  } else if (missing === "entity") {
+    hint =
+      "create the catalog tables with `panorama catalog --create` (CUSTOM mode) or check the table names";
   }
   // AwsError's message already ends with its own hint when it has one.
   const message = `Glue ${error.message}`;
-  const missing =
-    error.code === "EntityNotFoundException" ? (missingDatabase(error) ? "database" : "entity") : null;
   throw new GlueError(
     hint && hint !== error.hint ? `${message}; ${hint}` : message,
     hint,

@@ -17,6 +17,8 @@ export interface OpenUpload {
 
 export class MultipartJournal {
   readonly dir: string;
+  /** this process's entries, by name */
+  private readonly open = new Map<string, OpenUpload>();
 
   constructor(stateDir: string) {
     this.dir = join(stateDir, "multipart");
@@ -25,17 +27,23 @@ export class MultipartJournal {
   /** Record the intent to upload `key` (before CreateMultipartUpload); returns its entry name. */
   begin(bucket: string, key: string): string {
     const name = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}.json`;
-    this.write(name, { bucket, key, uploadId: "", pid: process.pid, started_at: new Date().toISOString() });
+    const entry = { bucket, key, uploadId: "", pid: process.pid, started_at: new Date().toISOString() };
+    this.write(name, entry);
+    this.open.set(name, entry);
     return name;
   }
 
   /** The upload id is known: record it before any part is sent. */
-  started(name: string, entry: Omit<OpenUpload, "pid" | "started_at">): void {
-    this.write(name, { ...entry, pid: process.pid, started_at: new Date().toISOString() });
+  started(name: string, uploadId: string): void {
+    const entry = this.open.get(name);
+    if (!entry) throw new Error(`multipart journal: no entry ${name}`);
+    entry.uploadId = uploadId;
+    this.write(name, entry);
   }
 
   end(name: string): void {
     rmSync(join(this.dir, name), { force: true });
+    this.open.delete(name);
   }
 
   /** Entries left by processes that are no longer alive: their uploads will never finish. */

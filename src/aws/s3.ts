@@ -2,8 +2,9 @@
 // files of 16 MiB and more go as multipart uploads read from disk part by part (never the whole
 // file in memory), recorded in state_dir while open and aborted when they fail.
 import type { Config } from "../config/types.ts";
+import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
-import { type AwsClient, AwsError, type AwsRequest, parseAwsError, unescapeXml } from "./client.ts";
+import { type AwsClient, AwsError, type AwsRequest, xmlValues } from "./client.ts";
 import { MultipartJournal } from "./multipart-journal.ts";
 
 export const MIB = 1024 * 1024;
@@ -54,29 +55,24 @@ export function multipartEtag(partMd5Hex: readonly string[]): string {
   return `${hasher.digest("hex")}-${partMd5Hex.length}`;
 }
 
-function xmlValues(xml: string, tag: string): string[] {
-  const out: string[] = [];
-  const re = new RegExp(`<${tag}>([^<]*)</${tag}>`, "g");
-  for (let m = re.exec(xml); m; m = re.exec(xml)) out.push(unescapeXml(m[1] ?? ""));
-  return out;
-}
-
 export class S3Client {
   readonly journal: MultipartJournal;
+  /** datalake.endpoint without its trailing slashes; "" on AWS */
+  private readonly endpoint: string;
 
   constructor(
-    private readonly client: AwsClient,
+    readonly client: AwsClient,
     private readonly config: Config,
   ) {
     this.journal = new MultipartJournal(config.state_dir);
+    this.endpoint = config.datalake.endpoint.replace(/\/+$/, "");
   }
 
   /** Path-style under a custom endpoint (tests, MinIO), virtual-hosted on AWS. */
   url(bucket: string, key: string, query: Record<string, string> = {}): string {
-    const { endpoint, region } = this.config.datalake;
     const path = key ? `/${encodeKey(key)}` : "/";
-    if (endpoint) return `${endpoint.replace(/\/+$/, "")}/${bucket}${key ? path : ""}${encodeQuery(query)}`;
-    return `https://${bucket}.s3.${region}.amazonaws.com${path}${encodeQuery(query)}`;
+    if (this.endpoint) return `${this.endpoint}/${bucket}${key ? path : ""}${encodeQuery(query)}`;
+    return `https://${bucket}.s3.${this.config.datalake.region}.amazonaws.com${path}${encodeQuery(query)}`;
   }
 
   private call(
@@ -109,11 +105,10 @@ export class S3Client {
 
   async putObject(bucket: string, key: string, body: Uint8Array | Blob): Promise<void> {
     const md5 = await contentMd5(body);
-    const res = await this.call("PutObject", "PUT", bucket, key, {
+    await this.call("PutObject", "PUT", bucket, key, {
       body,
       headers: { "Content-MD5": md5.base64, ...this.encryptionHeaders() },
     });
-    await res.body?.cancel();
   }
 
   /** Store the file at `path` under `key`: one PUT below 16 MiB, else a multipart upload. */
@@ -146,8 +141,9 @@ export class S3Client {
           "no UploadId",
         );
       }
-      this.journal.started(entry, { bucket, key, uploadId });
+      this.journal.started(entry, uploadId);
 
+      const etags: string[] = new Array(count);
       const md5s: string[] = new Array(count);
       let next = 0;
       const worker = async (): Promise<void> => {
@@ -155,7 +151,9 @@ export class S3Client {
           const index = next++;
           const start = index * partBytes;
           const slice = file.slice(start, Math.min(bytes, start + partBytes));
-          md5s[index] = await this.uploadPart(bucket, key, uploadId, index + 1, slice);
+          const part = await this.uploadPart(bucket, key, uploadId, index + 1, slice);
+          etags[index] = part.etag;
+          md5s[index] = part.md5;
         }
       };
       const workers = Array.from({ length: Math.min(PARTS_IN_FLIGHT, count) }, worker);
@@ -172,7 +170,7 @@ export class S3Client {
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
 
-      await this.completeMultipartUpload(bucket, key, uploadId, file.slice(0, bytes), md5s);
+      await this.completeMultipartUpload(bucket, key, uploadId, file.slice(0, bytes), etags, md5s);
       this.journal.end(entry);
     } catch (error) {
       if (!uploadId) {
@@ -185,39 +183,34 @@ export class S3Client {
       } catch (abortError) {
         log.warn("could not abort a failed multipart upload; the next run retries", {
           key,
-          error: abortError instanceof Error ? abortError.message : String(abortError),
+          error: messageOf(abortError),
         });
       }
       throw error;
     }
   }
 
-  /** One part, with its Content-MD5; returns the part's MD5 (hex), which S3 gives as its ETag. */
+  /**
+   * One part, with its Content-MD5 (S3 answers BadDigest when the bytes differ). Returns the ETag
+   * S3 gave the part, which CompleteMultipartUpload must name (under SSE-KMS it is not the MD5),
+   * and the part's MD5 (hex).
+   */
   private async uploadPart(
     bucket: string,
     key: string,
     uploadId: string,
     partNumber: number,
     body: Blob,
-  ): Promise<string> {
+  ): Promise<{ etag: string; md5: string }> {
     const md5 = await contentMd5(body);
     const res = await this.call("UploadPart", "PUT", bucket, key, {
       query: { partNumber: String(partNumber), uploadId },
       body,
       headers: { "Content-MD5": md5.base64 },
     });
-    await res.body?.cancel();
-    const etag = res.headers.get("etag")?.replace(/"/g, "");
-    if (etag && etag !== md5.hex) {
-      throw new AwsError(
-        "BadDigest",
-        res.status,
-        "UploadPart",
-        `s3://${bucket}/${key}`,
-        `part ${partNumber}: S3 stored ETag ${etag}, expected ${md5.hex}`,
-      );
-    }
-    return md5.hex;
+    // A server that gives no ETag: S3's ETag of an unencrypted part is its MD5.
+    const etag = res.headers.get("etag")?.replace(/"/g, "") || md5.hex;
+    return { etag, md5: md5.hex };
   }
 
   private async completeMultipartUpload(
@@ -225,36 +218,29 @@ export class S3Client {
     key: string,
     uploadId: string,
     file: Blob,
+    etags: readonly string[],
     md5s: readonly string[],
   ): Promise<void> {
-    const parts = md5s
-      .map((md5, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>"${md5}"</ETag></Part>`)
+    const parts = etags
+      .map((etag, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>"${etag}"</ETag></Part>`)
       .join("");
-    const body = `<CompleteMultipartUpload>${parts}</CompleteMultipartUpload>`;
-    const request = { query: { uploadId }, body, headers: { "Content-Type": "application/xml" } };
-    const resource = `s3://${bucket}/${key}`;
-    for (let attempt = 1; ; attempt++) {
-      let error: AwsError;
-      try {
-        const res = await this.call("CompleteMultipartUpload", "POST", bucket, key, request);
-        const text = await res.text();
-        // S3 may answer 200 and put the error in the body.
-        if (!text.includes("<Error>")) return;
-        error = await parseAwsError(new Response(text, { status: 500 }), {
-          ...request,
-          service: "s3",
-          method: "POST",
-          url: "",
-          operation: "CompleteMultipartUpload",
-          resource,
-        });
-      } catch (thrown) {
-        if (!(thrown instanceof AwsError)) throw thrown;
-        error = thrown;
-      }
+    try {
+      await this.call("CompleteMultipartUpload", "POST", bucket, key, {
+        query: { uploadId },
+        body: `<CompleteMultipartUpload>${parts}</CompleteMultipartUpload>`,
+        headers: { "Content-Type": "application/xml" },
+        errorIn200Body: true,
+      });
+    } catch (error) {
       // An earlier attempt completed the upload but its answer was lost: the object is there.
-      if (error.code === "NoSuchUpload" && (await this.holds(bucket, key, file, md5s))) return;
-      if (error.code !== "InternalError" || attempt >= 3) throw error;
+      if (
+        error instanceof AwsError &&
+        error.code === "NoSuchUpload" &&
+        (await this.holds(bucket, key, file, md5s))
+      ) {
+        return;
+      }
+      throw error;
     }
   }
 
@@ -272,8 +258,7 @@ export class S3Client {
   /** Remove `key`; no error when it does not exist. */
   async deleteObject(bucket: string, key: string): Promise<void> {
     try {
-      const res = await this.call("DeleteObject", "DELETE", bucket, key);
-      await res.body?.cancel();
+      await this.call("DeleteObject", "DELETE", bucket, key);
     } catch (error) {
       if (error instanceof AwsError && (error.code === "NoSuchKey" || error.status === 404)) return;
       throw error;
@@ -319,8 +304,7 @@ export class S3Client {
   /** Abort an open multipart upload; an upload already gone is fine. */
   async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
     try {
-      const res = await this.call("AbortMultipartUpload", "DELETE", bucket, key, { query: { uploadId } });
-      await res.body?.cancel();
+      await this.call("AbortMultipartUpload", "DELETE", bucket, key, { query: { uploadId } });
     } catch (error) {
       if (error instanceof AwsError && error.code === "NoSuchUpload") return;
       throw error;

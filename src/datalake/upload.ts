@@ -49,6 +49,8 @@ export class Uploader {
   /** the first failure: later files stay in the spool for the next run */
   failure: { key: string; error: unknown } | null = null;
   readonly tables = new Map<string, TableUploads>();
+  /** the entries stored or found unchanged, and removed from the spool (none in a dry run) */
+  readonly done: ManifestEntry[] = [];
 
   constructor(
     private readonly config: Config,
@@ -132,6 +134,7 @@ export class Uploader {
         return;
       }
       await removeFromSpool(this.spool, entry.key);
+      this.done.push(entry);
       return;
     }
     if (this.options.dryRun) {
@@ -146,6 +149,7 @@ export class Uploader {
     this.stored[entry.key] = { hash: entry.hash, bytes: entry.bytes, uploaded_at: new Date().toISOString() };
     if (++this.unflushed >= FLUSH_EVERY) this.flush();
     await removeFromSpool(this.spool, entry.key);
+    this.done.push(entry);
     tally.objects++;
     tally.bytes += entry.bytes;
     log.debug("uploaded", {

@@ -63,7 +63,7 @@ beforeAll(async () => {
   if (skip) return;
   env = testEnv();
   bucket = env.s3.bucket;
-  proxy = await startS3Proxy({ upstream: env.s3.directEndpoint, credentials });
+  proxy = await startS3Proxy({ upstream: env.s3.directEndpoint, credentials, sseKmsEtags: true });
 });
 
 afterAll(async () => {
@@ -146,6 +146,120 @@ describe.skipIf(skip)("S3 client", () => {
     expect((await client.headObject(bucket, key))?.size).toBe(data.length);
     expect(multipartEtag(partMd5s)).toMatch(/^[0-9a-f]{32}-3$/);
     // Completed uploads leave nothing in the journal.
+    expect(readdirSync(join(stateDir, "multipart"))).toEqual([]);
+  });
+
+  test("under SSE-KMS the part ETags are not MD5s: Complete names the ETags S3 answered", async () => {
+    const arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const cfg = writeS3Config({ endpoint: proxy.url, ...credentials, datalake: `kms_key_arn = "${arn}"` });
+    const client = new S3Client(new AwsClient(cfg.config), cfg.config);
+    const key = `${prefix}/kms/big.csv`;
+    const { path, data } = fileOf("kms-big.bin", 17 * MIB);
+    const first = proxy.requests.length;
+    await client.putFile(bucket, key, path, data.length);
+    expect(await stored(key)).toEqual(data);
+    const requests = since(first);
+    expect(requests[0]?.headers["x-amz-server-side-encryption"]).toBe("aws:kms");
+    const parts = requests
+      .filter((r) => r.method === "PUT")
+      .sort((a, b) => Number(a.query.partNumber) - Number(b.query.partNumber));
+    expect(parts).toHaveLength(3);
+    for (const [i, part] of parts.entries()) {
+      expect(part.etag).toMatch(/^[0-9a-f]{32}$/);
+      expect(part.etag).not.toBe(md5(data.subarray(i * 8 * MIB, (i + 1) * 8 * MIB)).hex);
+    }
+    const complete = requests.filter((r) => r.method === "POST" && r.query.uploadId);
+    expect(complete.map((r) => r.status)).toEqual([200]);
+    expect(proxy.multipartUploads.filter((u) => u.key === key).map((u) => u.state)).toEqual(["completed"]);
+  });
+
+  test("the proxy refuses, as S3 does, a Complete naming a part's MD5 instead of its SSE-KMS ETag", async () => {
+    const { s3: client } = s3();
+    const aws = (client as unknown as { client: AwsClient }).client;
+    const key = `${prefix}/kms/md5-named.csv`;
+    const resource = `s3://${bucket}/${key}`;
+    const created = await aws.request({
+      service: "s3",
+      method: "POST",
+      url: client.url(bucket, key, { uploads: "" }),
+      headers: { "x-amz-server-side-encryption": "aws:kms" },
+      operation: "CreateMultipartUpload",
+      resource,
+    });
+    const uploadId = /<UploadId>([^<]*)<\/UploadId>/.exec(await created.text())?.[1] ?? "";
+    const part = randomBytes(1000);
+    const put = await aws.request({
+      service: "s3",
+      method: "PUT",
+      url: client.url(bucket, key, { partNumber: "1", uploadId }),
+      headers: { "Content-MD5": md5(part).base64 },
+      body: part,
+      operation: "UploadPart",
+      resource,
+    });
+    const etag = put.headers.get("etag")?.replace(/"/g, "");
+    expect(etag).not.toBe(md5(part).hex);
+    const complete = (named: string): Promise<unknown> =>
+      aws
+        .request({
+          service: "s3",
+          method: "POST",
+          url: client.url(bucket, key, { uploadId }),
+          headers: { "Content-Type": "application/xml" },
+          body: `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"${named}"</ETag></Part></CompleteMultipartUpload>`,
+          operation: "CompleteMultipartUpload",
+          resource,
+        })
+        .catch((e: unknown) => e);
+    expect(await complete(md5(part).hex)).toMatchObject({ code: "InvalidPart", status: 400 });
+    expect(await complete(etag ?? "")).toBeInstanceOf(Response);
+    expect(await stored(key)).toEqual(part);
+  });
+
+  test("a Complete answered 200 with an InternalError in its body is retried by the client", async () => {
+    const { s3: client } = s3();
+    const big = fileOf("complete-200-error.bin", 16 * MIB);
+    const key = `${prefix}/complete-200-error.csv`;
+    let failed = 0;
+    proxy.setFaults((r) =>
+      r.method === "POST" && r.query.uploadId && failed++ === 0
+        ? { kind: "error", status: 200, code: "InternalError", message: "We encountered an internal error." }
+        : undefined,
+    );
+    const first = proxy.requests.length;
+    try {
+      await client.putFile(bucket, key, big.path, big.data.length);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+    expect(await stored(key)).toEqual(big.data);
+    const completes = since(first).filter((r) => r.method === "POST" && r.query.uploadId);
+    expect(completes.map((r) => [r.status, r.fault])).toEqual([
+      [200, "error"],
+      [200, "pass"],
+    ]);
+    expect(proxy.multipartUploads.filter((u) => u.key === key).map((u) => u.state)).toEqual(["completed"]);
+  });
+
+  test("a Complete answered 200 with an error every time: the error after the client's attempts, the upload aborted", async () => {
+    const { s3: client, stateDir } = s3({ attempts: 2 });
+    const big = fileOf("complete-200-errors.bin", 16 * MIB);
+    const key = `${prefix}/complete-200-errors.csv`;
+    proxy.setFaults((r) =>
+      r.method === "POST" && r.query.uploadId
+        ? { kind: "error", status: 200, code: "InternalError" }
+        : undefined,
+    );
+    const first = proxy.requests.length;
+    const error = await client
+      .putFile(bucket, key, big.path, big.data.length)
+      .catch((e: unknown) => e)
+      .finally(() => proxy.setFaults(undefined));
+    expect(error).toBeInstanceOf(AwsError);
+    expect(error).toMatchObject({ code: "InternalError", operation: "CompleteMultipartUpload" });
+    expect(since(first).filter((r) => r.method === "POST" && r.query.uploadId)).toHaveLength(2);
+    expect(proxy.multipartUploads.filter((u) => u.key === key).map((u) => u.state)).toEqual(["aborted"]);
+    expect(await stored(key)).toBeNull();
     expect(readdirSync(join(stateDir, "multipart"))).toEqual([]);
   });
 

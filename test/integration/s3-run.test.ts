@@ -10,8 +10,9 @@ import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
 import { encodeKey, S3Client } from "../../src/aws/s3.ts";
-import { CLI, runPanorama } from "../support/cli.ts";
+import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
+import { startImdsServer } from "../support/imds-server.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 import { writeS3Config } from "../support/s3-config.ts";
 import { startS3Proxy } from "../support/s3-proxy.ts";
@@ -319,6 +320,39 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
       expect(spoolFiles(cfg.stateDir)).toEqual([]);
     } finally {
       await proxy.close();
+    }
+  }, 60_000);
+
+  test("with the EC2 instance role: one credential lookup serves the uploads and the Glue registration", async () => {
+    const role = {
+      accessKeyId: "ASIARUNROLEKEY000001",
+      secretAccessKey: "run-role-secret-1",
+      token: "run-role-session-token-1",
+      expiration: new Date(Date.now() + 6 * 3600_000),
+    };
+    const imds = startImdsServer("panorama-run-role", role);
+    const proxy = await startS3Proxy({ upstream: env.s3.directEndpoint, credentials: role });
+    try {
+      const prefix = uniquePrefix("role");
+      // No keys in [aws]: the chain falls through to the instance role.
+      const cfg = runConfig({
+        prefix,
+        body: SMALL_ONLY,
+        endpoint: proxy.url,
+        accessKeyId: "",
+        secretAccessKey: "",
+      });
+      const run = await runPanorama(["--config", cfg.file, "run"], {
+        env: cleanEnv({ AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url }),
+      });
+      expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
+      expect(run.stderr).toContain("partition(s) registered");
+      expect((await bucketObjects(prefix)).size).toBe(20);
+      expect(proxy.requests.every((r) => r.auth === "ok" && r.accessKeyId === role.accessKeyId)).toBe(true);
+      expect(imds.counts).toMatchObject({ token: 1, credentials: 1 });
+    } finally {
+      await proxy.close();
+      imds.close();
     }
   }, 60_000);
 

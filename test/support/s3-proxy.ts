@@ -1,7 +1,9 @@
 // A loopback proxy in front of s3rver that does what s3rver does not: it verifies SigV4 (s3rver
 // accepts any signature, even none) and Content-MD5 (s3rver ignores it: BadDigest here, as S3),
 // keeps the state of multipart uploads and answers AbortMultipartUpload and ListMultipartUploads
-// itself (s3rver implements neither), records what clients sent, and injects faults on request.
+// itself (s3rver implements neither), refuses a CompleteMultipartUpload whose part ETags are not
+// those UploadPart answered (InvalidPart, as S3; s3rver ignores them), records what clients sent,
+// and injects faults on request.
 //
 //   bun test/support/s3-proxy.ts --upstream http://127.0.0.1:4568 --port 0 --access-key K --secret S
 //
@@ -58,6 +60,8 @@ export interface RecordedRequest {
   fault: FaultAction["kind"];
   /** The status sent back; undefined while in flight or when the connection was reset. */
   status?: number;
+  /** UploadPart: the ETag answered (without quotes). */
+  etag?: string;
 }
 
 export interface S3ProxyOptions {
@@ -68,6 +72,11 @@ export interface S3ProxyOptions {
   /** The key id s3rver knows; verified requests are forwarded under it. */
   upstreamAccessKeyId?: string;
   faults?: FaultHook;
+  /**
+   * Under SSE-KMS, S3's ETags are not MD5 digests: when set, UploadPart of an upload created with
+   * x-amz-server-side-encryption: aws:kms answers a random ETag instead of s3rver's MD5.
+   */
+  sseKmsEtags?: boolean;
 }
 
 /** A multipart upload created through the proxy and what became of it. */
@@ -173,6 +182,9 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
   const agent = new Agent({ keepAlive: true });
   const requests: RecordedRequest[] = [];
   const multipart = new Map<string, MultipartRecord>();
+  /** upload id → part number → the ETag UploadPart answered (without quotes) */
+  const partEtags = new Map<string, Map<number, string>>();
+  const kmsUploads = new Set<string>();
   let faults = options.faults;
 
   /** What the proxy must learn from s3rver's answer to a multipart request. */
@@ -182,14 +194,52 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
     if (recorded.method === "POST" && "uploads" in recorded.query) {
       const uploadId = /<UploadId>([^<]*)<\/UploadId>/.exec(body)?.[1];
       if (uploadId) multipart.set(uploadId, { bucket, key, uploadId, state: "open" });
+      if (uploadId && recorded.headers["x-amz-server-side-encryption"] === "aws:kms")
+        kmsUploads.add(uploadId);
     } else if (recorded.method === "POST" && recorded.query.uploadId && !body.includes("<Error>")) {
       const upload = multipart.get(recorded.query.uploadId);
       if (upload) upload.state = "completed";
     }
   }
 
+  /** The ETag to answer a stored part with (s3rver's, or a random one under SSE-KMS), remembered. */
+  function partEtag(
+    recorded: RecordedRequest,
+    status: number,
+    upstreamEtag: string | undefined,
+  ): string | undefined {
+    const { uploadId, partNumber } = recorded.query;
+    if (status !== 200 || recorded.method !== "PUT" || !uploadId || !partNumber || !upstreamEtag) return;
+    const etag =
+      options.sseKmsEtags && kmsUploads.has(uploadId)
+        ? randomBytes(16).toString("hex")
+        : upstreamEtag.replace(/"/g, "");
+    const parts = partEtags.get(uploadId) ?? new Map<number, string>();
+    parts.set(Number(partNumber), etag);
+    partEtags.set(uploadId, parts);
+    recorded.etag = etag;
+    return `"${etag}"`;
+  }
+
+  /** Whether every part a CompleteMultipartUpload names carries the ETag its UploadPart answered. */
+  function partsMatch(uploadId: string, body: Buffer): boolean {
+    const parts = partEtags.get(uploadId);
+    const named = body.toString("utf8").match(/<Part>[\s\S]*?<\/Part>/g) ?? [];
+    return named.every((part) => {
+      const number = Number(/<PartNumber>([^<]*)<\/PartNumber>/.exec(part)?.[1]);
+      // S3 removes all double quotes when comparing ETags (XML-escaped ones too).
+      const etag = (/<ETag>([^<]*)<\/ETag>/.exec(part)?.[1] ?? "").replace(/"|&quot;|&#34;/g, "");
+      return parts?.get(number) === etag;
+    });
+  }
+
   /** Multipart calls s3rver lacks or gets wrong; returns true when answered here. */
-  function answerMultipart(req: IncomingMessage, res: ServerResponse, recorded: RecordedRequest): boolean {
+  function answerMultipart(
+    req: IncomingMessage,
+    res: ServerResponse,
+    recorded: RecordedRequest,
+    body: Buffer,
+  ): boolean {
     const uploadId = recorded.query.uploadId;
     const { bucket, key } = bucketAndKey(recorded.path);
     if (recorded.method === "GET" && key === "" && "uploads" in recorded.query) {
@@ -227,6 +277,17 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
       }
       return true;
     }
+    if (recorded.method === "POST" && upload && !partsMatch(uploadId, body)) {
+      sendError(
+        req,
+        res,
+        400,
+        "InvalidPart",
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+        { UploadId: uploadId },
+      );
+      return true;
+    }
     return false;
   }
 
@@ -261,11 +322,13 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
           readBody(upstreamRes).then(
             (answer) => {
               track(recorded, status, answer.toString("utf8"));
+              const back = rawHeaderRecord(upstreamRes.rawHeaders);
+              const etag = partEtag(recorded, status, back.etag?.[0]);
+              if (etag) back.etag = [etag];
               if (resetAfter) {
                 req.socket.destroy();
                 return;
               }
-              const back = rawHeaderRecord(upstreamRes.rawHeaders);
               for (const name of HOP_BY_HOP) delete back[name];
               back["content-length"] = [String(answer.length)];
               res.writeHead(status, back);
@@ -329,7 +392,7 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
       sendError(req, res, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
       return;
     }
-    if (answerMultipart(req, res, recorded)) {
+    if (answerMultipart(req, res, recorded, body)) {
       if (action.kind === "reset") req.socket.destroy();
       return;
     }
