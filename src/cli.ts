@@ -6,8 +6,7 @@ import pkg from "../package.json" with { type: "json" };
 import { commands } from "./commands/index.ts";
 import { globalArgs, setEarlyGlobals, startLogging } from "./commands/shared.ts";
 import { closest } from "./config/reader.ts";
-import { exitCodeFor, messageOf, PanoramaError, UsageError } from "./errors.ts";
-import { log, redact } from "./log.ts";
+import { exitCodeFor, report, UsageError } from "./errors.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: commands are generic over their own args
 type AnyCommand = CommandDef<any>;
@@ -152,8 +151,9 @@ export async function runCli(argv: string[]): Promise<number> {
     const { result } = await runCommand(resolved.command, { rawArgs: resolved.argv });
     return typeof result === "number" ? result : 0;
   } catch (error) {
-    report(error);
-    return exitCodeFor(errorWithCittyMapped(error));
+    const mapped = errorWithCittyMapped(error);
+    report(mapped);
+    return exitCodeFor(mapped);
   }
 }
 
@@ -161,18 +161,6 @@ export async function runCli(argv: string[]): Promise<number> {
 function errorWithCittyMapped(error: unknown): unknown {
   if (error instanceof Error && error.name === "CLIError") return new UsageError(error.message);
   return error;
-}
-
-function report(error: unknown): void {
-  const mapped = errorWithCittyMapped(error);
-  if (mapped instanceof PanoramaError) {
-    log.error(redact(mapped.message));
-    if (mapped.hint) log.info(redact(`hint: ${mapped.hint}`));
-    return;
-  }
-  // An unexpected error: its stack helps a bug report, and secrets are still blanked.
-  log.error(redact(messageOf(error)));
-  if (error instanceof Error && error.stack) log.debug(redact(error.stack));
 }
 
 if (import.meta.main) {

@@ -1,5 +1,6 @@
 // One error type per edge, each carrying a message for a person; exitCodeFor() is the one place
-// where errors become exit codes (DESIGN §2).
+// where errors become exit codes (DESIGN §2), report() the one where they become log lines.
+import { log, redact } from "./log.ts";
 
 export class PanoramaError extends Error {
   /** a short "what to do" line shown after the message */
@@ -34,4 +35,16 @@ export function exitCodeFor(error: unknown): number {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** Log an error that ends a command (or a job): its message, then its hint when it has one. */
+export function report(error: unknown): void {
+  if (error instanceof PanoramaError) {
+    log.error(redact(error.message));
+    if (error.hint) log.info(redact(`hint: ${error.hint}`));
+    return;
+  }
+  // An unexpected error: its stack helps a bug report, and secrets are still blanked.
+  log.error(redact(messageOf(error)));
+  if (error instanceof Error && error.stack) log.debug(redact(error.stack));
 }

@@ -56,7 +56,6 @@ export class Batcher {
   private skipped = 0;
   private firstEventOffset: number | null = null;
   private time: Date | null = null;
-  private day: string | null = null;
   /** the day as a number (days since 1970), compared for every event without making a string */
   private dayNumber = Number.NaN;
   /** monotonic ms when the first line entered this batch, for upload_timeout */
@@ -78,10 +77,6 @@ export class Batcher {
   /** Whether lines entered since the last close (events or not): something to commit. */
   get pending(): boolean {
     return this.end > this.start;
-  }
-
-  get eventCount(): number {
-    return this.events;
   }
 
   /** Milliseconds since the first line entered, 0 when empty. */
@@ -113,7 +108,6 @@ export class Batcher {
       // An event without a time goes to the day of the events before it (DESIGN is silent; the
       // clock is the last resort, for a file whose first events have no time).
       this.time = time ?? this.carried ?? new Date();
-      this.day = dayOf(this.time);
       this.dayNumber = Math.floor(this.time.getTime() / DAY_MS);
     }
     if (time !== null) this.carried = time;
@@ -144,7 +138,7 @@ export class Batcher {
       end: this.end,
       firstEventOffset: this.firstEventOffset,
       time,
-      day: this.day ?? dayOf(time),
+      day: dayOf(time),
       events: this.events,
       skipped: this.skipped,
       body: this.buffer.subarray(0, this.bytes),
@@ -162,7 +156,6 @@ export class Batcher {
     this.skipped = 0;
     this.firstEventOffset = null;
     this.time = null;
-    this.day = null;
     this.dayNumber = Number.NaN;
     this.openedAt = null;
     this.start = this.end;

@@ -14,10 +14,10 @@ import {
   statFile,
 } from "./tail.ts";
 
+// Checkpoints written by earlier versions also hold `origin` (where the file was first found):
+// carried along, never read.
 export interface FileCheckpoint extends Fingerprint {
-  /** the configured path (or glob match) the file was found at */
-  origin: string;
-  /** where the file was last seen: the origin, or a rotated name beside it */
+  /** where the file was last seen: where it was found, or a rotated name beside it */
   path: string;
   /** its file name when first seen: rotated names start with it */
   base: string;

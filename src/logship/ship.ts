@@ -1,18 +1,10 @@
 // `panorama log-ship`: tail (offsets, rotation) → parse (find the event) → batch (size, day,
 // age) → upload (key, retry) → checkpoint, in that order and one batch at a time per file, so a
 // file's checkpoint never passes a batch that is not stored (DESIGN §8, §9).
-import {
-  closeSync,
-  type FSWatcher,
-  fstatSync,
-  openSync,
-  readSync,
-  realpathSync,
-  watch as watchDir,
-} from "node:fs";
+import { closeSync, type FSWatcher, openSync, readSync, realpathSync, watch as watchDir } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { Config } from "../config/types.ts";
-import { JobError, messageOf } from "../errors.ts";
+import { JobError, messageOf, report } from "../errors.ts";
 import { log } from "../log.ts";
 import { Batcher, type ClosedBatch } from "./batch.ts";
 import { type FileCheckpoint, findByInode, readCheckpoints, writeCheckpoints } from "./checkpoint.ts";
@@ -20,7 +12,9 @@ import { dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
 import {
   checkFingerprint,
   type FileInfo,
+  FilePrefix,
   fingerprintOf,
+  fstatFile,
   type Line,
   LineSplitter,
   resolveLogPaths,
@@ -97,11 +91,6 @@ function openFile(path: string): number | null {
   } catch {
     return null;
   }
-}
-
-function infoOf(fd: number, path: string): FileInfo {
-  const st = fstatSync(fd, { bigint: true });
-  return { path, dev: String(st.dev), ino: String(st.ino), size: Number(st.size) };
 }
 
 function realPath(path: string): string {
@@ -202,8 +191,7 @@ export class LogShipper {
 
   private fail(error: unknown): void {
     this.result.ok = false;
-    log.error(messageOf(error));
-    if (error instanceof JobError && error.hint) log.info(`hint: ${error.hint}`);
+    report(error);
   }
 
   private finish(): ShipResult {
@@ -291,7 +279,7 @@ export class LogShipper {
       return false;
     }
     if (found && fd !== null) {
-      if (sameFile(infoOf(fd, found.path), t.cp)) {
+      if (sameFile(fstatFile(fd, found.path), t.cp)) {
         if (found.path !== t.cp.path) this.moved(t, found.path);
         t.fd = fd;
         return true;
@@ -318,11 +306,9 @@ export class LogShipper {
 
   /** An open file: still at its path, renamed beside it (rotation), or gone. */
   private followRename(t: Tracked): void {
-    const here = statFile(t.cp.path);
-    if (here && sameFile(here, t.cp)) return;
-    const moved = rotationCandidates(t.cp.path, t.cp.base).find((c) => sameFile(c, t.cp));
-    if (moved) {
-      this.moved(t, moved.path);
+    const found = findByInode(t.cp);
+    if (found) {
+      if (found.path !== t.cp.path) this.moved(t, found.path);
       return;
     }
     if (!t.gone) log.info(`${t.cp.path} was deleted: reading what is left of it, then forgetting it`);
@@ -342,7 +328,7 @@ export class LogShipper {
    */
   private async checkContent(t: Tracked): Promise<void> {
     const fd = t.fd!;
-    const size = infoOf(fd, t.cp.path).size;
+    const size = fstatFile(fd, t.cp.path).size;
     if (size === t.checkedSize) return;
     const check = checkFingerprint(fd, t.cp);
     if (check.matches && size >= t.splitter.position) {
@@ -369,7 +355,7 @@ export class LogShipper {
     // What was read before is still a true record of events: upload it first.
     await this.flush(t);
     const index = this.files.indexOf(t);
-    const cp = { ...this.newCheckpoint(t.cp.origin, t.cp.path, infoOf(fd, t.cp.path), fd), base: t.cp.base };
+    const cp = { ...this.newCheckpoint(t.cp.path, fstatFile(fd, t.cp.path), fd), base: t.cp.base };
     const fresh = this.track(cp, fd);
     if (index >= 0) this.files[index] = fresh;
     this.dirty = true;
@@ -385,8 +371,8 @@ export class LogShipper {
       if (sameFile(candidate, t.cp) || candidate.size < minSize || this.isTracked(candidate)) continue;
       const fd = openFile(candidate.path);
       if (fd === null) continue;
-      const info = infoOf(fd, candidate.path);
-      if (sameFile(info, candidate) && checkFingerprint(fd, t.cp).matches) return { info, fd };
+      const info = fstatFile(fd, candidate.path);
+      if (sameFile(info, candidate) && new FilePrefix(fd).matches(t.cp)) return { info, fd };
       closeSync(fd);
     }
     return null;
@@ -407,10 +393,9 @@ export class LogShipper {
     return this.files.some((t) => sameFile(t.cp, file));
   }
 
-  private newCheckpoint(origin: string, path: string, info: FileInfo, fd: number): FileCheckpoint {
+  private newCheckpoint(path: string, info: FileInfo, fd: number): FileCheckpoint {
     const real = realPath(path);
     return {
-      origin,
       path: real,
       base: basename(real),
       dev: info.dev,
@@ -433,16 +418,15 @@ export class LogShipper {
         this.warnOnce(`open:${path}`, `cannot open ${path}: it is not shipped until it can be read`);
         continue;
       }
-      const info = infoOf(fd, path);
+      const info = fstatFile(fd, path);
       // Being copied by copytruncate (a glob matching rotated names): the copy is not a new file.
-      const copyOf = this.files.find(
-        (t) => t.cp.fingerprint_length > 0 && checkFingerprint(fd, t.cp).matches,
-      );
-      if (this.isTracked(info) || copyOf) {
+      const prefix = new FilePrefix(fd);
+      const isCopy = this.files.some((t) => t.cp.fingerprint_length > 0 && prefix.matches(t.cp));
+      if (this.isTracked(info) || isCopy) {
         closeSync(fd);
         continue;
       }
-      const cp = this.newCheckpoint(path, path, info, fd);
+      const cp = this.newCheckpoint(path, info, fd);
       log.info(`following ${path}`, { path });
       this.files.push(this.track(cp, fd));
       this.dirty = true;
@@ -461,14 +445,14 @@ export class LogShipper {
   private async read(t: Tracked): Promise<void> {
     const fd = t.fd;
     if (fd === null) return;
-    const size = infoOf(fd, t.cp.path).size;
+    const size = fstatFile(fd, t.cp.path).size;
     while (t.splitter.position < size && !(this.stopping && this.options.follow)) {
       const position = t.splitter.position;
       const n = readSync(fd, this.buffer, 0, Math.min(CHUNK_BYTES, size - position), position);
       if (n === 0) break;
       // Truncated while being read (copytruncate)? Then these bytes may be the new content's:
       // drop them, and let the next pass find the copy.
-      if (infoOf(fd, t.cp.path).size < position + n || !checkFingerprint(fd, t.cp).matches) {
+      if (fstatFile(fd, t.cp.path).size < position + n || !checkFingerprint(fd, t.cp).matches) {
         t.checkedSize = -1;
         break;
       }
@@ -683,7 +667,7 @@ export class LogShipper {
  * The caller holds the log-ship lock.
  */
 export async function shipLogs(config: Config, options: ShipOptions = {}): Promise<ShipResult> {
-  const sink = options.sink ?? (options.dryRun ? null : await createLogSink(config));
+  const sink = options.sink ?? (options.dryRun ? null : createLogSink(config));
   const shipper = new LogShipper(config, sink, options);
   return options.follow ? shipper.follow() : shipper.once();
 }

@@ -1,7 +1,7 @@
 // The tail input's file handling: which files the config names (paths and globs minus
 // excludes), what identifies a file (device, inode, fingerprint of its first bytes), where a
 // rotated file went (a name beside it starting with its base name), and lines cut from chunks.
-import { readdirSync, readSync, statSync } from "node:fs";
+import { type BigIntStats, fstatSync, readdirSync, readSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { LogsConfig } from "../config/types.ts";
 
@@ -19,16 +19,26 @@ const GLOB_CHARS = /[*?[\]{}]/;
 // Compressed rotations are not read (DESIGN §8): their bytes were read before compression.
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip|Z)$/;
 
+// Bigint stats: a device or inode number may not fit in a double.
+function infoOf(path: string, st: BigIntStats): FileInfo {
+  return { path, dev: String(st.dev), ino: String(st.ino), size: Number(st.size) };
+}
+
 /** A regular file at `path` (symbolic links followed), or null. */
 export function statFile(path: string): FileInfo | null {
   try {
     const st = statSync(path, { bigint: true, throwIfNoEntry: false });
     if (!st?.isFile()) return null;
-    return { path, dev: String(st.dev), ino: String(st.ino), size: Number(st.size) };
+    return infoOf(path, st);
   } catch {
     // not readable (a dangling link, no permission): as if absent
     return null;
   }
+}
+
+/** The open file `fd`, known as `path`, as it is now (its size grows as it is written). */
+export function fstatFile(fd: number, path: string): FileInfo {
+  return infoOf(path, fstatSync(fd, { bigint: true }));
 }
 
 export function sameFile(a: { dev: string; ino: string }, b: { dev: string; ino: string }): boolean {
@@ -97,6 +107,31 @@ export function fingerprintOf(fd: number): Fingerprint {
 }
 
 /**
+ * The first FINGERPRINT_BYTES of an open file, read once to be compared with any number of
+ * fingerprints: each length is hashed once, however many fingerprints have it.
+ */
+export class FilePrefix {
+  readonly bytes: Uint8Array;
+  private readonly hashes = new Map<number, string>();
+
+  constructor(fd: number) {
+    this.bytes = readPrefix(fd, FINGERPRINT_BYTES);
+  }
+
+  /** Whether the file starts with the bytes `known` was taken from. */
+  matches(known: Fingerprint): boolean {
+    const length = known.fingerprint_length;
+    if (this.bytes.length < length) return false;
+    let hash = this.hashes.get(length);
+    if (hash === undefined) {
+      hash = sha256Hex(this.bytes.subarray(0, length));
+      this.hashes.set(length, hash);
+    }
+    return hash === known.fingerprint;
+  }
+}
+
+/**
  * Whether the open file still starts with the bytes `known` was taken from; when it does and
  * has grown, the longer fingerprint (up to FINGERPRINT_BYTES) to store instead.
  */
@@ -104,14 +139,11 @@ export function checkFingerprint(
   fd: number,
   known: Fingerprint,
 ): { matches: boolean; longer: Fingerprint | null } {
-  const prefix = readPrefix(fd, FINGERPRINT_BYTES);
-  if (prefix.length < known.fingerprint_length) return { matches: false, longer: null };
-  if (sha256Hex(prefix.subarray(0, known.fingerprint_length)) !== known.fingerprint) {
-    return { matches: false, longer: null };
-  }
+  const prefix = new FilePrefix(fd);
+  if (!prefix.matches(known)) return { matches: false, longer: null };
   const longer =
-    prefix.length > known.fingerprint_length
-      ? { fingerprint: sha256Hex(prefix), fingerprint_length: prefix.length }
+    prefix.bytes.length > known.fingerprint_length
+      ? { fingerprint: sha256Hex(prefix.bytes), fingerprint_length: prefix.bytes.length }
       : null;
   return { matches: true, longer };
 }

@@ -1,12 +1,12 @@
 // The output side of log shipping: where a batch goes (object key, bucket, day partition) and
 // the sink that stores it — the local datalake directory or S3.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { AwsClient, type AwsClientOptions } from "../aws/client.ts";
 import { S3Client } from "../aws/s3.ts";
 import type { Config } from "../config/types.ts";
 import { trackingLogKey } from "../datalake/layout.ts";
-import { atomicWrite, syncDirectory } from "../state/atomic.ts";
+import { atomicWrite } from "../state/atomic.ts";
 import { logshipDir } from "./checkpoint.ts";
 
 /** Stores gzip objects. Tests give their own, to fail on demand. */
@@ -25,45 +25,26 @@ export interface LogSink {
  */
 export class LocalLogSink implements LogSink {
   readonly description: string;
-  private staged = false;
 
   constructor(
     private readonly root: string,
     private readonly staging?: string,
   ) {
     this.description = root;
+    if (!staging) return;
+    // Left by a killed run: the lock says no other log-ship is writing here.
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { recursive: true });
   }
 
   async put(key: string, body: Uint8Array): Promise<void> {
     const destination = join(this.root, key);
-    if (!this.staging) {
-      atomicWrite(destination, body);
-      return;
-    }
-    if (!this.staged) {
-      // Left by a killed run: the lock says no other log-ship is writing here.
-      rmSync(this.staging, { recursive: true, force: true });
-      this.staged = true;
-    }
-    mkdirSync(this.staging, { recursive: true });
-    const temp = join(this.staging, `${crypto.randomUUID()}.gz`);
-    const fd = openSync(temp, "w", 0o644);
     try {
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    mkdirSync(dirname(destination), { recursive: true });
-    try {
-      renameSync(temp, destination);
+      atomicWrite(destination, body, 0o644, true, this.staging);
     } catch (error) {
-      rmSync(temp, { force: true });
-      if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+      if (!this.staging || (error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
       atomicWrite(destination, body);
-      return;
     }
-    syncDirectory(dirname(destination));
   }
 }
 
@@ -123,7 +104,7 @@ export class S3LogSink implements LogSink {
 
   constructor(
     config: Config,
-    private readonly s3: S3Client = new S3Client(new AwsClient(config), config),
+    private readonly s3: S3Client,
   ) {
     this.bucket = logsBucket(config);
     this.description = `s3://${this.bucket}`;
@@ -135,7 +116,7 @@ export class S3LogSink implements LogSink {
 }
 
 /** The configured sink: the local datalake directory, or the logs bucket. */
-export async function createLogSink(config: Config, aws?: AwsClientOptions): Promise<LogSink> {
+export function createLogSink(config: Config, aws?: AwsClientOptions): LogSink {
   if (config.datalake.target === "s3") {
     return new S3LogSink(config, new S3Client(new AwsClient(config, aws), config));
   }

@@ -17,12 +17,22 @@ import { syncfs } from "./libc.ts";
 
 /**
  * `durable: false` skips the fsyncs, for files whose durability is ensured later in one
- * syncFilesystem() call (the spool's manifests).
+ * syncFilesystem() call (the spool's manifests). `tempDir` (which must exist) holds the temporary
+ * file instead of the target's directory; a rename out of it to another filesystem fails (EXDEV).
  */
-export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644, durable = true): void {
+export function atomicWrite(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  durable = true,
+  tempDir?: string,
+): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const temp = join(
+    tempDir ?? dir,
+    `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+  );
   const fd = openSync(temp, "w", mode);
   try {
     writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
@@ -33,7 +43,13 @@ export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o64
     throw error;
   }
   closeSync(fd);
-  renameSync(temp, path);
+  try {
+    renameSync(temp, path);
+  } catch (error) {
+    // Not left behind: a long run failing again and again would fill the directory with them.
+    rmSync(temp, { force: true });
+    throw error;
+  }
   if (durable) syncDirectory(dir);
 }
 
