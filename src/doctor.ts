@@ -9,15 +9,14 @@ import { maskedKeyId } from "./aws/credentials.ts";
 import { Glue } from "./aws/glue.ts";
 import { S3Client } from "./aws/s3.ts";
 import { loadConfig } from "./config/load.ts";
-import { modeAllows } from "./config/modes.ts";
+import { modeAllows, usesAthena } from "./config/modes.ts";
 import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError } from "./errors.ts";
 import { connectMongo } from "./extract/mongodb.ts";
-import { close, connect, ident, query } from "./extract/mysql.ts";
+import { close, connect, describeTarget, ident, query } from "./extract/mysql.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
+import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
 
-/** The object doctor writes and deletes: the IAM policy grants exactly this key. */
-export const CONNECTION_TEST_KEY = "PanoramaConnectionTest";
 /** SigV4 refuses requests more than 15 minutes off; warn well before. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
@@ -41,7 +40,7 @@ function passed(check: string, detail: string): CheckResult {
   return { check, ok: true, detail };
 }
 
-export function failed(check: string, error: unknown, hint?: string): CheckResult {
+function failed(check: string, error: unknown, hint?: string): CheckResult {
   const ownHint = error instanceof PanoramaError ? error.hint : undefined;
   return { check, ok: false, detail: messageOf(error), hint: ownHint ?? hint };
 }
@@ -157,7 +156,7 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
   } catch (error) {
     yield failed("Glue database", error);
   }
-  if (config.mode !== "CUSTOM" && config.mode !== "SAAS") return;
+  if (!usesAthena(config.mode)) return;
   const athena = new Athena(client, config.datalake.workgroup, config.datalake.database, {
     timeoutMs: 60_000,
   });
@@ -229,10 +228,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
   }
   try {
     const version = await query<{ v: string }>(connection, "SELECT VERSION() AS v");
-    yield passed(
-      "MySQL connection",
-      `${config.mysql.user}@${config.mysql.socket || `${config.mysql.host}:${config.mysql.port}`}/${config.mysql.database}, server ${version[0]?.v ?? "?"}`,
-    );
+    yield passed("MySQL connection", `${describeTarget(config.mysql)}, server ${version[0]?.v ?? "?"}`);
     const tables = config.tables
       .filter((t) => t.source === "mysql")
       .map((t) => ({

@@ -4,10 +4,9 @@ import type { Connection } from "mysql2";
 import { Athena, type PollOptions } from "../aws/athena.ts";
 import { AwsClient, type AwsClientOptions } from "../aws/client.ts";
 import { Glue } from "../aws/glue.ts";
-import { FORBIDDEN_FIELDS } from "../config/presets.ts";
 import type { Config, FieldDef, TableConfig } from "../config/types.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
-import { close, connect, tableColumns } from "../extract/mysql.ts";
+import { close, connect, extractableColumns } from "../extract/mysql.ts";
 import { log } from "../log.ts";
 import { addPartitionDdl, createTableDdl, createViewDdl, dropDdl } from "./ddl.ts";
 import { fieldsOf, type RawTable, type TableCatalog, tableCatalog, trackingLogsTable } from "./model.ts";
@@ -54,10 +53,8 @@ export async function planCatalog(
   const columnsOf = async (table: TableConfig): Promise<FieldDef[]> => {
     try {
       connection ??= await connect(config.mysql);
-      const columns = await tableColumns(connection, config.mysql.database, table.name);
-      if (!columns) throw new Error(`table ${config.mysql.database}.${table.name} does not exist`);
-      const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
-      return columns.filter((c) => !forbidden.includes(c.name)).map((c) => ({ name: c.name, type: c.type }));
+      const columns = await extractableColumns(connection, config.mysql.database, table.name);
+      return columns.map((c) => ({ name: c.name, type: c.type }));
     } catch (error) {
       throw new CatalogPlanError(
         `${table.name}: its fields are not in the config and MySQL could not tell them: ${messageOf(error)}`,
@@ -180,6 +177,7 @@ export async function applyCatalog(
         if (change.action === "create") await glue.createTable(tableInput(table));
         if (change.action === "update") await glue.updateTable(tableInput(table));
         state.setTemplate(table.name, table.partitionKeys, storageDescriptor(table));
+        state.save(table.name);
         if (change.action === "none") log.info(`table ${db}.${table.name} is up to date`);
         else if (change.action === "create") log.success(`table ${db}.${table.name} created`);
         else log.success(`table ${db}.${table.name} updated: ${change.reason}`);

@@ -1,7 +1,7 @@
 // `catalog --print-ddl`: the Athena DDL equivalent to the Glue and Athena calls that `catalog`
 // makes, made from the same definitions (model.ts), so it works without AWS and with a local
 // datalake. Partitions are printed with ADD IF NOT EXISTS, so the script can be run again.
-import type { RawTable, ViewDef } from "./model.ts";
+import { type RawTable, TEXT_INPUT_FORMAT, TEXT_OUTPUT_FORMAT, type ViewDef } from "./model.ts";
 import type { PartitionRef } from "./partitions.ts";
 import { hiveName, hiveString, sqlName } from "./sql.ts";
 import { viewSql } from "./views.ts";
@@ -28,8 +28,8 @@ export function createTableDdl(table: RawTable, database: string): string {
   lines.push(
     `ROW FORMAT SERDE ${hiveString(table.serde.library)}`,
     `WITH SERDEPROPERTIES (\n${properties(table.serde.parameters)}\n)`,
-    "STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'",
-    "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'",
+    `STORED AS INPUTFORMAT ${hiveString(TEXT_INPUT_FORMAT)}`,
+    `OUTPUTFORMAT ${hiveString(TEXT_OUTPUT_FORMAT)}`,
     `LOCATION ${hiveString(table.location)}`,
     `TBLPROPERTIES (\n${properties(tableProperties)}\n);`,
   );

@@ -8,6 +8,7 @@ import { tableLocationPrefix } from "../datalake/layout.ts";
 import { ConfigError } from "../errors.ts";
 import { COURSE_STRUCTURE_FIELDS } from "../extract/course-structure-fields.ts";
 import { logsBucket } from "../logship/upload.ts";
+import { rawTrackingLogsName } from "../setup/iam-policy.ts";
 import { checkCatalogName } from "./sql.ts";
 
 export const OPEN_CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
@@ -48,8 +49,6 @@ export interface ViewColumn {
 }
 
 export interface ViewDef {
-  /** the configured table */
-  source: string;
   name: string;
   /** the raw table it reads */
   table: string;
@@ -58,7 +57,6 @@ export interface ViewDef {
 
 /** One configured table's catalog objects. */
 export interface TableCatalog {
-  config: TableConfig;
   table: RawTable;
   view: ViewDef;
 }
@@ -120,7 +118,6 @@ export function tableCatalog(config: Config, table: TableConfig, fields: FieldDe
   }
   const prefix = tableLocationPrefix(config.datalake.base_prefix, table.name);
   return {
-    config: table,
     table: {
       source: table.name,
       name,
@@ -135,7 +132,6 @@ export function tableCatalog(config: Config, table: TableConfig, fields: FieldDe
       },
     },
     view: {
-      source: table.name,
       name: viewName,
       table: name,
       columns: [...fields, ...base.map((key) => ({ name: key, type: "varchar" }))],
@@ -143,10 +139,10 @@ export function tableCatalog(config: Config, table: TableConfig, fields: FieldDe
   };
 }
 
+/** The tracking-logs table's name, checked as a catalog name. */
 export function trackingLogsTableName(config: Config): string {
-  const prefix = config.datalake.base_prefix;
   return checkCatalogName(
-    `${prefix === "" ? "" : `${prefix}_`}raw_tracking_logs`,
+    rawTrackingLogsName(config),
     "tracking-logs table (<base_prefix>_raw_tracking_logs)",
     config.file,
   );

@@ -50,7 +50,6 @@ const TEMPLATE_MAX_AGE_MS = 24 * 3600 * 1000;
 export class PartitionRegistrationError extends PanoramaError {}
 
 export interface RegisterResult {
-  table: string;
   /** Glue calls made */
   calls: number;
   registered: number;
@@ -121,10 +120,10 @@ export class PartitionState {
     return this.load(table).template;
   }
 
+  /** In memory only: the caller saves (registerPartitions' finally does, after a fetch). */
   setTemplate(table: string, keys: string[], descriptor: StorageDescriptor): void {
     const { Location: _location, ...rest } = descriptor;
     this.load(table).template = { keys, descriptor: rest, fetched_at: new Date().toISOString() };
-    this.save(table);
   }
 
   /** The table was dropped, and its partitions with it: a new table gets them all again. */
@@ -160,7 +159,7 @@ export async function registerPartitions(
   table: string,
   location: (ref: PartitionRef) => string,
 ): Promise<RegisterResult> {
-  const result: RegisterResult = { table, calls: 0, registered: 0, existing: 0, failed: [] };
+  const result: RegisterResult = { calls: 0, registered: 0, existing: 0, failed: [] };
   const pending = state.pending(table);
   if (pending.length === 0) return result;
   try {

@@ -1,36 +1,28 @@
 // The typed views (DESIGN §6): each raw string column cast by its MySQL type, so that analysts
 // query numbers, timestamps and dates instead of text. TRY/TRY_CAST turn a value that does not
 // parse (the empty field of a NULL, say) into NULL instead of failing the whole query.
+import { columnKind } from "../extract/csv.ts";
 import type { ViewColumn, ViewDef } from "./model.ts";
 import { sqlName, sqlString } from "./sql.ts";
 
-const INTEGER = new Set([
-  "tinyint",
-  "smallint",
-  "mediumint",
-  "int",
-  "integer",
-  "bigint",
-  "year",
-  "bool",
-  "boolean",
-]);
-const FLOATING = new Set(["float", "double", "decimal", "numeric", "real", "double precision"]);
-const DATETIME = new Set(["datetime", "timestamp"]);
-
-/** The expression that gives `column` its type in the view. */
+/** The expression that gives `column` its type in the view: its kind decides, as it decided the CSV. */
 export function castOf(column: ViewColumn): string {
   const c = sqlName(column.name);
-  const type = column.type.toLowerCase();
-  if (INTEGER.has(type)) return `TRY_CAST(${c} AS BIGINT)`;
-  if (FLOATING.has(type)) return `TRY_CAST(${c} AS DOUBLE)`;
-  if (DATETIME.has(type)) {
-    // The CSV writes `YYYY-MM-DD HH:MM:SS.ffffff`; upstream's files left out a zero fraction.
-    return `COALESCE(TRY(date_parse(${c}, ${sqlString("%Y-%m-%d %H:%i:%s.%f")})), TRY(date_parse(${c}, ${sqlString("%Y-%m-%d %H:%i:%s")})))`;
+  switch (columnKind(column.type)) {
+    case "integer":
+      return `TRY_CAST(${c} AS BIGINT)`;
+    case "decimal":
+    case "double":
+      return `TRY_CAST(${c} AS DOUBLE)`;
+    case "datetime":
+      // The CSV writes `YYYY-MM-DD HH:MM:SS.ffffff`; upstream's files left out a zero fraction.
+      return `COALESCE(TRY(date_parse(${c}, ${sqlString("%Y-%m-%d %H:%i:%s.%f")})), TRY(date_parse(${c}, ${sqlString("%Y-%m-%d %H:%i:%s")})))`;
+    case "date":
+      return `TRY_CAST(${c} AS DATE)`;
+    default:
+      // Strings, JSON, TIME, binary (hex) and any other type: the text, with upstream's 'NULL' as NULL.
+      return `NULLIF(${c}, ${sqlString("NULL")})`;
   }
-  if (type === "date") return `TRY_CAST(${c} AS DATE)`;
-  // Strings, JSON, TIME, binary (hex) and any other type: the text, with upstream's 'NULL' as NULL.
-  return `NULLIF(${c}, ${sqlString("NULL")})`;
 }
 
 /** `CREATE OR REPLACE VIEW` of a view in `database`, reading its raw table there. */

@@ -12,19 +12,16 @@ import type { Config } from "../config/types.ts";
 import { UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { acquireLock } from "../state/lock.ts";
-import { dryRunArgs, globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
+import { dryRunArgs, globalArgs, prepareFor, selectNamedTables, splitNames, tablesArgs } from "./shared.ts";
 
 /** --tables, where `tracking_logs` names the tracking-logs table. */
 function selection(config: Config, list: string | undefined) {
-  const names = (list ?? "")
-    .split(",")
-    .map((n) => n.trim())
-    .filter(Boolean);
+  const names = splitNames(list);
   const shipsLogs = modeAllows(config.mode, "log-ship").allowed;
   if (names.length === 0) return { tables: config.tables, withLogs: shipsLogs, logsNamed: false };
   const others = names.filter((n) => n !== TRACKING_LOGS);
   return {
-    tables: others.length > 0 ? selectTables(config, others.join(",")) : [],
+    tables: others.length > 0 ? selectNamedTables(config, others) : [],
     withLogs: names.includes(TRACKING_LOGS),
     logsNamed: names.includes(TRACKING_LOGS),
   };

@@ -51,29 +51,38 @@ export function globalsOf(args: GlobalOptions): GlobalOptions {
 }
 
 export function startLogging(args: GlobalOptions): void {
-  const level = args["log-level"] ?? early["log-level"];
+  const { "log-level": level, json } = globalsOf(args);
   if (level !== undefined && !(LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`--log-level: expected one of ${LEVELS.join(", ")}, got "${level}"`);
   }
-  setupLogging({ level: level as Level | undefined, json: args.json || early.json });
+  setupLogging({ level: level as Level | undefined, json });
 }
 
 /** Logging set up, configuration loaded and validated, its warnings said, its secrets registered. */
 export async function prepare(args: GlobalOptions): Promise<Config> {
   startLogging(args);
-  const { config, warnings } = await loadConfig({ configPath: args.config ?? early.config });
+  const { config, warnings } = await loadConfig({ configPath: globalsOf(args).config });
   addSecrets(secretsOf(config));
   for (const warning of warnings) log.warn(warning);
   return config;
 }
 
-/** The configured tables, or those named by --tables (each must be configured). */
-export function selectTables(config: Config, list: string | undefined): Config["tables"] {
-  if (list === undefined || list.trim() === "") return config.tables;
-  const names = list
+/** The names of a comma-separated list such as --tables, blanks left out. */
+export function splitNames(list: string | undefined): string[] {
+  return (list ?? "")
     .split(",")
     .map((n) => n.trim())
     .filter(Boolean);
+}
+
+/** The configured tables, or those named by --tables (each must be configured). */
+export function selectTables(config: Config, list: string | undefined): Config["tables"] {
+  if (list === undefined || list.trim() === "") return config.tables;
+  return selectNamedTables(config, splitNames(list));
+}
+
+/** The configured tables named in `names`; a name that is not configured is a usage error. */
+export function selectNamedTables(config: Config, names: string[]): Config["tables"] {
   const known = config.tables.map((t) => t.name);
   for (const name of names) {
     if (known.includes(name)) continue;

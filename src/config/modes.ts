@@ -42,3 +42,11 @@ export function modeAllows(mode: Mode, job: Job): Permission {
     reason: `${REASON[mode]}; ${job} is not run (set mode in the config to change this)`,
   };
 }
+
+/**
+ * Whether `mode` calls Athena: CUSTOM creates views through it, SAAS runs doctor's test query;
+ * FREE never does. The IAM policy grants Athena exactly when doctor tries it.
+ */
+export function usesAthena(mode: Mode): boolean {
+  return mode === "CUSTOM" || mode === "SAAS";
+}

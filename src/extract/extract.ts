@@ -4,7 +4,6 @@
 // MongoDB (course-structures.ts) into one file.
 import type { Connection } from "mysql2";
 import { modeAllows } from "../config/modes.ts";
-import { FORBIDDEN_FIELDS } from "../config/presets.ts";
 import type { Config, TableConfig } from "../config/types.ts";
 import { objectKey } from "../datalake/layout.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
@@ -13,7 +12,16 @@ import { log } from "../log.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { columnKind } from "./csv.ts";
-import { type Cell, close, connect, ident, mysqlError, query, tableColumns } from "./mysql.ts";
+import {
+  type Cell,
+  close,
+  connect,
+  extractableColumns,
+  ident,
+  mysqlError,
+  query,
+  tableColumns,
+} from "./mysql.ts";
 import { type Column, partitionPairs, partitionWhere } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
 
@@ -66,15 +74,17 @@ export async function resolveFields(
   config: Config,
   table: TableConfig,
 ): Promise<{ name: string; type: string }[]> {
-  const columns = await tableColumns(connection, config.mysql.database, table.name);
-  if (!columns) {
-    throw new TableError(
-      `${table.name}: table ${config.mysql.database}.${table.name} does not exist`,
-      "leave it out with [extract] exclude, or check [mysql] database",
-    );
-  }
-  const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
-  if (!table.fields) return columns.filter((c) => !forbidden.includes(c.name));
+  const columns = await extractableColumns(
+    connection,
+    config.mysql.database,
+    table.name,
+    (message) =>
+      new TableError(
+        `${table.name}: ${message}`,
+        "leave it out with [extract] exclude, or check [mysql] database",
+      ),
+  );
+  if (!table.fields) return columns;
   const byName = new Map(columns.map((c) => [c.name, c]));
   const missing = table.fields.filter((f) => !byName.has(f.name)).map((f) => f.name);
   if (missing.length > 0) {

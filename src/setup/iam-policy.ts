@@ -1,6 +1,6 @@
 // The least-privilege IAM policy for a config (DESIGN §9): every statement names exact ARNs built
 // from the config, and only the actions that the mode's jobs (and doctor) call.
-import { modeAllows } from "../config/modes.ts";
+import { modeAllows, usesAthena } from "../config/modes.ts";
 import type { Config } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 
@@ -23,6 +23,14 @@ export type PolicyResult =
 
 /** The key doctor writes and deletes to prove that the bucket is writable. */
 export const CONNECTION_TEST_KEY = "PanoramaConnectionTest";
+
+/**
+ * `<base_prefix>_raw_tracking_logs`, the Glue table of the tracking logs (catalog/model.ts checks
+ * it): here, not in model.ts, because model.ts loads the AWS clients and this module must not.
+ */
+export function rawTrackingLogsName(config: Config): string {
+  return `${config.datalake.base_prefix}_raw_tracking_logs`;
+}
 
 /** AWS partition of a region: ARNs in China and GovCloud do not start with `arn:aws:`. */
 export function partitionOf(region: string): string {
@@ -69,8 +77,7 @@ export function iamPolicy(config: Config): PolicyResult {
   const glue = (resource: string) => `${arn}:glue:${datalake.region}:${datalake.account_id}:${resource}`;
   const shipsLogs = modeAllows(mode, "log-ship").allowed;
   const createsViews = modeAllows(mode, "catalog-views").allowed;
-  // CUSTOM creates views through Athena; SAAS runs doctor's trivial query; FREE never calls Athena.
-  const usesAthena = mode === "CUSTOM" || mode === "SAAS";
+  const athena = usesAthena(mode);
   const dataObjects = s3(datalake.bucket, `${datalake.base_prefix}/*`);
 
   const statements: PolicyStatement[] = [];
@@ -101,14 +108,14 @@ export function iamPolicy(config: Config): PolicyResult {
   );
 
   const warnings: string[] = [];
-  if (usesAthena && datalake.athena_results_bucket !== "") {
+  if (athena && datalake.athena_results_bucket !== "") {
     allow("AthenaResultsBucket", ["s3:GetBucketLocation"], [s3(datalake.athena_results_bucket)]);
     allow(
       "AthenaResultsObjects",
       ["s3:GetObject", "s3:PutObject"],
       [s3(datalake.athena_results_bucket, "*")],
     );
-  } else if (usesAthena) {
+  } else if (athena) {
     warnings.push(
       `${config.file ?? "configuration"}: datalake.athena_results_bucket is empty: the policy grants nothing on the bucket of the workgroup's query results, so Athena queries fail unless another policy does`,
     );
@@ -116,14 +123,14 @@ export function iamPolicy(config: Config): PolicyResult {
 
   const tables = new Set(config.tables.map((t) => t.datalake_table));
   if (createsViews) for (const t of config.tables) tables.add(t.view);
-  if (shipsLogs) tables.add(`${datalake.base_prefix}_raw_tracking_logs`);
+  if (shipsLogs) tables.add(rawTrackingLogsName(config));
   allow("GlueCatalog", modeAllows(mode, "catalog-create").allowed ? GLUE_MANAGE : GLUE_REGISTER, [
     glue("catalog"),
     glue(`database/${datalake.database}`),
     ...[...tables].sort().map((table) => glue(`table/${datalake.database}/${table}`)),
   ]);
 
-  if (usesAthena) {
+  if (athena) {
     allow(
       "AthenaWorkgroup",
       ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetWorkGroup"],

@@ -28,6 +28,11 @@ describe("view casts by MySQL type", () => {
       expect(cast(t)).toBe('TRY_CAST("c" AS BIGINT)');
     for (const t of ["float", "double", "decimal"]) expect(cast(t)).toBe('TRY_CAST("c" AS DOUBLE)');
   });
+  test("the cast follows the CSV's column kind: BIT is written as a number, so it is one", () => {
+    expect(cast("bit")).toBe('TRY_CAST("c" AS BIGINT)');
+    expect(cast("int(11) unsigned")).toBe('TRY_CAST("c" AS BIGINT)');
+    expect(cast("double precision")).toBe('TRY_CAST("c" AS DOUBLE)');
+  });
   test("datetime/timestamp parse the CSV's microsecond format; date is a DATE cast", () => {
     expect(cast("datetime")).toContain("date_parse(\"c\", '%Y-%m-%d %H:%i:%s.%f')");
     expect(cast("timestamp")).toContain("date_parse(\"c\", '%Y-%m-%d %H:%i:%s.%f')");
@@ -40,7 +45,6 @@ describe("view casts by MySQL type", () => {
   test("the view statement is one Athena accepts (as the test server parses it)", () => {
     const sql = viewSql(
       {
-        source: "t",
         name: "openedx_table_t",
         table: "openedx_raw_t",
         columns: [
