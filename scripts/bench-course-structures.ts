@@ -9,16 +9,24 @@
 //   - upstream's access pattern: every structure in one unprojected $in, kept in memory, and
 //     one findOne per problem without a weight;
 //   - `panorama extract --tables course_structures` (target: ≤ 30 s, ≤ 200 MB).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Document, Double, MongoClient, ObjectId } from "mongodb";
-import mysql from "mysql2/promise";
-import { DEFINITION_BATCH, STRUCTURE_BATCH } from "../src/extract/course-structures.ts";
+import { objectKey } from "../src/datalake/layout.ts";
+import { MANIFEST_SUFFIX, spoolDir } from "../src/datalake/spool.ts";
+import {
+  COURSE_INDEX_TABLE,
+  DEFINITION_BATCH,
+  DEFINITION_PROJECTION,
+  STRUCTURE_BATCH,
+  STRUCTURE_PROJECTION,
+} from "../src/extract/course-structures.ts";
 import { testEnv } from "../test/support/env.ts";
 import { MongoTestServer } from "../test/support/mongo-server.ts";
+import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
 import { COURSE_INDEX_DDL } from "../test/support/olx.ts";
+import { measure, median } from "./bench-support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -150,23 +158,12 @@ if (values.baseline) {
   if (values.baseline === "driver") {
     for (let i = 0; i < ids.length; i += STRUCTURE_BATCH) {
       const needed: ObjectId[] = [];
-      const cursor = db.collection("modulestore.structures").find(
-        { _id: { $in: ids.slice(i, i + STRUCTURE_BATCH) } },
-        {
-          projection: {
-            root: 1,
-            "blocks.block_type": 1,
-            "blocks.block_id": 1,
-            "blocks.definition": 1,
-            "blocks.fields.display_name": 1,
-            "blocks.fields.children": 1,
-            "blocks.fields.weight": 1,
-            "blocks.defaults.display_name": 1,
-            "blocks.defaults.weight": 1,
-          },
-          promoteValues: false,
-        },
-      );
+      const cursor = db
+        .collection("modulestore.structures")
+        .find(
+          { _id: { $in: ids.slice(i, i + STRUCTURE_BATCH) } },
+          { projection: STRUCTURE_PROJECTION, promoteValues: false },
+        );
       for await (const s of cursor) {
         for (const b of s.blocks) {
           blocks++;
@@ -176,7 +173,10 @@ if (values.baseline) {
       for (let j = 0; j < needed.length; j += DEFINITION_BATCH) {
         await db
           .collection("modulestore.definitions")
-          .find({ _id: { $in: needed.slice(j, j + DEFINITION_BATCH) } }, { projection: { "fields.data": 1 } })
+          .find(
+            { _id: { $in: needed.slice(j, j + DEFINITION_BATCH) } },
+            { projection: DEFINITION_PROJECTION },
+          )
           .toArray();
       }
     }
@@ -201,15 +201,8 @@ if (values.baseline) {
 
 // ---- the driver: course index, server, then each case in its own process ----
 
-const env = testEnv().mysql;
-const db = await mysql.createConnection({
-  host: env.host,
-  port: env.port,
-  user: env.user,
-  password: env.password,
-  database: env.scratchDatabase,
-});
-await db.query("DROP TABLE IF EXISTS split_modulestore_django_splitmodulestorecourseindex");
+const db = await testConnection(testEnv().mysql.scratchDatabase);
+await db.query(`DROP TABLE IF EXISTS ${COURSE_INDEX_TABLE}`);
 await db.query(COURSE_INDEX_DDL);
 const rows = Array.from({ length: COURSES }, (_, c) => {
   const v = structureId(c).toHexString();
@@ -229,7 +222,7 @@ const rows = Array.from({ length: COURSES }, (_, c) => {
 });
 for (let i = 0; i < rows.length; i += 500) {
   await db.query(
-    "INSERT INTO split_modulestore_django_splitmodulestorecourseindex (objectid, course_id, org, draft_version, published_version, library_version, wiki_slug, base_store, edited_on, last_update, edited_by_id) VALUES ?",
+    `INSERT INTO ${COURSE_INDEX_TABLE} (objectid, course_id, org, draft_version, published_version, library_version, wiki_slug, base_store, edited_on, last_update, edited_by_id) VALUES ?`,
     [rows.slice(i, i + 500)],
   );
 }
@@ -251,50 +244,13 @@ while (!line.includes("\n")) {
 const port = Number(line.trim());
 console.error(`MongoDB stand-in on port ${port}: ${COURSES} courses x ${BLOCKS} blocks`);
 
-const dir = mkdtempSync(join(tmpdir(), "panorama-bench-cs-"));
-const configFile = join(dir, "panorama.toml");
-writeFileSync(
-  configFile,
-  `mode = "CUSTOM"
-lms_host = "lms.example.com"
-state_dir = "${join(dir, "state")}"
-[datalake]
-target = "local"
-path = "${join(dir, "datalake")}"
-[mysql]
-host = "${env.host}"
-port = ${env.port}
-user = "${env.user}"
-password = "${env.password}"
-database = "${env.scratchDatabase}"
-[mongodb]
+const config = writeTestConfig(`[mongodb]
 host = "127.0.0.1"
 port = ${port}
 [extract]
 preset = "openedx"
 include = ["course_structures"]
-`,
-  { mode: 0o600 },
-);
-
-interface Measure {
-  seconds: number;
-  maxRssMiB: number;
-  stdout: string;
-}
-
-async function measure(cmd: string[]): Promise<Measure> {
-  const started = performance.now();
-  const child = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
-  const [code, stdout, stderr] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
-  const seconds = (performance.now() - started) / 1000;
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${stderr.slice(-2000)}`);
-  return { seconds, maxRssMiB: Number(child.resourceUsage()?.maxRSS ?? 0) / 1048576, stdout };
-}
+`);
 
 const common = ["--courses", String(COURSES), "--blocks", String(BLOCKS), "--port", String(port)];
 const cases = [
@@ -309,27 +265,32 @@ const cases = [
       bun,
       join(import.meta.dir, "..", "src", "cli.ts"),
       "--config",
-      configFile,
+      config.file,
       "extract",
       "--tables",
       "course_structures",
     ],
   },
 ];
-const MANIFEST = "openedx/course_structures/lms=lms.example.com/course_structures.csv.manifest.json";
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const key = objectKey({
+  basePrefix: "openedx",
+  table: "course_structures",
+  partitions: [["lms", "lms.example.com"]],
+  compression: "none",
+});
+const manifest = join(spoolDir(config.stateDir), `${key}${MANIFEST_SUFFIX}`);
 try {
   const results: { name: string; seconds: number; rss: number }[] = [];
   for (const c of cases.filter((c) => values.only === undefined || c.name.includes(values.only!))) {
     const times: number[] = [];
     const rss: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      rmSync(join(dir, "state"), { recursive: true, force: true });
-      const m = await measure(c.cmd);
+      rmSync(config.stateDir, { recursive: true, force: true });
+      const m = await measure(c.cmd, {}, { stdout: true });
       // Every case must have read every block: a fast wrong answer is no result.
       const seen = c.name.startsWith("panorama")
-        ? JSON.parse(readFileSync(join(dir, "state", "spool", MANIFEST), "utf8")).rows
-        : Number(m.stdout.trim());
+        ? JSON.parse(readFileSync(manifest, "utf8")).rows
+        : Number(m.stdout?.trim());
       if (seen !== COURSES * BLOCKS) throw new Error(`${c.name}: ${seen} rows, expected ${COURSES * BLOCKS}`);
       times.push(m.seconds);
       rss.push(m.maxRssMiB);
@@ -348,5 +309,5 @@ try {
   }
 } finally {
   server.kill();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(config.dir, { recursive: true, force: true });
 }

@@ -6,12 +6,14 @@
 // /dev/null (and, for reference, running the per-course_id queries panorama sends) and
 // `panorama extract --full` unpartitioned, partitioned by course_id over one connection and over
 // two. Reports medians, ratios to the client's dump and peak RSS.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import mysql from "mysql2/promise";
 import { testEnv } from "../test/support/env.ts";
+import { rootConnection, testConnection, writeTestConfig } from "../test/support/mysql.ts";
+import { measure, median } from "./bench-support.ts";
 import { generateOpenedxData } from "./gen-openedx-data.ts";
 
 const { values } = parseArgs({
@@ -27,15 +29,10 @@ const COLUMNS =
 async function generate(): Promise<void> {
   // Both sides read a warm server: the test environment's small buffer pool would make the
   // per-partition index look-ups measure the disk, not the extraction.
-  const root = await mysql.createConnection({
-    host: env.host,
-    port: env.port,
-    user: "root",
-    password: env.rootPassword,
-  });
+  const root = await rootConnection();
   await root.query("SET GLOBAL innodb_buffer_pool_size = 2147483648");
   await root.end();
-  const db = await mysql.createConnection({ ...connection(), multipleStatements: true });
+  const db = await testConnection(database);
   const [existing] = await db.query(
     "SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'courseware_studentmodule'",
     [database],
@@ -62,64 +59,19 @@ async function generate(): Promise<void> {
   });
 }
 
-function connection() {
-  return { host: env.host, port: env.port, user: env.user, password: env.password, database };
-}
-
-interface Measure {
-  seconds: number;
-  maxRssMiB: number;
-}
-
-async function measure(cmd: string[], extraEnv: Record<string, string> = {}): Promise<Measure> {
-  // GNU time reports the peak RSS of this command alone (KiB); Bun's resourceUsage() of a child
-  // reported the largest child ever waited for, which made every case look the same.
-  const rssFile = join(tmpdir(), `panorama-bench-rss-${process.pid}`);
-  const started = performance.now();
-  const child = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", rssFile, ...cmd], {
-    stdout: "ignore",
-    stderr: "pipe",
-    env: { ...process.env, ...extraEnv },
-  });
-  const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
-  const seconds = (performance.now() - started) / 1000;
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${stderr.slice(-2000)}`);
-  const kib = Number(readFileSync(rssFile, "utf8").trim().split("\n").at(-1));
-  return { seconds, maxRssMiB: kib / 1024 };
-}
-
-function config(dir: string, partitioned: boolean, connections: number): string {
-  const file = join(dir, `bench-${partitioned ? "p" : "u"}${connections}.toml`);
-  writeFileSync(
-    file,
-    `mode = "CUSTOM"
-lms_host = "lms.example.com"
-state_dir = "${join(dir, "state")}"
-[datalake]
-target = "local"
-path = "${join(dir, "datalake")}"
-[mysql]
-host = "${env.host}"
-port = ${env.port}
-user = "${env.user}"
-password = "${env.password}"
-database = "${database}"
-connections = ${connections}
+/** A config (in a directory of its own) extracting courseware_studentmodule as text. */
+function config(partitioned: boolean, connections: number): ReturnType<typeof writeTestConfig> {
+  return writeTestConfig(`connections = ${connections}
 [extract]
 preset = "none"
 [[tables]]
 name = "courseware_studentmodule"
 ${partitioned ? 'partition_fields = ["course_id"]' : ""}
 fields = [${COLUMNS.split(", ")
-      .map((n) => `{ name = "${n}", type = "varchar" }`)
-      .join(", ")}]
-`,
-    { mode: 0o600 },
-  );
-  return file;
+    .map((n) => `{ name = "${n}", type = "varchar" }`)
+    .join(", ")}]
+`);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 await generate();
 const dir = mkdtempSync(join(tmpdir(), "panorama-bench-"));
@@ -132,7 +84,7 @@ if (!client) throw new Error("the mariadb (or mysql) client is needed as the bas
 // queries panorama sends (what the server spends on index look-ups shows here, not in the dump).
 const perCourse = join(dir, "per-course.sql");
 {
-  const db = await mysql.createConnection(connection());
+  const db = await testConnection(database);
   const [courses] = await db.query({
     sql: "SELECT DISTINCT course_id FROM courseware_studentmodule",
     rowsAsArray: true,
@@ -164,43 +116,35 @@ const clientArgs = (): string[] => [
   database,
 ];
 
-const cases: { name: string; cmd: () => string[]; clean: boolean }[] = [
+const configs = [config(false, 1), config(true, 1), config(true, 2)] as const;
+// Each run of panorama starts from an empty state directory (`clean`).
+const panorama = (c: (typeof configs)[number]) => ({
+  cmd: [bun, cli, "--config", c.file, "extract", "--full"],
+  clean: c.stateDir,
+});
+const cases: { name: string; cmd: string[]; clean?: string }[] = [
   {
     name: "mariadb --batch --quick > /dev/null",
-    cmd: () => [...clientArgs(), "-e", `SELECT ${COLUMNS} FROM courseware_studentmodule`],
-    clean: false,
+    cmd: [...clientArgs(), "-e", `SELECT ${COLUMNS} FROM courseware_studentmodule`],
   },
   {
     name: "mariadb --batch --quick, one SELECT per course_id",
-    cmd: () => [...clientArgs(), "-e", `source ${perCourse}`],
-    clean: false,
+    cmd: [...clientArgs(), "-e", `source ${perCourse}`],
   },
-  {
-    name: "panorama extract --full (unpartitioned)",
-    cmd: () => [bun, cli, "--config", config(dir, false, 1), "extract", "--full"],
-    clean: true,
-  },
-  {
-    name: "panorama extract --full (by course_id, 1 connection)",
-    cmd: () => [bun, cli, "--config", config(dir, true, 1), "extract", "--full"],
-    clean: true,
-  },
-  {
-    name: "panorama extract --full (by course_id, 2 connections)",
-    cmd: () => [bun, cli, "--config", config(dir, true, 2), "extract", "--full"],
-    clean: true,
-  },
+  { name: "panorama extract --full (unpartitioned)", ...panorama(configs[0]) },
+  { name: "panorama extract --full (by course_id, 1 connection)", ...panorama(configs[1]) },
+  { name: "panorama extract --full (by course_id, 2 connections)", ...panorama(configs[2]) },
 ];
 
 // One untimed pass loads the table into the buffer pool.
-await measure(cases[0]!.cmd());
+await measure(cases[0]!.cmd);
 const results: { name: string; seconds: number; rss: number }[] = [];
 for (const c of cases) {
   const times: number[] = [];
   const rss: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    if (c.clean) rmSync(join(dir, "state"), { recursive: true, force: true });
-    const m = await measure(c.cmd());
+    if (c.clean) rmSync(c.clean, { recursive: true, force: true });
+    const m = await measure(c.cmd);
     times.push(m.seconds);
     rss.push(m.maxRssMiB);
   }
@@ -213,4 +157,4 @@ for (const r of results) {
     `${r.name.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s  ${(r.seconds / baseline).toFixed(2)}x  peak RSS ${r.rss.toFixed(0)} MiB  ${Math.round(ROWS / r.seconds).toLocaleString("en-US")} rows/s`,
   );
 }
-rmSync(dir, { recursive: true, force: true });
+for (const d of [dir, ...configs.map((c) => c.dir)]) rmSync(d, { recursive: true, force: true });

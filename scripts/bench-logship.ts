@@ -8,7 +8,7 @@
 // side in one run on the same warm file, `gzip -6 -c FILE > /dev/null` and `panorama log-ship
 // --once` into a local datalake with a fresh state directory. Reports medians, the throughput
 // ratio (target: panorama ≥ 50% of gzip) and panorama's peak RSS (target ≤ 100 MB), measured by
-// /usr/bin/time -v. Each panorama run must ship every line once: the event count is checked.
+// /usr/bin/time. Each panorama run must ship every line once: the event count is checked.
 import {
   closeSync,
   existsSync,
@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseSize } from "../src/config/units.ts";
+import { type Measure, measure, median } from "./bench-support.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const FIXTURE = join(ROOT, "test", "fixtures", "tracking", "events.jsonl");
@@ -92,39 +93,11 @@ function buildLog(path: string): number {
   return lines;
 }
 
-interface Timed {
-  seconds: number;
-  /** peak RSS in MB (/usr/bin/time's maximum resident set size) */
-  rssMb: number;
-  stderr: string;
+async function runGzip(file: string): Promise<Measure> {
+  return measure(["sh", "-c", 'gzip -6 -c "$0" > /dev/null', file]);
 }
 
-/**
- * Runs `argv` under /usr/bin/time -v, stdout to /dev/null. time's report goes to a file: Bun
- * makes the stderr pipe it shares with its child non-blocking, and time's own write to it can
- * then fail.
- */
-async function timed(argv: string[]): Promise<Timed> {
-  const report = join(dir, "time.txt");
-  const started = performance.now();
-  const child = Bun.spawn(["/usr/bin/time", "-v", "-o", report, ...argv], {
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  const stderr = await new Response(child.stderr).text();
-  const code = await child.exited;
-  const seconds = (performance.now() - started) / 1000;
-  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}:\n${stderr.slice(-2000)}`);
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(report, "utf8"));
-  if (!rss) throw new Error(`no peak RSS in ${report}`);
-  return { seconds, rssMb: Number(rss[1]) / 1024, stderr };
-}
-
-async function runGzip(file: string): Promise<Timed> {
-  return timed(["sh", "-c", 'gzip -6 -c "$0" > /dev/null', file]);
-}
-
-async function runPanorama(file: string, lines: number, run: number): Promise<Timed> {
+async function runPanorama(file: string, lines: number, run: number): Promise<Measure> {
   const base = join(dir, `run-${run}`);
   rmSync(base, { recursive: true, force: true });
   const config = join(dir, `panorama-${run}.toml`);
@@ -143,7 +116,7 @@ paths = ["${file}"]
 format = "prefixed"
 `,
   );
-  const result = await timed([...panorama, "--config", config, "--json", "log-ship", "--once"]);
+  const result = await measure([...panorama, "--config", config, "--json", "log-ship", "--once"]);
   const summary = result.stderr
     .split("\n")
     .filter((l) => l.startsWith("{"))
@@ -156,7 +129,6 @@ format = "prefixed"
   return result;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mb = (bytes: number) => bytes / 2 ** 20;
 
 const file = join(dir, "tracking.log");
@@ -165,21 +137,23 @@ const lines = buildLog(file);
 const bytes = statSync(file).size;
 console.error(`${lines} lines, ${(mb(bytes) / 1024).toFixed(2)} GiB`);
 
-const gzip: Timed[] = [];
-const ship: Timed[] = [];
+const gzip: Measure[] = [];
+const ship: Measure[] = [];
 for (let run = 0; run < RUNS; run++) {
   // Alternate which goes first, so neither always gets the warmer cache.
   const order = run % 2 === 0 ? ["gzip", "panorama"] : ["panorama", "gzip"];
   for (const which of order) {
     const t = which === "gzip" ? await runGzip(file) : await runPanorama(file, lines, run);
     (which === "gzip" ? gzip : ship).push(t);
-    console.error(`run ${run + 1} ${which}: ${t.seconds.toFixed(2)} s, peak RSS ${t.rssMb.toFixed(1)} MB`);
+    console.error(
+      `run ${run + 1} ${which}: ${t.seconds.toFixed(2)} s, peak RSS ${t.maxRssMiB.toFixed(1)} MB`,
+    );
   }
 }
 
 const gzipSeconds = median(gzip.map((t) => t.seconds));
 const shipSeconds = median(ship.map((t) => t.seconds));
-const peak = Math.max(...ship.map((t) => t.rssMb));
+const peak = Math.max(...ship.map((t) => t.maxRssMiB));
 const ratio = gzipSeconds / shipSeconds;
 console.log(`file: ${(mb(bytes) / 1024).toFixed(2)} GiB, ${lines} prefixed lines (median of ${RUNS} runs)`);
 console.log(

@@ -1,15 +1,16 @@
 // Upload benchmark, run by hand: about 1 GB of spool files (a mix of sizes, some multipart) sent
 // by `panorama upload` to a private s3rver, and in the same run the same files by
 // `aws s3 cp --recursive` to the same server (the natural baseline). Prints both times, the
-// ratio, and the peak RSS of each (/usr/bin/time -v).
+// ratio, and the peak RSS of each (/usr/bin/time).
 //
 //   node_modules/.bin/bun scripts/bench-upload.ts [--mib 1024] [--keep]
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { measure } from "./bench-support.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const MIB = 1024 * 1024;
@@ -72,27 +73,6 @@ function startS3rver(dataDir: string): Promise<{ port: number; stop: () => void 
   });
 }
 
-/** Runs a command under /usr/bin/time -v: wall seconds and peak RSS in MiB. */
-async function timed(
-  cmd: string[],
-  env: Record<string, string>,
-): Promise<{ seconds: number; rssMib: number; code: number; stderr: string }> {
-  const timeFile = join(work, "time.txt");
-  const started = performance.now();
-  const child = Bun.spawn(["/usr/bin/time", "-v", "-o", timeFile, ...cmd], {
-    env: { ...process.env, ...env },
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  const stderr = await new Response(child.stderr).text();
-  const code = await child.exited;
-  const seconds = (performance.now() - started) / 1000;
-  const rssKb = Number(
-    /Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(timeFile, "utf8"))?.[1],
-  );
-  return { seconds, rssMib: rssKb / 1024, code, stderr };
-}
-
 /** How many of `keys` s3rver holds with the right size (its ListObjects fails past 1000 keys). */
 async function countStored(port: number, keys: [string, number][]): Promise<number> {
   let count = 0;
@@ -153,9 +133,13 @@ async function main(): Promise<void> {
     );
     // The keys start with "openedx/": aws gets the same keys under another first segment.
     const bun = join(ROOT, "node_modules/.bin/bun");
-    const panorama = await timed([bun, join(ROOT, "src/cli.ts"), "--config", config, "--json", "upload"], {});
+    const panorama = await measure(
+      [bun, join(ROOT, "src/cli.ts"), "--config", config, "--json", "upload"],
+      {},
+      { allowFailure: true },
+    );
     if (panorama.code !== 0) throw new Error(`panorama upload failed:\n${panorama.stderr.slice(-2000)}`);
-    const aws = await timed(
+    const aws = await measure(
       [
         "aws",
         "s3",
@@ -174,6 +158,7 @@ async function main(): Promise<void> {
         AWS_CONFIG_FILE: "/dev/null",
         AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
       },
+      { allowFailure: true },
     );
     if (aws.code !== 0) throw new Error(`aws s3 cp failed:\n${aws.stderr.slice(-2000)}`);
     const multipart = sizes.filter((s) => s >= 16 * MIB).length;
@@ -181,9 +166,11 @@ async function main(): Promise<void> {
       `${sizes.length} files (${multipart} of 16 MiB or more), ${(total / MIB).toFixed(0)} MiB, to s3rver on loopback`,
     );
     console.log(
-      `panorama upload     ${panorama.seconds.toFixed(1)} s   peak RSS ${panorama.rssMib.toFixed(0)} MiB`,
+      `panorama upload     ${panorama.seconds.toFixed(1)} s   peak RSS ${panorama.maxRssMiB.toFixed(0)} MiB`,
     );
-    console.log(`aws s3 cp --recursive ${aws.seconds.toFixed(1)} s   peak RSS ${aws.rssMib.toFixed(0)} MiB`);
+    console.log(
+      `aws s3 cp --recursive ${aws.seconds.toFixed(1)} s   peak RSS ${aws.maxRssMiB.toFixed(0)} MiB`,
+    );
     console.log(`ratio panorama / aws: ${(panorama.seconds / aws.seconds).toFixed(2)}`);
     const ours = await countStored(s3rver.port, files);
     const theirs = await countStored(

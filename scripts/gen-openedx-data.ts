@@ -1823,14 +1823,6 @@ function deferKeys(ddl: string): { create: string; keys: string[] } {
   return { create: `${head}\n  ${columns.join(",\n  ")}\n${tail}`, keys };
 }
 
-/** The names of the tables the generator writes, in creation order. */
-export function generatedTables(): string[] {
-  const rng = new Random(1);
-  const courses = makeCourses(rng, 1);
-  const users = makeUsers(rng, 1);
-  return defineTables(rng, users, courses, [], 0).map((t) => t.name);
-}
-
 export async function generateOpenedxData(options: GenerateOptions): Promise<GenerateResult> {
   const started = performance.now();
   const say = options.log ?? (() => {});

@@ -1,5 +1,6 @@
-// The columns of `course_structures` (DESIGN §10), apart from the extraction code so that the
-// catalog can name them without loading the MongoDB driver (log-ship imports the catalog).
+// The columns of `course_structures` (DESIGN §10) and the MySQL table of its course index, apart
+// from the extraction code so that the catalog and others can name them without loading the
+// MongoDB driver (log-ship imports the catalog).
 export const COURSE_STRUCTURE_FIELDS = [
   "module_location",
   "course_id",
@@ -19,4 +20,5 @@ export const COURSE_STRUCTURE_FIELDS = [
   "weight",
 ] as const;
 
-export type CourseStructureField = (typeof COURSE_STRUCTURE_FIELDS)[number];
+/** Where Open edX Maple and later keep the course index (which structure is published). */
+export const COURSE_INDEX_TABLE = "split_modulestore_django_splitmodulestorecourseindex";

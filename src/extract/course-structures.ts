@@ -17,16 +17,16 @@ import { objectKey } from "../datalake/layout.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
-import { COURSE_STRUCTURE_FIELDS } from "./course-structure-fields.ts";
+import { COURSE_INDEX_TABLE, COURSE_STRUCTURE_FIELDS } from "./course-structure-fields.ts";
 import { type CellValue, encodeHeader, encodeRows, formatDouble } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./extract.ts";
-import { connectMongo, MongodbError, mongodbError } from "./mongodb.ts";
+import { connectMongo, isUnreachable, MongodbError, mongodbError } from "./mongodb.ts";
 import { close, connect, mysqlError, query } from "./mysql.ts";
 
-export { COURSE_STRUCTURE_FIELDS, type CourseStructureField } from "./course-structure-fields.ts";
+export { COURSE_INDEX_TABLE, COURSE_STRUCTURE_FIELDS } from "./course-structure-fields.ts";
 
 /** The tags that make a problem's score: each one found in its XML counts 1 towards its weight. */
-export const RESPONSE_TAGS = [
+const RESPONSE_TAGS = [
   "choiceresponse",
   "multiplechoiceresponse",
   "truefalseresponse",
@@ -50,7 +50,6 @@ const RESPONSE_TAG_PATTERN = new RegExp(RESPONSE_TAGS.map((t) => `<${t}`).join("
 const ANCESTOR_TYPES = ["course", "chapter", "sequential", "vertical", "library_content"] as const;
 const CONTAINER_TYPES = new Set<string>(ANCESTOR_TYPES);
 
-export const COURSE_INDEX_TABLE = "split_modulestore_django_splitmodulestorecourseindex";
 /**
  * Structures per `$in` query: a course's structure is tens to hundreds of KB (thousands of blocks
  * for a large course); 10 keeps a batch's documents and rows small (bench-course-structures.ts:
@@ -65,8 +64,6 @@ export const STRUCTURE_BATCH = 10;
 const RSS_SOFT_LIMIT = 100 * 1024 * 1024;
 /** Definitions per `$in` query: a problem's XML is a few KB. */
 export const DEFINITION_BATCH = 100;
-/** Error codes of a server that could not be reached at all (mongodb.ts). */
-const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ServerSelection"]);
 /** Examples quoted in one aggregated warning. */
 const EXAMPLES = 5;
 
@@ -94,7 +91,7 @@ function text(value: unknown): string | null {
 }
 
 /** The hex id of an ObjectId, or of a string holding one; null for anything else. */
-export function objectIdHex(value: unknown): string | null {
+function objectIdHex(value: unknown): string | null {
   if (value instanceof ObjectId) return value.toHexString();
   if (typeof value === "string" && /^[0-9a-fA-F]{24}$/.test(value)) return value.toLowerCase();
   return null;
@@ -439,7 +436,7 @@ async function coursesFromMongo(db: Db, table: string): Promise<CourseVersion[]>
 }
 
 /** Only what the rows need of a structure: spares the transfer of edit_info, asides and settings. */
-const STRUCTURE_PROJECTION = {
+export const STRUCTURE_PROJECTION = {
   root: 1,
   "blocks.block_type": 1,
   "blocks.block_id": 1,
@@ -464,6 +461,9 @@ async function fetchStructures(db: Db, versions: string[]): Promise<Map<string, 
   return found;
 }
 
+/** Only a definition's XML, which gives the weight. */
+export const DEFINITION_PROJECTION = { "fields.data": 1 };
+
 /** Response-tag counts of definitions, in batches; only the counts are kept, not the XML. */
 async function fetchDefinitionWeights(db: Db, ids: string[]): Promise<Map<string, number | null>> {
   const weights = new Map<string, number | null>();
@@ -472,7 +472,7 @@ async function fetchDefinitionWeights(db: Db, ids: string[]): Promise<Map<string
     const batch = unique.slice(i, i + DEFINITION_BATCH).map((hex) => new ObjectId(hex));
     const cursor = db
       .collection("modulestore.definitions")
-      .find({ _id: { $in: batch } }, { projection: { "fields.data": 1 } });
+      .find({ _id: { $in: batch } }, { projection: DEFINITION_PROJECTION });
     for await (const doc of cursor) {
       const id = objectIdHex(doc._id);
       if (id !== null) weights.set(id, definitionWeight(doc));
@@ -480,9 +480,6 @@ async function fetchDefinitionWeights(db: Db, ids: string[]): Promise<Map<string
   }
   return weights;
 }
-
-/** Every column is text, weight included (upstream's varchar; its text is made by weightText). */
-const KINDS = COURSE_STRUCTURE_FIELDS.map(() => "string" as const);
 
 export interface CourseStructuresOptions {
   dryRun: boolean;
@@ -529,7 +526,7 @@ export async function extractCourseStructures(
   const mongo = await connectMongo(config.mongodb).catch((error: unknown) => {
     // The openedx preset asks for this table; an installation without MongoDB (or one that does
     // not want course structures) should be told how to stop asking, not only what failed.
-    if (error instanceof MongodbError && UNREACHABLE.has(error.code)) {
+    if (isUnreachable(error)) {
       throw new MongodbError(
         error.message,
         error.code,
@@ -573,7 +570,8 @@ export async function extractCourseStructures(
     const writer = options.dryRun ? null : await SpoolWriter.open(spoolDir(config.state_dir), key);
     try {
       writer?.write(encodeHeader(columns.map((c) => COURSE_STRUCTURE_FIELDS[c]!)));
-      const kinds = columns.map((c) => KINDS[c]!);
+      // Every column is text, weight included (upstream's varchar; its text is made by weightText).
+      const kinds = columns.map(() => "string" as const);
       const full = columns.length === COURSE_STRUCTURE_FIELDS.length && columns.every((c, i) => c === i);
       let skipped = 0;
       for (let i = 0; i < courses.length; i += STRUCTURE_BATCH) {

@@ -189,6 +189,14 @@ const NETWORK_HINTS: [RegExp, string, string][] = [
   ],
 ];
 
+/** Codes of a server never reached: the network ones above but TLS (which got an answer). */
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ServerSelection"]);
+
+/** Whether `error` (from mongodbError) is a server that could not be reached at all. */
+export function isUnreachable(error: unknown): error is MongodbError {
+  return error instanceof MongodbError && UNREACHABLE.has(error.code);
+}
+
 /** A driver error as a MongodbError: "MongoDB user@host:port/db: <doing>: <reason>" plus a hint. */
 export function mongodbError(error: unknown, config: MongodbConfig, doing: string): MongodbError {
   if (error instanceof MongodbError) return error;
@@ -220,14 +228,11 @@ export function mongodbError(error: unknown, config: MongodbConfig, doing: strin
     return new MongodbError(where, codeName);
   }
   if (error instanceof MongoParseError) return new MongodbError(where, "BadUri", "check [mongodb] uri");
-  if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkTimeoutError) {
-    for (const [pattern, code, hint] of NETWORK_HINTS) {
-      if (pattern.test(message)) return new MongodbError(where, code, hint);
-    }
-    return new MongodbError(where, "ServerSelection", NETWORK_HINTS[2]![2]);
-  }
   for (const [pattern, code, hint] of NETWORK_HINTS) {
     if (pattern.test(message)) return new MongodbError(where, code, hint);
+  }
+  if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkTimeoutError) {
+    return new MongodbError(where, "ServerSelection", NETWORK_HINTS[2]![2]);
   }
   return new MongodbError(where, error instanceof Error ? error.name : "Error");
 }
