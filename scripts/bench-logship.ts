@@ -12,6 +12,7 @@
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -42,6 +43,7 @@ if (typeof parsedSize !== "number") throw new Error(`--size: ${parsedSize}`);
 const SIZE = parsedSize;
 const RUNS = Number(values.runs);
 const dir = values.dir ?? mkdtempSync(join(tmpdir(), "panorama-bench-logship-"));
+mkdirSync(dir, { recursive: true });
 const panorama = values.binary ? [values.binary] : [process.execPath, join(ROOT, "src", "cli.ts")];
 
 /**

@@ -5,13 +5,14 @@ import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 
 import { join } from "node:path";
 import { Athena } from "./aws/athena.ts";
 import { AwsClient } from "./aws/client.ts";
-import { maskedKeyId } from "./aws/credentials.ts";
 import { Glue } from "./aws/glue.ts";
 import { S3Client } from "./aws/s3.ts";
 import { loadConfig } from "./config/load.ts";
 import { modeAllows, usesAthena } from "./config/modes.ts";
+import { maskAccessKey } from "./config/secrets.ts";
 import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError } from "./errors.ts";
+import { COURSE_INDEX_TABLE } from "./extract/course-structure-fields.ts";
 import { connectMongo } from "./extract/mongodb.ts";
 import { close, connect, describeTarget, ident, query } from "./extract/mysql.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
@@ -130,7 +131,7 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
     const credentials = await client.credentials.get();
     yield passed(
       "AWS credentials",
-      `${client.credentials.source}, key ${maskedKeyId(credentials.accessKeyId)}`,
+      `${client.credentials.source}, key ${maskAccessKey(credentials.accessKeyId)}`,
     );
   } catch (error) {
     yield failed("AWS credentials", error);
@@ -239,7 +240,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
       config.tables.some((t) => t.source === "course_structures") && config.mongodb.use_split_mongo;
     if (courseIndex)
       tables.push({
-        name: "split_modulestore_django_splitmodulestorecourseindex",
+        name: COURSE_INDEX_TABLE,
         fields: ["course_id", "published_version"],
       });
     const denied: string[] = [];

@@ -184,8 +184,3 @@ export function credentialChain(
     imdsEndpoint || env.AWS_EC2_METADATA_SERVICE_ENDPOINT || DEFAULT_IMDS_ENDPOINT,
   );
 }
-
-/** "…WXYZ": at most the last 4 characters of an access key id, for messages (DESIGN §3). */
-export function maskedKeyId(accessKeyId: string): string {
-  return accessKeyId.length > 4 ? `…${accessKeyId.slice(-4)}` : "…";
-}

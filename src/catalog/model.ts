@@ -8,8 +8,7 @@ import { tableLocationPrefix } from "../datalake/layout.ts";
 import { ConfigError } from "../errors.ts";
 import { COURSE_STRUCTURE_FIELDS } from "../extract/course-structure-fields.ts";
 import { logsBucket } from "../logship/upload.ts";
-import { rawTrackingLogsName } from "../setup/iam-policy.ts";
-import { checkCatalogName } from "./sql.ts";
+import { checkCatalogName, rawTrackingLogsName } from "./sql.ts";
 
 export const OPEN_CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
 export const LAZY_SIMPLE_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";

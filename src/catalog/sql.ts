@@ -2,7 +2,13 @@
 // ALTER TABLE ... ADD PARTITION, backquoted names, backslash escapes in strings) and Athena's
 // Trino SQL (views: double-quoted names, '' inside strings). Names are validated before they are
 // quoted, so quoting is never what keeps a name from breaking the statement.
+import type { Config } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
+
+/** `<base_prefix>_raw_tracking_logs`, the Glue table of the tracking logs (the policy names it too). */
+export function rawTrackingLogsName(config: Config): string {
+  return `${config.datalake.base_prefix}_raw_tracking_logs`;
+}
 
 /** Glue stores names folded to lower case; a mixed-case name would not be found again by it. */
 const CATALOG_NAME = /^[a-z0-9_]{1,255}$/;

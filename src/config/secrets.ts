@@ -13,7 +13,7 @@ export function secretsOf(config: Config): string[] {
   return secrets.filter((s) => s.length >= 4);
 }
 
-/** At most the last 4 characters of an access key id (DESIGN §3). */
-export function maskAccessKey(id: string): string {
-  return id.length <= 4 ? "****" : `****${id.slice(-4)}`;
+/** "…WXYZ": at most the last 4 characters of an access key id, for messages (DESIGN §3). */
+export function maskAccessKey(accessKeyId: string): string {
+  return accessKeyId.length > 4 ? `…${accessKeyId.slice(-4)}` : "…";
 }

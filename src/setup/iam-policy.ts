@@ -1,5 +1,7 @@
 // The least-privilege IAM policy for a config (DESIGN §9): every statement names exact ARNs built
 // from the config, and only the actions that the mode's jobs (and doctor) call.
+
+import { rawTrackingLogsName } from "../catalog/sql.ts";
 import { modeAllows, usesAthena } from "../config/modes.ts";
 import type { Config } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
@@ -23,14 +25,6 @@ export type PolicyResult =
 
 /** The key doctor writes and deletes to prove that the bucket is writable. */
 export const CONNECTION_TEST_KEY = "PanoramaConnectionTest";
-
-/**
- * `<base_prefix>_raw_tracking_logs`, the Glue table of the tracking logs (catalog/model.ts checks
- * it): here, not in model.ts, because model.ts loads the AWS clients and this module must not.
- */
-export function rawTrackingLogsName(config: Config): string {
-  return `${config.datalake.base_prefix}_raw_tracking_logs`;
-}
 
 /** AWS partition of a region: ARNs in China and GovCloud do not start with `arn:aws:`. */
 export function partitionOf(region: string): string {

@@ -444,10 +444,10 @@ describe("errors", () => {
     expect(error.code).toBe("ValidationException");
     expect(error.message).toContain("less than or equal to 100");
     const missing = await client
-      .json("glue", "AWSGlue.CreateTable", { DatabaseName: "panorama" }, "t")
+      .json("glue", "AWSGlue.BatchCreatePartition", { DatabaseName: "panorama", TableName: "t" }, "t")
       .then(unexpected, (e: AwsError) => e);
     expect(missing.code).toBe("ValidationException");
-    expect(missing.message).toContain("TableInput");
+    expect(missing.message).toContain("PartitionInputList");
     const badEnum = await client
       .json("athena", "AmazonAthena.StartQueryExecution", { QueryString: "" }, "q")
       .then(unexpected, (e: AwsError) => e);

@@ -17,6 +17,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { type SigV4ErrorCode, verifySigV4 } from "./sigv4.ts";
 
 // ---------------------------------------------------------------- API models (botocore)
@@ -58,7 +59,14 @@ let models: { glue: ServiceModel; athena: ServiceModel } | null = null;
 export function loadModels(): { glue: ServiceModel; athena: ServiceModel } {
   if (!models) {
     const data = botocoreData();
-    const read = (path: string) => JSON.parse(readFileSync(join(data, path), "utf8")) as ServiceModel;
+    // Recent botocore releases (pip) ship their models gzipped; Debian's package ships them plain.
+    const read = (path: string): ServiceModel => {
+      const file = join(data, path);
+      const text = existsSync(file)
+        ? readFileSync(file, "utf8")
+        : gunzipSync(readFileSync(`${file}.gz`)).toString("utf8");
+      return JSON.parse(text) as ServiceModel;
+    };
     models = {
       glue: read("glue/2017-03-31/service-2.json"),
       athena: read("athena/2017-05-18/service-2.json"),
