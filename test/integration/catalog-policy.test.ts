@@ -12,6 +12,7 @@ import { type AwsJsonServer, type RecordedAction, startAwsJsonServer } from "../
 import { cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection } from "../support/mysql.ts";
+import { writeS3Config } from "../support/s3-config.ts";
 import { type S3Proxy, startS3Proxy } from "../support/s3-proxy.ts";
 
 const skip = skipWithoutTestEnv();
@@ -75,46 +76,22 @@ function arnMatches(pattern: string, arn: string): boolean {
 test.skipIf(skip)(
   "iam-policy allows every action the pipeline used, and grants none it never used",
   async () => {
-    const env = testEnv();
-    const dir = mkdtempSync(join(tmpdir(), "panorama-policy-"));
     const prefix = `policy_${Date.now().toString(36)}`;
-    const log = join(dir, "tracking.log");
+    const log = join(mkdtempSync(join(tmpdir(), "panorama-policy-")), "tracking.log");
     writeFileSync(
       log,
       `${(await Bun.file(join(ROOT, "test/fixtures/tracking/events.jsonl")).text()).split("\n").slice(0, 5).join("\n")}\n`,
     );
-    const file = join(dir, "panorama.toml");
-    writeFileSync(
-      file,
-      `mode = "CUSTOM"
-lms_host = "lms.example.com"
-state_dir = "${join(dir, "state")}"
-
-[datalake]
-target = "s3"
-bucket = "${env.s3.bucket}"
-region = "${env.s3.region}"
-endpoint = "${proxy.url}"
-base_prefix = "${prefix}"
+    const { file } = writeS3Config({
+      endpoint: proxy.url,
+      datalake: `base_prefix = "${prefix}"
 database = "panorama"
 workgroup = "panorama"
 account_id = "${ACCOUNT}"
 athena_results_bucket = "athena-results"
 glue_endpoint = "${glue.url}"
-athena_endpoint = "${glue.url}"
-
-[aws]
-access_key_id = "${env.s3.accessKeyId}"
-secret_access_key = "${env.s3.secretAccessKey}"
-
-[mysql]
-host = "${env.mysql.host}"
-port = ${env.mysql.port}
-user = "${env.mysql.user}"
-password = "${env.mysql.password}"
-database = "${env.mysql.scratchDatabase}"
-
-[extract]
+athena_endpoint = "${glue.url}"`,
+      body: `[extract]
 preset = "none"
 
 [[tables]]
@@ -125,8 +102,7 @@ fields = [ { name = "id", type = "int" }, { name = "course_id", type = "varchar"
 [logs]
 paths = ["${log}"]
 `,
-      { mode: 0o600 },
-    );
+    });
     const panorama = async (...args: string[]) => {
       const result = await runPanorama([...args, "--config", file], { env: cleanEnv() });
       expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(0);

@@ -1,8 +1,7 @@
 // log-ship with the S3 target: s3rver behind the SigV4 / Content-MD5 verifying proxy (a proxy of
 // this file's own, so that it can take S3 down), real tracking events in every line format, an
 // outage in --follow while the log grows, and --once against an S3 that refuses everything. The
-// day partitions go to a minimal loopback Glue (GetTable, BatchCreatePartition): AWS Glue cannot
-// run here, the catalog's own tests check those calls in depth.
+// day partitions go to the loopback Glue of test/support, which stands in for AWS.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +14,7 @@ import { setupLogging } from "../../src/log.ts";
 import { readCheckpoints } from "../../src/logship/checkpoint.ts";
 import { shipLogs } from "../../src/logship/ship.ts";
 import { createLogSink } from "../../src/logship/upload.ts";
+import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { asBytes, dockerWrapped, fixtureEvents, prefixed, writerEvent } from "../support/log-writer.ts";
@@ -23,24 +23,27 @@ import { type FaultHook, type S3Proxy, startS3Proxy } from "../support/s3-proxy.
 const skip = skipWithoutTestEnv();
 let env: TestEnv;
 let proxy: S3Proxy;
-let glue: ReturnType<typeof Bun.serve>;
+let glue: AwsJsonServer;
 const registered: string[][] = [];
 const cliEnv = cleanEnv();
 
 setupLogging({ level: "error" });
 
-/** Glue as far as log-ship needs it: the tracking-logs table, partitioned by lms/year/month/day. */
-function startGlue(): ReturnType<typeof Bun.serve> {
-  return Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      const target = req.headers.get("x-amz-target") ?? "";
-      const body = (await req.json()) as { Name?: string; PartitionInputList?: { Values: string[] }[] };
-      if (target === "AWSGlue.GetTable") {
-        return Response.json({
-          Table: {
-            Name: body.Name,
+/**
+ * Glue for log-ship (test/support/aws-json-server.ts: AWS cannot run here; it verifies signatures
+ * and checks requests against the AWS API model): each setup's tracking-logs table exists,
+ * partitioned by lms/year/month/day. Every partition entry sent is recorded, repeats included.
+ */
+async function startGlue(): Promise<AwsJsonServer> {
+  const server = await startAwsJsonServer({
+    accessKeyId: env.s3.accessKeyId,
+    secretAccessKey: env.s3.secretAccessKey,
+    region: env.s3.region,
+    databases: ["panorama"],
+    existingTable: (name) =>
+      name.endsWith("_raw_tracking_logs")
+        ? {
+            Name: name,
             PartitionKeys: ["lms", "year", "month", "day"].map((Name) => ({ Name, Type: "string" })),
             StorageDescriptor: {
               Columns: [{ Name: "line", Type: "string" }],
@@ -49,19 +52,14 @@ function startGlue(): ReturnType<typeof Bun.serve> {
               OutputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
               SerdeInfo: { SerializationLibrary: "org.openx.data.jsonserde.JsonSerDe", Parameters: {} },
             },
-          },
-        });
-      }
-      if (target === "AWSGlue.BatchCreatePartition") {
-        for (const p of body.PartitionInputList ?? []) registered.push(p.Values);
-        return Response.json({ Errors: [] });
-      }
-      return Response.json(
-        { __type: "InvalidInputException", message: `not here: ${target}` },
-        { status: 400 },
-      );
-    },
+          }
+        : null,
   });
+  server.failPartitions((values) => {
+    registered.push(values);
+    return null;
+  });
+  return server;
 }
 
 /** While set, PUTs fail: 503 SlowDown, or (every third) the object is stored and the answer lost. */
@@ -83,12 +81,12 @@ beforeAll(async () => {
     credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
     faults,
   });
-  glue = startGlue();
+  glue = await startGlue();
 });
 
 afterAll(async () => {
   await proxy?.close();
-  glue?.stop(true);
+  await glue?.stop();
 });
 
 interface S3Setup {
@@ -121,7 +119,7 @@ ${options.separateBucket ? `logs_bucket = "${env.s3.logsBucket}"` : ""}
 base_prefix = "${basePrefix}"
 region = "${env.s3.region}"
 endpoint = "${proxy.url}"
-glue_endpoint = "http://127.0.0.1:${glue.port}"
+glue_endpoint = "${glue.url}"
 
 [aws]
 access_key_id = "${env.s3.accessKeyId}"

@@ -1,8 +1,7 @@
 // `run` and `upload` with the S3 target, as cron runs them: the real CLI, the real MariaDB, s3rver
 // behind the environment's SigV4 / Content-MD5 checking proxy (which also keeps the state of
 // multipart uploads, since s3rver does not list or abort them). `run` registers the partitions it
-// wrote with Glue afterwards: a minimal loopback Glue (GetTable, BatchCreatePartition) stands in,
-// the catalog's own tests check those calls.
+// wrote with Glue afterwards: the loopback Glue of test/support stands in for AWS.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -10,6 +9,7 @@ import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
 import { encodeKey, S3Client } from "../../src/aws/s3.ts";
+import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { startImdsServer } from "../support/imds-server.ts";
@@ -20,54 +20,46 @@ import { startS3Proxy } from "../support/s3-proxy.ts";
 const skip = skipWithoutTestEnv();
 let db: mysql.Connection;
 let env: TestEnv;
-let glue: ReturnType<typeof Bun.serve> | undefined;
+let glue: AwsJsonServer | undefined;
 
-/** Glue as far as `run` needs it: every table exists, partitioned by lms and course_id. */
-function startGlue(): ReturnType<typeof Bun.serve> {
-  return Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      const target = req.headers.get("x-amz-target") ?? "";
-      const body = (await req.json()) as { Name?: string };
-      if (target === "AWSGlue.GetTable") {
-        return Response.json({
-          Table: {
-            Name: body.Name,
-            PartitionKeys: [
-              { Name: "lms", Type: "string" },
-              { Name: "course_id", Type: "string" },
-            ],
-            StorageDescriptor: {
-              Columns: [],
-              Location: "s3://x/",
-              InputFormat: "org.apache.hadoop.mapred.TextInputFormat",
-              OutputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-              SerdeInfo: {
-                SerializationLibrary: "org.apache.hadoop.hive.serde2.OpenCSVSerde",
-                Parameters: {},
-              },
-            },
-          },
-        });
-      }
-      if (target === "AWSGlue.BatchCreatePartition") return Response.json({ Errors: [] });
-      return Response.json(
-        { __type: "InvalidInputException", message: `not here: ${target}` },
-        { status: 400 },
-      );
-    },
+/**
+ * Glue and Athena for `run` (test/support/aws-json-server.ts: AWS cannot run here; it verifies
+ * signatures and checks requests against the AWS API models): every table exists, as `panorama
+ * catalog` makes them, partitioned by lms and course_id.
+ */
+function startGlue(
+  credentials: { accessKeyId: string; secretAccessKey: string } = env.s3,
+): Promise<AwsJsonServer> {
+  return startAwsJsonServer({
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+    region: env.s3.region,
+    databases: ["panorama"],
+    existingTable: (name) => ({
+      Name: name,
+      PartitionKeys: [
+        { Name: "lms", Type: "string" },
+        { Name: "course_id", Type: "string" },
+      ],
+      StorageDescriptor: {
+        Columns: [],
+        Location: "s3://x/",
+        InputFormat: "org.apache.hadoop.mapred.TextInputFormat",
+        OutputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        SerdeInfo: { SerializationLibrary: "org.apache.hadoop.hive.serde2.OpenCSVSerde", Parameters: {} },
+      },
+    }),
   });
 }
 
-/** An S3 config for `run`, with the Glue stand-in. */
+/** An S3 config for `run`, with the Glue stand-in (the shared one unless `catalog` is given). */
 function runConfig(
-  options: Parameters<typeof writeS3Config>[0] & { prefix: string },
+  options: Parameters<typeof writeS3Config>[0] & { prefix: string; catalog?: AwsJsonServer },
 ): ReturnType<typeof writeS3Config> {
-  const { prefix, ...rest } = options;
+  const { prefix, catalog, ...rest } = options;
   return writeS3Config({
     ...rest,
-    datalake: `base_prefix = "${prefix}"\nglue_endpoint = "http://127.0.0.1:${glue?.port}"`,
+    datalake: `base_prefix = "${prefix}"\nglue_endpoint = "${(catalog ?? glue)?.url}"`,
   });
 }
 
@@ -170,7 +162,7 @@ function summaryOf(stderr: string, table: string): Record<string, unknown> | und
 beforeAll(async () => {
   if (skip) return;
   env = testEnv();
-  glue = startGlue();
+  glue = await startGlue();
   db = await testConnection(env.mysql.scratchDatabase);
   await db.query(`DROP TABLE IF EXISTS s3run_big; DROP TABLE IF EXISTS s3run_small;
     CREATE TABLE s3run_big (id INT PRIMARY KEY, course_id VARCHAR(100), payload TEXT, KEY (course_id));
@@ -182,7 +174,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  glue?.stop(true);
+  await glue?.stop();
   await db?.end();
 });
 
@@ -332,11 +324,13 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
     };
     const imds = startImdsServer("panorama-run-role", role);
     const proxy = await startS3Proxy({ upstream: env.s3.directEndpoint, credentials: role });
+    const roleGlue = await startGlue(role);
     try {
       const prefix = uniquePrefix("role");
       // No keys in [aws]: the chain falls through to the instance role.
       const cfg = runConfig({
         prefix,
+        catalog: roleGlue,
         body: SMALL_ONLY,
         endpoint: proxy.url,
         accessKeyId: "",
@@ -350,8 +344,15 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
       expect((await bucketObjects(prefix)).size).toBe(20);
       expect(proxy.requests.every((r) => r.auth === "ok" && r.accessKeyId === role.accessKeyId)).toBe(true);
       expect(imds.counts).toMatchObject({ token: 1, credentials: 1 });
+      // Glue verified the role's signature too: 20 course partitions in one call.
+      expect(roleGlue.actions.filter((a) => a.status === 200).map((a) => a.action)).toEqual([
+        "glue:GetTable",
+        "glue:BatchCreatePartition",
+      ]);
+      expect(roleGlue.partitions("panorama", `${prefix}_raw_s3run_small`)).toHaveLength(20);
     } finally {
       await proxy.close();
+      await roleGlue.stop();
       imds.close();
     }
   }, 60_000);

@@ -228,6 +228,11 @@ export interface AwsJsonServerOptions {
   databases?: string[];
   /** workgroup name → its result location ("" = none) */
   workgroups?: Record<string, string>;
+  /**
+   * Tables that exist without a CreateTable, as if an earlier `panorama catalog` had made them:
+   * the definition of table `name` in an existing database, or null when it does not exist.
+   */
+  existingTable?: (name: string) => StoredTable["table"] | null;
 }
 
 export interface AwsJsonServer {
@@ -240,7 +245,7 @@ export interface AwsJsonServer {
   partitions(database: string, name: string): Record<string, unknown>[];
   /** The next query whose SQL matches fails with `reason` (Athena's own wording is up to the test). */
   failQuery(match: RegExp, reason: string): void;
-  /** BatchCreatePartition entries whose values match get this error code until the hook is removed. */
+  /** Sees every BatchCreatePartition entry until removed; a non-null answer is the error code that entry gets. */
   failPartitions(hook: ((values: string[]) => string | null) | null): void;
   addDatabase(name: string): void;
   reset(): void;
@@ -361,7 +366,14 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
     return db;
   }
   function stored(db: string, name: string): StoredTable {
-    const t = database(db).get(name.toLowerCase());
+    const tables = database(db);
+    const key = name.toLowerCase();
+    let t = tables.get(key);
+    const implicit = t ? null : (options.existingTable?.(key) ?? null);
+    if (implicit) {
+      t = { table: { ...implicit, Name: key }, partitions: new Map() };
+      tables.set(key, t);
+    }
     if (!t) throw new ApiError(400, "EntityNotFoundException", `Table ${name} not found.`);
     return t;
   }
