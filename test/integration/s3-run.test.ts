@@ -143,8 +143,9 @@ function spoolFiles(stateDir: string): string[] {
   return (readdirSync(spool, { recursive: true }) as string[]).filter((n) => n.endsWith(".csv"));
 }
 
-async function openUploads(prefix: string): Promise<{ key: string; uploadId: string }[]> {
-  const cfg = writeS3Config();
+/** Multipart uploads left open under `prefix`, as the proxy at `endpoint` (which keeps them) knows. */
+async function openUploads(prefix: string, endpoint?: string): Promise<{ key: string; uploadId: string }[]> {
+  const cfg = writeS3Config(endpoint ? { endpoint } : {});
   return new S3Client(new AwsClient(cfg.config), cfg.config).listMultipartUploads(
     env.s3.bucket,
     `${prefix}/`,
@@ -220,7 +221,17 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
   test("killed with SIGKILL at random moments (20 times, half of them during a multipart upload), then one clean run: the bucket of an uninterrupted run, no upload left open", async () => {
     expect(reference?.size).toBe(22);
     const prefix = uniquePrefix("kill");
-    const cfg = runConfig({ prefix, body: TABLES });
+    // Each part of a multipart upload waits 400 ms at this proxy: a multipart upload stays open
+    // long enough for a kill soon after it began to land while it is open.
+    const proxy = await startS3Proxy({
+      upstream: env.s3.directEndpoint,
+      credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
+      faults: (request) =>
+        request.method === "PUT" && request.query.partNumber !== undefined
+          ? { kind: "stall", ms: 400 }
+          : undefined,
+    });
+    const cfg = runConfig({ prefix, body: TABLES, endpoint: proxy.url });
     let seed = 7;
     const random = (): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -233,16 +244,17 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
         stdout: "ignore",
         stderr: "ignore",
       });
-      if (i % 2 === 0) {
+      if (i % 2 === 1) {
         await Bun.sleep(Math.floor(random() * referenceSeconds * 1000));
       } else {
-        // Every other time, a random moment while a multipart upload is open.
+        // Every other time, from the first, a random moment while a multipart upload this run
+        // began is open (once both big objects are stored, later runs send them no more).
         const journal = join(cfg.stateDir, "multipart");
+        const entries = () =>
+          (existsSync(journal) ? readdirSync(journal) : []).filter((n) => n.endsWith(".json"));
+        const before = new Set(entries());
         const deadline = performance.now() + referenceSeconds * 2000;
-        while (
-          performance.now() < deadline &&
-          !(existsSync(journal) && readdirSync(journal).some((n) => n.endsWith(".json")))
-        ) {
+        while (performance.now() < deadline && !entries().some((n) => !before.has(n))) {
           await Bun.sleep(5);
         }
         // Soon after: a multipart upload of 17.5 MiB takes a few hundred ms on loopback.
@@ -260,7 +272,7 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
         await Bun.sleep(100);
       }
       expect(wrong).toEqual([]);
-      leftOpen += (await openUploads(prefix)).length;
+      leftOpen += (await openUploads(prefix, proxy.url)).length;
     }
     expect(leftOpen).toBeGreaterThan(0);
     const clean = await runPanorama(["--config", cfg.file, "run"]);
@@ -270,9 +282,10 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
       errors: "",
     });
     expect(await bucketObjects(prefix)).toEqual(reference);
-    expect(await openUploads(prefix)).toEqual([]);
+    expect(await openUploads(prefix, proxy.url)).toEqual([]);
     expect(spoolFiles(cfg.stateDir)).toEqual([]);
     expect(readdirSync(join(cfg.stateDir, "multipart"))).toEqual([]);
+    await proxy.close();
   }, 240_000);
 
   test("a leftover of a killed run is stored before extraction writes the same key again: the fresh content wins", async () => {
