@@ -26,20 +26,9 @@ for tool in "$BUN" "$S3RVER"; do
   [ -x "$tool" ] || die "$tool is missing; run \`npm ci\` first."
 done
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    die "need root (or sudo) to run: $*"
-  fi
-}
-
 if ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1; then
   echo "test-env: installing mariadb-server and mariadb-client" >&2
-  as_root apt-get update
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mariadb-server mariadb-client
+  bash "$ROOT/scripts/apt-install.sh" mariadb-server mariadb-client || die "could not install MariaDB"
 fi
 MARIADBD="$(command -v mariadbd || command -v mysqld)"
 INSTALL_DB="$(command -v mariadb-install-db || command -v mysql_install_db)" || die "mariadb-install-db not found"

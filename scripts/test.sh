@@ -25,17 +25,6 @@ check() {
   fi
 }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    echo "== need root (or sudo) to run: $*" >&2
-    return 1
-  fi
-}
-
 # What the tests need besides MariaDB (scripts/test-env.sh installs that): AWS's Glue and Athena
 # API models from botocore, read by the Glue/Athena test server, and zsh and fish, which run the
 # completion scripts.
@@ -46,8 +35,7 @@ command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 command -v fish >/dev/null 2>&1 || missing+=(fish)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}" >&2
-  { as_root apt-get update && as_root env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${missing[@]}"; } >&2 ||
+  bash "$ROOT/scripts/apt-install.sh" "${missing[@]}" >&2 ||
     echo "== could not install ${missing[*]}: the tests that need them will fail or be skipped" >&2
 fi
 
