@@ -53,7 +53,7 @@ export class Uploader {
   readonly done: ManifestEntry[] = [];
 
   constructor(
-    private readonly config: Config,
+    config: Config,
     private readonly target: Target,
     private readonly options: UploadOptions = {},
   ) {
@@ -162,16 +162,13 @@ export class Uploader {
 
   /**
    * Writing x.csv removes x.csv.gz of the same partition and the reverse, or Athena would count
-   * the rows twice. A gzip datalake may hold upstream's .csv objects, so it always deletes them;
-   * an upstream-compatible one deletes a .csv.gz only when panorama wrote it (its IAM policy
-   * grants no DeleteObject on data otherwise, see iam-policy).
+   * the rows twice. Always, not only when the state says this host wrote the other variant: the
+   * state may be lost, or an earlier configuration or host may have written it. (Deleting a
+   * missing key succeeds; the IAM policy grants DeleteObject on the other variant's objects.)
    */
   private async removeOtherVariant(key: string): Promise<void> {
     const other = otherVariantKey(key);
-    const writesGzip = key.endsWith(".gz");
-    if (writesGzip || this.stored[other] || this.config.datalake.target === "local") {
-      await this.target.delete(other);
-    }
+    await this.target.delete(other);
     delete this.stored[other];
   }
 }

@@ -80,12 +80,16 @@ export function iamPolicy(config: Config): PolicyResult {
 
   // AbortMultipartUpload: a failed multipart upload is aborted (DESIGN §9).
   allow("WriteDatalakeObjects", ["s3:PutObject", "s3:AbortMultipartUpload"], [dataObjects]);
-  // Only gzip can switch variants: a gzip datalake replaces upstream's `.csv` objects by `.csv.gz`,
-  // and writing one variant deletes the other (DESIGN §4). With "none" (upstream's layout) each
-  // object is overwritten in place, so the data needs no DeleteObject.
-  if (datalake.compression === "gzip") {
-    allow("DeleteReplacedDatalakeObjects", ["s3:DeleteObject"], [dataObjects]);
-  }
+  // Writing one variant deletes the other in the same partition (DESIGN §4): a gzip datalake
+  // replaces the `.csv` objects (upstream's, or written before the switch) by `.csv.gz`, an
+  // uncompressed one the `.csv.gz` of an earlier gzip configuration. Only the other variant's
+  // objects may be deleted: never what this configuration writes, nor the tracking logs.
+  const otherVariant = datalake.compression === "gzip" ? "*.csv" : "*.csv.gz";
+  allow(
+    "DeleteReplacedDatalakeObjects",
+    ["s3:DeleteObject"],
+    [s3(datalake.bucket, `${datalake.base_prefix}/${otherVariant}`)],
+  );
   // A logs bucket equal to the data bucket puts the logs under `<base_prefix>/tracking_logs/`,
   // which the data statement already covers.
   if (shipsLogs && datalake.logs_bucket !== datalake.bucket) {

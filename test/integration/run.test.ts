@@ -197,5 +197,13 @@ describe.skipIf(skip)("run with a local datalake", () => {
     const gz = Bun.gunzipSync(readFileSync(join(cfg.datalake, `${key}.gz`)));
     expect(new TextDecoder().decode(gz).startsWith("id,username\r\n1,user1\r\n")).toBe(true);
     expect(Buffer.from(gz).equals(plain)).toBe(true);
+
+    // Back to plain, with the state of what was uploaded lost: the .csv.gz goes all the same.
+    writeFileSync(cfg.file, gzipConfig.replace('\ncompression = "gzip"', ""));
+    rmSync(join(cfg.stateDir, "uploaded.json"));
+    expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+    const back = [...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"));
+    expect(back).toEqual([key]);
+    expect(readFileSync(join(cfg.datalake, key)).equals(plain)).toBe(true);
   });
 });

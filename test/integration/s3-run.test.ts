@@ -56,10 +56,10 @@ function startGlue(
 function runConfig(
   options: Parameters<typeof writeS3Config>[0] & { prefix: string; catalog?: AwsJsonServer },
 ): ReturnType<typeof writeS3Config> {
-  const { prefix, catalog, ...rest } = options;
+  const { prefix, catalog, datalake, ...rest } = options;
   return writeS3Config({
     ...rest,
-    datalake: `base_prefix = "${prefix}"\nglue_endpoint = "${(catalog ?? glue)?.url}"`,
+    datalake: `base_prefix = "${prefix}"\nglue_endpoint = "${(catalog ?? glue)?.url}"\n${datalake ?? ""}`,
   });
 }
 
@@ -369,6 +369,21 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
       imds.close();
     }
   }, 60_000);
+
+  test("gzip, then plain again with the upload state lost: every .csv.gz is deleted, only the .csv objects stay", async () => {
+    const prefix = uniquePrefix("variants");
+    const gzip = runConfig({ prefix, body: SMALL_ONLY, datalake: 'compression = "gzip"' });
+    expect((await runPanorama(["--config", gzip.file, "run"])).code).toBe(0);
+    const zipped = [...(await bucketObjects(prefix)).keys()];
+    expect(zipped).toHaveLength(20);
+    expect(zipped.every((k) => k.endsWith(".csv.gz"))).toBe(true);
+    // Another state directory: nothing says this host ever wrote the .csv.gz objects.
+    const plain = runConfig({ prefix, body: SMALL_ONLY });
+    const run = await runPanorama(["--config", plain.file, "run"]);
+    expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
+    const keys = [...(await bucketObjects(prefix)).keys()].sort();
+    expect(keys).toEqual(zipped.map((k) => k.replace(/\.gz$/, "")).sort());
+  });
 
   test("S3 down for the whole run: exit 1, the spool kept; the next run uploads everything", async () => {
     const prefix = uniquePrefix("down");

@@ -152,14 +152,15 @@ describe("statements", () => {
     ]);
   });
 
-  test("DeleteObject on data objects only with gzip", () => {
+  test("DeleteObject on data objects only of the variant the configuration replaces", () => {
     const deletes = (policy: IamPolicy) =>
       policy.Statement.filter((s) => s.Action.includes("s3:DeleteObject")).flatMap((s) => s.Resource);
     expect(deletes(policyOf(`mode = "CUSTOM"\n${BASE}`))).toEqual([
+      "arn:aws:s3:::acme-panorama/openedx/*.csv.gz",
       "arn:aws:s3:::acme-panorama/PanoramaConnectionTest",
     ]);
     expect(deletes(policyOf(`mode = "CUSTOM"\n${BASE}compression = "gzip"\n`))).toEqual([
-      "arn:aws:s3:::acme-panorama/openedx/*",
+      "arn:aws:s3:::acme-panorama/openedx/*.csv",
       "arn:aws:s3:::acme-panorama/PanoramaConnectionTest",
     ]);
   });
