@@ -6,7 +6,7 @@
 _panorama_command() {
   case "$1" in
     "") subs="run extract upload catalog log-ship schema status doctor crontab iam-policy init completions" opts="--config --log-level --json --version -h --help" valued="--config --log-level" ;;
-    "run") subs="" opts="--config --log-level --json --tables --full -h --help" valued="--config --log-level --tables" ;;
+    "run") subs="" opts="--config --log-level --json --tables --full --dry-run -h --help" valued="--config --log-level --tables" ;;
     "extract") subs="" opts="--config --log-level --json --tables --full --dry-run -h --help" valued="--config --log-level --tables" ;;
     "upload") subs="" opts="--config --log-level --json --dry-run -h --help" valued="--config --log-level" ;;
     "catalog") subs="" opts="--config --log-level --json --tables --create --views --partitions --drop --yes --print-ddl --dry-run -h --help" valued="--config --log-level --tables" ;;

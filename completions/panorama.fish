@@ -106,6 +106,7 @@ complete -c panorama -n '__panorama_at "run"' -l log-level -x -a 'debug info war
 complete -c panorama -n '__panorama_at "run"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
 complete -c panorama -n '__panorama_at "run"' -l tables -x -d 'only these tables (comma-separated)'
 complete -c panorama -n '__panorama_at "run"' -l full -d 'extract every partition, ignoring watermarks'
+complete -c panorama -n '__panorama_at "run"' -l dry-run -d 'do every read, print what would be written, write nothing'
 complete -c panorama -n '__panorama_at "run"' -s h -l help -d 'show the help'
 
 # panorama extract

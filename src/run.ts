@@ -107,13 +107,38 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   await reportUploadFailure(uploader, spool);
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
   const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target));
-  const failed = summaries.filter((s) => s.error !== null);
-  if (failed.length > 0) {
-    log.error(
-      `${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")})`,
-    );
+  const tablesOk = reportFailedTables(summaries);
+  return { ok: tablesOk && uploader.failure === null && catalogued };
+}
+
+/**
+ * `panorama run --dry-run`: the spool files a run would store first, then what it would extract
+ * (keys and rows, read from MySQL and MongoDB), one line each on stdout. Writes nothing; the
+ * catalog step is left out (`panorama catalog --dry-run` compares the partitions with Glue).
+ */
+export async function dryRunJob(config: Config, tables: TableConfig[], full: boolean): Promise<RunResult> {
+  const stored = await uploadSpool(config, true);
+  const summaries = await extractTables(config, tables, { full, dryRun: true, events: tableProgress() });
+  printPlanned(summaries, "extract\t");
+  return { ok: stored.ok && reportFailedTables(summaries) };
+}
+
+/** A dry run's planned files, one `<key>\t<rows> rows` line each. */
+export function printPlanned(summaries: TableSummary[], prefix = ""): void {
+  for (const summary of summaries) {
+    for (const file of summary.planned ?? [])
+      process.stdout.write(`${prefix}${file.key}\t${file.rows} rows\n`);
   }
-  return { ok: failed.length === 0 && uploader.failure === null && catalogued };
+}
+
+/** Logs the tables that failed, if any; true when none did. */
+export function reportFailedTables(summaries: TableSummary[], kept = ""): boolean {
+  const failed = summaries.filter((s) => s.error !== null);
+  if (failed.length === 0) return true;
+  log.error(
+    `${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")})${kept}`,
+  );
+  return false;
 }
 
 export function recordRuns(

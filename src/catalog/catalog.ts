@@ -58,7 +58,7 @@ export async function planCatalog(
     } catch (error) {
       throw new CatalogPlanError(
         `${table.name}: its fields are not in the config and MySQL could not tell them: ${messageOf(error)}`,
-        "list the fields in the config (`panorama schema pull --write`), or make MySQL reachable",
+        "list the fields in the config (`panorama schema pull --write FILE` writes them out), or make MySQL reachable",
       );
     }
   };

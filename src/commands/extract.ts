@@ -1,9 +1,8 @@
 import { defineCommand } from "citty";
 import { cleanSpool, spoolDir } from "../datalake/spool.ts";
 import { extractTables } from "../extract/extract.ts";
-import { log } from "../log.ts";
 import { tableProgress } from "../progress.ts";
-import { recordRuns } from "../run.ts";
+import { printPlanned, recordRuns, reportFailedTables } from "../run.ts";
 import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
@@ -32,20 +31,10 @@ export default defineCommand({
         dryRun,
         events: tableProgress(),
       });
-      if (!dryRun) recordRuns(config, "extract", summaries, null);
-      if (dryRun) {
-        for (const summary of summaries) {
-          for (const file of summary.planned ?? []) process.stdout.write(`${file.key}\t${file.rows} rows\n`);
-        }
-      }
-      const failed = summaries.filter((s) => s.error !== null);
-      if (failed.length > 0) {
-        log.error(
-          `${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")}); the other tables' files are in the spool`,
-        );
-        return 1;
-      }
-      return 0;
+      if (dryRun) printPlanned(summaries);
+      else recordRuns(config, "extract", summaries, null);
+      const kept = dryRun ? "" : "; the other tables' files are in the spool";
+      return reportFailedTables(summaries, kept) ? 0 : 1;
     } finally {
       lock?.release();
     }

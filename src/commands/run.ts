@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
-import { runJob } from "../run.ts";
+import { dryRunJob, runJob } from "../run.ts";
 import { acquireLock } from "../state/lock.ts";
-import { globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
+import { dryRunArgs, globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Extract, upload and catalog under the lock: what cron calls" },
@@ -9,11 +9,14 @@ export default defineCommand({
     ...globalArgs,
     ...tablesArgs,
     full: { type: "boolean", description: "extract every partition, ignoring watermarks" },
+    ...dryRunArgs,
   },
   async run({ args }) {
     const config = await prepareFor(args, "extract");
     if (!config) return 0;
     const tables = selectTables(config, args.tables);
+    // A dry run writes nothing, the lock included: it may look while a run works.
+    if (args["dry-run"] === true) return (await dryRunJob(config, tables, args.full === true)).ok ? 0 : 1;
     const lock = acquireLock(config.state_dir, "run");
     try {
       return (await runJob(config, tables, args.full === true)).ok ? 0 : 1;

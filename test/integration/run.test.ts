@@ -86,6 +86,34 @@ describe.skipIf(skip)("run with a local datalake", () => {
     expect(tree(cfg.datalake)).toEqual(files);
   });
 
+  test("--dry-run lists the spool files it would store and the files it would extract, and writes nothing", async () => {
+    const cfg = writeTestConfig(`${TABLES}\n[[tables]]\nname = "run_missing"\n`);
+    // A leftover in the spool: run_users extracted, not uploaded.
+    const extract = await runPanorama(["--config", cfg.file, "extract", "--tables", "run_users"]);
+    expect(extract.code).toBe(0);
+    const state = tree(cfg.stateDir);
+    expect(state.has("spool/openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(true);
+
+    const dry = await runPanorama(["--config", cfg.file, "run", "--dry-run"]);
+    // The missing table fails the run (exit 1) and is named; the others are still listed.
+    expect(dry.code).toBe(1);
+    expect(dry.stderr).toContain("run_missing");
+    const lines = dry.stdout.trim().split("\n");
+    const users = "openedx/run_users/lms=lms.example.com/run_users.csv";
+    expect(lines.filter((l) => l.startsWith("upload\t"))).toEqual([
+      expect.stringMatching(new RegExp(`^upload\t${users}\t\\d+ bytes$`)),
+    ]);
+    const extracted = lines.filter((l) => l.startsWith("extract\t"));
+    expect(extracted).toHaveLength(41);
+    expect(extracted).toContain(`extract\t${users}\t20000 rows`);
+    expect(extracted).toContain(
+      "extract\topenedx/run_events/lms=lms.example.com/course_id=course-v1%3AOrg%2BC7%2B2024/run_events.csv\t1000 rows",
+    );
+    // Nothing written: no datalake, the state directory (spool, watermarks, runs) as it was.
+    expect(existsSync(cfg.datalake)).toBe(false);
+    expect(tree(cfg.stateDir)).toEqual(state);
+  });
+
   test("a second run exits 3 at once while the first holds the lock", async () => {
     const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "run_slow"\n`);
     const first = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
