@@ -162,13 +162,15 @@ export class Uploader {
 
   /**
    * Writing x.csv removes x.csv.gz of the same partition and the reverse, or Athena would count
-   * the rows twice. Always, not only when the state says this host wrote the other variant: the
-   * state may be lost, or an earlier configuration or host may have written it. (Deleting a
+   * the rows twice. Not only when the state says this host wrote the other variant (the state
+   * may be lost, an earlier configuration or tool may have written it): whenever this state
+   * stores `key` for the first time, which a switch of compression and a lost state both imply.
+   * Once stored, the key was cleared then, so a steady hourly run sends no DELETE. (Deleting a
    * missing key succeeds; the IAM policy grants DeleteObject on the other variant's objects.)
    */
   private async removeOtherVariant(key: string): Promise<void> {
     const other = otherVariantKey(key);
-    await this.target.delete(other);
+    if (!this.stored[key] || this.stored[other]) await this.target.delete(other);
     delete this.stored[other];
   }
 }
