@@ -102,6 +102,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
     events: tableProgress(false),
   });
   await uploader.drain();
+  blameUploadFailure(summaries, uploader);
   for (const summary of summaries) reportTable(summary, uploader.tables.get(summary.table));
   recordRuns(config, "run", summaries, uploader);
   await reportUploadFailure(uploader, spool);
@@ -109,6 +110,25 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target));
   const tablesOk = reportFailedTables(summaries);
   return { ok: tablesOk && uploader.failure === null && catalogued };
+}
+
+/**
+ * After a failed upload the summaries name the tables it concerns: the table of the file that
+ * failed carries the reason, and a table whose files were extracted but not all stored says so
+ * (they stay in the spool), so that the log, the exit code and `status` tell the truth.
+ */
+function blameUploadFailure(summaries: TableSummary[], uploader: Uploader): void {
+  const failure = uploader.failure;
+  if (!failure) return;
+  for (const s of summaries) {
+    const uploads = uploader.tables.get(s.table);
+    const unstored = s.files - (uploads?.objects ?? 0) - (uploads?.skipped ?? 0);
+    if (s.table === failure.table) {
+      s.error = `upload of ${failure.key} failed: ${messageOf(failure.error)}`;
+    } else if (s.error === null && unstored > 0) {
+      s.error = `${unstored} of ${s.files} file(s) not stored after the upload of ${failure.key} failed; they stay in the spool`;
+    }
+  }
 }
 
 /**
@@ -155,8 +175,9 @@ export function recordRuns(
       time: now,
       command,
       rows: s.rows,
-      objects: uploads?.objects ?? s.files,
-      bytes: uploads?.bytes ?? s.bytes,
+      // Objects and bytes stored by this command (`extract` stores nothing: its spool files).
+      objects: uploader ? (uploads?.objects ?? 0) : s.files,
+      bytes: uploader ? (uploads?.bytes ?? 0) : s.bytes,
       skipped: uploads?.skipped ?? 0,
       seconds: s.seconds,
       watermark: s.watermark,

@@ -4,7 +4,6 @@
 // duplicate. A file whose content equals what was last stored under its key is not sent again.
 import { join } from "node:path";
 import type { Config } from "../config/types.ts";
-import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
 import { readJson, writeJsonAtomic } from "../state/atomic.ts";
 import { otherVariantKey } from "./layout.ts";
@@ -47,7 +46,7 @@ export class Uploader {
   private inFlight = 0;
   private unflushed = 0;
   /** the first failure: later files stay in the spool for the next run */
-  failure: { key: string; error: unknown } | null = null;
+  failure: { key: string; table: string; error: unknown } | null = null;
   readonly tables = new Map<string, TableUploads>();
   /** the entries stored or found unchanged, and removed from the spool (none in a dry run) */
   readonly done: ManifestEntry[] = [];
@@ -85,9 +84,9 @@ export class Uploader {
     if (this.failure) throw this.failedError();
   }
 
+  /** What a table still extracting is stopped with; the reason goes with the failing file's table. */
   private failedError(): Error {
-    const f = this.failure!;
-    return new Error(`upload of ${f.key} failed: ${messageOf(f.error)}`);
+    return new Error(`stopped: the upload of ${this.failure!.key} failed`);
   }
 
   private pump(): void {
@@ -97,7 +96,7 @@ export class Uploader {
       this.inFlight++;
       this.uploadOne(entry)
         .catch((error) => {
-          this.failure ??= { key: entry.key, error };
+          this.failure ??= { key: entry.key, table: entry.table, error };
         })
         .finally(() => {
           this.inFlight--;

@@ -178,6 +178,7 @@ export async function extractTables(
   const summaries: TableSummary[] = [];
   // Opened at the first MySQL table: a run of course structures alone needs no connection here.
   let main: Connection | null = null;
+  let unreachable: string | null = null;
   try {
     for (const table of tables) {
       const stop = options.stopReason?.() ?? null;
@@ -195,8 +196,20 @@ export async function extractTables(
           continue;
         }
         summary = await extractStructuresTable(config, table, options);
+      } else if (unreachable !== null) {
+        summary = { ...emptySummary(table.name), error: `not extracted: ${unreachable}` };
       } else {
-        main ??= await connect(config.mysql);
+        try {
+          main ??= await connect(config.mysql);
+        } catch (error) {
+          // Every MySQL table fails alike: said in full once, the others only named. The course
+          // structures still run, and the caller still stores and registers what it has.
+          unreachable = "MySQL could not be reached";
+          summary = { ...emptySummary(table.name), error: failureText(error) };
+          options.events?.tableDone?.(summary);
+          summaries.push(summary);
+          continue;
+        }
         summary = await extractTable(main, config, table, options);
         if (summary.error !== null) {
           // The failure may have left the connection mid-query or dead: start the next table afresh.
@@ -225,13 +238,18 @@ async function extractStructuresTable(
     const { extractCourseStructures } = await import("./course-structures.ts");
     return await extractCourseStructures(config, table, options);
   } catch (error) {
-    const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
     return {
       ...emptySummary(table.name),
-      error: `${messageOf(error)}${hint}`,
+      error: failureText(error),
       seconds: Math.round((performance.now() - started) / 10) / 100,
     };
   }
+}
+
+/** An error as a table's summary says it: the message, then the hint in parentheses. */
+function failureText(error: unknown): string {
+  const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
+  return `${messageOf(error)}${hint}`;
 }
 
 async function extractTable(
@@ -280,7 +298,7 @@ async function extractTable(
       }
     }
   } catch (error) {
-    summary.error = messageOf(error);
+    summary.error = failureText(error);
   }
   summary.seconds = Math.round((performance.now() - started) / 10) / 100;
   return summary;

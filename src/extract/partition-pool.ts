@@ -6,7 +6,7 @@
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
-import { PanoramaError } from "../errors.ts";
+import { JobError, messageOf, PanoramaError } from "../errors.ts";
 import { type Cell, close, connect, mysqlError } from "./mysql.ts";
 import { extractPartition, type PartitionJob } from "./partition.ts";
 
@@ -26,9 +26,9 @@ export async function extractOverConnections(
       const values = partitions[next++]!;
       try {
         const entry = await extractPartition(connection, config, job, values).catch((error) => {
-          throw error instanceof PanoramaError
-            ? error
-            : mysqlError(error, config.mysql, `reading ${job.table.name}`);
+          if (error instanceof PanoramaError) throw error;
+          if (isLocalFileError(error)) throw spoolError(error, config, job.table.name);
+          throw mysqlError(error, config.mysql, `reading ${job.table.name}`);
         });
         // What the consumer throws (an upload that failed) is its own error, not MySQL's.
         await onEntry(entry);
@@ -49,4 +49,24 @@ export async function extractOverConnections(
     await Promise.all(extra.map(close));
   }
   if (firstError !== undefined) throw firstError;
+}
+
+/**
+ * A failed system call that is not the MySQL connection's (mysql2 marks those `fatal`): writing
+ * the spool, a full disk or a read-only state directory, which no MySQL hint would help with.
+ */
+function isLocalFileError(error: unknown): boolean {
+  const e = error as { syscall?: unknown; fatal?: unknown };
+  return typeof e.syscall === "string" && e.fatal === undefined;
+}
+
+function spoolError(error: unknown, config: Config, table: string): JobError {
+  const code = (error as { code?: unknown }).code;
+  const hint =
+    code === "ENOSPC"
+      ? `free space on the filesystem of state_dir (${config.state_dir}); what was extracted before stays`
+      : code === "EACCES" || code === "EPERM" || code === "EROFS"
+        ? `state_dir (${config.state_dir}) must be writable by the user panorama runs as`
+        : undefined;
+  return new JobError(`${table}: writing the spool failed: ${messageOf(error)}`, hint);
 }

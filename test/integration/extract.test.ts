@@ -338,6 +338,26 @@ fields = [{ name = "id", type = "int" }, { name = "no_such_column", type = "varc
     expect(result.stderr).not.toContain("wrong-Secret-9876");
   });
 
+  test("a spool that cannot be written is reported as such, not as a MySQL error; the other tables still run", async () => {
+    await db.query(`DROP TABLE IF EXISTS blocked_table;
+      CREATE TABLE blocked_table (id INT PRIMARY KEY); INSERT INTO blocked_table VALUES (1), (2);`);
+    const cfg = writeTestConfig(
+      `[extract]\npreset = "none"\n[[tables]]\nname = "blocked_table"\n[[tables]]\nname = "ok_table"\n`,
+    );
+    // A file where the table's spool directory must be made.
+    mkdirSync(join(cfg.stateDir, "spool", "openedx"), { recursive: true });
+    writeFileSync(join(cfg.stateDir, "spool", "openedx", "blocked_table"), "in the way");
+    const result = await runPanorama(["--config", cfg.file, "extract"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("blocked_table: writing the spool failed: ENOTDIR");
+    expect(result.stderr).not.toContain("MySQL ");
+    expect(result.stderr).toContain("1 of 2 tables failed (blocked_table)");
+    expect([...spoolFiles(cfg.stateDir).keys()]).toEqual([
+      "openedx/ok_table/lms=lms.example.com/ok_table.csv",
+    ]);
+    await db.query("DROP TABLE blocked_table");
+  });
+
   test("--tables naming an unconfigured table is a usage error", async () => {
     const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "ok_table"\n`);
     const result = await runPanorama(["--config", cfg.file, "extract", "--tables", "ok_tabel"]);

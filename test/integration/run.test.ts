@@ -171,6 +171,34 @@ describe.skipIf(skip)("run with a local datalake", () => {
     expect([...tree(join(cfg.stateDir, "spool")).keys()]).toEqual([]);
   }, 120_000);
 
+  test("a failed upload is reported under the table of the file that failed; the tables it stopped say so", async () => {
+    const cfg = writeTestConfig(`[extract]
+preset = "none"
+
+[[tables]]
+name = "run_users"
+
+[[tables]]
+name = "run_events"
+partition_fields = ["course_id"]
+`);
+    writeFileSync(cfg.datalake, "in the way");
+    const run = await runPanorama(["--config", cfg.file, "run"]);
+    expect(run.code).toBe(1);
+    const usersKey = "openedx/run_users/lms=lms.example.com/run_users.csv";
+    expect(run.stderr).toContain("2 of 2 tables failed (run_users, run_events)");
+    const status = JSON.parse((await runPanorama(["--config", cfg.file, "status", "--json"])).stdout);
+    const lastRun = (table: string) =>
+      status.tables.find((t: { table: string }) => t.table === table).last_run as Record<string, unknown>;
+    // The reason goes with run_users, whose file failed; run_events was stopped by it, not failed itself.
+    expect(lastRun("run_users")).toMatchObject({ command: "run", rows: 20000, objects: 0 });
+    expect(lastRun("run_users").error).toStartWith(`upload of ${usersKey} failed: `);
+    expect(lastRun("run_events")).toMatchObject({ objects: 0, bytes: 0 });
+    expect(lastRun("run_events").error).toMatch(
+      new RegExp(`^(stopped|not extracted): the upload of ${usersKey} failed$`),
+    );
+  });
+
   test("a target that fails keeps the spool: exit 1, and the next upload sends everything", async () => {
     const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "run_users"\n`);
     // A plain file where the datalake directory must be makes every store fail.

@@ -385,6 +385,25 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
     expect(keys).toEqual(zipped.map((k) => k.replace(/\.gz$/, "")).sort());
   });
 
+  test("MySQL unreachable: the spool's leftovers are still stored and their partitions registered; the failure is recorded", async () => {
+    const prefix = uniquePrefix("nomysql");
+    const cfg = runConfig({ prefix, body: SMALL_ONLY });
+    expect((await runPanorama(["--config", cfg.file, "extract"])).code).toBe(0);
+    const table = `${prefix}_raw_s3run_small`;
+    expect(glue?.partitions("panorama", table)).toEqual([]);
+    writeFileSync(cfg.file, readFileSync(cfg.file, "utf8").replace(`port = ${env.mysql.port}`, "port = 1"));
+    const run = await runPanorama(["--config", cfg.file, "run"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`MySQL ${env.mysql.user}@${env.mysql.host}:1/`);
+    expect((await bucketObjects(prefix)).size).toBe(20);
+    expect(glue?.partitions("panorama", table)).toHaveLength(20);
+    const status = JSON.parse((await runPanorama(["--config", cfg.file, "status", "--json"])).stdout);
+    const small = status.tables.find((t: { table: string }) => t.table === "s3run_small");
+    expect(small.last_run).toMatchObject({ command: "run", rows: 0 });
+    expect(small.last_run.error).toContain("cannot connect");
+    expect(small.pending_partitions).toBe(0);
+  });
+
   test("S3 down for the whole run: exit 1, the spool kept; the next run uploads everything", async () => {
     const prefix = uniquePrefix("down");
     const cfg = runConfig({ endpoint: "http://127.0.0.1:9", prefix, body: SMALL_ONLY });
