@@ -9,12 +9,13 @@ import { Glue } from "./aws/glue.ts";
 import { S3Client } from "./aws/s3.ts";
 import { loadConfig } from "./config/load.ts";
 import { modeAllows, usesAthena } from "./config/modes.ts";
-import { maskAccessKey } from "./config/secrets.ts";
+import { maskAccessKey, secretsOf } from "./config/secrets.ts";
 import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError } from "./errors.ts";
 import { COURSE_INDEX_TABLE } from "./extract/course-structure-fields.ts";
 import { connectMongo } from "./extract/mongodb.ts";
 import { close, connect, describeTarget, ident, query } from "./extract/mysql.ts";
+import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
 
@@ -56,6 +57,8 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
     yield failed("configuration", error, "fix the configuration; nothing else can be checked before");
     return;
   }
+  // Registered before any check can quote an error holding one (the command redacts each line).
+  addSecrets(secretsOf(config));
   yield passed(
     "configuration",
     `${config.mode} mode, ${config.tables.length} table(s), lms ${config.lms_host}`,

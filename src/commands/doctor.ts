@@ -1,6 +1,12 @@
 import { defineCommand } from "citty";
 import { type CheckResult, formatCheck, runChecks } from "../doctor.ts";
+import { redact } from "../log.ts";
 import { globalArgs, globalsOf, startLogging } from "./shared.ts";
+
+/** A check's text blanked like a log line, so no error it quotes can show a secret (DESIGN §3). */
+function redacted(result: CheckResult): CheckResult {
+  return { ...result, detail: redact(result.detail), hint: result.hint && redact(result.hint) };
+}
 
 export default defineCommand({
   meta: {
@@ -16,9 +22,10 @@ export default defineCommand({
     const { config, json } = globalsOf(args);
     const results: CheckResult[] = [];
     for await (const result of runChecks({ configPath: config })) {
-      results.push(result);
+      const shown = redacted(result);
+      results.push(shown);
       // People see each line as its check ends (a timeout takes a while); --json prints one array.
-      if (!json) process.stdout.write(formatCheck(result));
+      if (!json) process.stdout.write(formatCheck(shown));
     }
     if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     const failures = results.filter((r) => !r.ok).length;

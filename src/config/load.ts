@@ -14,6 +14,7 @@ import {
   type Raw,
   Section,
 } from "./reader.ts";
+import { uriCredentials } from "./secrets.ts";
 import {
   type Config,
   type DatalakeConfig,
@@ -563,7 +564,7 @@ function hasInlineSecret(raw: Raw): boolean {
     get("aws", "session_token") ||
     (isTable(raw.mongodb) &&
       typeof raw.mongodb.uri === "string" &&
-      /\/\/[^/@]*:[^/@]*@/.test(raw.mongodb.uri))
+      uriCredentials(raw.mongodb.uri).password !== "")
   );
 }
 

@@ -1,6 +1,7 @@
 // A typed view over one TOML table that records where each value came from (the file or an
 // environment variable), so every error names the source, the key path and what was expected.
 import { ConfigError } from "../errors.ts";
+import { blankUriPassword, SECRET_KEYS } from "./secrets.ts";
 import { CRON_EXPECTED, cronProblem, parseDuration, parseSize } from "./units.ts";
 
 export type Raw = Record<string, unknown>;
@@ -44,7 +45,8 @@ export class Section {
     const where = envName
       ? `environment variable ${envName} (${keyPath})`
       : `${this.origin.file}: ${keyPath}`;
-    const got = found === undefined ? "" : `, got ${describe(found)}`;
+    const shown = SECRET_KEYS.has(keyPath) ? describeSecret(found) : describe(found);
+    const got = found === undefined ? "" : `, got ${shown}`;
     return new ConfigError(`${where}: ${problem}${got}`);
   }
 
@@ -186,6 +188,16 @@ function describe(value: unknown): string {
   if (value instanceof Date) return "a date";
   if (isTable(value)) return "a table";
   return String(value);
+}
+
+/** A secret's value for a message: its type, or a URI with its password blanked (DESIGN §3). */
+function describeSecret(value: unknown): string {
+  if (typeof value === "string") {
+    return value.includes("://") ? JSON.stringify(blankUriPassword(value)) : "a string";
+  }
+  if (typeof value === "number" || typeof value === "bigint") return "a number";
+  if (typeof value === "boolean") return "a boolean";
+  return describe(value);
 }
 
 /** The known word nearest to `word` by edit distance, if it is near enough to be a likely typo. */

@@ -1,5 +1,68 @@
-// The secret values of a configuration, so that the logger can blank them wherever they appear.
+// The secret values of a configuration, so that the logger can blank them wherever they appear,
+// and the shapes that hold them (a URI's password) taken apart so messages can leave them out.
 import type { Config } from "./types.ts";
+
+/** Keys whose value is a secret: a message about them says what type it got, never the value. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set([
+  "mysql.password",
+  "mongodb.password",
+  "mongodb.uri",
+  "aws.secret_access_key",
+  "aws.session_token",
+]);
+
+/** A URI taken apart around its userinfo: `${head}${userinfo}@${rest}` is the URI again. */
+export interface UriParts {
+  /** "scheme://" (or "" when the text has none) */
+  head: string;
+  /** null when the URI has no "user[:password]@" */
+  userinfo: string | null;
+  /** the host list, the path and the query */
+  rest: string;
+}
+
+/**
+ * Splits a URI such as mongodb://user:password@host1,host2/db?options. Host lists and database
+ * names never hold "@", so the userinfo ends at the last "@" before the query, which is the
+ * first "?" after a "/" (MongoDB wants the "/" before the options): a password may then hold
+ * unencoded ":", "/", "@" and "?" and still be found.
+ */
+export function splitUri(uri: string): UriParts {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(uri)?.[0] ?? "";
+  const body = uri.slice(scheme.length);
+  const slash = body.indexOf("/");
+  const query = slash < 0 ? -1 : body.indexOf("?", slash);
+  const at = (query < 0 ? body : body.slice(0, query)).lastIndexOf("@");
+  if (at < 0) return { head: scheme, userinfo: null, rest: body };
+  return { head: scheme, userinfo: body.slice(0, at), rest: body.slice(at + 1) };
+}
+
+/** The user and the (raw, still percent-encoded) password of a URI's userinfo. */
+export function uriCredentials(uri: string): { user: string; password: string } {
+  const { userinfo } = splitUri(uri);
+  if (userinfo === null) return { user: "", password: "" };
+  const colon = userinfo.indexOf(":");
+  if (colon < 0) return { user: userinfo, password: "" };
+  return { user: userinfo.slice(0, colon), password: userinfo.slice(colon + 1) };
+}
+
+/** The URI with its password replaced by ***, for messages. */
+export function blankUriPassword(uri: string): string {
+  const { head, userinfo, rest } = splitUri(uri);
+  if (userinfo === null) return uri;
+  const colon = userinfo.indexOf(":");
+  if (colon < 0) return uri;
+  return `${head}${userinfo.slice(0, colon)}:***@${rest}`;
+}
+
+/** Percent-decoded text, or null when it is not valid percent-encoding (a lone "%"). */
+export function decodeOrNull(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
 
 export function secretsOf(config: Config): string[] {
   const secrets = [
@@ -8,8 +71,8 @@ export function secretsOf(config: Config): string[] {
     config.aws.secret_access_key,
     config.aws.session_token,
   ];
-  const uriPassword = /\/\/[^/@:]*:([^/@]*)@/.exec(config.mongodb.uri)?.[1];
-  if (uriPassword) secrets.push(uriPassword, decodeURIComponent(uriPassword));
+  const uriPassword = uriCredentials(config.mongodb.uri).password;
+  if (uriPassword) secrets.push(uriPassword, decodeOrNull(uriPassword) ?? uriPassword);
   return secrets.filter((s) => s.length >= 4);
 }
 

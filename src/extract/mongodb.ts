@@ -10,6 +10,7 @@ import {
   MongoServerError,
   MongoServerSelectionError,
 } from "mongodb";
+import { blankUriPassword, decodeOrNull, splitUri, uriCredentials } from "../config/secrets.ts";
 import type { MongodbConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 
@@ -42,46 +43,50 @@ interface ParsedUri {
   database: string;
   /** query parameter names, lower case */
   params: Set<string>;
+  /** "user name", "password": the parts holding characters the driver wants percent-encoded */
+  unescaped: string[];
 }
 
 function decode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
+  return decodeOrNull(text) ?? text;
 }
 
+/** What the driver refuses unencoded in a user name or password (besides a "%" not followed by hex). */
+const UNESCAPED = /[:/?#[\]@]|%(?![0-9A-Fa-f]{2})/;
+
 function parseUri(uri: string): ParsedUri {
-  const m = /^(mongodb(?:\+srv)?):\/\/(?:([^@/]*)@)?([^/?]*)(?:\/([^?]*))?(?:\?(.*))?$/.exec(uri);
-  if (!m) {
+  const { head, rest } = splitUri(uri);
+  const m = /^([^/?]*)(?:\/([^?]*))?(?:\?(.*))?$/.exec(rest);
+  if (!m || (head !== "mongodb://" && head !== "mongodb+srv://")) {
     throw new MongodbError(
       "MongoDB: [mongodb] uri is not a mongodb:// or mongodb+srv:// URI",
       "BadUri",
       "write it as mongodb://user:password@host:port/database",
     );
   }
-  const userinfo = m[2] ?? "";
-  const colon = userinfo.indexOf(":");
+  const { user, password } = uriCredentials(uri);
   const params = new Set(
-    (m[5] ?? "")
+    (m[3] ?? "")
       .split("&")
       .filter((p) => p !== "")
       .map((p) => (p.split("=")[0] ?? "").toLowerCase()),
   );
   return {
-    scheme: m[1] === "mongodb+srv" ? "mongodb+srv" : "mongodb",
-    user: decode(colon < 0 ? userinfo : userinfo.slice(0, colon)),
-    password: colon < 0 ? "" : userinfo.slice(colon + 1),
-    hosts: (m[3] ?? "").split(",").filter((h) => h !== ""),
-    database: decode(m[4] ?? ""),
+    scheme: head === "mongodb+srv://" ? "mongodb+srv" : "mongodb",
+    user: decode(user),
+    password,
+    hosts: (m[1] ?? "").split(",").filter((h) => h !== ""),
+    database: decode(m[2] ?? ""),
     params,
+    unescaped: [UNESCAPED.test(user) && "user name", UNESCAPED.test(password) && "password"].filter(
+      (part): part is string => part !== false,
+    ),
   };
 }
 
-/** The URI with its password replaced by ***, for messages. */
-export function redactUri(uri: string): string {
-  return uri.replace(/^(mongodb(?:\+srv)?:\/\/[^:@/]*:)[^@/]*@/, "$1***@");
+/** The URI (or URIs within a text) with the password replaced by ***, for messages. */
+export function redactUri(text: string): string {
+  return text.replace(/mongodb(?:\+srv)?:\/\/\S+/g, blankUriPassword);
 }
 
 function hostWithPort(host: string, port: number): string {
@@ -119,12 +124,15 @@ export function mongoTarget(config: MongodbConfig): MongoTarget {
       options.auth = { username: parsed.user, password: config.password };
     }
     if (config.auth_source && unset("authSource")) options.authSource = config.auth_source;
-    return {
-      uri: config.uri,
-      options,
-      database,
-      description: `${parsed.user || "(no user)"}@${parsed.hosts.join(",")}/${database}`,
-    };
+    const description = `${parsed.user || "(no user)"}@${parsed.hosts.join(",")}/${database}`;
+    if (parsed.unescaped.length > 0) {
+      throw new MongodbError(
+        `MongoDB ${description}: the ${parsed.unescaped.join(" and ")} in [mongodb] uri ${parsed.unescaped.length > 1 ? "hold" : "holds"} characters that must be percent-encoded`,
+        "BadUri",
+        "in the uri write % as %25, @ as %40, / as %2F, : as %3A, ? as %3F, # as %23; or leave the password out of the uri and set [mongodb] password",
+      );
+    }
+    return { uri: config.uri, options, database, description };
   }
   const hosts = config.host
     .split(",")
@@ -154,7 +162,7 @@ export function mongoTarget(config: MongodbConfig): MongoTarget {
 function passwords(config: MongodbConfig): string[] {
   const found = [config.password];
   if (config.uri) {
-    const raw = /^mongodb(?:\+srv)?:\/\/[^:@/]*:([^@/]*)@/.exec(config.uri)?.[1] ?? "";
+    const raw = uriCredentials(config.uri).password;
     found.push(raw, decode(raw));
   }
   return found.filter((p) => p.length > 0).sort((a, b) => b.length - a.length);

@@ -301,6 +301,49 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
   test("there are at least 15 cases", () => expect(cases.length).toBeGreaterThanOrEqual(15));
 });
 
+describe("a bad secret is described, never echoed (DESIGN §3)", () => {
+  const cases: [string, string, string, string][] = [
+    ["mysql.password as a number", `${MINIMAL}[mysql]\npassword = 12345678\n`, "12345678", "got a number"],
+    [
+      "aws.secret_access_key as a number",
+      `${MINIMAL}[aws]\naccess_key_id = "AKIAEXAMPLE"\nsecret_access_key = 4242424242\n`,
+      "4242424242",
+      "got a number",
+    ],
+    ["aws.session_token as a boolean", `${MINIMAL}[aws]\nsession_token = true\n`, "true", "got a boolean"],
+    [
+      "mongodb.password as a number",
+      `${MINIMAL}[mongodb]\npassword = 987654321\n`,
+      "987654321",
+      "got a number",
+    ],
+    [
+      "mongodb.uri with a wrong scheme",
+      `${MINIMAL}[mongodb]\nuri = "mongo://admin:S3cretMongoPw@mongohost:27017/edxapp"\n`,
+      "S3cretMongoPw",
+      'got "mongo://admin:***@mongohost:27017/edxapp"',
+    ],
+    [
+      "mongodb.uri with a space in its password",
+      `${MINIMAL}[mongodb]\nuri = "mongodb://admin:S3cret Pw/x@mongohost/edxapp"\n`,
+      "S3cret",
+      'got "mongodb://admin:***@mongohost/edxapp"',
+    ],
+  ];
+  test.each(cases)("%s", (_name, text, secret, described) => {
+    const message = failure(text);
+    expect(message).toStartWith(`${FILE}: `);
+    expect(message).toContain(described);
+    expect(message).not.toContain(secret);
+  });
+
+  test("a key that is not secret still shows what it got", () => {
+    expect(failure(`${MINIMAL}[aws]\naccess_key_id = 42\n`)).toContain(
+      "aws.access_key_id: expected a string, got 42",
+    );
+  });
+});
+
 describe("files", () => {
   const dir = mkdtempSync(join(tmpdir(), "panorama-config-"));
 
