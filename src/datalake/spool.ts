@@ -7,6 +7,8 @@ import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import type { Writable } from "node:stream";
 import { createGzip, type Gzip } from "node:zlib";
+import { messageOf } from "../errors.ts";
+import { log } from "../log.ts";
 import { atomicTempWriter, writeJsonAtomic } from "../state/atomic.ts";
 
 export const MANIFEST_SUFFIX = ".manifest.json";
@@ -162,44 +164,56 @@ export class SpoolWriter {
 /** Every complete file of the spool with its manifest entry, oldest first. */
 export async function listSpool(spool: string): Promise<ManifestEntry[]> {
   const entries: ManifestEntry[] = [];
-  let names: string[];
-  try {
-    names = (await readdir(spool, { recursive: true })) as string[];
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-  for (const name of names) {
+  for (const name of await spoolNames(spool)) {
     if (!name.endsWith(MANIFEST_SUFFIX)) continue;
-    const key = name.slice(0, -MANIFEST_SUFFIX.length).split(sep).join("/");
-    const data = join(spool, key);
-    // A manifest without its file is a write that died before the rename: not complete.
-    if (!(await exists(data))) continue;
-    const entry = JSON.parse(await readFile(join(spool, name), "utf8")) as ManifestEntry;
-    if (entry.key !== key) continue;
-    entries.push(entry);
+    const manifest = await readManifest(spool, name);
+    if (manifest === null) continue;
+    if (typeof manifest.entry === "string") {
+      log.warn(
+        `${manifest.path} is damaged (${manifest.entry}): ${manifest.key} is not uploaded; the next run removes it and extracts it again`,
+        { key: manifest.key },
+      );
+      continue;
+    }
+    entries.push(manifest.entry);
   }
   return entries.sort((a, b) => a.written_at.localeCompare(b.written_at) || a.key.localeCompare(b.key));
 }
 
-/** Remove temporary files and manifests left by a process that died mid-write. */
+/**
+ * Remove temporary files and manifests left by a process that died mid-write, and each file
+ * whose manifest is damaged (with the manifest): it cannot be told complete.
+ */
 export async function cleanSpool(spool: string): Promise<number> {
   let removed = 0;
   let names: string[];
   try {
-    names = (await readdir(spool, { recursive: true })) as string[];
+    names = await spoolNames(spool);
   } catch {
     return 0;
   }
   for (const name of names) {
     const path = join(spool, name);
-    const orphanManifest =
-      name.endsWith(MANIFEST_SUFFIX) && !(await exists(path.slice(0, -MANIFEST_SUFFIX.length)));
     // A manifest's temporary file (src/state/atomic.ts) left by a process killed while writing it.
     const atomicTemp = atomicTempWriter(basename(name)) !== undefined;
-    if (name.includes(TEMP_MARK) || orphanManifest || atomicTemp) {
+    if (name.includes(TEMP_MARK) || atomicTemp) {
       await rm(path, { force: true });
       removed++;
+      continue;
+    }
+    if (!name.endsWith(MANIFEST_SUFFIX)) continue;
+    const manifest = await readManifest(spool, name);
+    if (manifest === null) {
+      // A manifest without its file is a write that died before the rename.
+      await rm(path, { force: true });
+      removed++;
+    } else if (typeof manifest.entry === "string") {
+      log.warn(
+        `${manifest.path} is damaged (${manifest.entry}): removing it and ${manifest.key}, which the next extraction of its table writes again`,
+        { key: manifest.key },
+      );
+      await removeFromSpool(spool, manifest.key);
+      removed += 2;
     }
   }
   return removed;
@@ -218,6 +232,70 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Every name under the spool, relative to it; none when there is no spool yet. */
+async function spoolNames(spool: string): Promise<string[]> {
+  try {
+    return (await readdir(spool, { recursive: true })) as string[];
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+}
+
+/**
+ * The manifest `name` (relative to the spool) with its key and path, and its entry or why it
+ * cannot be trusted; null when its file is missing (a write that died before the rename: not
+ * complete). Manifests are not fsynced one by one, so a power cut can leave one empty or torn;
+ * the watermark of its table was not saved then (it is saved after the spool is synced), so the
+ * next run extracts the file again.
+ */
+async function readManifest(
+  spool: string,
+  name: string,
+): Promise<{ key: string; path: string; entry: ManifestEntry | string } | null> {
+  const key = name.slice(0, -MANIFEST_SUFFIX.length).split(sep).join("/");
+  if (!(await exists(join(spool, key)))) return null;
+  const path = join(spool, name);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    // Removed since the file was seen: uploaded meanwhile (`status` reads without the lock).
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  return { key, path, entry: parseManifest(text, key) };
+}
+
+const MANIFEST_FIELDS: Record<keyof ManifestEntry, (value: unknown) => boolean> = {
+  key: (v) => typeof v === "string",
+  table: (v) => typeof v === "string" && v.length > 0,
+  partitions: (v) => Array.isArray(v),
+  rows: (v) => Number.isSafeInteger(v),
+  bytes: (v) => Number.isSafeInteger(v),
+  hash: (v) => typeof v === "string",
+  written_at: (v) => typeof v === "string",
+};
+
+/** The manifest entry of the file `key`, or why the text is not one. */
+function parseManifest(text: string, key: string): ManifestEntry | string {
+  if (text.trim() === "") return "empty";
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `not JSON: ${messageOf(error)}`;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "not a JSON object";
+  const fields = value as Record<string, unknown>;
+  const invalid = Object.entries(MANIFEST_FIELDS)
+    .filter(([field, valid]) => !valid(fields[field]))
+    .map(([field]) => field);
+  if (invalid.length > 0) return `missing or invalid ${invalid.join(", ")}`;
+  if (fields.key !== key) return `it describes ${String(fields.key)}`;
+  return value as ManifestEntry;
 }
 
 export function spoolPath(spool: string, key: string): string {

@@ -2,7 +2,7 @@
 // age) → upload (key, retry) → checkpoint, in that order and one batch at a time per file, so a
 // file's checkpoint never passes a batch that is not stored (DESIGN §8, §9).
 import { closeSync, type FSWatcher, openSync, readSync, realpathSync, watch as watchDir } from "node:fs";
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Config } from "../config/types.ts";
 import { JobError, messageOf, report } from "../errors.ts";
 import { log } from "../log.ts";
@@ -17,11 +17,12 @@ import {
   fstatFile,
   type Line,
   LineSplitter,
-  resolveLogPaths,
+  resolveLogPatterns,
   rotationCandidates,
   sameFile,
   sha256Hex,
   statFile,
+  whyNotAFile,
 } from "./tail.ts";
 import { batchKey, createLogSink, type LogSink, partitionOf, type TrackingLogPartition } from "./upload.ts";
 
@@ -32,6 +33,8 @@ const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const GC_EVERY_BYTES = 2 * 1024 * 1024;
 /** --follow: at most this often a pass, however busy the writer (fs.watch fires on each write). */
 const MIN_PASS_GAP_MS = 100;
+const UNREADABLE_HINT =
+  "check logs.paths in the configuration, and that the user log-ship runs as (cron's, or the service's) can read the file and its directories";
 
 export interface ShipOptions {
   /** keep tailing until `signal` aborts (a service); else read every file to its end and return */
@@ -86,10 +89,16 @@ function fileIdOf(cp: FileCheckpoint): string {
 }
 
 function openFile(path: string): number | null {
+  const fd = openOrWhy(path);
+  return typeof fd === "number" ? fd : null;
+}
+
+/** The open file, or why it could not be opened. */
+function openOrWhy(path: string): number | string {
   try {
     return openSync(path, "r");
-  } catch {
-    return null;
+  } catch (error) {
+    return messageOf(error);
   }
 }
 
@@ -269,16 +278,13 @@ export class LogShipper {
   /** A file from the checkpoint: at its path or renamed beside it, else a copy of it, else gone. */
   private reopen(t: Tracked): boolean {
     const found = findByInode(t.cp);
-    const fd = found ? openFile(found.path) : null;
-    if (found && fd === null) {
-      // Kept: forgetting it would ship it again from its start once it can be read.
-      this.warnOnce(
-        `open:${found.path}`,
-        `cannot open ${found.path}: it is not shipped until it can be read`,
-      );
-      return false;
-    }
-    if (found && fd !== null) {
+    if (found) {
+      const fd = openOrWhy(found.path);
+      if (typeof fd === "string") {
+        // Kept: forgetting it would ship it again from its start once it can be read.
+        this.unreadable(`open:${found.path}`, `cannot open ${found.path}: ${fd}`);
+        return false;
+      }
       if (sameFile(fstatFile(fd, found.path), t.cp)) {
         if (found.path !== t.cp.path) this.moved(t, found.path);
         t.fd = fd;
@@ -408,29 +414,80 @@ export class LogShipper {
     };
   }
 
-  /** Configured files not tracked yet are read from their start. */
+  /**
+   * Configured files not tracked yet are read from their start. A configured path with nothing
+   * to read (missing, not a file, a glob matching no file) is said (see unreadable()), unless
+   * the file it named was rotated away and is being finished: its successor is not created yet.
+   */
   private discover(): void {
-    for (const path of resolveLogPaths(this.config.logs)) {
-      const seen = statFile(path);
-      if (!seen || this.isTracked(seen)) continue;
-      const fd = openFile(path);
-      if (fd === null) {
-        this.warnOnce(`open:${path}`, `cannot open ${path}: it is not shipped until it can be read`);
-        continue;
+    for (const { pattern, glob, paths } of resolveLogPatterns(this.config.logs)) {
+      let files = 0;
+      for (const path of paths) {
+        const why = whyNotAFile(path);
+        if (why === null) {
+          files++;
+          this.discoverFile(path);
+        } else if (!glob && !(why.missing && this.rotatedAway(pattern, false))) {
+          // A glob may match directories; a plain path must be a file.
+          this.unreadable(`path:${path}`, `${path} (in logs.paths) ${why.reason}`);
+        }
       }
-      const info = fstatFile(fd, path);
-      // Being copied by copytruncate (a glob matching rotated names): the copy is not a new file.
-      const prefix = new FilePrefix(fd);
-      const isCopy = this.files.some((t) => t.cp.fingerprint_length > 0 && prefix.matches(t.cp));
-      if (this.isTracked(info) || isCopy) {
-        closeSync(fd);
-        continue;
+      if (glob && files === 0 && !this.rotatedAway(pattern, true)) {
+        this.unreadable(`path:${pattern}`, `${pattern} (in logs.paths) matches no file`);
       }
-      const cp = this.newCheckpoint(path, info, fd);
-      log.info(`following ${path}`, { path });
-      this.files.push(this.track(cp, fd));
-      this.dirty = true;
     }
+  }
+
+  private discoverFile(path: string): void {
+    const seen = statFile(path);
+    if (!seen || this.isTracked(seen)) return;
+    const fd = openOrWhy(path);
+    if (typeof fd === "string") {
+      this.unreadable(`open:${path}`, `cannot open ${path}: ${fd}`);
+      return;
+    }
+    const info = fstatFile(fd, path);
+    // Being copied by copytruncate (a glob matching rotated names): the copy is not a new file.
+    const prefix = new FilePrefix(fd);
+    const isCopy = this.files.some((t) => t.cp.fingerprint_length > 0 && prefix.matches(t.cp));
+    if (this.isTracked(info) || isCopy) {
+      closeSync(fd);
+      return;
+    }
+    const cp = this.newCheckpoint(path, info, fd);
+    log.info(`following ${path}`, { path });
+    this.files.push(this.track(cp, fd));
+    this.dirty = true;
+  }
+
+  /**
+   * Whether a followed file had a name `pattern` names before it was rotated away (it keeps its
+   * first base name, in the same directory): between the rename and the creation of the new
+   * file, the name is missing but nothing is lost.
+   */
+  private rotatedAway(pattern: string, glob: boolean): boolean {
+    const matcher = glob ? new Bun.Glob(pattern) : null;
+    const names = new Set([pattern, realPath(pattern), join(realPath(dirname(pattern)), basename(pattern))]);
+    return this.files.some((t) => {
+      const first = join(dirname(t.cp.path), t.cp.base);
+      return first !== t.cp.path && (matcher ? matcher.match(first) : names.has(first));
+    });
+  }
+
+  /**
+   * A configured file with nothing to read. --once (cron) fails at the end, after the other
+   * files are shipped: exit 0 would look like success while nothing ships. --follow (a service)
+   * warns and keeps looking: the file may appear later. Once per path per run either way.
+   */
+  private unreadable(id: string, message: string): void {
+    if (this.options.follow) {
+      this.warnOnce(id, `${message}: it is shipped as soon as it can be read (${UNREADABLE_HINT})`);
+      return;
+    }
+    if (this.warned.has(id)) return;
+    this.warned.add(id);
+    this.result.ok = false;
+    report(new JobError(`${message}: it is not shipped`, UNREADABLE_HINT));
   }
 
   private forget(t: Tracked): void {

@@ -66,16 +66,41 @@ function expand(pattern: string): string[] {
   }
 }
 
-/** The files `logs.paths` names now (globs expanded), minus `logs.exclude`, sorted. */
-export function resolveLogPaths(logs: LogsConfig): string[] {
+/** One entry of `logs.paths` and what it names now, minus `logs.exclude`. */
+export interface LogPattern {
+  pattern: string;
+  /** it has glob characters: it may match any number of files, directories included */
+  glob: boolean;
+  paths: string[];
+}
+
+/** Each entry of `logs.paths` with the paths it names now (globs expanded), minus `logs.exclude`. */
+export function resolveLogPatterns(logs: LogsConfig): LogPattern[] {
   const excludes = logs.exclude.map((x) => (GLOB_CHARS.test(x) ? new Bun.Glob(x) : x));
   const excluded = (path: string) =>
     excludes.some((x) => (typeof x === "string" ? x === path : x.match(path)));
-  const found = new Set<string>();
-  for (const pattern of logs.paths) {
-    for (const path of expand(pattern)) if (!excluded(path)) found.add(path);
+  return logs.paths.map((pattern) => ({
+    pattern,
+    glob: GLOB_CHARS.test(pattern),
+    paths: expand(pattern).filter((path) => !excluded(path)),
+  }));
+}
+
+/** The files `logs.paths` names now (globs expanded), minus `logs.exclude`, sorted. */
+export function resolveLogPaths(logs: LogsConfig): string[] {
+  return [...new Set(resolveLogPatterns(logs).flatMap((p) => p.paths))].sort();
+}
+
+/** Why `path` is not a regular file (symbolic links followed), for a person; null when it is one. */
+export function whyNotAFile(path: string): { missing: boolean; reason: string } | null {
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) return { missing: true, reason: "does not exist" };
+    if (st.isFile()) return null;
+    return { missing: false, reason: st.isDirectory() ? "is a directory" : "is not a regular file" };
+  } catch (error) {
+    return { missing: false, reason: `cannot be looked at: ${(error as Error).message}` };
   }
-  return [...found].sort();
 }
 
 /** The first `length` bytes of an open file (fewer when it is shorter). */

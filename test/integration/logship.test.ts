@@ -2,7 +2,7 @@
 // in --follow, and crash safety — SIGKILL at random moments while a writer appends and rotates
 // the log, then one --once: every event in the datalake exactly once, in source order.
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
 import { asBytes, logShipSetup, shippedLines, shippedObjects, writerEvent } from "../support/log-writer.ts";
@@ -152,6 +152,86 @@ describe("log-ship on the command line", () => {
     expect(shippedLines(setup.datalake)).toEqual(events(1, 9));
     const stderr = await new Response(follower.stderr).text();
     expect(stderr).toContain("SIGTERM: uploading what is buffered");
+  });
+});
+
+describe("configured paths with nothing to read", () => {
+  test("--once: a missing path and a directory exit 1 naming them, with a hint; the other file ships", async () => {
+    const setup = logShipSetup();
+    writeFileSync(setup.file, text(events(1, 3)));
+    const missing = join(setup.logs, "nonexistent.log");
+    const dir = join(setup.logs, "a-directory");
+    mkdirSync(dir);
+    // As root (the tests) a mode 000 file can still be read: a directory stands for a path
+    // that cannot be read; the unit tests cover an unopenable file when not run as root.
+    writeFileSync(
+      setup.configFile,
+      setup.toml.replace(`paths = ["${setup.file}"]`, `paths = ["${missing}", "${dir}", "${setup.file}"]`),
+    );
+    const once = await runPanorama(["--config", setup.configFile, "--json", "log-ship", "--once"], { env });
+    expect(once.code).toBe(1);
+    const lines = once.stderr
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const errors = lines.filter((l) => l.level === "error").map((l) => l.message);
+    expect(errors).toEqual([
+      `${missing} (in logs.paths) does not exist: it is not shipped`,
+      `${dir} (in logs.paths) is a directory: it is not shipped`,
+    ]);
+    expect(lines.some((l) => /^hint: check logs\.paths .* the user log-ship runs as/.test(l.message))).toBe(
+      true,
+    );
+    expect(lines.at(-1)).toMatchObject({ events: 3 });
+    expect(shippedLines(setup.datalake)).toEqual(events(1, 3));
+  });
+
+  // Root can open any file: the check runs the CLI as nobody (setpriv), which can open none here.
+  test.skipIf(process.getuid?.() !== 0 || Bun.which("setpriv") === null)(
+    "--once: a file the user cannot open exits 1 naming it",
+    async () => {
+      const setup = logShipSetup();
+      writeFileSync(setup.file, text(events(1, 3)));
+      chmodSync(setup.file, 0o600);
+      chmodSync(setup.dir, 0o777);
+      chmodSync(setup.logs, 0o755);
+      chmodSync(setup.configFile, 0o644);
+      const envVars: Record<string, string> = {};
+      for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) envVars[k] = v;
+      const child = Bun.spawn(
+        [
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          process.execPath,
+          CLI,
+          "--config",
+          setup.configFile,
+          "--json",
+          "log-ship",
+          "--once",
+        ],
+        { env: { ...envVars, HOME: setup.dir }, stdout: "ignore", stderr: "pipe" },
+      );
+      const stderr = await new Response(child.stderr).text();
+      expect(await child.exited).toBe(1);
+      expect(stderr).toContain(`cannot open ${setup.file}: EACCES`);
+      expect(stderr).toContain("the user log-ship runs as");
+    },
+  );
+
+  test("--follow: a missing path is warned about and the file shipped once it appears", async () => {
+    const setup = logShipSetup();
+    const follower = spawnFollow(setup.configFile);
+    await Bun.sleep(700);
+    writeFileSync(setup.file, text(events(1, 3)));
+    for (let i = 0; i < 100 && shippedLines(setup.datalake).length < 3; i++) await Bun.sleep(50);
+    follower.kill("SIGTERM");
+    expect(await follower.exited).toBe(0);
+    expect(shippedLines(setup.datalake)).toEqual(events(1, 3));
+    const stderr = await new Response(follower.stderr).text();
+    expect(stderr.split(`${setup.file} (in logs.paths) does not exist`)).toHaveLength(2);
   });
 });
 

@@ -1,11 +1,13 @@
 // The log shipper in-process on temporary files and a local datalake: formats end to end,
 // batching, partial lines, rotation of both kinds, truncation, deletion, replacement, failed
 // uploads, --follow, --dry-run and the status figures.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
 import {
   appendFileSync,
+  chmodSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -13,7 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { setupLogging } from "../../src/log.ts";
+import { log, setupLogging } from "../../src/log.ts";
 import { logShipStatus, readCheckpoints } from "../../src/logship/checkpoint.ts";
 import { type ShipOptions, shipLogs } from "../../src/logship/ship.ts";
 import { LocalLogSink, type LogSink } from "../../src/logship/upload.ts";
@@ -322,7 +324,8 @@ describe("offsets", () => {
     writeFileSync(setup.file, text(events(1, 3)));
     await ship(setup);
     rmSync(setup.file);
-    await ship(setup);
+    // Nothing to read at all: the run fails (and says which path), the checkpoint is dropped.
+    expect((await said(() => ship(setup))).result.ok).toBe(false);
     expect(readCheckpoints(setup.stateDir)).toEqual([]);
     writeFileSync(setup.file, text(events(4, 5)));
     await ship(setup);
@@ -376,6 +379,114 @@ describe("failures", () => {
     expect(result.ok).toBe(true);
     expect(sink.puts).toBeGreaterThan(5);
     expect(shippedLines(setup.datalake)).toEqual(events(1, 30));
+  });
+});
+
+/** The setup's config with other `logs.paths`. */
+function withPaths(setup: LogShipSetup, paths: string[]) {
+  return { ...setup.config, logs: { ...setup.config.logs, paths } };
+}
+
+/** What `work` logs as errors and warnings, one string each. */
+async function said<T>(work: () => Promise<T>): Promise<{ result: T; errors: string[]; warnings: string[] }> {
+  const error = spyOn(log, "error").mockImplementation(() => {});
+  const warn = spyOn(log, "warn").mockImplementation(() => {});
+  try {
+    const result = await work();
+    return {
+      result,
+      errors: error.mock.calls.map(([m]) => m),
+      warnings: warn.mock.calls.map(([m]) => m),
+    };
+  } finally {
+    error.mockRestore();
+    warn.mockRestore();
+  }
+}
+
+describe("configured paths with nothing to read", () => {
+  test("--once: a missing path, a directory and a glob matching nothing fail the run; the other file ships", async () => {
+    const setup = logShipSetup();
+    writeFileSync(setup.file, text(events(1, 3)));
+    const missing = join(setup.logs, "nonexistent.log");
+    const dir = join(setup.logs, "a-directory");
+    mkdirSync(dir);
+    const glob = join(setup.logs, "nothing-*.log");
+    const config = withPaths(setup, [missing, dir, glob, setup.file]);
+    const { result, errors } = await said(() => shipLogs(config, {}));
+    expect(result).toMatchObject({ ok: false, events: 3 });
+    expect(shippedLines(setup.datalake)).toEqual(events(1, 3));
+    expect(errors).toEqual([
+      `${missing} (in logs.paths) does not exist: it is not shipped`,
+      `${dir} (in logs.paths) is a directory: it is not shipped`,
+      `${glob} (in logs.paths) matches no file: it is not shipped`,
+    ]);
+  });
+
+  test.skipIf(process.getuid?.() === 0)(
+    "--once: a file that cannot be opened fails the run (skipped as root, who can open it anyway)",
+    async () => {
+      const setup = logShipSetup();
+      writeFileSync(setup.file, text(events(1, 3)));
+      chmodSync(setup.file, 0o000);
+      const { result, errors } = await said(() => ship(setup));
+      expect(result.ok).toBe(false);
+      expect(errors).toEqual([expect.stringContaining(`cannot open ${setup.file}: `)]);
+    },
+  );
+
+  test("--once: a glob whose files are all there, and a directory it matches, are fine", async () => {
+    const setup = logShipSetup();
+    writeFileSync(setup.file, text(events(1, 2)));
+    mkdirSync(join(setup.logs, "tracking.log.d"));
+    const { result, errors } = await said(() =>
+      shipLogs(withPaths(setup, [join(setup.logs, "tracking.log*")]), {}),
+    );
+    expect(result).toMatchObject({ ok: true, events: 2 });
+    expect(errors).toEqual([]);
+  });
+
+  test("--once: between a rotation's rename and the new file, the name is missing but the run is fine", async () => {
+    for (const glob of [false, true]) {
+      const setup = logShipSetup();
+      const config = glob ? withPaths(setup, [join(setup.logs, "*.log")]) : setup.config;
+      writeFileSync(setup.file, text(events(1, 3)));
+      await shipLogs(config, {});
+      appendFileSync(setup.file, text(events(4, 5)));
+      renameSync(setup.file, `${setup.file}.1`);
+      const rotated = await said(() => shipLogs(config, {}));
+      expect(rotated.result.ok).toBe(true);
+      expect(rotated.errors).toEqual([]);
+      expect(shippedLines(setup.datalake)).toEqual(events(1, 5));
+      // Deleted (or compressed) too: nothing to read at all is a failure again.
+      renameSync(`${setup.file}.1`, `${setup.file}.1.gz`);
+      const gone = await said(() => shipLogs(config, {}));
+      expect(gone.result.ok).toBe(false);
+      expect(gone.errors).toEqual([expect.stringContaining("(in logs.paths)")]);
+    }
+  });
+
+  test("--follow: a missing path is a warning, said once; it ships when the file appears", async () => {
+    const setup = logShipSetup();
+    const stop = new AbortController();
+    const { result, errors, warnings } = await said(async () => {
+      const running = ship(setup, { follow: true, signal: stop.signal });
+      await Bun.sleep(200);
+      writeFileSync(setup.file, text(events(1, 4)));
+      for (let i = 0; i < 100 && shippedLines(setup.datalake).length < 4; i++) await Bun.sleep(30);
+      stop.abort();
+      return running;
+    });
+    expect(result).toMatchObject({ ok: true, events: 4 });
+    expect(shippedLines(setup.datalake)).toEqual(events(1, 4));
+    expect(errors).toEqual([]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${setup.file} \\(in logs\\.paths\\) does not exist: it is shipped as soon as it can be read \\(check logs\\.paths`,
+        ),
+      ),
+    ]);
   });
 });
 

@@ -1,11 +1,16 @@
 // What a killed process leaves in the spool, and what cleanSpool (run under the lock at the start
 // of every job) removes: temporary data files, manifests without their file, and the temporary
-// files of manifests being written. Complete files and their manifests stay.
-import { expect, test } from "bun:test";
+// files of manifests being written. Complete files and their manifests stay. A manifest that cannot
+// be read as one (empty or torn by a power cut: manifests are not fsynced one by one) makes its
+// file untrusted: listSpool leaves it out with a warning, cleanSpool removes the pair.
+import { afterEach, expect, spyOn, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cleanSpool, listSpool, MANIFEST_SUFFIX } from "../../src/datalake/spool.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { cleanSpool, listSpool, MANIFEST_SUFFIX, spoolDir } from "../../src/datalake/spool.ts";
+import { log } from "../../src/log.ts";
+import { collectStatus } from "../../src/status.ts";
 
 test("cleanSpool removes what a killed writer left, and only that", async () => {
   const spool = mkdtempSync(join(tmpdir(), "panorama-spool-"));
@@ -18,6 +23,7 @@ test("cleanSpool removes what a killed writer left, and only that", async () => 
     rows: 1,
     bytes: 4,
     hash: "xxh64:0",
+    written_at: "2024-03-01T10:00:00.000Z",
   };
   writeFileSync(join(dir, "t.csv"), "a\r\n1\r\n");
   writeFileSync(join(dir, `t.csv${MANIFEST_SUFFIX}`), JSON.stringify(manifest));
@@ -30,4 +36,91 @@ test("cleanSpool removes what a killed writer left, and only that", async () => 
   expect(await cleanSpool(spool)).toBe(3);
   expect(readdirSync(dir).sort()).toEqual(["t.csv", `t.csv${MANIFEST_SUFFIX}`]);
   expect((await listSpool(spool)).map((e) => e.key)).toEqual(["openedx/t/lms=x/t.csv"]);
+});
+
+const warn = spyOn(log, "warn").mockImplementation(() => {});
+afterEach(() => warn.mockClear());
+const warnings = () => warn.mock.calls.map(([message]) => message);
+
+/** A spool with a good pair (t.csv) and a data file beside each damaged manifest text given. */
+function damagedSpool(
+  damaged: Record<string, (entry: object) => string>,
+  spool = mkdtempSync(join(tmpdir(), "panorama-spool-")),
+) {
+  const dir = join(spool, "openedx", "t", "lms=x");
+  mkdirSync(dir, { recursive: true });
+  const entry = (name: string) => ({
+    key: `openedx/t/lms=x/${name}`,
+    table: "t",
+    partitions: [["lms", "x"]],
+    rows: 1,
+    bytes: 6,
+    hash: "xxh64:0",
+    written_at: "2024-03-01T10:00:00.000Z",
+  });
+  writeFileSync(join(dir, "t.csv"), "a\r\n1\r\n");
+  writeFileSync(join(dir, `t.csv${MANIFEST_SUFFIX}`), JSON.stringify(entry("t.csv")));
+  for (const [name, text] of Object.entries(damaged)) {
+    writeFileSync(join(dir, name), "a\r\n1\r\n");
+    writeFileSync(join(dir, `${name}${MANIFEST_SUFFIX}`), text(entry(name)));
+  }
+  return { spool, dir };
+}
+
+const DAMAGED: Record<string, (entry: object) => string> = {
+  "empty.csv": () => "",
+  "torn.csv": (entry) => JSON.stringify(entry).slice(0, 40),
+  "fields.csv": (entry) => JSON.stringify({ ...entry, rows: undefined }),
+  "other.csv": (entry) => JSON.stringify({ ...entry, key: "openedx/t/lms=x/t.csv" }),
+};
+
+test("a damaged manifest (empty, torn, fields missing, another key): listSpool leaves its file out and says where", async () => {
+  const { spool, dir } = damagedSpool(DAMAGED);
+  expect((await listSpool(spool)).map((e) => e.key)).toEqual(["openedx/t/lms=x/t.csv"]);
+  const said = warnings();
+  expect(said).toHaveLength(4);
+  for (const name of Object.keys(DAMAGED)) {
+    const message = said.find((m) => m.startsWith(join(dir, `${name}${MANIFEST_SUFFIX}`)));
+    expect(message).toContain("extracts it again");
+  }
+  expect(said.join("\n")).toContain("(empty)");
+  expect(said.join("\n")).toContain("(not JSON: ");
+  expect(said.join("\n")).toContain("(missing or invalid rows)");
+  // listSpool only reads: the pairs are still there for cleanSpool
+  expect(readdirSync(dir)).toHaveLength(10);
+});
+
+test("cleanSpool removes each damaged manifest with its file, keeps the good pair, and says so", async () => {
+  const { spool, dir } = damagedSpool(DAMAGED);
+  expect(await cleanSpool(spool)).toBe(8);
+  expect(readdirSync(dir).sort()).toEqual(["t.csv", `t.csv${MANIFEST_SUFFIX}`]);
+  const said = warnings();
+  expect(said).toHaveLength(4);
+  for (const name of Object.keys(DAMAGED)) {
+    const message = said.find((m) => m.startsWith(join(dir, `${name}${MANIFEST_SUFFIX}`)));
+    expect(message).toContain(`removing it and openedx/t/lms=x/${name}`);
+  }
+  warn.mockClear();
+  expect((await listSpool(spool)).map((e) => e.key)).toEqual(["openedx/t/lms=x/t.csv"]);
+  expect(warnings()).toEqual([]);
+});
+
+test("status counts the good file and does not fail on a damaged manifest", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "panorama-spool-status-"));
+  const toml = `mode = "FREE"
+lms_host = "lms.example.com"
+state_dir = "${join(dir, "state")}"
+[datalake]
+target = "local"
+path = "${join(dir, "datalake")}"
+[extract]
+preset = "none"
+[[tables]]
+name = "t"
+`;
+  const config = parseConfig(toml, join(dir, "panorama.toml"), {}).config;
+  damagedSpool({ "empty.csv": () => "" }, spoolDir(config.state_dir));
+  const status = await collectStatus(config);
+  expect(status.tables.map((t) => [t.table, t.spooled_files, t.spooled_bytes])).toEqual([["t", 1, 6]]);
+  expect(warnings()).toEqual([expect.stringContaining(`empty.csv${MANIFEST_SUFFIX} is damaged (empty)`)]);
 });
