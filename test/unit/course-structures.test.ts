@@ -2,7 +2,6 @@
 // to rows, and the MongoDB connection settings. No server: see the integration tests for those.
 import { describe, expect, test } from "bun:test";
 import { type Document, Double, Int32, MongoServerError, ObjectId } from "mongodb";
-import type { MongodbConfig } from "../../src/config/types.ts";
 import {
   COURSE_STRUCTURE_FIELDS,
   type CourseVersion,
@@ -14,6 +13,7 @@ import {
   weightText,
 } from "../../src/extract/course-structures.ts";
 import { mongodbError, mongoTarget, redactUri } from "../../src/extract/mongodb.ts";
+import { MONGODB_DEFAULTS } from "../support/mongodb-config.ts";
 
 const COURSE: CourseVersion = {
   courseId: "course-v1:Org+C1+2024",
@@ -319,21 +319,14 @@ describe("weights and course ids", () => {
   });
 });
 
-const BASE: MongodbConfig = {
-  uri: "",
-  host: "127.0.0.1",
-  port: 27017,
-  user: "",
-  password: "",
-  database: "edxapp",
-  auth_source: "",
-  tls: false,
-  use_split_mongo: true,
-};
-
 describe("MongoDB connection settings", () => {
   test("host form: secondaryPreferred, direct connection to one host, auth source defaults to the database", () => {
-    const target = mongoTarget({ ...BASE, host: "mongo.internal", user: "openedx", password: "pw:@/x" });
+    const target = mongoTarget({
+      ...MONGODB_DEFAULTS,
+      host: "mongo.internal",
+      user: "openedx",
+      password: "pw:@/x",
+    });
     expect(target.uri).toBe("mongodb://mongo.internal:27017/");
     expect(target.options).toMatchObject({
       readPreference: "secondaryPreferred",
@@ -347,7 +340,7 @@ describe("MongoDB connection settings", () => {
 
   test("host form: tls when asked, auth_source when given, a seed list keeps discovery", () => {
     const target = mongoTarget({
-      ...BASE,
+      ...MONGODB_DEFAULTS,
       host: "a,b:27018",
       user: "u",
       password: "p",
@@ -360,7 +353,7 @@ describe("MongoDB connection settings", () => {
 
   test("uri form: the uri's own choices win; the password never reaches the description", () => {
     const target = mongoTarget({
-      ...BASE,
+      ...MONGODB_DEFAULTS,
       uri: "mongodb://openedx:s3cret@mongo:27017/modulestore?readPreference=primary&authSource=admin",
       tls: true,
     });
@@ -373,7 +366,7 @@ describe("MongoDB connection settings", () => {
   });
 
   test("driver errors name the server and never the password, in any form", () => {
-    const config = { ...BASE, uri: "mongodb://openedx:p%40ss@mongo:27017/edxapp" };
+    const config = { ...MONGODB_DEFAULTS, uri: "mongodb://openedx:p%40ss@mongo:27017/edxapp" };
     const auth = new MongoServerError({
       errmsg: "Authentication failed for p@ss",
       code: 18,

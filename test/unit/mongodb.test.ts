@@ -2,7 +2,6 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { MongodbConfig } from "../../src/config/types.ts";
 import {
   connectMongo,
   MongodbError,
@@ -11,18 +10,7 @@ import {
   redactUri,
 } from "../../src/extract/mongodb.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
-
-const BASE: MongodbConfig = {
-  uri: "",
-  host: "127.0.0.1",
-  port: 27017,
-  user: "",
-  password: "",
-  database: "edxapp",
-  auth_source: "",
-  tls: false,
-  use_split_mongo: true,
-};
+import { MONGODB_DEFAULTS } from "../support/mongodb-config.ts";
 
 const SLASH = "mongodb://mongoadmin:My:Secret/Pw@127.0.0.1:39029/edxapp";
 const AT = "mongodb://mongoadmin:S3cret@Pass1@127.0.0.1:39029/edxapp";
@@ -30,7 +18,7 @@ const PERCENT = "mongodb://mongoadmin:50%off@127.0.0.1:39029/edxapp?authSource=a
 
 async function failure(uri: string): Promise<Error> {
   try {
-    const connection = await connectMongo({ ...BASE, uri });
+    const connection = await connectMongo({ ...MONGODB_DEFAULTS, uri });
     await connection.client.close();
   } catch (error) {
     return error as Error;
@@ -71,7 +59,10 @@ describe("a MongoDB URI whose password is not percent-encoded", () => {
   });
 
   test("driver messages lose the password in every form", () => {
-    const config = { ...BASE, uri: "mongodb://openedx:p%2Fss%40x@mongo:27017/edxapp?appName=a@b" };
+    const config = {
+      ...MONGODB_DEFAULTS,
+      uri: "mongodb://openedx:p%2Fss%40x@mongo:27017/edxapp?appName=a@b",
+    };
     expect(mongoTarget(config).description).toBe("openedx@mongo:27017/edxapp");
     const error = mongodbError(new Error("bad p/ss@x and p%2Fss%40x"), config, "cannot connect");
     expect(error.message).toBe("MongoDB openedx@mongo:27017/edxapp: cannot connect: bad *** and ***");
