@@ -19,6 +19,9 @@ import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
 
+/** Where a Tutor host keeps the LMS tracking log (the container's /openedx/data/logs). */
+const TUTOR_TRACKING_LOG = "$(tutor config printroot)/data/lms/logs/tracking.log";
+
 /** SigV4 refuses requests more than 15 minutes off; warn well before. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
@@ -223,6 +226,24 @@ function checkWritable(check: string, dir: string, hint: string): CheckResult {
 
 /** Connects, then reads zero rows of every configured field of every MySQL table: grants and columns both. */
 async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
+  const tables = config.tables
+    .filter((t) => t.source === "mysql")
+    .map((t) => ({
+      name: t.name,
+      fields: t.fields?.map((f) => f.name) ?? null,
+    }));
+  const courseIndex =
+    config.tables.some((t) => t.source === "course_structures") && config.mongodb.use_split_mongo;
+  if (courseIndex)
+    tables.push({
+      name: COURSE_INDEX_TABLE,
+      fields: ["course_id", "published_version"],
+    });
+  // A host that only ships logs never connects: a MySQL it cannot reach is no failure.
+  if (tables.length === 0) {
+    yield passed("MySQL connection", "not used: no table is read from MySQL");
+    return;
+  }
   let connection: Awaited<ReturnType<typeof connect>>;
   try {
     connection = await connect(config.mysql);
@@ -233,19 +254,6 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
   try {
     const version = await query<{ v: string }>(connection, "SELECT VERSION() AS v");
     yield passed("MySQL connection", `${describeTarget(config.mysql)}, server ${version[0]?.v ?? "?"}`);
-    const tables = config.tables
-      .filter((t) => t.source === "mysql")
-      .map((t) => ({
-        name: t.name,
-        fields: t.fields?.map((f) => f.name) ?? null,
-      }));
-    const courseIndex =
-      config.tables.some((t) => t.source === "course_structures") && config.mongodb.use_split_mongo;
-    if (courseIndex)
-      tables.push({
-        name: COURSE_INDEX_TABLE,
-        fields: ["course_id", "published_version"],
-      });
     const denied: string[] = [];
     for (const table of tables) {
       const columns = table.fields ? table.fields.map(ident).join(", ") : "*";
@@ -280,6 +288,7 @@ function checkLogs(config: Config): CheckResult {
     };
   }
   const unreadable: string[] = [];
+  let missing = false;
   for (const file of files) {
     try {
       // Opened and read, not access(2): that is what log-ship does, and root passes access(2) anyway.
@@ -290,17 +299,21 @@ function checkLogs(config: Config): CheckResult {
         closeSync(fd);
       }
     } catch (error) {
-      unreadable.push(`${file} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") missing = true;
+      unreadable.push(`${file} (${code ?? messageOf(error)})`);
     }
   }
-  return unreadable.length === 0
-    ? passed("tracking logs", `${files.length} file(s) readable`)
-    : {
-        check: "tracking logs",
-        ok: false,
-        detail: `cannot read ${unreadable.join(", ")}`,
-        hint: "run panorama as a user that can read the logs (e.g. add it to the group owning them)",
-      };
+  if (unreadable.length === 0) return passed("tracking logs", `${files.length} file(s) readable`);
+  return {
+    check: "tracking logs",
+    ok: false,
+    detail: `cannot read ${unreadable.join(", ")}`,
+    // A file that is not there is a wrong path, which no permission fixes.
+    hint: missing
+      ? `set logs.paths to the LMS tracking log on this host (Tutor: ${TUTOR_TRACKING_LOG})`
+      : "run panorama as a user that can read the logs (e.g. add it to the group owning them)",
+  };
 }
 
 /** One line per check for people: ✓/✗, then the hint indented below a failure. */

@@ -3,6 +3,7 @@
 
 import { PartitionState } from "./catalog/partitions.ts";
 import { registersPartitions } from "./catalog/register.ts";
+import { rawTrackingLogsName } from "./catalog/sql.ts";
 import { modeAllows } from "./config/modes.ts";
 import type { Config } from "./config/types.ts";
 import { listSpool, spoolDir } from "./datalake/spool.ts";
@@ -27,12 +28,15 @@ export interface Status {
   tables: TableStatus[];
   /** per tracking-log file (rotated ones still on disk included); empty when the mode ships none */
   logs: LogShipFileStatus[];
+  /** tracking-log day partitions stored but not yet registered in Glue; null without a catalog or logs */
+  logs_pending_partitions: number | null;
 }
 
 export async function collectStatus(config: Config): Promise<Status> {
   const runs = readRuns(config.state_dir);
   const watermarks = readWatermarks(config.state_dir);
   const spooled = await listSpool(spoolDir(config.state_dir));
+  const shipsLogs = modeAllows(config.mode, "log-ship").allowed;
   const partitions = registersPartitions(config)
     ? new PartitionState(config.state_dir, config.datalake.database)
     : null;
@@ -50,7 +54,9 @@ export async function collectStatus(config: Config): Promise<Status> {
         pending_partitions: partitions ? partitions.pending(t.datalake_table).length : null,
       };
     }),
-    logs: modeAllows(config.mode, "log-ship").allowed ? logShipStatus(config) : [],
+    logs: shipsLogs ? logShipStatus(config) : [],
+    logs_pending_partitions:
+      partitions && shipsLogs ? partitions.pending(rawTrackingLogsName(config)).length : null,
   };
 }
 
@@ -113,6 +119,11 @@ export function formatStatus(status: Status): string {
     "",
     ...columns(header, rows),
     ...logLines(status.logs),
+    ...(status.logs_pending_partitions
+      ? [
+          `${number.format(status.logs_pending_partitions)} tracking-log day partition(s) not registered in Glue yet (the next log-ship registers them)`,
+        ]
+      : []),
   ];
   return `${lines.join("\n")}\n`;
 }

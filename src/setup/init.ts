@@ -13,7 +13,7 @@ import {
   rmSync,
   writeSync,
 } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { ENV_CREDENTIALS, ENV_OVERRIDES, parseConfig } from "../config/load.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import { syncDirectory } from "../state/atomic.ts";
@@ -217,6 +217,13 @@ export function starterConfig(tutor?: TutorReading): Starter {
       const doc = [entry.doc, env ? `Env ${env}.` : ""].filter(Boolean).join(" ");
       if (doc) lines.push(...comment(doc));
       const filled = settings.get(path);
+      if (!filled && tutor && path === "logs.paths") {
+        // The LMS container's /openedx/data is <tutor root>/data/lms on the host, and config.yml
+        // sits in the Tutor root.
+        const log = join(resolve(dirname(tutor.file)), "data", "lms", "logs", "tracking.log");
+        lines.push(`${entry.key} = ${tomlValue([log])}  # the LMS tracking log under the Tutor root`);
+        continue;
+      }
       if (!filled) {
         lines.push(`${entry.active ? "" : "# "}${entry.key} = ${tomlValue(entry.value)}`);
         continue;

@@ -165,6 +165,27 @@ describe.skipIf(skip)("panorama doctor", () => {
     expect(logs.detail).toContain(join(setup.dir, "nowhere"));
   });
 
+  test("a tracking log path that does not exist: ✗ with the logs.paths hint, not a permission one", async () => {
+    const setup = healthy();
+    const missing = join(setup.dir, "logs", "lms-tracking.log");
+    writeFileSync(setup.file, (await Bun.file(setup.file).text()).replace("LOGDIR/tracking.log*", missing));
+    const logs = byName(await checks(setup.file), "tracking logs");
+    expect(logs.ok).toBe(false);
+    expect(logs.detail).toBe(`cannot read ${missing} (ENOENT)`);
+    expect(logs.hint).toStartWith("set logs.paths to the LMS tracking log on this host");
+    expect(logs.hint).toContain("data/lms/logs/tracking.log");
+  });
+
+  test("a host whose tables need no MySQL (log shipping only): the MySQL check says it is not used", async () => {
+    const setup = writeTestConfig(`[extract]\npreset = "none"\n`, { password: "not-the-password" });
+    const results = await checks(setup.file);
+    expect(byName(results, "MySQL connection")).toMatchObject({
+      ok: true,
+      detail: "not used: no table is read from MySQL",
+    });
+    expect(results.some((r) => r.check.startsWith("MySQL SELECT"))).toBe(false);
+  });
+
   test("an unreadable tracking log: ✗ naming the file", async () => {
     const setup = healthy();
     await setup.patch();
@@ -202,6 +223,7 @@ describe.skipIf(skip)("panorama doctor", () => {
     const logs = byName(JSON.parse(stdout) as CheckResult[], "tracking logs");
     expect(logs.ok).toBe(false);
     expect(logs.detail).toContain(`cannot read ${log} (EACCES)`);
+    expect(logs.hint).toContain("add it to the group owning them");
   });
 
   test("a config file holding a secret, readable by others: ✗ permissions with the chmod", async () => {

@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import TOML from "@iarna/toml";
 import { KNOWN_KEYS, parseConfig } from "../../src/config/load.ts";
 import { ConfigError, UsageError } from "../../src/errors.ts";
@@ -383,6 +383,10 @@ describe("starter configuration", () => {
     });
     expect(config.logs.max_file_size).toBe(50 * 1024 * 1024);
     expect(config.logs.upload_timeout).toBe(600);
+    // The LMS container's log as the host sees it: <Tutor root>/data/lms/logs, beside config.yml.
+    expect(config.logs.paths).toEqual([
+      join(resolve(dirname(FIXTURE)), "data", "lms", "logs", "tracking.log"),
+    ]);
     expect(config.schedule.run).toBe("25 * * * *");
     expect(starter.filled).toContain("mysql.password");
     expect(starter.defaulted).toEqual(["mongodb.auth_source", "mongodb.tls"]);

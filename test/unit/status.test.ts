@@ -8,9 +8,9 @@ import { PartitionState } from "../../src/catalog/partitions.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { collectStatus, formatStatus } from "../../src/status.ts";
 
-function config(target: "s3" | "local") {
+function config(target: "s3" | "local", mode = "FREE") {
   const dir = mkdtempSync(join(tmpdir(), "panorama-status-"));
-  const text = `mode = "FREE"
+  const text = `mode = "${mode}"
 lms_host = "lms.example.com"
 state_dir = "${join(dir, "state")}"
 [datalake]
@@ -46,6 +46,24 @@ describe("status: partitions not registered", () => {
       ["users", 0],
     ]);
     expect(formatStatus(status)).toMatch(/^grades .* 3 partition\(s\)$/m);
+  });
+
+  test("tracking-log day partitions waiting for Glue are counted and said, in a mode that ships logs", async () => {
+    const cfg = config("s3", "SAAS");
+    const day = (d: string) => ({
+      values: ["lms.example.com", "2026", "11", d],
+      bucket: "acme-panorama",
+      prefix: `openedx/tracking_logs/lms=lms.example.com/year=2026/month=11/day=${d}/`,
+    });
+    new PartitionState(cfg.state_dir, cfg.datalake.database).add("openedx_raw_tracking_logs", [
+      day("28"),
+      day("29"),
+    ]);
+    const status = await collectStatus(cfg);
+    expect(status.logs_pending_partitions).toBe(2);
+    expect(formatStatus(status)).toContain("2 tracking-log day partition(s) not registered in Glue yet");
+    // FREE ships no logs: nothing to count.
+    expect((await collectStatus(config("s3"))).logs_pending_partitions).toBeNull();
   });
 
   test("a local datalake has no catalog: null, and no column value", async () => {
