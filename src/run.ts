@@ -143,11 +143,12 @@ export async function dryRunJob(config: Config, tables: TableConfig[], full: boo
   return { ok: stored.ok && reportFailedTables(summaries) };
 }
 
-/** A dry run's planned files, one `<key>\t<rows> rows` line each. */
+/** A dry run's planned files, one `<key>\t<rows> rows\t<bytes> bytes` line each. */
 export function printPlanned(summaries: TableSummary[], prefix = ""): void {
   for (const summary of summaries) {
-    for (const file of summary.planned ?? [])
-      process.stdout.write(`${prefix}${file.key}\t${file.rows} rows\n`);
+    for (const file of summary.planned ?? []) {
+      process.stdout.write(`${prefix}${file.key}\t${file.rows} rows\t${file.bytes} bytes\n`);
+    }
   }
 }
 

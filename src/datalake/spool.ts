@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
-import type { Writable } from "node:stream";
+import { Writable } from "node:stream";
 import { createGzip, type Gzip } from "node:zlib";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
@@ -40,7 +40,7 @@ export function spoolDir(stateDir: string): string {
 }
 
 export class SpoolWriter {
-  private readonly file: WriteStream;
+  private readonly file: WriteStream | Writable;
   private readonly gzip: Gzip | null;
   private hash = 0n;
   // Encoded output gathers here until CHUNK_BYTES, then goes to the file as one write.
@@ -54,10 +54,14 @@ export class SpoolWriter {
   private constructor(
     readonly spool: string,
     readonly key: string,
-    private readonly tempPath: string,
+    /** null: a dry run's writer, which keeps nothing */
+    private readonly tempPath: string | null,
     compress: boolean,
   ) {
-    this.file = createWriteStream(tempPath, { highWaterMark: CHUNK_BYTES });
+    this.file =
+      tempPath === null
+        ? new Writable({ highWaterMark: CHUNK_BYTES, write: (_chunk, _encoding, done) => done() })
+        : createWriteStream(tempPath, { highWaterMark: CHUNK_BYTES });
     this.file.on("error", () => {});
     this.gzip = compress ? createGzip() : null;
     if (this.gzip) {
@@ -71,6 +75,14 @@ export class SpoolWriter {
     await mkdir(dirname(path), { recursive: true });
     const temp = `${path}${TEMP_MARK}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     return new SpoolWriter(spool, key, temp, key.endsWith(".gz"));
+  }
+
+  /**
+   * A dry run's writer: it encodes, compresses, counts and hashes exactly as open()'s does, and
+   * keeps nothing; its commit() describes the file that would have been written.
+   */
+  static discarding(key: string): SpoolWriter {
+    return new SpoolWriter("", key, null, key.endsWith(".gz"));
   }
 
   private count(chunk: Buffer): void {
@@ -132,7 +144,7 @@ export class SpoolWriter {
   async commit(meta: { table: string; partitions: [string, string][] }): Promise<ManifestEntry> {
     await this.drain();
     this.closed = true;
-    const finished = once(this.file, "close");
+    const finished = once(this.file, this.tempPath === null ? "finish" : "close");
     (this.gzip ?? this.file).end();
     await finished;
     const entry: ManifestEntry = {
@@ -144,6 +156,7 @@ export class SpoolWriter {
       hash: `xxh64:${this.hash.toString(16).padStart(16, "0")}`,
       written_at: new Date().toISOString(),
     };
+    if (this.tempPath === null) return entry;
     const path = join(this.spool, this.key);
     writeJsonAtomic(`${path}${MANIFEST_SUFFIX}`, entry, false);
     await rename(this.tempPath, path);
@@ -157,7 +170,7 @@ export class SpoolWriter {
       this.gzip?.destroy();
       this.file.destroy();
     }
-    await rm(this.tempPath, { force: true });
+    if (this.tempPath !== null) await rm(this.tempPath, { force: true });
   }
 }
 

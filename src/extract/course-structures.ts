@@ -567,9 +567,11 @@ export async function extractCourseStructures(
       partitions,
       compression: config.datalake.compression,
     });
-    const writer = options.dryRun ? null : await SpoolWriter.open(spoolDir(config.state_dir), key);
+    const writer = options.dryRun
+      ? SpoolWriter.discarding(key)
+      : await SpoolWriter.open(spoolDir(config.state_dir), key);
     try {
-      writer?.write(encodeHeader(columns.map((c) => COURSE_STRUCTURE_FIELDS[c]!)));
+      writer.write(encodeHeader(columns.map((c) => COURSE_STRUCTURE_FIELDS[c]!)));
       // Every column is text, weight included (upstream's varchar; its text is made by weightText).
       const kinds = columns.map(() => "string" as const);
       const full = columns.length === COURSE_STRUCTURE_FIELDS.length && columns.every((c, i) => c === i);
@@ -615,7 +617,7 @@ export async function extractCourseStructures(
           for (const note of result.notes) log.debug(`${table.name}: ${course.courseId}: ${note}`, fields);
           const rows = full ? result.rows : result.rows.map((row) => columns.map((c) => row[c] ?? null));
           summary.rows += rows.length;
-          if (writer && rows.length > 0) await writer.write(encodeRows(rows, kinds), rows.length);
+          if (rows.length > 0) await writer.write(encodeRows(rows, kinds), rows.length);
         }
       }
       if (skipped > 0) {
@@ -623,19 +625,18 @@ export async function extractCourseStructures(
           table: table.name,
         });
       }
-      if (writer) {
-        const entry = await writer.commit({ table: table.name, partitions });
+      const entry = await writer.commit({ table: table.name, partitions });
+      summary.bytes = entry.bytes;
+      summary.partitions = 1;
+      if (options.dryRun) {
+        summary.planned = [{ key, rows: entry.rows, bytes: entry.bytes }];
+      } else {
         summary.files = 1;
-        summary.bytes = entry.bytes;
-        summary.partitions = 1;
         options.events?.partitionDone?.(table.name, entry.rows);
         await options.onFile?.(entry);
-      } else {
-        summary.partitions = 1;
-        summary.planned = [{ key, rows: summary.rows }];
       }
     } catch (error) {
-      await writer?.abort();
+      await writer.abort();
       throw error;
     }
   } finally {

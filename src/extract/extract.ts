@@ -5,7 +5,6 @@
 import type { Connection } from "mysql2";
 import { modeAllows } from "../config/modes.ts";
 import type { Config, TableConfig } from "../config/types.ts";
-import { objectKey } from "../datalake/layout.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -22,7 +21,7 @@ import {
   query,
   tableColumns,
 } from "./mysql.ts";
-import { type Column, partitionPairs, partitionWhere } from "./partition.ts";
+import type { Column } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
@@ -55,7 +54,7 @@ export interface TableSummary {
   watermark: string | null;
   error: string | null;
   /** --dry-run: the files that would be written */
-  planned?: { key: string; rows: number }[];
+  planned?: { key: string; rows: number; bytes: number }[];
 }
 
 export interface TablePlan {
@@ -154,16 +153,6 @@ async function hasColumn(
 ): Promise<boolean> {
   const columns = await tableColumns(connection, config.mysql.database, table.name);
   return columns?.some((c) => c.name === name) ?? false;
-}
-
-async function countPartition(connection: Connection, plan: TablePlan, values: Cell[]): Promise<number> {
-  const where = partitionWhere(plan.table, values);
-  const [row] = await query<{ n: string | number }>(
-    connection,
-    `SELECT COUNT(*) AS n FROM ${ident(plan.table.name)}${where.sql}`,
-    where.values,
-  );
-  return Number(row?.n ?? 0);
 }
 
 function emptySummary(table: string): TableSummary {
@@ -265,37 +254,28 @@ async function extractTable(
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
     });
     options.events?.tableStarted?.(table.name, plan.partitions.length);
-    if (options.dryRun) {
-      summary.planned = [];
-      for (const values of plan.partitions) {
-        const rows = await countPartition(main, plan, values);
-        const key = objectKey({
-          basePrefix: config.datalake.base_prefix,
-          table: table.name,
-          partitions: partitionPairs(config, table, values),
-          compression: config.datalake.compression,
-        });
-        summary.planned.push({ key, rows });
-        summary.rows += rows;
-        summary.partitions++;
+    // A dry run reads and encodes every partition like a run (DESIGN §2) and keeps nothing.
+    if (options.dryRun) summary.planned = [];
+    const record = async (entry: ManifestEntry) => {
+      summary.rows += entry.rows;
+      summary.bytes += entry.bytes;
+      summary.partitions++;
+      options.events?.partitionDone?.(table.name, entry.rows);
+      if (summary.planned) {
+        summary.planned.push({ key: entry.key, rows: entry.rows, bytes: entry.bytes });
+        return;
       }
-    } else {
-      const record = async (entry: ManifestEntry) => {
-        summary.rows += entry.rows;
-        summary.files++;
-        summary.bytes += entry.bytes;
-        summary.partitions++;
-        options.events?.partitionDone?.(table.name, entry.rows);
-        await options.onFile?.(entry);
-      };
-      const job = { table: plan.table, columns: plan.columns };
-      await extractOverConnections(main, config, job, plan.partitions, config.mysql.connections, record);
-      if (plan.nextWatermark !== null) {
-        // The files must be on disk before the watermark says they were extracted.
-        syncFilesystem(config.state_dir);
-        saveWatermark(config.state_dir, table.name, plan.nextWatermark);
-        summary.watermark = plan.nextWatermark;
-      }
+      summary.files++;
+      await options.onFile?.(entry);
+    };
+    const job = { table: plan.table, columns: plan.columns };
+    const { connections } = config.mysql;
+    await extractOverConnections(main, config, job, plan.partitions, connections, record, options.dryRun);
+    if (!options.dryRun && plan.nextWatermark !== null) {
+      // The files must be on disk before the watermark says they were extracted.
+      syncFilesystem(config.state_dir);
+      saveWatermark(config.state_dir, table.name, plan.nextWatermark);
+      summary.watermark = plan.nextWatermark;
     }
   } catch (error) {
     summary.error = failureText(error);

@@ -17,6 +17,7 @@ export async function extractOverConnections(
   partitions: Cell[][],
   connections: number,
   onEntry: (entry: ManifestEntry) => Promise<void>,
+  dryRun = false,
 ): Promise<void> {
   let next = 0;
   let firstError: unknown;
@@ -25,7 +26,7 @@ export async function extractOverConnections(
     while (firstError === undefined && next < partitions.length) {
       const values = partitions[next++]!;
       try {
-        const entry = await extractPartition(connection, config, job, values).catch((error) => {
+        const entry = await extractPartition(connection, config, job, values, dryRun).catch((error) => {
           if (error instanceof PanoramaError) throw error;
           if (isLocalFileError(error)) throw spoolError(error, config, job.table.name);
           throw mysqlError(error, config.mysql, `reading ${job.table.name}`);

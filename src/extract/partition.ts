@@ -41,12 +41,16 @@ export function partitionWhere(table: TableConfig, values: Cell[]): { sql: strin
   return { sql: ` WHERE ${terms.join(" AND ")}`, values: values.filter((v) => v !== null) };
 }
 
-/** Stream one partition into a spool file; the file appears in the spool only when complete. */
+/**
+ * Stream one partition into a spool file; the file appears in the spool only when complete. A
+ * dry run reads and encodes it all the same and keeps nothing: the entry says what it would be.
+ */
 export async function extractPartition(
   connection: Connection,
   config: Config,
   job: PartitionJob,
   values: Cell[],
+  dryRun = false,
 ): Promise<ManifestEntry> {
   const { table, columns } = job;
   const partitions = partitionPairs(config, table, values);
@@ -56,7 +60,9 @@ export async function extractPartition(
     partitions,
     compression: config.datalake.compression,
   });
-  const writer = await SpoolWriter.open(spoolDir(config.state_dir), key);
+  const writer = dryRun
+    ? SpoolWriter.discarding(key)
+    : await SpoolWriter.open(spoolDir(config.state_dir), key);
   try {
     writer.write(encodeHeader(columns.map((c) => c.name)));
     const kinds = columns.map((c) => c.kind);

@@ -476,12 +476,13 @@ describe.skipIf(skip)("panorama extract and run", () => {
       },
     );
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toBe(`${KEY}\t401 rows\n`);
 
     const run = await runPanorama(["--config", cfg.file, "run"], { env: cleanEnv() });
     expect(run.code).toBe(0);
     const landed = join(cfg.datalake, KEY);
     expect(existsSync(landed)).toBe(true);
+    // The dry run read and encoded every row: it announced the bytes that landed.
+    expect(dry.stdout).toBe(`${KEY}\t401 rows\t${readFileSync(landed).length} bytes\n`);
     expect(decodeFile(readFileSync(landed, "utf8")).length).toBe(402);
     expect(
       existsSync(

@@ -212,8 +212,26 @@ describe.skipIf(skip)("field partitions", () => {
     );
     const result = await runPanorama(["--config", cfg.file, "extract", "--dry-run"]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain("course_id=course-v1%3AO%27Reilly%2BCS101%2B2024/pk_test.csv\t2 rows");
+    const key =
+      "openedx/pk_test/lms=lms.example.com/course_id=course-v1%3AO%27Reilly%2BCS101%2B2024/pk_test.csv";
+    const line = result.stdout.split("\n").find((l) => l.startsWith(`${key}\t`));
+    expect(line).toMatch(/\t2 rows\t\d+ bytes$/);
     expect(existsSync(join(cfg.stateDir, "spool"))).toBe(false);
+    // Every row was read and encoded: the bytes are those the real extraction writes.
+    expect((await runPanorama(["--config", cfg.file, "extract"])).code).toBe(0);
+    expect(line).toBe(`${key}\t2 rows\t${Buffer.byteLength(spoolFiles(cfg.stateDir).get(key)!)} bytes`);
+
+    // Compressed: the dry run's bytes are the gzip file's.
+    writeFileSync(
+      cfg.file,
+      readFileSync(cfg.file, "utf8").replace('target = "local"', 'target = "local"\ncompression = "gzip"'),
+    );
+    const gzipDry = await runPanorama(["--config", cfg.file, "extract", "--dry-run"]);
+    const gzipLine = gzipDry.stdout.split("\n").find((l) => l.startsWith(`${key}.gz\t`));
+    const gzipRun = await runPanorama(["--config", cfg.file, "extract"]);
+    expect({ code: gzipRun.code, errors: gzipRun.code === 0 ? "" : gzipRun.stderr }).toEqual({ code: 0, errors: "" });
+    const gz = readFileSync(join(cfg.stateDir, "spool", `${key}.gz`));
+    expect(gzipLine).toBe(`${key}.gz\t2 rows\t${gz.length} bytes`);
   });
 });
 
