@@ -229,7 +229,10 @@ describe.skipIf(skip)("field partitions", () => {
     const gzipDry = await runPanorama(["--config", cfg.file, "extract", "--dry-run"]);
     const gzipLine = gzipDry.stdout.split("\n").find((l) => l.startsWith(`${key}.gz\t`));
     const gzipRun = await runPanorama(["--config", cfg.file, "extract"]);
-    expect({ code: gzipRun.code, errors: gzipRun.code === 0 ? "" : gzipRun.stderr }).toEqual({ code: 0, errors: "" });
+    expect({ code: gzipRun.code, errors: gzipRun.code === 0 ? "" : gzipRun.stderr }).toEqual({
+      code: 0,
+      errors: "",
+    });
     const gz = readFileSync(join(cfg.stateDir, "spool", `${key}.gz`));
     expect(gzipLine).toBe(`${key}.gz\t2 rows\t${gz.length} bytes`);
   });
