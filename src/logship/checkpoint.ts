@@ -35,6 +35,11 @@ export interface FileCheckpoint extends Fingerprint {
   file_id: string | null;
   /** the time of the last committed event, for later events that carry none */
   last_event_time: string | null;
+  /**
+   * The file's size when this checkpoint was saved (absent in older checkpoints): a file gone
+   * later with `offset` at or past it had been shipped to the end of what was seen of it.
+   */
+  size_seen?: number;
 }
 
 interface CheckpointFile {

@@ -223,6 +223,11 @@ export class LogShipper {
 
   private save(): void {
     if (this.dryRun) return;
+    for (const t of this.files) {
+      // Unknown while the content is to be checked again (after a truncation or a move).
+      if (t.checkedSize >= 0) t.cp.size_seen = t.checkedSize;
+      else delete t.cp.size_seen;
+    }
     writeCheckpoints(
       this.config.state_dir,
       this.files.map((t) => t.cp),
@@ -300,11 +305,18 @@ export class LogShipper {
       this.switchTo(t, copy);
       return true;
     }
-    if (t.cp.offset > 0 || t.cp.fingerprint_length > 0) {
-      log.warn(`${t.cp.path} is gone (deleted, or compressed after rotation): it is no longer followed`, {
+    const seen = t.cp.size_seen;
+    if (seen !== undefined && t.cp.offset >= seen) {
+      // logrotate deleting or compressing a rotated file that was shipped whole: the usual case.
+      log.info(`${t.cp.path} was removed after all ${seen} bytes seen in it were shipped`, {
         path: t.cp.path,
-        committed: t.cp.offset,
       });
+    } else if (t.cp.offset > 0 || t.cp.fingerprint_length > 0) {
+      const unshipped = seen === undefined ? "" : `: ${seen - t.cp.offset} bytes seen in it were not shipped`;
+      log.warn(
+        `${t.cp.path} is gone (deleted, or compressed after rotation) before log-ship finished it${unshipped}`,
+        { path: t.cp.path, committed: t.cp.offset },
+      );
     }
     this.forget(t);
     return false;

@@ -332,6 +332,41 @@ describe("offsets", () => {
     expect(shippedLines(setup.datalake).sort()).toEqual(events(1, 5).sort());
   });
 
+  test("a rotated file shipped whole, then removed (logrotate's compress or rotate count): said calmly; one with unshipped bytes warned about", async () => {
+    const setup = logShipSetup();
+    writeFileSync(setup.file, text(events(1, 3)));
+    await ship(setup);
+    renameSync(setup.file, `${setup.file}.1`);
+    writeFileSync(setup.file, text(events(4, 5)));
+    await ship(setup);
+    const info = spyOn(log, "info").mockImplementation(() => {});
+    try {
+      rmSync(`${setup.file}.1`);
+      const quiet = await said(() => ship(setup));
+      expect(quiet.result.ok).toBe(true);
+      expect(quiet.warnings).toEqual([]);
+      expect(info.mock.calls.map(([m]) => m)).toContain(
+        `${setup.file}.1 was removed after all ${Buffer.byteLength(text(events(1, 3)))} bytes seen in it were shipped`,
+      );
+      // A partial last line is never shipped: removing the file loses it, and that is said.
+      appendFileSync(setup.file, '{"partial": ');
+      await ship(setup);
+      renameSync(setup.file, `${setup.file}.1`);
+      writeFileSync(setup.file, "");
+      await ship(setup);
+      rmSync(`${setup.file}.1`);
+      const loud = await said(() => ship(setup));
+      expect(loud.warnings).toEqual([
+        expect.stringMatching(
+          /tracking\.log\.1 is gone .* before log-ship finished it: 12 bytes seen in it were not shipped$/,
+        ),
+      ]);
+    } finally {
+      info.mockRestore();
+    }
+    expect(shippedLines(setup.datalake).sort()).toEqual(events(1, 5).sort());
+  });
+
   test("replacement: another file renamed over the name is read from 0", async () => {
     const setup = logShipSetup();
     writeFileSync(setup.file, text(events(1, 3)));
