@@ -11,12 +11,14 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
   "aws.session_token",
 ]);
 
-/** A URI taken apart around its userinfo: `${head}${userinfo}@${rest}` is the URI again. */
+/** A URI taken apart around its userinfo: `${head}${user}:${password}@${rest}`. */
 export interface UriParts {
   /** "scheme://" (or "" when the text has none) */
   head: string;
-  /** null when the URI has no "user[:password]@" */
-  userinfo: string | null;
+  /** "" when the URI has no "user[:password]@" */
+  user: string;
+  /** raw, still percent-encoded; "" when there is none */
+  password: string;
   /** the host list, the path and the query */
   rest: string;
 }
@@ -28,31 +30,32 @@ export interface UriParts {
  * unencoded ":", "/", "@" and "?" and still be found.
  */
 export function splitUri(uri: string): UriParts {
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(uri)?.[0] ?? "";
-  const body = uri.slice(scheme.length);
+  const head = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(uri)?.[0] ?? "";
+  const body = uri.slice(head.length);
   const slash = body.indexOf("/");
   const query = slash < 0 ? -1 : body.indexOf("?", slash);
   const at = (query < 0 ? body : body.slice(0, query)).lastIndexOf("@");
-  if (at < 0) return { head: scheme, userinfo: null, rest: body };
-  return { head: scheme, userinfo: body.slice(0, at), rest: body.slice(at + 1) };
+  if (at < 0) return { head, user: "", password: "", rest: body };
+  const userinfo = body.slice(0, at);
+  const colon = userinfo.indexOf(":");
+  return {
+    head,
+    user: colon < 0 ? userinfo : userinfo.slice(0, colon),
+    password: colon < 0 ? "" : userinfo.slice(colon + 1),
+    rest: body.slice(at + 1),
+  };
 }
 
 /** The user and the (raw, still percent-encoded) password of a URI's userinfo. */
 export function uriCredentials(uri: string): { user: string; password: string } {
-  const { userinfo } = splitUri(uri);
-  if (userinfo === null) return { user: "", password: "" };
-  const colon = userinfo.indexOf(":");
-  if (colon < 0) return { user: userinfo, password: "" };
-  return { user: userinfo.slice(0, colon), password: userinfo.slice(colon + 1) };
+  const { user, password } = splitUri(uri);
+  return { user, password };
 }
 
 /** The URI with its password replaced by ***, for messages. */
 export function blankUriPassword(uri: string): string {
-  const { head, userinfo, rest } = splitUri(uri);
-  if (userinfo === null) return uri;
-  const colon = userinfo.indexOf(":");
-  if (colon < 0) return uri;
-  return `${head}${userinfo.slice(0, colon)}:***@${rest}`;
+  const { head, user, password, rest } = splitUri(uri);
+  return password ? `${head}${user}:***@${rest}` : uri;
 }
 
 /** Percent-decoded text, or null when it is not valid percent-encoding (a lone "%"). */

@@ -2,7 +2,7 @@
 // written under a temporary name and renamed when complete, after its manifest entry (a sidecar
 // `<key>.manifest.json`) is in place, so a file in the spool is always whole and described.
 import { once } from "node:events";
-import { createWriteStream, type WriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { Writable } from "node:stream";
@@ -40,7 +40,7 @@ export function spoolDir(stateDir: string): string {
 }
 
 export class SpoolWriter {
-  private readonly file: WriteStream | Writable;
+  private readonly file: Writable;
   private readonly gzip: Gzip | null;
   private hash = 0n;
   // Encoded output gathers here until CHUNK_BYTES, then goes to the file as one write.
@@ -144,7 +144,7 @@ export class SpoolWriter {
   async commit(meta: { table: string; partitions: [string, string][] }): Promise<ManifestEntry> {
     await this.drain();
     this.closed = true;
-    const finished = once(this.file, this.tempPath === null ? "finish" : "close");
+    const finished = once(this.file, "close");
     (this.gzip ?? this.file).end();
     await finished;
     const entry: ManifestEntry = {

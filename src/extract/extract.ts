@@ -167,45 +167,41 @@ export async function extractTables(
   const summaries: TableSummary[] = [];
   // Opened at the first MySQL table: a run of course structures alone needs no connection here.
   let main: Connection | null = null;
-  let unreachable: string | null = null;
+  let unreachable = false;
+  const failed = (table: TableConfig, error: string) => ({ ...emptySummary(table.name), error });
+  /** One table's summary; null for one the mode leaves out. */
+  const extractOne = async (table: TableConfig): Promise<TableSummary | null> => {
+    const stop = options.stopReason?.() ?? null;
+    if (stop !== null) return failed(table, `not extracted: ${stop}`);
+    if (table.source === "course_structures") {
+      const gate = modeAllows(config.mode, "course-structures");
+      if (gate.allowed) return extractStructuresTable(config, table, options);
+      log.info(`${table.name}: ${gate.reason}`);
+      return null;
+    }
+    // Every MySQL table fails alike when the server cannot be reached: said in full once, the
+    // others only named. The course structures still run, and the caller still stores and
+    // registers what it has.
+    if (unreachable) return failed(table, "not extracted: MySQL could not be reached");
+    let connection: Connection;
+    try {
+      connection = main ??= await connect(config.mysql);
+    } catch (error) {
+      unreachable = true;
+      return failed(table, failureText(error));
+    }
+    const summary = await extractTable(connection, config, table, options);
+    if (summary.error !== null) {
+      // The failure may have left the connection mid-query or dead: start the next table afresh.
+      connection.destroy();
+      main = null;
+    }
+    return summary;
+  };
   try {
     for (const table of tables) {
-      const stop = options.stopReason?.() ?? null;
-      if (stop !== null) {
-        const skipped = { ...emptySummary(table.name), error: `not extracted: ${stop}` };
-        options.events?.tableDone?.(skipped);
-        summaries.push(skipped);
-        continue;
-      }
-      let summary: TableSummary;
-      if (table.source === "course_structures") {
-        const gate = modeAllows(config.mode, "course-structures");
-        if (!gate.allowed) {
-          log.info(`${table.name}: ${gate.reason}`);
-          continue;
-        }
-        summary = await extractStructuresTable(config, table, options);
-      } else if (unreachable !== null) {
-        summary = { ...emptySummary(table.name), error: `not extracted: ${unreachable}` };
-      } else {
-        try {
-          main ??= await connect(config.mysql);
-        } catch (error) {
-          // Every MySQL table fails alike: said in full once, the others only named. The course
-          // structures still run, and the caller still stores and registers what it has.
-          unreachable = "MySQL could not be reached";
-          summary = { ...emptySummary(table.name), error: failureText(error) };
-          options.events?.tableDone?.(summary);
-          summaries.push(summary);
-          continue;
-        }
-        summary = await extractTable(main, config, table, options);
-        if (summary.error !== null) {
-          // The failure may have left the connection mid-query or dead: start the next table afresh.
-          main.destroy();
-          main = null;
-        }
-      }
+      const summary = await extractOne(table);
+      if (summary === null) continue;
       options.events?.tableDone?.(summary);
       summaries.push(summary);
     }
@@ -268,9 +264,8 @@ async function extractTable(
       summary.files++;
       await options.onFile?.(entry);
     };
-    const job = { table: plan.table, columns: plan.columns };
-    const { connections } = config.mysql;
-    await extractOverConnections(main, config, job, plan.partitions, connections, record, options.dryRun);
+    const job = { table: plan.table, columns: plan.columns, dryRun: options.dryRun };
+    await extractOverConnections(main, config, job, plan.partitions, config.mysql.connections, record);
     if (!options.dryRun && plan.nextWatermark !== null) {
       // The files must be on disk before the watermark says they were extracted.
       syncFilesystem(config.state_dir);

@@ -55,7 +55,7 @@ function decode(text: string): string {
 const UNESCAPED = /[:/?#[\]@]|%(?![0-9A-Fa-f]{2})/;
 
 function parseUri(uri: string): ParsedUri {
-  const { head, rest } = splitUri(uri);
+  const { head, user, password, rest } = splitUri(uri);
   const m = /^([^/?]*)(?:\/([^?]*))?(?:\?(.*))?$/.exec(rest);
   if (!m || (head !== "mongodb://" && head !== "mongodb+srv://")) {
     throw new MongodbError(
@@ -64,7 +64,6 @@ function parseUri(uri: string): ParsedUri {
       "write it as mongodb://user:password@host:port/database",
     );
   }
-  const { user, password } = uriCredentials(uri);
   const params = new Set(
     (m[3] ?? "")
       .split("&")

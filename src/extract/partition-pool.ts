@@ -17,7 +17,6 @@ export async function extractOverConnections(
   partitions: Cell[][],
   connections: number,
   onEntry: (entry: ManifestEntry) => Promise<void>,
-  dryRun = false,
 ): Promise<void> {
   let next = 0;
   let firstError: unknown;
@@ -26,7 +25,7 @@ export async function extractOverConnections(
     while (firstError === undefined && next < partitions.length) {
       const values = partitions[next++]!;
       try {
-        const entry = await extractPartition(connection, config, job, values, dryRun).catch((error) => {
+        const entry = await extractPartition(connection, config, job, values).catch((error) => {
           if (error instanceof PanoramaError) throw error;
           if (isLocalFileError(error)) throw spoolError(error, config, job.table.name);
           throw mysqlError(error, config.mysql, `reading ${job.table.name}`);

@@ -20,6 +20,8 @@ export interface PartitionJob {
   table: TableConfig;
   /** CSV columns: the fields minus the partition fields */
   columns: Column[];
+  /** read and encode every row, keep nothing: the entries say what the files would be */
+  dryRun?: boolean;
 }
 
 /** The partition pairs of a spool file: base partitions then the field partitions' values. */
@@ -41,18 +43,14 @@ export function partitionWhere(table: TableConfig, values: Cell[]): { sql: strin
   return { sql: ` WHERE ${terms.join(" AND ")}`, values: values.filter((v) => v !== null) };
 }
 
-/**
- * Stream one partition into a spool file; the file appears in the spool only when complete. A
- * dry run reads and encodes it all the same and keeps nothing: the entry says what it would be.
- */
+/** Stream one partition into a spool file; the file appears in the spool only when complete. */
 export async function extractPartition(
   connection: Connection,
   config: Config,
   job: PartitionJob,
   values: Cell[],
-  dryRun = false,
 ): Promise<ManifestEntry> {
-  const { table, columns } = job;
+  const { table, columns, dryRun } = job;
   const partitions = partitionPairs(config, table, values);
   const key = objectKey({
     basePrefix: config.datalake.base_prefix,

@@ -88,11 +88,6 @@ function fileIdOf(cp: FileCheckpoint): string {
   return sha256Hex(`${cp.dev}:${cp.ino}:${cp.fingerprint}:${cp.fingerprint_length}`).slice(0, 12);
 }
 
-function openFile(path: string): number | null {
-  const fd = openOrWhy(path);
-  return typeof fd === "number" ? fd : null;
-}
-
 /** The open file, or why it could not be opened. */
 function openOrWhy(path: string): number | string {
   try {
@@ -387,8 +382,8 @@ export class LogShipper {
     if (t.cp.fingerprint_length === 0 || minSize === 0) return null;
     for (const candidate of rotationCandidates(t.cp.path, t.cp.base)) {
       if (sameFile(candidate, t.cp) || candidate.size < minSize || this.isTracked(candidate)) continue;
-      const fd = openFile(candidate.path);
-      if (fd === null) continue;
+      const fd = openOrWhy(candidate.path);
+      if (typeof fd === "string") continue;
       const info = fstatFile(fd, candidate.path);
       if (sameFile(info, candidate) && new FilePrefix(fd).matches(t.cp)) return { info, fd };
       closeSync(fd);
