@@ -7,10 +7,10 @@ import { afterEach, expect, spyOn, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig } from "../../src/config/load.ts";
 import { cleanSpool, listSpool, MANIFEST_SUFFIX, spoolDir } from "../../src/datalake/spool.ts";
 import { log } from "../../src/log.ts";
 import { collectStatus } from "../../src/status.ts";
+import { tempConfig } from "../support/temp-config.ts";
 
 test("cleanSpool removes what a killed writer left, and only that", async () => {
   const spool = mkdtempSync(join(tmpdir(), "panorama-spool-"));
@@ -106,19 +106,7 @@ test("cleanSpool removes each damaged manifest with its file, keeps the good pai
 });
 
 test("status counts the good file and does not fail on a damaged manifest", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "panorama-spool-status-"));
-  const toml = `mode = "FREE"
-lms_host = "lms.example.com"
-state_dir = "${join(dir, "state")}"
-[datalake]
-target = "local"
-path = "${join(dir, "datalake")}"
-[extract]
-preset = "none"
-[[tables]]
-name = "t"
-`;
-  const config = parseConfig(toml, join(dir, "panorama.toml"), {}).config;
+  const config = tempConfig({ mode: "FREE", tables: '[[tables]]\nname = "t"' });
   damagedSpool({ "empty.csv": () => "" }, spoolDir(config.state_dir));
   const status = await collectStatus(config);
   expect(status.tables.map((t) => [t.table, t.spooled_files, t.spooled_bytes])).toEqual([["t", 1, 6]]);

@@ -1,31 +1,16 @@
 // `panorama status`: partitions uploaded but not registered in Glue are shown per table, and
 // only where there is a catalog to register them in.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { PartitionState } from "../../src/catalog/partitions.ts";
-import { parseConfig } from "../../src/config/load.ts";
 import { collectStatus, formatStatus } from "../../src/status.ts";
+import { tempConfig } from "../support/temp-config.ts";
 
 function config(target: "s3" | "local", mode = "FREE") {
-  const dir = mkdtempSync(join(tmpdir(), "panorama-status-"));
-  const text = `mode = "${mode}"
-lms_host = "lms.example.com"
-state_dir = "${join(dir, "state")}"
-[datalake]
-target = "${target}"
-path = "${join(dir, "datalake")}"
-bucket = "acme-panorama"
-[extract]
-preset = "none"
-[[tables]]
-name = "grades"
-partition_fields = ["course_id"]
-[[tables]]
-name = "users"
-`;
-  return parseConfig(text, join(dir, "panorama.toml"), {}).config;
+  return tempConfig({
+    mode,
+    datalake: `target = "${target}"\nbucket = "acme-panorama"`,
+    tables: `[[tables]]\nname = "grades"\npartition_fields = ["course_id"]\n[[tables]]\nname = "users"`,
+  });
 }
 
 const ref = (course: string) => ({

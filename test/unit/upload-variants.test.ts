@@ -2,28 +2,19 @@
 // stores a key for the first time, and not on every upload of a key it already stored: a steady
 // hourly run sends no DELETE.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
 import { type ManifestEntry, spoolDir } from "../../src/datalake/spool.ts";
 import type { Target } from "../../src/datalake/targets.ts";
 import { Uploader } from "../../src/datalake/upload.ts";
+import { tempConfig } from "../support/temp-config.ts";
 
 function config(compression: "none" | "gzip", stateDir?: string): Config {
-  const dir = mkdtempSync(join(tmpdir(), "panorama-variants-"));
-  const text = `mode = "CUSTOM"
-lms_host = "lms.example.com"
-state_dir = "${stateDir ?? join(dir, "state")}"
-[datalake]
-target = "s3"
-bucket = "acme-panorama"
-compression = "${compression}"
-[extract]
-preset = "none"
-`;
-  return parseConfig(text, join(dir, "panorama.toml"), {}).config;
+  return tempConfig({
+    stateDir,
+    datalake: `target = "s3"\nbucket = "acme-panorama"\ncompression = "${compression}"`,
+  });
 }
 
 /** A target that records what it is asked to do. */
