@@ -13,20 +13,7 @@ import { collectStatus } from "../../src/status.ts";
 import { tempConfig } from "../support/temp-config.ts";
 
 test("cleanSpool removes what a killed writer left, and only that", async () => {
-  const spool = mkdtempSync(join(tmpdir(), "panorama-spool-"));
-  const dir = join(spool, "openedx", "t", "lms=x");
-  mkdirSync(dir, { recursive: true });
-  const manifest = {
-    key: "openedx/t/lms=x/t.csv",
-    table: "t",
-    partitions: [["lms", "x"]],
-    rows: 1,
-    bytes: 4,
-    hash: "xxh64:0",
-    written_at: "2024-03-01T10:00:00.000Z",
-  };
-  writeFileSync(join(dir, "t.csv"), "a\r\n1\r\n");
-  writeFileSync(join(dir, `t.csv${MANIFEST_SUFFIX}`), JSON.stringify(manifest));
+  const { spool, dir } = damagedSpool({});
   const leftovers = [
     "u.csv.partial-123-abc",
     `v.csv${MANIFEST_SUFFIX}`,
