@@ -39,7 +39,8 @@ export function tableProgress(logSummary = true): ExtractEvents {
     },
     tableDone(summary: TableSummary) {
       if (live) process.stderr.write("\r\x1b[2K");
-      if (!logSummary) return;
+      // An absent table was said when it was skipped.
+      if (!logSummary || summary.absent) return;
       if (summary.error) {
         log.error(summary.error, { table: summary.table });
         return;

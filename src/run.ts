@@ -183,12 +183,14 @@ export function recordRuns(
       seconds: s.seconds,
       watermark: s.watermark,
       error: s.error,
+      ...(s.absent ? { absent: true } : {}),
     };
   }
   saveRuns(config.state_dir, runs);
 }
 
 function reportTable(summary: TableSummary, uploads: TableUploads | undefined): void {
+  if (summary.absent) return; // said when it was skipped
   if (summary.error !== null) {
     log.error(summary.error, { table: summary.table });
     return;

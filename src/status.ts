@@ -100,6 +100,11 @@ export function formatStatus(status: Status): string {
   ];
   const rows = status.tables.map((t) => {
     const r = t.last_run;
+    // A preset table this database does not have (DESIGN §10): nothing was read, nothing failed.
+    if (r?.absent) {
+      const time = r.time.replace("T", " ").slice(0, 19);
+      return [t.table, time, "absent", "", "", "", "", t.watermark ?? "", "", "", ""];
+    }
     return [
       t.table,
       r ? r.time.replace("T", " ").slice(0, 19) : "never",

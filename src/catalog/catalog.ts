@@ -6,7 +6,7 @@ import { AwsClient, type AwsClientOptions } from "../aws/client.ts";
 import { Glue } from "../aws/glue.ts";
 import type { Config, FieldDef, TableConfig } from "../config/types.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
-import { close, connect, extractableColumns } from "../extract/mysql.ts";
+import { close, connect, tableColumns } from "../extract/mysql.ts";
 import { log } from "../log.ts";
 import { addPartitionDdl, createTableDdl, createViewDdl, dropDdl } from "./ddl.ts";
 import { fieldsOf, type RawTable, type TableCatalog, tableCatalog, trackingLogsTable } from "./model.ts";
@@ -53,7 +53,9 @@ export async function planCatalog(
   const columnsOf = async (table: TableConfig): Promise<FieldDef[]> => {
     try {
       connection ??= await connect(config.mysql);
-      const columns = await extractableColumns(connection, config.mysql.database, table.name);
+      const columns = await tableColumns(connection, config.mysql.database, table.name);
+      if (!columns) throw new Error(`table ${config.mysql.database}.${table.name} does not exist`);
+      // Every column, auth_user.password too: never read, but in the layout (DESIGN §9).
       return columns.map((c) => ({ name: c.name, type: c.type }));
     } catch (error) {
       throw new CatalogPlanError(

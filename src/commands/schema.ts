@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { IDENTIFIER } from "../config/reader.ts";
 import { UsageError } from "../errors.ts";
 import { close, connect, mysqlError, tableColumns } from "../extract/mysql.ts";
-import { tableToml } from "../extract/schema.ts";
+import { extraColumns, tableToml } from "../extract/schema.ts";
 import { log } from "../log.ts";
 import { atomicWrite } from "../state/atomic.ts";
 import { globalArgs, prepare } from "./shared.ts";
@@ -45,18 +45,31 @@ const pull = defineCommand({
         const columns = await tableColumns(connection, config.mysql.database, name).catch((error) => {
           throw mysqlError(error, config.mysql, "reading information_schema");
         });
+        const configured = config.tables.find((t) => t.name === name);
         if (!columns) {
+          if (configured?.preset) {
+            log.info(
+              `${name}: not in ${config.mysql.database}: a preset table this release lacks (run skips it)`,
+              {
+                table: name,
+              },
+            );
+            continue;
+          }
           log.error(`${name}: table ${config.mysql.database}.${name} does not exist`, { table: name });
           missing++;
           continue;
         }
-        blocks.push(
-          tableToml(
-            name,
-            columns,
-            config.tables.find((t) => t.name === name),
-          ),
-        );
+        const extra = extraColumns(columns, configured);
+        if (extra.length > 0) {
+          log.info(
+            `${name}: column${extra.length > 1 ? "s" : ""} beyond the configured fields, not extracted: ${extra.join(", ")}`,
+            {
+              table: name,
+            },
+          );
+        }
+        blocks.push(tableToml(name, columns, configured));
       }
     } finally {
       await close(connection);

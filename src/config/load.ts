@@ -484,6 +484,8 @@ function resolveTables(
       incremental: null,
       fields: null,
     };
+    // Configured by the operator: strict from now on (DESIGN §10).
+    delete table.preset;
     if (s.has("datalake_table")) table.datalake_table = s.identifier("datalake_table", "");
     if (s.has("view")) table.view = s.identifier("view", "");
     if (s.has("partition_fields")) table.partition_fields = s.identifiers("partition_fields");
@@ -514,11 +516,18 @@ function resolveTables(
       }
     }
     const forbidden = FORBIDDEN_FIELDS[name] ?? [];
-    if (table.fields?.some((f) => forbidden.includes(f.name))) {
-      warnings.push(
-        `${top.origin.file}: ${s.path}: ${forbidden.join(", ")} of ${name} is never extracted; ignored`,
+    const readForPartitions = [...table.partition_fields, table.incremental?.timestamp_field ?? ""];
+    const forbiddenKey = forbidden.find((f) => readForPartitions.includes(f));
+    if (forbiddenKey) {
+      throw s.error(
+        table.partition_fields.includes(forbiddenKey) ? "partition_fields" : "incremental",
+        `"${forbiddenKey}" of ${name} is never read (DESIGN §9): it cannot partition the table`,
       );
-      table.fields = table.fields.filter((f) => !forbidden.includes(f.name));
+    }
+    if (s.has("fields") && table.fields?.some((f) => forbidden.includes(f.name))) {
+      warnings.push(
+        `${top.origin.file}: ${s.path}: ${forbidden.join(", ")} of ${name} is never read; it is written as an empty column`,
+      );
     }
     tables.set(name, table);
   }

@@ -1,5 +1,6 @@
 // The built-in table sets. `openedx` is the Tutor plugin's table list (copied from
-// shared/reference/openedx-tables.json; a test keeps the copy current), minus auth_user.password.
+// shared/reference/openedx-tables.json; a test keeps the copy current): upstream's raw tables
+// column for column, auth_user.password included (never read: always an empty field).
 import openedxTables from "./openedx-tables.json" with { type: "json" };
 import type { TableConfig } from "./types.ts";
 
@@ -10,7 +11,10 @@ interface ReferenceTable {
   partitions?: { interval: string; timestamp_field: string; partition_fields: string[] };
 }
 
-/** Columns that are never extracted, whatever the config says (DESIGN §9). */
+/**
+ * Columns that are never read, whatever the config says (DESIGN §9): they keep their place in the
+ * layout as empty fields, so that the raw table lines up with the one upstream created.
+ */
 export const FORBIDDEN_FIELDS: Record<string, string[]> = { auth_user: ["password"] };
 
 /** Seconds of the `interval` strings the reference uses ("2 hour"). */
@@ -27,7 +31,6 @@ function intervalSeconds(interval: string): number {
 export function presetTables(preset: "openedx" | "none"): TableConfig[] {
   if (preset === "none") return [];
   return (openedxTables.tables as ReferenceTable[]).map((table) => {
-    const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
     return {
       name: table.name,
       source: table.datasource === "mysql" ? "mysql" : "course_structures",
@@ -40,7 +43,8 @@ export function presetTables(preset: "openedx" | "none"): TableConfig[] {
             overlap: intervalSeconds(table.partitions.interval),
           }
         : null,
-      fields: table.fields.filter((f) => !forbidden.includes(f.name)).map((f) => ({ ...f })),
+      fields: table.fields.map((f) => ({ ...f })),
+      preset: true,
     };
   });
 }

@@ -33,6 +33,12 @@ export interface TableConfig {
   incremental: Incremental | null;
   /** null = every column of the MySQL table, in table order (read from information_schema) */
   fields: FieldDef[] | null;
+  /**
+   * A preset table the operator did not configure in [[tables]] (DESIGN §10): when the table is
+   * absent it is skipped, and its missing columns are written as empty fields. Configured tables
+   * are strict: missing is an error.
+   */
+  preset?: boolean;
 }
 
 export interface DatalakeConfig {

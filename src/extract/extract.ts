@@ -4,6 +4,7 @@
 // MongoDB (course-structures.ts) into one file.
 import type { Connection } from "mysql2";
 import { modeAllows } from "../config/modes.ts";
+import { FORBIDDEN_FIELDS } from "../config/presets.ts";
 import type { Config, TableConfig } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
@@ -13,9 +14,9 @@ import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { columnKind } from "./csv.ts";
 import {
   type Cell,
+  type ColumnInfo,
   close,
   connect,
-  extractableColumns,
   ident,
   mysqlError,
   query,
@@ -53,6 +54,8 @@ export interface TableSummary {
   partitions: number;
   watermark: string | null;
   error: string | null;
+  /** a preset table this database does not have: skipped, not a failure (DESIGN §10) */
+  absent?: boolean;
   /** --dry-run: the files that would be written */
   planned?: { key: string; rows: number; bytes: number }[];
 }
@@ -61,66 +64,104 @@ export interface TablePlan {
   table: TableConfig;
   /** CSV columns: the fields minus the partition fields */
   columns: Column[];
+  /** layout fields the table lacks, written empty */
+  missing: string[];
   /** values of the partition fields, one tuple per partition; [[]] for an unpartitioned table */
   partitions: Cell[][];
   /** largest timestamp_field seen now, the next watermark */
   nextWatermark: string | null;
 }
 
-/** The fields to extract: the configured ones (which must exist), else all columns in table order. */
+/** A field of a table's layout (DESIGN §10: the layout never depends on the database). */
+export interface LayoutField {
+  name: string;
+  /** the server's type when the column exists, else the configured one */
+  type: string;
+  /** written as an empty field: never read (DESIGN §9), or absent from this table (§10) */
+  empty: boolean;
+}
+
+export interface ResolvedFields {
+  fields: LayoutField[];
+  /** layout fields the table lacks (a preset table on another Open edX release) */
+  missing: string[];
+  /** the table's columns that exist, in table order */
+  columns: ColumnInfo[];
+}
+
+/**
+ * The fields of a table's layout: the configured ones, else every column in table order. A
+ * preset table the database lacks gives null (skipped), and its missing columns stay in the
+ * layout as empty fields; a configured table is strict: missing is an error.
+ */
 export async function resolveFields(
   connection: Connection,
   config: Config,
   table: TableConfig,
-): Promise<{ name: string; type: string }[]> {
-  const columns = await extractableColumns(
-    connection,
-    config.mysql.database,
-    table.name,
-    (message) =>
-      new TableError(
-        `${table.name}: ${message}`,
-        "leave it out with [extract] exclude, or check [mysql] database",
-      ),
-  );
-  if (!table.fields) return columns;
-  const byName = new Map(columns.map((c) => [c.name, c]));
-  const missing = table.fields.filter((f) => !byName.has(f.name)).map((f) => f.name);
-  if (missing.length > 0) {
+): Promise<ResolvedFields | null> {
+  const database = config.mysql.database;
+  const columns = await tableColumns(connection, database, table.name);
+  if (!columns) {
+    if (table.preset) return null;
     throw new TableError(
-      `${table.name}: configured column${missing.length > 1 ? "s" : ""} ${missing.map((m) => `"${m}"`).join(", ")} not found in ${config.mysql.database}.${table.name} (it has: ${columns.map((c) => c.name).join(", ")})`,
+      `${table.name}: table ${database}.${table.name} does not exist`,
+      "leave it out with [extract] exclude, or check [mysql] database",
+    );
+  }
+  const byName = new Map(columns.map((c) => [c.name, c]));
+  const wanted = table.fields ?? columns;
+  const missing = wanted.filter((f) => !byName.has(f.name)).map((f) => f.name);
+  if (missing.length > 0 && !table.preset) {
+    throw new TableError(
+      `${table.name}: configured column${missing.length > 1 ? "s" : ""} ${missing.map((m) => `"${m}"`).join(", ")} not found in ${database}.${table.name} (it has: ${columns.map((c) => c.name).join(", ")})`,
       "fix the table's fields in the config; `panorama schema pull` prints the real ones",
     );
   }
+  const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
   // The server's type decides the encoding; the configured one only types the view.
-  return table.fields.map((f) => ({ name: f.name, type: byName.get(f.name)!.type }));
+  const fields = wanted.map((f) => {
+    const column = byName.get(f.name);
+    return {
+      name: f.name,
+      type: column?.type ?? f.type,
+      empty: column === undefined || forbidden.includes(f.name),
+    };
+  });
+  return { fields, missing, columns };
 }
 
+/** A table's plan, or null for a preset table this database does not have. */
 export async function planTable(
   connection: Connection,
   config: Config,
   table: TableConfig,
   full: boolean,
-): Promise<TablePlan> {
-  const fields = await resolveFields(connection, config, table);
-  const names = fields.map((f) => f.name);
+): Promise<TablePlan | null> {
+  const resolved = await resolveFields(connection, config, table);
+  if (!resolved) return null;
+  const { fields, missing } = resolved;
+  const existing = resolved.columns.map((c) => c.name);
   for (const field of [
     ...table.partition_fields,
     ...(table.incremental ? [table.incremental.timestamp_field] : []),
   ]) {
-    if (!names.includes(field) && !(await hasColumn(connection, config, table, field))) {
+    if (!existing.includes(field)) {
       throw new TableError(
         `${table.name}: column "${field}" (partition or timestamp field) not found in ${config.mysql.database}.${table.name}`,
+        table.preset
+          ? "the preset partitions this table by that column: configure the table in [[tables]] without it, or leave it out with [extract] exclude"
+          : undefined,
       );
     }
   }
   const columns = fields
     .filter((f) => !table.partition_fields.includes(f.name))
-    .map((f) => ({ name: f.name, kind: columnKind(f.type) }));
+    .map((f) => ({ name: f.name, kind: columnKind(f.type), ...(f.empty ? { empty: true } : {}) }));
   if (columns.length === 0)
     throw new TableError(`${table.name}: no column left once partition fields are removed`);
   const from = `FROM ${ident(table.name)}`;
-  if (table.partition_fields.length === 0) return { table, columns, partitions: [[]], nextWatermark: null };
+  if (table.partition_fields.length === 0)
+    return { table, columns, missing, partitions: [[]], nextWatermark: null };
 
   const partitionList = table.partition_fields.map(ident).join(", ");
   let nextWatermark: string | null = null;
@@ -142,17 +183,7 @@ export async function planTable(
     values,
     true,
   );
-  return { table, columns, partitions: rows, nextWatermark };
-}
-
-async function hasColumn(
-  connection: Connection,
-  config: Config,
-  table: TableConfig,
-  name: string,
-): Promise<boolean> {
-  const columns = await tableColumns(connection, config.mysql.database, table.name);
-  return columns?.some((c) => c.name === name) ?? false;
+  return { table, columns, missing, partitions: rows, nextWatermark };
 }
 
 function emptySummary(table: string): TableSummary {
@@ -249,6 +280,22 @@ async function extractTable(
     const plan = await planTable(main, config, table, options.full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
     });
+    if (!plan) {
+      log.info(
+        `${table.name}: not in ${config.mysql.database}: skipped (this Open edX release has no such table)`,
+        {
+          table: table.name,
+        },
+      );
+      summary.absent = true;
+      return summary;
+    }
+    if (plan.missing.length > 0) {
+      log.warn(
+        `${table.name}: column${plan.missing.length > 1 ? "s" : ""} ${plan.missing.join(", ")} not in ${config.mysql.database}.${table.name}: written as empty fields (the layout is kept)`,
+        { table: table.name },
+      );
+    }
     options.events?.tableStarted?.(table.name, plan.partitions.length);
     // A dry run reads and encodes every partition like a run (DESIGN §2) and keeps nothing.
     if (options.dryRun) summary.planned = [];

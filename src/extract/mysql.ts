@@ -2,7 +2,6 @@
 // information_schema look-ups, and a streamed query that hands rows over in batches with
 // backpressure (the connection is paused while the consumer is busy).
 import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type QueryError } from "mysql2";
-import { FORBIDDEN_FIELDS } from "../config/presets.ts";
 import type { MysqlConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 import { type ColumnKind, encodeRows } from "./csv.ts";
@@ -146,22 +145,6 @@ export async function tableColumns(
     type: String(r.type).toLowerCase(),
     columnType: String(r.columnType),
   }));
-}
-
-/**
- * The columns of `table` that may be extracted, in table order: all but FORBIDDEN_FIELDS. A table
- * that does not exist throws `missing(message)`, so that each caller gives its own error.
- */
-export async function extractableColumns(
-  connection: Connection,
-  database: string,
-  table: string,
-  missing: (message: string) => Error = (message) => new PanoramaError(message),
-): Promise<ColumnInfo[]> {
-  const columns = await tableColumns(connection, database, table);
-  if (!columns) throw missing(`table ${database}.${table} does not exist`);
-  const forbidden = FORBIDDEN_FIELDS[table] ?? [];
-  return columns.filter((c) => !forbidden.includes(c.name));
 }
 
 export type Cell = string | number | Uint8Array | null;

@@ -13,6 +13,13 @@ export const NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__";
 export interface Column {
   name: string;
   kind: ColumnKind;
+  /** never read (DESIGN §9) or absent from the table (§10): selected as NULL, written empty */
+  empty?: boolean;
+}
+
+/** The select list: each column, or a NULL in its place (the column itself is never named). */
+export function selectList(columns: Column[]): string {
+  return columns.map((c) => (c.empty ? `NULL AS ${ident(c.name)}` : ident(c.name))).join(", ");
 }
 
 /** What a partition extraction needs to know of its table. */
@@ -65,7 +72,7 @@ export async function extractPartition(
     writer.write(encodeHeader(columns.map((c) => c.name)));
     const kinds = columns.map((c) => c.kind);
     const where = partitionWhere(table, values);
-    const sql = `SELECT ${columns.map((c) => ident(c.name)).join(", ")} FROM ${ident(table.name)}${where.sql}`;
+    const sql = `SELECT ${selectList(columns)} FROM ${ident(table.name)}${where.sql}`;
     await streamCsv(connection, sql, where.values, kinds, (data, rows) => writer.write(data, rows));
     return await writer.commit({ table: table.name, partitions });
   } catch (error) {

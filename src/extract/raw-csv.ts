@@ -47,6 +47,8 @@ const T = {
   STRING: 254,
 } as const;
 const BIT = 16;
+/** the type of a NULL literal: the empty columns of a layout (every cell NULL) */
+const NULL_TYPE = 6;
 const BINARY_CHARSET = 63;
 const ZEROFILL_FLAG = 0x40;
 
@@ -96,6 +98,7 @@ export function rawPlan(
 
 function rawCode(field: RawField, kind: ColumnKind): number | null {
   const type = field.columnType;
+  if (type === NULL_TYPE) return COPY;
   const binary = field.characterSet === BINARY_CHARSET;
   switch (kind) {
     case "integer":

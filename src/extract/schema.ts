@@ -19,16 +19,36 @@ export function tableToml(name: string, columns: ColumnInfo[], configured: Table
       `incremental = { timestamp_field = ${tomlString(configured.incremental.timestamp_field)}, overlap = "${configured.incremental.overlap}s" }`,
     );
   }
+  const extra = new Set(extraColumns(columns, configured));
   lines.push("fields = [");
   for (const column of columns) {
     const entry = `{ name = ${tomlString(column.name)}, type = ${tomlString(column.type)} },`;
     // Kept visible but commented out, so nobody adds it back thinking it was forgotten.
     lines.push(
       forbidden.includes(column.name)
-        ? `  # ${entry}  never extracted`
-        : `  ${entry}  # ${column.columnType}`,
+        ? `  # ${entry}  never read (an empty column)`
+        : `  ${entry}  # ${column.columnType}${extra.has(column.name) ? ", not in the configured fields: not extracted today" : ""}`,
+    );
+  }
+  for (const name of missingColumns(columns, configured)) {
+    lines.push(
+      `  # ${tomlString(name)}: configured, not in this table${configured?.preset ? " (written as an empty field)" : ""}`,
     );
   }
   lines.push("]");
   return `${lines.join("\n")}\n`;
+}
+
+/** Columns of the table beyond the configured fields (none when the config takes every column). */
+export function extraColumns(columns: ColumnInfo[], configured: TableConfig | undefined): string[] {
+  const fields = configured?.fields;
+  if (!fields) return [];
+  return columns.map((c) => c.name).filter((name) => !fields.some((f) => f.name === name));
+}
+
+/** Configured fields the table lacks. */
+export function missingColumns(columns: ColumnInfo[], configured: TableConfig | undefined): string[] {
+  return (configured?.fields ?? [])
+    .map((f) => f.name)
+    .filter((name) => !columns.some((c) => c.name === name));
 }

@@ -13,6 +13,8 @@ export interface TableRun {
   seconds: number;
   watermark: string | null;
   error: string | null;
+  /** a preset table the database does not have (skipped, DESIGN §10) */
+  absent?: boolean;
 }
 
 function path(stateDir: string): string {

@@ -57,10 +57,36 @@ describe("defaults", () => {
     expect(config.tables.find((t) => t.name === "course_structures")?.source).toBe("course_structures");
   });
 
-  test("the openedx preset never holds auth_user.password", () => {
+  test("the openedx preset keeps auth_user.password in its place (an always-empty column)", () => {
     const authUser = presetTables("openedx").find((t) => t.name === "auth_user")!;
-    expect(authUser.fields!.map((f) => f.name)).not.toContain("password");
-    expect(authUser.fields!.map((f) => f.name)).toContain("username");
+    expect(authUser.fields!.map((f) => f.name).slice(0, 3)).toEqual(["id", "password", "last_login"]);
+    expect(authUser.preset).toBe(true);
+  });
+
+  test("a table named in [[tables]] is strict; the preset's others are tolerant", () => {
+    const { config } = parseConfig(
+      `${MINIMAL}[[tables]]
+name = "auth_user"
+view = "users"
+`,
+      FILE,
+      {},
+    );
+    expect(config.tables.find((t) => t.name === "auth_user")!.preset).toBeUndefined();
+    expect(config.tables.find((t) => t.name === "auth_userprofile")!.preset).toBe(true);
+  });
+
+  test("auth_user.password as a partition or timestamp field is refused: it is never read", () => {
+    expect(() =>
+      parseConfig(
+        `${MINIMAL}[[tables]]
+name = "auth_user"
+partition_fields = ["password"]
+`,
+        FILE,
+        {},
+      ),
+    ).toThrow('"password" of auth_user is never read');
   });
 
   test("the preset copy is current with shared/reference", () => {
@@ -125,7 +151,7 @@ fields = [ { name = "id", type = "int" }, { name = "label", type = "VARCHAR" } ]
     ]);
   });
 
-  test("auth_user.password configured is dropped with a warning", () => {
+  test("auth_user.password configured stays in the layout, with a warning that it is never read", () => {
     const loaded = parseConfig(
       `${MINIMAL}[[tables]]\nname = "auth_user"\nfields = [{ name = "id", type = "int" }, { name = "password", type = "varchar" }]\n`,
       FILE,
@@ -133,8 +159,11 @@ fields = [ { name = "id", type = "int" }, { name = "label", type = "VARCHAR" } ]
     );
     expect(loaded.config.tables.find((t) => t.name === "auth_user")!.fields).toEqual([
       { name: "id", type: "int" },
+      { name: "password", type: "varchar" },
     ]);
-    expect(loaded.warnings.join("\n")).toContain("password of auth_user is never extracted");
+    expect(loaded.warnings.join("\n")).toContain(
+      "password of auth_user is never read; it is written as an empty column",
+    );
   });
 });
 
