@@ -110,14 +110,15 @@ export async function resolveFields(
   }
   const byName = new Map(columns.map((c) => [c.name, c]));
   const wanted = table.fields ?? columns;
-  const missing = wanted.filter((f) => !byName.has(f.name)).map((f) => f.name);
+  const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
+  // A column that is never read is empty whether the table has it or not: not worth a word.
+  const missing = wanted.filter((f) => !byName.has(f.name) && !forbidden.includes(f.name)).map((f) => f.name);
   if (missing.length > 0 && !table.preset) {
     throw new TableError(
       `${table.name}: configured column${missing.length > 1 ? "s" : ""} ${missing.map((m) => `"${m}"`).join(", ")} not found in ${database}.${table.name} (it has: ${columns.map((c) => c.name).join(", ")})`,
       "fix the table's fields in the config; `panorama schema pull` prints the real ones",
     );
   }
-  const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
   // The server's type decides the encoding; the configured one only types the view.
   const fields = wanted.map((f) => {
     const column = byName.get(f.name);

@@ -1,0 +1,247 @@
+// The openedx preset, unchanged, on schemas of other Open edX releases (DESIGN §10): tables
+// removed, columns removed, renamed and added, types widened. Each variant is the generated
+// database altered; `panorama run` must exit 0, say what it skipped and filled, keep upstream's
+// CSV header, and write every present value exactly (decoded with the opencsv rules).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type mysql from "mysql2/promise";
+import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
+import reference from "../../src/config/openedx-tables.json" with { type: "json" };
+import { canonicalForm, formatDouble } from "../../src/extract/csv.ts";
+import { runPanorama } from "../support/cli.ts";
+import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
+import { decodeFile } from "../support/opencsv.ts";
+
+const skip = skipWithoutTestEnv();
+
+interface Variant {
+  name: string;
+  /** statements turning the generated database into this release's */
+  alter: string[];
+  absent: string[];
+  /** table → preset columns the variant lacks */
+  missing: Record<string, string[]>;
+}
+
+const VARIANTS: Variant[] = [
+  { name: "as generated", alter: [], absent: [], missing: {} },
+  {
+    // An older release, or one without the enterprise and completion apps.
+    name: "tables removed",
+    alter: [
+      "DROP TABLE enterprise_enterprisecustomer, enterprise_enterprisecustomeruser, enterprise_pendingenterprisecustomeruser",
+      "DROP TABLE completion_blockcompletion, submissions_teamsubmission",
+    ],
+    absent: [
+      "completion_blockcompletion",
+      "enterprise_enterprisecustomer",
+      "enterprise_enterprisecustomeruser",
+      "enterprise_pendingenterprisecustomeruser",
+      "submissions_teamsubmission",
+    ],
+    missing: {},
+  },
+  {
+    name: "columns removed",
+    alter: [
+      "ALTER TABLE student_manualenrollmentaudit DROP COLUMN role",
+      "ALTER TABLE site_configuration_siteconfiguration DROP COLUMN site_values",
+      "ALTER TABLE submissions_submission DROP COLUMN team_submission_id, DROP COLUMN status",
+      // The partitioned, incremental table loses a column too; and a host without a password column.
+      "ALTER TABLE courseware_studentmodule DROP COLUMN done",
+      "ALTER TABLE auth_user DROP COLUMN password",
+    ],
+    absent: [],
+    missing: {
+      student_manualenrollmentaudit: ["role"],
+      site_configuration_siteconfiguration: ["site_values"],
+      submissions_submission: ["status", "team_submission_id"],
+      courseware_studentmodule: ["done"],
+    },
+  },
+  {
+    name: "columns renamed and added",
+    alter: [
+      "ALTER TABLE auth_userprofile CHANGE goals learning_goals LONGTEXT NULL",
+      "ALTER TABLE certificates_generatedcertificate CHANGE `key` certificate_key VARCHAR(32) NOT NULL",
+      // Added first, in the middle and last: the preset's order is kept whatever the table's.
+      "ALTER TABLE auth_user ADD COLUMN sso_id VARCHAR(40) NULL FIRST, ADD COLUMN is_verified TINYINT(1) NOT NULL DEFAULT 1 AFTER username",
+      "ALTER TABLE student_courseenrollment ADD COLUMN extra_json JSON NULL",
+      "UPDATE student_courseenrollment SET extra_json = JSON_OBJECT('a', 'b,\"c')",
+    ],
+    absent: [],
+    missing: {
+      auth_userprofile: ["goals"],
+      certificates_generatedcertificate: ["key"],
+    },
+  },
+  {
+    name: "types widened",
+    alter: [
+      "ALTER TABLE auth_user MODIFY id BIGINT NOT NULL AUTO_INCREMENT, MODIFY username VARCHAR(1000) NOT NULL, MODIFY first_name LONGTEXT NOT NULL",
+      "ALTER TABLE courseware_studentmodule MODIFY id BIGINT NOT NULL AUTO_INCREMENT, MODIFY student_id BIGINT NOT NULL, MODIFY module_id VARCHAR(1000) NOT NULL",
+      "ALTER TABLE student_courseenrollment MODIFY user_id BIGINT NOT NULL, MODIFY mode VARCHAR(500) NOT NULL",
+      "ALTER TABLE grades_persistentcoursegrade MODIFY percent_grade DECIMAL(20,10) NOT NULL",
+      // Values the wider types allow: beyond 2^53, and longer than the old VARCHAR.
+      `INSERT INTO auth_user (id, password, username, first_name, last_name, email, is_superuser, is_staff, is_active, date_joined)
+         VALUES (9007199254740993, 'pbkdf2$secret', '${"u".repeat(300)}', 'Ünïcode "first", name', '', 'big@example.com', 0, 0, 1, '2024-02-29 12:00:00.5')`,
+    ],
+    absent: [],
+    missing: {},
+  },
+];
+
+/** The preset's MySQL tables and their CSV headers (fields minus partition fields). */
+const PRESET = reference.tables
+  .filter((t) => t.datasource === "mysql")
+  .map((t) => ({
+    name: t.name,
+    header: t.fields.map((f) => f.name).filter((f) => !(t.partitions?.partition_fields ?? []).includes(f)),
+    partitionFields: t.partitions?.partition_fields ?? [],
+  }));
+
+/** Every CSV file of the local datalake, by table. */
+function datalakeFiles(root: string): Map<string, string[]> {
+  const files = new Map<string, string[]>();
+  for (const name of readdirSync(root, { recursive: true }) as string[]) {
+    if (!name.endsWith(".csv")) continue;
+    const table = name
+      .split("/")
+      .pop()!
+      .replace(/\.csv$/, "");
+    files.set(table, [...(files.get(table) ?? []), join(root, name)]);
+  }
+  return files;
+}
+
+/** A value as the CSV must hold it, read with mysql2's exact options (DESIGN §5). */
+function expectedCell(value: unknown, type: string): string {
+  if (value === null || value === undefined) return "";
+  if (type === "datetime" || type === "timestamp") {
+    const [whole, fraction = ""] = String(value).split(".");
+    return `${whole}.${fraction.padEnd(6, "0")}`;
+  }
+  if (type === "double" || type === "float") return formatDouble(Number(value));
+  if (typeof value === "string") return canonicalForm(value);
+  return String(value);
+}
+
+/** The rows the CSV must hold: the present columns' values, empty fields for the others. */
+async function expectedRows(db: mysql.Connection, table: string, header: string[]): Promise<string[]> {
+  const [columns] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+    [table],
+  );
+  const types = new Map(columns.map((c) => [String(c.name), String(c.type)]));
+  const present = header.filter((h) => types.has(h) && !(table === "auth_user" && h === "password"));
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    `SELECT ${present.map((c) => `\`${c}\``).join(", ")} FROM \`${table}\``,
+  );
+  return rows
+    .map((row) =>
+      header.map((h) => (present.includes(h) ? expectedCell(row[h], types.get(h)!) : "")).join("\u0001"),
+    )
+    .sort();
+}
+
+const work: string[] = [];
+
+afterAll(async () => {
+  for (const dir of work) rmSync(dir, { recursive: true, force: true });
+  if (skip) return;
+  const root = await rootConnection();
+  for (const [i] of VARIANTS.entries()) await root.query(`DROP DATABASE IF EXISTS panorama_variant_${i}`);
+  await root.end();
+});
+
+describe.skipIf(skip)("the openedx preset on other releases' schemas (DESIGN §10)", () => {
+  for (const [i, variant] of VARIANTS.entries()) {
+    const database = `panorama_variant_${i}`;
+    let db: mysql.Connection;
+    let cfg: ReturnType<typeof writeTestConfig>;
+
+    beforeAll(async () => {
+      const env = testEnv().mysql;
+      const root = await rootConnection();
+      await root.query(
+        `DROP DATABASE IF EXISTS ${database}; CREATE DATABASE ${database} CHARACTER SET utf8mb4; GRANT ALL ON ${database}.* TO ?@'%', ?@'localhost'`,
+        [env.user, env.user],
+      );
+      await root.end();
+      await generateOpenedxData({
+        users: 30,
+        courses: 3,
+        enrollments: 60,
+        studentmodule: 300,
+        seed: 11,
+        connection: { host: env.host, port: env.port, user: env.user, password: env.password, database },
+      });
+      db = await testConnection(database);
+      for (const statement of variant.alter) await db.query(statement);
+      cfg = writeTestConfig('[extract]\nexclude = ["course_structures"]\n', { database });
+      work.push(cfg.dir);
+    });
+
+    afterAll(async () => {
+      await db?.end();
+    });
+
+    test(`${variant.name}: exit 0, one line per absent table and per table with missing columns, every value exact`, async () => {
+      const result = await runPanorama(["--config", cfg.file, "--json", "run"]);
+      expect(result.stderr).not.toContain('"level":"error"');
+      expect(result.code).toBe(0);
+      const lines = result.stderr
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { level: string; message: string; table?: string });
+      const skipped = lines.filter((l) =>
+        l.message.includes("skipped (this Open edX release has no such table)"),
+      );
+      expect(skipped.map((l) => `${l.level} ${l.table}`).sort()).toEqual(
+        variant.absent.map((t) => `info ${t}`),
+      );
+      const filled = lines.filter((l) => l.message.includes("written as empty fields"));
+      expect(filled.map((l) => `${l.level} ${l.table}`).sort()).toEqual(
+        Object.keys(variant.missing)
+          .map((t) => `warn ${t}`)
+          .sort(),
+      );
+      for (const line of filled) {
+        expect(line.message).toContain(
+          `${variant.missing[line.table!]!.join(", ")} not in ${database}.${line.table}`,
+        );
+      }
+
+      const files = datalakeFiles(cfg.datalake);
+      expect([...files.keys()].sort()).toEqual(
+        PRESET.map((t) => t.name)
+          .filter((t) => !variant.absent.includes(t))
+          .sort(),
+      );
+      for (const table of PRESET) {
+        const paths = files.get(table.name) ?? [];
+        if (variant.absent.includes(table.name)) continue;
+        const rows: string[] = [];
+        for (const path of paths) {
+          const [header, ...records] = decodeFile(readFileSync(path, "utf8"));
+          // Upstream's raw table columns, in order, whatever this database has.
+          expect({ table: table.name, header }).toEqual({ table: table.name, header: table.header });
+          rows.push(...records.map((r) => r.join("\u0001")));
+        }
+        expect({ table: table.name, rows: rows.sort() }).toEqual({
+          table: table.name,
+          rows: await expectedRows(db, table.name, table.header),
+        });
+      }
+      // auth_user.password is never read: the column is empty in every row.
+      const [authUser] = files.get("auth_user")!;
+      const [header, ...users] = decodeFile(readFileSync(authUser!, "utf8"));
+      const password = header!.indexOf("password");
+      expect(password).toBe(1);
+      expect(users.length).toBeGreaterThan(0);
+      expect(users.every((u) => u[password] === "")).toBe(true);
+    });
+  }
+});
