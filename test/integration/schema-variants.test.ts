@@ -243,5 +243,96 @@ describe.skipIf(skip)("the openedx preset on other releases' schemas (DESIGN §1
       expect(users.length).toBeGreaterThan(0);
       expect(users.every((u) => u[password] === "")).toBe(true);
     });
+
+    if (variant.name === "tables removed") {
+      test("status shows the absent tables; run --dry-run skips them and exits 0", async () => {
+        const status = await runPanorama(["--config", cfg.file, "status", "--json"]);
+        expect(status.code).toBe(0);
+        const tables = (
+          JSON.parse(status.stdout) as { tables: { table: string; last_run: { absent?: boolean } }[] }
+        ).tables;
+        expect(tables.filter((t) => t.last_run.absent).map((t) => t.table)).toEqual(
+          PRESET.map((t) => t.name).filter((t) => variant.absent.includes(t)),
+        );
+        const text = await runPanorama(["--config", cfg.file, "status"]);
+        expect(text.stdout).toMatch(/\nsubmissions_teamsubmission +\S+ \S+ +absent\n/);
+        const dry = await runPanorama(["--config", cfg.file, "run", "--dry-run"]);
+        expect(dry.code).toBe(0);
+        expect(dry.stdout).toContain("/auth_user/");
+        for (const table of variant.absent) expect(dry.stdout).not.toContain(`/${table}/`);
+      });
+
+      test("a table the operator configured in [[tables]] stays strict: absent is an error", async () => {
+        const strict = writeTestConfig(
+          '[extract]\ninclude = ["auth_user", "completion_blockcompletion"]\n\n[[tables]]\nname = "completion_blockcompletion"\n',
+          { database },
+        );
+        work.push(strict.dir);
+        const result = await runPanorama(["--config", strict.file, "run"]);
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain(
+          `completion_blockcompletion: table ${database}.completion_blockcompletion does not exist`,
+        );
+      });
+    }
+
+    if (variant.name === "columns removed") {
+      test("the next (incremental) run warns again, once per table, and keeps the layout", async () => {
+        const result = await runPanorama(["--config", cfg.file, "--json", "run"]);
+        expect(result.code).toBe(0);
+        const warnings = result.stderr.split("\n").filter((l) => l.includes("written as empty fields"));
+        expect(warnings.length).toBe(Object.keys(variant.missing).length);
+        const watermarks = JSON.parse(readFileSync(join(cfg.stateDir, "watermarks.json"), "utf8"));
+        expect(watermarks.courseware_studentmodule.value).toMatch(/^\d{4}-/);
+      });
+
+      test("fields the operator configured stay strict: a missing column is an error", async () => {
+        const strict = writeTestConfig(
+          '[extract]\ninclude = ["student_manualenrollmentaudit"]\n\n[[tables]]\nname = "student_manualenrollmentaudit"\nfields = [{ name = "id", type = "int" }, { name = "role", type = "varchar" }]\n',
+          { database },
+        );
+        work.push(strict.dir);
+        const result = await runPanorama(["--config", strict.file, "run"]);
+        expect(result.code).toBe(1);
+        const messages = result.stderr
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as { message: string }).message);
+        expect(messages).toContainEqual(
+          expect.stringContaining(
+            `student_manualenrollmentaudit: configured column "role" not found in ${database}.student_manualenrollmentaudit`,
+          ),
+        );
+      });
+    }
+
+    if (variant.name === "columns renamed and added") {
+      test("schema pull lists the columns beyond the preset and the preset's missing ones, exit 0", async () => {
+        const result = await runPanorama([
+          "--config",
+          cfg.file,
+          "schema",
+          "pull",
+          "--tables",
+          "auth_user,auth_userprofile",
+        ]);
+        expect(result.code).toBe(0);
+        expect(result.stderr).toContain(
+          "auth_user: columns beyond the configured fields, not extracted: sso_id, is_verified",
+        );
+        expect(result.stderr).toContain(
+          "auth_userprofile: columns beyond the configured fields, not extracted: learning_goals, phone_number, state",
+        );
+        expect(result.stdout).toContain(
+          '  # "goals": configured, not in this table (written as an empty field)',
+        );
+        expect(result.stdout).toMatch(
+          /\{ name = "sso_id", type = "varchar" \}, {2}# varchar\(40\), not in the configured fields/,
+        );
+        expect(result.stdout).toContain(
+          '  # { name = "password", type = "varchar" },  never read (an empty column)',
+        );
+      });
+    }
   }
 });
