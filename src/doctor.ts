@@ -7,14 +7,16 @@ import { Athena } from "./aws/athena.ts";
 import { AwsClient } from "./aws/client.ts";
 import { Glue } from "./aws/glue.ts";
 import { S3Client } from "./aws/s3.ts";
+import { compareRawTables } from "./catalog/preflight.ts";
 import { loadConfig } from "./config/load.ts";
 import { modeAllows, usesAthena } from "./config/modes.ts";
+import { FORBIDDEN_FIELDS } from "./config/presets.ts";
 import { maskAccessKey, secretsOf } from "./config/secrets.ts";
 import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError } from "./errors.ts";
 import { COURSE_INDEX_TABLE } from "./extract/course-structure-fields.ts";
 import { connectMongo } from "./extract/mongodb.ts";
-import { close, connect, describeTarget, ident, query } from "./extract/mysql.ts";
+import { close, connect, describeTarget, ident, query, tableColumns } from "./extract/mysql.ts";
 import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
@@ -160,6 +162,7 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
   try {
     await glue.getDatabase();
     yield passed("Glue database", `${config.datalake.database} exists`);
+    yield await checkRawTables(config, glue);
   } catch (error) {
     yield failed("Glue database", error);
   }
@@ -176,6 +179,35 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
       error,
       "check datalake.workgroup and that its query result location is set",
     );
+  }
+}
+
+/** Existing raw tables against the layout, as run compares them before writing (DESIGN §6). */
+async function checkRawTables(config: Config, glue: Glue): Promise<CheckResult> {
+  const check = "raw tables";
+  try {
+    const result = await compareRawTables(config, config.tables, glue);
+    const counts = `${result.aligned.length} line up with the layout, ${result.missing.length} not created yet`;
+    const unknown = [...result.unknown].map(([table, why]) => `${table} (layout unknown: ${why})`);
+    if (result.misaligned.size === 0) {
+      return unknown.length === 0
+        ? passed(check, counts)
+        : {
+            check,
+            ok: false,
+            detail: `${counts}; not compared: ${unknown.join("; ")}`,
+            hint: "make MySQL reachable, or list the table's fields in [[tables]]",
+          };
+    }
+    const errors = [...result.misaligned.values()];
+    return {
+      check,
+      ok: false,
+      detail: `${errors.length} of ${config.tables.length} would be read into the wrong columns: ${errors.map((e) => e.message).join(" | ")}`,
+      hint: errors.map((e) => e.hint).join(" | "),
+    };
+  } catch (error) {
+    return failed(check, error, "compare the role's policy with `panorama iam-policy` (glue:GetTable)");
   }
 }
 
@@ -224,13 +256,18 @@ function checkWritable(check: string, dir: string, hint: string): CheckResult {
   }
 }
 
-/** Connects, then reads zero rows of every configured field of every MySQL table: grants and columns both. */
+/**
+ * Connects, then reads zero rows of every field of every MySQL table that the table has: grants
+ * and columns both. A preset table or column this release lacks is said, not failed (DESIGN §10);
+ * a column that is never read (auth_user.password) is not selected.
+ */
 async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
   const tables = config.tables
     .filter((t) => t.source === "mysql")
     .map((t) => ({
       name: t.name,
       fields: t.fields?.map((f) => f.name) ?? null,
+      preset: t.preset === true,
     }));
   const courseIndex =
     config.tables.some((t) => t.source === "course_structures") && config.mongodb.use_split_mongo;
@@ -238,6 +275,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     tables.push({
       name: COURSE_INDEX_TABLE,
       fields: ["course_id", "published_version"],
+      preset: false,
     });
   // A host that only ships logs never connects: a MySQL it cannot reach is no failure.
   if (tables.length === 0) {
@@ -255,21 +293,42 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     const version = await query<{ v: string }>(connection, "SELECT VERSION() AS v");
     yield passed("MySQL connection", `${describeTarget(config.mysql)}, server ${version[0]?.v ?? "?"}`);
     const denied: string[] = [];
+    const absent: string[] = [];
+    const filled: string[] = [];
     for (const table of tables) {
-      const columns = table.fields ? table.fields.map(ident).join(", ") : "*";
       try {
+        const existing = await tableColumns(connection, config.mysql.database, table.name);
+        if (!existing && table.preset) {
+          absent.push(table.name);
+          continue;
+        }
+        const names = new Set(existing?.map((c) => c.name));
+        const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
+        const wanted = (table.fields ?? existing?.map((c) => c.name) ?? []).filter(
+          (f) => !forbidden.includes(f),
+        );
+        const missing = existing ? wanted.filter((f) => !names.has(f)) : [];
+        if (missing.length > 0 && table.preset) filled.push(`${table.name} (${missing.join(", ")})`);
+        // A strict table's missing column (or table) makes the SELECT fail and is reported with it.
+        const read = table.preset ? wanted.filter((f) => names.has(f)) : wanted;
+        const columns = read.length > 0 ? read.map(ident).join(", ") : "1";
         await query(connection, `SELECT ${columns} FROM ${ident(table.name)} LIMIT 0`);
       } catch (error) {
         const e = error as { code?: string; sqlMessage?: string };
         denied.push(`${table.name} (${e.code ?? "error"}: ${e.sqlMessage ?? messageOf(error)})`);
       }
     }
+    const notes = [
+      ...(absent.length > 0 ? [`preset tables this release lacks (skipped): ${absent.join(", ")}`] : []),
+      ...(filled.length > 0 ? [`preset columns it lacks (written empty): ${filled.join("; ")}`] : []),
+    ];
+    const read = tables.length - absent.length;
     yield denied.length === 0
-      ? passed("MySQL SELECT", `allowed on all ${tables.length} table(s)`)
+      ? passed("MySQL SELECT", [`allowed on all ${read} table(s)`, ...notes].join("; "))
       : {
           check: "MySQL SELECT",
           ok: false,
-          detail: `${denied.length} of ${tables.length} table(s) cannot be read: ${denied.join("; ")}`,
+          detail: `${denied.length} of ${read} table(s) cannot be read: ${denied.join("; ")}`,
           hint: `GRANT SELECT ON ${config.mysql.database}.* TO '${config.mysql.user}'; a missing table or column: \`panorama schema pull\` shows the real ones, [extract] exclude leaves a table out`,
         };
   } finally {

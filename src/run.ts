@@ -3,7 +3,8 @@
 // extraction waits when the queue is full, so the spool holds a few partitions, not a table.
 
 import { Glue } from "./aws/glue.ts";
-import { registerAfterUpload } from "./catalog/register.ts";
+import { tablesToHoldBack } from "./catalog/preflight.ts";
+import { registerAfterUpload, registersPartitions } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
 import { S3Target } from "./datalake/s3-target.ts";
 import { cleanSpool, listSpool, type ManifestEntry, spoolDir } from "./datalake/spool.ts";
@@ -50,6 +51,34 @@ async function recoverTarget(target: Target): Promise<void> {
   }
 }
 
+/**
+ * The raw tables that would misread what is written under them (DESIGN §6), compared before
+ * anything is stored; each is said once, as an error. Without a catalog there is nothing to compare.
+ */
+async function heldBack(config: Config, tables: TableConfig[], target: Target): Promise<Map<string, string>> {
+  const glue = registersPartitions(config) ? glueOf(config, target) : undefined;
+  const misaligned = await tablesToHoldBack(config, tables, glue);
+  const reasons = new Map<string, string>();
+  for (const [table, error] of misaligned) {
+    reasons.set(table, `${error.message}; nothing is written under it until it is fixed (${error.hint})`);
+  }
+  return reasons;
+}
+
+/** Spool files of held-back tables stay in the spool, said once per table. */
+function withoutHeldBack(entries: ManifestEntry[], held: Map<string, string>): ManifestEntry[] {
+  const kept = entries.filter((e) => held.has(e.table));
+  for (const table of new Set(kept.map((e) => e.table))) {
+    log.error(
+      `${table}: ${kept.filter((e) => e.table === table).length} file(s) kept in the spool: ${held.get(table)}`,
+      {
+        table,
+      },
+    );
+  }
+  return entries.filter((e) => !held.has(e.table));
+}
+
 /** Every entry to the target, waiting until all are stored; the first failure stops the rest. */
 async function storeAll(uploader: Uploader, entries: ManifestEntry[]): Promise<void> {
   for (const entry of entries) {
@@ -68,16 +97,22 @@ export async function uploadSpool(config: Config, dryRun: boolean): Promise<RunR
   if (!dryRun) await cleanSpool(spool);
   const target = createTarget(config);
   if (!dryRun) await recoverTarget(target);
-  const entries = await listSpool(spool);
-  if (entries.length === 0) {
+  const spooled = await listSpool(spool);
+  if (spooled.length === 0) {
     log.info("the spool is empty: nothing to upload");
     return { ok: true };
   }
+  const held = await heldBack(
+    config,
+    config.tables.filter((t) => spooled.some((e) => e.table === t.name)),
+    target,
+  );
+  const entries = withoutHeldBack(spooled, held);
   const uploader = new Uploader(config, target, { dryRun });
   await storeAll(uploader, entries);
   await reportUploads(uploader, spool);
   const catalogued = dryRun || (await registerAfterUpload(config, uploader.done, glueOf(config, target)));
-  return { ok: uploader.failure === null && catalogued };
+  return { ok: uploader.failure === null && catalogued && held.size === 0 };
 }
 
 /** `panorama run`: leftovers of earlier runs first (all stored), then extract and upload together. */
@@ -87,21 +122,34 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   const target = createTarget(config);
   await recoverTarget(target);
   const uploader = new Uploader(config, target);
-  const leftovers = await listSpool(spool);
+  const spooled = await listSpool(spool);
+  const held = await heldBack(
+    config,
+    config.tables.filter(
+      (t) => tables.some((s) => s.name === t.name) || spooled.some((e) => e.table === t.name),
+    ),
+    target,
+  );
+  const leftovers = withoutHeldBack(spooled, held);
   if (leftovers.length > 0)
     log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);
   // Stored before extraction starts: extraction may write the same keys again, and a leftover
   // still uploading would race the fresh file (the older content could land last, and its
   // removal take the fresh file along).
   await storeAll(uploader, leftovers);
-  const summaries = await extractTables(config, tables, {
-    full,
-    dryRun: false,
-    onFile: (entry) => uploader.enqueue(entry),
-    stopReason: () => (uploader.failure ? `the upload of ${uploader.failure.key} failed` : null),
-    events: tableProgress(false),
-  });
+  const summaries = await extractTables(
+    config,
+    tables.filter((t) => !held.has(t.name)),
+    {
+      full,
+      dryRun: false,
+      onFile: (entry) => uploader.enqueue(entry),
+      stopReason: () => (uploader.failure ? `the upload of ${uploader.failure.key} failed` : null),
+      events: tableProgress(false),
+    },
+  );
   await uploader.drain();
+  summaries.push(...heldSummaries(held));
   blameUploadFailure(summaries, uploader);
   for (const summary of summaries) reportTable(summary, uploader.tables.get(summary.table));
   recordRuns(config, "run", summaries, uploader);
@@ -110,6 +158,20 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target));
   const tablesOk = reportFailedTables(summaries);
   return { ok: tablesOk && uploader.failure === null && catalogued };
+}
+
+/** The summaries of the tables held back: not extracted, with the reason. */
+function heldSummaries(held: Map<string, string>): TableSummary[] {
+  return [...held].map(([table, reason]) => ({
+    table,
+    rows: 0,
+    files: 0,
+    bytes: 0,
+    seconds: 0,
+    partitions: 0,
+    watermark: null,
+    error: `not extracted: ${reason}`,
+  }));
 }
 
 /**
@@ -138,7 +200,14 @@ function blameUploadFailure(summaries: TableSummary[], uploader: Uploader): void
  */
 export async function dryRunJob(config: Config, tables: TableConfig[], full: boolean): Promise<RunResult> {
   const stored = await uploadSpool(config, true);
-  const summaries = await extractTables(config, tables, { full, dryRun: true, events: tableProgress() });
+  const held = await heldBack(config, tables, createTarget(config));
+  const summaries = await extractTables(
+    config,
+    tables.filter((t) => !held.has(t.name)),
+    { full, dryRun: true, events: tableProgress() },
+  );
+  for (const summary of heldSummaries(held)) log.error(summary.error!, { table: summary.table });
+  summaries.push(...heldSummaries(held));
   printPlanned(summaries, "extract\t");
   return { ok: stored.ok && reportFailedTables(summaries) };
 }

@@ -42,6 +42,26 @@ function hasAll(actual: Record<string, string> | undefined, wanted: Record<strin
   return Object.entries(wanted).every(([key, value]) => actual?.[key] === value);
 }
 
+/**
+ * How `actual` (the raw table's columns) differs from `wanted` (the layout's), in words: the
+ * layout's columns it lacks, its columns the layout does not have, and those in another place.
+ */
+export function columnDifferences(actual: string[], wanted: string[]): string {
+  const lacks = wanted.filter((c) => !actual.includes(c));
+  const extra = actual.filter((c) => !wanted.includes(c));
+  // Of the columns both have, those whose order differs (a missing column alone moves none).
+  const common = actual.filter((c) => wanted.includes(c));
+  const wantedOrder = wanted.filter((c) => actual.includes(c));
+  const moved = common.filter((c, i) => wantedOrder[i] !== c);
+  const quote = (names: string[]) => names.map((n) => `"${n}"`).join(", ");
+  const parts: string[] = [];
+  if (lacks.length > 0) parts.push(`it lacks ${quote(lacks)}`);
+  if (extra.length > 0) parts.push(`it has ${quote(extra)}, which the layout has not`);
+  if (moved.length > 0) parts.push(`${quote(moved)} in another order`);
+  if (parts.length === 0) parts.push("its columns differ in number");
+  return parts.join("; ");
+}
+
 /** What to do to bring `existing` (GetTable's answer, null when missing) to `wanted`. */
 export function tableChange(wanted: RawTable, existing: GlueTable | null): TableChange {
   if (!existing) return { action: "create" };
@@ -57,9 +77,10 @@ export function tableChange(wanted: RawTable, existing: GlueTable | null): Table
   const columns = (sd.Columns ?? []).map((c) => c.Name);
   const prefixOk = columns.every((c, i) => wanted.columns[i] === c);
   if (!prefixOk || columns.length > wanted.columns.length) {
+    // Data written under it would be read into the wrong columns (DESIGN §6).
     throw new TableMismatchError(
-      `table ${existing.Name}: its columns (${columns.join(", ")}) are not the first columns of the config's (${wanted.columns.join(", ")}); only appended columns can be updated in place`,
-      rebuild,
+      `table ${existing.Name} does not line up with the layout of ${wanted.source}: ${columnDifferences(columns, wanted.columns)}. Its columns: ${columns.join(", ")}; the layout's: ${wanted.columns.join(", ")}`,
+      `${rebuild}; or, to keep the table, give ${wanted.source} the \`fields\` that match it in [[tables]]`,
     );
   }
   const added = wanted.columns.slice(columns.length);

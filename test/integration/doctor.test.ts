@@ -3,6 +3,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { planCatalog } from "../../src/catalog/catalog.ts";
+import { glueFor } from "../../src/catalog/register.ts";
+import { tableInput } from "../../src/catalog/tables.ts";
+import { loadConfig } from "../../src/config/load.ts";
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
 import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
@@ -306,13 +310,15 @@ paths = ["${import.meta.path}"]
     const before = proxy.requests.length;
     const results = await awsChecks(setup.file);
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(results.map((r) => r.check).slice(-5)).toEqual([
+    expect(results.map((r) => r.check).slice(-6)).toEqual([
       "clock",
       "AWS credentials",
       "S3 write",
       "Glue database",
+      "raw tables",
       "Athena workgroup",
     ]);
+    expect(byName(results, "raw tables").detail).toBe("0 line up with the layout, 2 not created yet");
     const sent = proxy.requests.slice(before).map((r) => `${r.method} ${r.path} ${r.status}`);
     expect(sent).toContain(`PUT /${testEnv().s3.bucket}/PanoramaConnectionTest 200`);
     expect(sent).toContain(`DELETE /${testEnv().s3.bucket}/PanoramaConnectionTest 204`);
@@ -345,6 +351,25 @@ paths = ["${import.meta.path}"]
     expect(database.ok).toBe(false);
     expect(database.detail).toContain("nodb");
     expect(database.hint).toBeTruthy();
+  });
+
+  test("raw tables: one that lines up passes, a misaligned one is ✗ naming table and columns, with the fix", async () => {
+    glue.addDatabase("doctor_layout");
+    const setup = awsConfig({ database: "doctor_layout" });
+    const { config } = await loadConfig({ configPath: setup.file, env });
+    const catalog = glueFor(config, fast);
+    const plan = await planCatalog(config, config.tables, false);
+    const [a, b] = plan.tables.map((t) => t.table);
+    await catalog.createTable(tableInput(a!));
+    await catalog.createTable(tableInput({ ...b!, columns: ["name", "id"] }));
+    const results = await awsChecks(setup.file);
+    const raw = byName(results, "raw tables");
+    expect(raw.ok).toBe(false);
+    expect(raw.detail).toStartWith(
+      '1 of 2 would be read into the wrong columns: table openedx_raw_doctor_b does not line up with the layout of doctor_b: "name", "id" in another order',
+    );
+    expect(raw.hint).toContain("panorama catalog --drop --yes --tables doctor_b");
+    expect(raw.detail).not.toContain("doctor_a");
   });
 
   test("FREE mode checks the Glue database but never runs an Athena query", async () => {
