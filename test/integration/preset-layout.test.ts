@@ -1,0 +1,168 @@
+// Upstream's layout (DESIGN §10): every preset table's CSV header is the reference field list,
+// in order, auth_user.password included. That column is always empty and never read: the test
+// user may not SELECT it (a column-level grant leaves it out), and run, doctor and the catalog
+// still work.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
+import copy from "../../src/config/openedx-tables.json" with { type: "json" };
+import { type CheckResult, runChecks } from "../../src/doctor.ts";
+import { cleanEnv, runPanorama } from "../support/cli.ts";
+import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
+import { decodeFile } from "../support/opencsv.ts";
+
+const skip = skipWithoutTestEnv();
+const DATABASE = "panorama_layout";
+const READER = { user: "layout_reader", password: "layout-reader-pw" };
+
+interface ReferenceTable {
+  name: string;
+  datasource: string;
+  fields: { name: string }[];
+  partitions?: { partition_fields: string[] };
+}
+
+/** The shared reference itself when this checkout sits in the workspace, else the preset's copy. */
+function referenceTables(): ReferenceTable[] {
+  const shared = join(import.meta.dir, "../../../shared/reference/openedx-tables.json");
+  const text = existsSync(shared) ? readFileSync(shared, "utf8") : JSON.stringify(copy);
+  return (JSON.parse(text) as { tables: ReferenceTable[] }).tables;
+}
+
+const REFERENCE = referenceTables();
+const csvHeader = (t: ReferenceTable) =>
+  t.fields.map((f) => f.name).filter((f) => !(t.partitions?.partition_fields ?? []).includes(f));
+
+let cfg: ReturnType<typeof writeTestConfig>;
+
+beforeAll(async () => {
+  if (skip) return;
+  const env = testEnv().mysql;
+  const root = await rootConnection();
+  await root.query(
+    `DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4; GRANT ALL ON ${DATABASE}.* TO ?@'%', ?@'localhost'`,
+    [env.user, env.user],
+  );
+  await generateOpenedxData({
+    users: 25,
+    courses: 2,
+    enrollments: 40,
+    studentmodule: 100,
+    seed: 5,
+    connection: {
+      host: env.host,
+      port: env.port,
+      user: env.user,
+      password: env.password,
+      database: DATABASE,
+    },
+  });
+  // Every table, and every column of auth_user but the password: reading it would be refused.
+  const [tables] = await root.query(
+    "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 'auth_user'",
+    [DATABASE],
+  );
+  const authUser = REFERENCE.find((t) => t.name === "auth_user")!;
+  const readable = authUser.fields.map((f) => f.name).filter((f) => f !== "password");
+  await root.query(
+    `DROP USER IF EXISTS '${READER.user}'@'%'; CREATE USER '${READER.user}'@'%' IDENTIFIED BY '${READER.password}';
+     ${(tables as { name: string }[]).map((t) => `GRANT SELECT ON ${DATABASE}.\`${t.name}\` TO '${READER.user}'@'%';`).join("\n")}
+     GRANT SELECT (${readable.map((c) => `\`${c}\``).join(", ")}) ON ${DATABASE}.auth_user TO '${READER.user}'@'%'`,
+  );
+  await root.end();
+  cfg = writeTestConfig('[extract]\nexclude = ["course_structures"]\n', {
+    database: DATABASE,
+    password: READER.password,
+  });
+  // The reader in place of the test user.
+  const text = readFileSync(cfg.file, "utf8").replace(`user = "${env.user}"`, `user = "${READER.user}"`);
+  await Bun.write(cfg.file, text);
+});
+
+afterAll(async () => {
+  if (skip) return;
+  if (cfg) rmSync(cfg.dir, { recursive: true, force: true });
+  const root = await rootConnection();
+  await root.query(`DROP USER IF EXISTS '${READER.user}'@'%'; DROP DATABASE IF EXISTS ${DATABASE}`);
+  await root.end();
+});
+
+describe.skipIf(skip)("upstream's layout", () => {
+  test("the reader may not select auth_user.password (the premise of the next tests)", async () => {
+    const env = testEnv().mysql;
+    const mysql = await import("mysql2/promise");
+    const reader = await mysql.createConnection({
+      host: env.host,
+      port: env.port,
+      user: READER.user,
+      password: READER.password,
+      database: DATABASE,
+    });
+    try {
+      await expect(reader.query("SELECT password FROM auth_user LIMIT 1")).rejects.toThrow(
+        /SELECT command denied .* column 'password'/,
+      );
+    } finally {
+      await reader.end();
+    }
+  });
+
+  test("run: every preset table's CSV header is the reference field list; password empty, never read", async () => {
+    const result = await runPanorama(["--config", cfg.file, "run"]);
+    expect(result.stderr).not.toContain('"level":"warn"');
+    expect(result.code).toBe(0);
+    const files = new Map<string, string[]>();
+    for (const name of readdirSync(cfg.datalake, { recursive: true }) as string[]) {
+      if (!name.endsWith(".csv")) continue;
+      const table = name
+        .split("/")
+        .pop()!
+        .replace(/\.csv$/, "");
+      files.set(table, [...(files.get(table) ?? []), join(cfg.datalake, name)]);
+    }
+    const mysqlTables = REFERENCE.filter((t) => t.datasource === "mysql");
+    expect([...files.keys()].sort()).toEqual(mysqlTables.map((t) => t.name).sort());
+    for (const table of mysqlTables) {
+      for (const path of files.get(table.name)!) {
+        const [header] = decodeFile(readFileSync(path, "utf8"));
+        expect({ table: table.name, header }).toEqual({ table: table.name, header: csvHeader(table) });
+      }
+    }
+    const [header, ...users] = decodeFile(readFileSync(files.get("auth_user")![0]!, "utf8"));
+    const password = header!.indexOf("password");
+    const db = await testConnection(DATABASE);
+    try {
+      const [hashes] = await db.query("SELECT COUNT(*) AS n FROM auth_user WHERE password <> ''");
+      expect(Number((hashes as { n: number }[])[0]!.n)).toBe(users.length);
+    } finally {
+      await db.end();
+    }
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.filter((u) => u[password] !== "")).toEqual([]);
+  });
+
+  test("catalog --print-ddl: every raw table's columns are the reference field list", async () => {
+    // course_structures included: its layout needs no MongoDB.
+    const all = writeTestConfig("", { database: DATABASE });
+    const result = await runPanorama(["--config", all.file, "catalog", "--print-ddl"], { env: cleanEnv() });
+    rmSync(all.dir, { recursive: true, force: true });
+    expect(result.code).toBe(0);
+    for (const table of REFERENCE) {
+      const ddl = new RegExp(
+        `CREATE EXTERNAL TABLE IF NOT EXISTS \`panorama\`\\.\`openedx_raw_${table.name}\` \\(\\n([^)]*)\\)`,
+      ).exec(result.stdout);
+      const columns = [...(ddl?.[1] ?? "").matchAll(/`([^`]+)` string/g)].map((m) => m[1]);
+      expect({ table: table.name, columns }).toEqual({ table: table.name, columns: csvHeader(table) });
+    }
+  });
+
+  test("doctor: MySQL SELECT passes without ever selecting the password", async () => {
+    const results: CheckResult[] = [];
+    for await (const r of runChecks({ configPath: cfg.file, env: cleanEnv() })) results.push(r);
+    const select = results.find((r) => r.check === "MySQL SELECT")!;
+    expect(select).toMatchObject({ ok: true });
+    expect(select.detail).toStartWith(`allowed on all ${REFERENCE.length - 1} table(s)`);
+  });
+});
