@@ -80,7 +80,7 @@ export function tableChange(wanted: RawTable, existing: GlueTable | null): Table
     // Data written under it would be read into the wrong columns (DESIGN §6).
     throw new TableMismatchError(
       `table ${existing.Name} does not line up with the layout of ${wanted.source}: ${columnDifferences(columns, wanted.columns)}. Its columns: ${columns.join(", ")}; the layout's: ${wanted.columns.join(", ")}`,
-      `${rebuild}; or, to keep the table, give ${wanted.source} the \`fields\` that match it in [[tables]]`,
+      `${rebuild}, and \`panorama run --full --tables ${wanted.source}\` to write its files again in the layout; or, to keep the table, give ${wanted.source} the \`fields\` that match it in [[tables]]`,
     );
   }
   const added = wanted.columns.slice(columns.length);
