@@ -179,6 +179,16 @@ describe.skipIf(skip)("raw tables made by upstream", () => {
     expect(glue.calls("UpdateTable")).toBe(0);
   });
 
+  test("run --dry-run says the same and plans nothing for that table", async () => {
+    const result = await cli("run", "--dry-run");
+    expect(result.code).toBe(1);
+    expect(messages(result.stderr).filter((l) => l.level === "error")[0]?.message).toStartWith(
+      `not extracted: table ${PREFIX}_raw_auth_user does not line up with the layout of auth_user: it lacks "password"`,
+    );
+    expect(result.stdout).toContain("/auth_userprofile/");
+    expect(result.stdout).not.toContain("/auth_user/");
+  });
+
   test("upload keeps the misaligned table's spool files in the spool, with the same error", async () => {
     expect((await cli("extract", "--tables", "auth_user")).code).toBe(0);
     const result = await cli("upload");

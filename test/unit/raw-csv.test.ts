@@ -87,3 +87,17 @@ test("rawPlan leaves to mysql2 what it cannot copy exactly", () => {
   bytesEncoder.flush();
   expect(out).toEqual(['"{\\"a\\": 1}"\r\n', "4142\r\n"]);
 });
+
+test("a layout's empty columns (SELECT NULL AS name: the NULL type, binary charset) keep the raw path and write empty fields", () => {
+  const NULL_LITERAL = { columnType: 6, characterSet: 63, flags: 0 };
+  const codes = rawPlan(
+    [FIELDS[0]!, NULL_LITERAL, TEXT_FIELD, NULL_LITERAL],
+    ["integer", "string", "string", "datetime"],
+  );
+  expect(codes).not.toBeNull();
+  const out: string[] = [];
+  const encoder = new RawRowEncoder(codes!, (bytes) => out.push(bytes.toString("utf8")));
+  encoder.row(rowPayload(["7", null, "a,b", null]), 0, rowPayload(["7", null, "a,b", null]).length);
+  encoder.flush();
+  expect(out.join("")).toBe('7,,"a,b",\r\n');
+});

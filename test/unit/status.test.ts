@@ -2,6 +2,7 @@
 // only where there is a catalog to register them in.
 import { describe, expect, test } from "bun:test";
 import { PartitionState } from "../../src/catalog/partitions.ts";
+import { saveRuns } from "../../src/state/runs.ts";
 import { collectStatus, formatStatus } from "../../src/status.ts";
 import { tempConfig } from "../support/temp-config.ts";
 
@@ -57,5 +58,24 @@ describe("status: partitions not registered", () => {
     const status = await collectStatus(cfg);
     expect(status.tables.map((t) => t.pending_partitions)).toEqual([null, null]);
     expect(formatStatus(status)).not.toContain("partition(s)");
+  });
+});
+
+describe("status: absent preset tables", () => {
+  test("a table the last run found absent says so, with no figures and no error", async () => {
+    const cfg = config("local");
+    const run = { time: "2026-12-04T10:00:00.000Z", command: "run" as const, skipped: 0, watermark: null };
+    saveRuns(cfg.state_dir, {
+      grades: { ...run, rows: 0, objects: 0, bytes: 0, seconds: 0, error: null, absent: true },
+      users: { ...run, rows: 12, objects: 1, bytes: 345, seconds: 0.1, error: null },
+    });
+    const status = await collectStatus(cfg);
+    expect(status.tables.map((t) => [t.table, t.last_run?.absent ?? false])).toEqual([
+      ["grades", true],
+      ["users", false],
+    ]);
+    const text = formatStatus(status);
+    expect(text).toMatch(/^grades +2026-12-04 10:00:00 +absent$/m);
+    expect(text).toMatch(/^users +2026-12-04 10:00:00 +12 +1 +345 +0 +0\.1$/m);
   });
 });
