@@ -23,10 +23,10 @@ export function tableToml(name: string, columns: ColumnInfo[], configured: Table
   lines.push("fields = [");
   for (const column of columns) {
     const entry = `{ name = ${tomlString(column.name)}, type = ${tomlString(column.type)} },`;
-    // Kept visible but commented out, so nobody adds it back thinking it was forgotten.
+    // A column never read stays in the fields: the layout must line up with upstream's raw table.
     lines.push(
       forbidden.includes(column.name)
-        ? `  # ${entry}  never read (an empty column)`
+        ? `  ${entry}  # never read: always an empty field (upstream's layout has it)`
         : `  ${entry}  # ${column.columnType}${extra.has(column.name) ? ", not in the configured fields: not extracted today" : ""}`,
     );
   }

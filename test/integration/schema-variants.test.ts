@@ -330,7 +330,7 @@ describe.skipIf(skip)("the openedx preset on other releases' schemas (DESIGN §1
           /\{ name = "sso_id", type = "varchar" \}, {2}# varchar\(40\), not in the configured fields/,
         );
         expect(result.stdout).toContain(
-          '  # { name = "password", type = "varchar" },  never read (an empty column)',
+          '  { name = "password", type = "varchar" },  # never read: always an empty field',
         );
       });
     }
