@@ -1,7 +1,7 @@
 // `panorama doctor` against a healthy environment and against each broken part in turn: the right
 // check fails, with its hint, and the others still run.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planCatalog } from "../../src/catalog/catalog.ts";
 import { glueFor } from "../../src/catalog/register.ts";
@@ -363,6 +363,7 @@ paths = ["${import.meta.path}"]
     await catalog.createTable(tableInput(a!));
     await catalog.createTable(tableInput({ ...b!, columns: ["name", "id"] }));
     const results = await awsChecks(setup.file);
+    rmSync(setup.dir, { recursive: true, force: true });
     const raw = byName(results, "raw tables");
     expect(raw.ok).toBe(false);
     expect(raw.detail).toStartWith(

@@ -2,7 +2,7 @@
 // in order, auth_user.password included. That column is always empty and never read: the test
 // user may not SELECT it (a column-level grant leaves it out), and run, doctor and the catalog
 // still work.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
@@ -14,6 +14,9 @@ import { rootConnection, testConnection, writeTestConfig } from "../support/mysq
 import { decodeFile } from "../support/opencsv.ts";
 
 const skip = skipWithoutTestEnv();
+// Generating the Open edX database and running the CLI take seconds each: more, on a busy
+// machine, than bun's 5 s default.
+setDefaultTimeout(120_000);
 const DATABASE = "panorama_layout";
 const READER = { user: "layout_reader", password: "layout-reader-pw" };
 

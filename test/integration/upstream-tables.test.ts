@@ -4,7 +4,7 @@
 // `run` and `catalog` accept them as they are. One table made by an older panorama (auth_user
 // without upstream's password column) is misaligned: a clear error, nothing stored under it,
 // and the fix it names works. Glue is the loopback stand-in of test/support/aws-json-server.ts.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
 import { AwsClient } from "../../src/aws/client.ts";
@@ -24,6 +24,9 @@ import { rootConnection } from "../support/mysql.ts";
 import { writeS3Config } from "../support/s3-config.ts";
 
 const skip = skipWithoutTestEnv();
+// Generating the Open edX database and running the CLI take seconds each: more, on a busy
+// machine, than bun's 5 s default.
+setDefaultTimeout(120_000);
 const DATABASE = "panorama_upstream";
 const PREFIX = `upstream_${Date.now().toString(36)}`;
 const MYSQL_TABLES = reference.tables.filter((t) => t.datasource === "mysql");
