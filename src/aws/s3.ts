@@ -68,11 +68,19 @@ export class S3Client {
     this.endpoint = config.datalake.endpoint.replace(/\/+$/, "");
   }
 
-  /** Path-style under a custom endpoint (tests, MinIO), virtual-hosted on AWS. */
+  /**
+   * Path-style under a custom endpoint (tests, MinIO) and for bucket names with dots (DESIGN §9:
+   * "a.b.s3.<region>.amazonaws.com" does not match the certificate's one-level wildcard, so TLS
+   * fails); virtual-hosted on AWS otherwise.
+   */
   url(bucket: string, key: string, query: Record<string, string> = {}): string {
     const path = key ? `/${encodeKey(key)}` : "/";
-    if (this.endpoint) return `${this.endpoint}/${bucket}${key ? path : ""}${encodeQuery(query)}`;
-    return `https://${bucket}.s3.${this.config.datalake.region}.amazonaws.com${path}${encodeQuery(query)}`;
+    const regional = `s3.${this.config.datalake.region}.amazonaws.com`;
+    if (this.endpoint || bucket.includes(".")) {
+      const base = this.endpoint || `https://${regional}`;
+      return `${base}/${bucket}${key ? path : ""}${encodeQuery(query)}`;
+    }
+    return `https://${bucket}.${regional}${path}${encodeQuery(query)}`;
   }
 
   private call(
