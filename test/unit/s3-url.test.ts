@@ -21,7 +21,7 @@ function s3For(bucket: string, region: string, endpoint = ""): { s3: S3Client; s
   const client = new AwsClient(config, {
     credentials: { source: "test", get: async () => credentials },
     fetch: (async (input: string | URL | Request, init?: RequestInit) => {
-      sent.push(new Request(input, init));
+      sent.push(new Request(input instanceof Request ? input.url : input.toString(), init));
       return new Response("", { status: 200 });
     }) as typeof fetch,
   });
