@@ -4,7 +4,7 @@
 // wrote with Glue afterwards: the loopback Glue of test/support stands in for AWS.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
@@ -152,6 +152,25 @@ async function openUploads(prefix: string, endpoint?: string): Promise<{ key: st
   );
 }
 
+/** A clean extraction of `body`'s tables into a fresh local datalake: key → SHA-256. */
+async function cleanExtraction(prefix: string, body: string): Promise<Map<string, string>> {
+  const local = writeTestConfig(body);
+  try {
+    writeFileSync(
+      local.file,
+      readFileSync(local.file, "utf8").replace(
+        'target = "local"',
+        `target = "local"\nbase_prefix = "${prefix}"`,
+      ),
+    );
+    const run = await runPanorama(["--config", local.file, "run"]);
+    expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
+    return localObjects(local.datalake, prefix);
+  } finally {
+    rmSync(local.dir, { recursive: true, force: true });
+  }
+}
+
 function summaryOf(stderr: string, table: string): Record<string, unknown> | undefined {
   return stderr
     .split("\n")
@@ -287,6 +306,79 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
     expect(readdirSync(join(cfg.stateDir, "multipart"))).toEqual([]);
     await proxy.close();
   }, 240_000);
+
+  test("killed right after S3's 200 for a changed partition, then the rows go back: the next run sends them again (DESIGN §9)", async () => {
+    await db.query(`DROP TABLE IF EXISTS s3run_window;
+      CREATE TABLE s3run_window (id INT PRIMARY KEY, course_id VARCHAR(100), name VARCHAR(100));
+      INSERT INTO s3run_window VALUES (1, 'course-v1:Win+A+2024', 'old'), (2, 'course-v1:Win+B+2024', 'b'),
+        (3, 'course-v1:Win+C+2024', 'c');`);
+    const prefix = uniquePrefix("window");
+    const body = `[extract]\npreset = "none"\n\n[[tables]]\nname = "s3run_window"\npartition_fields = ["course_id"]\n`;
+    const keyOf = (course: string) =>
+      `${prefix}/s3run_window/lms=lms.example.com/course_id=course-v1%3AWin%2B${course}%2B2024/s3run_window.csv`;
+    let child: ReturnType<typeof Bun.spawn> | undefined;
+    let killedAfter200 = false;
+    const proxy = await startS3Proxy({
+      upstream: env.s3.directEndpoint,
+      credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
+    });
+    const cfg = runConfig({ prefix, body, endpoint: proxy.url });
+    try {
+      expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+      await db.query("UPDATE s3run_window SET name = CONCAT(name, ' new') WHERE id IN (1, 2)");
+      // A's PUT passes; once its 200 is written to the process's connection and the process has
+      // acted on it (A's spool file removed), SIGKILL. B's PUT is held meanwhile, so the run
+      // cannot reach its end, where the upload state is saved: the window of the issue.
+      const spooledA = join(cfg.stateDir, "spool", keyOf("A"));
+      proxy.setFaults((r) => {
+        if (r.method !== "PUT") return undefined;
+        if (r.path.endsWith(encodeKey(keyOf("B")))) return { kind: "stall", ms: 10_000 };
+        if (!r.path.endsWith(encodeKey(keyOf("A")))) return undefined;
+        return {
+          kind: "pass",
+          answered: () => {
+            const deadline = performance.now() + 5_000;
+            const kill = () => {
+              if (existsSync(spooledA) && performance.now() < deadline) {
+                setTimeout(kill, 1);
+                return;
+              }
+              killedAfter200 = !existsSync(spooledA);
+              child?.kill("SIGKILL");
+            };
+            kill();
+          },
+        };
+      });
+      child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      expect(await child.exited).not.toBe(0);
+      proxy.setFaults(undefined);
+      expect(killedAfter200).toBe(true);
+      const afterKill = new TextDecoder().decode(
+        await directRead(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(keyOf("A"))}`),
+      );
+      expect(afterKill).toBe("id,name\r\n1,old new\r\n");
+
+      // A's rows go back to what the last saved upload state remembers.
+      await db.query("UPDATE s3run_window SET name = 'old' WHERE id = 1");
+      const run = await runPanorama(["--config", cfg.file, "run"]);
+      expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
+      const objects = await bucketObjects(prefix);
+      expect(objects).toEqual(await cleanExtraction(prefix, body));
+      expect(
+        new TextDecoder().decode(
+          await directRead(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(keyOf("A"))}`),
+        ),
+      ).toBe("id,name\r\n1,old\r\n");
+    } finally {
+      child?.kill("SIGKILL");
+      await proxy.close();
+      rmSync(cfg.dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   test("a leftover of a killed run is stored before extraction writes the same key again: the fresh content wins", async () => {
     await db.query(`DROP TABLE IF EXISTS s3run_race;
