@@ -237,9 +237,39 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
     expect(await bucketObjects(prefix)).toEqual(reference);
   }, 120_000);
 
-  test("killed with SIGKILL at random moments (20 times, half of them during a multipart upload), then one clean run: the bucket of an uninterrupted run, no upload left open", async () => {
+  test("killed with SIGKILL at random moments (24 times, half of them during a multipart upload) while the rows change between runs, partitions changed and changed back; then one clean run: the bucket of a clean extraction, no upload left open", async () => {
     expect(reference?.size).toBe(22);
     const prefix = uniquePrefix("kill");
+    // Three partitions toggle between their base rows and an edited version, a random subset
+    // before each run: a run may store a partition's new bytes and be killed before its upload
+    // state is saved, and a later toggle brings the rows back to what that state remembers
+    // (DESIGN §9). The big one is a 17.5 MiB multipart upload each time it changes.
+    const toggles = [
+      {
+        on: "UPDATE s3run_small SET name = CONCAT(name, ' (edited)') WHERE id = 7",
+        off: "UPDATE s3run_small SET name = CONCAT('name \"', id, '\"') WHERE id = 7",
+      },
+      {
+        on: "DELETE FROM s3run_small WHERE id = 13",
+        off: "INSERT INTO s3run_small VALUES (13, 'course-v1:Org+S13+2024', 'name \"13\"')",
+      },
+      {
+        on: "UPDATE s3run_big SET payload = CONCAT('edited:', payload) WHERE id = 1",
+        off: "UPDATE s3run_big SET payload = CONCAT(id, ':', REPEAT(MD5(id), 31)) WHERE id = 1",
+      },
+    ];
+    const state = toggles.map(() => false);
+    const flip = async (t: number) => {
+      state[t] = !state[t];
+      await db.query(state[t] ? toggles[t]!.on : toggles[t]!.off);
+    };
+    // Every object a run may store, whole: the base rows' or the edited rows' bytes, per key.
+    for (let t = 0; t < toggles.length; t++) await flip(t);
+    const edited = await cleanExtraction(prefix, TABLES);
+    expect([...edited].filter(([key, hash]) => reference.get(key) !== hash)).toHaveLength(3);
+    for (let t = 0; t < toggles.length; t++) await flip(t);
+    const whole = (key: string, hash: string) => reference.get(key) === hash || edited.get(key) === hash;
+
     // Each part of a multipart upload waits 400 ms at this proxy: a multipart upload stays open
     // long enough for a kill soon after it began to land while it is open.
     const proxy = await startS3Proxy({
@@ -256,55 +286,68 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed / 2 ** 31;
     };
-    // Multipart uploads found open right after a kill: the case this test is about must happen.
+    // Multipart uploads found open right after a kill, and partitions changed back to rows an
+    // earlier run had stored: the cases this test is about must happen.
     let leftOpen = 0;
-    for (let i = 0; i < 20; i++) {
-      const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
-        stdout: "ignore",
-        stderr: "ignore",
-      });
-      if (i % 2 === 1) {
-        await Bun.sleep(Math.floor(random() * referenceSeconds * 1000));
-      } else {
-        // Every other time, from the first, a random moment while a multipart upload this run
-        // began is open (once both big objects are stored, later runs send them no more).
-        const journal = join(cfg.stateDir, "multipart");
-        const entries = () =>
-          (existsSync(journal) ? readdirSync(journal) : []).filter((n) => n.endsWith(".json"));
-        const before = new Set(entries());
-        const deadline = performance.now() + referenceSeconds * 2000;
-        while (performance.now() < deadline && !entries().some((n) => !before.has(n))) {
-          await Bun.sleep(5);
+    let changedBack = 0;
+    try {
+      for (let i = 0; i < 24; i++) {
+        const before = [...state];
+        for (let t = 0; t < toggles.length; t++) {
+          // Every other run, from the first, changes the big partition: a multipart upload to kill.
+          if ((t === 2 && i % 2 === 0) || (t !== 2 && random() < 0.5)) await flip(t);
         }
-        // Soon after: a multipart upload of 17.5 MiB takes a few hundred ms on loopback.
-        await Bun.sleep(Math.floor(random() * 100));
+        changedBack += state.filter((on, t) => !on && before[t]).length;
+        const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
+          stdout: "ignore",
+          stderr: "ignore",
+        });
+        if (i % 2 === 1) {
+          await Bun.sleep(Math.floor(random() * referenceSeconds * 1000));
+        } else {
+          // A random moment while a multipart upload this run began is open.
+          const journal = join(cfg.stateDir, "multipart");
+          const entries = () =>
+            (existsSync(journal) ? readdirSync(journal) : []).filter((n) => n.endsWith(".json"));
+          const known = new Set(entries());
+          const deadline = performance.now() + referenceSeconds * 2000;
+          while (performance.now() < deadline && !entries().some((n) => !known.has(n))) {
+            await Bun.sleep(5);
+          }
+          // Soon after: a multipart upload of 17.5 MiB takes a few hundred ms on loopback.
+          await Bun.sleep(Math.floor(random() * 100));
+        }
+        child.kill("SIGKILL");
+        await child.exited;
+        // Whatever the moment, an object in the bucket is whole: bytes of a clean extraction.
+        // (s3rver writes objects in place, unlike S3, so a request the killed process had sent
+        // may still be landing: give it a moment to finish.)
+        let partial: [string, string][] = [];
+        for (let wait = 0; wait < 20; wait++) {
+          partial = [...(await bucketObjects(prefix))].filter(([key, hash]) => !whole(key, hash));
+          if (partial.length === 0) break;
+          await Bun.sleep(100);
+        }
+        expect(partial).toEqual([]);
+        leftOpen += (await openUploads(prefix, proxy.url)).length;
       }
-      child.kill("SIGKILL");
-      await child.exited;
-      // Whatever the moment, an object in the bucket is whole: the uninterrupted run's bytes.
-      // (s3rver writes objects in place, unlike S3, so a request the killed process had sent
-      // may still be landing: give it a moment to finish.)
-      let wrong: [string, string][] = [];
-      for (let wait = 0; wait < 20; wait++) {
-        wrong = [...(await bucketObjects(prefix))].filter(([key, hash]) => reference.get(key) !== hash);
-        if (wrong.length === 0) break;
-        await Bun.sleep(100);
-      }
-      expect(wrong).toEqual([]);
-      leftOpen += (await openUploads(prefix, proxy.url)).length;
+      expect(leftOpen).toBeGreaterThan(0);
+      expect(changedBack).toBeGreaterThan(0);
+      const clean = await runPanorama(["--config", cfg.file, "run"]);
+      // The messages come with the code, so that a failure says what the run met.
+      expect({ code: clean.code, errors: clean.code === 0 ? "" : clean.stderr }).toEqual({
+        code: 0,
+        errors: "",
+      });
+      expect(await bucketObjects(prefix)).toEqual(await cleanExtraction(prefix, TABLES));
+      expect(await openUploads(prefix, proxy.url)).toEqual([]);
+      expect(spoolFiles(cfg.stateDir)).toEqual([]);
+      expect(readdirSync(join(cfg.stateDir, "multipart"))).toEqual([]);
+    } finally {
+      for (let t = 0; t < toggles.length; t++) if (state[t]) await flip(t);
+      await proxy.close();
+      rmSync(cfg.dir, { recursive: true, force: true });
     }
-    expect(leftOpen).toBeGreaterThan(0);
-    const clean = await runPanorama(["--config", cfg.file, "run"]);
-    // The messages come with the code, so that a failure says what the run met.
-    expect({ code: clean.code, errors: clean.code === 0 ? "" : clean.stderr }).toEqual({
-      code: 0,
-      errors: "",
-    });
-    expect(await bucketObjects(prefix)).toEqual(reference);
-    expect(await openUploads(prefix, proxy.url)).toEqual([]);
-    expect(spoolFiles(cfg.stateDir)).toEqual([]);
-    expect(readdirSync(join(cfg.stateDir, "multipart"))).toEqual([]);
-    await proxy.close();
   }, 240_000);
 
   test("killed right after S3's 200 for a changed partition, then the rows go back: the next run sends them again (DESIGN §9)", async () => {
