@@ -75,6 +75,11 @@ export class UploadState {
     return key in this.stored;
   }
 
+  /** Every key this target's state remembers, with what was stored there. */
+  entries(): [string, Stored][] {
+    return Object.entries(this.stored);
+  }
+
   /** Remember what was stored under `key` (saved at the next flush). */
   record(key: string, stored: Stored): void {
     this.stored[key] = stored;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
 import { encodeKey, S3Client } from "../../src/aws/s3.ts";
+import { UploadState } from "../../src/datalake/upload-state.ts";
 import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
@@ -152,8 +153,14 @@ async function openUploads(prefix: string, endpoint?: string): Promise<{ key: st
   );
 }
 
-/** A clean extraction of `body`'s tables into a fresh local datalake: key → SHA-256. */
-async function cleanExtraction(prefix: string, body: string): Promise<Map<string, string>> {
+/**
+ * A clean extraction of `body`'s tables into a fresh local datalake: key (without the prefix) →
+ * SHA-256, and the content hash its upload state remembers per key.
+ */
+async function cleanExtraction(
+  prefix: string,
+  body: string,
+): Promise<{ objects: Map<string, string>; hashes: Map<string, string> }> {
   const local = writeTestConfig(body);
   try {
     writeFileSync(
@@ -165,10 +172,25 @@ async function cleanExtraction(prefix: string, body: string): Promise<Map<string
     );
     const run = await runPanorama(["--config", local.file, "run"]);
     expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
-    return localObjects(local.datalake, prefix);
+    return {
+      objects: localObjects(local.datalake, prefix),
+      hashes: rememberedHashes(local.stateDir, prefix),
+    };
   } finally {
     rmSync(local.dir, { recursive: true, force: true });
   }
+}
+
+/** What an upload state remembers, for any target: key (without the prefix) → content hash. */
+function rememberedHashes(stateDir: string, prefix: string): Map<string, string> {
+  const targets = Object.keys(JSON.parse(readFileSync(join(stateDir, "uploaded.json"), "utf8")));
+  const out = new Map<string, string>();
+  for (const target of targets) {
+    for (const [key, stored] of new UploadState(stateDir, target).entries()) {
+      out.set(key.slice(prefix.length + 1), stored.hash);
+    }
+  }
+  return out;
 }
 
 function summaryOf(stderr: string, table: string): Record<string, unknown> | undefined {
@@ -237,7 +259,7 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
     expect(await bucketObjects(prefix)).toEqual(reference);
   }, 120_000);
 
-  test("killed with SIGKILL at random moments (24 times, half of them during a multipart upload) while the rows change between runs, partitions changed and changed back; then one clean run: the bucket of a clean extraction, no upload left open", async () => {
+  test("killed with SIGKILL at random moments (24 times: a third during a multipart upload, a third soon after S3 stored an object) while the rows change between runs, partitions changed and changed back; after each kill every object is whole and the upload state stale nowhere; then one clean run: the bucket of a clean extraction, no upload left open", async () => {
     expect(reference?.size).toBe(22);
     const prefix = uniquePrefix("kill");
     // Three partitions toggle between their base rows and an edited version, a random subset
@@ -263,24 +285,45 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
       state[t] = !state[t];
       await db.query(state[t] ? toggles[t]!.on : toggles[t]!.off);
     };
-    // Every object a run may store, whole: the base rows' or the edited rows' bytes, per key.
+    // Every object a run may store, whole: the base rows' or the edited rows' bytes, per key;
+    // and the content hash an upload state remembers for each.
+    const base = await cleanExtraction(prefix, TABLES);
+    expect(base.objects).toEqual(reference);
     for (let t = 0; t < toggles.length; t++) await flip(t);
     const edited = await cleanExtraction(prefix, TABLES);
-    expect([...edited].filter(([key, hash]) => reference.get(key) !== hash)).toHaveLength(3);
+    expect([...edited.objects].filter(([key, sha]) => base.objects.get(key) !== sha)).toHaveLength(3);
     for (let t = 0; t < toggles.length; t++) await flip(t);
-    const whole = (key: string, hash: string) => reference.get(key) === hash || edited.get(key) === hash;
+    const versions = [base, edited];
+    const whole = (key: string, sha: string) => versions.some((v) => v.objects.get(key) === sha);
 
     // Each part of a multipart upload waits 400 ms at this proxy: a multipart upload stays open
-    // long enough for a kill soon after it began to land while it is open.
+    // long enough for a kill soon after it began to land while it is open. The proxy also says
+    // when S3 answered an object stored (a PUT, or a multipart upload completed).
+    let stored: () => void = () => {};
     const proxy = await startS3Proxy({
       upstream: env.s3.directEndpoint,
       credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
-      faults: (request) =>
-        request.method === "PUT" && request.query.partNumber !== undefined
-          ? { kind: "stall", ms: 400 }
-          : undefined,
+      faults: (request) => {
+        if (request.method === "PUT" && request.query.partNumber !== undefined)
+          return { kind: "stall", ms: 400 };
+        const storing =
+          (request.method === "PUT" && !request.path.endsWith("PanoramaConnectionTest")) ||
+          (request.method === "POST" && request.query.uploadId !== undefined);
+        return storing ? { kind: "pass", answered: () => stored() } : undefined;
+      },
     });
     const cfg = runConfig({ prefix, body: TABLES, endpoint: proxy.url });
+    /**
+     * Keys whose remembered hash does not describe the object in the bucket: the stale state that
+     * would make a later run skip a partition whose rows went back (DESIGN §9).
+     */
+    const staleKeys = (objects: Map<string, string>): string[] =>
+      [...rememberedHashes(cfg.stateDir, prefix)]
+        .filter(([key, hash]) => {
+          const version = versions.find((v) => v.hashes.get(key) === hash);
+          return version === undefined || version.objects.get(key) !== objects.get(key);
+        })
+        .map(([key]) => key);
     let seed = 7;
     const random = (): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -294,16 +337,24 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
       for (let i = 0; i < 24; i++) {
         const before = [...state];
         for (let t = 0; t < toggles.length; t++) {
-          // Every other run, from the first, changes the big partition: a multipart upload to kill.
-          if ((t === 2 && i % 2 === 0) || (t !== 2 && random() < 0.5)) await flip(t);
+          // One run in three, from the first, changes the big partition: a multipart upload to kill.
+          if ((t === 2 && i % 3 === 0) || random() < 0.5) await flip(t);
         }
         changedBack += state.filter((on, t) => !on && before[t]).length;
+        const answered = new Promise<void>((resolve) => {
+          stored = resolve;
+        });
         const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
           stdout: "ignore",
           stderr: "ignore",
         });
-        if (i % 2 === 1) {
+        if (i % 3 === 1) {
           await Bun.sleep(Math.floor(random() * referenceSeconds * 1000));
+        } else if (i % 3 === 2) {
+          // A random moment soon after S3 answered that an object is stored (if the run stores
+          // any): while the run goes on, before it saves its upload state.
+          await Promise.race([answered, Bun.sleep(referenceSeconds * 2000)]);
+          await Bun.sleep(Math.floor(random() * 50));
         } else {
           // A random moment while a multipart upload this run began is open.
           const journal = join(cfg.stateDir, "multipart");
@@ -323,12 +374,16 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
         // (s3rver writes objects in place, unlike S3, so a request the killed process had sent
         // may still be landing: give it a moment to finish.)
         let partial: [string, string][] = [];
+        let objects = new Map<string, string>();
         for (let wait = 0; wait < 20; wait++) {
-          partial = [...(await bucketObjects(prefix))].filter(([key, hash]) => !whole(key, hash));
+          objects = await bucketObjects(prefix);
+          partial = [...objects].filter(([key, sha]) => !whole(key, sha));
           if (partial.length === 0) break;
           await Bun.sleep(100);
         }
         expect(partial).toEqual([]);
+        // And the upload state on disk never remembers bytes other than those in the bucket.
+        if (existsSync(join(cfg.stateDir, "uploaded.json"))) expect(staleKeys(objects)).toEqual([]);
         leftOpen += (await openUploads(prefix, proxy.url)).length;
       }
       expect(leftOpen).toBeGreaterThan(0);
@@ -339,7 +394,7 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
         code: 0,
         errors: "",
       });
-      expect(await bucketObjects(prefix)).toEqual(await cleanExtraction(prefix, TABLES));
+      expect(await bucketObjects(prefix)).toEqual((await cleanExtraction(prefix, TABLES)).objects);
       expect(await openUploads(prefix, proxy.url)).toEqual([]);
       expect(spoolFiles(cfg.stateDir)).toEqual([]);
       expect(readdirSync(join(cfg.stateDir, "multipart"))).toEqual([]);
@@ -410,7 +465,7 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
       const run = await runPanorama(["--config", cfg.file, "run"]);
       expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
       const objects = await bucketObjects(prefix);
-      expect(objects).toEqual(await cleanExtraction(prefix, body));
+      expect(objects).toEqual((await cleanExtraction(prefix, body)).objects);
       expect(
         new TextDecoder().decode(
           await directRead(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(keyOf("A"))}`),
