@@ -2,7 +2,7 @@
 // verifying proxy (test/support/s3-proxy.ts), which also injects the faults.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AwsClient, AwsError } from "../../src/aws/client.ts";
@@ -68,6 +68,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.close();
+  // The test files (tens of MiB) go with the run.
+  rmSync(work, { recursive: true, force: true });
 });
 
 describe.skipIf(skip)("S3 client", () => {
