@@ -135,7 +135,8 @@ beforeAll(async () => {
   const run = await binary(["--config", reference.file, "run"]);
   if (run.code !== 0) throw new Error(`direct run failed: ${run.stderr}`);
   direct = datalakeFiles(reference.datalake);
-});
+  // The build and a run of the binary: longer than the default hook timeout on a busy machine.
+}, 120_000);
 
 afterAll(async () => {
   for (const server of servers) await server.close();
@@ -160,6 +161,20 @@ describe.skipIf(skip)("dist/panorama against MySQL 8's caching_sha2_password (st
     expect(server.logins.every((l) => l.switched && !l.tls && l.user === env.mysql.user)).toBe(true);
     expect(server.logins[0]).toMatchObject({ path: "full-rsa", publicKeyRequested: true });
     expect(server.logins.slice(1).every((l) => l.path === "fast")).toBe(true);
+  }, 60_000);
+
+  test("plain TCP, caching_sha2_password greeted as MySQL 8.4 does (no native plugin, no switch): the token in the handshake, then RSA; schema pull", async () => {
+    const server = await mysql8({ greetingPlugin: "caching_sha2_password" });
+    const cfg = configFor(server.port);
+    const pull = await binary(["--config", cfg.file, "schema", "pull", "--tables", "mysql8_items"]);
+    expect({ code: pull.code, errors: pull.code === 0 ? "" : pull.stderr }).toEqual({ code: 0, errors: "" });
+    expect(pull.stdout).toContain('name = "title"');
+    expect(server.logins[0]).toMatchObject({
+      switched: false,
+      tls: false,
+      path: "full-rsa",
+      publicKeyRequested: true,
+    });
   }, 60_000);
 
   test("TLS, caching_sha2_password greeted: full authentication sends the password in cleartext over TLS, no public key; then fast", async () => {
