@@ -22,6 +22,11 @@ export interface AwsRequest {
   resource: string;
   /** S3 may answer 200 and put an `<Error>` in the body (CompleteMultipartUpload): an error too */
   errorIn200Body?: boolean;
+  /**
+   * Runs before each retry with the error of the attempt that failed: for a call that is not
+   * idempotent, to undo what a failed attempt may have done (CreateMultipartUpload).
+   */
+  beforeRetry?: (error: AwsError) => Promise<void>;
 }
 
 export interface RetryOptions {
@@ -203,6 +208,7 @@ export class AwsClient {
         error = networkError(thrown, req, this.timeoutMs);
       }
       if (!retryable(error) || attempt >= this.attempts) throw error;
+      await req.beforeRetry?.(error);
       const delay = Math.random() * Math.min(this.maxMs, this.baseMs * 2 ** (attempt - 1));
       log.debug("retrying AWS request", {
         operation: req.operation,

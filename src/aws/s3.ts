@@ -55,6 +55,14 @@ export function multipartEtag(partMd5Hex: readonly string[]): string {
   return `${hasher.digest("hex")}-${partMd5Hex.length}`;
 }
 
+/**
+ * Whether a failed attempt may still have been carried out by S3: its answer was lost (network
+ * error, timeout) or S3 failed after it may have acted (5xx). A 4xx refusal acted on nothing.
+ */
+function mayHaveCreated(error: AwsError): boolean {
+  return error.status === 0 || error.status >= 500 || error.code === "MalformedResponse";
+}
+
 export class S3Client {
   readonly journal: MultipartJournal;
   /** datalake.endpoint without its trailing slashes; "" on AWS */
@@ -68,11 +76,19 @@ export class S3Client {
     this.endpoint = config.datalake.endpoint.replace(/\/+$/, "");
   }
 
-  /** Path-style under a custom endpoint (tests, MinIO), virtual-hosted on AWS. */
+  /**
+   * Path-style under a custom endpoint (tests, MinIO) and for bucket names with dots (DESIGN §9:
+   * "a.b.s3.<region>.amazonaws.com" does not match the certificate's one-level wildcard, so TLS
+   * fails); virtual-hosted on AWS otherwise.
+   */
   url(bucket: string, key: string, query: Record<string, string> = {}): string {
     const path = key ? `/${encodeKey(key)}` : "/";
-    if (this.endpoint) return `${this.endpoint}/${bucket}${key ? path : ""}${encodeQuery(query)}`;
-    return `https://${bucket}.s3.${this.config.datalake.region}.amazonaws.com${path}${encodeQuery(query)}`;
+    const regional = `s3.${this.config.datalake.region}.amazonaws.com`;
+    if (this.endpoint || bucket.includes(".")) {
+      const base = this.endpoint || `https://${regional}`;
+      return `${base}/${bucket}${key ? path : ""}${encodeQuery(query)}`;
+    }
+    return `https://${bucket}.${regional}${path}${encodeQuery(query)}`;
   }
 
   private call(
@@ -124,12 +140,30 @@ export class S3Client {
   private async multipartUpload(bucket: string, key: string, file: Blob, bytes: number): Promise<void> {
     const partBytes = Math.max(PART_BYTES, Math.ceil(bytes / MAX_PARTS / MIB) * MIB);
     const count = Math.ceil(bytes / partBytes);
-    const entry = this.journal.begin(bucket, key);
+    let entry = this.journal.begin(bucket, key);
     let uploadId = "";
     try {
       const created = await this.call("CreateMultipartUpload", "POST", bucket, key, {
         query: { uploads: "" },
         headers: this.encryptionHeaders(),
+        // An attempt whose answer was lost may have created an upload nobody knows the id of
+        // (DESIGN §9): abort it before creating another. If it cannot be aborted now, its
+        // journal entry stays for the next run, and this upload gets an entry of its own.
+        beforeRetry: async (error) => {
+          if (!mayHaveCreated(error)) return;
+          try {
+            await this.abortUploadsOf(bucket, key);
+          } catch (cleanupError) {
+            log.warn(
+              "could not abort a multipart upload whose creation answer was lost; the next run retries",
+              {
+                key,
+                error: messageOf(cleanupError),
+              },
+            );
+            entry = this.journal.begin(bucket, key);
+          }
+        },
       });
       uploadId = xmlValues(await created.text(), "UploadId")[0] ?? "";
       if (!uploadId) {
@@ -174,7 +208,16 @@ export class S3Client {
       this.journal.end(entry);
     } catch (error) {
       if (!uploadId) {
-        // Create failed or its answer was lost: the entry tells the next run to look for it.
+        // Create failed: when its last answer may have been lost, the upload it may have made is
+        // looked for and aborted now; if that fails too, the entry tells the next run to.
+        if (!(error instanceof AwsError) || mayHaveCreated(error)) {
+          try {
+            await this.abortUploadsOf(bucket, key);
+          } catch {
+            throw error;
+          }
+        }
+        this.journal.end(entry);
         throw error;
       }
       try {
@@ -312,9 +355,9 @@ export class S3Client {
   }
 
   /**
-   * The open uploads of exactly `key`. The least-privilege policy has no
-   * s3:ListBucketMultipartUploads: then none can be found, and an upload left there is removed by
-   * the bucket's lifecycle rule (AbortIncompleteMultipartUpload), as S3 recommends.
+   * The open uploads of exactly `key`. The policy grants s3:ListBucketMultipartUploads for this;
+   * credentials without it find none, and an upload left there is removed by the bucket's
+   * lifecycle rule (AbortIncompleteMultipartUpload), as S3 recommends.
    */
   private async uploadIdsOf(bucket: string, key: string): Promise<string[]> {
     try {
@@ -323,10 +366,20 @@ export class S3Client {
     } catch (error) {
       if (!(error instanceof AwsError && error.status === 403)) throw error;
       log.warn(
-        `a killed run may have left a multipart upload open on s3://${bucket}/${key}, and these credentials cannot list them; a lifecycle rule aborting incomplete multipart uploads removes it`,
+        `a multipart upload may be left open on s3://${bucket}/${key} (its creation was interrupted), and these credentials cannot list them: grant s3:ListBucketMultipartUploads (see \`panorama iam-policy\`), or let a lifecycle rule aborting incomplete multipart uploads remove it`,
       );
       return [];
     }
+  }
+
+  /**
+   * Abort every open upload of exactly `key`, for when a CreateMultipartUpload's id never reached
+   * this process (the run lock says no other process writes the key). Returns how many.
+   */
+  private async abortUploadsOf(bucket: string, key: string): Promise<number> {
+    const ids = await this.uploadIdsOf(bucket, key);
+    for (const id of ids) await this.abortMultipartUpload(bucket, key, id);
+    return ids.length;
   }
 
   /**
@@ -338,10 +391,11 @@ export class S3Client {
   async abortOrphanedUploads(): Promise<number> {
     let aborted = 0;
     for (const { name, upload } of this.journal.orphans()) {
-      const ids = upload.uploadId ? [upload.uploadId] : await this.uploadIdsOf(upload.bucket, upload.key);
-      for (const id of ids) {
-        await this.abortMultipartUpload(upload.bucket, upload.key, id);
+      if (upload.uploadId) {
+        await this.abortMultipartUpload(upload.bucket, upload.key, upload.uploadId);
         aborted++;
+      } else {
+        aborted += await this.abortUploadsOf(upload.bucket, upload.key);
       }
       this.journal.end(name);
     }

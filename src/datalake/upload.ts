@@ -1,23 +1,14 @@
 // Spool → target. Each complete spool file is stored under its key, the other compression
 // variant of that key is removed, the content hash is remembered, and only then is the file
 // removed from the spool. A crash anywhere re-uploads the same key next time: same object, no
-// duplicate. A file whose content equals what was last stored under its key is not sent again.
-import { join } from "node:path";
+// duplicate. A file whose content equals what was last stored under its key is not sent again;
+// a key is forgotten durably before anything is sent under it (DESIGN §9, upload-state.ts).
 import type { Config } from "../config/types.ts";
 import { log } from "../log.ts";
-import { readJson, writeJsonAtomic } from "../state/atomic.ts";
 import { otherVariantKey } from "./layout.ts";
 import { type ManifestEntry, removeFromSpool, spoolDir, spoolPath } from "./spool.ts";
 import type { Target } from "./targets.ts";
-
-interface Stored {
-  hash: string;
-  bytes: number;
-  uploaded_at: string;
-}
-
-/** Per target (an operator may switch targets), per key: what was stored there last. */
-type UploadedState = Record<string, Record<string, Stored>>;
+import { UploadState } from "./upload-state.ts";
 
 export interface TableUploads {
   objects: number;
@@ -36,15 +27,12 @@ export interface UploadOptions {
 const FLUSH_EVERY = 50;
 
 export class Uploader {
-  private readonly statePath: string;
-  private readonly state: UploadedState;
-  private readonly stored: Record<string, Stored>;
+  private readonly state: UploadState;
   private readonly spool: string;
   private readonly queue: ManifestEntry[] = [];
   private readonly waiters: (() => void)[] = [];
   private readonly idle: (() => void)[] = [];
   private inFlight = 0;
-  private unflushed = 0;
   /** the first failure: later files stay in the spool for the next run */
   failure: { key: string; table: string; error: unknown } | null = null;
   readonly tables = new Map<string, TableUploads>();
@@ -56,10 +44,7 @@ export class Uploader {
     private readonly target: Target,
     private readonly options: UploadOptions = {},
   ) {
-    this.statePath = join(config.state_dir, "uploaded.json");
-    this.state = readJson<UploadedState>(this.statePath, {});
-    this.state[target.description] ??= {};
-    this.stored = this.state[target.description]!;
+    this.state = new UploadState(config.state_dir, target.description);
     this.spool = spoolDir(config.state_dir);
   }
 
@@ -118,14 +103,12 @@ export class Uploader {
   }
 
   private flush(): void {
-    if (this.unflushed === 0 || this.options.dryRun) return;
-    writeJsonAtomic(this.statePath, this.state);
-    this.unflushed = 0;
+    if (!this.options.dryRun) this.state.flush();
   }
 
   private async uploadOne(entry: ManifestEntry): Promise<void> {
     const tally = this.tally(entry.table);
-    const previous = this.stored[entry.key];
+    const previous = this.state.get(entry.key);
     if (previous && previous.hash === entry.hash) {
       tally.skipped++;
       if (this.options.dryRun) {
@@ -143,10 +126,19 @@ export class Uploader {
       return;
     }
     const started = performance.now();
+    const other = otherVariantKey(entry.key);
+    const deleteOther = this.mustDeleteOtherVariant(entry.key);
+    // Neither this key nor the variant about to be deleted may be trusted from here on, whatever
+    // happens to this process: see upload-state.ts.
+    this.state.forgetDurably(this.target.description, [entry.key, other]);
     await this.target.put(entry.key, spoolPath(this.spool, entry.key), entry.bytes);
-    await this.removeOtherVariant(entry.key);
-    this.stored[entry.key] = { hash: entry.hash, bytes: entry.bytes, uploaded_at: new Date().toISOString() };
-    if (++this.unflushed >= FLUSH_EVERY) this.flush();
+    if (deleteOther) await this.target.delete(other);
+    this.state.record(entry.key, {
+      hash: entry.hash,
+      bytes: entry.bytes,
+      uploaded_at: new Date().toISOString(),
+    });
+    if (this.state.pending >= FLUSH_EVERY) this.flush();
     await removeFromSpool(this.spool, entry.key);
     this.done.push(entry);
     tally.objects++;
@@ -167,9 +159,7 @@ export class Uploader {
    * Once stored, the key was cleared then, so a steady hourly run sends no DELETE. (Deleting a
    * missing key succeeds; the IAM policy grants DeleteObject on the other variant's objects.)
    */
-  private async removeOtherVariant(key: string): Promise<void> {
-    const other = otherVariantKey(key);
-    if (!this.stored[key] || this.stored[other]) await this.target.delete(other);
-    delete this.stored[other];
+  private mustDeleteOtherVariant(key: string): boolean {
+    return !this.state.has(key) || this.state.has(otherVariantKey(key));
   }
 }

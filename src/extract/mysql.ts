@@ -52,6 +52,11 @@ const HINTS: Record<string, string> = {
     "grant the user SELECT on the table: GRANT SELECT ON <database>.<table> TO <user>",
   ER_NO_SUCH_TABLE: "check the table name, or leave it out with [extract] exclude",
   ER_BAD_FIELD_ERROR: "check the table's fields in the config; `panorama schema pull` prints the real ones",
+  // [mysql] ssl = true verifies the server's certificate; MySQL 8 makes itself a self-signed one.
+  // (mysql2 gives every TLS failure of the handshake this code; the message says which.)
+  HANDSHAKE_SSL_ERROR:
+    "if the server's certificate is not trusted (MySQL 8 makes itself a self-signed one), give panorama its CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, or set [mysql] ssl = false on a trusted network",
+  HANDSHAKE_NO_SSL_SUPPORT: "the server offers no TLS: enable it there, or set [mysql] ssl = false",
   PROTOCOL_CONNECTION_LOST:
     "the connection was dropped: check the server's log and wait_timeout; the next run retries",
 };

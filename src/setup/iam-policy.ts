@@ -80,6 +80,10 @@ export function iamPolicy(config: Config): PolicyResult {
 
   // AbortMultipartUpload: a failed multipart upload is aborted (DESIGN §9).
   allow("WriteDatalakeObjects", ["s3:PutObject", "s3:AbortMultipartUpload"], [dataObjects]);
+  // A CreateMultipartUpload whose answer was lost (or a run killed while it was in flight) may
+  // have made an upload whose id panorama never heard: it lists the open uploads of that key to
+  // abort them (DESIGN §9). A bucket-level action: S3 has no narrower resource for it.
+  allow("AbortLostMultipartUploads", ["s3:ListBucketMultipartUploads"], [s3(datalake.bucket)]);
   // Writing one variant deletes the other in the same partition (DESIGN §4): a gzip datalake
   // replaces the `.csv` objects (upstream's, or written before the switch) by `.csv.gz`, an
   // uncompressed one the `.csv.gz` of an earlier gzip configuration. Only the other variant's

@@ -166,6 +166,8 @@ paths = ["${log}"]
     // Granted but not used by this pipeline, each for a reason outside it:
     const elsewhere: Record<string, string> = {
       "s3:AbortMultipartUpload": "only when a multipart upload fails",
+      "s3:ListBucketMultipartUploads":
+        "only when a CreateMultipartUpload's answer was lost, or a run was killed while it was in flight",
       "s3:GetObject": "reading Athena query results (doctor's test query)",
     };
     const usedActions = new Set(used.map((a) => a.action));

@@ -2,7 +2,7 @@
 // verifying proxy (test/support/s3-proxy.ts), which also injects the faults.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AwsClient, AwsError } from "../../src/aws/client.ts";
@@ -68,6 +68,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.close();
+  // The test files (tens of MiB) go with the run.
+  rmSync(work, { recursive: true, force: true });
 });
 
 describe.skipIf(skip)("S3 client", () => {
@@ -310,6 +312,61 @@ describe.skipIf(skip)("S3 client", () => {
       proxy.setFaults(undefined);
     }
     expect(await stored(key)).toEqual(big.data);
+  }, 30_000);
+
+  test("a CreateMultipartUpload whose answer is lost (reset after S3 created it): the lost upload is aborted, none is left open", async () => {
+    const { s3: client, stateDir } = s3();
+    const big = fileOf("lost-create.bin", 17 * MIB);
+    const key = `${prefix}/lost-create/big.csv`;
+    let creates = 0;
+    proxy.setFaults((r) =>
+      r.method === "POST" && "uploads" in r.query && creates++ === 0
+        ? { kind: "reset", after: "upstream" }
+        : undefined,
+    );
+    const first = proxy.requests.length;
+    try {
+      await client.putFile(bucket, key, big.path, big.data.length);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+    expect(await stored(key)).toEqual(big.data);
+    // Two uploads were created: the one whose id never arrived was aborted, the other completed.
+    expect(proxy.multipartUploads.filter((u) => u.key === key).map((u) => u.state)).toEqual([
+      "aborted",
+      "completed",
+    ]);
+    const calls = since(first).map((r) =>
+      r.method === "GET" && "uploads" in r.query ? "list" : r.method === "DELETE" ? "abort" : r.fault,
+    );
+    expect(calls.slice(0, 4)).toEqual(["reset", "list", "abort", "pass"]);
+    expect(await client.listMultipartUploads(bucket, `${prefix}/lost-create/`)).toEqual([]);
+    expect(readdirSync(join(stateDir, "multipart"))).toEqual([]);
+  }, 30_000);
+
+  test("every CreateMultipartUpload answer lost: the error after the attempts, and still no upload left open", async () => {
+    const { s3: client, stateDir } = s3({ attempts: 3 });
+    const big = fileOf("lost-creates.bin", 16 * MIB);
+    const key = `${prefix}/lost-creates/big.csv`;
+    proxy.setFaults((r) =>
+      r.method === "POST" && "uploads" in r.query ? { kind: "reset", after: "upstream" } : undefined,
+    );
+    const error = await client
+      .putFile(bucket, key, big.path, big.data.length)
+      .catch((e: unknown) => e)
+      .finally(() => proxy.setFaults(undefined));
+    expect(error).toBeInstanceOf(AwsError);
+    expect((error as AwsError).message).toContain(
+      `CreateMultipartUpload s3://${bucket}/${key} failed: NetworkError`,
+    );
+    expect(proxy.multipartUploads.filter((u) => u.key === key).map((u) => u.state)).toEqual([
+      "aborted",
+      "aborted",
+      "aborted",
+    ]);
+    expect(await client.listMultipartUploads(bucket, `${prefix}/lost-creates/`)).toEqual([]);
+    expect(await stored(key)).toBeNull();
+    expect(readdirSync(join(stateDir, "multipart"))).toEqual([]);
   }, 30_000);
 
   test("a part refused for good: the upload is aborted, the error names operation, key and hint", async () => {

@@ -4,11 +4,12 @@
 // wrote with Glue afterwards: the loopback Glue of test/support stands in for AWS.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
 import { encodeKey, S3Client } from "../../src/aws/s3.ts";
+import { UploadState } from "../../src/datalake/upload-state.ts";
 import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
@@ -152,6 +153,46 @@ async function openUploads(prefix: string, endpoint?: string): Promise<{ key: st
   );
 }
 
+/**
+ * A clean extraction of `body`'s tables into a fresh local datalake: key (without the prefix) →
+ * SHA-256, and the content hash its upload state remembers per key.
+ */
+async function cleanExtraction(
+  prefix: string,
+  body: string,
+): Promise<{ objects: Map<string, string>; hashes: Map<string, string> }> {
+  const local = writeTestConfig(body);
+  try {
+    writeFileSync(
+      local.file,
+      readFileSync(local.file, "utf8").replace(
+        'target = "local"',
+        `target = "local"\nbase_prefix = "${prefix}"`,
+      ),
+    );
+    const run = await runPanorama(["--config", local.file, "run"]);
+    expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
+    return {
+      objects: localObjects(local.datalake, prefix),
+      hashes: rememberedHashes(local.stateDir, prefix),
+    };
+  } finally {
+    rmSync(local.dir, { recursive: true, force: true });
+  }
+}
+
+/** What an upload state remembers, for any target: key (without the prefix) → content hash. */
+function rememberedHashes(stateDir: string, prefix: string): Map<string, string> {
+  const targets = Object.keys(JSON.parse(readFileSync(join(stateDir, "uploaded.json"), "utf8")));
+  const out = new Map<string, string>();
+  for (const target of targets) {
+    for (const [key, stored] of new UploadState(stateDir, target).entries()) {
+      out.set(key.slice(prefix.length + 1), stored.hash);
+    }
+  }
+  return out;
+}
+
 function summaryOf(stderr: string, table: string): Record<string, unknown> | undefined {
   return stderr
     .split("\n")
@@ -218,75 +259,224 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
     expect(await bucketObjects(prefix)).toEqual(reference);
   }, 120_000);
 
-  test("killed with SIGKILL at random moments (20 times, half of them during a multipart upload), then one clean run: the bucket of an uninterrupted run, no upload left open", async () => {
+  test("killed with SIGKILL at random moments (24 times: a third during a multipart upload, a third soon after S3 stored an object) while the rows change between runs, partitions changed and changed back; after each kill every object is whole and the upload state stale nowhere; then one clean run: the bucket of a clean extraction, no upload left open", async () => {
     expect(reference?.size).toBe(22);
     const prefix = uniquePrefix("kill");
+    // Three partitions toggle between their base rows and an edited version, a random subset
+    // before each run: a run may store a partition's new bytes and be killed before its upload
+    // state is saved, and a later toggle brings the rows back to what that state remembers
+    // (DESIGN §9). The big one is a 17.5 MiB multipart upload each time it changes.
+    const toggles = [
+      {
+        on: "UPDATE s3run_small SET name = CONCAT(name, ' (edited)') WHERE id = 7",
+        off: "UPDATE s3run_small SET name = CONCAT('name \"', id, '\"') WHERE id = 7",
+      },
+      {
+        on: "DELETE FROM s3run_small WHERE id = 13",
+        off: "INSERT INTO s3run_small VALUES (13, 'course-v1:Org+S13+2024', 'name \"13\"')",
+      },
+      {
+        on: "UPDATE s3run_big SET payload = CONCAT('edited:', payload) WHERE id = 1",
+        off: "UPDATE s3run_big SET payload = CONCAT(id, ':', REPEAT(MD5(id), 31)) WHERE id = 1",
+      },
+    ];
+    const state = toggles.map(() => false);
+    const flip = async (t: number) => {
+      state[t] = !state[t];
+      await db.query(state[t] ? toggles[t]!.on : toggles[t]!.off);
+    };
+    // Every object a run may store, whole: the base rows' or the edited rows' bytes, per key;
+    // and the content hash an upload state remembers for each.
+    const base = await cleanExtraction(prefix, TABLES);
+    expect(base.objects).toEqual(reference);
+    for (let t = 0; t < toggles.length; t++) await flip(t);
+    const edited = await cleanExtraction(prefix, TABLES);
+    expect([...edited.objects].filter(([key, sha]) => base.objects.get(key) !== sha)).toHaveLength(3);
+    for (let t = 0; t < toggles.length; t++) await flip(t);
+    const versions = [base, edited];
+    const whole = (key: string, sha: string) => versions.some((v) => v.objects.get(key) === sha);
+
     // Each part of a multipart upload waits 400 ms at this proxy: a multipart upload stays open
-    // long enough for a kill soon after it began to land while it is open.
+    // long enough for a kill soon after it began to land while it is open. The proxy also says
+    // when S3 answered an object stored (a PUT, or a multipart upload completed).
+    let stored: () => void = () => {};
     const proxy = await startS3Proxy({
       upstream: env.s3.directEndpoint,
       credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
-      faults: (request) =>
-        request.method === "PUT" && request.query.partNumber !== undefined
-          ? { kind: "stall", ms: 400 }
-          : undefined,
+      faults: (request) => {
+        if (request.method === "PUT" && request.query.partNumber !== undefined)
+          return { kind: "stall", ms: 400 };
+        const storing =
+          (request.method === "PUT" && !request.path.endsWith("PanoramaConnectionTest")) ||
+          (request.method === "POST" && request.query.uploadId !== undefined);
+        return storing ? { kind: "pass", answered: () => stored() } : undefined;
+      },
     });
     const cfg = runConfig({ prefix, body: TABLES, endpoint: proxy.url });
+    /**
+     * Keys whose remembered hash does not describe the object in the bucket: the stale state that
+     * would make a later run skip a partition whose rows went back (DESIGN §9).
+     */
+    const staleKeys = (objects: Map<string, string>): string[] =>
+      [...rememberedHashes(cfg.stateDir, prefix)]
+        .filter(([key, hash]) => {
+          const version = versions.find((v) => v.hashes.get(key) === hash);
+          return version === undefined || version.objects.get(key) !== objects.get(key);
+        })
+        .map(([key]) => key);
     let seed = 7;
     const random = (): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed / 2 ** 31;
     };
-    // Multipart uploads found open right after a kill: the case this test is about must happen.
+    // Multipart uploads found open right after a kill, and partitions changed back to rows an
+    // earlier run had stored: the cases this test is about must happen.
     let leftOpen = 0;
-    for (let i = 0; i < 20; i++) {
-      const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
+    let changedBack = 0;
+    try {
+      for (let i = 0; i < 24; i++) {
+        const before = [...state];
+        for (let t = 0; t < toggles.length; t++) {
+          // One run in three, from the first, changes the big partition: a multipart upload to kill.
+          if ((t === 2 && i % 3 === 0) || random() < 0.5) await flip(t);
+        }
+        changedBack += state.filter((on, t) => !on && before[t]).length;
+        const answered = new Promise<void>((resolve) => {
+          stored = resolve;
+        });
+        const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
+          stdout: "ignore",
+          stderr: "ignore",
+        });
+        if (i % 3 === 1) {
+          await Bun.sleep(Math.floor(random() * referenceSeconds * 1000));
+        } else if (i % 3 === 2) {
+          // A random moment soon after S3 answered that an object is stored (if the run stores
+          // any): while the run goes on, before it saves its upload state.
+          await Promise.race([answered, Bun.sleep(referenceSeconds * 2000)]);
+          await Bun.sleep(Math.floor(random() * 50));
+        } else {
+          // A random moment while a multipart upload this run began is open.
+          const journal = join(cfg.stateDir, "multipart");
+          const entries = () =>
+            (existsSync(journal) ? readdirSync(journal) : []).filter((n) => n.endsWith(".json"));
+          const known = new Set(entries());
+          const deadline = performance.now() + referenceSeconds * 2000;
+          while (performance.now() < deadline && !entries().some((n) => !known.has(n))) {
+            await Bun.sleep(5);
+          }
+          // Soon after: a multipart upload of 17.5 MiB takes a few hundred ms on loopback.
+          await Bun.sleep(Math.floor(random() * 100));
+        }
+        child.kill("SIGKILL");
+        await child.exited;
+        // Whatever the moment, an object in the bucket is whole: bytes of a clean extraction.
+        // (s3rver writes objects in place, unlike S3, so a request the killed process had sent
+        // may still be landing: give it a moment to finish.)
+        let partial: [string, string][] = [];
+        let objects = new Map<string, string>();
+        for (let wait = 0; wait < 20; wait++) {
+          objects = await bucketObjects(prefix);
+          partial = [...objects].filter(([key, sha]) => !whole(key, sha));
+          if (partial.length === 0) break;
+          await Bun.sleep(100);
+        }
+        expect(partial).toEqual([]);
+        // And the upload state on disk never remembers bytes other than those in the bucket.
+        if (existsSync(join(cfg.stateDir, "uploaded.json"))) expect(staleKeys(objects)).toEqual([]);
+        leftOpen += (await openUploads(prefix, proxy.url)).length;
+      }
+      expect(leftOpen).toBeGreaterThan(0);
+      expect(changedBack).toBeGreaterThan(0);
+      const clean = await runPanorama(["--config", cfg.file, "run"]);
+      // The messages come with the code, so that a failure says what the run met.
+      expect({ code: clean.code, errors: clean.code === 0 ? "" : clean.stderr }).toEqual({
+        code: 0,
+        errors: "",
+      });
+      expect(await bucketObjects(prefix)).toEqual((await cleanExtraction(prefix, TABLES)).objects);
+      expect(await openUploads(prefix, proxy.url)).toEqual([]);
+      expect(spoolFiles(cfg.stateDir)).toEqual([]);
+      expect(readdirSync(join(cfg.stateDir, "multipart"))).toEqual([]);
+    } finally {
+      for (let t = 0; t < toggles.length; t++) if (state[t]) await flip(t);
+      await proxy.close();
+      rmSync(cfg.dir, { recursive: true, force: true });
+    }
+  }, 240_000);
+
+  test("killed right after S3's 200 for a changed partition, then the rows go back: the next run sends them again (DESIGN §9)", async () => {
+    await db.query(`DROP TABLE IF EXISTS s3run_window;
+      CREATE TABLE s3run_window (id INT PRIMARY KEY, course_id VARCHAR(100), name VARCHAR(100));
+      INSERT INTO s3run_window VALUES (1, 'course-v1:Win+A+2024', 'old'), (2, 'course-v1:Win+B+2024', 'b'),
+        (3, 'course-v1:Win+C+2024', 'c');`);
+    const prefix = uniquePrefix("window");
+    const body = `[extract]\npreset = "none"\n\n[[tables]]\nname = "s3run_window"\npartition_fields = ["course_id"]\n`;
+    const keyOf = (course: string) =>
+      `${prefix}/s3run_window/lms=lms.example.com/course_id=course-v1%3AWin%2B${course}%2B2024/s3run_window.csv`;
+    let child: ReturnType<typeof Bun.spawn> | undefined;
+    let killedAfter200 = false;
+    const proxy = await startS3Proxy({
+      upstream: env.s3.directEndpoint,
+      credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
+    });
+    const cfg = runConfig({ prefix, body, endpoint: proxy.url });
+    try {
+      expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+      await db.query("UPDATE s3run_window SET name = CONCAT(name, ' new') WHERE id IN (1, 2)");
+      // A's PUT passes; once its 200 is written to the process's connection and the process has
+      // acted on it (A's spool file removed), SIGKILL. B's PUT is held meanwhile, so the run
+      // cannot reach its end, where the upload state is saved: the window of the issue.
+      const spooledA = join(cfg.stateDir, "spool", keyOf("A"));
+      proxy.setFaults((r) => {
+        if (r.method !== "PUT") return undefined;
+        if (r.path.endsWith(encodeKey(keyOf("B")))) return { kind: "stall", ms: 10_000 };
+        if (!r.path.endsWith(encodeKey(keyOf("A")))) return undefined;
+        return {
+          kind: "pass",
+          answered: () => {
+            const deadline = performance.now() + 5_000;
+            const kill = () => {
+              if (existsSync(spooledA) && performance.now() < deadline) {
+                setTimeout(kill, 1);
+                return;
+              }
+              killedAfter200 = !existsSync(spooledA);
+              child?.kill("SIGKILL");
+            };
+            kill();
+          },
+        };
+      });
+      child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
         stdout: "ignore",
         stderr: "ignore",
       });
-      if (i % 2 === 1) {
-        await Bun.sleep(Math.floor(random() * referenceSeconds * 1000));
-      } else {
-        // Every other time, from the first, a random moment while a multipart upload this run
-        // began is open (once both big objects are stored, later runs send them no more).
-        const journal = join(cfg.stateDir, "multipart");
-        const entries = () =>
-          (existsSync(journal) ? readdirSync(journal) : []).filter((n) => n.endsWith(".json"));
-        const before = new Set(entries());
-        const deadline = performance.now() + referenceSeconds * 2000;
-        while (performance.now() < deadline && !entries().some((n) => !before.has(n))) {
-          await Bun.sleep(5);
-        }
-        // Soon after: a multipart upload of 17.5 MiB takes a few hundred ms on loopback.
-        await Bun.sleep(Math.floor(random() * 100));
-      }
-      child.kill("SIGKILL");
-      await child.exited;
-      // Whatever the moment, an object in the bucket is whole: the uninterrupted run's bytes.
-      // (s3rver writes objects in place, unlike S3, so a request the killed process had sent
-      // may still be landing: give it a moment to finish.)
-      let wrong: [string, string][] = [];
-      for (let wait = 0; wait < 20; wait++) {
-        wrong = [...(await bucketObjects(prefix))].filter(([key, hash]) => reference.get(key) !== hash);
-        if (wrong.length === 0) break;
-        await Bun.sleep(100);
-      }
-      expect(wrong).toEqual([]);
-      leftOpen += (await openUploads(prefix, proxy.url)).length;
+      expect(await child.exited).not.toBe(0);
+      proxy.setFaults(undefined);
+      expect(killedAfter200).toBe(true);
+      const afterKill = new TextDecoder().decode(
+        await directRead(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(keyOf("A"))}`),
+      );
+      expect(afterKill).toBe("id,name\r\n1,old new\r\n");
+
+      // A's rows go back to what the last saved upload state remembers.
+      await db.query("UPDATE s3run_window SET name = 'old' WHERE id = 1");
+      const run = await runPanorama(["--config", cfg.file, "run"]);
+      expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
+      const objects = await bucketObjects(prefix);
+      expect(objects).toEqual((await cleanExtraction(prefix, body)).objects);
+      expect(
+        new TextDecoder().decode(
+          await directRead(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(keyOf("A"))}`),
+        ),
+      ).toBe("id,name\r\n1,old\r\n");
+    } finally {
+      child?.kill("SIGKILL");
+      await proxy.close();
+      rmSync(cfg.dir, { recursive: true, force: true });
     }
-    expect(leftOpen).toBeGreaterThan(0);
-    const clean = await runPanorama(["--config", cfg.file, "run"]);
-    // The messages come with the code, so that a failure says what the run met.
-    expect({ code: clean.code, errors: clean.code === 0 ? "" : clean.stderr }).toEqual({
-      code: 0,
-      errors: "",
-    });
-    expect(await bucketObjects(prefix)).toEqual(reference);
-    expect(await openUploads(prefix, proxy.url)).toEqual([]);
-    expect(spoolFiles(cfg.stateDir)).toEqual([]);
-    expect(readdirSync(join(cfg.stateDir, "multipart"))).toEqual([]);
-    await proxy.close();
-  }, 240_000);
+  }, 60_000);
 
   test("a leftover of a killed run is stored before extraction writes the same key again: the fresh content wins", async () => {
     await db.query(`DROP TABLE IF EXISTS s3run_race;

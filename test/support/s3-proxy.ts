@@ -27,7 +27,11 @@ export interface S3Credentials {
 
 /** What to do with one request; `pass` lets verification decide and forwards when it succeeds. */
 export type FaultAction =
-  | { kind: "pass" }
+  /**
+   * `answered` runs once the whole answer was written to the client's connection (e.g. to kill
+   * the client right after S3's 200).
+   */
+  | { kind: "pass"; answered?: () => void }
   /** Answer with an S3 error document, e.g. 500 InternalError or 503 SlowDown. */
   | { kind: "error"; status: number; code: string; message?: string }
   /**
@@ -298,6 +302,7 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
     body: Buffer,
     resetAfter: boolean,
     recorded: RecordedRequest,
+    answered?: () => void,
   ): void {
     const out: Record<string, string | string[]> = { host: upstream.host };
     for (const [name, values] of Object.entries(headers)) {
@@ -318,7 +323,7 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
       (upstreamRes) => {
         const status = upstreamRes.statusCode ?? 502;
         const tracked = recorded.query.uploadId !== undefined || "uploads" in recorded.query;
-        if (resetAfter || tracked) {
+        if (resetAfter || tracked || answered) {
           readBody(upstreamRes).then(
             (answer) => {
               track(recorded, status, answer.toString("utf8"));
@@ -332,7 +337,7 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
               for (const name of HOP_BY_HOP) delete back[name];
               back["content-length"] = [String(answer.length)];
               res.writeHead(status, back);
-              res.end(answer);
+              res.end(answer, answered);
             },
             () => res.destroy(),
           );
@@ -396,7 +401,15 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
       if (action.kind === "reset") req.socket.destroy();
       return;
     }
-    forward(req, res, headers, body, action.kind === "reset", recorded);
+    forward(
+      req,
+      res,
+      headers,
+      body,
+      action.kind === "reset",
+      recorded,
+      action.kind === "pass" ? action.answered : undefined,
+    );
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

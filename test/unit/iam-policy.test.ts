@@ -23,6 +23,7 @@ function policyOf(text: string, env: Record<string, string> = {}): IamPolicy {
 const KNOWN_ACTIONS = new Set([
   "s3:PutObject",
   "s3:AbortMultipartUpload",
+  "s3:ListBucketMultipartUploads",
   "s3:DeleteObject",
   "s3:GetObject",
   "s3:GetBucketLocation",

@@ -63,7 +63,8 @@ test("the CSV of encodeRows() on the values mysql2 parses, through every length 
     // Small chunks: the rows arrive over several hand-overs, each counting the rows it completes.
     if (chunk === 64) expect(result.flushes).toBeGreaterThan(3);
   }
-});
+  // A 16 MiB cell encoded three times: beyond the default 5 s on a busy shared machine.
+}, 30_000);
 
 test("rawPlan leaves to mysql2 what it cannot copy exactly", () => {
   expect(rawPlan([TEXT_FIELD], ["string"])).not.toBeNull();
@@ -100,4 +101,68 @@ test("a layout's empty columns (SELECT NULL AS name: the NULL type, binary chars
   encoder.row(rowPayload(["7", null, "a,b", null]), 0, rowPayload(["7", null, "a,b", null]).length);
   encoder.flush();
   expect(out.join("")).toBe('7,,"a,b",\r\n');
+});
+
+// Column definitions as MySQL 8.0/8.4 sends them (MariaDB differs): utf8mb4 text under MySQL 8's
+// default collation utf8mb4_0900_ai_ci (id 255) or utf8mb4_bin (46), and the JSON type (245) with
+// the binary character set (63) and BLOB|BINARY flags, whose bytes are nevertheless UTF-8 text.
+const MYSQL8_FIELDS = [
+  { columnType: 3, characterSet: 63, flags: 0x4203 }, // INT NOT NULL PRIMARY KEY AUTO_INCREMENT
+  { columnType: 253, characterSet: 255, flags: 0x1001 }, // VARCHAR(255) utf8mb4_0900_ai_ci NOT NULL
+  { columnType: 252, characterSet: 46, flags: 0x10 }, // LONGTEXT utf8mb4_bin
+  { columnType: 245, characterSet: 63, flags: 0x90 }, // JSON
+  { columnType: 245, characterSet: 63, flags: 0x90 }, // JSON, configured as a string
+  { columnType: 12, characterSet: 63, flags: 0x80 }, // DATETIME(6)
+  { columnType: 1, characterSet: 63, flags: 0x1 }, // TINYINT(1) NOT NULL
+  { columnType: 252, characterSet: 63, flags: 0x90 }, // LONGBLOB
+];
+const MYSQL8_KINDS = [
+  "integer",
+  "string",
+  "string",
+  "json",
+  "string",
+  "datetime",
+  "integer",
+  "binary",
+] as const;
+
+test("MySQL 8 column definitions: utf8mb4 under 0900 collations and the binary-charset JSON type are UTF-8 text, byte for byte", () => {
+  const codes = rawPlan(MYSQL8_FIELDS, [...MYSQL8_KINDS]);
+  expect(codes).not.toBeNull();
+  // JSON as MySQL 8 prints it (normalised spacing), with characters beyond the BMP and escapes.
+  const cells: (string | Uint8Array | null)[][] = [
+    [
+      "1",
+      'Café 😀, "quoted"',
+      "line\r\nbreak \\ 日本語",
+      '{"lang": "fr", "emoji": "🎓", "q": "a\\"b"}',
+      '[1, 2.5, {"k": null}]',
+      "2024-02-29 23:59:59.000001",
+      "1",
+      new Uint8Array([0xf0, 0x9f, 0x98, 0x80, 0x00]),
+    ],
+    ["2", "", null, null, "{}", "2024-01-01 00:00:00", "0", null],
+  ];
+  const out: Buffer[] = [];
+  const encoder = new RawRowEncoder(codes!, (bytes) => {
+    out.push(Buffer.from(bytes));
+  });
+  for (const row of cells) {
+    const payload = rowPayload(row);
+    encoder.row(payload, 0, payload.length);
+  }
+  encoder.flush();
+  // What mysql2 parses from those bytes (JSON read as UTF-8 with jsonStrings, the blob as bytes),
+  // through the value encoder.
+  const expected = encodeRows(
+    cells.map((row) => row.map((cell, i) => ((i === 0 || i === 6) && cell !== null ? Number(cell) : cell))),
+    [...MYSQL8_KINDS],
+  );
+  const text = Buffer.concat(out).toString("utf8");
+  expect(text).toBe(expected);
+  // The JSON cells are their text (quoted for their commas and quotes), never hex; the blob is.
+  expect(text).toContain('"{\\"lang\\": \\"fr\\", \\"emoji\\": \\"🎓\\"');
+  expect(text).toContain(',"[1, 2.5, {\\"k\\": null}]",');
+  expect(text).toContain(",f09f988000\r\n");
 });
