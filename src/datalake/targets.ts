@@ -1,6 +1,12 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
-import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+
+/** An object the datalake holds: its key and its size in bytes. */
+export interface StoredObject {
+  key: string;
+  size: number;
+}
 
 export interface Target {
   /** "s3://bucket" or the local directory, for messages */
@@ -9,6 +15,8 @@ export interface Target {
   put(key: string, path: string, bytes: number): Promise<void>;
   /** Remove the object at `key`; no error when it does not exist. */
   delete(key: string): Promise<void>;
+  /** Every object whose key starts with `prefix` (a listing of the datalake itself). */
+  list(prefix: string): Promise<StoredObject[]>;
   /** Clean up what a killed run left in the target (open multipart uploads), before uploading. */
   recover?(): Promise<void>;
 }
@@ -42,5 +50,27 @@ export class LocalTarget implements Target {
 
   async delete(key: string): Promise<void> {
     await rm(join(this.root, key), { force: true });
+  }
+
+  /** `prefix` ends with "/" (a directory of the tree); a missing directory holds nothing. */
+  async list(prefix: string): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let names: string[];
+      try {
+        names = await readdir(join(this.root, dir));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw error;
+      }
+      for (const name of names.sort()) {
+        const key = `${dir}${name}`;
+        const info = await stat(join(this.root, key));
+        if (info.isDirectory()) await walk(`${key}/`);
+        else out.push({ key, size: info.size });
+      }
+    };
+    await walk(prefix);
+    return out;
   }
 }

@@ -12,7 +12,10 @@ import type { Target } from "./targets.ts";
 
 interface Stored {
   hash: string;
+  /** bytes of the object as stored (compressed with gzip): what a listing of the datalake shows */
   bytes: number;
+  /** CSV rows in it, header excluded (absent in states written before `verify` existed) */
+  rows?: number;
   uploaded_at: string;
 }
 
@@ -128,6 +131,11 @@ export class Uploader {
     const previous = this.stored[entry.key];
     if (previous && previous.hash === entry.hash) {
       tally.skipped++;
+      // A state from before `verify` learns the rows of the objects it already has.
+      if (previous.rows === undefined && !this.options.dryRun) {
+        previous.rows = entry.rows;
+        this.unflushed++;
+      }
       if (this.options.dryRun) {
         process.stdout.write(`unchanged\t${entry.key}\n`);
         return;
@@ -145,7 +153,12 @@ export class Uploader {
     const started = performance.now();
     await this.target.put(entry.key, spoolPath(this.spool, entry.key), entry.bytes);
     await this.removeOtherVariant(entry.key);
-    this.stored[entry.key] = { hash: entry.hash, bytes: entry.bytes, uploaded_at: new Date().toISOString() };
+    this.stored[entry.key] = {
+      hash: entry.hash,
+      bytes: entry.bytes,
+      rows: entry.rows,
+      uploaded_at: new Date().toISOString(),
+    };
     if (++this.unflushed >= FLUSH_EVERY) this.flush();
     await removeFromSpool(this.spool, entry.key);
     this.done.push(entry);
@@ -157,6 +170,24 @@ export class Uploader {
       bytes: entry.bytes,
       seconds: Math.round(performance.now() - started) / 1000,
     });
+  }
+
+  /** What was stored under `key` last, as this state knows it. */
+  storedAt(key: string): Readonly<Stored> | undefined {
+    return this.stored[key];
+  }
+
+  /**
+   * Keys deleted from the datalake, or whose object differs from what was stored: forgotten at
+   * once (durably), so that the next file for such a key is sent whatever its content.
+   */
+  forget(keys: Iterable<string>): void {
+    for (const key of keys) {
+      if (!(key in this.stored)) continue;
+      delete this.stored[key];
+      this.unflushed++;
+    }
+    this.flush();
   }
 
   /**

@@ -442,6 +442,21 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
       }
       return errors.length > 0 ? { Errors: errors } : {};
     },
+    BatchDeletePartition(body, record) {
+      const db = String(body.DatabaseName);
+      const name = String(body.TableName).toLowerCase();
+      record(glueArns(db, name));
+      const t = stored(db, name);
+      const errors: unknown[] = [];
+      for (const entry of body.PartitionsToDelete as { Values: string[] }[]) {
+        if (t.partitions.delete(JSON.stringify(entry.Values))) continue;
+        errors.push({
+          PartitionValues: entry.Values,
+          ErrorDetail: { ErrorCode: "EntityNotFoundException", ErrorMessage: "Partition not found." },
+        });
+      }
+      return errors.length > 0 ? { Errors: errors } : {};
+    },
     GetPartitions(body, record) {
       const db = String(body.DatabaseName);
       const name = String(body.TableName).toLowerCase();

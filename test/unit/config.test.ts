@@ -240,7 +240,11 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
       `${MINIMAL}[extract]\nfull_every = "daily"\n`,
       ["extract.full_every", "duration", '"0" for never', "daily"],
     ],
-    ["negative full_every", `${MINIMAL}[extract]\nfull_every = -1\n`, ["extract.full_every", '"0" for never']],
+    [
+      "negative full_every",
+      `${MINIMAL}[extract]\nfull_every = -1\n`,
+      ["extract.full_every", '"0" for never'],
+    ],
     [
       "bad verify schedule",
       `${MINIMAL}[schedule]\nverify = "30 25 * * *"\n`,
