@@ -1,5 +1,5 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
-import { copyFile, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 /** An object the datalake holds: its key and its size in bytes. */
@@ -48,8 +48,16 @@ export class LocalTarget implements Target {
     }
   }
 
+  /** Directories left empty go too, as they would from S3's listing: the tree stays a clean extraction's. */
   async delete(key: string): Promise<void> {
     await rm(join(this.root, key), { force: true });
+    for (let dir = dirname(key); dir !== "." && dir !== "/"; dir = dirname(dir)) {
+      try {
+        await rmdir(join(this.root, dir));
+      } catch {
+        return; // not empty, or not there
+      }
+    }
   }
 
   /** `prefix` ends with "/" (a directory of the tree); a missing directory holds nothing. */
