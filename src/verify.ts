@@ -8,7 +8,7 @@ import type { Glue } from "./aws/glue.ts";
 import { registerAfterUpload } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
 import { objectKey } from "./datalake/layout.ts";
-import { listTableObjects, removeStale } from "./datalake/prune.ts";
+import { hostTablePrefix, listTableObjects, removeStale } from "./datalake/prune.ts";
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import type { Target } from "./datalake/targets.ts";
 import { Uploader } from "./datalake/upload.ts";
@@ -97,18 +97,17 @@ async function mysqlCounts(
       compression: config.datalake.compression,
     });
   const out = new Map<string, Expected>();
+  const send = (sql: string) => {
+    log.debug("verify: counting rows", { table: table.name, sql });
+    return query<Cell[]>(connection, sql, [], true);
+  };
   if (table.partition_fields.length === 0) {
-    const [row] = await query<Cell[]>(connection, `SELECT COUNT(*) ${from}`, [], true);
+    const [row] = await send(`SELECT COUNT(*) ${from}`);
     out.set(keyOf([]), { values: [], rows: Number(row?.[0] ?? 0) });
     return out;
   }
   const fields = table.partition_fields.map(ident).join(", ");
-  const rows = await query<Cell[]>(
-    connection,
-    `SELECT ${fields}, COUNT(*) ${from} GROUP BY ${fields}`,
-    [],
-    true,
-  );
+  const rows = await send(`SELECT ${fields}, COUNT(*) ${from} GROUP BY ${fields}`);
   for (const row of rows) {
     const values = row.slice(0, -1);
     out.set(keyOf(values), { values, rows: Number(row[row.length - 1]) });
@@ -135,6 +134,10 @@ async function checkTable(
   };
   const expected = await mysqlCounts(connection, config, table).catch((error) => {
     throw mysqlError(error, config.mysql, `counting the rows of ${table.name}`);
+  });
+  log.debug("verify: listing the datalake", {
+    table: table.name,
+    prefix: hostTablePrefix(config, table.name),
   });
   const listed = new Map((await listTableObjects(config, target, table.name)).map((o) => [o.key, o.size]));
   check.partitions = expected.size;
