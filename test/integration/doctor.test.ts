@@ -306,10 +306,11 @@ paths = ["${import.meta.path}"]
     const before = proxy.requests.length;
     const results = await awsChecks(setup.file);
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(results.map((r) => r.check).slice(-5)).toEqual([
+    expect(results.map((r) => r.check).slice(-6)).toEqual([
       "clock",
       "AWS credentials",
       "S3 write",
+      "S3 list",
       "Glue database",
       "Athena workgroup",
     ]);
@@ -334,6 +335,25 @@ paths = ["${import.meta.path}"]
       expect(write.detail).toContain("AccessDenied");
       expect(write.hint).toContain("panorama iam-policy");
       expect(byName(results, "Glue database").ok).toBe(true);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+  });
+
+  test("listing denied: ✗ S3 list naming the bucket, with the iam-policy hint", async () => {
+    proxy.setFaults((r) =>
+      r.method === "GET" && r.query["list-type"] === "2"
+        ? { kind: "error", status: 403, code: "AccessDenied", message: "Access Denied" }
+        : undefined,
+    );
+    try {
+      const results = await awsChecks(awsConfig().file);
+      const list = byName(results, "S3 list");
+      expect(list.ok).toBe(false);
+      expect(list.detail).toContain(`s3://${testEnv().s3.bucket}`);
+      expect(list.detail).toContain("AccessDenied");
+      expect(list.hint).toContain("panorama iam-policy");
+      expect(byName(results, "S3 write").ok).toBe(true);
     } finally {
       proxy.setFaults(undefined);
     }
