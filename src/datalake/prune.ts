@@ -35,20 +35,27 @@ export async function listTableObjects(
   return objects.filter((o) => isDataObject(table, o.key));
 }
 
-/** The partition values of a data object (base then field partitions), percent-decoding undone. */
+/**
+ * The partition values of a data object (base then field partitions), percent-encoding undone.
+ * quote() keeps "/" and encodes "=", so a segment without "=" continues the value before it (an
+ * old-style course id such as `MITx/6.00x/2012` spans directories, as upstream writes it).
+ */
 export function partitionValuesOf(config: Config, table: string, key: string): string[] {
   const location = tableLocationPrefix(config.datalake.base_prefix, table);
-  return dirname(key.slice(location.length))
-    .split("/")
-    .filter((segment) => segment !== "." && segment !== "")
-    .map((segment) => {
-      const value = segment.slice(segment.indexOf("=") + 1);
-      try {
-        return decodeURIComponent(value);
-      } catch {
-        return value;
-      }
-    });
+  const values: string[] = [];
+  for (const segment of dirname(key.slice(location.length)).split("/")) {
+    if (segment === "." || segment === "") continue;
+    const equals = segment.indexOf("=");
+    if (equals < 0 && values.length > 0) values[values.length - 1] += `/${segment}`;
+    else values.push(segment.slice(equals + 1));
+  }
+  return values.map((value) => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  });
 }
 
 export interface PruneResult {
