@@ -184,19 +184,29 @@ export async function verifyTables(
   tables: TableConfig[],
   target: Target,
   options: VerifyOptions,
-): Promise<{ before: VerifyReport; after: VerifyReport | null }> {
+): Promise<{ before: VerifyReport; after: VerifyReport | null; repaired: boolean }> {
+  const check = () =>
+    withMysql(config, (connection) =>
+      verifyOnce(connection, config, tables, target, new Uploader(config, target)),
+    );
+  const first = await check();
+  if (!options.repair || first.report.ok) return { before: first.report, after: null, repaired: true };
+  // A connection of its own to each step: a failure in one leaves the next a sound one.
+  const repaired = await withMysql(config, (connection) =>
+    repair(connection, config, target, first.plans, options.glue),
+  );
+  const second = await check();
+  return { before: first.report, after: second.report, repaired };
+}
+
+async function withMysql<T>(config: Config, work: (connection: Connection) => Promise<T>): Promise<T> {
   const connection = await connect(config.mysql).catch((error) => {
     throw mysqlError(error, config.mysql, "verify");
   });
   try {
-    const uploader = new Uploader(config, target);
-    const first = await verifyOnce(connection, config, tables, target, uploader);
-    if (!options.repair || first.report.ok) return { before: first.report, after: null };
-    await repair(connection, config, target, uploader, first.plans, options.glue);
-    const second = await verifyOnce(connection, config, tables, target, new Uploader(config, target));
-    return { before: first.report, after: second.report };
+    return await work(connection);
   } finally {
-    await close(connection);
+    await close(connection).catch(() => {});
   }
 }
 
@@ -263,21 +273,33 @@ async function verifyOnce(
 /**
  * Re-extracts and stores the partitions that differ (forgotten by the upload state first, so
  * that a file equal to what was stored is sent again over the object that changed), deletes the
- * stale objects with their catalog partitions. Watermarks are left alone.
+ * stale objects with their catalog partitions. Watermarks are left alone. A table that fails is
+ * said and the others still repaired; false when anything failed.
  */
 async function repair(
   connection: Connection,
   config: Config,
   target: Target,
-  uploader: Uploader,
   plans: RepairPlan[],
   glue: Glue | undefined,
-): Promise<void> {
+): Promise<boolean> {
+  const uploader = new Uploader(config, target);
   const spool = spoolDir(config.state_dir);
   await cleanSpool(spool);
-  // Leftovers of a failed run first: re-extraction may write the same keys.
-  for (const entry of await listSpool(spool)) await uploader.enqueue(entry);
-  await uploader.drain();
+  let ok = true;
+  const failed = (what: string, error: unknown) => {
+    ok = false;
+    const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
+    log.error(`${what}: ${messageOf(error)}${hint}`);
+  };
+  try {
+    // Leftovers of a failed run first: re-extraction may write the same keys.
+    for (const entry of await listSpool(spool)) await uploader.enqueue(entry);
+    await drained(uploader);
+  } catch (error) {
+    failed("repair: storing the spool's leftovers", uploader.failure?.error ?? error);
+    return false;
+  }
   for (const { table, check, expected } of plans) {
     if (check.findings.length === 0) continue;
     const differ = check.findings.filter((f) => f.kind !== "stale").map((f) => f.key);
@@ -288,25 +310,32 @@ async function repair(
         table: table.name,
       },
     );
-    uploader.forget(differ);
-    if (differ.length > 0) {
-      const plan = await planTable(connection, config, table, true);
-      const job = { table, columns: plan.columns };
-      const values = differ.map((key) => expected.get(key)!.values);
-      await extractOverConnections(connection, config, job, values, config.mysql.connections, (entry) =>
-        uploader.enqueue(entry),
-      );
-      await uploader.drain();
+    try {
+      uploader.forget(differ);
+      if (differ.length > 0) {
+        const plan = await planTable(connection, config, table, true);
+        const job = { table, columns: plan.columns };
+        const values = differ.map((key) => expected.get(key)!.values);
+        await extractOverConnections(connection, config, job, values, config.mysql.connections, (entry) =>
+          uploader.enqueue(entry),
+        );
+        await drained(uploader);
+      }
+      const removed = await removeStale(config, target, uploader, table, stale, expected.keys(), glue);
+      ok &&= removed.catalogued;
+    } catch (error) {
+      failed(`${table.name}: repair failed`, uploader.failure?.error ?? error);
+      if (uploader.failure) break; // the uploader takes no more files
     }
-    await removeStale(config, target, uploader, table, stale, expected.keys(), glue);
   }
   await uploader.drain();
-  if (uploader.failure) {
-    throw new PanoramaError(
-      `repair: the upload of ${uploader.failure.key} failed: ${messageOf(uploader.failure.error)}`,
-    );
-  }
-  await registerAfterUpload(config, uploader.done, glue);
+  return (await registerAfterUpload(config, uploader.done, glue)) && ok;
+}
+
+/** Every queued upload done; throws the first upload's failure. */
+async function drained(uploader: Uploader): Promise<void> {
+  await uploader.drain();
+  if (uploader.failure) throw uploader.failure.error;
 }
 
 function count(report: VerifyReport): Record<FindingKind, number> {
@@ -319,16 +348,18 @@ export function verifyRecordPath(stateDir: string): string {
   return `${stateDir}/verify.json`;
 }
 
+/** `repaired`: false when a repair failed in a way the second verification may not show. */
 export function saveVerifyRecord(
   config: Config,
   before: VerifyReport,
   after: VerifyReport | null,
   repair: boolean,
+  repaired = true,
 ): VerifyRecord {
   const last = after ?? before;
   const record: VerifyRecord = {
     time: before.time,
-    ok: last.ok,
+    ok: last.ok && repaired,
     repair,
     found: count(before),
     left: count(last),

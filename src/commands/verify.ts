@@ -35,16 +35,17 @@ export default defineCommand({
       const target = createTarget(config);
       const glue =
         target instanceof S3Target ? new Glue(target.s3.client, config.datalake.database) : undefined;
-      const { before, after } = await verifyTables(config, tables, target, { repair, glue });
-      saveVerifyRecord(config, before, after, repair);
+      const { before, after, repaired } = await verifyTables(config, tables, target, { repair, glue });
+      saveVerifyRecord(config, before, after, repair, repaired);
       const last = after ?? before;
+      const ok = last.ok && repaired;
       if (globalsOf(args).json) {
-        process.stdout.write(`${JSON.stringify({ ok: last.ok, found: before, after }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ok, found: before, after }, null, 2)}\n`);
       } else {
         process.stdout.write(formatReport(before));
         if (after) process.stdout.write(`after the repair:\n${formatReport(after)}`);
       }
-      return last.ok ? 0 : 1;
+      return ok ? 0 : 1;
     } finally {
       lock?.release();
     }

@@ -13,6 +13,7 @@ import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 import { type S3TestConfig, writeS3Config } from "../support/s3-config.ts";
+import { startS3Proxy } from "../support/s3-proxy.ts";
 
 const skip = skipWithoutTestEnv();
 let db: mysql.Connection;
@@ -190,6 +191,37 @@ describe.skipIf(skip)("deletions and verify on S3 with Glue", () => {
     expect(glue.calls("BatchDeletePartition")).toBe(1);
     expect(partitionCourses(prefix)).toHaveLength(30);
     expect((await panorama(cfg, "verify")).code).toBe(0);
+  }, 60_000);
+
+  test("S3 refusing writes during a repair: exit 1 naming the failure; the next repair completes it", async () => {
+    const prefix = uniquePrefix();
+    const cfg = s3Config(prefix);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    await s3Of(cfg).deleteObject(env.s3.bucket, keyOf(prefix, 6));
+    const proxy = await startS3Proxy({
+      upstream: env.s3.directEndpoint,
+      credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
+    });
+    try {
+      proxy.setFaults((r) =>
+        r.method === "PUT"
+          ? { kind: "error", status: 403, code: "AccessDenied", message: "Access Denied" }
+          : undefined,
+      );
+      const text = readFileSync(cfg.file, "utf8");
+      await Bun.write(cfg.file, text.replace(`endpoint = "${env.s3.endpoint}"`, `endpoint = "${proxy.url}"`));
+      const refused = await panorama(cfg, "verify", "--repair");
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("s3verify_grades: repair failed");
+      expect(refused.stderr).toContain("AccessDenied");
+      expect(refused.stdout).toContain(`missing\t${keyOf(prefix, 6)}`);
+      expect(refused.stdout).toContain("after the repair:");
+      await Bun.write(cfg.file, text);
+    } finally {
+      await proxy.close();
+    }
+    expect((await panorama(cfg, "verify", "--repair")).code).toBe(0);
+    expect(await bucketObjects(cfg, prefix)).toEqual(await cleanExtraction(prefix));
   }, 60_000);
 
   test("rows deleted inside a partition, no timestamp moved: verify --repair stores the partition again at once", async () => {

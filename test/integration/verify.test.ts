@@ -263,6 +263,18 @@ describe.skipIf(skip)("verify and verify --repair", () => {
     expect(text.stdout).toContain("✓ verify_events");
   });
 
+  test("MySQL unreachable: exit 1 saying so, with the hint; nothing is recorded as verified", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    writeFileSync(cfg.file, readFileSync(cfg.file, "utf8").replace(/^port = \d+$/m, "port = 1"));
+    const result = await panorama(cfg.file, "verify");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("MySQL");
+    expect(result.stderr).toContain("127.0.0.1:1");
+    expect(result.stdout).toBe("");
+    expect(existsSync(join(cfg.stateDir, "verify.json"))).toBe(false);
+  });
+
   test("status shows the last verify", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
