@@ -9,8 +9,8 @@ import type { Config } from "./config/types.ts";
 import { listSpool, spoolDir } from "./datalake/spool.ts";
 import { type LogShipFileStatus, logShipStatus } from "./logship/checkpoint.ts";
 import { readRuns, type TableRun } from "./state/runs.ts";
+import { readVerifyRecord, type VerifyRecord } from "./state/verify-record.ts";
 import { readWatermarks } from "./state/watermarks.ts";
-import { readVerifyRecord, type VerifyRecord } from "./verify.ts";
 
 export interface TableStatus {
   table: string;

@@ -18,16 +18,9 @@ import { type Cell, close, connect, ident, mysqlError, query } from "./extract/m
 import { partitionPairs } from "./extract/partition.ts";
 import { extractOverConnections } from "./extract/partition-pool.ts";
 import { log } from "./log.ts";
-import { readJson, writeJsonAtomic } from "./state/atomic.ts";
+import { type FindingKind, saveVerifyRecord } from "./state/verify-record.ts";
 
-/**
- * - missing: MySQL has rows for a partition the datalake holds no object for
- * - stale: an object of a partition MySQL has no rows for (or of the other compression variant)
- * - rows: the object's recorded rows differ from MySQL's count (or none were recorded)
- * - size: the object's size in the datalake differs from what was stored
- */
-export type FindingKind = "missing" | "stale" | "rows" | "size";
-
+/** One difference; its kinds are described with FindingKind. */
 export interface Finding {
   kind: FindingKind;
   key: string;
@@ -60,19 +53,6 @@ export interface VerifyReport {
   /** SQL statements sent to MySQL and listings of the datalake */
   queries: number;
   listings: number;
-  seconds: number;
-}
-
-/** What `status` shows of the last verify (state_dir/verify.json). */
-export interface VerifyRecord {
-  time: string;
-  ok: boolean;
-  repair: boolean;
-  /** differences found before a repair */
-  found: Record<FindingKind, number>;
-  /** differences left (after the repair, when there was one) */
-  left: Record<FindingKind, number>;
-  errors: number;
   seconds: number;
 }
 
@@ -344,20 +324,19 @@ function count(report: VerifyReport): Record<FindingKind, number> {
   return out;
 }
 
-export function verifyRecordPath(stateDir: string): string {
-  return `${stateDir}/verify.json`;
-}
-
-/** `repaired`: false when a repair failed in a way the second verification may not show. */
-export function saveVerifyRecord(
+/**
+ * What `status` keeps of this verify. `repaired`: false when a repair failed in a way the second
+ * verification may not show.
+ */
+export function recordVerify(
   config: Config,
   before: VerifyReport,
   after: VerifyReport | null,
   repair: boolean,
   repaired = true,
-): VerifyRecord {
+): void {
   const last = after ?? before;
-  const record: VerifyRecord = {
+  saveVerifyRecord(config.state_dir, {
     time: before.time,
     ok: last.ok && repaired,
     repair,
@@ -365,13 +344,7 @@ export function saveVerifyRecord(
     left: count(last),
     errors: last.tables.filter((t) => t.error !== null).length,
     seconds: Math.round((before.seconds + (after?.seconds ?? 0)) * 100) / 100,
-  };
-  writeJsonAtomic(verifyRecordPath(config.state_dir), record);
-  return record;
-}
-
-export function readVerifyRecord(stateDir: string): VerifyRecord | null {
-  return readJson<VerifyRecord | null>(verifyRecordPath(stateDir), null);
+  });
 }
 
 const DESCRIBE: Record<FindingKind, (f: Finding) => string> = {

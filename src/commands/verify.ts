@@ -3,7 +3,7 @@ import { Glue } from "../aws/glue.ts";
 import { S3Target } from "../datalake/s3-target.ts";
 import { createTarget } from "../datalake/target.ts";
 import { acquireLock } from "../state/lock.ts";
-import { formatReport, saveVerifyRecord, verifyTables } from "../verify.ts";
+import { formatReport, recordVerify, verifyTables } from "../verify.ts";
 import { globalArgs, globalsOf, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
 export default defineCommand({
@@ -36,7 +36,7 @@ export default defineCommand({
       const glue =
         target instanceof S3Target ? new Glue(target.s3.client, config.datalake.database) : undefined;
       const { before, after, repaired } = await verifyTables(config, tables, target, { repair, glue });
-      saveVerifyRecord(config, before, after, repair, repaired);
+      recordVerify(config, before, after, repair, repaired);
       const last = after ?? before;
       const ok = last.ok && repaired;
       if (globalsOf(args).json) {
