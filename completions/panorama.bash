@@ -5,7 +5,7 @@
 # $1: a command path (empty for panorama itself). Sets subs, opts and valued.
 _panorama_command() {
   case "$1" in
-    "") subs="run extract upload catalog log-ship schema status doctor crontab iam-policy init completions" opts="--config --log-level --json --version -h --help" valued="--config --log-level" ;;
+    "") subs="run extract upload catalog log-ship schema status verify doctor crontab iam-policy init completions" opts="--config --log-level --json --version -h --help" valued="--config --log-level" ;;
     "run") subs="" opts="--config --log-level --json --tables --full --dry-run -h --help" valued="--config --log-level --tables" ;;
     "extract") subs="" opts="--config --log-level --json --tables --full --dry-run -h --help" valued="--config --log-level --tables" ;;
     "upload") subs="" opts="--config --log-level --json --dry-run -h --help" valued="--config --log-level" ;;
@@ -14,6 +14,7 @@ _panorama_command() {
     "schema") subs="pull" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;
     "schema pull") subs="" opts="--config --log-level --json --tables --write -h --help" valued="--config --log-level --tables --write" ;;
     "status") subs="" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;
+    "verify") subs="" opts="--config --log-level --json --tables --repair -h --help" valued="--config --log-level --tables" ;;
     "doctor") subs="" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;
     "crontab") subs="" opts="--config --log-level --json --install --file --binary --user -h --help" valued="--config --log-level --file --binary --user" ;;
     "iam-policy") subs="" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;

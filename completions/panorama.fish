@@ -6,7 +6,7 @@
 function __panorama_subs
     switch $argv[1]
         case ''
-            printf '%s\n' run extract upload catalog log-ship schema status doctor crontab iam-policy init completions
+            printf '%s\n' run extract upload catalog log-ship schema status verify doctor crontab iam-policy init completions
         case 'schema'
             printf '%s\n' pull
     end
@@ -33,6 +33,8 @@ function __panorama_valued
             printf '%s\n' --config --log-level --tables --write
         case 'status'
             printf '%s\n' --config --log-level
+        case 'verify'
+            printf '%s\n' --config --log-level --tables
         case 'doctor'
             printf '%s\n' --config --log-level
         case 'crontab'
@@ -89,8 +91,9 @@ complete -c panorama -n '__panorama_at "" 0' -a catalog -d 'Create or update the
 complete -c panorama -n '__panorama_at "" 0' -a log-ship -d 'Ship the tracking logs to the datalake in gzip batches, checkpointing after each upload'
 complete -c panorama -n '__panorama_at "" 0' -a schema -d 'Read table schemas from MySQL'
 complete -c panorama -n '__panorama_at "" 0' -a status -d 'Last run per table (rows, bytes, duration, watermark, errors) and what waits'
+complete -c panorama -n '__panorama_at "" 0' -a verify -d 'Compare MySQL\'s rows per table and partition with the datalake\'s objects; --repair makes them agree'
 complete -c panorama -n '__panorama_at "" 0' -a doctor -d 'Test every connection and permission the jobs need, and say how to fix what fails'
-complete -c panorama -n '__panorama_at "" 0' -a crontab -d 'Print (or install to /etc/cron.d) the cron lines for run and log-ship'
+complete -c panorama -n '__panorama_at "" 0' -a crontab -d 'Print (or install to /etc/cron.d) the cron lines for run, log-ship and verify'
 complete -c panorama -n '__panorama_at "" 0' -a iam-policy -d 'Print the least-privilege IAM policy JSON for this config'
 complete -c panorama -n '__panorama_at "" 0' -a init -d 'Write a starter config; --from-tutor fills it from a Tutor config.yml'
 complete -c panorama -n '__panorama_at "" 0' -a completions -d 'Print the bash, zsh or fish completion script'
@@ -168,6 +171,14 @@ complete -c panorama -n '__panorama_at "status"' -l config -r -F -d 'configurati
 complete -c panorama -n '__panorama_at "status"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
 complete -c panorama -n '__panorama_at "status"' -l json -d 'print the status as one JSON document on stdout (logs stay on stderr)'
 complete -c panorama -n '__panorama_at "status"' -s h -l help -d 'show the help'
+
+# panorama verify
+complete -c panorama -n '__panorama_at "verify"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "verify"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "verify"' -l json -d 'print the report as one JSON document on stdout (logs stay on stderr)'
+complete -c panorama -n '__panorama_at "verify"' -l tables -x -d 'only these tables (comma-separated)'
+complete -c panorama -n '__panorama_at "verify"' -l repair -d 're-extract and store what differs, delete what is stale, then verify again'
+complete -c panorama -n '__panorama_at "verify"' -s h -l help -d 'show the help'
 
 # panorama doctor
 complete -c panorama -n '__panorama_at "doctor"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'

@@ -12,9 +12,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import mysql from "mysql2/promise";
 import { testEnv } from "../test/support/env.ts";
-import { rootConnection, testConnection, writeTestConfig } from "../test/support/mysql.ts";
-import { measure, median } from "./bench-support.ts";
-import { generateOpenedxData } from "./gen-openedx-data.ts";
+import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
+import { generateStudentmodule, measure, median } from "./bench-support.ts";
 
 const { values } = parseArgs({
   options: { rows: { type: "string", default: "1000000" }, runs: { type: "string", default: "3" } },
@@ -25,39 +24,6 @@ const env = testEnv().mysql;
 const database = env.scratchDatabase;
 const COLUMNS =
   "id, module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id";
-
-async function generate(): Promise<void> {
-  // Both sides read a warm server: the test environment's small buffer pool would make the
-  // per-partition index look-ups measure the disk, not the extraction.
-  const root = await rootConnection();
-  await root.query("SET GLOBAL innodb_buffer_pool_size = 2147483648");
-  await root.end();
-  const db = await testConnection(database);
-  const [existing] = await db.query(
-    "SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'courseware_studentmodule'",
-    [database],
-  );
-  const [count] = (existing as { n: number }[]).length
-    ? ((await db.query("SELECT COUNT(*) AS n FROM courseware_studentmodule"))[0] as { n: number }[])
-    : [{ n: 0 }];
-  if (Number(count?.n) === ROWS) {
-    await db.end();
-    return;
-  }
-  await db.end();
-  console.error(`generating ${ROWS} rows...`);
-  // The realistic Open edX data of scripts/gen-openedx-data.ts: ~20 modules per enrolment, 200
-  // courses of unequal sizes (so partitions differ as they do in production).
-  await generateOpenedxData({
-    users: Math.max(1, Math.ceil(ROWS / 200)),
-    courses: 200,
-    enrollments: Math.max(1, Math.ceil(ROWS / 20)),
-    studentmodule: ROWS,
-    seed: 1,
-    connection: { host: env.host, port: env.port, user: env.user, password: env.password, database },
-    log: (m) => console.error(m),
-  });
-}
 
 /** A config (in a directory of its own) extracting courseware_studentmodule as text. */
 function config(partitioned: boolean, connections: number): ReturnType<typeof writeTestConfig> {
@@ -73,7 +39,7 @@ fields = [${COLUMNS.split(", ")
 `);
 }
 
-await generate();
+await generateStudentmodule(ROWS);
 const dir = mkdtempSync(join(tmpdir(), "panorama-bench-"));
 const bun = process.execPath;
 const cli = join(import.meta.dir, "..", "src", "cli.ts");

@@ -157,6 +157,18 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
   } catch (error) {
     yield failed("S3 write", error, "compare the role's policy with `panorama iam-policy`");
   }
+  // verify and the deletions of full reads list the base prefix (s3:ListBucket, DESIGN §7a).
+  const prefix = `${config.datalake.base_prefix}/`;
+  try {
+    await s3.listObjects(bucket, prefix, 1);
+    yield passed("S3 list", `list s3://${bucket}/${prefix} (verify, deletions)`);
+  } catch (error) {
+    yield failed(
+      "S3 list",
+      error,
+      "grant s3:ListBucket on the bucket with the s3:prefix condition of `panorama iam-policy`",
+    );
+  }
   if (!modeAllows(config.mode, "catalog-partitions").allowed) return;
   const glue = new Glue(client, config.datalake.database);
   try {

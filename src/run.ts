@@ -6,6 +6,7 @@ import { Glue } from "./aws/glue.ts";
 import { tablesToHoldBack } from "./catalog/preflight.ts";
 import { registerAfterUpload, registersPartitions } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
+import { pruneUnproduced } from "./datalake/prune.ts";
 import { S3Target } from "./datalake/s3-target.ts";
 import { cleanSpool, listSpool, type ManifestEntry, spoolDir } from "./datalake/spool.ts";
 import { createTarget } from "./datalake/target.ts";
@@ -15,6 +16,7 @@ import { messageOf } from "./errors.ts";
 import { extractTables, type TableSummary } from "./extract/extract.ts";
 import { log } from "./log.ts";
 import { tableProgress } from "./progress.ts";
+import { saveFullRead } from "./state/full-reads.ts";
 import { saveRuns, type TableRun } from "./state/runs.ts";
 
 export interface RunResult {
@@ -122,6 +124,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   const target = createTarget(config);
   await recoverTarget(target);
   const uploader = new Uploader(config, target);
+  const started = new Date();
   const spooled = await listSpool(spool);
   const held = await heldBack(
     config,
@@ -142,6 +145,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
     tables.filter((t) => !held.has(t.name)),
     {
       full,
+      fullEvery: config.extract.full_every,
       dryRun: false,
       onFile: (entry) => uploader.enqueue(entry),
       stopReason: () => (uploader.failure ? `the upload of ${uploader.failure.key} failed` : null),
@@ -151,13 +155,57 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   await uploader.drain();
   summaries.push(...heldSummaries(held));
   blameUploadFailure(summaries, uploader);
+  const pruned = await pruneFullReads(config, tables, summaries, uploader, target, started);
   for (const summary of summaries) reportTable(summary, uploader.tables.get(summary.table));
   recordRuns(config, "run", summaries, uploader);
   await reportUploadFailure(uploader, spool);
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
   const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target));
   const tablesOk = reportFailedTables(summaries);
-  return { ok: tablesOk && uploader.failure === null && catalogued };
+  return { ok: tablesOk && uploader.failure === null && catalogued && pruned };
+}
+
+/**
+ * DESIGN §7a: a partitioned table read in full, every file of it stored, loses the objects of this
+ * host that the read did not produce, and their catalog partitions. A failure to delete is the
+ * table's error (its data is stored; the next full read deletes them). Returns false when the
+ * catalog could not be updated.
+ */
+async function pruneFullReads(
+  config: Config,
+  tables: TableConfig[],
+  summaries: TableSummary[],
+  uploader: Uploader,
+  target: Target,
+  readAt: Date,
+): Promise<boolean> {
+  let catalogued = true;
+  for (const summary of summaries) {
+    const table = tables.find((t) => t.name === summary.table);
+    if (!table || table.partition_fields.length === 0) continue;
+    if (!summary.full || summary.error !== null || !summary.keys) continue;
+    try {
+      const result = await pruneUnproduced(
+        config,
+        target,
+        uploader,
+        table,
+        new Set(summary.keys),
+        glueOf(config, target),
+      );
+      catalogued &&= result.catalogued;
+      if (result.deleted.length > 0) {
+        log.info(`${table.name}: ${result.deleted.length} stale object(s) deleted (read in full)`, {
+          table: table.name,
+          objects: result.deleted.length,
+        });
+      }
+      if (table.incremental) saveFullRead(config.state_dir, table.name, readAt);
+    } catch (error) {
+      summary.error = `stale objects not deleted after a full read: ${messageOf(error)}`;
+    }
+  }
+  return catalogued;
 }
 
 /** The summaries of the tables held back: not extracted, with the reason. */

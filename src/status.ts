@@ -9,6 +9,7 @@ import type { Config } from "./config/types.ts";
 import { listSpool, spoolDir } from "./datalake/spool.ts";
 import { type LogShipFileStatus, logShipStatus } from "./logship/checkpoint.ts";
 import { readRuns, type TableRun } from "./state/runs.ts";
+import { readVerifyRecord, type VerifyRecord } from "./state/verify-record.ts";
 import { readWatermarks } from "./state/watermarks.ts";
 
 export interface TableStatus {
@@ -30,6 +31,8 @@ export interface Status {
   logs: LogShipFileStatus[];
   /** tracking-log day partitions stored but not yet registered in Glue; null without a catalog or logs */
   logs_pending_partitions: number | null;
+  /** the last `verify`; null when none ran */
+  last_verify: VerifyRecord | null;
 }
 
 export async function collectStatus(config: Config): Promise<Status> {
@@ -57,6 +60,7 @@ export async function collectStatus(config: Config): Promise<Status> {
     logs: shipsLogs ? logShipStatus(config) : [],
     logs_pending_partitions:
       partitions && shipsLogs ? partitions.pending(rawTrackingLogsName(config)).length : null,
+    last_verify: readVerifyRecord(config.state_dir),
   };
 }
 
@@ -81,6 +85,18 @@ function logLines(logs: LogShipFileStatus[]): string[] {
     l.last_upload ? l.last_upload.replace("T", " ").slice(0, 19) : "never",
   ]);
   return ["", ...columns(["tracking log", "bytes", "not shipped", "last upload"], rows)];
+}
+
+function verifyLine(record: VerifyRecord | null): string {
+  if (!record) return "last verify: never";
+  const total = (counts: VerifyRecord["found"]) => Object.values(counts).reduce((a, b) => a + b, 0);
+  const found = total(record.found);
+  const left = total(record.left);
+  const what = record.repair && found > 0 ? `repaired ${found - left} difference(s); ` : "";
+  const outcome = record.ok
+    ? "all agree"
+    : `${left} difference(s)${record.errors > 0 ? `, ${record.errors} table(s) not verified` : ""}`;
+  return `last verify: ${record.time.replace("T", " ").slice(0, 19)}, ${what}${outcome}`;
 }
 
 /** Plain-text tables for people. */
@@ -121,6 +137,7 @@ export function formatStatus(status: Status): string {
   });
   const lines = [
     `mode ${status.mode}, datalake ${status.target}`,
+    verifyLine(status.last_verify),
     "",
     ...columns(header, rows),
     ...logLines(status.logs),

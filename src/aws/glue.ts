@@ -46,6 +46,9 @@ export interface PartitionError {
 /** BatchCreatePartition takes at most this many partitions (PartitionInputList max). */
 export const MAX_PARTITIONS_PER_CALL = 100;
 
+/** BatchDeletePartition takes at most this many partitions (PartitionsToDelete max). */
+export const MAX_PARTITIONS_PER_DELETE = 25;
+
 /** A Glue call that failed: which call, on what, and what to do. */
 export class GlueError extends PanoramaError {
   constructor(
@@ -159,6 +162,23 @@ export class Glue {
     const answer = await this.call<{ Errors?: PartitionError[] }>(
       "BatchCreatePartition",
       { DatabaseName: this.database, TableName: table, PartitionInputList: partitions },
+      this.tableResource(table),
+    );
+    return answer.Errors ?? [];
+  }
+
+  /** Deletes up to 25 partitions; the answer lists the entries that failed. */
+  async batchDeletePartition(table: string, values: string[][]): Promise<PartitionError[]> {
+    if (values.length > MAX_PARTITIONS_PER_DELETE) {
+      throw new Error(`BatchDeletePartition takes at most ${MAX_PARTITIONS_PER_DELETE} partitions`);
+    }
+    const answer = await this.call<{ Errors?: PartitionError[] }>(
+      "BatchDeletePartition",
+      {
+        DatabaseName: this.database,
+        TableName: table,
+        PartitionsToDelete: values.map((v) => ({ Values: v })),
+      },
       this.tableResource(table),
     );
     return answer.Errors ?? [];

@@ -322,6 +322,31 @@ export class S3Client {
     }
   }
 
+  /**
+   * The objects under `prefix` (ListObjectsV2, page by page): key and size. Keys come back as
+   * stored (no encoding-type), XML entities undone. `maxKeys`: one page of at most that many.
+   */
+  async listObjects(
+    bucket: string,
+    prefix: string,
+    maxKeys?: number,
+  ): Promise<{ key: string; size: number }[]> {
+    const out: { key: string; size: number }[] = [];
+    let token = "";
+    for (;;) {
+      const query: Record<string, string> = { "list-type": "2", prefix };
+      if (maxKeys !== undefined) query["max-keys"] = String(maxKeys);
+      if (token) query["continuation-token"] = token;
+      const res = await this.call("ListObjectsV2", "GET", bucket, "", { query });
+      const xml = await res.text();
+      for (const item of xml.match(/<Contents>[\s\S]*?<\/Contents>/g) ?? []) {
+        out.push({ key: xmlValues(item, "Key")[0] ?? "", size: Number(xmlValues(item, "Size")[0] ?? 0) });
+      }
+      token = xmlValues(xml, "NextContinuationToken")[0] ?? "";
+      if (maxKeys !== undefined || xmlValues(xml, "IsTruncated")[0] !== "true" || !token) return out;
+    }
+  }
+
   async listMultipartUploads(bucket: string, prefix = ""): Promise<{ key: string; uploadId: string }[]> {
     const out: { key: string; uploadId: string }[] = [];
     let markers: Record<string, string> = {};

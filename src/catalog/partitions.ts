@@ -7,9 +7,12 @@
 // A partition carries its own storage descriptor in Glue (Athena reads the SerDe from it), copied
 // from the table's. That copy is kept in the same state file, refreshed by `catalog --create` and
 // by a GetTable at most once a day, so registering costs BatchCreatePartition calls only.
+//
+// A partition whose objects are deleted (DESIGN §7a) leaves Glue (BatchDeletePartition, 25 per
+// call) and this state, so that a partition coming back is registered again.
 import { join } from "node:path";
-import type { Glue, PartitionInput, StorageDescriptor } from "../aws/glue.ts";
-import { MAX_PARTITIONS_PER_CALL } from "../aws/glue.ts";
+import type { Glue, PartitionError, PartitionInput, StorageDescriptor } from "../aws/glue.ts";
+import { GlueError, MAX_PARTITIONS_PER_CALL, MAX_PARTITIONS_PER_DELETE } from "../aws/glue.ts";
 import { PanoramaError } from "../errors.ts";
 import { readJson, writeJsonAtomic } from "../state/atomic.ts";
 
@@ -134,6 +137,14 @@ export class PartitionState {
     this.save(table);
   }
 
+  /** Partitions whose objects were deleted (DESIGN §7a): a later upload registers them anew. */
+  remove(table: string, values: Iterable<string[]>): void {
+    const state = this.load(table);
+    let removed = 0;
+    for (const v of values) if (delete state.partitions[JSON.stringify(v)]) removed++;
+    if (removed > 0) this.save(table);
+  }
+
   markRegistered(table: string, values: string[]): void {
     const entry = this.load(table).partitions[JSON.stringify(values)];
     if (entry) {
@@ -209,6 +220,37 @@ export async function registerPartitions(
     state.save(table);
   }
   result.registered -= result.existing;
+  return result;
+}
+
+/**
+ * Removes partitions from Glue, 25 per call (BatchDeletePartition's limit). A partition Glue does
+ * not have is fine; other per-entry errors are returned. A table Glue does not have holds none.
+ */
+export async function deletePartitions(
+  glue: Glue,
+  table: string,
+  values: string[][],
+): Promise<{ calls: number; deleted: number; failed: { values: string[]; error: string }[] }> {
+  const result = { calls: 0, deleted: 0, failed: [] as { values: string[]; error: string }[] };
+  for (let i = 0; i < values.length; i += MAX_PARTITIONS_PER_DELETE) {
+    const batch = values.slice(i, i + MAX_PARTITIONS_PER_DELETE);
+    result.calls++;
+    let errors: PartitionError[];
+    try {
+      errors = await glue.batchDeletePartition(table, batch);
+    } catch (error) {
+      if (error instanceof GlueError && error.missing === "entity") return result;
+      throw error;
+    }
+    for (const e of errors) {
+      const code = e.ErrorDetail?.ErrorCode ?? "UnknownError";
+      if (code === "EntityNotFoundException") continue;
+      const error = `${code}: ${e.ErrorDetail?.ErrorMessage ?? ""}`.trim();
+      result.failed.push({ values: e.PartitionValues ?? [], error });
+    }
+    result.deleted += batch.length - errors.length;
+  }
   return result;
 }
 

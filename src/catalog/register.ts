@@ -11,7 +11,7 @@ import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
 import type { TrackingLogPartition } from "../logship/upload.ts";
 import { locationOf, trackingLogsTableName } from "./model.ts";
-import { type PartitionRef, PartitionState, registerPartitions } from "./partitions.ts";
+import { deletePartitions, type PartitionRef, PartitionState, registerPartitions } from "./partitions.ts";
 
 /** Glue for this config; `options` lets tests count or fail calls. */
 export function glueFor(config: Config, options?: ConstructorParameters<typeof AwsClient>[1]): Glue {
@@ -98,6 +98,38 @@ export async function registerPending(
     }
   }
   return ok;
+}
+
+/**
+ * Partitions of `table` (Glue name) whose objects were deleted: forgotten by the partition state,
+ * and removed from Glue when this config has a catalog. Logs the outcome; false on a failure.
+ */
+export async function unregisterPartitions(
+  config: Config,
+  table: string,
+  values: string[][],
+  glue?: Glue,
+): Promise<boolean> {
+  if (values.length === 0) return true;
+  const state = new PartitionState(config.state_dir, config.datalake.database);
+  state.remove(table, values);
+  if (!registersPartitions(config)) return true;
+  try {
+    const result = await deletePartitions(glue ?? glueFor(config), table, values);
+    for (const f of result.failed.slice(0, 5)) {
+      log.error(`${table}: partition (${f.values.join(", ")}) not removed from the catalog: ${f.error}`, {
+        table,
+      });
+    }
+    log.info(`${table}: ${result.deleted} partition(s) removed from the catalog`, {
+      table,
+      calls: result.calls,
+    });
+    return result.failed.length === 0;
+  } catch (error) {
+    log.error(`${table}: partitions not removed from the catalog: ${messageOf(error)}`, { table });
+    return false;
+  }
 }
 
 /** log-ship: the day partition of the tracking-logs table that an upload first wrote into. */

@@ -28,7 +28,7 @@ const CRON_FILE = "/etc/cron.d/panorama";
 export default defineCommand({
   meta: {
     name: "crontab",
-    description: "Print (or install to /etc/cron.d) the cron lines for run and log-ship",
+    description: "Print (or install to /etc/cron.d) the cron lines for run, log-ship and verify",
   },
   args: {
     ...globalArgs,

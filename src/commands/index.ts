@@ -12,6 +12,7 @@ export const commands: Record<string, () => Promise<AnyCommand>> = {
   "log-ship": () => import("./log-ship.ts").then((m) => m.default),
   schema: () => import("./schema.ts").then((m) => m.default),
   status: () => import("./status.ts").then((m) => m.default),
+  verify: () => import("./verify.ts").then((m) => m.default),
   doctor: () => import("./doctor.ts").then((m) => m.default),
   crontab: () => import("./crontab.ts").then((m) => m.default),
   "iam-policy": () => import("./iam-policy.ts").then((m) => m.default),

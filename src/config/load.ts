@@ -143,10 +143,10 @@ const MONGODB_KEYS = [
   "tls",
   "use_split_mongo",
 ];
-const EXTRACT_KEYS = ["preset", "include", "exclude"];
+const EXTRACT_KEYS = ["preset", "include", "exclude", "full_every"];
 const TABLE_KEYS = ["name", "datalake_table", "view", "partition_fields", "incremental", "fields"];
 const LOGS_KEYS = ["paths", "exclude", "format", "max_file_size", "upload_timeout"];
-const SCHEDULE_KEYS = ["run", "log_ship"];
+const SCHEDULE_KEYS = ["run", "log_ship", "verify"];
 
 /** Every key the loader knows, by section ("" = top level, "tables" = each [[tables]] entry). */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
@@ -295,6 +295,7 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
     preset: extractSection.choice("preset", ["openedx", "none"] as const, "openedx"),
     include: extractSection.identifiers("include"),
     exclude: extractSection.identifiers("exclude"),
+    full_every: extractSection.durationOrNever("full_every", "24h"),
   };
   const tables = resolveTables(top, extractSection, extract, datalake.base_prefix, warnings);
 
@@ -303,6 +304,7 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
   const schedule = {
     run: scheduleSection.cron("run", "55 * * * *"),
     log_ship: scheduleSection.cron("log_ship", "*/5 * * * *"),
+    verify: scheduleSection.cronOrNone("verify", "30 3 * * *"),
   };
 
   return {

@@ -139,6 +139,17 @@ export class Section {
     return parsed;
   }
 
+  /** seconds, where "0" (or 0) means never */
+  durationOrNever(key: string, fallback: string): number {
+    const value = this.raw[key] ?? fallback;
+    const never = '"0" for never';
+    if (typeof value === "number" && Number.isInteger(value) && value >= 0) return value;
+    if (typeof value !== "string") throw this.error(key, `expected a duration string, or ${never}`, value);
+    const parsed = parseDuration(value);
+    if (typeof parsed === "string") throw this.error(key, `expected ${parsed}, or ${never}`, value);
+    return parsed;
+  }
+
   /** bytes */
   size(key: string, fallback: string): number {
     const value = this.raw[key] ?? fallback;
@@ -154,6 +165,16 @@ export class Section {
     if (typeof value !== "string") throw this.error(key, `expected ${CRON_EXPECTED}`, value);
     const problem = cronProblem(value);
     if (problem) throw this.error(key, `expected ${problem}`, value);
+    return value.trim();
+  }
+
+  /** A cron schedule, or "" for none. */
+  cronOrNone(key: string, fallback: string): string {
+    const value = this.raw[key] ?? fallback;
+    if (typeof value !== "string") throw this.error(key, `expected ${CRON_EXPECTED}, or "" for none`, value);
+    if (value.trim() === "") return "";
+    const problem = cronProblem(value);
+    if (problem) throw this.error(key, `expected ${problem}, or "" for none`, value);
     return value.trim();
   }
 

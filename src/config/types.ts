@@ -96,6 +96,8 @@ export interface ExtractConfig {
   preset: "openedx" | "none";
   include: string[];
   exclude: string[];
+  /** seconds: a table is read in full at least this often (DESIGN §7); 0 = never forced */
+  full_every: number;
 }
 
 export interface LogsConfig {
@@ -111,6 +113,8 @@ export interface LogsConfig {
 export interface ScheduleConfig {
   run: string;
   log_ship: string;
+  /** `verify --repair`, daily by default; "" = no cron line */
+  verify: string;
 }
 
 export interface Config {

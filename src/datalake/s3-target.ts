@@ -2,7 +2,7 @@
 import { AwsClient } from "../aws/client.ts";
 import { S3Client } from "../aws/s3.ts";
 import type { Config } from "../config/types.ts";
-import type { Target } from "./targets.ts";
+import type { StoredObject, Target } from "./targets.ts";
 
 export class S3Target implements Target {
   readonly description: string;
@@ -23,6 +23,10 @@ export class S3Target implements Target {
 
   delete(key: string): Promise<void> {
     return this.s3.deleteObject(this.bucket, key);
+  }
+
+  list(prefix: string): Promise<StoredObject[]> {
+    return this.s3.listObjects(this.bucket, prefix);
   }
 
   /** Abort the multipart uploads a killed run left open, before this run starts its own. */

@@ -1,6 +1,12 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
-import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+
+/** An object the datalake holds: its key and its size in bytes. */
+export interface StoredObject {
+  key: string;
+  size: number;
+}
 
 export interface Target {
   /** "s3://bucket" or the local directory, for messages */
@@ -9,6 +15,8 @@ export interface Target {
   put(key: string, path: string, bytes: number): Promise<void>;
   /** Remove the object at `key`; no error when it does not exist. */
   delete(key: string): Promise<void>;
+  /** Every object whose key starts with `prefix` (a listing of the datalake itself). */
+  list(prefix: string): Promise<StoredObject[]>;
   /** Clean up what a killed run left in the target (open multipart uploads), before uploading. */
   recover?(): Promise<void>;
 }
@@ -40,7 +48,37 @@ export class LocalTarget implements Target {
     }
   }
 
+  /** Directories left empty go too, as they would from S3's listing: the tree stays a clean extraction's. */
   async delete(key: string): Promise<void> {
     await rm(join(this.root, key), { force: true });
+    for (let dir = dirname(key); dir !== "." && dir !== "/"; dir = dirname(dir)) {
+      try {
+        await rmdir(join(this.root, dir));
+      } catch {
+        return; // not empty, or not there
+      }
+    }
+  }
+
+  /** `prefix` ends with "/" (a directory of the tree); a missing directory holds nothing. */
+  async list(prefix: string): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let names: string[];
+      try {
+        names = await readdir(join(this.root, dir));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw error;
+      }
+      for (const name of names.sort()) {
+        const key = `${dir}${name}`;
+        const info = await stat(join(this.root, key));
+        if (info.isDirectory()) await walk(`${key}/`);
+        else out.push({ key, size: info.size });
+      }
+    };
+    await walk(prefix);
+    return out;
   }
 }

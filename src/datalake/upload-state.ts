@@ -11,7 +11,10 @@ import { readJson, syncDirectory, writeJsonAtomic } from "../state/atomic.ts";
 
 export interface Stored {
   hash: string;
+  /** bytes of the object as stored (compressed with gzip): what a listing of the datalake shows */
   bytes: number;
+  /** CSV rows in it, header excluded (absent in states written before `verify` existed) */
+  rows?: number;
   uploaded_at: string;
 }
 

@@ -8,7 +8,7 @@ import { log } from "../log.ts";
 import { otherVariantKey } from "./layout.ts";
 import { type ManifestEntry, removeFromSpool, spoolDir, spoolPath } from "./spool.ts";
 import type { Target } from "./targets.ts";
-import { UploadState } from "./upload-state.ts";
+import { type Stored, UploadState } from "./upload-state.ts";
 
 export interface TableUploads {
   objects: number;
@@ -111,6 +111,10 @@ export class Uploader {
     const previous = this.state.get(entry.key);
     if (previous && previous.hash === entry.hash) {
       tally.skipped++;
+      // A state from before `verify` learns the rows of the objects it already has.
+      if (previous.rows === undefined && !this.options.dryRun) {
+        this.state.record(entry.key, { ...previous, rows: entry.rows });
+      }
       if (this.options.dryRun) {
         process.stdout.write(`unchanged\t${entry.key}\n`);
         return;
@@ -136,6 +140,7 @@ export class Uploader {
     this.state.record(entry.key, {
       hash: entry.hash,
       bytes: entry.bytes,
+      rows: entry.rows,
       uploaded_at: new Date().toISOString(),
     });
     if (this.state.pending >= FLUSH_EVERY) this.flush();
@@ -149,6 +154,20 @@ export class Uploader {
       bytes: entry.bytes,
       seconds: Math.round(performance.now() - started) / 1000,
     });
+  }
+
+  /** What was stored under `key` last, as this state knows it. */
+  storedAt(key: string): Readonly<Stored> | undefined {
+    return this.state.get(key);
+  }
+
+  /**
+   * Keys deleted from the datalake, or whose object differs from what was stored: forgotten at
+   * once (durably), so that the next file for such a key is sent whatever its content.
+   */
+  forget(keys: Iterable<string>): void {
+    this.state.forgetDurably(this.target.description, [...keys]);
+    this.flush();
   }
 
   /**

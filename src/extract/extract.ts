@@ -10,6 +10,7 @@ import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
 import { syncFilesystem } from "../state/atomic.ts";
+import { fullReadDue } from "../state/full-reads.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { columnKind } from "./csv.ts";
 import {
@@ -30,6 +31,8 @@ export class TableError extends PanoramaError {}
 
 export interface ExtractOptions {
   full: boolean;
+  /** seconds: an incremental table not read in full for this long is read in full (DESIGN §7) */
+  fullEvery?: number;
   dryRun: boolean;
   /** called for each file as soon as it is complete in the spool (run uploads it at once) */
   onFile?: (entry: ManifestEntry) => void | Promise<void>;
@@ -58,6 +61,10 @@ export interface TableSummary {
   absent?: boolean;
   /** --dry-run: the files that would be written */
   planned?: { key: string; rows: number; bytes: number }[];
+  /** every partition of the table was read: what it did not produce is stale (DESIGN §7a) */
+  full?: boolean;
+  /** the keys of the files it produced */
+  keys?: string[];
 }
 
 export interface TablePlan {
@@ -70,6 +77,8 @@ export interface TablePlan {
   partitions: Cell[][];
   /** largest timestamp_field seen now, the next watermark */
   nextWatermark: string | null;
+  /** every partition is read (no watermark window) */
+  full: boolean;
 }
 
 /** A field of a table's layout (DESIGN §10: the layout never depends on the database). */
@@ -162,7 +171,7 @@ export async function planTable(
     throw new TableError(`${table.name}: no column left once partition fields are removed`);
   const from = `FROM ${ident(table.name)}`;
   if (table.partition_fields.length === 0)
-    return { table, columns, missing, partitions: [[]], nextWatermark: null };
+    return { table, columns, missing, partitions: [[]], nextWatermark: null, full: true };
 
   const partitionList = table.partition_fields.map(ident).join(", ");
   let nextWatermark: string | null = null;
@@ -184,7 +193,7 @@ export async function planTable(
     values,
     true,
   );
-  return { table, columns, missing, partitions: rows, nextWatermark };
+  return { table, columns, missing, partitions: rows, nextWatermark, full: where === "" };
 }
 
 function emptySummary(table: string): TableSummary {
@@ -278,7 +287,8 @@ async function extractTable(
   const started = performance.now();
   const summary = emptySummary(table.name);
   try {
-    const plan = await planTable(main, config, table, options.full).catch((error) => {
+    const full = options.full || fullReadDue(config, table, options.fullEvery);
+    const plan = await planTable(main, config, table, full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
     });
     if (!plan) {
@@ -300,6 +310,8 @@ async function extractTable(
     options.events?.tableStarted?.(table.name, plan.partitions.length);
     // A dry run reads and encodes every partition like a run (DESIGN §2) and keeps nothing.
     if (options.dryRun) summary.planned = [];
+    else summary.keys = [];
+    summary.full = plan.full;
     const record = async (entry: ManifestEntry) => {
       summary.rows += entry.rows;
       summary.bytes += entry.bytes;
@@ -310,6 +322,7 @@ async function extractTable(
         return;
       }
       summary.files++;
+      summary.keys?.push(entry.key);
       await options.onFile?.(entry);
     };
     const job = { table: plan.table, columns: plan.columns, dryRun: options.dryRun };

@@ -1,5 +1,6 @@
-// The cron lines that run panorama (DESIGN §1-2): `run` at schedule.run and `log-ship --once` at
-// schedule.log_ship, each appending its JSON log lines to a file under <state_dir>/logs.
+// The cron lines that run panorama (DESIGN §1-2): `run` at schedule.run, `log-ship --once` at
+// schedule.log_ship and `verify --repair` at schedule.verify, each appending its JSON log lines
+// to a file under <state_dir>/logs.
 import { modeAllows } from "../config/modes.ts";
 import type { Config } from "../config/types.ts";
 import { ConfigError, UsageError } from "../errors.ts";
@@ -71,6 +72,9 @@ export function crontab(config: Config, options: CrontabOptions): string {
     lines.push(line(config.schedule.log_ship, "log-ship --once", "panorama-log-ship.log"));
   } else {
     lines.push(`# log-ship is not scheduled: ${config.mode} mode ships no tracking logs.`);
+  }
+  if (config.schedule.verify !== "") {
+    lines.push(line(config.schedule.verify, "verify --repair", "panorama-verify.log"));
   }
   // cron ignores a last line without its newline.
   return `${lines.join("\n")}\n`;

@@ -11,6 +11,7 @@ export interface PolicyStatement {
   Effect: "Allow";
   Action: string[];
   Resource: string[];
+  Condition?: Record<string, Record<string, string[]>>;
 }
 
 export interface IamPolicy {
@@ -33,10 +34,12 @@ export function partitionOf(region: string): string {
   return "aws";
 }
 
+// BatchDeletePartition: the partitions of deleted objects leave the catalog (DESIGN §7a).
 const GLUE_REGISTER = [
   "glue:GetDatabase",
   "glue:GetTable",
   "glue:BatchCreatePartition",
+  "glue:BatchDeletePartition",
   "glue:GetPartitions",
 ];
 const GLUE_MANAGE = [
@@ -46,6 +49,7 @@ const GLUE_MANAGE = [
   "glue:UpdateTable",
   "glue:DeleteTable",
   "glue:BatchCreatePartition",
+  "glue:BatchDeletePartition",
   "glue:GetPartitions",
 ];
 
@@ -84,16 +88,25 @@ export function iamPolicy(config: Config): PolicyResult {
   // have made an upload whose id panorama never heard: it lists the open uploads of that key to
   // abort them (DESIGN §9). A bucket-level action: S3 has no narrower resource for it.
   allow("AbortLostMultipartUploads", ["s3:ListBucketMultipartUploads"], [s3(datalake.bucket)]);
-  // Writing one variant deletes the other in the same partition (DESIGN §4): a gzip datalake
-  // replaces the `.csv` objects (upstream's, or written before the switch) by `.csv.gz`, an
-  // uncompressed one the `.csv.gz` of an earlier gzip configuration. Only the other variant's
-  // objects may be deleted: never what this configuration writes, nor the tracking logs.
-  const otherVariant = datalake.compression === "gzip" ? "*.csv" : "*.csv.gz";
+  // Data objects are deleted (DESIGN §4, §7a): writing one variant deletes the other in the same
+  // partition, and a full read or `verify --repair` deletes the objects of partitions MySQL no
+  // longer has, in either variant. Only `.csv` and `.csv.gz` objects: never the tracking logs.
   allow(
-    "DeleteReplacedDatalakeObjects",
+    "DeleteDatalakeObjects",
     ["s3:DeleteObject"],
-    [s3(datalake.bucket, `${datalake.base_prefix}/${otherVariant}`)],
+    [
+      s3(datalake.bucket, `${datalake.base_prefix}/*.csv`),
+      s3(datalake.bucket, `${datalake.base_prefix}/*.csv.gz`),
+    ],
   );
+  // `verify` and the deletions list what the datalake really holds, under the base prefix only.
+  statements.push({
+    Sid: "ListDatalakeObjects",
+    Effect: "Allow",
+    Action: ["s3:ListBucket"],
+    Resource: [s3(datalake.bucket)],
+    Condition: { StringLike: { "s3:prefix": [`${datalake.base_prefix}/*`] } },
+  });
   // A logs bucket equal to the data bucket puts the logs under `<base_prefix>/tracking_logs/`,
   // which the data statement already covers.
   if (shipsLogs && datalake.logs_bucket !== datalake.bucket) {

@@ -148,6 +148,11 @@ const STARTER: Block[] = [
       { key: "preset", value: "openedx", doc: '"openedx" (the Tutor plugin\'s tables) or "none".' },
       { key: "include", value: [], doc: "Only these tables." },
       { key: "exclude", value: [], doc: "Not these tables." },
+      {
+        key: "full_every",
+        value: "24h",
+        doc: 'A table is read in full at least this often (deletions reach the datalake); "0" = never.',
+      },
     ],
   },
   {
@@ -167,6 +172,7 @@ const STARTER: Block[] = [
     entries: [
       { key: "run", value: "55 * * * *", doc: "`panorama run`." },
       { key: "log_ship", value: "*/5 * * * *", doc: "`panorama log-ship --once`." },
+      { key: "verify", value: "30 3 * * *", doc: '`panorama verify --repair`; "" for none.' },
     ],
   },
 ];

@@ -59,6 +59,7 @@ function s3Action(method: string, query: Record<string, string>): string {
   if (method === "DELETE")
     return query.uploadId !== undefined ? "s3:AbortMultipartUpload" : "s3:DeleteObject";
   if (method === "GET" && "uploads" in query) return "s3:ListBucketMultipartUploads";
+  if (method === "GET" && query["list-type"] === "2") return "s3:ListBucket";
   if (method === "GET" || method === "HEAD") return "s3:GetObject";
   return "s3:PutObject";
 }
@@ -114,6 +115,20 @@ paths = ["${log}"]
     await panorama("doctor");
     await panorama("run");
     await panorama("log-ship", "--once");
+    // A course deleted in MySQL: the full read deletes its object and its Glue partition.
+    await db.query("DELETE FROM policy_widgets WHERE course_id = 'course-v1:X+Y+Z'");
+    await panorama("run", "--full");
+    const widgets = `${prefix}_raw_policy_widgets`;
+    expect(glue.partitions("panorama", widgets).map((p) => p.Values)).toEqual([
+      ["lms.example.com", "course-v1:A+B+C"],
+    ]);
+    expect(glue.calls("BatchDeletePartition")).toBe(1);
+    // A row deleted without its timestamp moving: verify finds it, --repair stores the partition again.
+    await db.query("DELETE FROM policy_widgets WHERE id = 2");
+    const found = await runPanorama(["verify", "--config", file], { env: cleanEnv() });
+    expect(found.code, found.stderr).toBe(1);
+    await panorama("verify", "--repair");
+    await panorama("verify");
     await panorama("catalog", "--dry-run");
     // The views again: Athena replaces them (UpdateTable on the caller's behalf).
     await panorama("catalog", "--views");
@@ -133,18 +148,21 @@ paths = ["${log}"]
     expect(days.size).toBeGreaterThan(0);
     expect(glue.calls("BatchCreatePartition")).toBe(1 + days.size);
 
-    const used: RecordedAction[] = [
+    const used: (RecordedAction & { prefix?: string })[] = [
       ...glue.actions.filter((a) => a.status === 200 || a.onBehalf),
       ...proxy.requests
         .filter((r) => r.status !== undefined && r.status < 400)
         .map((r) => {
           const [, bucket = "", ...key] = r.path.split("?")[0]!.split("/");
           const objectKey = key.map(decodeURIComponent).join("/");
+          const action = s3Action(r.method, r.query);
           return {
-            action: s3Action(r.method, r.query),
+            action,
             resources: [`arn:aws:s3:::${bucket}${objectKey ? `/${objectKey}` : ""}`],
             onBehalf: false,
             status: r.status!,
+            // What IAM's s3:prefix condition key sees of a listing.
+            ...(action === "s3:ListBucket" ? { prefix: r.query.prefix ?? "" } : {}),
           };
         }),
     ];
@@ -153,15 +171,56 @@ paths = ["${log}"]
     ).toBe(true);
 
     const printed = await panorama("iam-policy");
-    const policy = JSON.parse(printed.stdout) as { Statement: { Action: string[]; Resource: string[] }[] };
-    const allowed = (action: string, arn: string) =>
-      policy.Statement.some((s) => s.Action.includes(action) && s.Resource.some((r) => arnMatches(r, arn)));
+    const policy = JSON.parse(printed.stdout) as {
+      Statement: {
+        Action: string[];
+        Resource: string[];
+        Condition?: Record<string, Record<string, string[]>>;
+      }[];
+    };
+    // The one condition the policy uses, StringLike on s3:prefix; any other fails the test.
+    const conditionHolds = (
+      condition: Record<string, Record<string, string[]>> | undefined,
+      prefix?: string,
+    ) => {
+      if (condition === undefined) return true;
+      return Object.entries(condition).every(
+        ([operator, keys]) =>
+          operator === "StringLike" &&
+          Object.entries(keys).every(
+            ([key, patterns]) =>
+              key === "s3:prefix" && prefix !== undefined && patterns.some((p) => arnMatches(p, prefix)),
+          ),
+      );
+    };
+    const allowed = (action: string, arn: string, prefix?: string) =>
+      policy.Statement.some(
+        (s) =>
+          s.Action.includes(action) &&
+          s.Resource.some((r) => arnMatches(r, arn)) &&
+          conditionHolds(s.Condition, prefix),
+      );
     const denied = used.flatMap((a) =>
       a.resources
-        .filter((arn) => !allowed(a.action, arn))
-        .map((arn) => `${a.action} ${arn}${a.onBehalf ? " (by Athena)" : ""}`),
+        .filter((arn) => !allowed(a.action, arn, a.prefix))
+        .map(
+          (arn) =>
+            `${a.action} ${arn}${a.prefix === undefined ? "" : ` prefix=${a.prefix}`}${a.onBehalf ? " (by Athena)" : ""}`,
+        ),
     );
     expect(denied).toEqual([]);
+    // The condition is really checked: a listing outside the base prefix would be denied.
+    const bucket = `arn:aws:s3:::${testEnv().s3.bucket}`;
+    expect(used.some((a) => a.action === "s3:ListBucket")).toBe(true);
+    expect(allowed("s3:ListBucket", bucket, `${prefix}/policy_widgets/`)).toBe(true);
+    expect(allowed("s3:ListBucket", bucket, "other/")).toBe(false);
+    // Both variants' data objects may be deleted, the tracking logs never.
+    const data = `${bucket}/${prefix}/policy_widgets/lms=lms.example.com/policy_widgets.csv`;
+    expect(allowed("s3:DeleteObject", data)).toBe(true);
+    expect(allowed("s3:DeleteObject", `${data}.gz`)).toBe(true);
+    expect(
+      allowed("s3:DeleteObject", `${bucket}/${prefix}/tracking_logs/lms=a/year=2024/month=01/day=01/x.gz`),
+    ).toBe(false);
 
     // Granted but not used by this pipeline, each for a reason outside it:
     const elsewhere: Record<string, string> = {
@@ -176,6 +235,5 @@ paths = ["${log}"]
     );
     expect(unused).toEqual([]);
   },
-  // Seven CLI runs against four servers: bun's 5 s default is too close on a busy machine.
-  30_000,
+  120_000,
 );

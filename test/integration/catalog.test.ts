@@ -9,7 +9,7 @@ import { AwsClient, AwsError } from "../../src/aws/client.ts";
 import { Glue, GlueError } from "../../src/aws/glue.ts";
 import { applyCatalog, catalogServices, planCatalog } from "../../src/catalog/catalog.ts";
 import { PartitionState, registerPartitions } from "../../src/catalog/partitions.ts";
-import { partitionLocation, registerPending } from "../../src/catalog/register.ts";
+import { partitionLocation, registerPending, unregisterPartitions } from "../../src/catalog/register.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
 import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
@@ -349,6 +349,88 @@ fields = [ { name = "id", type = "int" }, { name = "label", type = "varchar" } ]
     const result = await registerPartitions(glue, lost, table, (ref) => partitionLocation(config, ref));
     expect(result).toMatchObject({ calls: 3, registered: 0, existing: 150, failed: [] });
     expect(lost.pending(table).length).toBe(0);
+  });
+});
+
+describe("partitions whose objects were deleted", () => {
+  test("leave Glue 25 per BatchDeletePartition call, and the state; one Glue does not have is fine", async () => {
+    const { config } = s3Config();
+    const table = "openedx_raw_courseware_studentmodule";
+    const services = catalogServices(config, fast, poll);
+    const plan = await planCatalog(
+      config,
+      config.tables.filter((t) => t.name === "courseware_studentmodule"),
+      false,
+    );
+    await applyCatalog(
+      config,
+      plan,
+      { create: true, views: false, partitions: false, drop: false },
+      services,
+      { dryRun: false, logPartitions: false },
+    );
+    const refs = Array.from({ length: 80 }, (_, i) => ({
+      values: ["lms.example.com", `course-v1:Del+C${i}+2024`],
+      bucket: "acme-panorama",
+      prefix: `openedx/courseware_studentmodule/lms=lms.example.com/course_id=course-v1%3ADel%2BC${i}%2B2024/`,
+    }));
+    const state = new PartitionState(config.state_dir, "panorama");
+    state.add(table, refs);
+    const glue = new Glue(new AwsClient(config, fast), "panorama");
+    expect(await registerPending(config, state, [table], glue)).toBe(true);
+    const before = server.partitions("panorama", table).length;
+
+    server.reset();
+    // 60 partitions, one of which Glue never had.
+    const gone = [...refs.slice(0, 59).map((r) => r.values), ["lms.example.com", "course-v1:Never+X+1"]];
+    expect(await unregisterPartitions(config, table, gone, glue)).toBe(true);
+    expect(server.calls("BatchDeletePartition")).toBe(3);
+    expect(server.calls()).toBe(3);
+    expect(server.partitions("panorama", table).length).toBe(before - 59);
+    const left = new PartitionState(config.state_dir, "panorama").all(table).map((p) => p.values[1]);
+    expect(left).toHaveLength(21);
+    expect(left).not.toContain("course-v1:Del+C0+2024");
+
+    // Written again later: registered anew.
+    const again = new PartitionState(config.state_dir, "panorama");
+    expect(again.add(table, refs.slice(0, 1))).toBe(1);
+    expect(await registerPending(config, again, [table], glue)).toBe(true);
+    expect(server.partitions("panorama", table).length).toBe(before - 58);
+  });
+
+  test("a table Glue does not have holds none of them; a local datalake makes no call", async () => {
+    const { config } = s3Config();
+    const glue = new Glue(new AwsClient(config, fast), "panorama");
+    server.reset();
+    expect(await unregisterPartitions(config, "no_such_table", [["lms.example.com", "x"]], glue)).toBe(true);
+    expect(server.calls("BatchDeletePartition")).toBe(1);
+    const local = writeConfig('[datalake]\ntarget = "local"\npath = "/nonexistent"\n').config();
+    server.reset();
+    expect(await unregisterPartitions(local, "t", [["lms.example.com", "x"]], glue)).toBe(true);
+    expect(server.actions.length).toBe(0);
+  });
+
+  test("the Glue model refuses 26 partitions in one BatchDeletePartition; the client never sends them", async () => {
+    const { config } = s3Config();
+    const client = new AwsClient(config, fast);
+    const tooMany = Array.from({ length: 26 }, (_, i) => ({ Values: [String(i)] }));
+    const error = await client
+      .json(
+        "glue",
+        "AWSGlue.BatchDeletePartition",
+        { DatabaseName: "panorama", TableName: "t", PartitionsToDelete: tooMany },
+        "t",
+      )
+      .then(unexpected, (e: AwsError) => e);
+    expect(error.code).toBe("ValidationException");
+    expect(error.message).toContain("less than or equal to 25");
+    const refused = await new Glue(client, "panorama")
+      .batchDeletePartition(
+        "t",
+        tooMany.map((p) => p.Values),
+      )
+      .then(unexpected, (e: Error) => e.message);
+    expect(refused).toContain("at most 25");
   });
 });
 

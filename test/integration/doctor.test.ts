@@ -314,6 +314,7 @@ paths = ["${import.meta.path}"]
       "clock",
       "AWS credentials",
       "S3 write",
+      "S3 list",
       "Glue database",
       "raw tables",
       "Athena workgroup",
@@ -340,6 +341,25 @@ paths = ["${import.meta.path}"]
       expect(write.detail).toContain("AccessDenied");
       expect(write.hint).toContain("panorama iam-policy");
       expect(byName(results, "Glue database").ok).toBe(true);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+  });
+
+  test("listing denied: ✗ S3 list naming the bucket, with the iam-policy hint", async () => {
+    proxy.setFaults((r) =>
+      r.method === "GET" && r.query["list-type"] === "2"
+        ? { kind: "error", status: 403, code: "AccessDenied", message: "Access Denied" }
+        : undefined,
+    );
+    try {
+      const results = await awsChecks(awsConfig().file);
+      const list = byName(results, "S3 list");
+      expect(list.ok).toBe(false);
+      expect(list.detail).toContain(`s3://${testEnv().s3.bucket}`);
+      expect(list.detail).toContain("AccessDenied");
+      expect(list.hint).toContain("panorama iam-policy");
+      expect(byName(results, "S3 write").ok).toBe(true);
     } finally {
       proxy.setFaults(undefined);
     }

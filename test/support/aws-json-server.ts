@@ -4,9 +4,11 @@
 //   aws4fetch signer the code uses) and refuses a bad one as AWS does (403 + JSON error);
 // - validates every request body against the official API models, read at test time from
 //   botocore's data (Debian's python3-botocore): required members, types, enums, lengths, list
-//   limits (100 partitions per BatchCreatePartition), unknown members → ValidationException;
+//   limits (100 partitions per BatchCreatePartition, 25 per BatchDeletePartition), unknown
+//   members → ValidationException;
 // - keeps databases, tables, partitions and query executions in memory with Glue's answers
-//   (EntityNotFoundException, AlreadyExistsException, per-entry Errors of BatchCreatePartition);
+//   (EntityNotFoundException, AlreadyExistsException, per-entry Errors of BatchCreatePartition
+//   and BatchDeletePartition);
 // - runs Athena statements by recording them: CREATE OR REPLACE VIEW is parsed enough to be
 //   judged plausible and stored as a Glue VIRTUAL_VIEW, its table must exist; tests can make a
 //   query FAIL with a reason; GetQueryExecution goes QUEUED → RUNNING → final state;
@@ -439,6 +441,21 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
           );
         else if (t.partitions.has(id)) fail("AlreadyExistsException", "Partition already exists.");
         else t.partitions.set(id, { ...input, DatabaseName: db, TableName: name });
+      }
+      return errors.length > 0 ? { Errors: errors } : {};
+    },
+    BatchDeletePartition(body, record) {
+      const db = String(body.DatabaseName);
+      const name = String(body.TableName).toLowerCase();
+      record(glueArns(db, name));
+      const t = stored(db, name);
+      const errors: unknown[] = [];
+      for (const entry of body.PartitionsToDelete as { Values: string[] }[]) {
+        if (t.partitions.delete(JSON.stringify(entry.Values))) continue;
+        errors.push({
+          PartitionValues: entry.Values,
+          ErrorDetail: { ErrorCode: "EntityNotFoundException", ErrorMessage: "Partition not found." },
+        });
       }
       return errors.length > 0 ? { Errors: errors } : {};
     },

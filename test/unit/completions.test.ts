@@ -66,7 +66,8 @@ describe("bash completion", () => {
   test("command names", async () => {
     expect(await bashComplete(["panorama", "cr"])).toEqual(["crontab"]);
     const all = await bashComplete(["panorama", ""]);
-    for (const name of ["crontab", "iam-policy", "init", "completions"]) expect(all).toContain(name);
+    for (const name of ["crontab", "iam-policy", "init", "completions", "verify"])
+      expect(all).toContain(name);
   });
 
   test("the options of a command", async () => {
@@ -75,6 +76,8 @@ describe("bash completion", () => {
     expect(options).toContain("--binary");
     expect(options).toContain("--config");
     expect(await bashComplete(["panorama", "init", "--f"])).toEqual(["--from-tutor", "--force"]);
+    const verify = await bashComplete(["panorama", "verify", "--"]);
+    for (const option of ["--tables", "--repair", "--json"]) expect(verify).toContain(option);
   });
 
   test("the shells of `completions`, once", async () => {
@@ -175,6 +178,7 @@ describe("zsh and fish scripts", () => {
     expect(await complete("panorama --log-level ")).toEqual(["debug", "error", "info", "warn"]);
     expect(await complete("panorama crontab --")).toContain("--binary");
     expect(await complete("panorama schema pull --w")).toEqual(["--write"]);
+    expect(await complete("panorama verify --r")).toEqual(["--repair"]);
     expect(await complete("panorama init --from-tutor test/fixtures/tutor/c")).toEqual([
       "test/fixtures/tutor/config.yml",
     ]);

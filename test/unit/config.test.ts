@@ -47,7 +47,8 @@ describe("defaults", () => {
     expect(config.mongodb.use_split_mongo).toBe(true);
     expect(config.logs.max_file_size).toBe(1024 * 1024);
     expect(config.logs.upload_timeout).toBe(15 * 60);
-    expect(config.schedule).toEqual({ run: "55 * * * *", log_ship: "*/5 * * * *" });
+    expect(config.schedule).toEqual({ run: "55 * * * *", log_ship: "*/5 * * * *", verify: "30 3 * * *" });
+    expect(config.extract.full_every).toBe(24 * 3600);
     expect(config.tables.map((t) => t.name)).toContain("courseware_studentmodule");
     const studentmodule = config.tables.find((t) => t.name === "courseware_studentmodule")!;
     expect(studentmodule.partition_fields).toEqual(["course_id"]);
@@ -55,6 +56,18 @@ describe("defaults", () => {
     expect(studentmodule.datalake_table).toBe("openedx_raw_courseware_studentmodule");
     expect(studentmodule.view).toBe("openedx_table_courseware_studentmodule");
     expect(config.tables.find((t) => t.name === "course_structures")?.source).toBe("course_structures");
+  });
+
+  test('full_every "0" never forces a full read; schedule.verify "" schedules no verify', () => {
+    const { config } = parseConfig(
+      `${MINIMAL}[extract]\nfull_every = "0"\n[schedule]\nverify = ""\n`,
+      FILE,
+      {},
+    );
+    expect(config.extract.full_every).toBe(0);
+    expect(config.schedule.verify).toBe("");
+    const hourly = parseConfig(`${MINIMAL}[extract]\nfull_every = "6 hours"\n`, FILE, {}).config;
+    expect(hourly.extract.full_every).toBe(6 * 3600);
   });
 
   test("the openedx preset keeps auth_user.password in its place (an always-empty column)", () => {
@@ -251,6 +264,21 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
     ],
     ["bad size", `${MINIMAL}[logs]\nmax_file_size = "1X"\n`, ["logs.max_file_size", "size"]],
     ["bad cron", `${MINIMAL}[schedule]\nrun = "61 * * * *"\n`, ["schedule.run", "minute", "outside 0-59"]],
+    [
+      "bad full_every",
+      `${MINIMAL}[extract]\nfull_every = "daily"\n`,
+      ["extract.full_every", "duration", '"0" for never', "daily"],
+    ],
+    [
+      "negative full_every",
+      `${MINIMAL}[extract]\nfull_every = -1\n`,
+      ["extract.full_every", '"0" for never'],
+    ],
+    [
+      "bad verify schedule",
+      `${MINIMAL}[schedule]\nverify = "30 25 * * *"\n`,
+      ["schedule.verify", "hour", '"" for none'],
+    ],
     [
       "cron with 4 fields",
       `${MINIMAL}[schedule]\nlog_ship = "* * * *"\n`,

@@ -56,6 +56,20 @@ describe("lines", () => {
     );
   });
 
+  test("verify --repair daily at schedule.verify, in every mode that extracts; none when it is empty", () => {
+    for (const mode of ["FREE", "SAAS", "CUSTOM"]) {
+      const text = crontab(configOf(`mode = "${mode}"\n${BASE}`), { executable: BINARY });
+      expect(text).toContain(
+        "\n30 3 * * * /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json verify --repair >> /var/lib/panorama/logs/panorama-verify.log 2>&1\n",
+      );
+    }
+    const none = crontab(configOf(`mode = "CUSTOM"\n${BASE}[schedule]\nverify = ""\n`), {
+      executable: BINARY,
+    });
+    expect(none).not.toContain("verify");
+    expect(none).toContain(" run >> ");
+  });
+
   test("the source form: bun, then the entry script", () => {
     const text = crontab(configOf(`mode = "FREE"\n${BASE}`), {
       executable: ["/opt/bun/bin/bun", "/srv/panorama/src/cli.ts"],

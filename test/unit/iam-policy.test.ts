@@ -27,12 +27,14 @@ const KNOWN_ACTIONS = new Set([
   "s3:DeleteObject",
   "s3:GetObject",
   "s3:GetBucketLocation",
+  "s3:ListBucket",
   "glue:GetDatabase",
   "glue:GetTable",
   "glue:CreateTable",
   "glue:UpdateTable",
   "glue:DeleteTable",
   "glue:BatchCreatePartition",
+  "glue:BatchDeletePartition",
   "glue:GetPartitions",
   "athena:StartQueryExecution",
   "athena:GetQueryExecution",
@@ -133,6 +135,7 @@ describe("statements", () => {
       "glue:GetDatabase",
       "glue:GetTable",
       "glue:BatchCreatePartition",
+      "glue:BatchDeletePartition",
       "glue:GetPartitions",
     ]);
     expect(glue.Resource.some((r) => r.includes("_table_"))).toBe(false);
@@ -153,17 +156,33 @@ describe("statements", () => {
     ]);
   });
 
-  test("DeleteObject on data objects only of the variant the configuration replaces", () => {
+  test("DeleteObject on the data objects of both variants, never the tracking logs", () => {
     const deletes = (policy: IamPolicy) =>
       policy.Statement.filter((s) => s.Action.includes("s3:DeleteObject")).flatMap((s) => s.Resource);
-    expect(deletes(policyOf(`mode = "CUSTOM"\n${BASE}`))).toEqual([
-      "arn:aws:s3:::acme-panorama/openedx/*.csv.gz",
-      "arn:aws:s3:::acme-panorama/PanoramaConnectionTest",
-    ]);
-    expect(deletes(policyOf(`mode = "CUSTOM"\n${BASE}compression = "gzip"\n`))).toEqual([
-      "arn:aws:s3:::acme-panorama/openedx/*.csv",
-      "arn:aws:s3:::acme-panorama/PanoramaConnectionTest",
-    ]);
+    for (const compression of ["none", "gzip"]) {
+      expect(deletes(policyOf(`mode = "CUSTOM"\n${BASE}compression = "${compression}"\n`))).toEqual([
+        "arn:aws:s3:::acme-panorama/openedx/*.csv",
+        "arn:aws:s3:::acme-panorama/openedx/*.csv.gz",
+        "arn:aws:s3:::acme-panorama/PanoramaConnectionTest",
+      ]);
+    }
+  });
+
+  test("ListBucket on the data bucket, limited to the base prefix by an s3:prefix condition", () => {
+    for (const mode of ["FREE", "SAAS", "CUSTOM"]) {
+      const list = policyOf(`mode = "${mode}"\n${BASE}base_prefix = "lake"\n`).Statement.filter((s) =>
+        s.Action.includes("s3:ListBucket"),
+      );
+      expect(list).toEqual([
+        {
+          Sid: "ListDatalakeObjects",
+          Effect: "Allow",
+          Action: ["s3:ListBucket"],
+          Resource: ["arn:aws:s3:::acme-panorama"],
+          Condition: { StringLike: { "s3:prefix": ["lake/*"] } },
+        },
+      ]);
+    }
   });
 
   test("Glue tables: raw tables, views in CUSTOM, tracking logs; sorted and de-duplicated", () => {

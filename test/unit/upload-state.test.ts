@@ -53,6 +53,11 @@ function memoryTarget(onPut: (key: string) => void = () => {}): Target & { objec
     async delete(key) {
       objects.delete(key);
     },
+    async list(prefix) {
+      return [...objects]
+        .filter(([key]) => key.startsWith(prefix))
+        .map(([key, text]) => ({ key, size: text.length }));
+    },
   };
 }
 

@@ -29,6 +29,9 @@ function recordingTarget(): Target & { calls: string[] } {
     async delete(key) {
       calls.push(`delete ${key}`);
     },
+    async list() {
+      return [];
+    },
   };
 }
 

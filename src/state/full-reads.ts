@@ -1,0 +1,29 @@
+// When each table was last read in full and its stale objects deleted (DESIGN §7, §7a): an
+// incremental table is read in full again once `extract.full_every` has passed since then.
+import { join } from "node:path";
+import type { Config, TableConfig } from "../config/types.ts";
+import { readJson, writeJsonAtomic } from "./atomic.ts";
+
+function path(stateDir: string): string {
+  return join(stateDir, "full-reads.json");
+}
+
+/** table → ISO time of its last full read whose stale objects were deleted */
+export function readFullReads(stateDir: string): Record<string, string> {
+  return readJson<Record<string, string>>(path(stateDir), {});
+}
+
+export function saveFullRead(stateDir: string, table: string, time: Date): void {
+  writeJsonAtomic(path(stateDir), { ...readFullReads(stateDir), [table]: time.toISOString() });
+}
+
+/**
+ * Whether an incremental table must be read whole: `fullEvery` seconds (0 = never, undefined = not
+ * asked) since its last full read, or none recorded.
+ */
+export function fullReadDue(config: Config, table: TableConfig, fullEvery: number | undefined): boolean {
+  if (!table.incremental || fullEvery === undefined || fullEvery === 0) return false;
+  const last = readFullReads(config.state_dir)[table.name];
+  if (last === undefined) return true;
+  return Date.now() - Date.parse(last) >= fullEvery * 1000;
+}

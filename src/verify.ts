@@ -1,0 +1,401 @@
+// `panorama verify` (DESIGN §7a): MySQL's row counts per table and per partition against the
+// objects of the datalake. Cheap by design: one GROUP BY COUNT(*) per partitioned table (COUNT(*)
+// for an unpartitioned one), one listing of the table's prefix (S3 or the local tree), and the
+// rows and bytes the upload state recorded when each object was stored; no data is read.
+// `--repair` re-extracts and stores what differs, deletes what is stale, then verifies again.
+import type { Connection } from "mysql2";
+import type { Glue } from "./aws/glue.ts";
+import { registerAfterUpload } from "./catalog/register.ts";
+import type { Config, TableConfig } from "./config/types.ts";
+import { objectKey } from "./datalake/layout.ts";
+import { hostTablePrefix, listTableObjects, removeStale } from "./datalake/prune.ts";
+import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
+import type { Target } from "./datalake/targets.ts";
+import { Uploader } from "./datalake/upload.ts";
+import { messageOf, PanoramaError } from "./errors.ts";
+import { planTable } from "./extract/extract.ts";
+import { type Cell, close, connect, ident, mysqlError, query, tableColumns } from "./extract/mysql.ts";
+import { partitionPairs } from "./extract/partition.ts";
+import { extractOverConnections } from "./extract/partition-pool.ts";
+import { log } from "./log.ts";
+import { type FindingKind, saveVerifyRecord } from "./state/verify-record.ts";
+
+/** One difference; its kinds are described with FindingKind. */
+export interface Finding {
+  kind: FindingKind;
+  key: string;
+  /** MySQL's rows of the partition (0 for a stale object) */
+  mysql_rows: number;
+  /** rows recorded when the object was stored; null when unknown or absent */
+  datalake_rows: number | null;
+  /** bytes recorded when the object was stored (compressed bytes with gzip); null when unknown */
+  stored_bytes: number | null;
+  /** bytes of the object as the datalake lists it; null when absent */
+  listed_bytes: number | null;
+}
+
+export interface TableCheck {
+  table: string;
+  partitions: number;
+  mysql_rows: number;
+  objects: number;
+  findings: Finding[];
+  /** the table could not be checked (MySQL or the datalake failed) */
+  error: string | null;
+  /** why the table is not checked (course structures come from MongoDB) */
+  skipped: string | null;
+}
+
+export interface VerifyReport {
+  time: string;
+  ok: boolean;
+  tables: TableCheck[];
+  /** SQL statements sent to MySQL and listings of the datalake */
+  queries: number;
+  listings: number;
+  seconds: number;
+}
+
+/** One partition MySQL has: its values and its rows. */
+interface Expected {
+  values: Cell[];
+  rows: number;
+}
+
+/** Per key, what MySQL has for `table`: one GROUP BY COUNT(*), or a COUNT(*) without partitions. */
+async function mysqlCounts(
+  connection: Connection,
+  config: Config,
+  table: TableConfig,
+): Promise<Map<string, Expected>> {
+  const from = `FROM ${ident(table.name)}`;
+  const keyOf = (values: Cell[]) =>
+    objectKey({
+      basePrefix: config.datalake.base_prefix,
+      table: table.name,
+      partitions: partitionPairs(config, table, values),
+      compression: config.datalake.compression,
+    });
+  const out = new Map<string, Expected>();
+  const send = (sql: string) => {
+    log.debug("verify: counting rows", { table: table.name, sql });
+    return query<Cell[]>(connection, sql, [], true);
+  };
+  if (table.partition_fields.length === 0) {
+    const [row] = await send(`SELECT COUNT(*) ${from}`);
+    out.set(keyOf([]), { values: [], rows: Number(row?.[0] ?? 0) });
+    return out;
+  }
+  const fields = table.partition_fields.map(ident).join(", ");
+  const rows = await send(`SELECT ${fields}, COUNT(*) ${from} GROUP BY ${fields}`);
+  for (const row of rows) {
+    const values = row.slice(0, -1);
+    out.set(keyOf(values), { values, rows: Number(row[row.length - 1]) });
+  }
+  return out;
+}
+
+/** The table compared: MySQL's counts, the datalake's listing and the upload state's records. */
+async function checkTable(
+  connection: Connection,
+  config: Config,
+  target: Target,
+  uploader: Uploader,
+  table: TableConfig,
+): Promise<{ check: TableCheck; expected: Map<string, Expected> }> {
+  const check: TableCheck = {
+    table: table.name,
+    partitions: 0,
+    mysql_rows: 0,
+    objects: 0,
+    findings: [],
+    error: null,
+    skipped: null,
+  };
+  const expected = await mysqlCounts(connection, config, table).catch((error) => {
+    throw mysqlError(error, config.mysql, `counting the rows of ${table.name}`);
+  });
+  log.debug("verify: listing the datalake", {
+    table: table.name,
+    prefix: hostTablePrefix(config, table.name),
+  });
+  const listed = new Map((await listTableObjects(config, target, table.name)).map((o) => [o.key, o.size]));
+  check.partitions = expected.size;
+  check.objects = listed.size;
+  for (const [key, { rows }] of expected) {
+    check.mysql_rows += rows;
+    const size = listed.get(key);
+    const stored = uploader.storedAt(key);
+    const finding = (kind: FindingKind): Finding => ({
+      kind,
+      key,
+      mysql_rows: rows,
+      datalake_rows: stored?.rows ?? null,
+      stored_bytes: stored?.bytes ?? null,
+      listed_bytes: size ?? null,
+    });
+    if (size === undefined) check.findings.push(finding("missing"));
+    else if (stored?.rows !== rows) check.findings.push(finding("rows"));
+    else if (stored.bytes !== size) check.findings.push(finding("size"));
+  }
+  for (const [key, size] of listed) {
+    if (expected.has(key)) continue;
+    const stored = uploader.storedAt(key);
+    check.findings.push({
+      kind: "stale",
+      key,
+      mysql_rows: 0,
+      datalake_rows: stored?.rows ?? null,
+      stored_bytes: stored?.bytes ?? null,
+      listed_bytes: size,
+    });
+  }
+  return { check, expected };
+}
+
+export interface VerifyOptions {
+  repair: boolean;
+  glue?: Glue | undefined;
+}
+
+/** Verify `tables`; with `repair`, make them agree and verify again. */
+export async function verifyTables(
+  config: Config,
+  tables: TableConfig[],
+  target: Target,
+  options: VerifyOptions,
+): Promise<{ before: VerifyReport; after: VerifyReport | null; repaired: boolean }> {
+  const check = () =>
+    withMysql(config, (connection) =>
+      verifyOnce(connection, config, tables, target, new Uploader(config, target)),
+    );
+  const first = await check();
+  if (!options.repair || first.report.ok) return { before: first.report, after: null, repaired: true };
+  // A connection of its own to each step: a failure in one leaves the next a sound one.
+  const repaired = await withMysql(config, (connection) =>
+    repair(connection, config, target, first.plans, options.glue),
+  );
+  const second = await check();
+  return { before: first.report, after: second.report, repaired };
+}
+
+async function withMysql<T>(config: Config, work: (connection: Connection) => Promise<T>): Promise<T> {
+  const connection = await connect(config.mysql).catch((error) => {
+    throw mysqlError(error, config.mysql, "verify");
+  });
+  try {
+    return await work(connection);
+  } finally {
+    await close(connection).catch(() => {});
+  }
+}
+
+interface RepairPlan {
+  table: TableConfig;
+  check: TableCheck;
+  expected: Map<string, Expected>;
+}
+
+async function verifyOnce(
+  connection: Connection,
+  config: Config,
+  tables: TableConfig[],
+  target: Target,
+  uploader: Uploader,
+): Promise<{ report: VerifyReport; plans: RepairPlan[] }> {
+  const started = performance.now();
+  const report: VerifyReport = {
+    time: new Date().toISOString(),
+    ok: true,
+    tables: [],
+    queries: 0,
+    listings: 0,
+    seconds: 0,
+  };
+  const plans: RepairPlan[] = [];
+  for (const table of tables) {
+    if (table.source === "course_structures") {
+      report.tables.push({
+        table: table.name,
+        partitions: 0,
+        mysql_rows: 0,
+        objects: 0,
+        findings: [],
+        error: null,
+        skipped: "its rows come from MongoDB, which verify does not count",
+      });
+      continue;
+    }
+    try {
+      // A preset table this Open edX release lacks is absent, not a difference (DESIGN §10).
+      if (table.preset && !(await tableColumns(connection, config.mysql.database, table.name))) {
+        report.queries++;
+        report.tables.push({
+          table: table.name,
+          partitions: 0,
+          mysql_rows: 0,
+          objects: 0,
+          findings: [],
+          error: null,
+          skipped: `absent: ${config.mysql.database} has no such table (this Open edX release)`,
+        });
+        continue;
+      }
+      report.queries++;
+      report.listings++;
+      const { check, expected } = await checkTable(connection, config, target, uploader, table);
+      report.tables.push(check);
+      plans.push({ table, check, expected });
+    } catch (error) {
+      const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
+      report.tables.push({
+        table: table.name,
+        partitions: 0,
+        mysql_rows: 0,
+        objects: 0,
+        findings: [],
+        error: `${messageOf(error)}${hint}`,
+        skipped: null,
+      });
+    }
+  }
+  report.ok = report.tables.every((t) => t.error === null && t.findings.length === 0);
+  report.seconds = Math.round((performance.now() - started) / 10) / 100;
+  return { report, plans };
+}
+
+/**
+ * Re-extracts and stores the partitions that differ (forgotten by the upload state first, so
+ * that a file equal to what was stored is sent again over the object that changed), deletes the
+ * stale objects with their catalog partitions. Watermarks are left alone. A table that fails is
+ * said and the others still repaired; false when anything failed.
+ */
+async function repair(
+  connection: Connection,
+  config: Config,
+  target: Target,
+  plans: RepairPlan[],
+  glue: Glue | undefined,
+): Promise<boolean> {
+  const uploader = new Uploader(config, target);
+  const spool = spoolDir(config.state_dir);
+  await cleanSpool(spool);
+  let ok = true;
+  const failed = (what: string, error: unknown) => {
+    ok = false;
+    const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
+    log.error(`${what}: ${messageOf(error)}${hint}`);
+  };
+  try {
+    // Leftovers of a failed run first: re-extraction may write the same keys.
+    for (const entry of await listSpool(spool)) await uploader.enqueue(entry);
+    await drained(uploader);
+  } catch (error) {
+    failed("repair: storing the spool's leftovers", uploader.failure?.error ?? error);
+    return false;
+  }
+  for (const { table, check, expected } of plans) {
+    if (check.findings.length === 0) continue;
+    const differ = check.findings.filter((f) => f.kind !== "stale").map((f) => f.key);
+    const stale = check.findings.filter((f) => f.kind === "stale").map((f) => f.key);
+    log.info(
+      `${table.name}: repairing ${differ.length} partition(s), deleting ${stale.length} stale object(s)`,
+      {
+        table: table.name,
+      },
+    );
+    try {
+      uploader.forget(differ);
+      if (differ.length > 0) {
+        const plan = await planTable(connection, config, table, true);
+        if (!plan) continue; // dropped since it was verified
+        const job = { table, columns: plan.columns };
+        const values = differ.map((key) => expected.get(key)!.values);
+        await extractOverConnections(connection, config, job, values, config.mysql.connections, (entry) =>
+          uploader.enqueue(entry),
+        );
+        await drained(uploader);
+      }
+      const removed = await removeStale(config, target, uploader, table, stale, expected.keys(), glue);
+      ok &&= removed.catalogued;
+    } catch (error) {
+      failed(`${table.name}: repair failed`, uploader.failure?.error ?? error);
+      if (uploader.failure) break; // the uploader takes no more files
+    }
+  }
+  await uploader.drain();
+  return (await registerAfterUpload(config, uploader.done, glue)) && ok;
+}
+
+/** Every queued upload done; throws the first upload's failure. */
+async function drained(uploader: Uploader): Promise<void> {
+  await uploader.drain();
+  if (uploader.failure) throw uploader.failure.error;
+}
+
+function count(report: VerifyReport): Record<FindingKind, number> {
+  const out: Record<FindingKind, number> = { missing: 0, stale: 0, rows: 0, size: 0 };
+  for (const t of report.tables) for (const f of t.findings) out[f.kind]++;
+  return out;
+}
+
+/**
+ * What `status` keeps of this verify. `repaired`: false when a repair failed in a way the second
+ * verification may not show.
+ */
+export function recordVerify(
+  config: Config,
+  before: VerifyReport,
+  after: VerifyReport | null,
+  repair: boolean,
+  repaired = true,
+): void {
+  const last = after ?? before;
+  saveVerifyRecord(config.state_dir, {
+    time: before.time,
+    ok: last.ok && repaired,
+    repair,
+    found: count(before),
+    left: count(last),
+    errors: last.tables.filter((t) => t.error !== null).length,
+    seconds: Math.round((before.seconds + (after?.seconds ?? 0)) * 100) / 100,
+  });
+}
+
+const DESCRIBE: Record<FindingKind, (f: Finding) => string> = {
+  missing: (f) => `missing\t${f.key}\tMySQL ${f.mysql_rows} rows, no object`,
+  stale: (f) => `stale\t${f.key}\tno rows in MySQL, ${f.listed_bytes} bytes`,
+  rows: (f) =>
+    `rows\t${f.key}\tMySQL ${f.mysql_rows} rows, datalake ${f.datalake_rows === null ? "not recorded" : `${f.datalake_rows} rows`}`,
+  size: (f) => `size\t${f.key}\tstored ${f.stored_bytes} bytes, datalake ${f.listed_bytes} bytes`,
+};
+
+/** The report for people: one line per table, one per difference. */
+export function formatReport(report: VerifyReport): string {
+  const lines: string[] = [];
+  for (const t of report.tables) {
+    if (t.skipped) {
+      lines.push(`- ${t.table}: not verified: ${t.skipped}`);
+    } else if (t.error) {
+      lines.push(`✗ ${t.table}: not verified: ${t.error}`);
+    } else if (t.findings.length === 0) {
+      lines.push(
+        `✓ ${t.table}: ${t.partitions} partition(s), ${t.mysql_rows} rows, ${t.objects} object(s) agree`,
+      );
+    } else {
+      const c: Record<FindingKind, number> = { missing: 0, stale: 0, rows: 0, size: 0 };
+      for (const f of t.findings) c[f.kind]++;
+      const parts = (Object.keys(c) as FindingKind[]).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
+      lines.push(
+        `✗ ${t.table}: ${parts.join(", ")} (of ${t.partitions} partition(s), ${t.objects} object(s))`,
+      );
+      for (const f of t.findings) lines.push(`  ${DESCRIBE[f.kind](f)}`);
+    }
+  }
+  lines.push(
+    report.ok
+      ? `the datalake agrees with MySQL (${report.queries} queries, ${report.listings} listings, ${report.seconds} s)`
+      : `the datalake differs from MySQL (${report.queries} queries, ${report.listings} listings, ${report.seconds} s)`,
+  );
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,237 @@
+// Deletions and reconciliation (DESIGN §7a) on S3: the real CLI and MariaDB, s3rver behind the
+// environment's SigV4-checking proxy, the loopback Glue that checks requests against the AWS
+// model. gzip objects: the size verify compares is the compressed size S3 lists.
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type mysql from "mysql2/promise";
+import { AwsClient } from "../../src/aws/client.ts";
+import { S3Client } from "../../src/aws/s3.ts";
+import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { cleanEnv, runPanorama } from "../support/cli.ts";
+import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
+import { testConnection, writeTestConfig } from "../support/mysql.ts";
+import { type S3TestConfig, writeS3Config } from "../support/s3-config.ts";
+import { startS3Proxy } from "../support/s3-proxy.ts";
+
+const skip = skipWithoutTestEnv();
+let db: mysql.Connection;
+let env: TestEnv;
+let glue: AwsJsonServer;
+const dirs: string[] = [];
+
+const TABLES = `[extract]
+preset = "none"
+
+[[tables]]
+name = "s3verify_grades"
+partition_fields = ["course_id"]
+incremental = { timestamp_field = "modified", overlap = "1 hour" }
+`;
+const GLUE_TABLE = (prefix: string) => `${prefix}_raw_s3verify_grades`;
+const course = (n: number) => `course-v1:Org+V${n}+2024`;
+const keyOf = (prefix: string, n: number) =>
+  `${prefix}/s3verify_grades/lms=lms.example.com/course_id=course-v1%3AOrg%2BV${n}%2B2024/s3verify_grades.csv.gz`;
+
+function uniquePrefix(): string {
+  return `s3verify_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function s3Config(prefix: string): S3TestConfig {
+  const cfg = writeS3Config({
+    datalake: `base_prefix = "${prefix}"\ncompression = "gzip"\nglue_endpoint = "${glue.url}"`,
+    body: TABLES,
+  });
+  dirs.push(cfg.dir);
+  return cfg;
+}
+
+function s3Of(cfg: S3TestConfig): S3Client {
+  return new S3Client(new AwsClient(cfg.config), cfg.config);
+}
+
+/** Every object under `prefix/`: key without the prefix → SHA-256 of its bytes. */
+async function bucketObjects(cfg: S3TestConfig, prefix: string): Promise<Map<string, string>> {
+  const s3 = s3Of(cfg);
+  const out = new Map<string, string>();
+  for (const { key } of await s3.listObjects(env.s3.bucket, `${prefix}/`)) {
+    const body = await (
+      await fetch(s3.url(env.s3.bucket, key).replace(env.s3.endpoint, env.s3.directEndpoint))
+    ).arrayBuffer();
+    out.set(key.slice(prefix.length + 1), createHash("sha256").update(new Uint8Array(body)).digest("hex"));
+  }
+  return out;
+}
+
+/** What a clean, full extraction of MySQL as it is now writes (a local datalake, same layout). */
+async function cleanExtraction(prefix: string): Promise<Map<string, string>> {
+  const local = writeTestConfig(TABLES);
+  dirs.push(local.dir);
+  const text = readFileSync(local.file, "utf8").replace(
+    'target = "local"',
+    `target = "local"\nbase_prefix = "${prefix}"\ncompression = "gzip"`,
+  );
+  await Bun.write(local.file, text);
+  expect((await runPanorama(["--config", local.file, "run", "--full"])).code).toBe(0);
+  const out = new Map<string, string>();
+  const base = join(local.datalake, prefix);
+  for (const name of readdirSync(base, { recursive: true }) as string[]) {
+    const path = join(base, name);
+    if (statSync(path).isFile()) out.set(name, createHash("sha256").update(readFileSync(path)).digest("hex"));
+  }
+  return out;
+}
+
+async function panorama(cfg: S3TestConfig, ...args: string[]) {
+  return runPanorama(["--config", cfg.file, ...args], { env: cleanEnv() });
+}
+
+function partitionCourses(prefix: string): string[] {
+  return glue
+    .partitions("panorama", GLUE_TABLE(prefix))
+    .map((p) => (p.Values as string[])[1]!)
+    .sort();
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  env = testEnv();
+  glue = await startAwsJsonServer({
+    accessKeyId: env.s3.accessKeyId,
+    secretAccessKey: env.s3.secretAccessKey,
+    region: env.s3.region,
+    databases: ["panorama"],
+    existingTable: (name) => ({
+      Name: name,
+      PartitionKeys: [
+        { Name: "lms", Type: "string" },
+        { Name: "course_id", Type: "string" },
+      ],
+      StorageDescriptor: {
+        Columns: [],
+        Location: "s3://x/",
+        InputFormat: "org.apache.hadoop.mapred.TextInputFormat",
+        OutputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        SerdeInfo: { SerializationLibrary: "org.apache.hadoop.hive.serde2.OpenCSVSerde", Parameters: {} },
+      },
+    }),
+  });
+  db = await testConnection(env.mysql.scratchDatabase);
+});
+
+beforeEach(async () => {
+  if (skip) return;
+  await db.query(`DROP TABLE IF EXISTS s3verify_grades;
+    CREATE TABLE s3verify_grades (id INT PRIMARY KEY, course_id VARCHAR(100), grade INT, modified DATETIME(6), KEY (course_id));
+    INSERT INTO s3verify_grades SELECT seq, CONCAT('course-v1:Org+V', seq % 30, '+2024'), seq % 11,
+      '2024-01-01 00:00:00' + INTERVAL seq HOUR FROM seq_1_to_3000`);
+});
+
+afterAll(async () => {
+  if (skip) return;
+  await db.query("DROP TABLE IF EXISTS s3verify_grades");
+  await db.end();
+  await glue.stop();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)("deletions and verify on S3 with Glue", () => {
+  test("a course deleted in MySQL: after the next full read its object and its Glue partition are gone", async () => {
+    const prefix = uniquePrefix();
+    const cfg = s3Config(prefix);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    expect(partitionCourses(prefix)).toHaveLength(30);
+    await db.query("DELETE FROM s3verify_grades WHERE course_id IN (?, ?)", [course(7), course(8)]);
+    glue.reset();
+    const full = await panorama(cfg, "run", "--full");
+    expect(full.code, full.stderr).toBe(0);
+    const objects = await bucketObjects(cfg, prefix);
+    expect(objects.size).toBe(28);
+    expect([...objects.keys()].some((k) => k.includes("V7%2B") || k.includes("V8%2B"))).toBe(false);
+    expect(partitionCourses(prefix)).not.toContain(course(7));
+    expect(partitionCourses(prefix)).not.toContain(course(8));
+    expect(partitionCourses(prefix)).toHaveLength(28);
+    expect(glue.calls("BatchDeletePartition")).toBe(1);
+    expect(objects).toEqual(await cleanExtraction(prefix));
+  }, 60_000);
+
+  test("missing, replaced and stale objects: reported (exit 1), repaired (exit 0), the bucket equals a clean extraction", async () => {
+    const prefix = uniquePrefix();
+    const cfg = s3Config(prefix);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    const clean = await bucketObjects(cfg, prefix);
+    const s3 = s3Of(cfg);
+    // Deleted by hand; replaced by other bytes; an object of a course MySQL never had.
+    await s3.deleteObject(env.s3.bucket, keyOf(prefix, 3));
+    await s3.putObject(env.s3.bucket, keyOf(prefix, 4), new TextEncoder().encode("not the data"));
+    const stale = keyOf(prefix, 99);
+    await s3.putObject(env.s3.bucket, stale, new TextEncoder().encode("stale"));
+    glue.reset();
+
+    const found = await panorama(cfg, "verify", "--json");
+    expect(found.code).toBe(1);
+    const report = JSON.parse(found.stdout) as {
+      found: { tables: { findings: { kind: string; key: string; listed_bytes: number | null }[] }[] };
+    };
+    const findings = report.found.tables[0]!.findings;
+    expect(findings.map((f) => `${f.kind} ${f.key}`).sort()).toEqual(
+      [`missing ${keyOf(prefix, 3)}`, `size ${keyOf(prefix, 4)}`, `stale ${stale}`].sort(),
+    );
+    expect(findings.find((f) => f.kind === "size")?.listed_bytes).toBe("not the data".length);
+
+    // verify alone changes nothing.
+    expect((await bucketObjects(cfg, prefix)).has(stale.slice(prefix.length + 1))).toBe(true);
+
+    const repaired = await panorama(cfg, "verify", "--repair");
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(await bucketObjects(cfg, prefix)).toEqual(clean);
+    expect(await bucketObjects(cfg, prefix)).toEqual(await cleanExtraction(prefix));
+    // The stale object's partition was never registered: Glue is asked and has nothing to remove.
+    expect(glue.calls("BatchDeletePartition")).toBe(1);
+    expect(partitionCourses(prefix)).toHaveLength(30);
+    expect((await panorama(cfg, "verify")).code).toBe(0);
+  }, 60_000);
+
+  test("S3 refusing writes during a repair: exit 1 naming the failure; the next repair completes it", async () => {
+    const prefix = uniquePrefix();
+    const cfg = s3Config(prefix);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    await s3Of(cfg).deleteObject(env.s3.bucket, keyOf(prefix, 6));
+    const proxy = await startS3Proxy({
+      upstream: env.s3.directEndpoint,
+      credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
+    });
+    try {
+      proxy.setFaults((r) =>
+        r.method === "PUT"
+          ? { kind: "error", status: 403, code: "AccessDenied", message: "Access Denied" }
+          : undefined,
+      );
+      const text = readFileSync(cfg.file, "utf8");
+      await Bun.write(cfg.file, text.replace(`endpoint = "${env.s3.endpoint}"`, `endpoint = "${proxy.url}"`));
+      const refused = await panorama(cfg, "verify", "--repair");
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("s3verify_grades: repair failed");
+      expect(refused.stderr).toContain("AccessDenied");
+      expect(refused.stdout).toContain(`missing\t${keyOf(prefix, 6)}`);
+      expect(refused.stdout).toContain("after the repair:");
+      await Bun.write(cfg.file, text);
+    } finally {
+      await proxy.close();
+    }
+    expect((await panorama(cfg, "verify", "--repair")).code).toBe(0);
+    expect(await bucketObjects(cfg, prefix)).toEqual(await cleanExtraction(prefix));
+  }, 60_000);
+
+  test("rows deleted inside a partition, no timestamp moved: verify --repair stores the partition again at once", async () => {
+    const prefix = uniquePrefix();
+    const cfg = s3Config(prefix);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    await db.query("DELETE FROM s3verify_grades WHERE course_id = ? AND id < 1000", [course(5)]);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    expect((await panorama(cfg, "verify")).code).toBe(1);
+    expect((await panorama(cfg, "verify", "--repair")).code).toBe(0);
+    expect(await bucketObjects(cfg, prefix)).toEqual(await cleanExtraction(prefix));
+  }, 60_000);
+});

@@ -1,0 +1,293 @@
+// Deletions and reconciliation (DESIGN §7a) with a local datalake, against the real MariaDB: a
+// full read deletes what it did not produce, `full_every` forces one, and `verify` finds and
+// `--repair` mends missing, changed and stale objects, leaving the datalake byte for byte equal
+// to a clean extraction.
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type mysql from "mysql2/promise";
+import { runPanorama } from "../support/cli.ts";
+import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { testConnection, writeTestConfig } from "../support/mysql.ts";
+
+const skip = skipWithoutTestEnv();
+let db: mysql.Connection;
+const dirs: string[] = [];
+
+const TABLES = `[extract]
+preset = "none"
+
+[[tables]]
+name = "verify_events"
+partition_fields = ["course_id"]
+incremental = { timestamp_field = "modified", overlap = "1 hour" }
+
+[[tables]]
+name = "verify_users"
+`;
+
+const PREFIX = "openedx/verify_events/lms=lms.example.com";
+const keyOf = (course: number) => `${PREFIX}/course_id=course-v1%3AOrg%2BC${course}%2B2024/verify_events.csv`;
+
+/** Every file under `dir`: relative path → content. */
+function tree(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  if (!existsSync(dir)) return files;
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name);
+    if (statSync(path).isFile()) files.set(name, readFileSync(path, "utf8"));
+  }
+  return files;
+}
+
+function config() {
+  const cfg = writeTestConfig(TABLES);
+  dirs.push(cfg.dir);
+  return cfg;
+}
+
+async function panorama(file: string, ...args: string[]) {
+  return runPanorama(["--config", file, ...args]);
+}
+
+/** The datalake a clean, full extraction of MySQL as it is now writes. */
+async function cleanExtraction(): Promise<Map<string, string>> {
+  const clean = config();
+  expect((await panorama(clean.file, "run", "--full")).code).toBe(0);
+  return tree(clean.datalake);
+}
+
+interface VerifyJson {
+  ok: boolean;
+  found: { tables: { table: string; findings: { kind: string; key: string }[] }[] };
+  after: { ok: boolean } | null;
+}
+
+async function verifyJson(file: string, ...args: string[]): Promise<{ code: number; report: VerifyJson }> {
+  const result = await panorama(file, "verify", "--json", ...args);
+  return { code: result.code, report: JSON.parse(result.stdout) as VerifyJson };
+}
+
+function findings(report: VerifyJson): string[] {
+  return report.found.tables.flatMap((t) => t.findings.map((f) => `${f.kind} ${f.key}`)).sort();
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  db = await testConnection(testEnv().mysql.scratchDatabase);
+});
+
+beforeEach(async () => {
+  if (skip) return;
+  await db.query(`DROP TABLE IF EXISTS verify_events; DROP TABLE IF EXISTS verify_users;
+    CREATE TABLE verify_events (id INT PRIMARY KEY, course_id VARCHAR(100), grade INT, modified DATETIME(6), KEY (course_id));
+    INSERT INTO verify_events SELECT seq, CONCAT('course-v1:Org+C', seq % 5, '+2024'), seq % 7,
+      '2024-01-01 00:00:00' + INTERVAL seq HOUR FROM seq_1_to_500;
+    CREATE TABLE verify_users (id INT PRIMARY KEY, username VARCHAR(100));
+    INSERT INTO verify_users SELECT seq, CONCAT('user', seq) FROM seq_1_to_50`);
+});
+
+afterAll(async () => {
+  if (skip) return;
+  await db.query("DROP TABLE IF EXISTS verify_events; DROP TABLE IF EXISTS verify_users");
+  await db.end();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)("deletions on full reads", () => {
+  test("a course deleted in MySQL: its object is gone after the next full read, not after an incremental one", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect(tree(cfg.datalake).has(keyOf(3))).toBe(true);
+    await db.query("DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C3+2024'");
+
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect(tree(cfg.datalake).has(keyOf(3))).toBe(true);
+
+    const full = await panorama(cfg.file, "run", "--full");
+    expect(full.code).toBe(0);
+    expect(full.stderr).toContain("verify_events: 1 stale object(s) deleted");
+    expect(tree(cfg.datalake).has(keyOf(3))).toBe(false);
+    expect(existsSync(join(cfg.datalake, dirname(keyOf(3))))).toBe(false);
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+  });
+
+  test("rows deleted inside a partition without a timestamp change reach the datalake once full_every has passed", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    await db.query("DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C2+2024' AND id < 100");
+    const before = tree(cfg.datalake);
+
+    // Within full_every: the incremental run cannot see the deletion.
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect(tree(cfg.datalake)).toEqual(before);
+
+    // The clock moves 25 hours on: the last full read is older than full_every (24h).
+    const fullReads = join(cfg.stateDir, "full-reads.json");
+    const recorded = JSON.parse(readFileSync(fullReads, "utf8")) as Record<string, string>;
+    expect(Object.keys(recorded)).toEqual(["verify_events"]);
+    const past = new Date(Date.parse(recorded.verify_events!) - 25 * 3600 * 1000).toISOString();
+    writeFileSync(fullReads, JSON.stringify({ verify_events: past }));
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect(tree(cfg.datalake)).not.toEqual(before);
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    const again = JSON.parse(readFileSync(fullReads, "utf8")) as Record<string, string>;
+    expect(Date.parse(again.verify_events!)).toBeGreaterThan(Date.parse(past));
+  });
+
+  test('full_every = "0" never forces a full read', async () => {
+    const cfg = config();
+    writeFileSync(
+      cfg.file,
+      readFileSync(cfg.file, "utf8").replace('preset = "none"', 'preset = "none"\nfull_every = "0"'),
+    );
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    await db.query("DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C2+2024' AND id < 100");
+    const before = tree(cfg.datalake);
+    writeFileSync(
+      join(cfg.stateDir, "full-reads.json"),
+      JSON.stringify({ verify_events: "2000-01-01T00:00:00.000Z" }),
+    );
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect(tree(cfg.datalake)).toEqual(before);
+  });
+});
+
+describe.skipIf(skip)("verify and verify --repair", () => {
+  test("a datalake that matches: exit 0, every table checked", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const text = await panorama(cfg.file, "verify");
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain("✓ verify_events: 5 partition(s), 500 rows, 5 object(s) agree");
+    expect(text.stdout).toContain("✓ verify_users: 1 partition(s), 50 rows, 1 object(s) agree");
+    const { code, report } = await verifyJson(cfg.file);
+    expect(code).toBe(0);
+    expect(report.ok).toBe(true);
+    expect(findings(report)).toEqual([]);
+  });
+
+  test("rows deleted inside a partition: a row-count mismatch, repaired at once", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    await db.query("DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C2+2024' AND id < 100");
+    const text = await panorama(cfg.file, "verify");
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain(`rows\t${keyOf(2)}\tMySQL 80 rows, datalake 100 rows`);
+    const repaired = await verifyJson(cfg.file, "--repair");
+    expect(findings(repaired.report)).toEqual([`rows ${keyOf(2)}`]);
+    expect(repaired.report.after?.ok).toBe(true);
+    expect(repaired.code).toBe(0);
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+  });
+
+  test("an object deleted by hand is missing (exit 1); --repair restores it (exit 0 after)", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const clean = tree(cfg.datalake);
+    rmSync(join(cfg.datalake, keyOf(1)));
+    rmSync(join(cfg.datalake, "openedx/verify_users/lms=lms.example.com/verify_users.csv"));
+    const { code, report } = await verifyJson(cfg.file);
+    expect(code).toBe(1);
+    expect(findings(report)).toEqual([
+      `missing ${keyOf(1)}`,
+      "missing openedx/verify_users/lms=lms.example.com/verify_users.csv",
+    ]);
+    // The upload state still says they were stored: only the listing can tell.
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect(tree(cfg.datalake).has(keyOf(1))).toBe(false);
+    const repaired = await panorama(cfg.file, "verify", "--repair");
+    expect(repaired.code).toBe(0);
+    expect(repaired.stdout).toContain("after the repair:");
+    expect(tree(cfg.datalake)).toEqual(clean);
+    expect((await panorama(cfg.file, "verify")).code).toBe(0);
+  });
+
+  test("an object replaced by hand with other bytes: a size mismatch, repaired", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const clean = tree(cfg.datalake);
+    const other = "id,grade,modified\r\n1,2,3\r\n";
+    writeFileSync(join(cfg.datalake, keyOf(4)), other);
+    const text = await panorama(cfg.file, "verify");
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `size\\t${keyOf(4).replace(/[.+%]/g, "\\$&")}\\tstored \\d+ bytes, datalake ${other.length} bytes`,
+      ),
+    );
+    expect((await panorama(cfg.file, "verify", "--repair")).code).toBe(0);
+    expect(tree(cfg.datalake)).toEqual(clean);
+  });
+
+  test("a stale object (a partition MySQL does not have, the other variant) is reported and removed", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const clean = tree(cfg.datalake);
+    const stale = `${PREFIX}/course_id=course-v1%3AGone%2BX%2B2020/verify_events.csv`;
+    const variant = `${keyOf(0)}.gz`;
+    const foreign = "openedx/verify_events/lms=other.example.com/course_id=x/verify_events.csv";
+    for (const key of [stale, variant, foreign]) {
+      const path = join(cfg.datalake, key);
+      await Bun.write(path, "id,grade,modified\r\n");
+    }
+    const { code, report } = await verifyJson(cfg.file);
+    expect(code).toBe(1);
+    // Another LMS's objects in the same table are not this host's to judge.
+    expect(findings(report)).toEqual([`stale ${stale}`, `stale ${variant}`].sort());
+    expect((await panorama(cfg.file, "verify", "--repair")).code).toBe(0);
+    const after = tree(cfg.datalake);
+    expect(after.has(foreign)).toBe(true);
+    after.delete(foreign);
+    expect(after).toEqual(clean);
+  });
+
+  test("--tables limits the check; an unknown table is a usage error", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    rmSync(join(cfg.datalake, keyOf(1)));
+    expect((await panorama(cfg.file, "verify", "--tables", "verify_users")).code).toBe(0);
+    expect((await panorama(cfg.file, "verify", "--tables", "verify_events")).code).toBe(1);
+    const unknown = await panorama(cfg.file, "verify", "--tables", "verify_user");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("is not a configured table (did you mean");
+  });
+
+  test("a table missing in MySQL: reported as not verified, exit 1", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    await db.query("DROP TABLE verify_users");
+    const text = await panorama(cfg.file, "verify");
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain("✗ verify_users: not verified:");
+    expect(text.stdout).toContain("✓ verify_events");
+  });
+
+  test("MySQL unreachable: exit 1 saying so, with the hint; nothing is recorded as verified", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    writeFileSync(cfg.file, readFileSync(cfg.file, "utf8").replace(/^port = \d+$/m, "port = 1"));
+    const result = await panorama(cfg.file, "verify");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("MySQL");
+    expect(result.stderr).toContain("127.0.0.1:1");
+    expect(result.stdout).toBe("");
+    expect(existsSync(join(cfg.stateDir, "verify.json"))).toBe(false);
+  });
+
+  test("status shows the last verify", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect((await panorama(cfg.file, "status")).stdout).toContain("last verify: never");
+    rmSync(join(cfg.datalake, keyOf(1)));
+    expect((await panorama(cfg.file, "verify", "--repair")).code).toBe(0);
+    const status = await panorama(cfg.file, "status");
+    expect(status.stdout).toMatch(
+      /last verify: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, repaired 1 difference\(s\); all agree/,
+    );
+    const json = JSON.parse((await panorama(cfg.file, "status", "--json")).stdout) as {
+      last_verify: { ok: boolean; found: { missing: number } };
+    };
+    expect(json.last_verify).toMatchObject({ ok: true, found: { missing: 1 } });
+  });
+});
