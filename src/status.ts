@@ -87,10 +87,12 @@ function logLines(logs: LogShipFileStatus[]): string[] {
 }
 
 function lossLines(losses: Status["logs_lost"]): string[] {
-  return losses.map(
-    (l) =>
-      `${l.log}: ${number.format(l.lines)} line(s) (${number.format(l.bytes)} bytes) lost in ${number.format(l.files)} file(s) removed before they were shipped, the last at ${l.last.replace("T", " ").slice(0, 19)}`,
-  );
+  return losses.map((l) => {
+    const uncounted = l.uncounted_files
+      ? `, and lines not counted in ${number.format(l.uncounted_files)} more`
+      : "";
+    return `${l.log}: ${number.format(l.lines)} line(s) (${number.format(l.bytes)} bytes) lost in ${number.format(l.files)} file(s) removed or truncated before they were shipped${uncounted}; the last ${l.last.replace("T", " ").slice(0, 19)}`;
+  });
 }
 
 /** Plain-text tables for people. */

@@ -56,6 +56,8 @@ export interface LogLoss {
   bytes: number;
   /** how many removed files they were in */
   files: number;
+  /** removed files whose lost lines could not be counted (their end was never read) */
+  uncounted_files: number;
   /** ISO time of the last loss */
   last: string;
 }

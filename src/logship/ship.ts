@@ -117,6 +117,22 @@ function logOf(cp: FileCheckpoint): string {
   return join(dirname(cp.path), cp.base);
 }
 
+const NUMBERED = /^\.(\d+)(\.gz)?$/;
+
+/**
+ * Rotated files of `live`, oldest first: `.3.gz` before `.2` before `.1`, dated names in their
+ * order; else by time (compressing a file gives the copy a later time than the next rotation).
+ */
+function oldestFirst(live: string): (a: FileInfo, b: FileInfo) => number {
+  const rank = (file: FileInfo) => NUMBERED.exec(file.path.slice(live.length))?.[1];
+  return (a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    if (ra !== undefined && rb !== undefined) return Number(rb) - Number(ra);
+    if (ra === undefined && rb === undefined) return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+    return a.mtimeMs - b.mtimeMs;
+  };
+}
+
 /** Whether a checkpointed file is known by a rotated name (not its first one). */
 function isRotated(cp: FileCheckpoint): boolean {
   return cp.path !== logOf(cp);
@@ -221,11 +237,12 @@ export class LogShipper {
   async once(): Promise<ShipResult> {
     try {
       await this.pass(true);
-      // The time of this run, for the next one to tell what came while it was down.
-      this.dirty = true;
     } catch (error) {
       this.fail(error);
     } finally {
+      // Saved even when nothing was uploaded: the time of this run, for the next one to tell
+      // what came while it was down, and what was read and not shipped, to count what is lost.
+      this.dirty = true;
       this.close();
     }
     return this.finish();
@@ -414,10 +431,20 @@ export class LogShipper {
    */
   private lose(t: Tracked, what: string): void {
     const seen = t.cp.size_seen;
-    if (seen !== undefined && t.cp.offset >= seen) {
+    if (seen !== undefined && t.cp.offset >= seen && isRotated(t.cp)) {
       log.info(`${t.cp.path} was removed after all ${seen} bytes seen in it were shipped`, {
         path: t.cp.path,
       });
+      return;
+    }
+    if (seen !== undefined && t.cp.offset >= seen) {
+      // Live when last seen, then rotated and removed while log-ship was down: what was written
+      // to it since can be neither read nor counted.
+      log.warn(
+        `${t.cp.path} ${what} while log-ship was down, before its next rotation was seen: the lines written to it after the last run are lost`,
+        { path: t.cp.path, committed: t.cp.offset },
+      );
+      this.addLoss(t, null);
       return;
     }
     if (t.cp.offset === 0 && t.cp.fingerprint_length === 0) return;
@@ -426,6 +453,7 @@ export class LogShipper {
         path: t.cp.path,
         committed: t.cp.offset,
       });
+      this.addLoss(t, null);
       return;
     }
     const bytes = seen - t.cp.offset;
@@ -434,12 +462,18 @@ export class LogShipper {
       `${t.cp.path} ${what} before log-ship finished it: ${lines} line(s) (${bytes} bytes) seen in it were not shipped`,
       { path: t.cp.path, committed: t.cp.offset, lines, bytes },
     );
-    const log_ = logOf(t.cp);
-    const loss = this.losses[log_] ?? { lines: 0, bytes: 0, files: 0, last: "" };
-    this.losses[log_] = {
-      lines: loss.lines + lines,
-      bytes: loss.bytes + bytes,
-      files: loss.files + 1,
+    this.addLoss(t, { lines, bytes });
+  }
+
+  /** Counted per log for `status`: a removed file, with the lines and bytes lost (null: unknown). */
+  private addLoss(t: Tracked, lost: { lines: number; bytes: number } | null): void {
+    const name = logOf(t.cp);
+    const loss = this.losses[name] ?? { lines: 0, bytes: 0, files: 0, uncounted_files: 0, last: "" };
+    this.losses[name] = {
+      lines: loss.lines + (lost?.lines ?? 0),
+      bytes: loss.bytes + (lost?.bytes ?? 0),
+      files: loss.files + (lost ? 1 : 0),
+      uncounted_files: loss.uncounted_files + (lost ? 0 : 1),
       last: new Date().toISOString(),
     };
     this.dirty = true;
@@ -494,11 +528,21 @@ export class LogShipper {
       this.switchTo(t, copy);
       return;
     }
-    log.warn(`${t.cp.path} was truncated or replaced: reading it again from its start`, {
+    // Lines an earlier run read and did not ship (nothing read since) were in the old content.
+    const seen = t.cp.size_seen ?? 0;
+    const readNow = t.splitter.position > t.cp.offset || t.batcher.pending;
+    const lost =
+      !readNow && seen > t.cp.offset ? { lines: t.cp.lines_seen ?? 0, bytes: seen - t.cp.offset } : null;
+    const unshipped = lost
+      ? `; ${lost.lines} line(s) (${lost.bytes} bytes) seen in it before were not shipped`
+      : "";
+    log.warn(`${t.cp.path} was truncated or replaced: reading it again from its start${unshipped}`, {
       path: t.cp.path,
       read: t.splitter.position,
       size,
+      ...lost,
     });
+    if (lost) this.addLoss(t, lost);
     // What was read before is still a true record of events: upload it first.
     await this.flush(t);
     const index = this.files.indexOf(t);
@@ -574,7 +618,8 @@ export class LogShipper {
     t.cp.ino = copy.info.ino;
     if (copy.gzip) t.cp.gzip = copy.gzip;
     else delete t.cp.gzip;
-    t.checkedSize = copy.gzip ? copy.info.size : -1;
+    // Just checked: it starts with the bytes read, and holds at least as many.
+    t.checkedSize = copy.info.size;
     this.dirty = true;
   }
 
@@ -636,7 +681,7 @@ export class LogShipper {
     const live = join(realPath(dirname(path)), basename(path));
     const rotated = rotationCandidates(live, basename(live))
       .filter((c) => c.path !== live && c.mtimeMs > since && !this.isTracked(c))
-      .sort((a, b) => a.mtimeMs - b.mtimeMs);
+      .sort(oldestFirst(live));
     for (const file of rotated) await this.discoverFile(file.path, basename(live));
   }
 
@@ -677,7 +722,10 @@ export class LogShipper {
     if (gzip) cp.gzip = gzip;
     if (base === null) log.info(`following ${path}`, { path });
     else log.info(`${path} was written while log-ship was not running: shipping it from its start`, { path });
-    this.files.push(this.track(cp, fd));
+    const t = this.track(cp, fd);
+    // Just looked at: its first bytes are the fingerprint.
+    t.checkedSize = info.size;
+    this.files.push(t);
     this.dirty = true;
   }
 
