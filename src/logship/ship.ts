@@ -103,6 +103,8 @@ interface Tracked {
   gone: boolean;
   /** lines of the batch being uploaded (not committed yet) */
   inFlight: number;
+  /** its inode holds another file now (its checkpoint's dev and ino name no file of it) */
+  inodeTaken: boolean;
 }
 
 /** A file beside a tracked one that holds its bytes: a copytruncate copy, or compressed. */
@@ -224,6 +226,7 @@ export class LogShipper {
       checkedSize: cp.gzip && fd !== null ? cp.gzip.size : -1,
       gone: false,
       inFlight: 0,
+      inodeTaken: false,
     };
   }
 
@@ -336,7 +339,7 @@ export class LogShipper {
       await this.guard(t, async () => {
         await this.read(t);
         if (final || t.gone || (t.batcher.pending && t.batcher.age() >= timeout)) await this.flush(t);
-        if (t.gone) this.forget(t);
+        if (t.gone) await this.finishGone(t);
       });
       if (this.stopping && !final) break;
     }
@@ -396,8 +399,8 @@ export class LogShipper {
       log.info(`${found.path} is a new file on the inode of ${t.cp.path}, which was deleted`, {
         path: found.path,
       });
-      this.lose(t, "was deleted");
-      this.forget(t);
+      // Not forgotten yet: a compressed copy of it may be beside it (locate).
+      t.inodeTaken = true;
       return;
     }
     if (found.path !== t.cp.path) this.moved(t, found.path);
@@ -411,8 +414,10 @@ export class LogShipper {
       if (this.unopenable.has(t)) return;
       const copy = await this.findCopy(t, t.cp.offset);
       if (copy === "wait") return;
+      // Renamed while the directory was read (a rotation under way): looked for again next pass.
+      if (!copy && !t.inodeTaken && findByInode(t.cp)) return;
       if (!copy) {
-        this.lose(t, "is gone (deleted, or compressed after rotation)");
+        this.lose(t, t.inodeTaken ? "was deleted" : "is gone (deleted, or compressed after rotation)");
         this.forget(t);
         return;
       }
@@ -430,6 +435,8 @@ export class LogShipper {
    * lines lost, counted for `status`.
    */
   private lose(t: Tracked, what: string): void {
+    // Empty when last seen: nothing read, nothing to tell it by.
+    if (t.cp.offset === 0 && t.cp.fingerprint_length === 0) return;
     const seen = t.cp.size_seen;
     if (seen !== undefined && t.cp.offset >= seen && isRotated(t.cp)) {
       log.info(`${t.cp.path} was removed after all ${seen} bytes seen in it were shipped`, {
@@ -447,7 +454,6 @@ export class LogShipper {
       this.addLoss(t, null);
       return;
     }
-    if (t.cp.offset === 0 && t.cp.fingerprint_length === 0) return;
     if (seen === undefined) {
       log.warn(`${t.cp.path} ${what} before log-ship finished it`, {
         path: t.cp.path,
@@ -616,6 +622,7 @@ export class LogShipper {
     t.cp.path = copy.info.path;
     t.cp.dev = copy.info.dev;
     t.cp.ino = copy.info.ino;
+    t.inodeTaken = false;
     if (copy.gzip) t.cp.gzip = copy.gzip;
     else delete t.cp.gzip;
     // Just checked: it starts with the bytes read, and holds at least as many.
@@ -624,7 +631,23 @@ export class LogShipper {
   }
 
   private isTracked(file: { dev: string; ino: string }): boolean {
-    return this.files.some((t) => sameFile(t.cp, file));
+    return this.files.some((t) => !t.inodeTaken && sameFile(t.cp, file));
+  }
+
+  /**
+   * A deleted file read to its end: its compressed copy, when logrotate made one, is followed
+   * instead (else it would look like a file never seen); a copy being written is waited for.
+   */
+  private async finishGone(t: Tracked): Promise<void> {
+    const copy = await this.findCopy(t, t.splitter.position);
+    if (copy === "wait") return;
+    if (!copy) {
+      this.forget(t);
+      return;
+    }
+    log.info(`${t.cp.path} was compressed to ${copy.info.path}: following that`, { path: copy.info.path });
+    this.switchTo(t, copy);
+    t.gone = false;
   }
 
   private newCheckpoint(path: string, info: FileInfo, prefix: FilePrefix, base?: string): FileCheckpoint {
@@ -679,10 +702,15 @@ export class LogShipper {
     const since = this.options.backfill ? Number.NEGATIVE_INFINITY : this.lastRun;
     if (since === null) return;
     const live = join(realPath(dirname(path)), basename(path));
-    const rotated = rotationCandidates(live, basename(live))
+    const listed = rotationCandidates(live, basename(live));
+    const rotated = listed
       .filter((c) => c.path !== live && c.mtimeMs > since && !this.isTracked(c))
       .sort(oldestFirst(live));
     for (const file of rotated) await this.discoverFile(file.path, basename(live));
+    // Rotated while being looked at: a file renamed between the listing and its turn may have
+    // been missed. This pass's time is not recorded, so the next pass looks from the same time.
+    const names = (files: FileInfo[]) => files.map((f) => `${f.path}:${f.ino}`).join("\n");
+    if (names(listed) !== names(rotationCandidates(live, basename(live)))) this.deferred = true;
   }
 
   /**
