@@ -14,7 +14,7 @@ import {
   readCheckpointState,
   writeCheckpointState,
 } from "./checkpoint.ts";
-import { gunzipChunks, gzipKind, gzipPrefix, hasGzipName, measureGzip } from "./gzip.ts";
+import { type GzipMeasure, gunzipChunks, gzipKind, gzipPrefix, hasGzipName, measureGzip } from "./gzip.ts";
 import { dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
 import {
   checkFingerprint,
@@ -188,6 +188,8 @@ export class LogShipper {
   /** tracked files whose inode was found but could not be opened, this pass */
   private readonly unopenable = new Set<Tracked>();
   private readonly losses: Record<string, LogLoss>;
+  /** gzip files found cut short, by device:inode, with their size then */
+  private readonly incomplete = new Map<string, number>();
   /** bytes shipped since the last collectGarbage() */
   private sinceCollection = 0;
   private stopping = false;
@@ -266,6 +268,8 @@ export class LogShipper {
     } catch (error) {
       this.fail(error);
     } finally {
+      // The time of the last pass, for the next start to tell what came while it was down.
+      this.dirty = true;
       this.close();
     }
     return this.finish();
@@ -298,10 +302,12 @@ export class LogShipper {
     if (this.dryRun) return;
     for (const t of this.files) {
       // Unknown while the content is to be checked again (after a truncation or a move).
-      if (t.checkedSize >= 0) {
+      // A gzip file read to its end by an earlier run, not read again since (see readGzip).
+      const readBefore = t.cp.gzip && (t.cp.size_seen ?? 0) > t.splitter.position;
+      if (t.checkedSize >= 0 && !readBefore) {
         t.cp.size_seen = t.splitter.position;
         t.cp.lines_seen = this.unshippedLines(t);
-      } else {
+      } else if (!readBefore) {
         delete t.cp.size_seen;
         delete t.cp.lines_seen;
       }
@@ -367,8 +373,9 @@ export class LogShipper {
 
   /**
    * A file from the checkpoint, by its inode: at its path or renamed beside it (opened), or
-   * unopenable (kept), or its inode now holds another file under a rotated name (dropped: the
-   * other file is new, DESIGN §8). An open file: still at its path, renamed beside it, or gone.
+   * unopenable (kept), or its inode now holds another file under a rotated name (marked: the
+   * other file is new, DESIGN §8; locate() looks for a copy of the deleted one). An open file:
+   * still at its path, renamed beside it, or gone.
    */
   private async openByInode(t: Tracked): Promise<void> {
     if (t.fd !== null) {
@@ -594,13 +601,27 @@ export class LogShipper {
       return info.size >= minSize && FilePrefix.of(fd).matches(t.cp) ? { info, fd, gzip: undefined } : null;
     }
     if (!(await gzipPrefix(fd)).matches(t.cp)) return null;
-    const measured = await measureGzip(fd);
-    if (!measured.complete) {
-      this.incompleteGzip(info, measured.why);
-      return "wait";
-    }
+    const measured = await this.measureGzip(fd, info);
+    if (!measured.complete) return "wait";
     if (measured.content < minSize) return null;
     return { info, fd, gzip: { size: info.size, content: measured.content } };
+  }
+
+  /**
+   * A gzip file's uncompressed size, read whole. One found cut short is not read again while
+   * its size stays the same (--follow looks every second).
+   */
+  private async measureGzip(fd: number, info: FileInfo): Promise<GzipMeasure> {
+    const id = `${info.dev}:${info.ino}`;
+    if (this.incomplete.get(id) === info.size) return { complete: false, why: "unchanged" };
+    const measured = await measureGzip(fd);
+    if (measured.complete) {
+      this.incomplete.delete(id);
+    } else {
+      this.incomplete.set(id, info.size);
+      this.incompleteGzip(info, measured.why);
+    }
+    return measured;
   }
 
   /** A `.gz` file cut short: being written (logrotate compressing), or left so (said). */
@@ -737,10 +758,9 @@ export class LogShipper {
     }
     let gzip: FileCheckpoint["gzip"];
     if (kind === "gzip") {
-      const measured = await measureGzip(fd);
+      const measured = await this.measureGzip(fd, info);
       if (!measured.complete) {
         // Written after this pass started: its time is past this run's, the next run takes it.
-        this.incompleteGzip(info, measured.why);
         closeSync(fd);
         return;
       }
@@ -826,7 +846,9 @@ export class LogShipper {
    * uncompressed bytes, and a gzip stream cannot be entered in the middle.
    */
   private async readGzip(t: Tracked, fd: number, content: number): Promise<void> {
-    if (t.splitter.position >= content) return;
+    // Read to its end before, all but a last line without its newline: nothing more will come.
+    const readBefore = t.cp.size_seen !== undefined && t.cp.size_seen >= content;
+    if (t.splitter.position >= content || readBefore) return;
     let at = 0;
     for await (const chunk of gunzipChunks(fd)) {
       const end = at + chunk.length;

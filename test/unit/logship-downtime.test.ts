@@ -261,6 +261,29 @@ describe("compressed files being written, history, --backfill", () => {
   });
 });
 
+describe("--follow", () => {
+  test("a followed file compressed and deleted (compress): read to its end, then its .gz is followed, never shipped again", async () => {
+    const setup = newSetup();
+    write(setup, 1, 5);
+    const stop = new AbortController();
+    const running = ship(setup, { follow: true, signal: stop.signal });
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && shipped(setup).length < n; i++) await Bun.sleep(20);
+    };
+    await until(5);
+    write(setup, 6, 7);
+    rotateLog(setup.file, "compress", 3, 1);
+    write(setup, 8, 9);
+    await until(9);
+    await Bun.sleep(300);
+    stop.abort();
+    expect((await running).ok).toBe(true);
+    expect(readCheckpoints(setup.stateDir).map((c) => c.path)).toEqual([`${setup.file}.1.gz`, setup.file]);
+    expect((await ship(setup)).events).toBe(0);
+    expect(shipped(setup)).toEqual(range(1, 9));
+  });
+});
+
 describe("lines lost", () => {
   test("files removed or truncated with lines read but not shipped: a warning with the count; status counts them per log (text and JSON)", async () => {
     const setup = newSetup();
