@@ -62,6 +62,18 @@ export interface LogLoss {
   last: string;
 }
 
+/** `loss` with one more file removed, and the lines and bytes lost in it (null: not known). */
+export function addedLoss(loss: LogLoss | undefined, lost: { lines: number; bytes: number } | null): LogLoss {
+  const before = loss ?? { lines: 0, bytes: 0, files: 0, uncounted_files: 0, last: "" };
+  return {
+    lines: before.lines + (lost?.lines ?? 0),
+    bytes: before.bytes + (lost?.bytes ?? 0),
+    files: before.files + (lost ? 1 : 0),
+    uncounted_files: before.uncounted_files + (lost ? 0 : 1),
+    last: new Date().toISOString(),
+  };
+}
+
 /** The offsets database: the files, the time of the last run, the losses so far. */
 export interface CheckpointState {
   files: FileCheckpoint[];

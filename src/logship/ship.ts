@@ -8,6 +8,7 @@ import { JobError, messageOf, report } from "../errors.ts";
 import { log } from "../log.ts";
 import { Batcher, type ClosedBatch } from "./batch.ts";
 import {
+  addedLoss,
   type FileCheckpoint,
   findByInode,
   type LogLoss,
@@ -23,6 +24,7 @@ import {
   fstatFile,
   type Line,
   LineSplitter,
+  oldestFirst,
   resolveLogPatterns,
   rotationCandidates,
   sameFile,
@@ -117,22 +119,6 @@ interface Copy {
 /** A log's live path, where losses are counted: the first name of its files. */
 function logOf(cp: FileCheckpoint): string {
   return join(dirname(cp.path), cp.base);
-}
-
-const NUMBERED = /^\.(\d+)(\.gz)?$/;
-
-/**
- * Rotated files of `live`, oldest first: `.3.gz` before `.2` before `.1`, dated names in their
- * order; else by time (compressing a file gives the copy a later time than the next rotation).
- */
-function oldestFirst(live: string): (a: FileInfo, b: FileInfo) => number {
-  const rank = (file: FileInfo) => NUMBERED.exec(file.path.slice(live.length))?.[1];
-  return (a, b) => {
-    const [ra, rb] = [rank(a), rank(b)];
-    if (ra !== undefined && rb !== undefined) return Number(rb) - Number(ra);
-    if (ra === undefined && rb === undefined) return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
-    return a.mtimeMs - b.mtimeMs;
-  };
 }
 
 /** Whether a checkpointed file is known by a rotated name (not its first one). */
@@ -481,14 +467,7 @@ export class LogShipper {
   /** Counted per log for `status`: a removed file, with the lines and bytes lost (null: unknown). */
   private addLoss(t: Tracked, lost: { lines: number; bytes: number } | null): void {
     const name = logOf(t.cp);
-    const loss = this.losses[name] ?? { lines: 0, bytes: 0, files: 0, uncounted_files: 0, last: "" };
-    this.losses[name] = {
-      lines: loss.lines + (lost?.lines ?? 0),
-      bytes: loss.bytes + (lost?.bytes ?? 0),
-      files: loss.files + (lost ? 1 : 0),
-      uncounted_files: loss.uncounted_files + (lost ? 0 : 1),
-      last: new Date().toISOString(),
-    };
+    this.losses[name] = addedLoss(this.losses[name], lost);
     this.dirty = true;
   }
 

@@ -202,6 +202,22 @@ export function rotationCandidates(path: string, base: string): FileInfo[] {
   return found;
 }
 
+const NUMBERED = /^\.(\d+)(\.gz)?$/;
+
+/**
+ * Rotated files of `live`, oldest first: `.3.gz` before `.2` before `.1`, dated names in their
+ * order; else by time (compressing a file gives the copy a later time than the next rotation).
+ */
+export function oldestFirst(live: string): (a: FileInfo, b: FileInfo) => number {
+  const rank = (file: FileInfo) => NUMBERED.exec(file.path.slice(live.length))?.[1];
+  return (a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    if (ra !== undefined && rb !== undefined) return Number(rb) - Number(ra);
+    if (ra === undefined && rb === undefined) return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+    return a.mtimeMs - b.mtimeMs;
+  };
+}
+
 export interface Line {
   /** the line without its newline; null when it was longer than the limit (skipped unread) */
   bytes: Uint8Array | null;
