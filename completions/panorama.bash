@@ -10,7 +10,7 @@ _panorama_command() {
     "extract") subs="" opts="--config --log-level --json --tables --full --dry-run -h --help" valued="--config --log-level --tables" ;;
     "upload") subs="" opts="--config --log-level --json --dry-run -h --help" valued="--config --log-level" ;;
     "catalog") subs="" opts="--config --log-level --json --tables --create --views --partitions --drop --yes --print-ddl --dry-run -h --help" valued="--config --log-level --tables" ;;
-    "log-ship") subs="" opts="--config --log-level --json --dry-run --once --follow -h --help" valued="--config --log-level" ;;
+    "log-ship") subs="" opts="--config --log-level --json --dry-run --once --follow --backfill -h --help" valued="--config --log-level" ;;
     "schema") subs="pull" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;
     "schema pull") subs="" opts="--config --log-level --json --tables --write -h --help" valued="--config --log-level --tables --write" ;;
     "status") subs="" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;

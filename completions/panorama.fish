@@ -149,6 +149,7 @@ complete -c panorama -n '__panorama_at "log-ship"' -l json -d 'one JSON object p
 complete -c panorama -n '__panorama_at "log-ship"' -l dry-run -d 'do every read, print what would be written, write nothing'
 complete -c panorama -n '__panorama_at "log-ship"' -l once -d 'read every file to its end, upload, exit (cron; the default)'
 complete -c panorama -n '__panorama_at "log-ship"' -l follow -d 'keep tailing (a service); SIGTERM or SIGINT uploads what is buffered, then exits'
+complete -c panorama -n '__panorama_at "log-ship"' -l backfill -d 'also ship the rotated files older than the last run (history another shipper sent; when switching from Fluent Bit)'
 complete -c panorama -n '__panorama_at "log-ship"' -s h -l help -d 'show the help'
 
 # panorama schema

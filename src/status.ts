@@ -7,7 +7,7 @@ import { rawTrackingLogsName } from "./catalog/sql.ts";
 import { modeAllows } from "./config/modes.ts";
 import type { Config } from "./config/types.ts";
 import { listSpool, spoolDir } from "./datalake/spool.ts";
-import { type LogShipFileStatus, logShipStatus } from "./logship/checkpoint.ts";
+import { type LogLoss, type LogShipFileStatus, logShipLosses, logShipStatus } from "./logship/checkpoint.ts";
 import { readRuns, type TableRun } from "./state/runs.ts";
 import { readVerifyRecord, type VerifyRecord } from "./state/verify-record.ts";
 import { readWatermarks } from "./state/watermarks.ts";
@@ -29,6 +29,8 @@ export interface Status {
   tables: TableStatus[];
   /** per tracking-log file (rotated ones still on disk included); empty when the mode ships none */
   logs: LogShipFileStatus[];
+  /** per log (its live path): lines lost in files removed before log-ship finished them */
+  logs_lost: ({ log: string } & LogLoss)[];
   /** tracking-log day partitions stored but not yet registered in Glue; null without a catalog or logs */
   logs_pending_partitions: number | null;
   /** the last `verify`; null when none ran */
@@ -58,6 +60,7 @@ export async function collectStatus(config: Config): Promise<Status> {
       };
     }),
     logs: shipsLogs ? logShipStatus(config) : [],
+    logs_lost: shipsLogs ? logShipLosses(config) : [],
     logs_pending_partitions:
       partitions && shipsLogs ? partitions.pending(rawTrackingLogsName(config)).length : null,
     last_verify: readVerifyRecord(config.state_dir),
@@ -97,6 +100,15 @@ function verifyLine(record: VerifyRecord | null): string {
     ? "all agree"
     : `${left} difference(s)${record.errors > 0 ? `, ${record.errors} table(s) not verified` : ""}`;
   return `last verify: ${record.time.replace("T", " ").slice(0, 19)}, ${what}${outcome}`;
+}
+
+function lossLines(losses: Status["logs_lost"]): string[] {
+  return losses.map((l) => {
+    const uncounted = l.uncounted_files
+      ? `, and lines not counted in ${number.format(l.uncounted_files)} more`
+      : "";
+    return `${l.log}: ${number.format(l.lines)} line(s) (${number.format(l.bytes)} bytes) lost in ${number.format(l.files)} file(s) removed or truncated before they were shipped${uncounted}; the last ${l.last.replace("T", " ").slice(0, 19)}`;
+  });
 }
 
 /** Plain-text tables for people. */
@@ -141,6 +153,7 @@ export function formatStatus(status: Status): string {
     "",
     ...columns(header, rows),
     ...logLines(status.logs),
+    ...lossLines(status.logs_lost),
     ...(status.logs_pending_partitions
       ? [
           `${number.format(status.logs_pending_partitions)} tracking-log day partition(s) not registered in Glue yet (the next log-ship registers them)`,

@@ -21,6 +21,11 @@ export default defineCommand({
       type: "boolean",
       description: "keep tailing (a service); SIGTERM or SIGINT uploads what is buffered, then exits",
     },
+    backfill: {
+      type: "boolean",
+      description:
+        "also ship the rotated files older than the last run (history another shipper sent; when switching from Fluent Bit)",
+    },
   },
   async run({ args }) {
     if (args.once && args.follow) throw new UsageError("--once and --follow cannot be used together");
@@ -52,7 +57,8 @@ export default defineCommand({
       const onPartition = async (partition: TrackingLogPartition) => {
         if (!(await registerTrackingLogPartition(config, partition))) catalogued = false;
       };
-      const result = await shipLogs(config, { follow, dryRun, signal: stop.signal, onPartition });
+      const backfill = args.backfill === true;
+      const result = await shipLogs(config, { follow, dryRun, backfill, signal: stop.signal, onPartition });
       return result.ok && catalogued ? 0 : 1;
     } finally {
       process.off("SIGTERM", onSignal);

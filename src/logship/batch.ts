@@ -79,6 +79,11 @@ export class Batcher {
     return this.end > this.start;
   }
 
+  /** Lines entered since the last close, events or not. */
+  get lines(): number {
+    return this.events + this.skipped;
+  }
+
   /** Milliseconds since the first line entered, 0 when empty. */
   age(): number {
     return this.openedAt === null ? 0 : this.now() - this.openedAt;

@@ -36,15 +36,59 @@ export interface FileCheckpoint extends Fingerprint {
   /** the time of the last committed event, for later events that carry none */
   last_event_time: string | null;
   /**
-   * The file's size when this checkpoint was saved (absent in older checkpoints): a file gone
-   * later with `offset` at or past it had been shipped to the end of what was seen of it.
+   * How far the file had been read when this checkpoint was saved (absent in older
+   * checkpoints): a file gone later with `offset` at or past it had been shipped to the end of
+   * what was seen of it.
    */
   size_seen?: number;
+  /** the lines between `offset` and `size_seen` (a last line without its newline counts) */
+  lines_seen?: number;
+  /**
+   * A gzip file (a compressed rotation), read whole once: its compressed size then, and its
+   * uncompressed size. `offset` and `size_seen` count uncompressed bytes.
+   */
+  gzip?: { size: number; content: number };
 }
 
-interface CheckpointFile {
-  version: 1;
+/** Lines of one log (its live path) lost in files removed before log-ship finished them. */
+export interface LogLoss {
+  lines: number;
+  bytes: number;
+  /** how many removed files they were in */
+  files: number;
+  /** removed files whose lost lines could not be counted (their end was never read) */
+  uncounted_files: number;
+  /** ISO time of the last loss */
+  last: string;
+}
+
+/** `loss` with one more file removed, and the lines and bytes lost in it (null: not known). */
+export function addedLoss(loss: LogLoss | undefined, lost: { lines: number; bytes: number } | null): LogLoss {
+  const before = loss ?? { lines: 0, bytes: 0, files: 0, uncounted_files: 0, last: "" };
+  return {
+    lines: before.lines + (lost?.lines ?? 0),
+    bytes: before.bytes + (lost?.bytes ?? 0),
+    files: before.files + (lost ? 1 : 0),
+    uncounted_files: before.uncounted_files + (lost ? 0 : 1),
+    last: new Date().toISOString(),
+  };
+}
+
+/** The offsets database: the files, the time of the last run, the losses so far. */
+export interface CheckpointState {
   files: FileCheckpoint[];
+  /**
+   * ISO time from which the last completed log-ship pass looked for files (absent before the
+   * first): a rotated file that matches no checkpoint and was written after it came and went
+   * while log-ship was down; one written before it is another shipper's history.
+   */
+  last_run?: string;
+  /** per log (its live path) */
+  losses?: Record<string, LogLoss>;
+}
+
+interface CheckpointFile extends CheckpointState {
+  version: 1;
 }
 
 export function logshipDir(stateDir: string): string {
@@ -55,19 +99,23 @@ export function checkpointPath(stateDir: string): string {
   return join(logshipDir(stateDir), "checkpoints.json");
 }
 
-export function readCheckpoints(stateDir: string): FileCheckpoint[] {
+export function readCheckpointState(stateDir: string): CheckpointState {
   const path = checkpointPath(stateDir);
-  const data = readJson<CheckpointFile>(path, { version: 1, files: [] });
-  if (data.version !== 1 || !Array.isArray(data.files)) {
+  const { version, ...state } = readJson<CheckpointFile>(path, { version: 1, files: [] });
+  if (version !== 1 || !Array.isArray(state.files)) {
     throw new Error(
       `${path}: unknown checkpoint format; move it aside to ship every log file from its start`,
     );
   }
-  return data.files;
+  return state;
 }
 
-export function writeCheckpoints(stateDir: string, files: readonly FileCheckpoint[]): void {
-  const data: CheckpointFile = { version: 1, files: [...files] };
+export function readCheckpoints(stateDir: string): FileCheckpoint[] {
+  return readCheckpointState(stateDir).files;
+}
+
+export function writeCheckpointState(stateDir: string, state: CheckpointState): void {
+  const data: CheckpointFile = { version: 1, ...state };
   writeJsonAtomic(checkpointPath(stateDir), data);
 }
 
@@ -101,12 +149,14 @@ export function logShipStatus(config: Config): LogShipFileStatus[] {
     const file = findByInode(checkpoint);
     if (!file) continue;
     seen.push(file);
-    const committed = file.size >= checkpoint.offset ? checkpoint.offset : 0;
+    // A gzip file counts its uncompressed bytes, like its offset.
+    const size = checkpoint.gzip?.content ?? file.size;
+    const committed = size >= checkpoint.offset ? checkpoint.offset : 0;
     result.push({
       path: file.path,
-      size: file.size,
+      size,
       committed,
-      unshipped: file.size - committed,
+      unshipped: size - committed,
       last_upload: checkpoint.last_upload,
     });
   }
@@ -116,4 +166,12 @@ export function logShipStatus(config: Config): LogShipFileStatus[] {
     result.push({ path, size: file.size, committed: 0, unshipped: file.size, last_upload: null });
   }
   return result;
+}
+
+/** Lines lost per log, for `status`: files removed before log-ship finished them. */
+export function logShipLosses(config: Config): ({ log: string } & LogLoss)[] {
+  const losses = readCheckpointState(config.state_dir).losses ?? {};
+  return Object.entries(losses)
+    .map(([log, loss]) => ({ log, ...loss }))
+    .sort((a, b) => (a.log < b.log ? -1 : 1));
 }

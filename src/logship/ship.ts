@@ -7,16 +7,24 @@ import type { Config } from "../config/types.ts";
 import { JobError, messageOf, report } from "../errors.ts";
 import { log } from "../log.ts";
 import { Batcher, type ClosedBatch } from "./batch.ts";
-import { type FileCheckpoint, findByInode, readCheckpoints, writeCheckpoints } from "./checkpoint.ts";
+import {
+  addedLoss,
+  type FileCheckpoint,
+  findByInode,
+  type LogLoss,
+  readCheckpointState,
+  writeCheckpointState,
+} from "./checkpoint.ts";
+import { type GzipMeasure, gunzipChunks, gzipKind, gzipPrefix, hasGzipName, measureGzip } from "./gzip.ts";
 import { dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
 import {
   checkFingerprint,
   type FileInfo,
   FilePrefix,
-  fingerprintOf,
   fstatFile,
   type Line,
   LineSplitter,
+  oldestFirst,
   resolveLogPatterns,
   rotationCandidates,
   sameFile,
@@ -33,6 +41,14 @@ const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const GC_EVERY_BYTES = 2 * 1024 * 1024;
 /** --follow: at most this often a pass, however busy the writer (fs.watch fires on each write). */
 const MIN_PASS_GAP_MS = 100;
+/**
+ * The time a pass starts is recorded this much earlier: file times come from the kernel's coarse
+ * clock, which may lag the one Date.now() reads, and a file written as the pass starts must count
+ * as written after it.
+ */
+const CLOCK_SLACK_MS = 2000;
+/** A `.gz` file left cut short longer than this is not being written any more: said as a warning. */
+const STALE_GZIP_MS = 60_000;
 const UNREADABLE_HINT =
   "check logs.paths in the configuration, and that the user log-ship runs as (cron's, or the service's) can read the file and its directories";
 
@@ -53,6 +69,11 @@ export interface ShipOptions {
   onPartition?: (partition: TrackingLogPartition) => void | Promise<void>;
   /** --dry-run output; default stdout */
   print?: (line: string) => void;
+  /**
+   * Also ship the rotated files (plain or `.gz`) that match no checkpoint and are older than the
+   * last run (or there was none): another shipper's history, left alone by default.
+   */
+  backfill?: boolean;
 }
 
 export interface ShipResult {
@@ -82,6 +103,27 @@ interface Tracked {
   checkedSize: number;
   /** its name is gone: read what the open descriptor still holds, upload, then forget it */
   gone: boolean;
+  /** lines of the batch being uploaded (not committed yet) */
+  inFlight: number;
+  /** its inode holds another file now (its checkpoint's dev and ino name no file of it) */
+  inodeTaken: boolean;
+}
+
+/** A file beside a tracked one that holds its bytes: a copytruncate copy, or compressed. */
+interface Copy {
+  info: FileInfo;
+  fd: number;
+  gzip: FileCheckpoint["gzip"];
+}
+
+/** A log's live path, where losses are counted: the first name of its files. */
+function logOf(cp: FileCheckpoint): string {
+  return join(dirname(cp.path), cp.base);
+}
+
+/** Whether a checkpointed file is known by a rotated name (not its first one). */
+function isRotated(cp: FileCheckpoint): boolean {
+  return cp.path !== logOf(cp);
 }
 
 function fileIdOf(cp: FileCheckpoint): string {
@@ -120,6 +162,20 @@ export class LogShipper {
     partitions: [],
   };
   private dirty = false;
+  /**
+   * Rotated files written after this time (ms) and matching no checkpoint came while log-ship
+   * was down; null before the first run (all rotated files are history).
+   */
+  private lastRun: number | null;
+  /** what the checkpoint records as the last run: the start of the last pass that looked at every file */
+  private runTime: string | undefined;
+  /** this pass could not take every new rotated file: the last run's time is kept */
+  private deferred = false;
+  /** tracked files whose inode was found but could not be opened, this pass */
+  private readonly unopenable = new Set<Tracked>();
+  private readonly losses: Record<string, LogLoss>;
+  /** gzip files found cut short, by device:inode, with their size then */
+  private readonly incomplete = new Map<string, number>();
   /** bytes shipped since the last collectGarbage() */
   private sinceCollection = 0;
   private stopping = false;
@@ -132,7 +188,11 @@ export class LogShipper {
     private readonly sink: LogSink | null,
     private readonly options: ShipOptions = {},
   ) {
-    for (const cp of readCheckpoints(config.state_dir)) this.files.push(this.track(cp, null));
+    const state = readCheckpointState(config.state_dir);
+    for (const cp of state.files) this.files.push(this.track(cp, null));
+    this.runTime = state.last_run;
+    this.lastRun = state.last_run ? Date.parse(state.last_run) : null;
+    this.losses = state.losses ?? {};
     options.signal?.addEventListener("abort", () => this.stop(), { once: true });
     if (options.signal?.aborted) this.stopping = true;
   }
@@ -150,8 +210,11 @@ export class LogShipper {
       batcher: new Batcher(this.config.logs.max_file_size, cp.offset, carried),
       docker: null,
       dockerSkipping: false,
-      checkedSize: -1,
+      // A gzip file does not change: its size was checked when it was read whole.
+      checkedSize: cp.gzip && fd !== null ? cp.gzip.size : -1,
       gone: false,
+      inFlight: 0,
+      inodeTaken: false,
     };
   }
 
@@ -168,6 +231,9 @@ export class LogShipper {
     } catch (error) {
       this.fail(error);
     } finally {
+      // Saved even when nothing was uploaded: the time of this run, for the next one to tell
+      // what came while it was down, and what was read and not shipped, to count what is lost.
+      this.dirty = true;
       this.close();
     }
     return this.finish();
@@ -188,6 +254,8 @@ export class LogShipper {
     } catch (error) {
       this.fail(error);
     } finally {
+      // The time of the last pass, for the next start to tell what came while it was down.
+      this.dirty = true;
       this.close();
     }
     return this.finish();
@@ -220,26 +288,50 @@ export class LogShipper {
     if (this.dryRun) return;
     for (const t of this.files) {
       // Unknown while the content is to be checked again (after a truncation or a move).
-      if (t.checkedSize >= 0) t.cp.size_seen = t.checkedSize;
-      else delete t.cp.size_seen;
+      // A gzip file read to its end by an earlier run, not read again since (see readGzip).
+      const readBefore = t.cp.gzip && (t.cp.size_seen ?? 0) > t.splitter.position;
+      if (t.checkedSize >= 0 && !readBefore) {
+        t.cp.size_seen = t.splitter.position;
+        t.cp.lines_seen = this.unshippedLines(t);
+      } else if (!readBefore) {
+        delete t.cp.size_seen;
+        delete t.cp.lines_seen;
+      }
     }
-    writeCheckpoints(
-      this.config.state_dir,
-      this.files.map((t) => t.cp),
-    );
+    writeCheckpointState(this.config.state_dir, {
+      files: this.files.map((t) => t.cp),
+      ...(this.runTime ? { last_run: this.runTime } : {}),
+      ...(Object.keys(this.losses).length > 0 ? { losses: this.losses } : {}),
+    });
     this.dirty = false;
+  }
+
+  /** Lines read from `t` and not committed: batched, being uploaded, or not complete yet. */
+  private unshippedLines(t: Tracked): number {
+    const partial = t.splitter.position > t.splitter.lineStart ? 1 : 0;
+    return t.batcher.lines + t.inFlight + (t.docker?.parts.length ?? 0) + partial;
   }
 
   /** One look at every file: where it is now, new ones, what was appended; uploads what is due. */
   private async pass(final: boolean): Promise<void> {
+    const started = Date.now();
+    this.deferred = false;
+    this.unopenable.clear();
+    // By inode first, every file: one whose inode another file took is dropped before any
+    // file looks for its copy among the names beside it.
+    for (const t of [...this.files]) await this.guard(t, () => this.openByInode(t));
     for (const t of [...this.files]) await this.guard(t, () => this.locate(t));
-    this.discover();
+    await this.discover();
+    if (!this.deferred) {
+      this.runTime = new Date(started - CLOCK_SLACK_MS).toISOString();
+      this.lastRun = started - CLOCK_SLACK_MS;
+    }
     const timeout = this.config.logs.upload_timeout * 1000;
     for (const t of [...this.files]) {
       await this.guard(t, async () => {
         await this.read(t);
         if (final || t.gone || (t.batcher.pending && t.batcher.age() >= timeout)) await this.flush(t);
-        if (t.gone) this.forget(t);
+        if (t.gone) await this.finishGone(t);
       });
       if (this.stopping && !final) break;
     }
@@ -265,56 +357,118 @@ export class LogShipper {
     }
   }
 
-  /** Find where a tracked file is now; notice truncation and replacement. */
-  private async locate(t: Tracked): Promise<void> {
-    if (t.fd === null) {
-      if (!this.reopen(t)) return;
-    } else {
+  /**
+   * A file from the checkpoint, by its inode: at its path or renamed beside it (opened), or
+   * unopenable (kept), or its inode now holds another file under a rotated name (marked: the
+   * other file is new, DESIGN §8; locate() looks for a copy of the deleted one). An open file:
+   * still at its path, renamed beside it, or gone.
+   */
+  private async openByInode(t: Tracked): Promise<void> {
+    if (t.fd !== null) {
       this.followRename(t);
+      return;
     }
-    await this.checkContent(t);
+    const found = findByInode(t.cp);
+    if (!found) return;
+    const fd = openOrWhy(found.path);
+    if (typeof fd === "string") {
+      // Kept: forgetting it would ship it again from its start once it can be read.
+      this.unopenable.add(t);
+      this.unreadable(`open:${found.path}`, `cannot open ${found.path}: ${fd}`);
+      return;
+    }
+    const info = fstatFile(fd, found.path);
+    if (!sameFile(info, t.cp)) {
+      closeSync(fd);
+      return;
+    }
+    const prefix = t.cp.gzip ? await gzipPrefix(fd) : FilePrefix.of(fd);
+    // Under its first name, other first bytes are a truncation (checkContent); under a rotated
+    // name (or compressed), the file was deleted and its inode given to a new one (copytruncate
+    // removing the oldest copy first, savelog).
+    const reused = !prefix.matches(t.cp) && (isRotated(t.cp) || found.path !== t.cp.path || !!t.cp.gzip);
+    if (t.cp.fingerprint_length > 0 && reused) {
+      closeSync(fd);
+      log.info(`${found.path} is a new file on the inode of ${t.cp.path}, which was deleted`, {
+        path: found.path,
+      });
+      // Not forgotten yet: a compressed copy of it may be beside it (locate).
+      t.inodeTaken = true;
+      return;
+    }
+    if (found.path !== t.cp.path) this.moved(t, found.path);
+    t.fd = fd;
+    if (t.cp.gzip) t.checkedSize = info.size;
   }
 
-  /** A file from the checkpoint: at its path or renamed beside it, else a copy of it, else gone. */
-  private reopen(t: Tracked): boolean {
-    const found = findByInode(t.cp);
-    if (found) {
-      const fd = openOrWhy(found.path);
-      if (typeof fd === "string") {
-        // Kept: forgetting it would ship it again from its start once it can be read.
-        this.unreadable(`open:${found.path}`, `cannot open ${found.path}: ${fd}`);
-        return false;
+  /** A file not found by its inode: finished from its copy (plain or compressed), else gone. */
+  private async locate(t: Tracked): Promise<void> {
+    if (t.fd === null) {
+      if (this.unopenable.has(t)) return;
+      const copy = await this.findCopy(t, t.cp.offset);
+      if (copy === "wait") return;
+      // Renamed while the directory was read (a rotation under way): looked for again next pass.
+      if (!copy && !t.inodeTaken && findByInode(t.cp)) return;
+      if (!copy) {
+        this.lose(t, t.inodeTaken ? "was deleted" : "is gone (deleted, or compressed after rotation)");
+        this.forget(t);
+        return;
       }
-      if (sameFile(fstatFile(fd, found.path), t.cp)) {
-        if (found.path !== t.cp.path) this.moved(t, found.path);
-        t.fd = fd;
-        return true;
-      }
-      closeSync(fd);
-    }
-    const copy = this.findCopy(t, t.cp.offset);
-    if (copy) {
       log.info(`${t.cp.path}: reading the rest of it from its copy ${copy.info.path}`, {
         path: copy.info.path,
       });
       this.switchTo(t, copy);
-      return true;
     }
+    await this.checkContent(t);
+  }
+
+  /**
+   * A tracked file removed for good: said calmly when everything read from it was shipped
+   * (logrotate deleting or compressing a rotation: the usual case), else a warning with the
+   * lines lost, counted for `status`.
+   */
+  private lose(t: Tracked, what: string): void {
+    // Empty when last seen: nothing read, nothing to tell it by.
+    if (t.cp.offset === 0 && t.cp.fingerprint_length === 0) return;
     const seen = t.cp.size_seen;
-    if (seen !== undefined && t.cp.offset >= seen) {
-      // logrotate deleting or compressing a rotated file that was shipped whole: the usual case.
+    if (seen !== undefined && t.cp.offset >= seen && isRotated(t.cp)) {
       log.info(`${t.cp.path} was removed after all ${seen} bytes seen in it were shipped`, {
         path: t.cp.path,
       });
-    } else if (t.cp.offset > 0 || t.cp.fingerprint_length > 0) {
-      const unshipped = seen === undefined ? "" : `: ${seen - t.cp.offset} bytes seen in it were not shipped`;
+      return;
+    }
+    if (seen !== undefined && t.cp.offset >= seen) {
+      // Live when last seen, then rotated and removed while log-ship was down: what was written
+      // to it since can be neither read nor counted.
       log.warn(
-        `${t.cp.path} is gone (deleted, or compressed after rotation) before log-ship finished it${unshipped}`,
+        `${t.cp.path} ${what} while log-ship was down, before its next rotation was seen: the lines written to it after the last run are lost`,
         { path: t.cp.path, committed: t.cp.offset },
       );
+      this.addLoss(t, null);
+      return;
     }
-    this.forget(t);
-    return false;
+    if (seen === undefined) {
+      log.warn(`${t.cp.path} ${what} before log-ship finished it`, {
+        path: t.cp.path,
+        committed: t.cp.offset,
+      });
+      this.addLoss(t, null);
+      return;
+    }
+    const bytes = seen - t.cp.offset;
+    const lines = t.cp.lines_seen ?? 0;
+    log.warn(
+      `${t.cp.path} ${what} before log-ship finished it: ${lines} line(s) (${bytes} bytes) seen in it were not shipped`,
+      { path: t.cp.path, committed: t.cp.offset, lines, bytes },
+    );
+    this.addLoss(t, { lines, bytes });
+  }
+
+  /** Counted per log for `status`: a removed file, with the lines and bytes lost (null: unknown). */
+  private addLoss(t: Tracked, lost: { lines: number; bytes: number } | null): void {
+    const name = logOf(t.cp);
+    this.losses[name] = addedLoss(this.losses[name], lost);
+    this.dirty = true;
   }
 
   /** An open file: still at its path, renamed beside it (rotation), or gone. */
@@ -337,10 +491,11 @@ export class LogShipper {
   /**
    * The open file must still hold what was read from it: same first bytes, not shorter than
    * the read position. Otherwise it was truncated (copytruncate) or is another file on a reused
-   * inode.
+   * inode. A gzip file does not change: it was checked when opened.
    */
   private async checkContent(t: Tracked): Promise<void> {
     const fd = t.fd!;
+    if (t.cp.gzip) return;
     const size = fstatFile(fd, t.cp.path).size;
     if (size === t.checkedSize) return;
     const check = checkFingerprint(fd, t.cp);
@@ -352,7 +507,12 @@ export class LogShipper {
       t.checkedSize = size;
       return;
     }
-    const copy = this.findCopy(t, t.splitter.position);
+    const copy = await this.findCopy(t, t.splitter.position);
+    if (copy === "wait") {
+      // Its copy is being compressed: read nothing of the new content until it is complete.
+      t.checkedSize = -1;
+      return;
+    }
     if (copy) {
       log.info(`${t.cp.path} was truncated after a copy: finishing the copy ${copy.info.path}`, {
         path: copy.info.path,
@@ -360,60 +520,144 @@ export class LogShipper {
       this.switchTo(t, copy);
       return;
     }
-    log.warn(`${t.cp.path} was truncated or replaced: reading it again from its start`, {
+    // Lines an earlier run read and did not ship (nothing read since) were in the old content.
+    const seen = t.cp.size_seen ?? 0;
+    const readNow = t.splitter.position > t.cp.offset || t.batcher.pending;
+    const lost =
+      !readNow && seen > t.cp.offset ? { lines: t.cp.lines_seen ?? 0, bytes: seen - t.cp.offset } : null;
+    const unshipped = lost
+      ? `; ${lost.lines} line(s) (${lost.bytes} bytes) seen in it before were not shipped`
+      : "";
+    log.warn(`${t.cp.path} was truncated or replaced: reading it again from its start${unshipped}`, {
       path: t.cp.path,
       read: t.splitter.position,
       size,
+      ...lost,
     });
+    if (lost) this.addLoss(t, lost);
     // What was read before is still a true record of events: upload it first.
     await this.flush(t);
     const index = this.files.indexOf(t);
-    const cp = { ...this.newCheckpoint(t.cp.path, fstatFile(fd, t.cp.path), fd), base: t.cp.base };
+    const cp = this.newCheckpoint(t.cp.path, fstatFile(fd, t.cp.path), FilePrefix.of(fd), t.cp.base);
     const fresh = this.track(cp, fd);
     if (index >= 0) this.files[index] = fresh;
     this.dirty = true;
   }
 
   /**
-   * A file beside `t` (not tracked itself) that starts with the bytes `t` was read from and is
-   * at least `minSize` long: the copy copytruncate left. Opened.
+   * A file beside `t` (not tracked itself) that starts with the bytes `t` was read from and
+   * holds at least `minSize` bytes: the copy copytruncate left, or `t` compressed (`.gz`, its
+   * uncompressed bytes). Opened. "wait": such a `.gz` is being written, look again next time.
    */
-  private findCopy(t: Tracked, minSize: number): { info: FileInfo; fd: number } | null {
+  private async findCopy(t: Tracked, minSize: number): Promise<Copy | "wait" | null> {
     if (t.cp.fingerprint_length === 0 || minSize === 0) return null;
+    let wait = false;
     for (const candidate of rotationCandidates(t.cp.path, t.cp.base)) {
-      if (sameFile(candidate, t.cp) || candidate.size < minSize || this.isTracked(candidate)) continue;
+      if (sameFile(candidate, t.cp) || this.isTracked(candidate)) continue;
+      const compressed = hasGzipName(candidate.path);
+      if (!compressed && candidate.size < minSize) continue;
       const fd = openOrWhy(candidate.path);
       if (typeof fd === "string") continue;
-      const info = fstatFile(fd, candidate.path);
-      if (sameFile(info, candidate) && new FilePrefix(fd).matches(t.cp)) return { info, fd };
+      const copy = await this.copyOf(t, candidate, fd, minSize);
+      if (copy === "wait") wait = true;
+      if (copy && copy !== "wait") return copy;
       closeSync(fd);
     }
-    return null;
+    return wait ? "wait" : null;
+  }
+
+  private async copyOf(
+    t: Tracked,
+    candidate: FileInfo,
+    fd: number,
+    minSize: number,
+  ): Promise<Copy | "wait" | null> {
+    const info = fstatFile(fd, candidate.path);
+    if (!sameFile(info, candidate)) return null;
+    const kind = hasGzipName(info.path) ? gzipKind(fd) : "plain";
+    if (kind === "empty") return Date.now() - info.mtimeMs < STALE_GZIP_MS ? "wait" : null;
+    if (kind === "plain") {
+      return info.size >= minSize && FilePrefix.of(fd).matches(t.cp) ? { info, fd, gzip: undefined } : null;
+    }
+    if (!(await gzipPrefix(fd)).matches(t.cp)) return null;
+    const measured = await this.measureGzip(fd, info);
+    if (!measured.complete) return "wait";
+    if (measured.content < minSize) return null;
+    return { info, fd, gzip: { size: info.size, content: measured.content } };
+  }
+
+  /**
+   * A gzip file's uncompressed size, read whole. One found cut short is not read again while
+   * its size stays the same (--follow looks every second).
+   */
+  private async measureGzip(fd: number, info: FileInfo): Promise<GzipMeasure> {
+    const id = `${info.dev}:${info.ino}`;
+    if (this.incomplete.get(id) === info.size) return { complete: false, why: "unchanged" };
+    const measured = await measureGzip(fd);
+    if (measured.complete) {
+      this.incomplete.delete(id);
+    } else {
+      this.incomplete.set(id, info.size);
+      this.incompleteGzip(info, measured.why);
+    }
+    return measured;
+  }
+
+  /** A `.gz` file cut short: being written (logrotate compressing), or left so (said). */
+  private incompleteGzip(info: FileInfo, why: string): void {
+    if (Date.now() - info.mtimeMs < STALE_GZIP_MS) {
+      log.info(`${info.path} is not a complete gzip file yet (${why}): read once it is`, { path: info.path });
+    } else {
+      this.warnOnce(
+        `gzip:${info.path}`,
+        `${info.path} is not a complete gzip file (${why}) and has not changed for a minute: its lines cannot be read`,
+      );
+    }
   }
 
   /** Go on reading `t` at the same position in its copy; its keys stay the same (file_id). */
-  private switchTo(t: Tracked, copy: { info: FileInfo; fd: number }): void {
+  private switchTo(t: Tracked, copy: Copy): void {
     if (t.fd !== null) closeSync(t.fd);
     t.fd = copy.fd;
     t.cp.path = copy.info.path;
     t.cp.dev = copy.info.dev;
     t.cp.ino = copy.info.ino;
-    t.checkedSize = -1;
+    t.inodeTaken = false;
+    if (copy.gzip) t.cp.gzip = copy.gzip;
+    else delete t.cp.gzip;
+    // Just checked: it starts with the bytes read, and holds at least as many.
+    t.checkedSize = copy.info.size;
     this.dirty = true;
   }
 
   private isTracked(file: { dev: string; ino: string }): boolean {
-    return this.files.some((t) => sameFile(t.cp, file));
+    return this.files.some((t) => !t.inodeTaken && sameFile(t.cp, file));
   }
 
-  private newCheckpoint(path: string, info: FileInfo, fd: number): FileCheckpoint {
+  /**
+   * A deleted file read to its end: its compressed copy, when logrotate made one, is followed
+   * instead (else it would look like a file never seen); a copy being written is waited for.
+   */
+  private async finishGone(t: Tracked): Promise<void> {
+    const copy = await this.findCopy(t, t.splitter.position);
+    if (copy === "wait") return;
+    if (!copy) {
+      this.forget(t);
+      return;
+    }
+    log.info(`${t.cp.path} was compressed to ${copy.info.path}: following that`, { path: copy.info.path });
+    this.switchTo(t, copy);
+    t.gone = false;
+  }
+
+  private newCheckpoint(path: string, info: FileInfo, prefix: FilePrefix, base?: string): FileCheckpoint {
     const real = realPath(path);
     return {
       path: real,
-      base: basename(real),
+      base: base ?? basename(real),
       dev: info.dev,
       ino: info.ino,
-      ...fingerprintOf(fd),
+      ...prefix.fingerprint,
       offset: 0,
       last_upload: null,
       file_id: null,
@@ -422,18 +666,22 @@ export class LogShipper {
   }
 
   /**
-   * Configured files not tracked yet are read from their start. A configured path with nothing
-   * to read (missing, not a file, a glob matching no file) is said (see unreadable()), unless
-   * the file it named was rotated away and is being finished: its successor is not created yet.
+   * Configured files not tracked yet are read from their start, after the rotated files beside
+   * them that came while log-ship was down. A configured path with nothing to read (missing,
+   * not a file, a glob matching no file) is said (see unreadable()), unless the file it named
+   * was rotated away and is being finished: its successor is not created yet.
    */
-  private discover(): void {
+  private async discover(): Promise<void> {
     for (const { pattern, glob, paths } of resolveLogPatterns(this.config.logs)) {
+      // Rotated files of a missing file too: the name may be between a rotation's two steps.
+      if (!glob) await this.discoverRotated(pattern);
       let files = 0;
       for (const path of paths) {
         const why = whyNotAFile(path);
         if (why === null) {
           files++;
-          this.discoverFile(path);
+          if (glob) await this.discoverRotated(path);
+          await this.discoverFile(path, null);
         } else if (!glob && !(why.missing && this.rotatedAway(pattern, false))) {
           // A glob may match directories; a plain path must be a file.
           this.unreadable(`path:${path}`, `${path} (in logs.paths) ${why.reason}`);
@@ -445,25 +693,66 @@ export class LogShipper {
     }
   }
 
-  private discoverFile(path: string): void {
+  /**
+   * The rotated files beside `path` (plain or `.gz`) that match no checkpoint and were written
+   * after the last run: they came (and were rotated) while log-ship was down. Shipped from
+   * their start, oldest first. Older ones are history another shipper sent, unless --backfill.
+   */
+  private async discoverRotated(path: string): Promise<void> {
+    const since = this.options.backfill ? Number.NEGATIVE_INFINITY : this.lastRun;
+    if (since === null) return;
+    const live = join(realPath(dirname(path)), basename(path));
+    const listed = rotationCandidates(live, basename(live));
+    const rotated = listed
+      .filter((c) => c.path !== live && c.mtimeMs > since && !this.isTracked(c))
+      .sort(oldestFirst(live));
+    for (const file of rotated) await this.discoverFile(file.path, basename(live));
+    // Rotated while being looked at: a file renamed between the listing and its turn may have
+    // been missed. This pass's time is not recorded, so the next pass looks from the same time.
+    const names = (files: FileInfo[]) => files.map((f) => `${f.path}:${f.ino}`).join("\n");
+    if (names(listed) !== names(rotationCandidates(live, basename(live)))) this.deferred = true;
+  }
+
+  /**
+   * A file to read from its start, unless it is tracked or a copy of a tracked file (being
+   * copied by copytruncate, or compressed). `base`: the live file's name, for a rotated file.
+   */
+  private async discoverFile(path: string, base: string | null): Promise<void> {
     const seen = statFile(path);
     if (!seen || this.isTracked(seen)) return;
     const fd = openOrWhy(path);
     if (typeof fd === "string") {
+      if (base !== null) this.deferred = true;
       this.unreadable(`open:${path}`, `cannot open ${path}: ${fd}`);
       return;
     }
     const info = fstatFile(fd, path);
-    // Being copied by copytruncate (a glob matching rotated names): the copy is not a new file.
-    const prefix = new FilePrefix(fd);
+    const kind = hasGzipName(path) ? gzipKind(fd) : "plain";
+    const prefix = kind === "gzip" ? await gzipPrefix(fd) : FilePrefix.of(fd);
     const isCopy = this.files.some((t) => t.cp.fingerprint_length > 0 && prefix.matches(t.cp));
-    if (this.isTracked(info) || isCopy) {
+    const empty = base !== null && (kind === "empty" || (kind === "plain" && info.size === 0));
+    if (this.isTracked(info) || isCopy || empty || kind === "empty") {
       closeSync(fd);
       return;
     }
-    const cp = this.newCheckpoint(path, info, fd);
-    log.info(`following ${path}`, { path });
-    this.files.push(this.track(cp, fd));
+    let gzip: FileCheckpoint["gzip"];
+    if (kind === "gzip") {
+      const measured = await this.measureGzip(fd, info);
+      if (!measured.complete) {
+        // Written after this pass started: its time is past this run's, the next run takes it.
+        closeSync(fd);
+        return;
+      }
+      gzip = { size: info.size, content: measured.content };
+    }
+    const cp = this.newCheckpoint(path, info, prefix, base ?? undefined);
+    if (gzip) cp.gzip = gzip;
+    if (base === null) log.info(`following ${path}`, { path });
+    else log.info(`${path} was written while log-ship was not running: shipping it from its start`, { path });
+    const t = this.track(cp, fd);
+    // Just looked at: its first bytes are the fingerprint.
+    t.checkedSize = info.size;
+    this.files.push(t);
     this.dirty = true;
   }
 
@@ -475,9 +764,10 @@ export class LogShipper {
   private rotatedAway(pattern: string, glob: boolean): boolean {
     const matcher = glob ? new Bun.Glob(pattern) : null;
     const names = new Set([pattern, realPath(pattern), join(realPath(dirname(pattern)), basename(pattern))]);
+    // A compressed file is a rotation older than the one logrotate creates the new file after.
     return this.files.some((t) => {
-      const first = join(dirname(t.cp.path), t.cp.base);
-      return first !== t.cp.path && (matcher ? matcher.match(first) : names.has(first));
+      const first = logOf(t.cp);
+      return isRotated(t.cp) && !t.cp.gzip && (matcher ? matcher.match(first) : names.has(first));
     });
   }
 
@@ -509,6 +799,7 @@ export class LogShipper {
   private async read(t: Tracked): Promise<void> {
     const fd = t.fd;
     if (fd === null) return;
+    if (t.cp.gzip) return this.readGzip(t, fd, t.cp.gzip.content);
     const size = fstatFile(fd, t.cp.path).size;
     while (t.splitter.position < size && !(this.stopping && this.options.follow)) {
       const position = t.splitter.position;
@@ -525,6 +816,29 @@ export class LogShipper {
         const closed = this.line(t, line);
         if (closed) await this.ship(t, closed);
       }
+    }
+  }
+
+  /**
+   * A gzip file read whole (it was checked complete, and does not change): its uncompressed
+   * bytes from the read position on. Decompressed from the start each time: offsets count
+   * uncompressed bytes, and a gzip stream cannot be entered in the middle.
+   */
+  private async readGzip(t: Tracked, fd: number, content: number): Promise<void> {
+    // Read to its end before, all but a last line without its newline: nothing more will come.
+    const readBefore = t.cp.size_seen !== undefined && t.cp.size_seen >= content;
+    if (t.splitter.position >= content || readBefore) return;
+    let at = 0;
+    for await (const chunk of gunzipChunks(fd)) {
+      const end = at + chunk.length;
+      if (end > t.splitter.position) {
+        for (const line of t.splitter.split(chunk.subarray(t.splitter.position - at))) {
+          const closed = this.line(t, line);
+          if (closed) await this.ship(t, closed);
+        }
+      }
+      at = end;
+      if (this.stopping && this.options.follow) break;
     }
   }
 
@@ -594,6 +908,7 @@ export class LogShipper {
 
   /** Upload a closed batch, then commit its end. A batch without events only commits. */
   private async ship(t: Tracked, batch: ClosedBatch): Promise<void> {
+    t.inFlight = batch.events + batch.skipped;
     if (batch.events === 0 || batch.firstEventOffset === null) {
       this.commit(t, batch, false);
       return;
@@ -639,6 +954,7 @@ export class LogShipper {
   }
 
   private commit(t: Tracked, batch: ClosedBatch, uploaded: boolean): void {
+    t.inFlight = 0;
     t.cp.offset = batch.end;
     t.cp.last_event_time = batch.carried?.toISOString() ?? null;
     this.dirty = true;

@@ -13,15 +13,23 @@ export interface FileInfo {
   dev: string;
   ino: string;
   size: number;
+  /** last modification, ms since 1970 */
+  mtimeMs: number;
 }
 
 const GLOB_CHARS = /[*?[\]{}]/;
-// Compressed rotations are not read (DESIGN §8): their bytes were read before compression.
-const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip|Z)$/;
+// Rotations compressed with another tool than gzip cannot be read (DESIGN §8 reads `.gz` only).
+const UNREADABLE_COMPRESSED = /\.(bz2|xz|zst|lz4|zip|Z)$/;
 
 // Bigint stats: a device or inode number may not fit in a double.
 function infoOf(path: string, st: BigIntStats): FileInfo {
-  return { path, dev: String(st.dev), ino: String(st.ino), size: Number(st.size) };
+  return {
+    path,
+    dev: String(st.dev),
+    ino: String(st.ino),
+    size: Number(st.size),
+    mtimeMs: Number(st.mtimeMs),
+  };
 }
 
 /** A regular file at `path` (symbolic links followed), or null. */
@@ -125,22 +133,24 @@ export interface Fingerprint {
   fingerprint_length: number;
 }
 
-/** sha256 of the first min(size, FINGERPRINT_BYTES) bytes, with that length. */
-export function fingerprintOf(fd: number): Fingerprint {
-  const prefix = readPrefix(fd, FINGERPRINT_BYTES);
-  return { fingerprint: sha256Hex(prefix), fingerprint_length: prefix.length };
-}
-
 /**
  * The first FINGERPRINT_BYTES of an open file, read once to be compared with any number of
  * fingerprints: each length is hashed once, however many fingerprints have it.
  */
 export class FilePrefix {
-  readonly bytes: Uint8Array;
   private readonly hashes = new Map<number, string>();
 
-  constructor(fd: number) {
-    this.bytes = readPrefix(fd, FINGERPRINT_BYTES);
+  /** `bytes`: the file's first FINGERPRINT_BYTES (fewer when it is shorter), uncompressed */
+  constructor(readonly bytes: Uint8Array) {}
+
+  /** The first bytes of a plain (not compressed) open file. */
+  static of(fd: number): FilePrefix {
+    return new FilePrefix(readPrefix(fd, FINGERPRINT_BYTES));
+  }
+
+  /** sha256 of these bytes, with their length. */
+  get fingerprint(): Fingerprint {
+    return { fingerprint: sha256Hex(this.bytes), fingerprint_length: this.bytes.length };
   }
 
   /** Whether the file starts with the bytes `known` was taken from. */
@@ -164,19 +174,16 @@ export function checkFingerprint(
   fd: number,
   known: Fingerprint,
 ): { matches: boolean; longer: Fingerprint | null } {
-  const prefix = new FilePrefix(fd);
+  const prefix = FilePrefix.of(fd);
   if (!prefix.matches(known)) return { matches: false, longer: null };
-  const longer =
-    prefix.bytes.length > known.fingerprint_length
-      ? { fingerprint: sha256Hex(prefix.bytes), fingerprint_length: prefix.bytes.length }
-      : null;
+  const longer = prefix.bytes.length > known.fingerprint_length ? prefix.fingerprint : null;
   return { matches: true, longer };
 }
 
 /**
  * Files beside `path` whose names start with `base`: where logrotate puts a rotated file
- * (`tracking.log.1`, `tracking.log-20240301`, ...), the current name included. Compressed ones
- * are left out.
+ * (`tracking.log.1`, `tracking.log-20240301`, `tracking.log.2.gz`, ...), the current name
+ * included. Those compressed by another tool than gzip are left out.
  */
 export function rotationCandidates(path: string, base: string): FileInfo[] {
   const dir = dirname(path);
@@ -188,11 +195,27 @@ export function rotationCandidates(path: string, base: string): FileInfo[] {
   }
   const found: FileInfo[] = [];
   for (const name of names.sort()) {
-    if (!name.startsWith(base) || COMPRESSED.test(name)) continue;
+    if (!name.startsWith(base) || UNREADABLE_COMPRESSED.test(name)) continue;
     const info = statFile(join(dir, name));
     if (info) found.push(info);
   }
   return found;
+}
+
+const NUMBERED = /^\.(\d+)(\.gz)?$/;
+
+/**
+ * Rotated files of `live`, oldest first: `.3.gz` before `.2` before `.1`, dated names in their
+ * order; else by time (compressing a file gives the copy a later time than the next rotation).
+ */
+export function oldestFirst(live: string): (a: FileInfo, b: FileInfo) => number {
+  const rank = (file: FileInfo) => NUMBERED.exec(file.path.slice(live.length))?.[1];
+  return (a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    if (ra !== undefined && rb !== undefined) return Number(rb) - Number(ra);
+    if (ra === undefined && rb === undefined) return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+    return a.mtimeMs - b.mtimeMs;
+  };
 }
 
 export interface Line {

@@ -4,51 +4,14 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
+import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
+import { spawnFollow, startWriter, waitForLock } from "../support/log-ship-process.ts";
 import { asBytes, logShipSetup, shippedLines, shippedObjects, writerEvent } from "../support/log-writer.ts";
 
-const WRITER = join(ROOT, "test", "support", "log-writer.ts");
 const env = cleanEnv();
 const text = (lines: string[]) => lines.map((l) => `${l}\n`).join("");
 const events = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => writerEvent(from + i));
-
-function spawnFollow(configFile: string, stderr: "pipe" | "ignore" = "pipe") {
-  const envVars: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) envVars[k] = v;
-  return Bun.spawn([process.execPath, CLI, "--config", configFile, "--json", "log-ship", "--follow"], {
-    env: envVars,
-    stdout: "ignore",
-    stderr,
-  });
-}
-
-/** Starts the writer and waits until it has opened its file. */
-async function startWriter(args: string[]) {
-  const writer = Bun.spawn([process.execPath, WRITER, ...args], { stdout: "pipe", stderr: "inherit" });
-  const reader = writer.stdout.getReader();
-  let out = "";
-  while (!out.includes("ready\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the writer exited: ${out}`);
-    out += new TextDecoder().decode(value);
-  }
-  return {
-    process: writer,
-    /** SIGTERM, then the number of lines it wrote */
-    async stop(): Promise<number> {
-      writer.kill("SIGTERM");
-      let rest = out;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        rest += new TextDecoder().decode(value);
-      }
-      await writer.exited;
-      return JSON.parse(rest.trim().split("\n").at(-1)!).written;
-    },
-  };
-}
 
 /**
  * Each event once, in order within each source file, each line exactly the writer's event.
@@ -296,7 +259,7 @@ describe("rotation under a running --follow", () => {
       writer.process.kill(i % 2 === 0 ? "SIGUSR1" : "SIGUSR2");
     }
     await Bun.sleep(200);
-    const written = await writer.stop();
+    const { written } = await writer.stop();
     await Bun.sleep(300);
     follower.kill("SIGTERM");
     expect(await follower.exited).toBe(0);
@@ -322,20 +285,11 @@ describe("crash safety", () => {
       "rename,copytruncate",
     ]);
     let kills = 0;
-    const lock = join(setup.stateDir, "logship", "panorama.lock");
     for (; kills < 32; kills++) {
       const follower = spawnFollow(setup.configFile, "ignore");
-      // The kill lands in a running shipper: wait until it holds its lock. (On a loaded machine
-      // a start can take a second; killed before it starts, it would stay down across two
-      // rotations, and a file created and rotated away while nothing runs is never seen — a
-      // downtime longer than the rotation interval, which DESIGN §8 does not cover.)
-      for (
-        let i = 0;
-        i < 500 && !(existsSync(lock) && readFileSync(lock, "utf8").includes(`pid ${follower.pid},`));
-        i++
-      ) {
-        await Bun.sleep(10);
-      }
+      // The kill lands in a running shipper: wait until it holds its lock (downtime across
+      // rotations is logship-downtime.test.ts's).
+      await waitForLock(setup.stateDir, follower.pid);
       // Half of the kills land early, while it catches up on what was written while it was
       // down (uploads and checkpoints back to back), half later, mostly while it waits or
       // flushes on age.
@@ -344,7 +298,7 @@ describe("crash safety", () => {
       expect(await follower.exited).not.toBe(0);
       await Bun.sleep(Math.random() * 400);
     }
-    const written = await writer.stop();
+    const { written } = await writer.stop();
     const final = await runPanorama(["--config", setup.configFile, "--json", "log-ship", "--once"], { env });
     expect(final.code).toBe(0);
     expect(written).toBeGreaterThan(3000);

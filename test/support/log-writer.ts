@@ -1,9 +1,11 @@
 // A tracking-log writer for the log-ship tests: appends numbered events (real Open edX events
 // from test/fixtures/tracking, wrapped with a sequence number and a time) at a steady rate, and
-// rotates its file like logrotate, by rename-and-create or by copytruncate, at set line counts or
-// on a signal (SIGUSR1: rename, SIGUSR2: copytruncate). On SIGTERM, or after --count lines, it
-// prints {"written": N} and exits. Also what the log-ship tests share: a configuration on a
-// temporary directory, and the events found in the local datalake in source order.
+// rotates its file like logrotate (see ROTATIONS) at set line counts or on a signal (SIGUSR1:
+// rename, SIGUSR2: copytruncate), keeping --keep rotated files. On SIGTERM, or after --count
+// lines, it prints {"written": N, "destroyed": [seq, ...]} (the lines in the files it removed or
+// truncated away) and exits. Also what the log-ship tests share: a configuration on a temporary
+// directory, the events found in the local datalake in source order, the lines of a log and its
+// rotated files (gzip ones too).
 //
 //   bun test/support/log-writer.ts --file /tmp/x/tracking.log [--format json|prefixed|docker]
 //     [--rate 200] [--count 0] [--rotate-every 0] [--rotate rename,copytruncate] [--keep 100]
@@ -11,21 +13,22 @@ import {
   closeSync,
   copyFileSync,
   existsSync,
-  ftruncateSync,
   mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
 
@@ -40,7 +43,27 @@ export function fixtureEvents(): string[] {
 }
 
 export type WriterFormat = "json" | "prefixed" | "docker";
-export type Rotation = "rename" | "copytruncate";
+
+/**
+ * The rotation schemes, as logrotate (and savelog, and scripts) do them:
+ * - rename: rename-and-create (logrotate's default); `compress` gzips the new `.1` at once,
+ *   `delaycompress` the `.2` (the file rotated the time before)
+ * - copytruncate: copy to `.1`, truncate; `copytruncate-oldest-first` removes the oldest copy
+ *   before copying (savelog, scripts), so the copy may get the removed file's inode
+ * - dateext: rename to `tracking.log-YYYYMMDD`-like names, the oldest removed beyond `keep`
+ * - truncate: truncation by hand, no copy
+ * logrotate removes the file past `keep` after the new rotation is made.
+ */
+export const ROTATIONS = [
+  "rename",
+  "compress",
+  "delaycompress",
+  "copytruncate",
+  "copytruncate-oldest-first",
+  "dateext",
+  "truncate",
+] as const;
+export type Rotation = (typeof ROTATIONS)[number];
 
 const START = Date.UTC(2024, 2, 1, 10, 0, 0);
 
@@ -169,9 +192,88 @@ export function asBytes(text: string): string {
   return Buffer.from(text, "utf8").toString("latin1");
 }
 
+/** The text of a log file, plain or gzip; "" when it is not there. */
+export function logText(path: string): string {
+  if (!existsSync(path)) return "";
+  const bytes = readFileSync(path);
+  return (path.endsWith(".gz") ? gunzipSync(bytes) : bytes).toString("latin1");
+}
+
+/** The sequence numbers of the complete writer lines of a text. */
+export function seqsOf(text: string): number[] {
+  return text
+    .split("\n")
+    .slice(0, -1)
+    .map((line) => Number(/"seq": (\d+)/.exec(line)?.[1]))
+    .filter((seq) => !Number.isNaN(seq));
+}
+
+/** Every complete line now in `file` and its rotated files (names starting with its own, gzip ones too). */
+export function linesOnDisk(file: string): number[] {
+  return readdirSync(dirname(file))
+    .filter((name) => name.startsWith(basename(file)))
+    .flatMap((name) => seqsOf(logText(join(dirname(file), name))));
+}
+
+function gzipFile(path: string): void {
+  writeFileSync(`${path}.gz`, gzipSync(readFileSync(path)));
+  rmSync(path);
+}
+
+/**
+ * Rotates `file` by `kind`, keeping `keep` rotated files (`serial`: the rotation's number, for
+ * dated names). Returns the sequence numbers of the lines it removed (or truncated away), and
+ * whether the writer must open the file again (it was renamed).
+ */
+export function rotateLog(
+  file: string,
+  kind: Rotation,
+  keep: number,
+  serial: number,
+): { destroyed: number[]; reopen: boolean } {
+  const destroyed: number[] = [];
+  const remove = (path: string) => {
+    destroyed.push(...seqsOf(logText(path)));
+    rmSync(path);
+  };
+  const numbered = (k: number) => [`${file}.${k}`, `${file}.${k}.gz`].filter((p) => existsSync(p));
+  if (kind === "truncate") {
+    destroyed.push(...seqsOf(logText(file)));
+    truncateSync(file, 0);
+    return { destroyed, reopen: false };
+  }
+  if (kind === "dateext") {
+    renameSync(file, `${file}-2024${String(serial).padStart(4, "0")}`);
+    const dated = readdirSync(dirname(file))
+      .filter((name) => name.startsWith(`${basename(file)}-`))
+      .sort();
+    for (const name of dated.slice(0, -keep)) remove(join(dirname(file), name));
+    return { destroyed, reopen: true };
+  }
+  const oldestFirst = kind === "copytruncate-oldest-first";
+  if (oldestFirst) for (const path of numbered(keep)) remove(path);
+  for (let k = oldestFirst ? keep - 1 : keep; k >= 1; k--) {
+    for (const path of numbered(k)) {
+      renameSync(path, `${file}.${k + 1}${path.slice(`${file}.${k}`.length)}`);
+    }
+  }
+  if (kind === "copytruncate" || oldestFirst) {
+    copyFileSync(file, `${file}.1`);
+    truncateSync(file, 0);
+  } else {
+    renameSync(file, `${file}.1`);
+  }
+  if (kind === "compress") gzipFile(`${file}.1`);
+  if (kind === "delaycompress" && existsSync(`${file}.2`)) gzipFile(`${file}.2`);
+  for (const path of numbered(keep + 1)) remove(path);
+  return { destroyed, reopen: !(kind === "copytruncate" || oldestFirst) };
+}
+
 class Writer {
   private fd: number;
   written = 0;
+  rotations = 0;
+  readonly destroyed: number[] = [];
 
   constructor(
     private readonly file: string,
@@ -184,23 +286,12 @@ class Writer {
     writeSync(this.fd, text);
   }
 
-  /** Shift file.1 → file.2 → ... so that file.1 is free. */
-  private shift(): void {
-    for (let k = this.keep - 1; k >= 1; k--) {
-      if (existsSync(`${this.file}.${k}`)) renameSync(`${this.file}.${k}`, `${this.file}.${k + 1}`);
-    }
-  }
-
   rotate(kind: Rotation): void {
-    this.shift();
-    if (kind === "rename") {
-      renameSync(this.file, `${this.file}.1`);
-      closeSync(this.fd);
-      this.fd = openSync(this.file, "a");
-    } else {
-      copyFileSync(this.file, `${this.file}.1`);
-      ftruncateSync(this.fd, 0);
-    }
+    const { destroyed, reopen } = rotateLog(this.file, kind, this.keep, ++this.rotations);
+    this.destroyed.push(...destroyed);
+    if (!reopen) return;
+    closeSync(this.fd);
+    this.fd = openSync(this.file, "a");
   }
 }
 
@@ -223,13 +314,14 @@ async function main(): Promise<void> {
   const every = Number(values["rotate-every"]);
   const kinds = values.rotate.split(",") as Rotation[];
   const writer = new Writer(values.file, Number(values.keep));
-  let rotations = 0;
   let stop = false;
   process.on("SIGTERM", () => {
     stop = true;
   });
   process.on("SIGUSR1", () => writer.rotate("rename"));
   process.on("SIGUSR2", () => writer.rotate("copytruncate"));
+  for (const kind of kinds)
+    if (!ROTATIONS.includes(kind)) throw new Error(`--rotate: unknown scheme ${kind}`);
   process.stdout.write("ready\n");
   const started = performance.now();
   while (!stop && (count === 0 || writer.written < count)) {
@@ -239,11 +331,11 @@ async function main(): Promise<void> {
       const seq = writer.written + 1;
       writer.append(`${formatLine(writerEvent(seq), format, seq)}\n`);
       writer.written = seq;
-      if (every > 0 && seq % every === 0) writer.rotate(kinds[rotations++ % kinds.length]!);
+      if (every > 0 && seq % every === 0) writer.rotate(kinds[writer.rotations % kinds.length]!);
     }
     await Bun.sleep(5);
   }
-  process.stdout.write(`${JSON.stringify({ written: writer.written })}\n`);
+  process.stdout.write(`${JSON.stringify({ written: writer.written, destroyed: writer.destroyed })}\n`);
 }
 
 if (import.meta.main) await main();

@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { log, setupLogging } from "../../src/log.ts";
 import { logShipStatus, readCheckpoints } from "../../src/logship/checkpoint.ts";
 import { type ShipOptions, shipLogs } from "../../src/logship/ship.ts";
@@ -36,6 +37,12 @@ setupLogging({ level: "error" });
 const events = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => writerEvent(from + i));
 const text = (lines: string[]) => lines.map((l) => `${l}\n`).join("");
+
+/** What logrotate's compress does: FILE.gz written whole, then FILE removed. */
+function compress(path: string): void {
+  writeFileSync(`${path}.gz`, gzipSync(readFileSync(path)));
+  rmSync(path);
+}
 
 function ship(setup: LogShipSetup, options: ShipOptions = {}) {
   return shipLogs(setup.config, { retryMs: 5, pollMs: 50, ...options });
@@ -261,12 +268,16 @@ describe("offsets", () => {
     writeFileSync(setup.file, text(events(21, 25)));
     await ship(setup);
     expect(shippedLines(setup.datalake).sort()).toEqual(events(1, 25).sort());
-    // Rotated again (to .2) and then compressed away: followed by inode, then forgotten.
+    // Rotated again (to .2) and then compressed: followed by inode, then in its .gz copy, then
+    // forgotten once deleted.
     appendFileSync(`${setup.file}.1`, text(events(26, 27)));
     renameSync(`${setup.file}.1`, `${setup.file}.2`);
     await ship(setup);
     expect(readCheckpoints(setup.stateDir).map((c) => c.path)).toEqual([`${setup.file}.2`, setup.file]);
-    renameSync(`${setup.file}.2`, `${setup.file}.2.gz`);
+    compress(`${setup.file}.2`);
+    await ship(setup);
+    expect(readCheckpoints(setup.stateDir).map((c) => c.path)).toEqual([`${setup.file}.2.gz`, setup.file]);
+    rmSync(`${setup.file}.2.gz`);
     await ship(setup);
     expect(readCheckpoints(setup.stateDir).map((c) => c.path)).toEqual([setup.file]);
     expect(shippedLines(setup.datalake).sort()).toEqual(events(1, 27).sort());
@@ -358,7 +369,7 @@ describe("offsets", () => {
       const loud = await said(() => ship(setup));
       expect(loud.warnings).toEqual([
         expect.stringMatching(
-          /tracking\.log\.1 is gone .* before log-ship finished it: 12 bytes seen in it were not shipped$/,
+          /tracking\.log\.1 is gone .* before log-ship finished it: 1 line\(s\) \(12 bytes\) seen in it were not shipped$/,
         ),
       ]);
     } finally {
@@ -493,8 +504,8 @@ describe("configured paths with nothing to read", () => {
       expect(rotated.result.ok).toBe(true);
       expect(rotated.errors).toEqual([]);
       expect(shippedLines(setup.datalake)).toEqual(events(1, 5));
-      // Deleted (or compressed) too: nothing to read at all is a failure again.
-      renameSync(`${setup.file}.1`, `${setup.file}.1.gz`);
+      // Compressed too: nothing to read at all is a failure again.
+      compress(`${setup.file}.1`);
       const gone = await said(() => shipLogs(config, {}));
       expect(gone.result.ok).toBe(false);
       expect(gone.errors).toEqual([expect.stringContaining("(in logs.paths)")]);

@@ -1,0 +1,329 @@
+// DESIGN §8 "Downtime loses nothing that is still on disk": log-ship stopped while the log was
+// rotated several times, in each rotation scheme (test/support/log-writer.ts's rotateLog); the
+// compressed rotations, a gzip file still being written, an inode taken over by a new copy,
+// history and --backfill, and the lines lost in files removed before they were shipped.
+import { afterAll, describe, expect, spyOn, test } from "bun:test";
+import {
+  appendFileSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { gzipSync } from "node:zlib";
+import { log, setupLogging } from "../../src/log.ts";
+import { checkpointPath, logShipStatus, readCheckpoints } from "../../src/logship/checkpoint.ts";
+import { type ShipOptions, shipLogs } from "../../src/logship/ship.ts";
+import { collectStatus, formatStatus } from "../../src/status.ts";
+import {
+  type LogShipSetup,
+  linesOnDisk,
+  logShipSetup,
+  type Rotation,
+  rotateLog,
+  shippedLines,
+  shippedObjects,
+  writerEvent,
+} from "../support/log-writer.ts";
+
+setupLogging({ level: "error" });
+
+const setups: LogShipSetup[] = [];
+afterAll(() => {
+  for (const setup of setups) rmSync(setup.dir, { recursive: true, force: true });
+});
+
+function newSetup(): LogShipSetup {
+  const setup = logShipSetup();
+  setups.push(setup);
+  return setup;
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const text = (seqs: number[]) => seqs.map((seq) => `${writerEvent(seq)}\n`).join("");
+const write = (setup: LogShipSetup, from: number, to: number) =>
+  appendFileSync(setup.file, text(range(from, to)));
+
+function ship(setup: LogShipSetup, options: ShipOptions = {}) {
+  return shipLogs(setup.config, { retryMs: 5, pollMs: 50, ...options });
+}
+
+/** The sequence numbers shipped, sorted: a number twice is a line shipped twice. */
+function shipped(setup: LogShipSetup): number[] {
+  return shippedLines(setup.datalake)
+    .map((line) => Number(/"seq": (\d+)/.exec(line)?.[1]))
+    .sort((a, b) => a - b);
+}
+
+/** What `work` logs at info and warn level, one string each. */
+async function said<T>(work: () => Promise<T>): Promise<{ result: T; infos: string[]; warnings: string[] }> {
+  const info = spyOn(log, "info").mockImplementation(() => {});
+  const warn = spyOn(log, "warn").mockImplementation(() => {});
+  try {
+    const result = await work();
+    return { result, infos: info.mock.calls.map(([m]) => m), warnings: warn.mock.calls.map(([m]) => m) };
+  } finally {
+    info.mockRestore();
+    warn.mockRestore();
+  }
+}
+
+/** Writes seqs [from, to] in `rotations` files, rotating by `kind` after each but the last. */
+function rotations(setup: LogShipSetup, kind: Rotation, keep: number, files: [number, number][]): number[] {
+  const destroyed: number[] = [];
+  files.forEach(([from, to], i) => {
+    if (i > 0) destroyed.push(...rotateLog(setup.file, kind, keep, i).destroyed);
+    write(setup, from, to);
+  });
+  return destroyed;
+}
+
+describe("log-ship down across several rotations: every line still on disk shipped once", () => {
+  test("rename-and-create with delaycompress, rotate 2: the files that came and went are shipped oldest first; the file live at the stop, removed since, is a warning", async () => {
+    const setup = newSetup();
+    write(setup, 1, 3);
+    await ship(setup);
+    // Down: 4-5 end the live file, three rotations follow.
+    const destroyed = rotations(setup, "delaycompress", 2, [
+      [4, 5],
+      [6, 8],
+      [9, 11],
+      [12, 14],
+    ]);
+    expect(destroyed).toEqual(range(1, 5));
+    expect(linesOnDisk(setup.file).sort((a, b) => a - b)).toEqual(range(6, 14));
+    const run = await said(() => ship(setup));
+    expect(run.result.ok).toBe(true);
+    expect(shipped(setup)).toEqual([...range(1, 3), ...range(6, 14)]);
+    expect(run.infos.filter((m) => m.includes("while log-ship was not running"))).toEqual([
+      `${setup.file}.2.gz was written while log-ship was not running: shipping it from its start`,
+      `${setup.file}.1 was written while log-ship was not running: shipping it from its start`,
+    ]);
+    expect(run.warnings).toEqual([
+      expect.stringMatching(
+        // "is gone", or "was deleted" when the new live file took its inode
+        new RegExp(`^${setup.file} .* while log-ship was down, .* after the last run are lost$`),
+      ),
+    ]);
+    expect((await ship(setup)).events).toBe(0);
+  });
+
+  for (const kind of ["rename", "copytruncate", "dateext"] as const) {
+    test(`${kind}, rotate 3, four rotations while down: the unshipped end of the file live at the stop and every file since`, async () => {
+      const setup = newSetup();
+      write(setup, 1, 3);
+      await ship(setup);
+      const destroyed = rotations(setup, kind, 3, [
+        [4, 5],
+        [6, 8],
+        [9, 11],
+        [12, 14],
+        [15, 16],
+      ]);
+      // The oldest rotation (1-5) is removed by the fourth: 4-5 could be read by no run.
+      expect(destroyed).toEqual(range(1, 5));
+      expect((await ship(setup)).ok).toBe(true);
+      expect(shipped(setup)).toEqual([...range(1, 3), ...range(6, 16)]);
+      expect((await ship(setup)).events).toBe(0);
+    });
+  }
+
+  test("compress: the checkpointed file compressed while down is finished from its offset in the uncompressed stream; a compressed file never seen is shipped whole", async () => {
+    const setup = newSetup();
+    write(setup, 1, 3);
+    await ship(setup);
+    rotations(setup, "compress", 3, [
+      [4, 5],
+      [6, 8],
+      [9, 10],
+    ]);
+    // .2.gz: 1-5 (the file shipped up to 3), .1.gz: 6-8 (never seen), live: 9-10
+    const run = await said(() => ship(setup));
+    expect(run.warnings).toEqual([]);
+    expect(shipped(setup)).toEqual(range(1, 10));
+    // 4-5 continue the first file: same file id, at the offset where 1-3 ended.
+    const objects = shippedObjects(setup.datalake);
+    const first = objects.find((o) => o.offset === 0 && o.lines[0]?.includes('"seq": 1,'))!;
+    expect(objects.filter((o) => o.fileId === first.fileId).map((o) => o.offset)).toEqual([
+      0,
+      Buffer.byteLength(text(range(1, 3))),
+    ]);
+    const status = logShipStatus(setup.config).find((s) => s.path === `${setup.file}.2.gz`);
+    expect(status).toMatchObject({ size: Buffer.byteLength(text(range(1, 5))), unshipped: 0 });
+    expect((await ship(setup)).events).toBe(0);
+    // Its rotations go on: followed by inode, never read again, forgotten once removed.
+    rotations(setup, "compress", 3, [
+      [11, 11],
+      [12, 12],
+    ]);
+    await ship(setup);
+    expect(shipped(setup)).toEqual(range(1, 12));
+    expect(readCheckpoints(setup.stateDir).map((c) => c.path)).not.toContain(`${setup.file}.4.gz`);
+  });
+
+  test("copytruncate removing the oldest copy first: the copy on the removed copy's inode is matched by fingerprint, never read twice", async () => {
+    const setup = newSetup();
+    write(setup, 1, 5);
+    await ship(setup);
+    rotations(setup, "copytruncate-oldest-first", 1, [
+      [6, 6],
+      [7, 10],
+    ]);
+    await ship(setup);
+    const copy = readCheckpoints(setup.stateDir).find((c) => c.path === `${setup.file}.1`)!;
+    write(setup, 11, 12);
+    rotations(setup, "copytruncate-oldest-first", 1, [
+      [13, 13],
+      [14, 15],
+    ]);
+    // .1 now holds 6-12 (copied from the live file), on the inode of the removed copy of 1-6
+    // when the filesystem gave it back; else the checkpoint is made to claim it, as it would.
+    const inode = String(statSync(`${setup.file}.1`).ino);
+    if (inode !== copy.ino) {
+      const state = JSON.parse(readFileSync(checkpointPath(setup.stateDir), "utf8"));
+      state.files.find((c: { path: string }) => c.path === copy.path).ino = inode;
+      writeFileSync(checkpointPath(setup.stateDir), JSON.stringify(state));
+    }
+    const run = await said(() => ship(setup));
+    expect(run.warnings).toEqual([]);
+    expect(run.infos).toContain(
+      `${setup.file}.1 is a new file on the inode of ${setup.file}.1, which was deleted`,
+    );
+    expect(shipped(setup)).toEqual(range(1, 15));
+    expect((await ship(setup)).events).toBe(0);
+  });
+
+  test("truncation by hand while down: the lines truncated away are gone, the rest shipped once", async () => {
+    const setup = newSetup();
+    write(setup, 1, 3);
+    await ship(setup);
+    const destroyed = rotations(setup, "truncate", 1, [
+      [4, 5],
+      [6, 30],
+    ]);
+    expect(destroyed).toEqual(range(1, 5));
+    await ship(setup);
+    expect(shipped(setup)).toEqual([...range(1, 3), ...range(6, 30)]);
+  });
+});
+
+describe("compressed files being written, history, --backfill", () => {
+  test("a .gz without its end (logrotate compressing) is not read, not half: it is shipped whole once complete", async () => {
+    const setup = newSetup();
+    write(setup, 1, 3);
+    await ship(setup);
+    const gzip = gzipSync(text(range(4, 400)));
+    const half = Math.floor(gzip.length / 2);
+    writeFileSync(`${setup.file}.1.gz`, gzip.subarray(0, half));
+    write(setup, 401, 402);
+    const early = await said(() => ship(setup));
+    expect(early.result.ok).toBe(true);
+    expect(early.infos).toContainEqual(
+      expect.stringMatching(new RegExp(`^${setup.file}\\.1\\.gz is not a complete gzip file yet `)),
+    );
+    expect(shipped(setup)).toEqual([...range(1, 3), 401, 402]);
+    appendFileSync(`${setup.file}.1.gz`, gzip.subarray(half));
+    await ship(setup);
+    expect(shipped(setup)).toEqual(range(1, 402));
+    expect((await ship(setup)).events).toBe(0);
+  });
+
+  test("rotated files older than the first run are history: left alone; --backfill ships them (plain, gzip, dated), once", async () => {
+    const setup = newSetup();
+    const hourAgo = Date.now() / 1000 - 3600;
+    writeFileSync(`${setup.file}-20240227`, text(range(100, 102)));
+    writeFileSync(`${setup.file}-20240228.gz`, gzipSync(text(range(103, 105))));
+    // One cut short long ago: it will never be complete, said as a warning.
+    writeFileSync(`${setup.file}-20240226.gz`, gzipSync(text(range(200, 300))).subarray(0, 200));
+    for (const name of ["-20240226.gz", "-20240227", "-20240228.gz"]) {
+      utimesSync(`${setup.file}${name}`, hourAgo, hourAgo);
+    }
+    write(setup, 1, 3);
+    await ship(setup);
+    expect(shipped(setup)).toEqual(range(1, 3));
+    rotations(setup, "dateext", 5, [
+      [4, 5],
+      [6, 7],
+    ]);
+    await ship(setup);
+    expect(shipped(setup)).toEqual(range(1, 7));
+    const backfill = await said(() => ship(setup, { backfill: true }));
+    expect(backfill.warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(`^${setup.file}-20240226\\.gz is not a complete gzip file .* its lines cannot be read$`),
+      ),
+    ]);
+    expect(shipped(setup)).toEqual([...range(1, 7), ...range(100, 105)]);
+    expect((await ship(setup, { backfill: true })).events).toBe(0);
+  });
+});
+
+describe("--follow", () => {
+  test("a followed file compressed and deleted (compress): read to its end, then its .gz is followed, never shipped again", async () => {
+    const setup = newSetup();
+    write(setup, 1, 5);
+    const stop = new AbortController();
+    const running = ship(setup, { follow: true, signal: stop.signal });
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && shipped(setup).length < n; i++) await Bun.sleep(20);
+    };
+    await until(5);
+    write(setup, 6, 7);
+    rotateLog(setup.file, "compress", 3, 1);
+    write(setup, 8, 9);
+    await until(9);
+    await Bun.sleep(300);
+    stop.abort();
+    expect((await running).ok).toBe(true);
+    expect(readCheckpoints(setup.stateDir).map((c) => c.path)).toEqual([`${setup.file}.1.gz`, setup.file]);
+    expect((await ship(setup)).events).toBe(0);
+    expect(shipped(setup)).toEqual(range(1, 9));
+  });
+});
+
+describe("lines lost", () => {
+  test("files removed or truncated with lines read but not shipped: a warning with the count; status counts them per log (text and JSON)", async () => {
+    const setup = newSetup();
+    const refused = { description: "down", put: () => Promise.reject(new Error("connection refused")) };
+    write(setup, 1, 3);
+    await ship(setup);
+    write(setup, 4, 9);
+    appendFileSync(setup.file, '{"partial": ');
+    expect((await said(() => ship(setup, { sink: refused }))).result.ok).toBe(false);
+    expect(readCheckpoints(setup.stateDir)[0]).toMatchObject({
+      offset: Buffer.byteLength(text(range(1, 3))),
+      lines_seen: 7,
+    });
+    // Rotated, and the rotation removed while log-ship is down.
+    renameSync(setup.file, `${setup.file}.1`);
+    write(setup, 10, 11);
+    rmSync(`${setup.file}.1`);
+    const removedBytes = Buffer.byteLength(text(range(4, 9))) + 12;
+    const removed = await said(() => ship(setup));
+    expect(removed.warnings).toEqual([
+      `${setup.file} is gone (deleted, or compressed after rotation) before log-ship finished it: 7 line(s) (${removedBytes} bytes) seen in it were not shipped`,
+    ]);
+    // Truncated by hand after a failed upload.
+    write(setup, 12, 13);
+    expect((await said(() => ship(setup, { sink: refused }))).result.ok).toBe(false);
+    truncateSync(setup.file, 0);
+    write(setup, 14, 30);
+    const truncatedBytes = Buffer.byteLength(text(range(12, 13)));
+    const truncated = await said(() => ship(setup));
+    expect(truncated.warnings).toEqual([
+      `${setup.file} was truncated or replaced: reading it again from its start; 2 line(s) (${truncatedBytes} bytes) seen in it before were not shipped`,
+    ]);
+    expect(shipped(setup)).toEqual([1, 2, 3, 10, 11, ...range(14, 30)]);
+    const status = await collectStatus(setup.config);
+    const bytes = removedBytes + truncatedBytes;
+    expect(status.logs_lost).toEqual([
+      { log: setup.file, lines: 9, bytes, files: 2, uncounted_files: 0, last: expect.any(String) },
+    ]);
+    expect(formatStatus(status)).toContain(
+      `\n${setup.file}: 9 line(s) (${bytes.toLocaleString("en-US")} bytes) lost in 2 file(s) removed or truncated before they were shipped; the last `,
+    );
+  });
+});
