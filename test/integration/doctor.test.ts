@@ -310,7 +310,7 @@ paths = ["${import.meta.path}"]
     const before = proxy.requests.length;
     const results = await awsChecks(setup.file);
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(results.map((r) => r.check).slice(-6)).toEqual([
+    expect(results.map((r) => r.check).slice(-7)).toEqual([
       "clock",
       "AWS credentials",
       "S3 write",
