@@ -314,7 +314,7 @@ describe.skipIf(skip)("modes, every command", () => {
       databases: ["panorama"],
       workgroups: { panorama: "s3://athena-results/" },
     });
-  });
+  }, 120_000); // generating the database takes seconds: more than bun's 5 s default on a busy machine
   afterAll(async () => {
     await glue?.stop();
     const root = await rootConnection();
