@@ -239,6 +239,9 @@ describe.skipIf(skip)("verify and verify --repair", () => {
       const path = join(cfg.datalake, key);
       await Bun.write(path, "id,grade,modified\r\n");
     }
+    const text = await panorama(cfg.file, "verify");
+    expect(text.stdout).toContain(`stale\t${stale}\tno rows in MySQL, 19 bytes`);
+    expect(text.stdout).toContain(`stale\t${variant}\tthe other compression variant, 19 bytes`);
     const { code, report } = await verifyJson(cfg.file);
     expect(code).toBe(1);
     // Another LMS's objects in the same table are not this host's to judge.
