@@ -6,7 +6,7 @@ import { Glue } from "./aws/glue.ts";
 import { tablesToHoldBack } from "./catalog/preflight.ts";
 import { registerAfterUpload, registersPartitions } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
-import { pruneUnproduced } from "./datalake/prune.ts";
+import { listTableObjects, pruneUnproduced } from "./datalake/prune.ts";
 import { S3Target } from "./datalake/s3-target.ts";
 import { cleanSpool, listSpool, type ManifestEntry, spoolDir } from "./datalake/spool.ts";
 import { createTarget } from "./datalake/target.ts";
@@ -252,12 +252,26 @@ export async function dryRunJob(config: Config, tables: TableConfig[], full: boo
   const summaries = await extractTables(
     config,
     tables.filter((t) => !held.has(t.name)),
-    { full, dryRun: true, events: tableProgress() },
+    { full, fullEvery: config.extract.full_every, dryRun: true, events: tableProgress() },
   );
   for (const summary of heldSummaries(held)) log.error(summary.error!, { table: summary.table });
   summaries.push(...heldSummaries(held));
   printPlanned(summaries, "extract\t");
+  await printStale(config, tables, summaries);
   return { ok: stored.ok && reportFailedTables(summaries) };
+}
+
+/** A dry run's deletions (DESIGN §7a): the objects a full read did not produce, `delete\t<key>`. */
+async function printStale(config: Config, tables: TableConfig[], summaries: TableSummary[]): Promise<void> {
+  const target = createTarget(config);
+  for (const summary of summaries) {
+    const table = tables.find((t) => t.name === summary.table);
+    if (!table || table.partition_fields.length === 0 || !summary.full || summary.error !== null) continue;
+    const produced = new Set((summary.planned ?? []).map((p) => p.key));
+    for (const object of await listTableObjects(config, target, table.name)) {
+      if (!produced.has(object.key)) process.stdout.write(`delete\t${object.key}\n`);
+    }
+  }
 }
 
 /** A dry run's planned files, one `<key>\t<rows> rows\t<bytes> bytes` line each. */

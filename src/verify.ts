@@ -7,7 +7,7 @@ import type { Connection } from "mysql2";
 import type { Glue } from "./aws/glue.ts";
 import { registerAfterUpload } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
-import { objectKey } from "./datalake/layout.ts";
+import { objectKey, otherVariantKey } from "./datalake/layout.ts";
 import { hostTablePrefix, listTableObjects, removeStale } from "./datalake/prune.ts";
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import type { Target } from "./datalake/targets.ts";
@@ -24,7 +24,7 @@ import { type FindingKind, saveVerifyRecord } from "./state/verify-record.ts";
 export interface Finding {
   kind: FindingKind;
   key: string;
-  /** MySQL's rows of the partition (0 for a stale object) */
+  /** MySQL's rows of the partition (0 for a stale object, but for one of the other variant) */
   mysql_rows: number;
   /** rows recorded when the object was stored; null when unknown or absent */
   datalake_rows: number | null;
@@ -144,7 +144,8 @@ async function checkTable(
     check.findings.push({
       kind: "stale",
       key,
-      mysql_rows: 0,
+      // The other compression variant of a partition MySQL has: that partition's rows.
+      mysql_rows: expected.get(otherVariantKey(key))?.rows ?? 0,
       datalake_rows: stored?.rows ?? null,
       stored_bytes: stored?.bytes ?? null,
       listed_bytes: size,
@@ -364,7 +365,8 @@ export function recordVerify(
 
 const DESCRIBE: Record<FindingKind, (f: Finding) => string> = {
   missing: (f) => `missing\t${f.key}\tMySQL ${f.mysql_rows} rows, no object`,
-  stale: (f) => `stale\t${f.key}\tno rows in MySQL, ${f.listed_bytes} bytes`,
+  stale: (f) =>
+    `stale\t${f.key}\t${f.mysql_rows > 0 ? "the other compression variant" : "no rows in MySQL"}, ${f.listed_bytes} bytes`,
   rows: (f) =>
     `rows\t${f.key}\tMySQL ${f.mysql_rows} rows, datalake ${f.datalake_rows === null ? "not recorded" : `${f.datalake_rows} rows`}`,
   size: (f) => `size\t${f.key}\tstored ${f.stored_bytes} bytes, datalake ${f.listed_bytes} bytes`,

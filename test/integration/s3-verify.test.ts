@@ -1,7 +1,7 @@
 // Deletions and reconciliation (DESIGN §7a) on S3: the real CLI and MariaDB, s3rver behind the
 // environment's SigV4-checking proxy, the loopback Glue that checks requests against the AWS
 // model. gzip objects: the size verify compares is the compressed size S3 lists.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +16,8 @@ import { type S3TestConfig, writeS3Config } from "../support/s3-config.ts";
 import { startS3Proxy } from "../support/s3-proxy.ts";
 
 const skip = skipWithoutTestEnv();
+// Each test runs the CLI several times: seconds each on a loaded machine.
+setDefaultTimeout(60_000);
 let db: mysql.Connection;
 let env: TestEnv;
 let glue: AwsJsonServer;

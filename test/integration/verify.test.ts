@@ -2,7 +2,7 @@
 // full read deletes what it did not produce, `full_every` forces one, and `verify` finds and
 // `--repair` mends missing, changed and stale objects, leaving the datalake byte for byte equal
 // to a clean extraction.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type mysql from "mysql2/promise";
@@ -11,6 +11,8 @@ import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
+// Each test runs the CLI several times: seconds each on a loaded machine.
+setDefaultTimeout(60_000);
 let db: mysql.Connection;
 const dirs: string[] = [];
 
@@ -102,6 +104,12 @@ describe.skipIf(skip)("deletions on full reads", () => {
     await db.query("DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C3+2024'");
 
     expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect(tree(cfg.datalake).has(keyOf(3))).toBe(true);
+
+    // A dry run says what the full read would delete, and deletes nothing.
+    const dry = await panorama(cfg.file, "run", "--full", "--dry-run");
+    expect(dry.code).toBe(0);
+    expect(dry.stdout.split("\n").filter((l) => l.startsWith("delete\t"))).toEqual([`delete\t${keyOf(3)}`]);
     expect(tree(cfg.datalake).has(keyOf(3))).toBe(true);
 
     const full = await panorama(cfg.file, "run", "--full");
@@ -231,6 +239,9 @@ describe.skipIf(skip)("verify and verify --repair", () => {
       const path = join(cfg.datalake, key);
       await Bun.write(path, "id,grade,modified\r\n");
     }
+    const text = await panorama(cfg.file, "verify");
+    expect(text.stdout).toContain(`stale\t${stale}\tno rows in MySQL, 19 bytes`);
+    expect(text.stdout).toContain(`stale\t${variant}\tthe other compression variant, 19 bytes`);
     const { code, report } = await verifyJson(cfg.file);
     expect(code).toBe(1);
     // Another LMS's objects in the same table are not this host's to judge.
