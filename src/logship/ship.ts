@@ -24,6 +24,7 @@ import {
   fstatFile,
   type Line,
   LineSplitter,
+  namesOf,
   oldestFirst,
   resolveLogPatterns,
   rotationCandidates,
@@ -288,12 +289,10 @@ export class LogShipper {
     if (this.dryRun) return;
     for (const t of this.files) {
       // Unknown while the content is to be checked again (after a truncation or a move).
-      // A gzip file read to its end by an earlier run, not read again since (see readGzip).
-      const readBefore = t.cp.gzip && (t.cp.size_seen ?? 0) > t.splitter.position;
-      if (t.checkedSize >= 0 && !readBefore) {
+      if (t.checkedSize >= 0) {
         t.cp.size_seen = t.splitter.position;
         t.cp.lines_seen = this.unshippedLines(t);
-      } else if (!readBefore) {
+      } else {
         delete t.cp.size_seen;
         delete t.cp.lines_seen;
       }
@@ -405,10 +404,10 @@ export class LogShipper {
   private async locate(t: Tracked): Promise<void> {
     if (t.fd === null) {
       if (this.unopenable.has(t)) return;
+      const before = rotationCandidates(t.cp.path, t.cp.base);
       const copy = await this.findCopy(t, t.cp.offset);
       if (copy === "wait") return;
-      // Renamed while the directory was read (a rotation under way): looked for again next pass.
-      if (!copy && !t.inodeTaken && findByInode(t.cp)) return;
+      if (!copy && this.rotating(t, before)) return;
       if (!copy) {
         this.lose(t, t.inodeTaken ? "was deleted" : "is gone (deleted, or compressed after rotation)");
         this.forget(t);
@@ -630,6 +629,18 @@ export class LogShipper {
     this.dirty = true;
   }
 
+  /**
+   * Whether `t`, looked for among the names beside it (listed as `before`) and not found, may
+   * still be there: the names changed meanwhile (a rotation under way: its file renamed, its
+   * copy not listed yet), or it is there under a name the search started too early to see.
+   * Then it is looked for again next pass, never taken for gone.
+   */
+  private rotating(t: Tracked, before: FileInfo[]): boolean {
+    const after = rotationCandidates(t.cp.path, t.cp.base);
+    if (namesOf(before) !== namesOf(after)) return true;
+    return t.fd === null && !t.inodeTaken && after.some((f) => sameFile(f, t.cp));
+  }
+
   private isTracked(file: { dev: string; ino: string }): boolean {
     return this.files.some((t) => !t.inodeTaken && sameFile(t.cp, file));
   }
@@ -639,8 +650,10 @@ export class LogShipper {
    * instead (else it would look like a file never seen); a copy being written is waited for.
    */
   private async finishGone(t: Tracked): Promise<void> {
+    const before = rotationCandidates(t.cp.path, t.cp.base);
     const copy = await this.findCopy(t, t.splitter.position);
     if (copy === "wait") return;
+    if (!copy && this.rotating(t, before)) return;
     if (!copy) {
       this.forget(t);
       return;
@@ -709,8 +722,7 @@ export class LogShipper {
     for (const file of rotated) await this.discoverFile(file.path, basename(live));
     // Rotated while being looked at: a file renamed between the listing and its turn may have
     // been missed. This pass's time is not recorded, so the next pass looks from the same time.
-    const names = (files: FileInfo[]) => files.map((f) => `${f.path}:${f.ino}`).join("\n");
-    if (names(listed) !== names(rotationCandidates(live, basename(live)))) this.deferred = true;
+    if (namesOf(listed) !== namesOf(rotationCandidates(live, basename(live)))) this.deferred = true;
   }
 
   /**
@@ -825,9 +837,7 @@ export class LogShipper {
    * uncompressed bytes, and a gzip stream cannot be entered in the middle.
    */
   private async readGzip(t: Tracked, fd: number, content: number): Promise<void> {
-    // Read to its end before, all but a last line without its newline: nothing more will come.
-    const readBefore = t.cp.size_seen !== undefined && t.cp.size_seen >= content;
-    if (t.splitter.position >= content || readBefore) return;
+    if (t.splitter.position >= content) return;
     let at = 0;
     for await (const chunk of gunzipChunks(fd)) {
       const end = at + chunk.length;

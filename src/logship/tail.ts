@@ -202,6 +202,11 @@ export function rotationCandidates(path: string, base: string): FileInfo[] {
   return found;
 }
 
+/** The names and inodes of `files`: two listings differ when a file was renamed, created or removed. */
+export function namesOf(files: FileInfo[]): string {
+  return files.map((f) => `${f.path}:${f.ino}`).join("\n");
+}
+
 const NUMBERED = /^\.(\d+)(\.gz)?$/;
 
 /**

@@ -164,6 +164,24 @@ describe("log-ship down across several rotations: every line still on disk shipp
     expect(readCheckpoints(setup.stateDir).map((c) => c.path)).not.toContain(`${setup.file}.4.gz`);
   });
 
+  test("compress: lines read but not shipped (the upload failed) before the file was compressed are shipped from the .gz", async () => {
+    const setup = newSetup();
+    const refused = { description: "down", put: () => Promise.reject(new Error("connection refused")) };
+    write(setup, 1, 3);
+    await ship(setup);
+    write(setup, 4, 6);
+    expect((await ship(setup, { sink: refused })).ok).toBe(false);
+    expect(readCheckpoints(setup.stateDir)[0]).toMatchObject({
+      offset: Buffer.byteLength(text(range(1, 3))),
+      size_seen: Buffer.byteLength(text(range(1, 6))),
+    });
+    // Compressed as it was read: the .gz holds no byte more than what was read.
+    rotateLog(setup.file, "compress", 3, 1);
+    write(setup, 7, 8);
+    expect((await ship(setup)).ok).toBe(true);
+    expect(shipped(setup)).toEqual(range(1, 8));
+  });
+
   test("copytruncate removing the oldest copy first: the copy on the removed copy's inode is matched by fingerprint, never read twice", async () => {
     const setup = newSetup();
     write(setup, 1, 5);
