@@ -18,6 +18,7 @@ import { close, connect, describeTarget, ident, query } from "./extract/mysql.ts
 import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
+import { PRIVATE_DIR } from "./state/atomic.ts";
 
 /** Where a Tutor host keeps the LMS tracking log (the container's /openedx/data/logs). */
 const TUTOR_TRACKING_LOG = "$(tutor config printroot)/data/lms/logs/tracking.log";
@@ -211,7 +212,7 @@ async function checkClock(url: string): Promise<CheckResult> {
 function checkWritable(check: string, dir: string, hint: string): CheckResult {
   const probe = join(dir, `.panorama-doctor-${process.pid}`);
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
     writeFileSync(probe, "");
     rmSync(probe);
     return passed(check, `${dir} is writable`);

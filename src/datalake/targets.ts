@@ -1,6 +1,7 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
-import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import { chmod, copyFile, mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { PRIVATE_DIR, PRIVATE_FILE } from "../state/atomic.ts";
 
 export interface Target {
   /** "s3://bucket" or the local directory, for messages */
@@ -23,7 +24,7 @@ export class LocalTarget implements Target {
   /** Moves the spool file into place (a rename when on the same filesystem, else copy + rename). */
   async put(key: string, path: string): Promise<void> {
     const destination = join(this.root, key);
-    await mkdir(dirname(destination), { recursive: true });
+    await mkdir(dirname(destination), { recursive: true, mode: PRIVATE_DIR });
     try {
       await rename(path, destination);
       return;
@@ -33,6 +34,7 @@ export class LocalTarget implements Target {
     const temp = `${destination}.partial-${process.pid}`;
     try {
       await copyFile(path, temp);
+      await chmod(temp, PRIVATE_FILE);
       await rename(temp, destination);
     } catch (error) {
       await rm(temp, { force: true });
