@@ -22,6 +22,11 @@ export function formatCount(n: number): string {
   return number.format(n);
 }
 
+/** 1 → "1 file", 2 → "2 files" */
+export function plural(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** `logSummary: false` when the caller prints its own line per table (run). */
 export function tableProgress(logSummary = true): ExtractEvents {
   let table = "";
@@ -81,7 +86,7 @@ export function tableProgress(logSummary = true): ExtractEvents {
           seconds: summary.seconds,
           ...(summary.watermark ? { watermark: summary.watermark } : {}),
         },
-        `${summary.table}: ${verb} ${formatCount(summary.rows)} rows, ${summary.files || summary.planned?.length || 0} files, ${formatBytes(summary.bytes)} in ${summary.seconds} s`,
+        `${summary.table}: ${verb} ${plural(summary.rows, "row")}, ${plural(summary.planned?.length ?? summary.files, "file")}, ${formatBytes(summary.bytes)} in ${summary.seconds} s`,
       );
     },
   };

@@ -6,7 +6,7 @@ import type { TableUploads, Uploader } from "./datalake/upload.ts";
 import { messageOf } from "./errors.ts";
 import type { TableSummary } from "./extract/extract.ts";
 import { log } from "./log.ts";
-import { formatBytes, formatCount } from "./progress.ts";
+import { formatBytes, plural } from "./progress.ts";
 
 /** Why the tables after a failed upload are not done: the cause itself is logged once, apart. */
 export const DATALAKE_FAILED = "the datalake could not be written";
@@ -78,7 +78,7 @@ export class RunReport {
         seconds: summary.seconds,
         ...(summary.watermark ? { watermark: summary.watermark } : {}),
       },
-      `${summary.table}: ${formatCount(summary.rows)} rows, ${uploads.objects} objects${unchanged}, ${formatBytes(uploads.bytes)} in ${summary.seconds} s`,
+      `${summary.table}: ${plural(summary.rows, "row")}, ${plural(uploads.objects, "object")}${unchanged}, ${formatBytes(uploads.bytes)} in ${summary.seconds} s`,
     );
   }
 
@@ -109,7 +109,7 @@ export class RunReport {
     const seconds = Math.round((performance.now() - this.started) / 100) / 10;
     const ok = summaries.length - failed.length;
     const fields = { tables: ok, failed: failed.length, rows, objects, skipped, bytes, seconds };
-    const text = `run: ${ok} tables done, ${failed.length} failed; ${formatCount(rows)} rows, ${objects} objects, ${formatBytes(bytes)} in ${seconds} s`;
+    const text = `run: ${plural(ok, "table")} done, ${failed.length} failed; ${plural(rows, "row")}, ${plural(objects, "object")}, ${formatBytes(bytes)} in ${seconds} s`;
     if (failed.length === 0) log.success("run: finished", fields, text);
     else log.info("run: finished", fields, text);
     return failed.length === 0;

@@ -126,13 +126,14 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   await uploader.drain();
   blameUploadFailure(summaries, uploader);
   recordRuns(config, "run", summaries, uploader);
-  const tablesOk = report.finish(summaries);
+  report.uploadFailure();
   if (uploader.failure) {
     const kept = (await listSpool(spool)).length;
     log.info(`${kept} file(s) kept in the spool; the next run uploads them`);
   }
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
   const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target));
+  const tablesOk = report.finish(summaries);
   return { ok: tablesOk && uploader.failure === null && catalogued, summaries, uploads: uploader.tables };
 }
 
