@@ -100,6 +100,7 @@ const TOP_KEYS = [
   "tables",
   "logs",
   "schedule",
+  "metrics",
 ];
 const DATALAKE_KEYS = [
   "target",
@@ -147,6 +148,7 @@ const EXTRACT_KEYS = ["preset", "include", "exclude"];
 const TABLE_KEYS = ["name", "datalake_table", "view", "partition_fields", "incremental", "fields"];
 const LOGS_KEYS = ["paths", "exclude", "format", "max_file_size", "upload_timeout"];
 const SCHEDULE_KEYS = ["run", "log_ship"];
+const METRICS_KEYS = ["textfile"];
 
 /** Every key the loader knows, by section ("" = top level, "tables" = each [[tables]] entry). */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
@@ -161,6 +163,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   "tables.fields": ["name", "type"],
   logs: LOGS_KEYS,
   schedule: SCHEDULE_KEYS,
+  metrics: METRICS_KEYS,
 };
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -304,6 +307,7 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
     run: scheduleSection.cron("run", "55 * * * *"),
     log_ship: scheduleSection.cron("log_ship", "*/5 * * * *"),
   };
+  const metrics = { textfile: path(top.section("metrics", METRICS_KEYS).string("textfile", "")) };
 
   return {
     file: top.origin.file,
@@ -318,6 +322,7 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
     tables,
     logs,
     schedule,
+    metrics,
   };
 }
 

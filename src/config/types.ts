@@ -107,6 +107,11 @@ export interface ScheduleConfig {
   log_ship: string;
 }
 
+export interface MetricsConfig {
+  /** Prometheus textfile written after run, verify and log-ship; "" = none */
+  textfile: string;
+}
+
 export interface Config {
   /** absolute path of the file read, or null when no file was used */
   file: string | null;
@@ -122,4 +127,5 @@ export interface Config {
   tables: TableConfig[];
   logs: LogsConfig;
   schedule: ScheduleConfig;
+  metrics: MetricsConfig;
 }
