@@ -167,6 +167,7 @@ complete -c panorama -n '__panorama_at "schema pull"' -s h -l help -d 'show the 
 complete -c panorama -n '__panorama_at "status"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
 complete -c panorama -n '__panorama_at "status"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
 complete -c panorama -n '__panorama_at "status"' -l json -d 'print the status as one JSON document on stdout (logs stay on stderr)'
+complete -c panorama -n '__panorama_at "status"' -l wide -d 'every column, errors in full (the default fits 120 columns)'
 complete -c panorama -n '__panorama_at "status"' -s h -l help -d 'show the help'
 
 # panorama doctor
