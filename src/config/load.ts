@@ -3,7 +3,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import TOML from "@iarna/toml";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, messageOf } from "../errors.ts";
 import { FORBIDDEN_FIELDS, presetTables } from "./presets.ts";
 import {
   closest,
@@ -200,16 +200,44 @@ export function findConfigFile(options: LoadOptions): string {
   );
 }
 
+/** Why the configuration file cannot be read, and what to do about it. */
+function unreadableConfig(file: string, error: unknown, fromEnv: boolean): ConfigError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const source = fromEnv ? " (the path came from $PANORAMA_CONFIG)" : "";
+  if (code === "ENOENT") {
+    return new ConfigError(
+      `${file}: no such configuration file${source}`,
+      fromEnv
+        ? "set PANORAMA_CONFIG to an existing file, or unset it to use ./panorama.toml or /etc/panorama/panorama.toml"
+        : "write one with `panorama init` (or `panorama init --from-tutor config.yml`)",
+    );
+  }
+  if (code === "EACCES" || code === "EPERM") {
+    let owner = "";
+    try {
+      const uid = statSync(file).uid;
+      owner = uid === 0 ? " (root)" : ` (uid ${uid})`;
+    } catch {
+      // the directory may be the unreadable part: the hint still holds
+    }
+    return new ConfigError(
+      `${file}: permission denied: cannot read the configuration file${source}`,
+      `it holds secrets, so only its owner may read it: run the command with sudo, or as its owner${owner}`,
+    );
+  }
+  return new ConfigError(`${file}: cannot read the configuration file${source} (${messageOf(error)})`);
+}
+
 export async function loadConfig(options: LoadOptions = {}): Promise<Loaded> {
   const file = findConfigFile(options);
   let text: string;
   try {
     text = await Bun.file(file).text();
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
-    throw new ConfigError(
-      `${file}: ${missing ? "no such configuration file" : `cannot read the configuration file (${(error as Error).message})`}`,
-      missing ? "write one with `panorama init` (or `panorama init --from-tutor config.yml`)" : undefined,
+    throw unreadableConfig(
+      file,
+      error,
+      !options.configPath && Boolean((options.env ?? process.env).PANORAMA_CONFIG),
     );
   }
   const loaded = parseConfig(text, file, options.env ?? process.env);

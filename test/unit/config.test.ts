@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, parseConfig } from "../../src/config/load.ts";
 import { modeAllows } from "../../src/config/modes.ts";
 import { presetTables } from "../../src/config/presets.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { CLI } from "../support/cli.ts";
 
 const FILE = "/etc/panorama/panorama.toml";
 const MINIMAL = `mode = "CUSTOM"\nlms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
@@ -387,7 +388,50 @@ describe("files", () => {
     );
     const empty = mkdtempSync(join(tmpdir(), "panorama-empty-"));
     await expect(loadConfig({ env: {}, cwd: empty })).rejects.toThrow(ConfigError);
+    rmSync(empty, { recursive: true });
   });
+
+  test("a missing file named by $PANORAMA_CONFIG says the path came from that variable", async () => {
+    const missing = join(dir, "gone.toml");
+    const error = await loadConfig({ env: { PANORAMA_CONFIG: missing } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe(
+      `${missing}: no such configuration file (the path came from $PANORAMA_CONFIG)`,
+    );
+    expect((error as ConfigError).hint).toContain("PANORAMA_CONFIG");
+    // Named by --config, it is not blamed on the variable.
+    const direct = await loadConfig({ configPath: missing, env: { PANORAMA_CONFIG: missing } }).catch(
+      (e) => e,
+    );
+    expect((direct as ConfigError).message).toBe(`${missing}: no such configuration file`);
+  });
+
+  // The README's `panorama iam-policy` after `sudo panorama init`: a root-only file read by a user.
+  const asOtherUser = process.getuid?.() === 0 ? Bun.which("setpriv") : "self";
+  test.skipIf(!asOtherUser)(
+    "a config file that cannot be read for permission says to use sudo or its owner",
+    async () => {
+      const open = mkdtempSync(join(tmpdir(), "panorama-perm-"));
+      chmodSync(open, 0o755);
+      const file = join(open, "panorama.toml");
+      writeFileSync(file, MINIMAL, { mode: 0o600 });
+      // As root, the command runs as nobody; as a user, the file is made unreadable to its owner.
+      const prefix =
+        asOtherUser === "self" ? [] : [asOtherUser!, "--reuid=65534", "--regid=65534", "--clear-groups"];
+      if (asOtherUser === "self") chmodSync(file, 0o000);
+      const child = Bun.spawn([...prefix, process.execPath, CLI, "--config", file, "iam-policy"], {
+        cwd: open,
+        env: { PATH: process.env.PATH ?? "", HOME: open, TMPDIR: open },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+      rmSync(open, { recursive: true });
+      expect(code).toBe(2);
+      expect(stderr).toContain(`${file}: permission denied: cannot read the configuration file`);
+      expect(stderr).toContain("run the command with sudo, or as its owner");
+    },
+  );
 });
 
 describe("modes", () => {
