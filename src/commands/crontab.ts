@@ -64,7 +64,7 @@ export default defineCommand({
         `--binary: expected an absolute path (cron does not start in your directory), got "${args.binary}"`,
       );
     }
-    const config = await prepare(args);
+    const config = await prepare(args, { strictSchedule: true });
     const executable = args.binary === undefined ? thisExecutable() : [args.binary];
     if (!isExecutable(executable[0]!)) {
       log.warn(`${executable[0]} is not an executable file here: the jobs fail until it is installed there`);

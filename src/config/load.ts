@@ -24,6 +24,7 @@ import {
   MODES,
   type MongodbConfig,
   type MysqlConfig,
+  type ScheduleConfig,
   type TableConfig,
 } from "./types.ts";
 
@@ -330,11 +331,7 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
   const tables = resolveTables(top, extractSection, extract, datalake.base_prefix, warnings);
 
   const logs = validateLogs(top.section("logs", LOGS_KEYS), path);
-  const scheduleSection = top.section("schedule", SCHEDULE_KEYS);
-  const schedule = {
-    run: scheduleSection.cron("run", "55 * * * *"),
-    log_ship: scheduleSection.cron("log_ship", "*/5 * * * *"),
-  };
+  const schedule = validateSchedule(top.section("schedule", SCHEDULE_KEYS));
   const metrics = { textfile: path(top.section("metrics", METRICS_KEYS).string("textfile", "")) };
 
   return {
@@ -352,6 +349,24 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
     schedule,
     metrics,
   };
+}
+
+/**
+ * A bad [schedule] entry fails only `crontab` (DESIGN §3): the others are told, and go on, so a
+ * typo there never stops the hourly extraction already installed. The default stands in for it.
+ */
+function validateSchedule(s: Section): ScheduleConfig {
+  const problems: string[] = [];
+  const entry = (key: string, fallback: string) => {
+    try {
+      return s.cron(key, fallback);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(error.message);
+      return fallback;
+    }
+  };
+  return { run: entry("run", "55 * * * *"), log_ship: entry("log_ship", "*/5 * * * *"), problems };
 }
 
 function validateDatalake(

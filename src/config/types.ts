@@ -105,6 +105,8 @@ export interface LogsConfig {
 export interface ScheduleConfig {
   run: string;
   log_ship: string;
+  /** bad entries (each replaced by its default): `crontab` refuses them, the others warn */
+  problems: string[];
 }
 
 export interface MetricsConfig {

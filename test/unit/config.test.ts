@@ -6,7 +6,7 @@ import { loadConfig, parseConfig } from "../../src/config/load.ts";
 import { modeAllows } from "../../src/config/modes.ts";
 import { presetTables } from "../../src/config/presets.ts";
 import { ConfigError } from "../../src/errors.ts";
-import { CLI } from "../support/cli.ts";
+import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 
 const FILE = "/etc/panorama/panorama.toml";
 const MINIMAL = `mode = "CUSTOM"\nlms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
@@ -48,7 +48,7 @@ describe("defaults", () => {
     expect(config.mongodb.use_split_mongo).toBe(true);
     expect(config.logs.max_file_size).toBe(1024 * 1024);
     expect(config.logs.upload_timeout).toBe(15 * 60);
-    expect(config.schedule).toEqual({ run: "55 * * * *", log_ship: "*/5 * * * *" });
+    expect(config.schedule).toEqual({ run: "55 * * * *", log_ship: "*/5 * * * *", problems: [] });
     expect(config.tables.map((t) => t.name)).toContain("courseware_studentmodule");
     const studentmodule = config.tables.find((t) => t.name === "courseware_studentmodule")!;
     expect(studentmodule.partition_fields).toEqual(["course_id"]);
@@ -204,6 +204,44 @@ describe("environment overrides", () => {
   });
 });
 
+describe("a bad [schedule] entry fails only crontab (DESIGN §3)", () => {
+  test.each([
+    ["bad cron", `${MINIMAL}[schedule]\nrun = "61 * * * *"\n`, ["schedule.run", "minute", "outside 0-59"]],
+    [
+      "cron with 4 fields",
+      `${MINIMAL}[schedule]\nlog_ship = "* * * *"\n`,
+      ["schedule.log_ship", "five fields"],
+    ],
+  ])("%s: loads with the default in its place, the problem kept", (_name, text, fragments) => {
+    const { config } = parseConfig(text, FILE, {});
+    expect(config.schedule).toMatchObject({ run: "55 * * * *", log_ship: "*/5 * * * *" });
+    expect(config.schedule.problems).toHaveLength(1);
+    for (const fragment of [FILE, ...fragments]) expect(config.schedule.problems[0]).toContain(fragment);
+  });
+
+  test("status (and run) warn and go on; crontab exits 2 naming the key", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "panorama-schedule-"));
+    const file = join(dir, "panorama.toml");
+    writeFileSync(
+      file,
+      `mode = "DEMO"\nstate_dir = "${join(dir, "state")}"\n[schedule]\nrun = "55 * * *"\n`,
+      { mode: 0o600 },
+    );
+    const env = cleanEnv();
+    const status = await runPanorama(["--config", file, "status"], { env });
+    expect(status.code).toBe(0);
+    expect(status.stderr).toContain("schedule.run");
+    expect(status.stderr).toContain("`panorama crontab` refuses it");
+    const run = await runPanorama(["--config", file, "run"], { env });
+    expect(run.code).toBe(0);
+    const crontab = await runPanorama(["--config", file, "crontab"], { env });
+    expect(crontab.code).toBe(2);
+    expect(crontab.stderr).toContain("schedule.run");
+    expect(crontab.stdout).toBe("");
+    rmSync(dir, { recursive: true });
+  });
+});
+
 describe("bad configurations exit 2 with the file, the key path and what was expected", () => {
   const cases: [string, string, string[]][] = [
     ["TOML syntax error", `mode = "CUSTOM"\nlms_host = "x\n`, [`${FILE}:2:`, "TOML syntax error"]],
@@ -222,12 +260,6 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
       ["logs.upload_timeout", "duration"],
     ],
     ["bad size", `${MINIMAL}[logs]\nmax_file_size = "1X"\n`, ["logs.max_file_size", "size"]],
-    ["bad cron", `${MINIMAL}[schedule]\nrun = "61 * * * *"\n`, ["schedule.run", "minute", "outside 0-59"]],
-    [
-      "cron with 4 fields",
-      `${MINIMAL}[schedule]\nlog_ship = "* * * *"\n`,
-      ["schedule.log_ship", "five fields"],
-    ],
     [
       "missing bucket for target s3",
       `mode = "CUSTOM"\nlms_host = "lms.example.com"\n`,
