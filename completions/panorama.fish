@@ -183,7 +183,7 @@ complete -c panorama -n '__panorama_at "crontab"' -l json -d 'one JSON object pe
 complete -c panorama -n '__panorama_at "crontab"' -l install -d 'write the lines to /etc/cron.d/panorama (or --file) instead of printing them'
 complete -c panorama -n '__panorama_at "crontab"' -l file -r -F -d 'the file --install writes (default /etc/cron.d/panorama)'
 complete -c panorama -n '__panorama_at "crontab"' -l binary -r -F -d 'absolute path of the panorama executable the lines call (default: this one)'
-complete -c panorama -n '__panorama_at "crontab"' -l user -x -d 'the user the jobs run as, with --install (default root)'
+complete -c panorama -n '__panorama_at "crontab"' -l user -x -d 'the user the jobs run as: the /etc/cron.d form (--install: default root; printed: with --user only)'
 complete -c panorama -n '__panorama_at "crontab"' -s h -l help -d 'show the help'
 
 # panorama iam-policy
