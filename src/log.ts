@@ -80,7 +80,7 @@ function writeText(entry: LogObject): void {
   const lines = wrap(`${icon} ${redact(message)}`, terminalWidth());
   const text = colour ? lines.map((l) => `\x1b[${colour}m${l}\x1b[0m`).join("\n") : lines.join("\n");
   clearStatus();
-  process.stderr.write(`${text}\n`);
+  sink(`${text}\n`);
   drawStatus();
 }
 
@@ -107,7 +107,20 @@ function writeJson(entry: LogObject): void {
   const [message, fields] = entry.args as [string, Fields | undefined];
   const level = entry.type === "success" ? "info" : entry.type === "fail" ? "error" : entry.type;
   const line = JSON.stringify({ time: entry.date.toISOString(), level, message, ...fields });
-  process.stderr.write(`${redact(line)}\n`);
+  sink(`${redact(line)}\n`);
+}
+
+const toStderr = (text: string) => {
+  process.stderr.write(text);
+};
+let sink: (text: string) => void = toStderr;
+
+/**
+ * Where log lines go: stderr, or the given function (the test runner's preload keeps the lines
+ * of code under test out of the test output this way); null restores stderr.
+ */
+export function setLogSink(write: ((text: string) => void) | null): void {
+  sink = write ?? toStderr;
 }
 
 export function setupLogging(options: { level?: Level | undefined; json?: boolean | undefined }): void {
