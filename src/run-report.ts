@@ -18,6 +18,9 @@ export class RunReport {
   private uploadFailureSaid = false;
   private readonly started = performance.now();
 
+  /** `recorded` is told each table as its line is written (so that `status` shows it at once). */
+  constructor(private readonly recorded: (summary: TableSummary) => void = () => {}) {}
+
   /** The uploader whose files the table lines wait for. */
   watch(uploader: Uploader): void {
     this.uploader = uploader;
@@ -61,6 +64,7 @@ export class RunReport {
 
   private report(summary: TableSummary): void {
     this.reported.add(summary.table);
+    this.recorded(summary);
     if (summary.error !== null) {
       if (!summary.shared) log.error(summary.error, { table: summary.table });
       return;
@@ -78,7 +82,7 @@ export class RunReport {
         seconds: summary.seconds,
         ...(summary.watermark ? { watermark: summary.watermark } : {}),
       },
-      `${summary.table}: ${plural(summary.rows, "row")}, ${plural(uploads.objects, "object")}${unchanged}, ${formatBytes(uploads.bytes)} in ${summary.seconds} s`,
+      `${summary.table}: ${plural(summary.rows, "row")}, ${plural(uploads.objects, "object")}${unchanged}, ${formatBytes(uploads.bytes)} in ${summary.seconds}\u00a0s`,
     );
   }
 
@@ -109,7 +113,7 @@ export class RunReport {
     const seconds = Math.round((performance.now() - this.started) / 100) / 10;
     const ok = summaries.length - failed.length;
     const fields = { tables: ok, failed: failed.length, rows, objects, skipped, bytes, seconds };
-    const text = `run: ${plural(ok, "table")} done, ${failed.length} failed; ${plural(rows, "row")}, ${plural(objects, "object")}, ${formatBytes(bytes)} in ${seconds} s`;
+    const text = `run: ${plural(ok, "table")} done, ${failed.length} failed; ${plural(rows, "row")}, ${plural(objects, "object")}, ${formatBytes(bytes)} in ${seconds}\u00a0s`;
     if (failed.length === 0) log.success("run: finished", fields, text);
     else log.info("run: finished", fields, text);
     return failed.length === 0;

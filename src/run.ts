@@ -90,7 +90,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   await cleanSpool(spool);
   const target = createTarget(config);
   await recoverTarget(target);
-  const report = new RunReport();
+  const report = new RunReport((summary) => recordRuns(config, "run", [summary], uploader));
   const uploader = new Uploader(config, target, {
     onSettled: (entry, error) => report.settled(entry, error),
   });
