@@ -5,12 +5,15 @@
 // - The log lines of the code under test, errors that a test provokes on purpose included, are
 //   not written: tests that look at them spy on `log`.
 import { afterAll } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setLogSink } from "../../src/log.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "panorama-tests-"));
+// Traversable like /tmp (each test's own directory is still 0700): tests that run the CLI as
+// another user (nobody, to check permission errors as root) must reach the files they prepare.
+chmodSync(dir, 0o755);
 process.env.TMPDIR = dir;
 // A global hook: after the last test file, whichever files ran.
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
