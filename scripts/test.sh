@@ -44,11 +44,13 @@ fi
 check lint "$BIN/biome" check .
 check typecheck "$BIN/tsc" --noEmit
 
-echo "== tests: scripts/test-env.sh bun test $*" >&2
+echo "== tests: scripts/test-env.sh bun test --timeout 60000 $*" >&2
 log="$(mktemp "${TMPDIR:-/tmp}/panorama-test.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 # bun writes results and its summary to stderr: copy that stream to the log, keep stdout as is.
-{ "$ROOT/scripts/test-env.sh" "$BIN/bun" test "$@" 2>&1 1>&3 3>&- | tee "$log" >&2 3>&-; } 3>&1
+# --timeout: bunfig.toml's [test] timeout is not read by this bun, and the tests that start servers
+# and CLI processes need more than its default 5 s on a loaded machine.
+{ "$ROOT/scripts/test-env.sh" "$BIN/bun" test --timeout 60000 "$@" 2>&1 1>&3 3>&- | tee "$log" >&2 3>&-; } 3>&1
 status=$?
 
 count() {

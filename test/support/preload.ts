@@ -4,7 +4,7 @@
 //   TMPDIR), goes under one directory that is removed when the run ends.
 // - The log lines of the code under test, errors that a test provokes on purpose included, are
 //   not written: tests that look at them spy on `log`.
-import { afterAll, setDefaultTimeout } from "bun:test";
+import { afterAll } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +19,3 @@ process.env.TMPDIR = dir;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 setLogSink(() => {});
-
-// bunfig.toml's [test] timeout is not read by this bun: the tests that start servers and CLI
-// processes need more than the default 5 s on a loaded machine.
-setDefaultTimeout(60_000);
