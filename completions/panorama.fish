@@ -171,6 +171,7 @@ complete -c panorama -n '__panorama_at "schema pull"' -s h -l help -d 'show the 
 complete -c panorama -n '__panorama_at "status"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
 complete -c panorama -n '__panorama_at "status"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
 complete -c panorama -n '__panorama_at "status"' -l json -d 'print the status as one JSON document on stdout (logs stay on stderr)'
+complete -c panorama -n '__panorama_at "status"' -l wide -d 'every column, errors in full (the default fits 120 columns)'
 complete -c panorama -n '__panorama_at "status"' -s h -l help -d 'show the help'
 
 # panorama verify
@@ -194,7 +195,7 @@ complete -c panorama -n '__panorama_at "crontab"' -l json -d 'one JSON object pe
 complete -c panorama -n '__panorama_at "crontab"' -l install -d 'write the lines to /etc/cron.d/panorama (or --file) instead of printing them'
 complete -c panorama -n '__panorama_at "crontab"' -l file -r -F -d 'the file --install writes (default /etc/cron.d/panorama)'
 complete -c panorama -n '__panorama_at "crontab"' -l binary -r -F -d 'absolute path of the panorama executable the lines call (default: this one)'
-complete -c panorama -n '__panorama_at "crontab"' -l user -x -d 'the user the jobs run as, with --install (default root)'
+complete -c panorama -n '__panorama_at "crontab"' -l user -x -d 'the user the jobs run as: the /etc/cron.d form (--install: default root; printed: with --user only)'
 complete -c panorama -n '__panorama_at "crontab"' -s h -l help -d 'show the help'
 
 # panorama iam-policy

@@ -140,7 +140,12 @@ export async function runCli(argv: string[]): Promise<number> {
     const args = (await resolve(resolved.command.args)) ?? {};
     const wantsHelp = resolved.argv.some((w) => w === "--help" || w === "-h");
     if (wantsHelp || (!resolved.command.run && resolved.command.subCommands)) {
-      const parent = resolved.path.length > 0 ? main : undefined;
+      // citty names a command after its parent's name: the parent here carries the whole path,
+      // so that `schema pull --help` says "panorama schema pull".
+      const parent =
+        resolved.path.length > 0
+          ? { meta: { ...main.meta, name: ["panorama", ...resolved.path.slice(0, -1)].join(" ") } }
+          : undefined;
       const usage = await renderUsage(resolved.command, parent);
       // Colours only for a person at a terminal, not for a pipe or a file.
       // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape character is what is matched

@@ -20,6 +20,7 @@ import { close, connect, describeTarget, ident, query, tableColumns } from "./ex
 import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
+import { PRIVATE_DIR } from "./state/atomic.ts";
 
 /** Where a Tutor host keeps the LMS tracking log (the container's /openedx/data/logs). */
 const TUTOR_TRACKING_LOG = "$(tutor config printroot)/data/lms/logs/tracking.log";
@@ -39,8 +40,26 @@ export interface CheckResult {
 export interface DoctorOptions {
   configPath?: string | undefined;
   env?: Record<string, string | undefined>;
-  /** AWS client options (tests: fewer retries) */
+  /** AWS client options (tests: fewer retries); by default each check is bounded by AWS_BOUND */
   aws?: ConstructorParameters<typeof AwsClient>[1];
+  /** told the name of each check as it starts (the command shows it while it runs) */
+  onStart?: (check: string) => void;
+}
+
+/**
+ * Each AWS check gives up after two attempts of 8 s at most: an unreachable endpoint is said in
+ * seconds, not after the jobs' patient retries. (MySQL gives up connecting after 15 s, MongoDB's
+ * server selection after its own timeout, the clock check after 8 s.)
+ */
+const AWS_BOUND = { timeoutMs: 8_000, retry: { attempts: 2, baseMs: 200, maxMs: 500 } };
+
+/** The error's message without the fix it ends with, when the fix is said on its own line. */
+function withoutHint(message: string, hint: string | undefined): string {
+  if (!hint) return message;
+  for (const suffix of [`; ${hint}`, ` (${hint})`, `: ${hint}`, ` ${hint}`]) {
+    if (message.endsWith(suffix)) return message.slice(0, -suffix.length);
+  }
+  return message;
 }
 
 function passed(check: string, detail: string): CheckResult {
@@ -49,7 +68,8 @@ function passed(check: string, detail: string): CheckResult {
 
 function failed(check: string, error: unknown, hint?: string): CheckResult {
   const ownHint = error instanceof PanoramaError ? error.hint : undefined;
-  return { check, ok: false, detail: messageOf(error), hint: ownHint ?? hint };
+  const fix = ownHint ?? hint;
+  return { check, ok: false, detail: withoutHint(messageOf(error), fix), hint: fix };
 }
 
 /** Runs every check; the configuration first, since every other check needs it. */
@@ -79,25 +99,42 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
         hint: "chmod 600 the file(s) named",
       };
 
+  const start = (check: string) => options.onStart?.(check);
+  start("state directory");
   yield checkWritable(
     "state directory",
     config.state_dir,
     "make state_dir writable by the user cron runs as",
   );
-  if (config.mode === "DEMO") return;
+  if (config.mode === "DEMO") {
+    // Passing would tell a new user all is well while nothing will ever be extracted.
+    yield {
+      check: "mode",
+      ok: false,
+      detail: "DEMO: nothing is extracted or shipped until mode is set; MySQL, MongoDB and S3 were not tried",
+      hint: `set mode = "FREE", "SAAS" or "CUSTOM" in ${config.file ?? "the configuration"} (or PANORAMA_MODE), then run doctor again`,
+    };
+    return;
+  }
   if (config.datalake.target === "local") {
+    start("local datalake");
     yield checkWritable(
       "local datalake",
       config.datalake.path,
       'make datalake.path writable, or use target = "s3"',
     );
   }
+  start("MySQL");
   yield* checkMysql(config);
-  if (modeAllows(config.mode, "log-ship").allowed) yield checkLogs(config);
+  if (modeAllows(config.mode, "log-ship").allowed) {
+    start("tracking logs");
+    yield checkLogs(config);
+  }
   if (
     config.tables.some((t) => t.source === "course_structures") &&
     modeAllows(config.mode, "course-structures").allowed
   ) {
+    start("MongoDB");
     yield* checkMongodb(config);
   }
   if (config.datalake.target === "s3") yield* checkAws(config, options);
@@ -132,9 +169,12 @@ async function* checkMongodb(config: Config): AsyncGenerator<CheckResult> {
 }
 
 async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator<CheckResult> {
-  const client = new AwsClient(config, options.aws);
+  const client = new AwsClient(config, options.aws ?? AWS_BOUND);
   const s3 = new S3Client(client, config);
+  const start = (check: string) => options.onStart?.(check);
+  start("clock");
   yield await checkClock(s3.url(config.datalake.bucket, ""));
+  start("AWS credentials");
   try {
     const credentials = await client.credentials.get();
     yield passed(
@@ -146,6 +186,7 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
     return;
   }
   const bucket = config.datalake.bucket;
+  start("S3 write");
   try {
     await s3.putObject(
       bucket,
@@ -171,6 +212,7 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
   }
   if (!modeAllows(config.mode, "catalog-partitions").allowed) return;
   const glue = new Glue(client, config.datalake.database);
+  start("Glue database");
   try {
     await glue.getDatabase();
     yield passed("Glue database", `${config.datalake.database} exists`);
@@ -182,6 +224,7 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
   const athena = new Athena(client, config.datalake.workgroup, config.datalake.database, {
     timeoutMs: 60_000,
   });
+  start("Athena workgroup");
   try {
     const id = await athena.run("SELECT 1", "doctor's test query");
     yield passed("Athena workgroup", `${config.datalake.workgroup} ran SELECT 1 (query ${id})`);
@@ -228,7 +271,7 @@ async function checkClock(url: string): Promise<CheckResult> {
   let serverDate: string | null;
   const before = Date.now();
   try {
-    const res = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(15_000) });
+    const res = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(8_000) });
     serverDate = res.headers.get("date");
   } catch (error) {
     return failed(
@@ -255,7 +298,7 @@ async function checkClock(url: string): Promise<CheckResult> {
 function checkWritable(check: string, dir: string, hint: string): CheckResult {
   const probe = join(dir, `.panorama-doctor-${process.pid}`);
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
     writeFileSync(probe, "");
     rmSync(probe);
     return passed(check, `${dir} is writable`);
@@ -307,6 +350,8 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     const denied: string[] = [];
     const absent: string[] = [];
     const filled: string[] = [];
+    let missing = false;
+    let refused = false;
     for (const table of tables) {
       try {
         const existing = await tableColumns(connection, config.mysql.database, table.name);
@@ -319,14 +364,16 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         const wanted = (table.fields ?? existing?.map((c) => c.name) ?? []).filter(
           (f) => !forbidden.includes(f),
         );
-        const missing = existing ? wanted.filter((f) => !names.has(f)) : [];
-        if (missing.length > 0 && table.preset) filled.push(`${table.name} (${missing.join(", ")})`);
+        const lacking = existing ? wanted.filter((f) => !names.has(f)) : [];
+        if (lacking.length > 0 && table.preset) filled.push(`${table.name} (${lacking.join(", ")})`);
         // A strict table's missing column (or table) makes the SELECT fail and is reported with it.
         const read = table.preset ? wanted.filter((f) => names.has(f)) : wanted;
         const columns = read.length > 0 ? read.map(ident).join(", ") : "1";
         await query(connection, `SELECT ${columns} FROM ${ident(table.name)} LIMIT 0`);
       } catch (error) {
         const e = error as { code?: string; sqlMessage?: string };
+        if (e.code === "ER_NO_SUCH_TABLE" || e.code === "ER_BAD_FIELD_ERROR") missing = true;
+        else refused = true;
         denied.push(`${table.name} (${e.code ?? "error"}: ${e.sqlMessage ?? messageOf(error)})`);
       }
     }
@@ -335,13 +382,22 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
       ...(filled.length > 0 ? [`preset columns it lacks (written empty): ${filled.join("; ")}`] : []),
     ];
     const read = tables.length - absent.length;
+    // The fix for what actually failed first: a table or column that is not there needs no GRANT.
+    const fixes = [
+      ...(missing
+        ? [
+            "a missing table or column: leave the table out with [extract] exclude, or fix its fields (`panorama schema pull` shows the real ones)",
+          ]
+        : []),
+      ...(refused ? [`GRANT SELECT ON ${config.mysql.database}.* TO '${config.mysql.user}'`] : []),
+    ];
     yield denied.length === 0
       ? passed("MySQL SELECT", [`allowed on all ${read} table(s)`, ...notes].join("; "))
       : {
           check: "MySQL SELECT",
           ok: false,
           detail: `${denied.length} of ${read} table(s) cannot be read: ${denied.join("; ")}`,
-          hint: `GRANT SELECT ON ${config.mysql.database}.* TO '${config.mysql.user}'; a missing table or column: \`panorama schema pull\` shows the real ones, [extract] exclude leaves a table out`,
+          hint: fixes.join("; "),
         };
   } finally {
     await close(connection);

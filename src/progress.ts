@@ -1,27 +1,49 @@
-// Progress of a table extraction: a live line on a TTY, nothing extra in JSON mode (where each
-// table ends with one summary object instead).
+// Progress of a table extraction: a live status line on a terminal (rows as they stream, inside
+// a partition too), and, unless the caller says each table's result itself (run), one line per
+// table as soon as it is done. A cause shared by every table is said once, not per table.
 import type { ExtractEvents, TableSummary } from "./extract/extract.ts";
-import { isJsonLogging, log } from "./log.ts";
+import { log, setStatus } from "./log.ts";
 
 const number = new Intl.NumberFormat("en-US");
 
-/** `logSummary: false` when the caller prints its own summary per table (run). */
+/** 1234567 → "1.2 MB": bytes as a person reads them. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatCount(n: number): string {
+  return number.format(n);
+}
+
+/** 1 → "1 file", 2 → "2 files" */
+export function plural(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+/** `logSummary: false` when the caller prints its own line per table (run). */
 export function tableProgress(logSummary = true): ExtractEvents {
-  const live = process.stderr.isTTY && !isJsonLogging();
   let table = "";
   let partitions = 0;
   let done = 0;
   let rows = 0;
+  /** whether rows come as they stream (MySQL) or only per partition (course structures) */
+  let streamed = false;
   let started = 0;
   let lastDraw = 0;
   const draw = (force = false) => {
     const now = performance.now();
-    if (!live || (!force && now - lastDraw < 100)) return;
+    if (!force && now - lastDraw < 100) return;
     lastDraw = now;
     const rate = rows / Math.max((now - started) / 1000, 0.001);
-    process.stderr.write(
-      `\r\x1b[2K${table}  ${done}/${partitions} partitions  ${number.format(rows)} rows  ${number.format(Math.round(rate))} rows/s`,
-    );
+    const parts = partitions > 1 ? `  ${done}/${partitions} partitions` : "";
+    setStatus(`… ${table}${parts}  ${formatCount(rows)} rows  ${formatCount(Math.round(rate))}/s`);
   };
   return {
     tableStarted(name, count) {
@@ -29,30 +51,44 @@ export function tableProgress(logSummary = true): ExtractEvents {
       partitions = count;
       done = 0;
       rows = 0;
+      streamed = false;
       started = performance.now();
       draw(true);
     },
-    partitionDone(_name, partitionRows) {
-      done++;
-      rows += partitionRows;
+    rowsRead(_name, chunkRows) {
+      rows += chunkRows;
+      streamed = true;
       draw();
     },
+    partitionDone(_name, partitionRows) {
+      done++;
+      if (!streamed) rows += partitionRows;
+      draw();
+    },
+    sharedFailure(message) {
+      log.error(message);
+    },
     tableDone(summary: TableSummary) {
-      if (live) process.stderr.write("\r\x1b[2K");
+      setStatus(null);
       // An absent table was said when it was skipped.
       if (!logSummary || summary.absent) return;
       if (summary.error) {
-        log.error(summary.error, { table: summary.table });
+        if (!summary.shared) log.error(summary.error, { table: summary.table });
         return;
       }
-      log.success(summary.planned ? `${summary.table}: would write` : `${summary.table}: extracted`, {
-        table: summary.table,
-        rows: summary.rows,
-        files: summary.files,
-        bytes: summary.bytes,
-        seconds: summary.seconds,
-        ...(summary.watermark ? { watermark: summary.watermark } : {}),
-      });
+      const verb = summary.planned ? "would write" : "extracted";
+      log.success(
+        `${summary.table}: ${verb}`,
+        {
+          table: summary.table,
+          rows: summary.rows,
+          files: summary.files,
+          bytes: summary.bytes,
+          seconds: summary.seconds,
+          ...(summary.watermark ? { watermark: summary.watermark } : {}),
+        },
+        `${summary.table}: ${verb} ${plural(summary.rows, "row")}, ${plural(summary.planned?.length ?? summary.files, "file")}, ${formatBytes(summary.bytes)} in ${summary.seconds} s`,
+      );
     },
   };
 }

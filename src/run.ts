@@ -13,14 +13,18 @@ import { createTarget } from "./datalake/target.ts";
 import type { Target } from "./datalake/targets.ts";
 import { type TableUploads, Uploader } from "./datalake/upload.ts";
 import { messageOf } from "./errors.ts";
-import { extractTables, type TableSummary } from "./extract/extract.ts";
+import { extractTables, StoppedError, type TableSummary } from "./extract/extract.ts";
 import { log } from "./log.ts";
 import { tableProgress } from "./progress.ts";
+import { DATALAKE_FAILED, RunReport } from "./run-report.ts";
 import { saveFullRead } from "./state/full-reads.ts";
 import { saveRuns, type TableRun } from "./state/runs.ts";
 
 export interface RunResult {
   ok: boolean;
+  /** run only: each table's result and what was stored of it (for the metrics) */
+  summaries?: TableSummary[];
+  uploads?: ReadonlyMap<string, TableUploads>;
 }
 
 async function reportUploads(uploader: Uploader, spool: string): Promise<void> {
@@ -123,7 +127,11 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   await cleanSpool(spool);
   const target = createTarget(config);
   await recoverTarget(target);
-  const uploader = new Uploader(config, target);
+  const report = new RunReport((summary) => recordRuns(config, "run", [summary], uploader));
+  const uploader = new Uploader(config, target, {
+    onSettled: (entry, error) => report.settled(entry, error),
+  });
+  report.watch(uploader);
   const started = new Date();
   const spooled = await listSpool(spool);
   const held = await heldBack(
@@ -140,6 +148,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   // still uploading would race the fresh file (the older content could land last, and its
   // removal take the fresh file along).
   await storeAll(uploader, leftovers);
+  const progress = tableProgress(false);
   const summaries = await extractTables(
     config,
     tables.filter((t) => !held.has(t.name)),
@@ -147,22 +156,42 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
       full,
       fullEvery: config.extract.full_every,
       dryRun: false,
-      onFile: (entry) => uploader.enqueue(entry),
-      stopReason: () => (uploader.failure ? `the upload of ${uploader.failure.key} failed` : null),
-      events: tableProgress(false),
+      onFile: async (entry) => {
+        try {
+          await uploader.enqueue(entry);
+        } catch {
+          throw new StoppedError(`stopped: ${DATALAKE_FAILED}`);
+        }
+      },
+      stopReason: () => (uploader.failure ? DATALAKE_FAILED : null),
+      events: {
+        ...progress,
+        sharedFailure: (message) => report.sharedFailure(message),
+        tableDone: (summary) => {
+          progress.tableDone?.(summary);
+          report.tableExtracted(summary);
+        },
+      },
     },
   );
   await uploader.drain();
   summaries.push(...heldSummaries(held));
   blameUploadFailure(summaries, uploader);
   const pruned = await pruneFullReads(config, tables, summaries, uploader, target, started);
-  for (const summary of summaries) reportTable(summary, uploader.tables.get(summary.table));
   recordRuns(config, "run", summaries, uploader);
-  await reportUploadFailure(uploader, spool);
+  report.uploadFailure();
+  if (uploader.failure) {
+    const kept = (await listSpool(spool)).length;
+    log.info(`${kept} file(s) kept in the spool; the next run uploads them`);
+  }
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
   const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target));
-  const tablesOk = reportFailedTables(summaries);
-  return { ok: tablesOk && uploader.failure === null && catalogued && pruned };
+  const tablesOk = report.finish(summaries);
+  return {
+    ok: tablesOk && uploader.failure === null && catalogued && pruned,
+    summaries,
+    uploads: uploader.tables,
+  };
 }
 
 /**
@@ -203,6 +232,7 @@ async function pruneFullReads(
       if (table.incremental) saveFullRead(config.state_dir, table.name, readAt);
     } catch (error) {
       summary.error = `stale objects not deleted after a full read: ${messageOf(error)}`;
+      log.error(summary.error, { table: table.name });
     }
   }
   return catalogued;
@@ -223,9 +253,10 @@ function heldSummaries(held: Map<string, string>): TableSummary[] {
 }
 
 /**
- * After a failed upload the summaries name the tables it concerns: the table of the file that
- * failed carries the reason, and a table whose files were extracted but not all stored says so
- * (they stay in the spool), so that the log, the exit code and `status` tell the truth.
+ * After a failed upload the summaries name the tables it concerns, so that the exit code and
+ * `status` tell the truth: the table of the file that failed carries the cause, and a table whose
+ * files were extracted but not all stored says so (they stay in the spool). The cause is logged
+ * once for the run, so these errors are `shared`: no table is blamed for another's failure.
  */
 function blameUploadFailure(summaries: TableSummary[], uploader: Uploader): void {
   const failure = uploader.failure;
@@ -235,8 +266,10 @@ function blameUploadFailure(summaries: TableSummary[], uploader: Uploader): void
     const unstored = s.files - (uploads?.objects ?? 0) - (uploads?.skipped ?? 0);
     if (s.table === failure.table) {
       s.error = `upload of ${failure.key} failed: ${messageOf(failure.error)}`;
+      s.shared = true;
     } else if (s.error === null && unstored > 0) {
-      s.error = `${unstored} of ${s.files} file(s) not stored after the upload of ${failure.key} failed; they stay in the spool`;
+      s.error = `${unstored} of ${s.files} file(s) not stored: ${DATALAKE_FAILED}; they stay in the spool`;
+      s.shared = true;
     }
   }
 }
@@ -318,21 +351,4 @@ export function recordRuns(
     };
   }
   saveRuns(config.state_dir, runs);
-}
-
-function reportTable(summary: TableSummary, uploads: TableUploads | undefined): void {
-  if (summary.absent) return; // said when it was skipped
-  if (summary.error !== null) {
-    log.error(summary.error, { table: summary.table });
-    return;
-  }
-  log.success(`${summary.table}: done`, {
-    table: summary.table,
-    rows: summary.rows,
-    objects: uploads?.objects ?? 0,
-    bytes: uploads?.bytes ?? 0,
-    skipped: uploads?.skipped ?? 0,
-    seconds: summary.seconds,
-    ...(summary.watermark ? { watermark: summary.watermark } : {}),
-  });
 }

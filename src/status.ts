@@ -7,7 +7,15 @@ import { rawTrackingLogsName } from "./catalog/sql.ts";
 import { modeAllows } from "./config/modes.ts";
 import type { Config } from "./config/types.ts";
 import { listSpool, spoolDir } from "./datalake/spool.ts";
-import { type LogLoss, type LogShipFileStatus, logShipLosses, logShipStatus } from "./logship/checkpoint.ts";
+import {
+  type LogLoss,
+  type LogShipFileStatus,
+  logShipLosses,
+  logShipStatus,
+  logshipDir,
+} from "./logship/checkpoint.ts";
+import { formatBytes } from "./progress.ts";
+import { type LockHolder, lockHolder } from "./state/lock.ts";
 import { readRuns, type TableRun } from "./state/runs.ts";
 import { readVerifyRecord, type VerifyRecord } from "./state/verify-record.ts";
 import { readWatermarks } from "./state/watermarks.ts";
@@ -35,6 +43,8 @@ export interface Status {
   logs_pending_partitions: number | null;
   /** the last `verify`; null when none ran */
   last_verify: VerifyRecord | null;
+  /** the holders of the locks now: `run` (or `extract`) and `log-ship`; null when none runs */
+  in_progress: { run: LockHolder | null; log_ship: LockHolder | null };
 }
 
 export async function collectStatus(config: Config): Promise<Status> {
@@ -64,6 +74,10 @@ export async function collectStatus(config: Config): Promise<Status> {
     logs_pending_partitions:
       partitions && shipsLogs ? partitions.pending(rawTrackingLogsName(config)).length : null,
     last_verify: readVerifyRecord(config.state_dir),
+    in_progress: {
+      run: lockHolder(config.state_dir),
+      log_ship: lockHolder(logshipDir(config.state_dir)),
+    },
   };
 }
 
@@ -111,54 +125,99 @@ function lossLines(losses: Status["logs_lost"]): string[] {
   });
 }
 
-/** Plain-text tables for people. */
-export function formatStatus(status: Status): string {
-  const header = [
-    "table",
-    "last run",
-    "rows",
-    "objects",
-    "bytes",
-    "unchanged",
-    "seconds",
-    "watermark",
-    "spool",
-    "unregistered",
-    "error",
-  ];
+/** What a lock holder is doing, for people: "`panorama run` (pid 42) since 2026-12-04 16:59:01 UTC, 3 min ago". */
+function holderLine(what: string, holder: LockHolder, now: Date): string {
+  const command = holder.command ? `\`panorama ${holder.command}\`` : "a command";
+  const pid = holder.pid !== null ? ` (pid ${holder.pid})` : "";
+  if (!holder.since) return `${what} in progress: ${command}${pid}`;
+  const minutes = Math.max(0, Math.round((now.getTime() - Date.parse(holder.since)) / 60_000));
+  const ago =
+    minutes < 1
+      ? "less than a minute ago"
+      : minutes < 120
+        ? `${minutes} min ago`
+        : `${Math.round(minutes / 60)} h ago`;
+  return `${what} in progress: ${command}${pid} since ${holder.since.replace("T", " ").slice(0, 19)} UTC, ${ago}`;
+}
+
+/** The width the default table keeps within; `--wide` shows every column, whole. */
+export const STATUS_WIDTH = 120;
+
+const WIDE_HEADER = [
+  "table",
+  "last run (UTC)",
+  "rows",
+  "objects",
+  "bytes",
+  "unchanged",
+  "seconds",
+  "watermark",
+  "spool",
+  "unregistered",
+  "error",
+];
+
+/** Plain-text tables for people: within 120 columns, or with `wide` every column in full. */
+export function formatStatus(status: Status, options: { wide?: boolean; now?: Date } = {}): string {
+  const wide = options.wide === true;
   const rows = status.tables.map((t) => {
     const r = t.last_run;
     // A preset table this database does not have (DESIGN §10): nothing was read, nothing failed.
-    if (r?.absent) {
-      const time = r.time.replace("T", " ").slice(0, 19);
-      return [t.table, time, "absent", "", "", "", "", t.watermark ?? "", "", "", ""];
-    }
-    return [
-      t.table,
-      r ? r.time.replace("T", " ").slice(0, 19) : "never",
-      r ? number.format(r.rows) : "",
-      r ? number.format(r.objects) : "",
-      r ? number.format(r.bytes) : "",
-      r ? number.format(r.skipped) : "",
-      r ? String(r.seconds) : "",
-      t.watermark ?? "",
-      t.spooled_files > 0 ? `${t.spooled_files} file(s), ${number.format(t.spooled_bytes)} B` : "",
-      t.pending_partitions ? `${number.format(t.pending_partitions)} partition(s)` : "",
-      r?.error ?? "",
-    ];
+    const absent = r?.absent === true;
+    const spool =
+      t.spooled_files > 0
+        ? `${t.spooled_files} file(s), ${wide ? `${number.format(t.spooled_bytes)} B` : formatBytes(t.spooled_bytes)}`
+        : "";
+    const cells: Record<string, string> = {
+      table: t.table,
+      // The default drops the year and the seconds: the width goes to the error.
+      "last run (UTC)": r ? r.time.replace("T", " ").slice(wide ? 0 : 5, wide ? 19 : 16) : "never",
+      rows: absent ? "absent" : r ? number.format(r.rows) : "",
+      objects: r && !absent ? number.format(r.objects) : "",
+      bytes: r && !absent ? (wide ? number.format(r.bytes) : formatBytes(r.bytes)) : "",
+      unchanged: r && !absent ? number.format(r.skipped) : "",
+      seconds: r && !absent ? String(r.seconds) : "",
+      watermark: t.watermark ?? "",
+      spool,
+      unregistered: t.pending_partitions ? `${number.format(t.pending_partitions)} partition(s)` : "",
+      error: r?.error ?? "",
+    };
+    return cells;
   });
+  // The default leaves out what an hourly look does not need; the error column is cut at the edge.
+  const header = wide
+    ? WIDE_HEADER
+    : WIDE_HEADER.filter(
+        (h) =>
+          !["unchanged", "watermark"].includes(h) &&
+          (!["spool", "unregistered", "error"].includes(h) || rows.some((r) => r[h])),
+      );
+  const fit = (line: string) =>
+    wide || line.length <= STATUS_WIDTH ? line : `${line.slice(0, STATUS_WIDTH - 1)}…`;
+  const now = options.now ?? new Date();
+  const running = [
+    ...(status.in_progress.run ? [holderLine("a run", status.in_progress.run, now)] : []),
+    ...(status.in_progress.log_ship ? [holderLine("log shipping", status.in_progress.log_ship, now)] : []),
+  ];
+  const table = columns(
+    header,
+    rows.map((r) => header.map((h) => r[h]!)),
+  );
+  const cut = table.some((l) => fit(l) !== l);
   const lines = [
     `mode ${status.mode}, datalake ${status.target}`,
+    ...running,
     verifyLine(status.last_verify),
     "",
-    ...columns(header, rows),
-    ...logLines(status.logs),
-    ...lossLines(status.logs_lost),
+    ...table.map(fit),
+    ...logLines(status.logs).map(fit),
+    ...lossLines(status.logs_lost).map(fit),
     ...(status.logs_pending_partitions
       ? [
           `${number.format(status.logs_pending_partitions)} tracking-log day partition(s) not registered in Glue yet (the next log-ship registers them)`,
         ]
       : []),
+    ...(cut ? ["", "(errors cut at 120 columns: `panorama status --wide` shows them whole)"] : []),
   ];
   return `${lines.join("\n")}\n`;
 }

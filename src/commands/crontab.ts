@@ -20,7 +20,8 @@ import { ENV_CREDENTIALS, ENV_OVERRIDES } from "../config/load.ts";
 import { JobError, messageOf, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { crontab, logDirectory } from "../setup/crontab.ts";
-import { syncDirectory } from "../state/atomic.ts";
+import { LOGROTATE_FILE, logrotateSnippet } from "../setup/logrotate.ts";
+import { PRIVATE_DIR, syncDirectory } from "../state/atomic.ts";
 import { globalArgs, prepare } from "./shared.ts";
 
 const CRON_FILE = "/etc/cron.d/panorama";
@@ -48,39 +49,57 @@ export default defineCommand({
     },
     user: {
       type: "string",
-      description: "the user the jobs run as, with --install (default root)",
+      description:
+        "the user the jobs run as: the /etc/cron.d form (--install: default root; printed: with --user only)",
       valueHint: "USER",
     },
   },
   async run({ args }) {
     if (!args.install && args.file !== undefined) throw new UsageError("--file needs --install");
-    if (!args.install && args.user !== undefined) {
-      throw new UsageError(
-        "--user needs --install (a user's crontab has no user field: its jobs run as that user)",
-      );
-    }
     if (args.binary !== undefined && !isAbsolute(args.binary)) {
       throw new UsageError(
         `--binary: expected an absolute path (cron does not start in your directory), got "${args.binary}"`,
       );
     }
-    const config = await prepare(args);
+    const config = await prepare(args, { strictSchedule: true });
     const executable = args.binary === undefined ? thisExecutable() : [args.binary];
     if (!isExecutable(executable[0]!)) {
       log.warn(`${executable[0]} is not an executable file here: the jobs fail until it is installed there`);
     }
     warnAboutEnvironment(config.file);
     if (!args.install) {
-      process.stdout.write(crontab(config, { executable }));
+      // What --install would write when --user is given (the /etc/cron.d form), else the user form.
+      process.stdout.write(crontab(config, { executable, user: args.user }));
       return;
     }
     const user = args.user ?? "root";
     const file = args.file ?? CRON_FILE;
     const text = crontab(config, { executable, user });
+    const logs = logDirectory(config);
     // DEMO writes its comment too: installing it removes the jobs of an earlier mode.
-    if (config.mode !== "DEMO") createLogDirectory(logDirectory(config), user, config.state_dir);
+    if (args.file !== undefined) {
+      // Another file is a trial or a layout of the operator's own: nothing is written elsewhere.
+      install(file, text);
+      log.success(`wrote ${file}`, { mode: config.mode, user });
+      if (config.mode !== "DEMO") {
+        log.info(
+          `with --file nothing else is written: create ${logs} (writable by ${user}) for the jobs' logs, and rotate them (\`panorama crontab --install\` without --file writes ${LOGROTATE_FILE})`,
+        );
+      }
+      return;
+    }
+    if (config.mode !== "DEMO") createLogDirectory(logs, user, config.state_dir);
     install(file, text);
     log.success(`wrote ${file}`, { mode: config.mode, user });
+    if (config.mode === "DEMO") return;
+    if (!existsSync(dirname(LOGROTATE_FILE))) {
+      log.warn(
+        `${dirname(LOGROTATE_FILE)} does not exist (is logrotate installed?): ${logs} will grow unrotated`,
+      );
+      return;
+    }
+    install(LOGROTATE_FILE, logrotateSnippet(config));
+    log.success(`wrote ${LOGROTATE_FILE}: the jobs' logs are rotated at 10 MB, 4 kept`);
   },
 });
 
@@ -115,7 +134,7 @@ function warnAboutEnvironment(file: string | null): void {
 
 function createLogDirectory(dir: string, user: string, stateDir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
   } catch (error) {
     throw new JobError(`cannot create the log directory ${dir}: ${messageOf(error)}`);
   }

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { type CheckResult, formatCheck, runChecks } from "../doctor.ts";
-import { redact } from "../log.ts";
+import { redact, setStatus } from "../log.ts";
 import { globalArgs, globalsOf, startLogging } from "./shared.ts";
 
 /** A check's text blanked like a log line, so no error it quotes can show a secret (DESIGN §3). */
@@ -21,10 +21,15 @@ export default defineCommand({
     startLogging(args);
     const { config, json } = globalsOf(args);
     const results: CheckResult[] = [];
-    for await (const result of runChecks({ configPath: config })) {
+    // On a terminal the check running now is shown until its line replaces it.
+    const onStart = (check: string) => {
+      if (!json && process.stdout.isTTY) setStatus(`… ${check}`);
+    };
+    for await (const result of runChecks({ configPath: config, onStart })) {
       const shown = redacted(result);
       results.push(shown);
       // People see each line as its check ends (a timeout takes a while); --json prints one array.
+      setStatus(null);
       if (!json) process.stdout.write(formatCheck(shown));
     }
     if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

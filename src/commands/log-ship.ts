@@ -1,10 +1,11 @@
 import { defineCommand } from "citty";
 import { registerTrackingLogPartition } from "../catalog/register.ts";
-import { UsageError } from "../errors.ts";
+import { EXIT, exitCodeFor, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
-import { logshipDir } from "../logship/checkpoint.ts";
+import { logShipStatus, logshipDir } from "../logship/checkpoint.ts";
 import { shipLogs } from "../logship/ship.ts";
 import type { TrackingLogPartition } from "../logship/upload.ts";
+import { commandFamilies, logFileFamilies, writeMetrics } from "../metrics.ts";
 import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepareFor } from "./shared.ts";
 
@@ -34,6 +35,8 @@ export default defineCommand({
     const dryRun = args["dry-run"] === true;
     // Its own lock, beside its offsets: log-ship runs alongside `run`, never beside another log-ship.
     const lock = dryRun ? null : acquireLock(logshipDir(config.state_dir), "log-ship");
+    const started = performance.now();
+    let exitCode: number = EXIT.failed;
     const stop = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {
       if (stop.signal.aborted) {
@@ -59,8 +62,19 @@ export default defineCommand({
       };
       const backfill = args.backfill === true;
       const result = await shipLogs(config, { follow, dryRun, backfill, signal: stop.signal, onPartition });
-      return result.ok && catalogued ? 0 : 1;
+      exitCode = result.ok && catalogued ? EXIT.ok : EXIT.failed;
+      return exitCode;
+    } catch (error) {
+      exitCode = exitCodeFor(error);
+      throw error;
     } finally {
+      if (!dryRun) {
+        const seconds = Math.round(performance.now() - started) / 1000;
+        writeMetrics(config, "log-ship", [
+          ...commandFamilies("log-ship", { exitCode, seconds }),
+          ...logFileFamilies(logShipStatus(config)),
+        ]);
+      }
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
       lock?.release();

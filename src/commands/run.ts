@@ -1,5 +1,7 @@
 import { defineCommand } from "citty";
-import { dryRunJob, runJob } from "../run.ts";
+import { EXIT, exitCodeFor } from "../errors.ts";
+import { writeRunMetrics } from "../metrics.ts";
+import { dryRunJob, type RunResult, runJob } from "../run.ts";
 import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
@@ -18,9 +20,23 @@ export default defineCommand({
     // A dry run writes nothing, the lock included: it may look while a run works.
     if (args["dry-run"] === true) return (await dryRunJob(config, tables, args.full === true)).ok ? 0 : 1;
     const lock = acquireLock(config.state_dir, "run");
+    const started = performance.now();
+    let result: RunResult | null = null;
+    let exitCode: number = EXIT.failed;
     try {
-      return (await runJob(config, tables, args.full === true)).ok ? 0 : 1;
+      result = await runJob(config, tables, args.full === true);
+      exitCode = result.ok ? EXIT.ok : EXIT.failed;
+      return exitCode;
+    } catch (error) {
+      exitCode = exitCodeFor(error);
+      throw error;
     } finally {
+      const seconds = Math.round(performance.now() - started) / 1000;
+      const figures =
+        result?.summaries && result.uploads
+          ? { summaries: result.summaries, uploads: result.uploads }
+          : undefined;
+      writeRunMetrics(config, { exitCode, seconds }, figures);
       lock.release();
     }
   },

@@ -4,7 +4,7 @@ import { type Job, modeAllows } from "../config/modes.ts";
 import { closest } from "../config/reader.ts";
 import { secretsOf } from "../config/secrets.ts";
 import type { Config } from "../config/types.ts";
-import { UsageError } from "../errors.ts";
+import { ConfigError, UsageError } from "../errors.ts";
 import { addSecrets, LEVELS, type Level, log, setupLogging } from "../log.ts";
 
 export const globalArgs = {
@@ -58,12 +58,29 @@ export function startLogging(args: GlobalOptions): void {
   setupLogging({ level: level as Level | undefined, json });
 }
 
-/** Logging set up, configuration loaded and validated, its warnings said, its secrets registered. */
-export async function prepare(args: GlobalOptions): Promise<Config> {
+/**
+ * Logging set up, configuration loaded and validated, its warnings said, its secrets registered.
+ * A bad [schedule] entry is an error only where it is `strictSchedule` (crontab): elsewhere a
+ * warning, so that a typo there never stops the jobs already installed (DESIGN §3).
+ */
+export async function prepare(
+  args: GlobalOptions,
+  options: { strictSchedule?: boolean } = {},
+): Promise<Config> {
   startLogging(args);
   const { config, warnings } = await loadConfig({ configPath: globalsOf(args).config });
   addSecrets(secretsOf(config));
+  const problems = config.schedule.problems;
+  if (options.strictSchedule && problems.length > 0) {
+    throw new ConfigError(
+      problems.join("\n"),
+      "fix [schedule] in the configuration, then run `panorama crontab` again",
+    );
+  }
   for (const warning of warnings) log.warn(warning);
+  for (const problem of problems) {
+    log.warn(`${problem}; its default is used here, and \`panorama crontab\` refuses it until it is fixed`);
+  }
   return config;
 }
 

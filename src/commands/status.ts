@@ -13,12 +13,15 @@ export default defineCommand({
       type: "boolean",
       description: "print the status as one JSON document on stdout (logs stay on stderr)",
     },
+    wide: { type: "boolean", description: "every column, errors in full (the default fits 120 columns)" },
   },
   async run({ args }) {
     const config = await prepare(args);
     const status = await collectStatus(config);
     process.stdout.write(
-      globalsOf(args).json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status),
+      globalsOf(args).json
+        ? `${JSON.stringify(status, null, 2)}\n`
+        : formatStatus(status, { wide: args.wide === true }),
     );
     return 0;
   },

@@ -3,7 +3,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import TOML from "@iarna/toml";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, messageOf } from "../errors.ts";
 import { FORBIDDEN_FIELDS, presetTables } from "./presets.ts";
 import {
   closest,
@@ -24,6 +24,7 @@ import {
   MODES,
   type MongodbConfig,
   type MysqlConfig,
+  type ScheduleConfig,
   type TableConfig,
 } from "./types.ts";
 
@@ -100,6 +101,7 @@ const TOP_KEYS = [
   "tables",
   "logs",
   "schedule",
+  "metrics",
 ];
 const DATALAKE_KEYS = [
   "target",
@@ -147,6 +149,7 @@ const EXTRACT_KEYS = ["preset", "include", "exclude", "full_every"];
 const TABLE_KEYS = ["name", "datalake_table", "view", "partition_fields", "incremental", "fields"];
 const LOGS_KEYS = ["paths", "exclude", "format", "max_file_size", "upload_timeout"];
 const SCHEDULE_KEYS = ["run", "log_ship", "verify"];
+const METRICS_KEYS = ["textfile"];
 
 /** Every key the loader knows, by section ("" = top level, "tables" = each [[tables]] entry). */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
@@ -161,6 +164,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   "tables.fields": ["name", "type"],
   logs: LOGS_KEYS,
   schedule: SCHEDULE_KEYS,
+  metrics: METRICS_KEYS,
 };
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -197,16 +201,44 @@ export function findConfigFile(options: LoadOptions): string {
   );
 }
 
+/** Why the configuration file cannot be read, and what to do about it. */
+function unreadableConfig(file: string, error: unknown, fromEnv: boolean): ConfigError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const source = fromEnv ? " (the path came from $PANORAMA_CONFIG)" : "";
+  if (code === "ENOENT") {
+    return new ConfigError(
+      `${file}: no such configuration file${source}`,
+      fromEnv
+        ? "set PANORAMA_CONFIG to an existing file, or unset it to use ./panorama.toml or /etc/panorama/panorama.toml"
+        : "write one with `panorama init` (or `panorama init --from-tutor config.yml`)",
+    );
+  }
+  if (code === "EACCES" || code === "EPERM") {
+    let owner = "";
+    try {
+      const uid = statSync(file).uid;
+      owner = uid === 0 ? " (root)" : ` (uid ${uid})`;
+    } catch {
+      // the directory may be the unreadable part: the hint still holds
+    }
+    return new ConfigError(
+      `${file}: permission denied: cannot read the configuration file${source}`,
+      `it holds secrets, so only its owner may read it: run the command with sudo, or as its owner${owner}`,
+    );
+  }
+  return new ConfigError(`${file}: cannot read the configuration file${source} (${messageOf(error)})`);
+}
+
 export async function loadConfig(options: LoadOptions = {}): Promise<Loaded> {
   const file = findConfigFile(options);
   let text: string;
   try {
     text = await Bun.file(file).text();
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
-    throw new ConfigError(
-      `${file}: ${missing ? "no such configuration file" : `cannot read the configuration file (${(error as Error).message})`}`,
-      missing ? "write one with `panorama init` (or `panorama init --from-tutor config.yml`)" : undefined,
+    throw unreadableConfig(
+      file,
+      error,
+      !options.configPath && Boolean((options.env ?? process.env).PANORAMA_CONFIG),
     );
   }
   const loaded = parseConfig(text, file, options.env ?? process.env);
@@ -300,12 +332,8 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
   const tables = resolveTables(top, extractSection, extract, datalake.base_prefix, warnings);
 
   const logs = validateLogs(top.section("logs", LOGS_KEYS), path);
-  const scheduleSection = top.section("schedule", SCHEDULE_KEYS);
-  const schedule = {
-    run: scheduleSection.cron("run", "55 * * * *"),
-    log_ship: scheduleSection.cron("log_ship", "*/5 * * * *"),
-    verify: scheduleSection.cronOrNone("verify", "30 3 * * *"),
-  };
+  const schedule = validateSchedule(top.section("schedule", SCHEDULE_KEYS));
+  const metrics = { textfile: path(top.section("metrics", METRICS_KEYS).string("textfile", "")) };
 
   return {
     file: top.origin.file,
@@ -320,6 +348,30 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
     tables,
     logs,
     schedule,
+    metrics,
+  };
+}
+
+/**
+ * A bad [schedule] entry fails only `crontab` (DESIGN §3): the others are told, and go on, so a
+ * typo there never stops the hourly extraction already installed. The default stands in for it.
+ */
+function validateSchedule(s: Section): ScheduleConfig {
+  const problems: string[] = [];
+  const entry = (key: string, fallback: string, none = false) => {
+    try {
+      return none ? s.cronOrNone(key, fallback) : s.cron(key, fallback);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(error.message);
+      return fallback;
+    }
+  };
+  return {
+    run: entry("run", "55 * * * *"),
+    log_ship: entry("log_ship", "*/5 * * * *"),
+    verify: entry("verify", "30 3 * * *", true),
+    problems,
   };
 }
 

@@ -115,6 +115,13 @@ export interface ScheduleConfig {
   log_ship: string;
   /** `verify --repair`, daily by default; "" = no cron line */
   verify: string;
+  /** bad entries (each replaced by its default): `crontab` refuses them, the others warn */
+  problems: string[];
+}
+
+export interface MetricsConfig {
+  /** Prometheus textfile written after run, verify and log-ship; "" = none */
+  textfile: string;
 }
 
 export interface Config {
@@ -132,4 +139,5 @@ export interface Config {
   tables: TableConfig[];
   logs: LogsConfig;
   schedule: ScheduleConfig;
+  metrics: MetricsConfig;
 }

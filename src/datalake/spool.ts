@@ -9,7 +9,7 @@ import { Writable } from "node:stream";
 import { createGzip, type Gzip } from "node:zlib";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
-import { atomicTempWriter, writeJsonAtomic } from "../state/atomic.ts";
+import { atomicTempWriter, PRIVATE_DIR, PRIVATE_FILE, writeJsonAtomic } from "../state/atomic.ts";
 
 export const MANIFEST_SUFFIX = ".manifest.json";
 const TEMP_MARK = ".partial-";
@@ -61,7 +61,7 @@ export class SpoolWriter {
     this.file =
       tempPath === null
         ? new Writable({ highWaterMark: CHUNK_BYTES, write: (_chunk, _encoding, done) => done() })
-        : createWriteStream(tempPath, { highWaterMark: CHUNK_BYTES });
+        : createWriteStream(tempPath, { highWaterMark: CHUNK_BYTES, mode: PRIVATE_FILE });
     this.file.on("error", () => {});
     this.gzip = compress ? createGzip() : null;
     if (this.gzip) {
@@ -72,7 +72,7 @@ export class SpoolWriter {
 
   static async open(spool: string, key: string): Promise<SpoolWriter> {
     const path = join(spool, key);
-    await mkdir(dirname(path), { recursive: true });
+    await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR });
     const temp = `${path}${TEMP_MARK}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     return new SpoolWriter(spool, key, temp, key.endsWith(".gz"));
   }

@@ -1,6 +1,7 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
-import { copyFile, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { PRIVATE_DIR, PRIVATE_FILE } from "../state/atomic.ts";
 
 /** An object the datalake holds: its key and its size in bytes. */
 export interface StoredObject {
@@ -31,7 +32,7 @@ export class LocalTarget implements Target {
   /** Moves the spool file into place (a rename when on the same filesystem, else copy + rename). */
   async put(key: string, path: string): Promise<void> {
     const destination = join(this.root, key);
-    await mkdir(dirname(destination), { recursive: true });
+    await mkdir(dirname(destination), { recursive: true, mode: PRIVATE_DIR });
     try {
       await rename(path, destination);
       return;
@@ -41,6 +42,7 @@ export class LocalTarget implements Target {
     const temp = `${destination}.partial-${process.pid}`;
     try {
       await copyFile(path, temp);
+      await chmod(temp, PRIVATE_FILE);
       await rename(temp, destination);
     } catch (error) {
       await rm(temp, { force: true });

@@ -22,6 +22,8 @@ export interface UploadOptions {
   concurrency?: number;
   /** enqueue() waits while this many files are queued or in flight (keeps the spool small) */
   queueLimit?: number;
+  /** told of each file once stored or found unchanged (error null), or once its upload failed */
+  onSettled?: (entry: ManifestEntry, error: unknown) => void;
 }
 
 const FLUSH_EVERY = 50;
@@ -80,9 +82,13 @@ export class Uploader {
       const entry = this.queue.shift()!;
       this.inFlight++;
       this.uploadOne(entry)
-        .catch((error) => {
-          this.failure ??= { key: entry.key, table: entry.table, error };
-        })
+        .then(
+          () => this.options.onSettled?.(entry, null),
+          (error) => {
+            this.failure ??= { key: entry.key, table: entry.table, error };
+            this.options.onSettled?.(entry, error);
+          },
+        )
         .finally(() => {
           this.inFlight--;
           for (const wake of this.waiters.splice(0)) wake();

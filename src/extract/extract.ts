@@ -29,6 +29,12 @@ import { extractOverConnections } from "./partition-pool.ts";
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
 
+/**
+ * A table stopped by a cause that is not its own (the datalake cannot be written): the cause is
+ * logged once for the whole run, so the table's summary is marked `shared`, not logged again.
+ */
+export class StoppedError extends PanoramaError {}
+
 export interface ExtractOptions {
   full: boolean;
   /** seconds: an incremental table not read in full for this long is read in full (DESIGN §7) */
@@ -43,8 +49,12 @@ export interface ExtractOptions {
 
 export interface ExtractEvents {
   tableStarted?(table: string, partitions: number): void;
+  /** rows streamed into the spool so far, as they come (inside a partition too) */
+  rowsRead?(table: string, rows: number): void;
   partitionDone?(table: string, rows: number): void;
   tableDone?(summary: TableSummary): void;
+  /** a cause that stops every MySQL table (the server cannot be reached): said once, before them */
+  sharedFailure?(message: string): void;
 }
 
 export interface TableSummary {
@@ -59,6 +69,8 @@ export interface TableSummary {
   error: string | null;
   /** a preset table this database does not have: skipped, not a failure (DESIGN §10) */
   absent?: boolean;
+  /** the error follows from a cause logged once for the run (MySQL or the datalake unreachable) */
+  shared?: boolean;
   /** --dry-run: the files that would be written */
   planned?: { key: string; rows: number; bytes: number }[];
   /** every partition of the table was read: what it did not produce is stale (DESIGN §7a) */
@@ -208,28 +220,33 @@ export async function extractTables(
   const summaries: TableSummary[] = [];
   // Opened at the first MySQL table: a run of course structures alone needs no connection here.
   let main: Connection | null = null;
-  let unreachable = false;
-  const failed = (table: TableConfig, error: string) => ({ ...emptySummary(table.name), error });
+  let unreachable: string | null = null;
+  const shared = (table: TableConfig, error: string) => ({
+    ...emptySummary(table.name),
+    error,
+    shared: true,
+  });
   /** One table's summary; null for one the mode leaves out. */
   const extractOne = async (table: TableConfig): Promise<TableSummary | null> => {
     const stop = options.stopReason?.() ?? null;
-    if (stop !== null) return failed(table, `not extracted: ${stop}`);
+    if (stop !== null) return shared(table, `not extracted: ${stop}`);
     if (table.source === "course_structures") {
       const gate = modeAllows(config.mode, "course-structures");
       if (gate.allowed) return extractStructuresTable(config, table, options);
       log.info(`${table.name}: ${gate.reason}`);
       return null;
     }
-    // Every MySQL table fails alike when the server cannot be reached: said in full once, the
-    // others only named. The course structures still run, and the caller still stores and
-    // registers what it has.
-    if (unreachable) return failed(table, "not extracted: MySQL could not be reached");
+    // Every MySQL table fails alike when the server cannot be reached: the cause is said once
+    // with its fix, and each table only records it (the caller names them in one line). The
+    // course structures still run, and the caller still stores and registers what it has.
+    if (unreachable !== null) return shared(table, unreachable);
     let connection: Connection;
     try {
       connection = main ??= await connect(config.mysql);
     } catch (error) {
-      unreachable = true;
-      return failed(table, failureText(error));
+      unreachable = `not extracted: ${failureText(error)}`;
+      options.events?.sharedFailure?.(failureText(error));
+      return shared(table, unreachable);
     }
     const summary = await extractTable(connection, config, table, options);
     if (summary.error !== null) {
@@ -325,7 +342,12 @@ async function extractTable(
       summary.keys?.push(entry.key);
       await options.onFile?.(entry);
     };
-    const job = { table: plan.table, columns: plan.columns, dryRun: options.dryRun };
+    const job = {
+      table: plan.table,
+      columns: plan.columns,
+      dryRun: options.dryRun,
+      onRows: (rows: number) => options.events?.rowsRead?.(table.name, rows),
+    };
     await extractOverConnections(main, config, job, plan.partitions, config.mysql.connections, record);
     if (!options.dryRun && plan.nextWatermark !== null) {
       // The files must be on disk before the watermark says they were extracted.
@@ -335,6 +357,7 @@ async function extractTable(
     }
   } catch (error) {
     summary.error = failureText(error);
+    if (error instanceof StoppedError) summary.shared = true;
   }
   summary.seconds = Math.round((performance.now() - started) / 10) / 100;
   return summary;

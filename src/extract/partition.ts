@@ -29,6 +29,8 @@ export interface PartitionJob {
   columns: Column[];
   /** read and encode every row, keep nothing: the entries say what the files would be */
   dryRun?: boolean;
+  /** told the rows of each chunk as it is written (live progress inside a partition) */
+  onRows?: (rows: number) => void;
 }
 
 /** The partition pairs of a spool file: base partitions then the field partitions' values. */
@@ -57,7 +59,7 @@ export async function extractPartition(
   job: PartitionJob,
   values: Cell[],
 ): Promise<ManifestEntry> {
-  const { table, columns, dryRun } = job;
+  const { table, columns, dryRun, onRows } = job;
   const partitions = partitionPairs(config, table, values);
   const key = objectKey({
     basePrefix: config.datalake.base_prefix,
@@ -73,7 +75,10 @@ export async function extractPartition(
     const kinds = columns.map((c) => c.kind);
     const where = partitionWhere(table, values);
     const sql = `SELECT ${selectList(columns)} FROM ${ident(table.name)}${where.sql}`;
-    await streamCsv(connection, sql, where.values, kinds, (data, rows) => writer.write(data, rows));
+    await streamCsv(connection, sql, where.values, kinds, (data, rows) => {
+      onRows?.(rows);
+      return writer.write(data, rows);
+    });
     return await writer.commit({ table: table.name, partitions });
   } catch (error) {
     await writer.abort();

@@ -6,7 +6,7 @@ import { AwsClient, type AwsClientOptions } from "../aws/client.ts";
 import { S3Client } from "../aws/s3.ts";
 import type { Config } from "../config/types.ts";
 import { trackingLogKey } from "../datalake/layout.ts";
-import { atomicWrite } from "../state/atomic.ts";
+import { atomicWrite, PRIVATE_DIR, PRIVATE_FILE } from "../state/atomic.ts";
 import { logshipDir } from "./checkpoint.ts";
 
 /** Stores gzip objects. Tests give their own, to fail on demand. */
@@ -34,13 +34,13 @@ export class LocalLogSink implements LogSink {
     if (!staging) return;
     // Left by a killed run: the lock says no other log-ship is writing here.
     rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging, { recursive: true });
+    mkdirSync(staging, { recursive: true, mode: PRIVATE_DIR });
   }
 
   async put(key: string, body: Uint8Array): Promise<void> {
     const destination = join(this.root, key);
     try {
-      atomicWrite(destination, body, 0o644, true, this.staging);
+      atomicWrite(destination, body, PRIVATE_FILE, true, this.staging);
     } catch (error) {
       if (!this.staging || (error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
       atomicWrite(destination, body);

@@ -16,6 +16,14 @@ import { basename, dirname, join } from "node:path";
 import { syncfs } from "./libc.ts";
 
 /**
+ * Files holding extracted data or state are created 0600 in directories created 0700 (DESIGN §9):
+ * learner data is not readable by other users of the host. A mode given at creation can only be
+ * narrowed by the umask, never widened.
+ */
+export const PRIVATE_FILE = 0o600;
+export const PRIVATE_DIR = 0o700;
+
+/**
  * `durable: false` skips the fsyncs, for files whose durability is ensured later in one
  * syncFilesystem() call (the spool's manifests). `tempDir` (which must exist) holds the temporary
  * file instead of the target's directory; a rename out of it to another filesystem fails (EXDEV).
@@ -23,12 +31,12 @@ import { syncfs } from "./libc.ts";
 export function atomicWrite(
   path: string,
   data: string | Uint8Array,
-  mode = 0o644,
+  mode = PRIVATE_FILE,
   durable = true,
   tempDir?: string,
 ): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
   const temp = join(
     tempDir ?? dir,
     `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
@@ -97,7 +105,7 @@ export function syncDirectory(dir: string): void {
 }
 
 export function writeJsonAtomic(path: string, value: unknown, durable = true): void {
-  atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`, 0o644, durable);
+  atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`, PRIVATE_FILE, durable);
 }
 
 /** The JSON in `path`, or `fallback` when the file does not exist yet. */

@@ -25,8 +25,10 @@ function load(): Libc {
   throw new Error(`cannot load the C library (tried ${NAMES.join(", ")})`);
 }
 
+export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
+export const LOCK_UN = 8;
 
 export function flock(fd: number, operation: number): number {
   return load().flock(fd, operation);

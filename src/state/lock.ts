@@ -4,7 +4,8 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LockedError } from "../errors.ts";
-import { flock, LOCK_EX, LOCK_NB } from "./libc.ts";
+import { PRIVATE_DIR, PRIVATE_FILE } from "./atomic.ts";
+import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from "./libc.ts";
 
 export interface Lock {
   release(): void;
@@ -16,9 +17,9 @@ export function lockPath(stateDir: string): string {
 
 /** Take the exclusive lock or throw LockedError (exit 3) naming the holder. */
 export function acquireLock(stateDir: string, command: string): Lock {
-  mkdirSync(stateDir, { recursive: true });
+  mkdirSync(stateDir, { recursive: true, mode: PRIVATE_DIR });
   const path = lockPath(stateDir);
-  const fd = openSync(path, "a+", 0o644);
+  const fd = openSync(path, "a+", PRIVATE_FILE);
   if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);
     let holder = "";
@@ -43,4 +44,39 @@ export function acquireLock(stateDir: string, command: string): Lock {
       closeSync(fd);
     },
   };
+}
+
+/** Who holds a lock: what its holder wrote when it took it. */
+export interface LockHolder {
+  /** null when the holder has not written its line yet (it took the lock a moment ago) */
+  command: string | null;
+  pid: number | null;
+  /** ISO time the lock was taken */
+  since: string | null;
+}
+
+/**
+ * The holder of the lock in `stateDir`, or null when nobody holds it. Only looks: a shared lock
+ * is tried and released at once, the file is not written.
+ */
+export function lockHolder(stateDir: string): LockHolder | null {
+  let fd: number;
+  try {
+    fd = openSync(lockPath(stateDir), "r");
+  } catch {
+    return null;
+  }
+  try {
+    if (flock(fd, LOCK_SH | LOCK_NB) === 0) {
+      flock(fd, LOCK_UN);
+      return null;
+    }
+    const text = readFileSync(lockPath(stateDir), "utf8");
+    const match = /^pid (\d+), (\S+), since (\S+)/.exec(text);
+    return match
+      ? { pid: Number(match[1]), command: match[2]!, since: match[3]! }
+      : { pid: null, command: null, since: null };
+  } finally {
+    closeSync(fd);
+  }
 }

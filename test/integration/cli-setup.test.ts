@@ -60,7 +60,7 @@ describe("panorama iam-policy", () => {
 describe("panorama crontab", () => {
   const config = `mode = "CUSTOM"\nlms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
 
-  test("--install writes the cron.d file atomically, with the user field, mode 0644", async () => {
+  test("--install --file writes that file atomically, with the user field, mode 0644, and nothing elsewhere", async () => {
     const { dir, file, stateDir } = writeConfig(config);
     const cronDir = join(dir, "cron.d");
     mkdirSync(cronDir);
@@ -81,7 +81,9 @@ describe("panorama crontab", () => {
     );
     expect(statSync(target).mode & 0o777).toBe(0o644);
     expect(readdirSync(cronDir)).toEqual(["panorama"]);
-    expect(existsSync(join(stateDir, "logs"))).toBe(true);
+    // Not even the log directory: the operator is told to create it.
+    expect(existsSync(stateDir)).toBe(false);
+    expect(result.stderr).toContain(`create ${stateDir}/logs (writable by root)`);
   });
 
   test("--user goes into the user field", async () => {
@@ -106,7 +108,7 @@ describe("panorama crontab", () => {
     expect(readFileSync(target, "utf8")).toContain("\n55 * * * * www-data /usr/local/bin/panorama ");
   });
 
-  test("without --install: stdout, no user field", async () => {
+  test("without --install: stdout, no user field, and it says which form it is", async () => {
     const { file } = writeConfig(config);
     const result = await runPanorama(
       ["crontab", "--config", file, "--binary", "/opt/panorama/bin/panorama"],
@@ -118,6 +120,18 @@ describe("panorama crontab", () => {
     expect(result.stdout).toContain(
       `\n55 * * * * /opt/panorama/bin/panorama --config ${file} --json run >> `,
     );
+    expect(result.stdout).toContain("# User crontab form (`crontab -e`): no user field");
+  });
+
+  test("printed with --user: exactly the lines --install writes", async () => {
+    const { dir, file } = writeConfig(config);
+    const args = ["crontab", "--config", file, "--binary", "/usr/local/bin/panorama", "--user", "root"];
+    const printed = await runPanorama(args, { env: cleanEnv() });
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toContain("# /etc/cron.d form");
+    const target = join(dir, "panorama-cron");
+    expect((await runPanorama([...args, "--install", "--file", target], { env: cleanEnv() })).code).toBe(0);
+    expect(readFileSync(target, "utf8")).toBe(printed.stdout);
   });
 
   test("a relative --binary is a usage error", async () => {

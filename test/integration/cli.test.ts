@@ -21,6 +21,15 @@ describe("command line", () => {
     expect(result.stdout).not.toContain("\x1b[");
   });
 
+  test("a subcommand's --help names it with its whole path", async () => {
+    const pull = await runPanorama(["schema", "pull", "--help"]);
+    expect(pull.code).toBe(0);
+    expect(pull.stdout).toContain("USAGE panorama schema pull ");
+    expect(pull.stdout).not.toContain("panorama pull");
+    const run = await runPanorama(["run", "--help"]);
+    expect(run.stdout).toContain("USAGE panorama run ");
+  });
+
   test("an unknown command exits 2 with a suggestion", async () => {
     const result = await runPanorama(["extarct"]);
     expect(result.code).toBe(2);

@@ -156,6 +156,50 @@ describe.skipIf(skip)("panorama doctor", () => {
     expect(select.ok).toBe(false);
     expect(select.detail).toContain("doctor_b");
     expect(select.detail).toContain("nom");
+    // Nothing is refused: the fix is about the table's fields, not a GRANT.
+    expect(select.hint).toStartWith("a missing table or column");
+    expect(select.hint).not.toContain("GRANT");
+  });
+
+  test("a table that does not exist: the fix leads with leaving it out, not with a GRANT", async () => {
+    const setup = healthy('[[tables]]\nname = "doctor_absent"\n');
+    await setup.patch();
+    const select = byName(await checks(setup.file), "MySQL SELECT");
+    expect(select.detail).toContain("doctor_absent (ER_NO_SUCH_TABLE");
+    expect(select.hint).toStartWith("a missing table or column: leave the table out with [extract] exclude");
+    expect(select.hint).not.toContain("GRANT");
+  });
+
+  test("DEMO mode: ✗ mode saying nothing will be extracted; MySQL and S3 are not tried; exit 1", async () => {
+    const setup = writeTestConfig(TABLES, { mode: "DEMO" });
+    const cli = await runPanorama(["--config", setup.file, "doctor"], { env });
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain("✗ mode: DEMO: nothing is extracted or shipped until mode is set");
+    expect(cli.stdout).toContain(`→ set mode = "FREE", "SAAS" or "CUSTOM" in ${setup.file}`);
+    expect(cli.stdout).not.toContain("all checks passed");
+    expect(cli.stdout).not.toMatch(/^. MySQL/m);
+  });
+
+  test("each check is announced as it starts, before its result", async () => {
+    const setup = healthy();
+    await setup.patch();
+    const events: string[] = [];
+    for await (const result of runChecks({
+      configPath: setup.file,
+      env,
+      onStart: (c) => events.push(`start ${c}`),
+    })) {
+      events.push(`done ${result.check}`);
+    }
+    // Every check after the configuration's own is preceded by the start of a check named like it.
+    const done = events.filter((e) => e.startsWith("done "));
+    expect(done.length).toBeGreaterThan(4);
+    for (const [i, event] of events.entries()) {
+      if (!event.startsWith("done ") || ["done configuration", "done file permissions"].includes(event))
+        continue;
+      const started = events.slice(0, i).findLast((e) => e.startsWith("start "))!;
+      expect(event.slice(5)).toStartWith(started.slice(6));
+    }
   });
 
   test("no tracking log where logs.paths points: ✗ with the paths", async () => {
@@ -363,6 +407,22 @@ paths = ["${import.meta.path}"]
     } finally {
       proxy.setFaults(undefined);
     }
+  });
+
+  test("S3 unreachable: ✗ S3 write with the cause, its fix said once, on its own line", async () => {
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = server.port;
+    server.stop(true);
+    const setup = awsConfig({ endpoint: `http://127.0.0.1:${port}` });
+    const cli = await runPanorama(["--config", setup.file, "doctor"], { env });
+    expect(cli.code).toBe(1);
+    const lines = cli.stdout.split("\n");
+    const write = lines.findIndex((l) => l.startsWith("✗ S3 write: "));
+    expect(lines[write]).toContain("ECONNREFUSED");
+    const fix = lines[write + 1]!;
+    expect(fix).toStartWith("    → check the network path");
+    // The fix is not said again in the message above it.
+    expect(lines[write]).not.toContain("check the network path");
   });
 
   test("a missing Glue database: ✗ naming it, with a hint", async () => {

@@ -237,11 +237,17 @@ const STEPS: Record<string, Step> = {
   },
   doctor: async (mode, setup) => {
     const result = await panorama(setup, ["doctor"]);
-    expectOk(result);
     expect(result.stdout).toContain(`✓ configuration: ${mode} mode`);
-    expect(result.stdout).toContain("all checks passed");
-    if (mode === "DEMO") expect(result.stdout).not.toContain("MySQL");
-    else expect(result.stdout).toContain("✓ MySQL SELECT");
+    if (mode === "DEMO") {
+      // DEMO extracts nothing: doctor says so and fails, rather than "all checks passed".
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain("✗ mode: DEMO: nothing is extracted or shipped until mode is set");
+      expect(result.stdout).not.toMatch(/^. MySQL/m);
+    } else {
+      expectOk(result);
+      expect(result.stdout).toContain("all checks passed");
+      expect(result.stdout).toContain("✓ MySQL SELECT");
+    }
   },
   crontab: async (mode, setup) => {
     const result = await panorama(setup, ["crontab"]);

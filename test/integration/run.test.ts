@@ -192,12 +192,13 @@ partition_fields = ["course_id"]
     const status = JSON.parse((await runPanorama(["--config", cfg.file, "status", "--json"])).stdout);
     const lastRun = (table: string) =>
       status.tables.find((t: { table: string }) => t.table === table).last_run as Record<string, unknown>;
-    // The reason goes with run_users, whose file failed; run_events was stopped by it, not failed itself.
+    // The reason goes with run_users, whose file failed; run_events was stopped by it, not failed
+    // itself, and is not blamed for run_users' file.
     expect(lastRun("run_users")).toMatchObject({ command: "run", rows: 20000, objects: 0 });
     expect(lastRun("run_users").error).toStartWith(`upload of ${usersKey} failed: `);
     expect(lastRun("run_events")).toMatchObject({ objects: 0, bytes: 0 });
     expect(lastRun("run_events").error).toMatch(
-      new RegExp(`^(stopped|not extracted): the upload of ${usersKey} failed$`),
+      /^(stopped|not extracted): the datalake could not be written$/,
     );
   });
 
@@ -214,7 +215,7 @@ partition_fields = ["course_id"]
     const users = JSON.parse(status.stdout).tables.find((t: { table: string }) => t.table === "run_users");
     expect(users).toMatchObject({ spooled_files: 1, last_run: { command: "run", rows: 20000, objects: 0 } });
     const text = await runPanorama(["--config", cfg.file, "status"]);
-    expect(text.stdout).toMatch(/run_users +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +20,000 +0 /);
+    expect(text.stdout).toMatch(/run_users +\d\d-\d\d \d\d:\d\d +20,000 +0 /);
     expect(text.stdout).toContain("1 file(s)");
     expect(tree(join(cfg.stateDir, "spool")).has("openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(
       true,

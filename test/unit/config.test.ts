@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, parseConfig } from "../../src/config/load.ts";
 import { modeAllows } from "../../src/config/modes.ts";
 import { presetTables } from "../../src/config/presets.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 
 const FILE = "/etc/panorama/panorama.toml";
 const MINIMAL = `mode = "CUSTOM"\nlms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
@@ -47,7 +48,12 @@ describe("defaults", () => {
     expect(config.mongodb.use_split_mongo).toBe(true);
     expect(config.logs.max_file_size).toBe(1024 * 1024);
     expect(config.logs.upload_timeout).toBe(15 * 60);
-    expect(config.schedule).toEqual({ run: "55 * * * *", log_ship: "*/5 * * * *", verify: "30 3 * * *" });
+    expect(config.schedule).toEqual({
+      run: "55 * * * *",
+      log_ship: "*/5 * * * *",
+      verify: "30 3 * * *",
+      problems: [],
+    });
     expect(config.extract.full_every).toBe(24 * 3600);
     expect(config.tables.map((t) => t.name)).toContain("courseware_studentmodule");
     const studentmodule = config.tables.find((t) => t.name === "courseware_studentmodule")!;
@@ -245,6 +251,44 @@ describe("environment overrides", () => {
   });
 });
 
+describe("a bad [schedule] entry fails only crontab (DESIGN §3)", () => {
+  test.each([
+    ["bad cron", `${MINIMAL}[schedule]\nrun = "61 * * * *"\n`, ["schedule.run", "minute", "outside 0-59"]],
+    [
+      "cron with 4 fields",
+      `${MINIMAL}[schedule]\nlog_ship = "* * * *"\n`,
+      ["schedule.log_ship", "five fields"],
+    ],
+  ])("%s: loads with the default in its place, the problem kept", (_name, text, fragments) => {
+    const { config } = parseConfig(text, FILE, {});
+    expect(config.schedule).toMatchObject({ run: "55 * * * *", log_ship: "*/5 * * * *" });
+    expect(config.schedule.problems).toHaveLength(1);
+    for (const fragment of [FILE, ...fragments]) expect(config.schedule.problems[0]).toContain(fragment);
+  });
+
+  test("status (and run) warn and go on; crontab exits 2 naming the key", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "panorama-schedule-"));
+    const file = join(dir, "panorama.toml");
+    writeFileSync(
+      file,
+      `mode = "DEMO"\nstate_dir = "${join(dir, "state")}"\n[schedule]\nrun = "55 * * *"\n`,
+      { mode: 0o600 },
+    );
+    const env = cleanEnv();
+    const status = await runPanorama(["--config", file, "status"], { env });
+    expect(status.code).toBe(0);
+    expect(status.stderr).toContain("schedule.run");
+    expect(status.stderr).toContain("`panorama crontab` refuses it");
+    const run = await runPanorama(["--config", file, "run"], { env });
+    expect(run.code).toBe(0);
+    const crontab = await runPanorama(["--config", file, "crontab"], { env });
+    expect(crontab.code).toBe(2);
+    expect(crontab.stderr).toContain("schedule.run");
+    expect(crontab.stdout).toBe("");
+    rmSync(dir, { recursive: true });
+  });
+});
+
 describe("bad configurations exit 2 with the file, the key path and what was expected", () => {
   const cases: [string, string, string[]][] = [
     ["TOML syntax error", `mode = "CUSTOM"\nlms_host = "x\n`, [`${FILE}:2:`, "TOML syntax error"]],
@@ -263,7 +307,6 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
       ["logs.upload_timeout", "duration"],
     ],
     ["bad size", `${MINIMAL}[logs]\nmax_file_size = "1X"\n`, ["logs.max_file_size", "size"]],
-    ["bad cron", `${MINIMAL}[schedule]\nrun = "61 * * * *"\n`, ["schedule.run", "minute", "outside 0-59"]],
     [
       "bad full_every",
       `${MINIMAL}[extract]\nfull_every = "daily"\n`,
@@ -273,16 +316,6 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
       "negative full_every",
       `${MINIMAL}[extract]\nfull_every = -1\n`,
       ["extract.full_every", '"0" for never'],
-    ],
-    [
-      "bad verify schedule",
-      `${MINIMAL}[schedule]\nverify = "30 25 * * *"\n`,
-      ["schedule.verify", "hour", '"" for none'],
-    ],
-    [
-      "cron with 4 fields",
-      `${MINIMAL}[schedule]\nlog_ship = "* * * *"\n`,
-      ["schedule.log_ship", "five fields"],
     ],
     [
       "missing bucket for target s3",
@@ -444,7 +477,50 @@ describe("files", () => {
     );
     const empty = mkdtempSync(join(tmpdir(), "panorama-empty-"));
     await expect(loadConfig({ env: {}, cwd: empty })).rejects.toThrow(ConfigError);
+    rmSync(empty, { recursive: true });
   });
+
+  test("a missing file named by $PANORAMA_CONFIG says the path came from that variable", async () => {
+    const missing = join(dir, "gone.toml");
+    const error = await loadConfig({ env: { PANORAMA_CONFIG: missing } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe(
+      `${missing}: no such configuration file (the path came from $PANORAMA_CONFIG)`,
+    );
+    expect((error as ConfigError).hint).toContain("PANORAMA_CONFIG");
+    // Named by --config, it is not blamed on the variable.
+    const direct = await loadConfig({ configPath: missing, env: { PANORAMA_CONFIG: missing } }).catch(
+      (e) => e,
+    );
+    expect((direct as ConfigError).message).toBe(`${missing}: no such configuration file`);
+  });
+
+  // The README's `panorama iam-policy` after `sudo panorama init`: a root-only file read by a user.
+  const asOtherUser = process.getuid?.() === 0 ? Bun.which("setpriv") : "self";
+  test.skipIf(!asOtherUser)(
+    "a config file that cannot be read for permission says to use sudo or its owner",
+    async () => {
+      const open = mkdtempSync(join(tmpdir(), "panorama-perm-"));
+      chmodSync(open, 0o755);
+      const file = join(open, "panorama.toml");
+      writeFileSync(file, MINIMAL, { mode: 0o600 });
+      // As root, the command runs as nobody; as a user, the file is made unreadable to its owner.
+      const prefix =
+        asOtherUser === "self" ? [] : [asOtherUser!, "--reuid=65534", "--regid=65534", "--clear-groups"];
+      if (asOtherUser === "self") chmodSync(file, 0o000);
+      const child = Bun.spawn([...prefix, process.execPath, CLI, "--config", file, "iam-policy"], {
+        cwd: open,
+        env: { PATH: process.env.PATH ?? "", HOME: open, TMPDIR: open },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+      rmSync(open, { recursive: true });
+      expect(code).toBe(2);
+      expect(stderr).toContain(`${file}: permission denied: cannot read the configuration file`);
+      expect(stderr).toContain("run the command with sudo, or as its owner");
+    },
+  );
 });
 
 describe("modes", () => {

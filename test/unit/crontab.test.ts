@@ -4,6 +4,7 @@ import { parseConfig } from "../../src/config/load.ts";
 import { MODES } from "../../src/config/types.ts";
 import { UsageError } from "../../src/errors.ts";
 import { crontab, cronWord } from "../../src/setup/crontab.ts";
+import { logrotateSnippet } from "../../src/setup/logrotate.ts";
 import { expectGolden } from "../support/golden.ts";
 
 const GOLDEN = join(import.meta.dir, "..", "golden", "crontab");
@@ -103,5 +104,21 @@ describe("lines", () => {
     expect(() =>
       crontab(configOf(`mode = "CUSTOM"\n${BASE}`), { executable: BINARY, user: "root; rm" }),
     ).toThrow(UsageError);
+  });
+});
+
+describe("the logrotate snippet of the jobs' logs", () => {
+  test("rotates the log files of state_dir/logs by size, keeping a few, without moving the open file", () => {
+    const config = configOf(`mode = "CUSTOM"\n${BASE}`);
+    const text = logrotateSnippet(config);
+    expect(text).toContain(`\n${config.state_dir}/logs/panorama-*.log {\n`);
+    for (const directive of ["size 10M", "rotate 4", "compress", "missingok", "copytruncate"]) {
+      expect(text).toMatch(new RegExp(`^    ${directive}$`, "m"));
+    }
+    // Every log file a cron line appends to is one the snippet matches.
+    const appended = [...crontab(config, { executable: ["/usr/local/bin/panorama"] }).matchAll(/>> (\S+)/g)];
+    expect(appended.length).toBe(2);
+    for (const [, path] of appended)
+      expect(path).toMatch(new RegExp(`^${config.state_dir}/logs/panorama-[^/]*\\.log$`));
   });
 });

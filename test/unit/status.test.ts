@@ -2,6 +2,7 @@
 // only where there is a catalog to register them in.
 import { describe, expect, test } from "bun:test";
 import { PartitionState } from "../../src/catalog/partitions.ts";
+import { acquireLock } from "../../src/state/lock.ts";
 import { saveRuns } from "../../src/state/runs.ts";
 import { collectStatus, formatStatus } from "../../src/status.ts";
 import { tempConfig } from "../support/temp-config.ts";
@@ -74,8 +75,69 @@ describe("status: absent preset tables", () => {
       ["grades", true],
       ["users", false],
     ]);
-    const text = formatStatus(status);
+    const text = formatStatus(status, { wide: true });
     expect(text).toMatch(/^grades +2026-12-04 10:00:00 +absent$/m);
     expect(text).toMatch(/^users +2026-12-04 10:00:00 +12 +1 +345 +0 +0\.1$/m);
+  });
+});
+
+describe("status: a run in progress, and the width of the table", () => {
+  test("names the lock holder and since when while a run holds the lock, and nothing once it is released", async () => {
+    const cfg = config("local");
+    const lock = acquireLock(cfg.state_dir, "run");
+    try {
+      const status = await collectStatus(cfg);
+      expect(status.in_progress.run).toMatchObject({ command: "run", pid: process.pid });
+      const since = status.in_progress.run!.since!;
+      const later = new Date(Date.parse(since) + 3 * 60_000);
+      expect(formatStatus(status, { now: later })).toContain(
+        `a run in progress: \`panorama run\` (pid ${process.pid}) since ${since.replace("T", " ").slice(0, 19)} UTC, 3 min ago`,
+      );
+    } finally {
+      lock.release();
+    }
+    const after = await collectStatus(cfg);
+    expect(after.in_progress).toEqual({ run: null, log_ship: null });
+    expect(formatStatus(after)).not.toContain("in progress");
+  });
+
+  test("the default fits 120 columns with long names and errors; --wide shows every column in full", async () => {
+    const name = "course_groups_unregisteredlearnercohortassignments";
+    const cfg = tempConfig({ tables: `[[tables]]\nname = "${name}"\n[[tables]]\nname = "users"` });
+    const error = `MySQL panorama@127.0.0.1:3306/edxapp: reading ${name}: ${"a long reason, ".repeat(12)}the end`;
+    saveRuns(cfg.state_dir, {
+      [name]: {
+        time: "2026-12-04T10:00:00.000Z",
+        command: "run",
+        rows: 1234567,
+        objects: 0,
+        bytes: 987654321,
+        skipped: 0,
+        seconds: 12.5,
+        watermark: "2026-12-04 09:59:59.123456",
+        error,
+      },
+      users: {
+        time: "2026-12-04T10:00:01.000Z",
+        command: "run",
+        rows: 20,
+        objects: 1,
+        bytes: 300,
+        skipped: 3,
+        seconds: 0.1,
+        watermark: null,
+        error: null,
+      },
+    });
+    const text = formatStatus(await collectStatus(cfg));
+    const widest = Math.max(...text.split("\n").map((l) => [...l].length));
+    expect(widest).toBeLessThanOrEqual(120);
+    expect(text).toMatch(
+      new RegExp(`^${name} +12-04 10:00 +1,234,567 +0 +987\\.7 MB +12\\.5 +MySQL .*…$`, "m"),
+    );
+    expect(text).toContain("--wide");
+    const wide = formatStatus(await collectStatus(cfg), { wide: true });
+    expect(wide).toContain(error);
+    expect(wide).toMatch(/^users .* 987,654,321|^users +2026-12-04 10:00:01 +20 +1 +300 +3 +0\.1/m);
   });
 });
