@@ -224,3 +224,27 @@ export function writeRunMetrics(
     : previous.filter((f) => f.name.startsWith("panorama_table_"));
   writeMetrics(config, "run", [...commandFamilies("run", figures), ...perTable]);
 }
+
+/** After `verify`: the command's figures and, per table, the differences left and whether it was checked. */
+export function writeVerifyMetrics(
+  config: Config,
+  figures: CommandFigures,
+  tables?: { table: string; differences: number; error: boolean }[],
+): void {
+  if (!config.metrics.textfile) return;
+  const perTable = tables
+    ? [
+        gauge(
+          "panorama_verify_differences",
+          "Differences between MySQL and the datalake that the last verify left (after --repair: what it could not repair).",
+          tables.map((t) => ({ labels: { table: t.table }, value: t.differences })),
+        ),
+        gauge(
+          "panorama_verify_error",
+          "1 when the last verify could not check the table (MySQL or the datalake failed), else 0.",
+          tables.map((t) => ({ labels: { table: t.table }, value: t.error ? 1 : 0 })),
+        ),
+      ]
+    : previousFamilies(config, "verify").filter((f) => f.name.startsWith("panorama_verify_"));
+  writeMetrics(config, "verify", [...commandFamilies("verify", figures), ...perTable]);
+}

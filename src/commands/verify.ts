@@ -2,8 +2,10 @@ import { defineCommand } from "citty";
 import { Glue } from "../aws/glue.ts";
 import { S3Target } from "../datalake/s3-target.ts";
 import { createTarget } from "../datalake/target.ts";
+import { EXIT, exitCodeFor } from "../errors.ts";
+import { writeVerifyMetrics } from "../metrics.ts";
 import { acquireLock } from "../state/lock.ts";
-import { formatReport, recordVerify, verifyTables } from "../verify.ts";
+import { formatReport, recordVerify, type VerifyReport, verifyTables } from "../verify.ts";
 import { globalArgs, globalsOf, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
 export default defineCommand({
@@ -31,6 +33,9 @@ export default defineCommand({
     const repair = args.repair === true;
     // A repair writes the spool and the datalake: never beside a run.
     const lock = repair ? acquireLock(config.state_dir, "verify --repair") : null;
+    const started = performance.now();
+    let exitCode: number = EXIT.failed;
+    let report: VerifyReport | null = null;
     try {
       const target = createTarget(config);
       const glue =
@@ -38,6 +43,7 @@ export default defineCommand({
       const { before, after, repaired } = await verifyTables(config, tables, target, { repair, glue });
       recordVerify(config, before, after, repair, repaired);
       const last = after ?? before;
+      report = last;
       const ok = last.ok && repaired;
       if (globalsOf(args).json) {
         process.stdout.write(`${JSON.stringify({ ok, found: before, after }, null, 2)}\n`);
@@ -45,8 +51,17 @@ export default defineCommand({
         process.stdout.write(formatReport(before));
         if (after) process.stdout.write(`after the repair:\n${formatReport(after)}`);
       }
-      return ok ? 0 : 1;
+      exitCode = ok ? EXIT.ok : EXIT.failed;
+      return exitCode;
+    } catch (error) {
+      exitCode = exitCodeFor(error);
+      throw error;
     } finally {
+      const seconds = Math.round(performance.now() - started) / 1000;
+      const tables = report?.tables
+        .filter((t) => t.skipped === null)
+        .map((t) => ({ table: t.table, differences: t.findings.length, error: t.error !== null }));
+      writeVerifyMetrics(config, { exitCode, seconds }, tables);
       lock?.release();
     }
   },

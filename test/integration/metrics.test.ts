@@ -1,4 +1,4 @@
-// [metrics] textfile after `run` and `log-ship` (DESIGN §12): a file the exposition-format rules
+// [metrics] textfile after `run`, `verify` and `log-ship` (DESIGN §12): a file the exposition-format rules
 // accept, carrying the figures of the run, each command's families kept when the other writes.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, copyFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -91,5 +91,38 @@ name = "metrics_gone"
     expect(seriesValue(samples, "panorama_log_unshipped_bytes", { file: log })).toBe(0);
     // Written by rename: no temporary file left beside it.
     expect(readdirSync(join(cfg.dir, "textfile_collector"))).toEqual(["panorama.prom"]);
+  });
+
+  test("verify writes its exit code and, per table, the differences it found and left", async () => {
+    const cfg = writeTestConfig(`[extract]
+preset = "none"
+
+[[tables]]
+name = "metrics_rows"
+partition_fields = ["course_id"]
+`);
+    dirs.push(cfg.dir);
+    const textfile = join(cfg.dir, "panorama.prom");
+    appendFileSync(cfg.file, `\n[metrics]\ntextfile = "${textfile}"\n`);
+    expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+    expect((await runPanorama(["--config", cfg.file, "verify"])).code).toBe(0);
+    let samples = parseExposition(readFileSync(textfile, "utf8"));
+    expect(seriesValue(samples, "panorama_last_exit_code", { command: "verify" })).toBe(0);
+    expect(seriesValue(samples, "panorama_verify_differences", { table: "metrics_rows" })).toBe(0);
+    expect(seriesValue(samples, "panorama_verify_error", { table: "metrics_rows" })).toBe(0);
+    expect(seriesValue(samples, "panorama_last_exit_code", { command: "run" })).toBe(0);
+
+    // One partition's object removed by hand: verify finds it (exit 1), --repair leaves nothing.
+    const partition = join(cfg.datalake, "openedx", "metrics_rows", "lms=lms.example.com");
+    const first = readdirSync(partition)[0]!;
+    rmSync(join(partition, first), { recursive: true, force: true });
+    expect((await runPanorama(["--config", cfg.file, "verify"])).code).toBe(1);
+    samples = parseExposition(readFileSync(textfile, "utf8"));
+    expect(seriesValue(samples, "panorama_last_exit_code", { command: "verify" })).toBe(1);
+    expect(seriesValue(samples, "panorama_verify_differences", { table: "metrics_rows" })).toBe(1);
+    expect((await runPanorama(["--config", cfg.file, "verify", "--repair"])).code).toBe(0);
+    samples = parseExposition(readFileSync(textfile, "utf8"));
+    expect(seriesValue(samples, "panorama_last_exit_code", { command: "verify" })).toBe(0);
+    expect(seriesValue(samples, "panorama_verify_differences", { table: "metrics_rows" })).toBe(0);
   });
 });
