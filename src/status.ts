@@ -211,7 +211,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     "",
     ...table.map(fit),
     ...logLines(status.logs).map(fit),
-    ...lossLines(status.logs_lost).map(fit),
+    ...lossLines(status.logs_lost),
     ...(status.logs_pending_partitions
       ? [
           `${number.format(status.logs_pending_partitions)} tracking-log day partition(s) not registered in Glue yet (the next log-ship registers them)`,

@@ -117,7 +117,7 @@ describe("the logrotate snippet of the jobs' logs", () => {
     }
     // Every log file a cron line appends to is one the snippet matches.
     const appended = [...crontab(config, { executable: ["/usr/local/bin/panorama"] }).matchAll(/>> (\S+)/g)];
-    expect(appended.length).toBe(2);
+    expect(appended.length).toBe(3);
     for (const [, path] of appended)
       expect(path).toMatch(new RegExp(`^${config.state_dir}/logs/panorama-[^/]*\\.log$`));
   });
