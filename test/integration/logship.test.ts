@@ -1,14 +1,22 @@
 // `panorama log-ship` as cron and systemd run it: mode refusals, options, its own lock, SIGTERM
 // in --follow, and crash safety — SIGKILL at random moments while a writer appends and rotates
 // the log, then one --once: every event in the datalake exactly once, in source order.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 import { spawnFollow, startWriter, waitForLock } from "../support/log-ship-process.ts";
-import { asBytes, logShipSetup, shippedLines, shippedObjects, writerEvent } from "../support/log-writer.ts";
+import {
+  asBytes,
+  logShipSetup,
+  removeLogShipSetups,
+  shippedLines,
+  shippedObjects,
+  writerEvent,
+} from "../support/log-writer.ts";
 
 const env = cleanEnv();
+afterAll(removeLogShipSetups);
 const text = (lines: string[]) => lines.map((l) => `${l}\n`).join("");
 const events = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => writerEvent(from + i));

@@ -23,6 +23,7 @@ import {
   linesOnDisk,
   logShipSetup,
   type Rotation,
+  removeLogShipSetups,
   rotateLog,
   shippedLines,
   shippedObjects,
@@ -31,16 +32,9 @@ import {
 
 setupLogging({ level: "error" });
 
-const setups: LogShipSetup[] = [];
-afterAll(() => {
-  for (const setup of setups) rmSync(setup.dir, { recursive: true, force: true });
-});
+afterAll(removeLogShipSetups);
 
-function newSetup(): LogShipSetup {
-  const setup = logShipSetup();
-  setups.push(setup);
-  return setup;
-}
+const newSetup = () => logShipSetup();
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const text = (seqs: number[]) => seqs.map((seq) => `${writerEvent(seq)}\n`).join("");
