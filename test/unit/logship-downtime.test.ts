@@ -208,6 +208,21 @@ describe("log-ship down across several rotations: every line still on disk shipp
     expect((await ship(setup)).events).toBe(0);
   });
 
+  test("copytruncate caught copying: a copy shorter than the fingerprint is not a new file; once made, it is finished as the copy", async () => {
+    const setup = newSetup();
+    write(setup, 1, 10);
+    await ship(setup);
+    const copying = readFileSync(setup.file);
+    writeFileSync(`${setup.file}.1`, copying.subarray(0, 500));
+    expect((await ship(setup)).events).toBe(0);
+    writeFileSync(`${setup.file}.1`, copying);
+    truncateSync(setup.file, 0);
+    write(setup, 11, 12);
+    await ship(setup);
+    expect(shipped(setup)).toEqual(range(1, 12));
+    expect(readCheckpoints(setup.stateDir).map((c) => c.path)).toEqual([`${setup.file}.1`, setup.file]);
+  });
+
   test("truncation by hand while down: the lines truncated away are gone, the rest shipped once", async () => {
     const setup = newSetup();
     write(setup, 1, 3);
