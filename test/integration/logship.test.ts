@@ -2,7 +2,15 @@
 // in --follow, and crash safety — SIGKILL at random moments while a writer appends and rotates
 // the log, then one --once: every event in the datalake exactly once, in source order.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 import { spawnFollow, startWriter, waitForLock } from "../support/log-ship-process.ts";
@@ -262,17 +270,25 @@ describe("rotation under a running --follow", () => {
     const setup = logShipSetup({ logs: 'max_file_size = "16K"' });
     const writer = await startWriter(["--file", setup.file, "--format", "json", "--rate", "500"]);
     const follower = spawnFollow(setup.configFile, "ignore");
+    // Rotations start after its first pass: files rotated away before any run are history.
+    await waitForLock(setup.stateDir, follower.pid);
+    const checkpoints = join(setup.stateDir, "logship", "checkpoints.json");
+    for (let i = 0; i < 500 && !existsSync(checkpoints); i++) await Bun.sleep(10);
     for (let i = 0; i < 8; i++) {
       await Bun.sleep(150 + Math.random() * 250);
       writer.process.kill(i % 2 === 0 ? "SIGUSR1" : "SIGUSR2");
     }
     await Bun.sleep(200);
     const { written } = await writer.stop();
-    await Bun.sleep(300);
+    // Caught up (on a loaded machine it may lag), then stopped.
+    for (let i = 0; i < 200 && shippedLines(setup.datalake).length < written; i++) await Bun.sleep(50);
     follower.kill("SIGTERM");
     expect(await follower.exited).toBe(0);
     expect(existsSync(`${setup.file}.8`)).toBe(true);
-    expect(expectExactlyOnce(setup.datalake, written)).toBe(9);
+    // A source file per file on disk (a copytruncate copy carries its original's id), but the
+    // empty ones: on a loaded machine two signals may come between two writes.
+    const sources = readdirSync(setup.logs).filter((name) => statSync(join(setup.logs, name)).size > 0);
+    expect(expectExactlyOnce(setup.datalake, written)).toBe(sources.length);
   }, 20_000);
 });
 
