@@ -296,6 +296,9 @@ describe("crash safety", () => {
   test("SIGKILL at 32 random moments while a writer appends and rotates (both kinds): every event exactly once, in order", async () => {
     const started = performance.now();
     const setup = logShipSetup({ logs: 'max_file_size = "8K"\nformat = "auto"' });
+    // The first run, before any rotation: rotated files older than it would be history.
+    writeFileSync(setup.file, "");
+    expect((await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env })).code).toBe(0);
     const writer = await startWriter([
       "--file",
       setup.file,
