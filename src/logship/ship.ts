@@ -26,6 +26,7 @@ import {
   LineSplitter,
   namesOf,
   oldestFirst,
+  readPrefix,
   resolveLogPatterns,
   rotationCandidates,
   sameFile,
@@ -641,6 +642,19 @@ export class LogShipper {
     return t.fd === null && !t.inodeTaken && after.some((f) => sameFile(f, t.cp));
   }
 
+  /**
+   * Whether a file starting with `prefix` is a copy of `t`, whole or being made (copytruncate
+   * copying, gzip compressing): it starts with the bytes `t` was read from, or it is shorter
+   * than those and they start with it.
+   */
+  private startsLike(prefix: FilePrefix, t: Tracked): boolean {
+    if (t.cp.fingerprint_length === 0) return false;
+    if (prefix.matches(t.cp)) return true;
+    const length = prefix.bytes.length;
+    if (length === 0 || length >= t.cp.fingerprint_length || t.fd === null || t.cp.gzip) return false;
+    return Buffer.from(readPrefix(t.fd, length)).equals(prefix.bytes);
+  }
+
   private isTracked(file: { dev: string; ino: string }): boolean {
     return this.files.some((t) => !t.inodeTaken && sameFile(t.cp, file));
   }
@@ -741,7 +755,7 @@ export class LogShipper {
     const info = fstatFile(fd, path);
     const kind = hasGzipName(path) ? gzipKind(fd) : "plain";
     const prefix = kind === "gzip" ? await gzipPrefix(fd) : FilePrefix.of(fd);
-    const isCopy = this.files.some((t) => t.cp.fingerprint_length > 0 && prefix.matches(t.cp));
+    const isCopy = this.files.some((t) => this.startsLike(prefix, t));
     const empty = base !== null && (kind === "empty" || (kind === "plain" && info.size === 0));
     if (this.isTracked(info) || isCopy || empty || kind === "empty") {
       closeSync(fd);

@@ -17,15 +17,13 @@ import {
   logShipSetup,
   ROTATIONS,
   type Rotation,
+  removeLogShipSetups,
   shippedLines,
   writerEvent,
 } from "../support/log-writer.ts";
 
 const env = cleanEnv();
-const setups: LogShipSetup[] = [];
-afterAll(() => {
-  for (const setup of setups) rmSync(setup.dir, { recursive: true, force: true });
-});
+afterAll(removeLogShipSetups);
 
 /** A running log-ship --follow, SIGKILLed once it has run for a random while. */
 async function killedService(setup: LogShipSetup): Promise<void> {
@@ -38,7 +36,6 @@ async function killedService(setup: LogShipSetup): Promise<void> {
 
 async function scheme(rotation: Rotation) {
   const setup = logShipSetup({ logs: 'max_file_size = "8K"' });
-  setups.push(setup);
   // The first run, before any rotation: rotated files older than it would be history.
   writeFileSync(setup.file, "");
   await runPanorama(["--config", setup.configFile, "--json", "log-ship", "--once"], { env });

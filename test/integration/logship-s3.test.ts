@@ -3,7 +3,7 @@
 // outage in --follow while the log grows, and --once against an S3 that refuses everything. The
 // day partitions go to the loopback Glue of test/support, which stands in for AWS.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -84,9 +84,11 @@ beforeAll(async () => {
   glue = await startGlue();
 });
 
+const dirs: string[] = [];
 afterAll(async () => {
   await proxy?.close();
   await glue?.stop();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 interface S3Setup {
@@ -102,6 +104,7 @@ interface S3Setup {
 
 function s3Setup(options: { separateBucket?: boolean; logs?: string } = {}): S3Setup {
   const dir = mkdtempSync(join(tmpdir(), "panorama-logship-s3-"));
+  dirs.push(dir);
   const id = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
   const lmsHost = `lms-${id}.example.com`;
   const basePrefix = `logship_${id}`;

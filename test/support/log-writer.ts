@@ -107,10 +107,18 @@ export interface LogShipSetup {
   config: Config;
 }
 
+const setupDirs: string[] = [];
+
+/** Removes every directory logShipSetup() made so far (a test file's afterAll). */
+export function removeLogShipSetups(): void {
+  for (const dir of setupDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 export function logShipSetup(
   options: { logs?: string; datalake?: string; top?: string; mode?: string } = {},
 ): LogShipSetup {
   const dir = mkdtempSync(join(tmpdir(), "panorama-logship-"));
+  setupDirs.push(dir);
   const logs = join(dir, "logs");
   mkdirSync(logs);
   const file = join(logs, "tracking.log");

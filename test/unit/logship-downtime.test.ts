@@ -23,6 +23,7 @@ import {
   linesOnDisk,
   logShipSetup,
   type Rotation,
+  removeLogShipSetups,
   rotateLog,
   shippedLines,
   shippedObjects,
@@ -31,16 +32,9 @@ import {
 
 setupLogging({ level: "error" });
 
-const setups: LogShipSetup[] = [];
-afterAll(() => {
-  for (const setup of setups) rmSync(setup.dir, { recursive: true, force: true });
-});
+afterAll(removeLogShipSetups);
 
-function newSetup(): LogShipSetup {
-  const setup = logShipSetup();
-  setups.push(setup);
-  return setup;
-}
+const newSetup = () => logShipSetup();
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const text = (seqs: number[]) => seqs.map((seq) => `${writerEvent(seq)}\n`).join("");
@@ -212,6 +206,21 @@ describe("log-ship down across several rotations: every line still on disk shipp
     );
     expect(shipped(setup)).toEqual(range(1, 15));
     expect((await ship(setup)).events).toBe(0);
+  });
+
+  test("copytruncate caught copying: a copy shorter than the fingerprint is not a new file; once made, it is finished as the copy", async () => {
+    const setup = newSetup();
+    write(setup, 1, 10);
+    await ship(setup);
+    const copying = readFileSync(setup.file);
+    writeFileSync(`${setup.file}.1`, copying.subarray(0, 500));
+    expect((await ship(setup)).events).toBe(0);
+    writeFileSync(`${setup.file}.1`, copying);
+    truncateSync(setup.file, 0);
+    write(setup, 11, 12);
+    await ship(setup);
+    expect(shipped(setup)).toEqual(range(1, 12));
+    expect(readCheckpoints(setup.stateDir).map((c) => c.path)).toEqual([`${setup.file}.1`, setup.file]);
   });
 
   test("truncation by hand while down: the lines truncated away are gone, the rest shipped once", async () => {

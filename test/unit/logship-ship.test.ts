@@ -1,7 +1,7 @@
 // The log shipper in-process on temporary files and a local datalake: formats end to end,
 // batching, partial lines, rotation of both kinds, truncation, deletion, replacement, failed
 // uploads, --follow, --dry-run and the status figures.
-import { describe, expect, spyOn, test } from "bun:test";
+import { afterAll, describe, expect, spyOn, test } from "bun:test";
 import {
   appendFileSync,
   chmodSync,
@@ -27,12 +27,14 @@ import {
   type LogShipSetup,
   logShipSetup,
   prefixed,
+  removeLogShipSetups,
   shippedLines,
   shippedObjects,
   writerEvent,
 } from "../support/log-writer.ts";
 
 setupLogging({ level: "error" });
+afterAll(removeLogShipSetups);
 
 const events = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => writerEvent(from + i));
