@@ -10,6 +10,7 @@ import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
 import { pseudonymizedColumns } from "../privacy/fields.ts";
+import { pseudonymsChanged, savePseudonymState } from "../privacy/state.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue } from "../state/full-reads.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
@@ -314,7 +315,11 @@ async function extractTable(
   const started = performance.now();
   const summary = emptySummary(table.name);
   try {
-    const full = options.full || fullReadDue(config, table, options.fullEvery);
+    // Pseudonyms switched on or off, or a new key: older partitions hold the old values.
+    const full =
+      options.full ||
+      fullReadDue(config, table, options.fullEvery) ||
+      (table.incremental !== null && pseudonymsChanged(config, table.name));
     const plan = await planTable(main, config, table, full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
     });
@@ -360,6 +365,7 @@ async function extractTable(
       saveWatermark(config.state_dir, table.name, plan.nextWatermark);
       summary.watermark = plan.nextWatermark;
     }
+    if (!options.dryRun) savePseudonymState(config, table.name);
   } catch (error) {
     summary.error = failureText(error);
   }

@@ -266,6 +266,40 @@ describe.skipIf(skip)("extraction with pseudonyms", () => {
     );
   });
 
+  test("switching pseudonyms on reads an incremental table in full: no older partition keeps clear values", async () => {
+    await db.query(`DROP TABLE IF EXISTS learner_events;
+      CREATE TABLE learner_events (id INT PRIMARY KEY, course_id VARCHAR(50) NOT NULL, email VARCHAR(100) NOT NULL,
+        modified DATETIME(6) NOT NULL) CHARSET utf8mb4;
+      INSERT INTO learner_events VALUES (1, 'course-a', 'old.a@private.example', '2020-01-01 00:00:00'),
+        (2, 'course-b', 'old.b@private.example', '2020-02-01 00:00:00'),
+        (3, 'course-c', 'recent.c@private.example', '2024-06-01 00:00:00')`);
+    const table = `[[tables]]\nname = "learner_events"\npartition_fields = ["course_id"]\nincremental = { timestamp_field = "modified", overlap = "1h" }\n`;
+    const cfg = writeTestConfig(`[extract]\npreset = "none"\n\n${table}`, { database: DATABASE });
+    cleanup.push(cfg.dir);
+    expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+    const clear = [...allFiles(cfg.datalake).values()].join("\n");
+    expect(clear).toContain("old.a@private.example");
+
+    writeFileSync(
+      cfg.file,
+      `${readFileSync(cfg.file, "utf8")}\n[privacy]\npseudonymize = true\nkey_file = "${keyFile(cfg.dir)}"\ncolumns = ["learner_events.email"]\n`,
+    );
+    await db.query(
+      "INSERT INTO learner_events VALUES (4, 'course-c', 'new.c@private.example', '2024-06-02 00:00:00')",
+    );
+    expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+    const written = [...allFiles(cfg.datalake).values()].join("\n");
+    for (const email of [
+      "old.a@private.example",
+      "old.b@private.example",
+      "recent.c@private.example",
+      "new.c@private.example",
+    ]) {
+      expect(written).not.toContain(email);
+      expect(written).toContain(referencePseudonym(email));
+    }
+  });
+
   test("the packet path and mysql2's values give the same pseudonyms", async () => {
     // A POINT column cannot be copied from the packets: the second query takes the fallback path.
     await db.query(`DROP TABLE IF EXISTS two_paths;
