@@ -8,6 +8,7 @@ import { modeAllows } from "./config/modes.ts";
 import type { Config } from "./config/types.ts";
 import { listSpool, spoolDir } from "./datalake/spool.ts";
 import { type LogLoss, type LogShipFileStatus, logShipLosses, logShipStatus } from "./logship/checkpoint.ts";
+import { type PseudonymsStatus, pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
 import { readRuns, type TableRun } from "./state/runs.ts";
 import { readVerifyRecord, type VerifyRecord } from "./state/verify-record.ts";
 import { readWatermarks } from "./state/watermarks.ts";
@@ -35,6 +36,8 @@ export interface Status {
   logs_pending_partitions: number | null;
   /** the last `verify`; null when none ran */
   last_verify: VerifyRecord | null;
+  /** personal values replaced by keyed pseudonyms before they leave the host (DESIGN §11) */
+  pseudonyms: PseudonymsStatus;
 }
 
 export async function collectStatus(config: Config): Promise<Status> {
@@ -64,6 +67,7 @@ export async function collectStatus(config: Config): Promise<Status> {
     logs_pending_partitions:
       partitions && shipsLogs ? partitions.pending(rawTrackingLogsName(config)).length : null,
     last_verify: readVerifyRecord(config.state_dir),
+    pseudonyms: pseudonymsStatus(config),
   };
 }
 
@@ -149,6 +153,7 @@ export function formatStatus(status: Status): string {
   });
   const lines = [
     `mode ${status.mode}, datalake ${status.target}`,
+    pseudonymsLine(status.pseudonyms),
     verifyLine(status.last_verify),
     "",
     ...columns(header, rows),

@@ -10,6 +10,9 @@ import { ConfigError } from "../../src/errors.ts";
 import { EventPseudonyms } from "../../src/logship/event-pseudonyms.ts";
 import { DEFAULT_LOG_FIELDS, pseudonymizedColumns } from "../../src/privacy/fields.ts";
 import { Pseudonymizer } from "../../src/privacy/pseudonym.ts";
+import { pseudonymsLine, pseudonymsStatus } from "../../src/privacy/report.ts";
+import { collectStatus, formatStatus } from "../../src/status.ts";
+import { formatReport } from "../../src/verify.ts";
 import { fixtureEvents } from "../support/log-writer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "panorama-privacy-"));
@@ -238,5 +241,52 @@ describe("tracking events", () => {
     expect(out).toBe(
       `{"event": {"context": {"username": "${p.of("a")}"}}, "data": {"email": "${p.of("e@x.org")}"}}`,
     );
+  });
+});
+
+describe("status and verify say whether pseudonyms are on", () => {
+  const on = () =>
+    parseConfig(
+      privacy(`pseudonymize = true\nkey_file = "good.key"\ncolumns = ["student_courseenrollment.mode"]`),
+      CONFIG,
+      {},
+    ).config;
+
+  test("status: a line and a JSON member, the key file named, never the key", async () => {
+    const stateDir = join(dir, "status-state");
+    const off = { ...parseConfig(BASE, CONFIG, {}).config, state_dir: stateDir };
+    const offStatus = await collectStatus(off);
+    expect(offStatus.pseudonyms).toEqual({ on: false, key_file: null, columns: [], log_fields: [] });
+    expect(formatStatus(offStatus)).toContain(
+      "\npseudonyms: off (personal values are written as they are)\n",
+    );
+
+    const status = await collectStatus({ ...on(), state_dir: stateDir });
+    expect(status.pseudonyms.on).toBe(true);
+    expect(status.pseudonyms.key_file).toBe(keyFile);
+    expect(status.pseudonyms.columns).toContain("auth_user.email");
+    expect(status.pseudonyms.columns).toContain("student_courseenrollment.mode");
+    expect(status.pseudonyms.log_fields).toEqual([...DEFAULT_LOG_FIELDS]);
+    const text = formatStatus(status);
+    expect(text).toContain(
+      `\npseudonyms: on, key ${keyFile}: ${status.pseudonyms.columns.length} column(s) and 10 tracking-log field(s) pseudonymized\n`,
+    );
+    const json = JSON.stringify(status);
+    expect(json).not.toContain(KEY.toString("hex"));
+    expect(json).not.toContain(KEY.toString("base64"));
+  });
+
+  test("verify: the report's last line", () => {
+    const report = {
+      time: "2026-12-04T00:00:00.000Z",
+      ok: true,
+      tables: [],
+      queries: 1,
+      listings: 1,
+      seconds: 0.1,
+      pseudonyms: pseudonymsStatus(on()),
+    };
+    expect(formatReport(report).trimEnd().split("\n").at(-1)).toBe(pseudonymsLine(report.pseudonyms));
+    expect(pseudonymsLine(report.pseudonyms)).toStartWith(`pseudonyms: on, key ${keyFile}:`);
   });
 });
