@@ -1,15 +1,19 @@
-// Pseudonyms in extraction (DESIGN §11), on the real MariaDB through the real CLI: with
-// pseudonyms on, no personal value (nor its lowercase form) is left anywhere in the spool or
-// the datalake, each is its pseudonym, and every other byte matches a run with pseudonyms off.
+// Pseudonyms (DESIGN §11) on the real MariaDB and the real fixture events, through the real CLI:
+// with pseudonyms on, no personal value (nor its lowercase form) is left anywhere in the spool or
+// the datalake, each is its pseudonym, every other byte matches a run with pseudonyms off, and a
+// username in a tracking event has the pseudonym it has in auth_user.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac, randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import type mysql from "mysql2/promise";
 import { close, connect, streamCsv } from "../../src/extract/mysql.ts";
+import { DEFAULT_LOG_FIELDS } from "../../src/privacy/fields.ts";
 import { Pseudonymizer } from "../../src/privacy/pseudonym.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { fixtureEvents, prefixed } from "../support/log-writer.ts";
 import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
 import { decodeFile } from "../support/opencsv.ts";
 
@@ -60,6 +64,15 @@ function referencePseudonym(value: string): string {
   for (let i = 0; i < 26 * 5; i += 5)
     out += "abcdefghijklmnopqrstuvwxyz234567"[Number.parseInt(bits.slice(i, i + 5), 2)];
   return `pz_${out}`;
+}
+
+function valueAt(event: unknown, path: string): unknown {
+  let node = event;
+  for (const key of path.split(".")) {
+    if (typeof node !== "object" || node === null || Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
 }
 
 /** Every file under `dir`: path → bytes as text. */
@@ -239,6 +252,76 @@ describe.skipIf(skip)("extraction with pseudonyms", () => {
     // every personal value, and the two non-empty `meta` cells
     expect(replaced).toBe(PERSONAL.length + 2);
   }, 120_000);
+
+  test("tracking events: no listed value in clear, each its pseudonym, a username's the same as in auth_user", async () => {
+    await db.query(
+      "INSERT INTO auth_user VALUES (99, 'x', 'edx', 'Ed', 'Xavier', 'edx@example.com', 1, '2024-01-01 00:00:00')",
+    );
+    try {
+      const cfg = config("");
+      const logs = join(cfg.dir, "logs");
+      mkdirSync(logs);
+      // Bare JSON lines and Tutor's prefixed lines (whose prefix is not shipped).
+      const events = fixtureEvents();
+      writeFileSync(
+        join(logs, "tracking.log"),
+        events.map((e, i) => `${i % 2 ? prefixed(e, i) : e}\n`).join(""),
+      );
+      writeFileSync(
+        cfg.file,
+        `${readFileSync(cfg.file, "utf8")}[privacy]\npseudonymize = true\nkey_file = "${keyFile(cfg.dir)}"\n\n[logs]\npaths = ["${join(logs, "tracking.log")}"]\n`,
+      );
+      expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+      expect((await runPanorama(["--config", cfg.file, "log-ship", "--once"])).code).toBe(0);
+
+      const [header, ...users] = datalakeTables(cfg.datalake).get("auth_user")!;
+      const edx = users.find((row) => row[header!.indexOf("id")] === "99")!;
+      const username = edx[header!.indexOf("username")]!;
+      expect(username).toBe(referencePseudonym("edx"));
+
+      const shipped = (readdirSync(cfg.datalake, { recursive: true }) as string[])
+        .filter((name) => name.endsWith(".gz"))
+        // in file order: each object's key ends with the offset of its first line
+        .sort((a, b) => Number(/-(\d+)\.gz$/.exec(a)?.[1]) - Number(/-(\d+)\.gz$/.exec(b)?.[1]))
+        .flatMap((name) =>
+          gunzipSync(readFileSync(join(cfg.datalake, name)))
+            .toString("utf8")
+            .trimEnd()
+            .split("\n"),
+        );
+      expect(shipped).toHaveLength(events.length);
+      const text = shipped.join("\n");
+      let edxEvents = 0;
+      const listed = new Map<string, number>();
+      for (const [i, line] of shipped.entries()) {
+        const before = JSON.parse(events[i]!);
+        const after = JSON.parse(line);
+        for (const field of DEFAULT_LOG_FIELDS) {
+          const value = valueAt(before, field);
+          if (typeof value !== "string" || value === "") {
+            expect(valueAt(after, field)).toEqual(value);
+            continue;
+          }
+          expect(valueAt(after, field)).toBe(referencePseudonym(value));
+          listed.set(value, (listed.get(value) ?? 0) + 1);
+          if (value === "edx" && field.endsWith("username")) {
+            expect(valueAt(after, field)).toBe(username);
+            edxEvents++;
+          }
+        }
+      }
+      expect(edxEvents).toBeGreaterThan(10);
+      // Each value is left only where it stood at a path not listed ("response" is also a
+      // forum content type): as many times as in the original, less its listed places.
+      const count = (haystack: string, value: string) => haystack.split(`"${value}"`).length - 1;
+      const original = events.join("\n");
+      for (const [value, times] of listed) {
+        expect({ value, left: count(text, value) }).toEqual({ value, left: count(original, value) - times });
+      }
+    } finally {
+      await db.query("DELETE FROM auth_user WHERE id = 99");
+    }
+  });
 
   test("a [privacy] columns entry that is not a column of its table is a configuration error naming it", async () => {
     const cfg = config("");
