@@ -2,13 +2,17 @@
 // rewrite of tracking events on the real fixture events.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHmac, randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, parseConfig } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { EventPseudonyms } from "../../src/logship/event-pseudonyms.ts";
-import { DEFAULT_LOG_FIELDS, pseudonymizedColumns } from "../../src/privacy/fields.ts";
+import {
+  DEFAULT_LOG_FIELDS,
+  PRESET_PERSONAL_COLUMNS,
+  pseudonymizedColumns,
+} from "../../src/privacy/fields.ts";
 import { Pseudonymizer } from "../../src/privacy/pseudonym.ts";
 import { pseudonymsLine, pseudonymsStatus } from "../../src/privacy/report.ts";
 import { collectStatus, formatStatus } from "../../src/status.ts";
@@ -288,5 +292,34 @@ describe("status and verify say whether pseudonyms are on", () => {
     };
     expect(formatReport(report).trimEnd().split("\n").at(-1)).toBe(pseudonymsLine(report.pseudonyms));
     expect(pseudonymsLine(report.pseudonyms)).toStartWith(`pseudonyms: on, key ${keyFile}:`);
+  });
+});
+
+describe("README", () => {
+  test("lists every default event field path and every preset personal column", () => {
+    const readme = readFileSync(join(import.meta.dir, "..", "..", "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Privacy: pseudonyms"));
+    for (const field of DEFAULT_LOG_FIELDS) expect(section).toContain(`\`${field}\``);
+    for (const [table, columns] of Object.entries(PRESET_PERSONAL_COLUMNS)) {
+      const row = section.split("\n").find((line) => new RegExp(`^\\| \`${table}\` +\\|`).test(line));
+      expect(row).toBeDefined();
+      for (const column of columns) expect(row).toContain(`\`${column}\``);
+    }
+  });
+
+  test("every fixture event path that carries a username or an IP address is a default field", () => {
+    // Any key named like a username or an IP, at any depth outside arrays, in the real events.
+    const found = new Set<string>();
+    const walk = (node: unknown, path: string) => {
+      if (typeof node !== "object" || node === null || Array.isArray(node)) return;
+      for (const [key, value] of Object.entries(node)) {
+        const at = path ? `${path}.${key}` : key;
+        if (/user_?name$|^ip$|email/.test(key) && typeof value === "string" && value !== "") found.add(at);
+        walk(value, at);
+      }
+    };
+    for (const event of fixtureEvents()) walk(JSON.parse(event), "");
+    expect([...found].filter((path) => !DEFAULT_LOG_FIELDS.includes(path))).toEqual([]);
+    expect(found.size).toBeGreaterThan(4);
   });
 });
