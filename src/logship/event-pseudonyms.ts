@@ -125,7 +125,8 @@ export class EventPseudonyms {
   /** The pseudonym of the JSON string's content [start, end): its decoded value's UTF-8 bytes. */
   private pseudonymOf(event: Uint8Array, start: number, end: number): Uint8Array {
     const raw = event.subarray(start, end);
-    const cacheKey = decoder.decode(raw);
+    // One character per byte: two different byte strings (even invalid UTF-8) never share a key.
+    const cacheKey = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("latin1");
     const cached = this.cache.get(cacheKey);
     if (cached) return cached;
     // Escapes (\u00e9, \") are decoded first: the value, not its spelling, is what is keyed.

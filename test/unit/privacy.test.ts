@@ -323,3 +323,17 @@ describe("README", () => {
     expect(found.size).toBeGreaterThan(4);
   });
 });
+
+describe("tracking events: bytes that are not UTF-8", () => {
+  test("two different invalid values get two different pseudonyms, each of its own bytes", () => {
+    const p = new Pseudonymizer(KEY);
+    const rewriter = new EventPseudonyms(["username"], p);
+    const event = (byte: number) =>
+      Uint8Array.from([...Buffer.from('{"username": "a'), byte, ...Buffer.from('"}')]);
+    const first = Buffer.from(rewriter.rewrite(event(0xff))).toString("latin1");
+    const second = Buffer.from(rewriter.rewrite(event(0xfe))).toString("latin1");
+    expect(first).toBe(`{"username": "${p.of(Uint8Array.from([0x61, 0xff]))}"}`);
+    expect(second).toBe(`{"username": "${p.of(Uint8Array.from([0x61, 0xfe]))}"}`);
+    expect(first).not.toBe(second);
+  });
+});
