@@ -1,12 +1,16 @@
 // Extraction benchmark (run by hand, never by the test suite):
-//   scripts/test-env.sh node_modules/.bin/bun scripts/bench-extract.ts [--rows 1000000] [--runs 3]
+//   scripts/test-env.sh node_modules/.bin/bun scripts/bench-extract.ts [--rows 1000000] [--runs 3] [--pseudonyms]
 // Generates an Open edX database with scripts/gen-openedx-data.ts (ROWS rows of
 // courseware_studentmodule in 200 courses) in the test MariaDB's scratch database, then times,
 // side by side in one run, the `mariadb` client dumping the same columns with --batch --quick to
 // /dev/null (and, for reference, running the per-course_id queries panorama sends) and
 // `panorama extract --full` unpartitioned, partitioned by course_id over one connection and over
-// two. Reports medians, ratios to the client's dump and peak RSS.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// two. Reports medians, ratios to the client's dump and peak RSS. --pseudonyms adds the
+// unpartitioned extraction with [privacy] pseudonymize = true: once with no personal column in
+// the table (the packet fast path must not slow down) and once with module_id pseudonymized (one
+// HMAC a row, more than any preset table has for its size).
+import { randomBytes } from "node:crypto";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,7 +20,11 @@ import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
 import { generateStudentmodule, measure, median } from "./bench-support.ts";
 
 const { values } = parseArgs({
-  options: { rows: { type: "string", default: "1000000" }, runs: { type: "string", default: "3" } },
+  options: {
+    rows: { type: "string", default: "1000000" },
+    runs: { type: "string", default: "3" },
+    pseudonyms: { type: "boolean", default: false },
+  },
 });
 const ROWS = Number(values.rows);
 const RUNS = Number(values.runs);
@@ -25,9 +33,16 @@ const database = env.scratchDatabase;
 const COLUMNS =
   "id, module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id";
 
-/** A config (in a directory of its own) extracting courseware_studentmodule as text. */
-function config(partitioned: boolean, connections: number): ReturnType<typeof writeTestConfig> {
-  return writeTestConfig(`connections = ${connections}
+/**
+ * A config (in a directory of its own) extracting courseware_studentmodule as text; `privacy`:
+ * pseudonyms on, with these extra columns.
+ */
+function config(
+  partitioned: boolean,
+  connections: number,
+  privacy: string[] | null = null,
+): ReturnType<typeof writeTestConfig> {
+  const setup = writeTestConfig(`connections = ${connections}
 [extract]
 preset = "none"
 [[tables]]
@@ -37,6 +52,16 @@ fields = [${COLUMNS.split(", ")
     .map((n) => `{ name = "${n}", type = "varchar" }`)
     .join(", ")}]
 `);
+  if (privacy) {
+    const key = join(setup.dir, "pseudonym.key");
+    writeFileSync(key, randomBytes(32), { mode: 0o600 });
+    const columns = JSON.stringify(privacy.map((c) => `courseware_studentmodule.${c}`));
+    appendFileSync(
+      setup.file,
+      `\n[privacy]\npseudonymize = true\nkey_file = "${key}"\ncolumns = ${columns}\n`,
+    );
+  }
+  return setup;
 }
 
 await generateStudentmodule(ROWS);
@@ -82,9 +107,14 @@ const clientArgs = (): string[] => [
   database,
 ];
 
-const configs = [config(false, 1), config(true, 1), config(true, 2)] as const;
+const configs = [
+  config(false, 1),
+  config(true, 1),
+  config(true, 2),
+  ...(values.pseudonyms ? [config(false, 1, []), config(false, 1, ["module_id"])] : []),
+] as const;
 // Each run of panorama starts from an empty state directory (`clean`).
-const panorama = (c: (typeof configs)[number]) => ({
+const panorama = (c: ReturnType<typeof writeTestConfig>) => ({
   cmd: [bun, cli, "--config", c.file, "extract", "--full"],
   clean: c.stateDir,
 });
@@ -97,9 +127,18 @@ const cases: { name: string; cmd: string[]; clean?: string }[] = [
     name: "mariadb --batch --quick, one SELECT per course_id",
     cmd: [...clientArgs(), "-e", `source ${perCourse}`],
   },
-  { name: "panorama extract --full (unpartitioned)", ...panorama(configs[0]) },
-  { name: "panorama extract --full (by course_id, 1 connection)", ...panorama(configs[1]) },
-  { name: "panorama extract --full (by course_id, 2 connections)", ...panorama(configs[2]) },
+  { name: "panorama extract --full (unpartitioned)", ...panorama(configs[0]!) },
+  { name: "panorama extract --full (by course_id, 1 connection)", ...panorama(configs[1]!) },
+  { name: "panorama extract --full (by course_id, 2 connections)", ...panorama(configs[2]!) },
+  ...(values.pseudonyms
+    ? [
+        { name: "panorama extract --full (unpartitioned), pseudonyms on", ...panorama(configs[3]!) },
+        {
+          name: "panorama extract --full (unpartitioned), module_id pseudonymized",
+          ...panorama(configs[4]!),
+        },
+      ]
+    : []),
 ];
 
 // One untimed pass loads the table into the buffer pool.

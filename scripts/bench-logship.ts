@@ -1,7 +1,8 @@
 // Log-shipping benchmark (run by hand, never by the test suite):
-//   node_modules/.bin/bun scripts/bench-logship.ts [--size 1G] [--runs 3] [--dir DIR] [--binary PATH]
+//   node_modules/.bin/bun scripts/bench-logship.ts [--size 1G] [--runs 3] [--dir DIR] [--binary PATH] [--pseudonyms]
 // (--dir keeps the generated log there for the next run; --binary times a compiled panorama
-// instead of `bun src/cli.ts`.)
+// instead of `bun src/cli.ts`; --pseudonyms also times log-ship with [privacy] pseudonymize =
+// true in the same runs, and reports it against gzip and against log-ship without pseudonyms.)
 // Builds a tracking log of about --size bytes from the real events of test/fixtures/tracking,
 // each behind Tutor's logging prefix (the `prefixed` format) with times rising by 0.3 s a line
 // (a few UTC days, so batches split at day boundaries as in production), then times, side by
@@ -9,6 +10,8 @@
 // --once` into a local datalake with a fresh state directory. Reports medians, the throughput
 // ratio (target: panorama ≥ 50% of gzip) and panorama's peak RSS (target ≤ 100 MB), measured by
 // /usr/bin/time. Each panorama run must ship every line once: the event count is checked.
+
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     dir: { type: "string" },
     binary: { type: "string" },
+    pseudonyms: { type: "boolean", default: false },
   },
 });
 const parsedSize = parseSize(values.size);
@@ -99,7 +103,14 @@ async function runGzip(file: string): Promise<Measure> {
   return measure(["sh", "-c", 'gzip -6 -c "$0" > /dev/null', file]);
 }
 
-async function runPanorama(file: string, lines: number, run: number): Promise<Measure> {
+/** A fresh 32-byte key for the runs with pseudonyms (DESIGN §11). */
+function keyFile(): string {
+  const path = join(dir, "pseudonym.key");
+  writeFileSync(path, randomBytes(32), { mode: 0o600 });
+  return path;
+}
+
+async function runPanorama(file: string, lines: number, run: number, pseudonyms: boolean): Promise<Measure> {
   const base = join(dir, `run-${run}`);
   rmSync(base, { recursive: true, force: true });
   const config = join(dir, `panorama-${run}.toml`);
@@ -116,7 +127,7 @@ path = "${join(base, "datalake")}"
 [logs]
 paths = ["${file}"]
 format = "prefixed"
-`,
+${pseudonyms ? `\n[privacy]\npseudonymize = true\nkey_file = "${keyFile()}"\n` : ""}`,
   );
   const result = await measure([...panorama, "--config", config, "--json", "log-ship", "--once"]);
   const summary = result.stderr
@@ -141,12 +152,17 @@ console.error(`${lines} lines, ${(mb(bytes) / 1024).toFixed(2)} GiB`);
 
 const gzip: Measure[] = [];
 const ship: Measure[] = [];
+const shipPseudonyms: Measure[] = [];
 for (let run = 0; run < RUNS; run++) {
   // Alternate which goes first, so neither always gets the warmer cache.
-  const order = run % 2 === 0 ? ["gzip", "panorama"] : ["panorama", "gzip"];
+  const order = ["gzip", "panorama", ...(values.pseudonyms ? ["panorama with pseudonyms"] : [])];
+  if (run % 2 === 1) order.reverse();
   for (const which of order) {
-    const t = which === "gzip" ? await runGzip(file) : await runPanorama(file, lines, run);
-    (which === "gzip" ? gzip : ship).push(t);
+    const t =
+      which === "gzip"
+        ? await runGzip(file)
+        : await runPanorama(file, lines, run, which === "panorama with pseudonyms");
+    (which === "gzip" ? gzip : which === "panorama" ? ship : shipPseudonyms).push(t);
     console.error(
       `run ${run + 1} ${which}: ${t.seconds.toFixed(2)} s, peak RSS ${t.maxRssMiB.toFixed(1)} MB`,
     );
@@ -168,5 +184,19 @@ console.log(
   `throughput ratio panorama/gzip: ${(ratio * 100).toFixed(0)}% (target ≥ 50%) ${ratio >= 0.5 ? "ok" : "MISSED"}`,
 );
 console.log(`panorama peak RSS: ${peak.toFixed(1)} MB (target ≤ 100 MB) ${peak <= 100 ? "ok" : "MISSED"}`);
+if (values.pseudonyms) {
+  const seconds = median(shipPseudonyms.map((t) => t.seconds));
+  const peakOn = Math.max(...shipPseudonyms.map((t) => t.maxRssMiB));
+  const ratioOn = gzipSeconds / seconds;
+  console.log(
+    `panorama log-ship --once, pseudonyms on: ${seconds.toFixed(2)} s, ${(mb(bytes) / seconds).toFixed(0)} MB/s, ${((shipSeconds / seconds) * 100).toFixed(0)}% of the throughput without`,
+  );
+  console.log(
+    `throughput ratio panorama with pseudonyms/gzip: ${(ratioOn * 100).toFixed(0)}% (target ≥ 50%) ${ratioOn >= 0.5 ? "ok" : "MISSED"}`,
+  );
+  console.log(
+    `panorama with pseudonyms peak RSS: ${peakOn.toFixed(1)} MB (target ≤ 100 MB) ${peakOn <= 100 ? "ok" : "MISSED"}`,
+  );
+}
 // With --dir the log stays, for the next run.
 if (!values.dir) rmSync(dir, { recursive: true, force: true });

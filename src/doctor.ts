@@ -19,6 +19,8 @@ import { connectMongo } from "./extract/mongodb.ts";
 import { close, connect, describeTarget, ident, query, tableColumns } from "./extract/mysql.ts";
 import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
+import { KEY_WARNING } from "./privacy/pseudonym.ts";
+import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
 import { PRIVATE_DIR } from "./state/atomic.ts";
 
@@ -89,7 +91,10 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
     `${config.mode} mode, ${config.tables.length} table(s), lms ${config.lms_host}`,
   );
 
-  const permissions = warnings.filter((w) => w.includes("readable by group or others"));
+  // The key file's permissions are the pseudonyms check's.
+  const permissions = warnings.filter(
+    (w) => w.includes("readable by group or others") && !w.includes(config.privacy.key_file),
+  );
   yield permissions.length === 0
     ? passed("file permissions", "no secret readable by group or others")
     : {
@@ -98,6 +103,8 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
         detail: permissions.join("; "),
         hint: "chmod 600 the file(s) named",
       };
+
+  yield checkPseudonyms(config, warnings);
 
   const start = (check: string) => options.onStart?.(check);
   start("state directory");
@@ -138,6 +145,29 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
     yield* checkMongodb(config);
   }
   if (config.datalake.target === "s3") yield* checkAws(config, options);
+}
+
+/**
+ * Pseudonyms on or off; when on, the key file (a missing or short key already failed the
+ * configuration check, with how to make one) must be readable by its owner only.
+ */
+function checkPseudonyms(config: Config, warnings: string[]): CheckResult {
+  const status = pseudonymsStatus(config);
+  if (!status.on) return passed("pseudonyms", pseudonymsLine(status).replace("pseudonyms: ", ""));
+  const exposed = warnings.find((w) => w.includes(config.privacy.key_file));
+  if (exposed) {
+    return {
+      check: "pseudonyms",
+      ok: false,
+      detail: exposed,
+      hint: `chmod 600 ${config.privacy.key_file}; ${KEY_WARNING}`,
+    };
+  }
+  const bytes = config.privacy.key?.length ?? 0;
+  return passed(
+    "pseudonyms",
+    `${pseudonymsLine(status).replace("pseudonyms: ", "")}; the key holds ${bytes} bytes, readable by its owner only`,
+  );
 }
 
 async function* checkMongodb(config: Config): AsyncGenerator<CheckResult> {

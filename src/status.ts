@@ -14,6 +14,7 @@ import {
   logShipStatus,
   logshipDir,
 } from "./logship/checkpoint.ts";
+import { type PseudonymsStatus, pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
 import { formatBytes } from "./progress.ts";
 import { type LockHolder, lockHolder } from "./state/lock.ts";
 import { readRuns, type TableRun } from "./state/runs.ts";
@@ -45,6 +46,8 @@ export interface Status {
   last_verify: VerifyRecord | null;
   /** the holders of the locks now: `run` (or `extract`) and `log-ship`; null when none runs */
   in_progress: { run: LockHolder | null; log_ship: LockHolder | null };
+  /** personal values replaced by keyed pseudonyms before they leave the host (DESIGN §11) */
+  pseudonyms: PseudonymsStatus;
 }
 
 export async function collectStatus(config: Config): Promise<Status> {
@@ -78,6 +81,7 @@ export async function collectStatus(config: Config): Promise<Status> {
       run: lockHolder(config.state_dir),
       log_ship: lockHolder(logshipDir(config.state_dir)),
     },
+    pseudonyms: pseudonymsStatus(config),
   };
 }
 
@@ -206,6 +210,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
   const cut = table.some((l) => fit(l) !== l);
   const lines = [
     `mode ${status.mode}, datalake ${status.target}`,
+    pseudonymsLine(status.pseudonyms),
     ...running,
     verifyLine(status.last_verify),
     "",

@@ -18,6 +18,8 @@ import { type Cell, close, connect, ident, mysqlError, query, tableColumns } fro
 import { partitionPairs } from "./extract/partition.ts";
 import { extractOverConnections } from "./extract/partition-pool.ts";
 import { log } from "./log.ts";
+import type { PseudonymsStatus } from "./privacy/report.ts";
+import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
 import { type FindingKind, saveVerifyRecord } from "./state/verify-record.ts";
 
 /** One difference; its kinds are described with FindingKind. */
@@ -54,6 +56,8 @@ export interface VerifyReport {
   queries: number;
   listings: number;
   seconds: number;
+  /** whether personal values are pseudonymized (DESIGN §11): the datalake holds pseudonyms then */
+  pseudonyms: PseudonymsStatus;
 }
 
 /** One partition MySQL has: its values and its rows. */
@@ -212,6 +216,7 @@ async function verifyOnce(
     queries: 0,
     listings: 0,
     seconds: 0,
+    pseudonyms: pseudonymsStatus(config),
   };
   const plans: RepairPlan[] = [];
   for (const table of tables) {
@@ -399,5 +404,6 @@ export function formatReport(report: VerifyReport): string {
       ? `the datalake agrees with MySQL (${report.queries} queries, ${report.listings} listings, ${report.seconds} s)`
       : `the datalake differs from MySQL (${report.queries} queries, ${report.listings} listings, ${report.seconds} s)`,
   );
+  lines.push(pseudonymsLine(report.pseudonyms));
   return `${lines.join("\n")}\n`;
 }

@@ -1,7 +1,8 @@
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { addSecrets, log } from "../log.ts";
-import { starterConfig, writeConfigFile } from "../setup/init.ts";
+import { KEY_WARNING } from "../privacy/pseudonym.ts";
+import { PSEUDONYM_KEY_FILE, starterConfig, writeConfigFile, writeKeyFile } from "../setup/init.ts";
 import { fromTutor, readTutorConfig } from "../setup/tutor.ts";
 import { globalArgs, startLogging } from "./shared.ts";
 
@@ -31,6 +32,11 @@ export default defineCommand({
     addSecrets(starter.secrets);
     writeConfigFile(output, starter.text, args.force === true);
     log.success(`wrote ${output} (mode 0600)`);
+    // Never replaced, even with --force: a new key would change every pseudonym.
+    const keyFile = resolve(dirname(output), PSEUDONYM_KEY_FILE);
+    if (writeKeyFile(keyFile) === "written") log.success(`wrote the pseudonym key ${keyFile} (mode 0600)`);
+    else log.info(`kept the pseudonym key ${keyFile}`);
+    log.info(`[privacy]: ${KEY_WARNING}`);
     if (tutor) {
       log.info(`filled from ${tutor.file}: ${starter.filled.join(", ") || "nothing"}`);
       if (starter.defaulted.length > 0)

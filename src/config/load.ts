@@ -4,6 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import TOML from "@iarna/toml";
 import { ConfigError, messageOf } from "../errors.ts";
+import { keyFileWarning, readKeyFile } from "../privacy/pseudonym.ts";
 import { FORBIDDEN_FIELDS, presetTables } from "./presets.ts";
 import {
   closest,
@@ -24,6 +25,7 @@ import {
   MODES,
   type MongodbConfig,
   type MysqlConfig,
+  type PrivacyConfig,
   type ScheduleConfig,
   type TableConfig,
 } from "./types.ts";
@@ -102,6 +104,7 @@ const TOP_KEYS = [
   "logs",
   "schedule",
   "metrics",
+  "privacy",
 ];
 const DATALAKE_KEYS = [
   "target",
@@ -150,6 +153,7 @@ const TABLE_KEYS = ["name", "datalake_table", "view", "partition_fields", "incre
 const LOGS_KEYS = ["paths", "exclude", "format", "max_file_size", "upload_timeout"];
 const SCHEDULE_KEYS = ["run", "log_ship", "verify"];
 const METRICS_KEYS = ["textfile"];
+const PRIVACY_KEYS = ["pseudonymize", "key_file", "columns", "log_fields"];
 
 /** Every key the loader knows, by section ("" = top level, "tables" = each [[tables]] entry). */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
@@ -165,6 +169,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   logs: LOGS_KEYS,
   schedule: SCHEDULE_KEYS,
   metrics: METRICS_KEYS,
+  privacy: PRIVACY_KEYS,
 };
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -334,6 +339,7 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
   const logs = validateLogs(top.section("logs", LOGS_KEYS), path);
   const schedule = validateSchedule(top.section("schedule", SCHEDULE_KEYS));
   const metrics = { textfile: path(top.section("metrics", METRICS_KEYS).string("textfile", "")) };
+  const privacy = validatePrivacy(top.section("privacy", PRIVACY_KEYS), path, tables, warnings);
 
   return {
     file: top.origin.file,
@@ -348,6 +354,7 @@ function validate(top: Section, baseDir: string, warnings: string[]): Config {
     tables,
     logs,
     schedule,
+    privacy,
     metrics,
   };
 }
@@ -490,6 +497,73 @@ function validateLogs(s: Section, path: (value: string) => string): LogsConfig {
     max_file_size: s.size("max_file_size", "1M"),
     upload_timeout: s.duration("upload_timeout", "15m"),
   };
+}
+
+const LOG_FIELD = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
+
+/**
+ * [privacy] (DESIGN §11). Each `columns` entry names a column of a table's layout, checked here
+ * when the layout is known (preset or configured fields; otherwise at extraction). The key is
+ * read now, so a missing or short key fails at load with how to make one.
+ */
+function validatePrivacy(
+  s: Section,
+  path: (value: string) => string,
+  tables: TableConfig[],
+  warnings: string[],
+): PrivacyConfig {
+  const pseudonymize = s.boolean("pseudonymize", false);
+  const key_file = path(s.string("key_file", "/etc/panorama/pseudonym.key"));
+  if (key_file === "") throw s.error("key_file", "expected a file path", "");
+  const columns = s.strings("columns", []);
+  const known = new Map(tables.map((t) => [t.name, t]));
+  const presets = new Set(presetTables("openedx").map((t) => t.name));
+  for (const entry of columns) {
+    const [table, column, ...rest] = entry.split(".");
+    if (!table || !column || rest.length > 0 || !IDENTIFIER.test(table) || !IDENTIFIER.test(column)) {
+      throw s.error("columns", 'expected "table.column" names of letters, digits and underscores', entry);
+    }
+    const config = known.get(table);
+    if (!config) {
+      // A preset table left out by [extract] include/exclude: nothing of it is extracted.
+      if (presets.has(table)) continue;
+      const suggestion = closest(table, [...known.keys()]);
+      throw s.error(
+        "columns",
+        `"${entry}": no table "${table}" in the extracted set${suggestion ? ` (did you mean "${suggestion}"?)` : ""}`,
+      );
+    }
+    if (config.partition_fields.includes(column)) {
+      throw s.error(
+        "columns",
+        `"${entry}": ${column} partitions ${table}, and partition values are part of object keys: it cannot be pseudonymized`,
+      );
+    }
+    if (config.fields && !config.fields.some((f) => f.name === column)) {
+      const suggestion = closest(
+        column,
+        config.fields.map((f) => f.name),
+      );
+      throw s.error(
+        "columns",
+        `"${entry}": table ${table} has no column "${column}"${suggestion ? ` (did you mean "${suggestion}"?)` : ""}`,
+      );
+    }
+  }
+  const log_fields = s.strings("log_fields", []);
+  for (const field of log_fields) {
+    if (!LOG_FIELD.test(field))
+      throw s.error("log_fields", 'expected event field paths such as "event.user_name"', field);
+  }
+  let key: Uint8Array | null = null;
+  if (pseudonymize) {
+    const read = readKeyFile(key_file);
+    if ("problem" in read) throw new ConfigError(s.error("key_file", read.problem).message, read.hint);
+    key = read.key;
+    const warning = keyFileWarning(key_file);
+    if (warning) warnings.push(warning);
+  }
+  return { pseudonymize, key_file, columns, log_fields, key };
 }
 
 function validateFields(s: Section): FieldDef[] | null {

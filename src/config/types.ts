@@ -124,6 +124,17 @@ export interface MetricsConfig {
   textfile: string;
 }
 
+export interface PrivacyConfig {
+  pseudonymize: boolean;
+  key_file: string;
+  /** extra "table.column" names; the preset's personal columns are always included */
+  columns: string[];
+  /** extra event field paths ("event.user_name"); the defaults are always included */
+  log_fields: string[];
+  /** the key file's bytes, read at load when pseudonymize is on; null otherwise */
+  key: Uint8Array | null;
+}
+
 export interface Config {
   /** absolute path of the file read, or null when no file was used */
   file: string | null;
@@ -140,4 +151,5 @@ export interface Config {
   logs: LogsConfig;
   schedule: ScheduleConfig;
   metrics: MetricsConfig;
+  privacy: PrivacyConfig;
 }

@@ -9,6 +9,8 @@ import type { Config, TableConfig } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
+import { pseudonymizedColumns } from "../privacy/fields.ts";
+import { pseudonymsChanged, savePseudonymState } from "../privacy/state.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue } from "../state/full-reads.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
@@ -176,11 +178,12 @@ export async function planTable(
       );
     }
   }
-  const columns = fields
+  const columns: Column[] = fields
     .filter((f) => !table.partition_fields.includes(f.name))
     .map((f) => ({ name: f.name, kind: columnKind(f.type), ...(f.empty ? { empty: true } : {}) }));
   if (columns.length === 0)
     throw new TableError(`${table.name}: no column left once partition fields are removed`);
+  markPseudonymized(config, table, columns);
   const from = `FROM ${ident(table.name)}`;
   if (table.partition_fields.length === 0)
     return { table, columns, missing, partitions: [[]], nextWatermark: null, full: true };
@@ -206,6 +209,31 @@ export async function planTable(
     true,
   );
   return { table, columns, missing, partitions: rows, nextWatermark, full: where === "" };
+}
+
+/**
+ * Flag the columns written as pseudonyms (DESIGN §11). A `[privacy] columns` entry for a table
+ * whose layout is only known now (every column of the table) is checked here.
+ */
+function markPseudonymized(config: Config, table: TableConfig, columns: Column[]): void {
+  for (const name of pseudonymizedColumns(config, table.name)) {
+    const column = columns.find((c) => c.name === name);
+    if (!column) {
+      // The preset's personal columns follow the preset's layout, which has them all.
+      throw new TableError(
+        `${table.name}: [privacy] columns names "${table.name}.${name}", which is not a column of its layout (${columns.map((c) => c.name).join(", ")})`,
+        "fix [privacy] columns in the config",
+      );
+    }
+    if (column.empty) continue;
+    if (column.kind !== "string") {
+      throw new TableError(
+        `${table.name}: [privacy] columns names "${table.name}.${name}", a ${column.kind} column; only text columns hold names, e-mail addresses or IP addresses`,
+        "fix [privacy] columns in the config",
+      );
+    }
+    column.pseudonymized = true;
+  }
 }
 
 function emptySummary(table: string): TableSummary {
@@ -304,7 +332,11 @@ async function extractTable(
   const started = performance.now();
   const summary = emptySummary(table.name);
   try {
-    const full = options.full || fullReadDue(config, table, options.fullEvery);
+    // Pseudonyms switched on or off, or a new key: older partitions hold the old values.
+    const full =
+      options.full ||
+      fullReadDue(config, table, options.fullEvery) ||
+      (table.incremental !== null && pseudonymsChanged(config, table.name));
     const plan = await planTable(main, config, table, full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
     });
@@ -355,6 +387,7 @@ async function extractTable(
       saveWatermark(config.state_dir, table.name, plan.nextWatermark);
       summary.watermark = plan.nextWatermark;
     }
+    if (!options.dryRun) savePseudonymState(config, table.name);
   } catch (error) {
     summary.error = failureText(error);
     if (error instanceof StoppedError) summary.shared = true;

@@ -5,7 +5,7 @@ import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type 
 import type { MysqlConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 import { type ColumnKind, encodeRows } from "./csv.ts";
-import { type RawField, RawRowEncoder, rawPlan } from "./raw-csv.ts";
+import { type PseudonymColumns, type RawField, RawRowEncoder, rawPlan, withPseudonyms } from "./raw-csv.ts";
 
 export class MysqlError extends PanoramaError {
   /** the server's or driver's error code (ER_ACCESS_DENIED_ERROR, ECONNREFUSED, ...) */
@@ -170,12 +170,23 @@ interface RowPacket {
 
 type RowState = (this: unknown, packet: RowPacket, connection: unknown) => unknown;
 
+/** mysql2's parsed values of the pseudonymized columns replaced: text as UTF-8, binary as bytes. */
+function pseudonymizeRow(row: Row, pseudonyms: PseudonymColumns): void {
+  for (const i of pseudonyms.columns) {
+    const value = row[i];
+    if (value === null || value === undefined || value === "") continue;
+    if (value instanceof Uint8Array && value.length === 0) continue;
+    row[i] = pseudonyms.pseudonymizer.of(typeof value === "number" ? String(value) : value);
+  }
+}
+
 /**
  * Stream a query's rows into `sink` as CSV (DESIGN §5). When every column can be copied from
  * the protocol's bytes (rawPlan), rows are encoded straight from the packets; otherwise through
  * mysql2's parser and encodeRows(), in batches of `batchRows`. Backpressure either way: the
  * connection is paused while the sink is busy. Resolves with the number of rows and whether they
- * were encoded from the packets.
+ * were encoded from the packets. `pseudonyms` names the columns written as pseudonyms (text
+ * columns): the same values in both paths, taken before CSV quoting.
  */
 export function streamCsv(
   connection: Connection,
@@ -184,6 +195,7 @@ export function streamCsv(
   kinds: ReadonlyArray<ColumnKind>,
   sink: CsvSink,
   batchRows = 500,
+  pseudonyms: PseudonymColumns | null = null,
 ): Promise<{ rows: number; raw: boolean }> {
   return new Promise((resolve, reject) => {
     let failed = false;
@@ -220,7 +232,12 @@ export function streamCsv(
     q.on("fields", (fields: FieldPacket[]) => {
       const codes = rawPlan(fields as unknown as RawField[], kinds);
       if (!codes) return;
-      const encoder = new RawRowEncoder(codes, deliver);
+      const encoder = new RawRowEncoder(
+        withPseudonyms(codes, pseudonyms),
+        deliver,
+        undefined,
+        pseudonyms?.pseudonymizer,
+      );
       raw = encoder;
       // mysql2 reads rows in the command's `row` state, which fieldsEOF looks up on the instance.
       const command = q as unknown as { row: RowState };
@@ -239,6 +256,7 @@ export function streamCsv(
     });
     q.on("result", (row: unknown) => {
       if (failed) return;
+      if (pseudonyms) pseudonymizeRow(row as Row, pseudonyms);
       batch.push(row as Row);
       if (batch.length >= batchRows) {
         const full = batch;

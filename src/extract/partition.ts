@@ -4,8 +4,10 @@ import type { Connection } from "mysql2";
 import type { Config, TableConfig } from "../config/types.ts";
 import { objectKey } from "../datalake/layout.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
+import { Pseudonymizer } from "../privacy/pseudonym.ts";
 import { type ColumnKind, encodeHeader } from "./csv.ts";
 import { type Cell, ident, streamCsv } from "./mysql.ts";
+import type { PseudonymColumns } from "./raw-csv.ts";
 
 /** Hive's name for a NULL partition value; Athena reads it back as NULL. */
 export const NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__";
@@ -15,6 +17,8 @@ export interface Column {
   kind: ColumnKind;
   /** never read (DESIGN §9) or absent from the table (§10): selected as NULL, written empty */
   empty?: boolean;
+  /** a personal value, written as its pseudonym (DESIGN §11) */
+  pseudonymized?: boolean;
 }
 
 /** The select list: each column, or a NULL in its place (the column itself is never named). */
@@ -52,6 +56,16 @@ export function partitionWhere(table: TableConfig, values: Cell[]): { sql: strin
   return { sql: ` WHERE ${terms.join(" AND ")}`, values: values.filter((v) => v !== null) };
 }
 
+/** The pseudonymized columns of a job, or null when there are none. */
+function pseudonymColumns(config: Config, columns: Column[]): PseudonymColumns | null {
+  const indexes = columns.flatMap((c, i) => (c.pseudonymized ? [i] : []));
+  if (indexes.length === 0) return null;
+  const key = config.privacy.key;
+  // Never write a personal value in clear because a key went missing on the way.
+  if (!key) throw new Error("pseudonymized columns without a pseudonym key");
+  return { columns: indexes, pseudonymizer: new Pseudonymizer(key) };
+}
+
 /** Stream one partition into a spool file; the file appears in the spool only when complete. */
 export async function extractPartition(
   connection: Connection,
@@ -75,10 +89,18 @@ export async function extractPartition(
     const kinds = columns.map((c) => c.kind);
     const where = partitionWhere(table, values);
     const sql = `SELECT ${selectList(columns)} FROM ${ident(table.name)}${where.sql}`;
-    await streamCsv(connection, sql, where.values, kinds, (data, rows) => {
-      onRows?.(rows);
-      return writer.write(data, rows);
-    });
+    await streamCsv(
+      connection,
+      sql,
+      where.values,
+      kinds,
+      (data, rows) => {
+        onRows?.(rows);
+        return writer.write(data, rows);
+      },
+      undefined,
+      pseudonymColumns(config, columns),
+    );
     return await writer.commit({ table: table.name, partitions });
   } catch (error) {
     await writer.abort();

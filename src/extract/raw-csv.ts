@@ -6,6 +6,7 @@
 // UTF-8 an ASCII byte never occurs inside a multi-byte character. Columns this module does not
 // know how to copy exactly (BIT, ZEROFILL integers, GEOMETRY, a configured kind that disagrees
 // with the server's type) make rawPlan() answer null: the caller then uses mysql2's row parser.
+import { PSEUDONYM_LENGTH, type Pseudonymizer } from "../privacy/pseudonym.ts";
 import { type ColumnKind, formatDouble } from "./csv.ts";
 
 /** What the encoder needs of a column definition (mysql2's ColumnDefinition has these). */
@@ -80,6 +81,26 @@ const HEX = 4;
 const UNPADDED = 5;
 /** BIT(n): big-endian bytes, written as the unsigned number */
 const BITS = 6;
+/** a personal value: its pseudonym (DESIGN §11), which never needs quoting */
+const PSEUDONYM = 7;
+
+/** Columns whose values are written as pseudonyms, and who makes them. */
+export interface PseudonymColumns {
+  /** column indexes */
+  columns: ReadonlyArray<number>;
+  pseudonymizer: Pseudonymizer;
+}
+
+/**
+ * The plan with the pseudonymized columns' codes replaced: their bytes as the server sent them
+ * (the value's canonical source form) go to the HMAC, before any CSV quoting.
+ */
+export function withPseudonyms(codes: Uint8Array, pseudonyms: PseudonymColumns | null): Uint8Array {
+  if (!pseudonyms) return codes;
+  const out = codes.slice();
+  for (const i of pseudonyms.columns) out[i] = PSEUDONYM;
+  return out;
+}
 
 /** One code per column, or null when some column needs mysql2's own parsing. */
 export function rawPlan(
@@ -154,13 +175,19 @@ export class RawRowEncoder {
   private used = 0;
   private rowsInBuffer = 0;
   rows = 0;
+  /** room a row may need beyond its own bytes for pseudonyms longer than their values */
+  private readonly pseudonymBytes: number;
 
   constructor(
     private readonly codes: Uint8Array,
     private readonly flushTo: (bytes: Buffer, rows: number) => void,
     private readonly chunkBytes = 1 << 16,
+    private readonly pseudonymizer: Pseudonymizer | null = null,
   ) {
     this.buffer = Buffer.allocUnsafe(chunkBytes);
+    this.pseudonymBytes = codes.filter((c) => c === PSEUDONYM).length * PSEUDONYM_LENGTH;
+    if (this.pseudonymBytes > 0 && !pseudonymizer)
+      throw new Error("pseudonymized columns need a pseudonymizer");
   }
 
   /** Hand over what is buffered. */
@@ -179,7 +206,7 @@ export class RawRowEncoder {
     const width = codes.length;
     // Worst case: every byte of a string escaped to 4 (`\` → `\\\\`), quotes, separators,
     // DATETIME padding, CRLF.
-    const bound = 4 * (end - start) + 9 * width + 2;
+    const bound = 4 * (end - start) + 9 * width + 2 + this.pseudonymBytes;
     if (this.used + bound > this.buffer.length) {
       this.flush();
       // A huge row gets a buffer of its own; the next ordinary row goes back to the usual size.
@@ -274,6 +301,9 @@ export class RawRowEncoder {
           o += out.write(x.toString(), o, "latin1");
           break;
         }
+        case PSEUDONYM:
+          o += out.write(this.pseudonymizer!.of(src.subarray(s, e)), o, "latin1");
+          break;
         case HEX:
           for (let k = s; k < e; k++) {
             const c = src[k]!;

@@ -6,6 +6,8 @@ import { basename, dirname, join } from "node:path";
 import type { Config } from "../config/types.ts";
 import { JobError, messageOf, report } from "../errors.ts";
 import { log } from "../log.ts";
+import { pseudonymizedLogFields } from "../privacy/fields.ts";
+import { Pseudonymizer } from "../privacy/pseudonym.ts";
 import { Batcher, type ClosedBatch } from "./batch.ts";
 import {
   addedLoss,
@@ -15,6 +17,7 @@ import {
   readCheckpointState,
   writeCheckpointState,
 } from "./checkpoint.ts";
+import { EventPseudonyms } from "./event-pseudonyms.ts";
 import { type GzipMeasure, gunzipChunks, gzipKind, gzipPrefix, hasGzipName, measureGzip } from "./gzip.ts";
 import { dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
 import {
@@ -183,6 +186,8 @@ export class LogShipper {
   private stopping = false;
   private changed = false;
   private wake: (() => void) | null = null;
+  /** personal fields replaced before an event enters a batch (DESIGN §11); null when off */
+  private readonly pseudonyms: EventPseudonyms | null;
 
   constructor(
     private readonly config: Config,
@@ -190,6 +195,9 @@ export class LogShipper {
     private readonly sink: LogSink | null,
     private readonly options: ShipOptions = {},
   ) {
+    this.pseudonyms = config.privacy.key
+      ? new EventPseudonyms(pseudonymizedLogFields(config), new Pseudonymizer(config.privacy.key))
+      : null;
     const state = readCheckpointState(config.state_dir);
     for (const cp of state.files) this.files.push(this.track(cp, null));
     this.runTime = state.last_run;
@@ -923,7 +931,7 @@ export class LogShipper {
       t.batcher.skip(end);
       return null;
     }
-    return t.batcher.add(event, start, end);
+    return t.batcher.add(this.pseudonyms ? this.pseudonyms.rewrite(event) : event, start, end);
   }
 
   private async flush(t: Tracked): Promise<void> {

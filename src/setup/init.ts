@@ -16,6 +16,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { ENV_CREDENTIALS, ENV_OVERRIDES, parseConfig } from "../config/load.ts";
 import { ConfigError, UsageError } from "../errors.ts";
+import { KEY_BYTES } from "../privacy/pseudonym.ts";
 import { syncDirectory } from "../state/atomic.ts";
 import type { TutorReading, TutorScalar, TutorSetting } from "./tutor.ts";
 
@@ -37,6 +38,9 @@ interface Block {
   /** commented lines after the entries */
   after?: string[];
 }
+
+/** The key file `init` writes, next to the config file (relative paths resolve against it). */
+export const PSEUDONYM_KEY_FILE = "pseudonym.key";
 
 const STARTER: Block[] = [
   {
@@ -175,7 +179,29 @@ const STARTER: Block[] = [
       { key: "verify", value: "30 3 * * *", doc: '`panorama verify --repair`; "" for none.' },
     ],
   },
+  {
+    table: "privacy",
+    doc: "Keyed pseudonyms for names, e-mail and IP addresses before any data leaves this host.",
+    entries: [
+      { key: "pseudonymize", value: false, doc: "Replace personal values by pseudonyms (pz_...)." },
+      {
+        key: "key_file",
+        value: PSEUDONYM_KEY_FILE,
+        doc: "Written by `panorama init` next to this file (0600). Losing or changing the key changes every pseudonym.",
+        active: true,
+      },
+      { key: "columns", value: [], doc: 'More "table.column" to pseudonymize.' },
+      { key: "log_fields", value: [], doc: 'More event field paths ("event.user_name").' },
+    ],
+  },
 ];
+
+/** Write a fresh key of 32 random bytes at `path` (mode 0600); an existing key is kept. */
+export function writeKeyFile(path: string): "written" | "kept" {
+  if (existsSync(path)) return "kept";
+  writeConfigFile(path, randomBytes(KEY_BYTES), false);
+  return "written";
+}
 
 /** Docker service names of Tutor's MySQL and MongoDB: only resolvable inside Tutor's network. */
 const DOCKER_HOSTS: Record<string, string> = { "mysql.host": "mysql", "mongodb.host": "mongodb" };
@@ -377,7 +403,7 @@ export function tomlString(text: string): string {
  * created with that mode, then linked (refuses an existing file, atomically) or, with `force`,
  * renamed over it.
  */
-export function writeConfigFile(path: string, text: string, force: boolean): void {
+export function writeConfigFile(path: string, text: string | Uint8Array, force: boolean): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
@@ -385,7 +411,7 @@ export function writeConfigFile(path: string, text: string, force: boolean): voi
   const fd = openSync(temp, "wx", 0o600);
   try {
     try {
-      writeSync(fd, text);
+      writeSync(fd, typeof text === "string" ? Buffer.from(text) : text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -121,6 +121,34 @@ describe("panorama init", () => {
     expectNoSecrets(result.stdout + result.stderr);
   });
 
+  test("writes a fresh 32-byte pseudonym key (0600) next to the file, says what losing it means, never replaces it", async () => {
+    const dir = caseDir();
+    const result = await runPanorama(["init"], { env: cleanEnv(), cwd: dir });
+    expect(result.code).toBe(0);
+    const keyFile = join(dir, "pseudonym.key");
+    expect(result.stderr).toContain(`wrote the pseudonym key ${keyFile} (mode 0600)`);
+    expect(result.stderr).toContain("losing or changing it changes every pseudonym");
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const key = readFileSync(keyFile);
+    expect(key.length).toBe(32);
+    // Another directory's key is another key.
+    const other = caseDir();
+    expect((await runPanorama(["init"], { env: cleanEnv(), cwd: other })).code).toBe(0);
+    expect(readFileSync(join(other, "pseudonym.key")).equals(key)).toBe(false);
+    // --force rewrites the config, not the key.
+    const again = await runPanorama(["init", "--force"], { env: cleanEnv(), cwd: dir });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`kept the pseudonym key ${keyFile}`);
+    expect(readFileSync(keyFile).equals(key)).toBe(true);
+    // The file names it: switching pseudonyms on needs nothing else.
+    const path = join(dir, "panorama.toml");
+    const text = readFileSync(path, "utf8").replace("# pseudonymize = false", "pseudonymize = true");
+    expect(text).toContain('key_file = "pseudonym.key"');
+    const config = parseConfig(text, path, {}).config;
+    expect(config.privacy.pseudonymize).toBe(true);
+    expect(Buffer.from(config.privacy.key!).equals(key)).toBe(true);
+  });
+
   test("--force overwrites, and the new file is mode 0600", async () => {
     const dir = caseDir();
     const path = join(dir, "custom.toml");

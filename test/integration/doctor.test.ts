@@ -85,6 +85,7 @@ describe.skipIf(skip)("panorama doctor", () => {
     expect(results.map((r) => r.check)).toEqual([
       "configuration",
       "file permissions",
+      "pseudonyms",
       "state directory",
       "local datalake",
       "MySQL connection",
@@ -106,6 +107,52 @@ describe.skipIf(skip)("panorama doctor", () => {
     expect(results[0]?.check).toBe("configuration");
     expect(results[0]?.ok).toBe(false);
     expect(results[0]?.detail).toContain("mysql.nope");
+  });
+
+  test("pseudonyms: off said; on with a good key ✓; a key readable by others ✗ with chmod; a missing key fails the configuration with how to make one", async () => {
+    const off = healthy();
+    await off.patch();
+    expect(byName(await checks(off.file), "pseudonyms")).toMatchObject({
+      ok: true,
+      detail: "off (personal values are written as they are)",
+    });
+
+    const key = join(off.dir, "pseudonym.key");
+    writeFileSync(key, Buffer.alloc(40, 7), { mode: 0o600 });
+    const on = healthy(`\n[privacy]\npseudonymize = true\nkey_file = "${key}"\n`);
+    await on.patch();
+    const good = byName(await checks(on.file), "pseudonyms");
+    expect(good.ok).toBe(true);
+    expect(good.detail).toBe(
+      `on, key ${key}: 0 column(s) and 10 tracking-log field(s) pseudonymized; the key holds 40 bytes, readable by its owner only`,
+    );
+
+    chmodSync(key, 0o644);
+    const results = await checks(on.file);
+    const exposed = byName(results, "pseudonyms");
+    expect(exposed.ok).toBe(false);
+    expect(exposed.detail).toContain(
+      `${key} holds the pseudonym key and is readable by group or others (mode 0644)`,
+    );
+    expect(exposed.hint).toContain(`chmod 600 ${key}`);
+    expect(byName(results, "file permissions").ok).toBe(true);
+
+    rmSync(key);
+    const cli = await runPanorama(["--config", on.file, "doctor", "--json"], { env });
+    expect(cli.code).toBe(1);
+    const missing = JSON.parse(cli.stdout) as CheckResult[];
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatchObject({
+      check: "configuration",
+      ok: false,
+      detail: `${on.file}: privacy.key_file: no such key file: ${key}`,
+    });
+    expect(missing[0]?.hint).toContain("`panorama init` writes one (0600)");
+    // Every other command: exit 2 with the same message and fix.
+    const run = await runPanorama(["--config", on.file, "run"], { env });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("privacy.key_file: no such key file");
+    expect(run.stderr).toContain("head -c 32 /dev/urandom");
   });
 
   test("a wrong MySQL password: ✗ connection with the credentials hint, never the password; the others still run", async () => {
