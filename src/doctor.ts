@@ -104,9 +104,9 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
         hint: "chmod 600 the file(s) named",
       };
 
-  yield checkPseudonyms(config, warnings);
-
   const start = (check: string) => options.onStart?.(check);
+  start("pseudonyms");
+  yield checkPseudonyms(config, warnings);
   start("state directory");
   yield checkWritable(
     "state directory",
