@@ -79,8 +79,9 @@ export function podConfig(config: Config, raw: Record<string, unknown>, namespac
 }
 
 /**
- * The shortest time between two firings of a cron schedule, in seconds, over the next eight
- * days from 2024-01-01 (a Monday): the period a Job must finish within.
+ * The shortest time between two firings of a cron schedule, in seconds, over 64 days from
+ * 2024-01-01 (enough for two firings of a weekly or monthly schedule; a yearly one counts as 64
+ * days): the period a Job must finish within.
  */
 export function cronPeriodSeconds(schedule: string): number {
   const text = schedule.trim();
@@ -117,8 +118,8 @@ export function cronPeriodSeconds(schedule: string): number {
   const start = Date.UTC(2024, 0, 1);
   let previous: number | null = null;
   let shortest = Number.POSITIVE_INFINITY;
-  // Eight days cover every weekly pattern; a monthly or yearly one falls back to a day.
-  for (let minute = 0; minute < 8 * 24 * 60; minute++) {
+  const span = SCAN_DAYS * 24 * 60;
+  for (let minute = 0; minute < span; minute++) {
     const t = new Date(start + minute * 60_000);
     if (!minutes.has(t.getUTCMinutes()) || !hours.has(t.getUTCHours()) || !months.has(t.getUTCMonth() + 1))
       continue;
@@ -130,9 +131,10 @@ export function cronPeriodSeconds(schedule: string): number {
     if (previous !== null) shortest = Math.min(shortest, minute - previous);
     previous = minute;
   }
-  return Number.isFinite(shortest) ? shortest * 60 : 24 * 3600;
+  return (Number.isFinite(shortest) ? shortest : span) * 60;
 }
 
+const SCAN_DAYS = 64;
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
@@ -159,7 +161,7 @@ function expand(field: string, min: number, max: number, names: string[]): Set<n
 /** A Job's deadline: shorter than the period, so that one run ends before the next is due. */
 export function jobDeadlineSeconds(schedule: string): number {
   const period = cronPeriodSeconds(schedule);
-  return Math.max(60, Math.floor(period * 0.9));
+  return Math.floor(period * 0.9);
 }
 
 const labels = (component: string) => ({
