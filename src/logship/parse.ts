@@ -103,9 +103,11 @@ function startsWithAt(line: Uint8Array, at: number, word: Uint8Array): boolean {
  * room for them). The text is everything after the blank that ends the tag, bytes unchanged.
  */
 function criRecord(line: Uint8Array): ParsedLine | null {
-  const afterTime = line.indexOf(SPACE);
+  // The date first: in auto, every line comes here, and most are not CRI.
+  if (line[4] !== 0x2d || line[7] !== 0x2d || line[10] !== 0x54) return null;
+  const afterTime = line.indexOf(SPACE, 11);
   // the shortest RFC 3339 time: 2024-03-01T10:00:00Z
-  if (afterTime < 20 || line[4] !== 0x2d || line[7] !== 0x2d || line[10] !== 0x54) return null;
+  if (afterTime < 20) return null;
   const at = afterTime + 1;
   const stream = startsWithAt(line, at, STDOUT) ? "stdout" : startsWithAt(line, at, STDERR) ? "stderr" : null;
   if (stream === null) return null;
