@@ -863,6 +863,7 @@ export class LogShipper {
         `long:${t.cp.path}`,
         `${t.cp.path}: a line longer than ${MAX_LINE_BYTES} bytes was skipped`,
       );
+      if (t.cri?.pending) return this.joined(t, t.cri.other(line.start, line.end, null));
       return this.record(t, line.start, line.end, null);
     }
     const parsed = parseLine(line.bytes, this.config.logs.format);
