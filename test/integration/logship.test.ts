@@ -2,7 +2,7 @@
 // in --follow, and crash safety — SIGKILL at random moments while a writer appends and rotates
 // the log, then one --once: every event in the datalake exactly once, in source order.
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 import { spawnFollow, startWriter, waitForLock } from "../support/log-ship-process.ts";
@@ -338,5 +338,6 @@ describe("crash safety", () => {
     expect(written).toBeGreaterThan(1000);
     // Each event byte-identical to the writer's, once; one file id per rotation.
     expect(expectExactlyOnce(setup.datalake, written)).toBe(Math.ceil(written / 700));
+    rmSync(setup.dir, { recursive: true, force: true });
   }, 120_000);
 });

@@ -2,8 +2,8 @@
 // ones of the same stream while the other stream interleaves, and the shipper in-process on
 // such files: every real event once and byte-identical, checkpoints only where no joined line
 // is open, a rotation of the CRI file, and the symbolic links of /var/log/containers.
-import { describe, expect, test } from "bun:test";
-import { appendFileSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { appendFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
 import { setupLogging } from "../../src/log.ts";
@@ -17,7 +17,7 @@ import {
   criRecords,
   fixtureEvents,
   type LogShipSetup,
-  logShipSetup,
+  logShipSetup as newSetup,
   prefixed,
   recordLines,
   seededRandom,
@@ -27,6 +27,17 @@ import {
 } from "../support/log-writer.ts";
 
 setupLogging({ level: "error" });
+
+const setups: LogShipSetup[] = [];
+/** A log-ship set-up on a temporary directory, removed after the tests. */
+function logShipSetup(options: Parameters<typeof newSetup>[0] = {}): LogShipSetup {
+  const setup = newSetup(options);
+  setups.push(setup);
+  return setup;
+}
+afterAll(() => {
+  for (const setup of setups) rmSync(setup.dir, { recursive: true, force: true });
+});
 
 const bytes = (s: string) => Buffer.from(s);
 const text = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString());
