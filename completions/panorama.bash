@@ -5,7 +5,7 @@
 # $1: a command path (empty for panorama itself). Sets subs, opts and valued.
 _panorama_command() {
   case "$1" in
-    "") subs="run extract upload catalog log-ship schema status verify doctor crontab iam-policy init completions" opts="--config --log-level --json --version -h --help" valued="--config --log-level" ;;
+    "") subs="run extract upload catalog log-ship schema status verify doctor crontab iam-policy init k8s completions" opts="--config --log-level --json --version -h --help" valued="--config --log-level" ;;
     "run") subs="" opts="--config --log-level --json --tables --full --dry-run -h --help" valued="--config --log-level --tables" ;;
     "extract") subs="" opts="--config --log-level --json --tables --full --dry-run -h --help" valued="--config --log-level --tables" ;;
     "upload") subs="" opts="--config --log-level --json --dry-run -h --help" valued="--config --log-level" ;;
@@ -19,6 +19,7 @@ _panorama_command() {
     "crontab") subs="" opts="--config --log-level --json --install --file --binary --user -h --help" valued="--config --log-level --file --binary --user" ;;
     "iam-policy") subs="" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;
     "init") subs="" opts="--config --log-level --json --from-tutor --output --force -h --help" valued="--config --log-level --from-tutor --output" ;;
+    "k8s") subs="" opts="--config --log-level --json --namespace --image -h --help" valued="--config --log-level --namespace --image" ;;
     "completions") subs="" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;
     *) subs="" opts="" valued="" ;;
   esac

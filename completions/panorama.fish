@@ -6,7 +6,7 @@
 function __panorama_subs
     switch $argv[1]
         case ''
-            printf '%s\n' run extract upload catalog log-ship schema status verify doctor crontab iam-policy init completions
+            printf '%s\n' run extract upload catalog log-ship schema status verify doctor crontab iam-policy init k8s completions
         case 'schema'
             printf '%s\n' pull
     end
@@ -43,6 +43,8 @@ function __panorama_valued
             printf '%s\n' --config --log-level
         case 'init'
             printf '%s\n' --config --log-level --from-tutor --output
+        case 'k8s'
+            printf '%s\n' --config --log-level --namespace --image
         case 'completions'
             printf '%s\n' --config --log-level
     end
@@ -96,6 +98,7 @@ complete -c panorama -n '__panorama_at "" 0' -a doctor -d 'Test every connection
 complete -c panorama -n '__panorama_at "" 0' -a crontab -d 'Print (or install to /etc/cron.d) the cron lines for run, log-ship and verify'
 complete -c panorama -n '__panorama_at "" 0' -a iam-policy -d 'Print the least-privilege IAM policy JSON for this config'
 complete -c panorama -n '__panorama_at "" 0' -a init -d 'Write a starter config; --from-tutor fills it from a Tutor config.yml'
+complete -c panorama -n '__panorama_at "" 0' -a k8s -d 'Print the Kubernetes manifests (CronJobs for run and verify, DaemonSet for log-ship) for this config'
 complete -c panorama -n '__panorama_at "" 0' -a completions -d 'Print the bash, zsh or fish completion script'
 complete -c panorama -n '__panorama_at ""' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
 complete -c panorama -n '__panorama_at ""' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
@@ -212,6 +215,14 @@ complete -c panorama -n '__panorama_at "init"' -l from-tutor -r -F -d 'fill the 
 complete -c panorama -n '__panorama_at "init"' -l output -r -F -d 'the file to write (default ./panorama.toml)'
 complete -c panorama -n '__panorama_at "init"' -l force -d 'overwrite the output file if it exists'
 complete -c panorama -n '__panorama_at "init"' -s h -l help -d 'show the help'
+
+# panorama k8s
+complete -c panorama -n '__panorama_at "k8s"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'
+complete -c panorama -n '__panorama_at "k8s"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c panorama -n '__panorama_at "k8s"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
+complete -c panorama -n '__panorama_at "k8s"' -l namespace -x -d 'the namespace of the Open edX pods (default openedx)'
+complete -c panorama -n '__panorama_at "k8s"' -l image -x -d 'the panorama image (default panorama:0.1.0, as scripts/build-image.sh tags it)'
+complete -c panorama -n '__panorama_at "k8s"' -s h -l help -d 'show the help'
 
 # panorama completions
 complete -c panorama -n '__panorama_at "completions"' -l config -r -F -d 'configuration file (default: $PANORAMA_CONFIG, ./panorama.toml, /etc/panorama/panorama.toml)'

@@ -1,8 +1,12 @@
 // Log-shipping benchmark (run by hand, never by the test suite):
-//   node_modules/.bin/bun scripts/bench-logship.ts [--size 1G] [--runs 3] [--dir DIR] [--binary PATH] [--pseudonyms]
+//   node_modules/.bin/bun scripts/bench-logship.ts [--size 1G] [--runs 3] [--dir DIR] [--binary PATH]
+//     [--format prefixed|cri] [--pseudonyms]
 // (--dir keeps the generated log there for the next run; --binary times a compiled panorama
-// instead of `bun src/cli.ts`; --pseudonyms also times log-ship with [privacy] pseudonymize =
-// true in the same runs, and reports it against gzip and against log-ship without pseudonyms.)
+// instead of `bun src/cli.ts`; --format cri writes each line as containerd does on a Kubernetes
+// node: CRI records of at most 16 KiB of text, `P` for all but the last, with a line of the
+// other stream, itself split in two, written in the middle of every eighth line; --pseudonyms
+// also times log-ship with [privacy] pseudonymize = true in the same runs, and reports it against
+// gzip and against log-ship without pseudonyms.)
 // Builds a tracking log of about --size bytes from the real events of test/fixtures/tracking,
 // each behind Tutor's logging prefix (the `prefixed` format) with times rising by 0.3 s a line
 // (a few UTC days, so batches split at day boundaries as in production), then times, side by
@@ -40,8 +44,11 @@ const { values } = parseArgs({
     dir: { type: "string" },
     binary: { type: "string" },
     pseudonyms: { type: "boolean", default: false },
+    format: { type: "string", default: "prefixed" },
   },
 });
+const FORMAT = values.format;
+if (FORMAT !== "prefixed" && FORMAT !== "cri") throw new Error(`--format: prefixed or cri, not ${FORMAT}`);
 const parsedSize = parseSize(values.size);
 if (typeof parsedSize !== "number") throw new Error(`--size: ${parsedSize}`);
 const SIZE = parsedSize;
@@ -66,6 +73,29 @@ function templates(): string[][] {
     });
 }
 
+/** containerd's limit on a record's text: longer lines are split into `P` records. */
+const CRI_RECORD_TEXT = 16 * 1024;
+
+/** A Tutor line as CRI records on a Kubernetes node (see the header). */
+function criLines(line: string, n: number, iso: string): string {
+  const head = `${iso.slice(0, 19)}.${String(n % 1e9).padStart(9, "0")}Z`;
+  const parts: string[] = [];
+  for (let at = 0; at < line.length; ) {
+    let end = Math.min(at + CRI_RECORD_TEXT, line.length);
+    // not inside a surrogate pair
+    if (end < line.length && /[\uDC00-\uDFFF]/.test(line[end]!)) end--;
+    parts.push(line.slice(at, end));
+    at = end;
+  }
+  const records = parts.map((part, i) => `${head} stdout ${i < parts.length - 1 ? "P" : "F"} ${part}\n`);
+  if (n % 8 === 0) {
+    const other = `${iso.slice(0, 10)} ${iso.slice(11, 19)},000 INFO 7 [django.request] GET /heartbeat 200`;
+    records.splice(1, 0, `${head} stderr P ${other.slice(0, 30)}\n`);
+    records.push(`${head} stderr F ${other.slice(30)}\n`);
+  }
+  return records.join("");
+}
+
 /** Writes the log (or reuses the one a previous run with --dir left); returns its line count. */
 function buildLog(path: string): number {
   const count = `${path}.lines`;
@@ -83,7 +113,8 @@ function buildLog(path: string): number {
     const iso = new Date(ms).toISOString();
     const time = `${iso.slice(0, 23)}${String(lines % 1000).padStart(3, "0")}+00:00`;
     const prefix = `${iso.slice(0, 10)} ${iso.slice(11, 19)},${iso.slice(20, 23)} INFO 7 [tracking] [user ${lines % 5000}] [ip 172.18.0.1] logger.py:43 - `;
-    const line = `${prefix}${parts[lines % parts.length]!.join(`"${time}"`)}\n`;
+    const text = `${prefix}${parts[lines % parts.length]!.join(`"${time}"`)}`;
+    const line = FORMAT === "cri" ? criLines(text, lines, iso) : `${text}\n`;
     chunk.push(line);
     chunkBytes += line.length;
     lines++;
@@ -126,7 +157,7 @@ path = "${join(base, "datalake")}"
 
 [logs]
 paths = ["${file}"]
-format = "prefixed"
+format = "${FORMAT}"
 ${pseudonyms ? `\n[privacy]\npseudonymize = true\nkey_file = "${keyFile()}"\n` : ""}`,
   );
   const result = await measure([...panorama, "--config", config, "--json", "log-ship", "--once"]);
@@ -144,7 +175,7 @@ ${pseudonyms ? `\n[privacy]\npseudonymize = true\nkey_file = "${keyFile()}"\n` :
 
 const mb = (bytes: number) => bytes / 2 ** 20;
 
-const file = join(dir, "tracking.log");
+const file = join(dir, FORMAT === "cri" ? "tracking-cri.log" : "tracking.log");
 console.error(`building ${values.size} tracking log at ${file}...`);
 const lines = buildLog(file);
 const bytes = statSync(file).size;
@@ -173,7 +204,7 @@ const gzipSeconds = median(gzip.map((t) => t.seconds));
 const shipSeconds = median(ship.map((t) => t.seconds));
 const peak = Math.max(...ship.map((t) => t.maxRssMiB));
 const ratio = gzipSeconds / shipSeconds;
-console.log(`file: ${(mb(bytes) / 1024).toFixed(2)} GiB, ${lines} prefixed lines (median of ${RUNS} runs)`);
+console.log(`file: ${(mb(bytes) / 1024).toFixed(2)} GiB, ${lines} ${FORMAT} lines (median of ${RUNS} runs)`);
 console.log(
   `gzip -6 -c FILE > /dev/null : ${gzipSeconds.toFixed(2)} s, ${(mb(bytes) / gzipSeconds).toFixed(0)} MB/s`,
 );

@@ -1,9 +1,11 @@
 // Where AWS credentials come from, in this order: `[aws]` in the config (which the loader has
 // already filled from PANORAMA_AWS_* when the file leaves it empty), the standard AWS_* variables,
-// then the EC2 instance role through IMDSv2. Secrets stay inside the returned objects: nothing
+// a Kubernetes service account's web identity (web-identity.ts), then the EC2 instance role
+// through IMDSv2. Secrets stay inside the returned objects: nothing
 // here logs them or puts them into an error message.
 import type { Config } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
+import { webIdentityFromEnv } from "./web-identity.ts";
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -180,6 +182,8 @@ export function credentialChain(
     if (env.AWS_SESSION_TOKEN) credentials.sessionToken = env.AWS_SESSION_TOKEN;
     return new StaticCredentials(credentials, "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
   }
+  const webIdentity = webIdentityFromEnv(env, config.datalake.region);
+  if (webIdentity) return webIdentity;
   return new InstanceRoleCredentials(
     imdsEndpoint || env.AWS_EC2_METADATA_SERVICE_ENDPOINT || DEFAULT_IMDS_ENDPOINT,
   );

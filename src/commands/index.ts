@@ -17,5 +17,6 @@ export const commands: Record<string, () => Promise<AnyCommand>> = {
   crontab: () => import("./crontab.ts").then((m) => m.default),
   "iam-policy": () => import("./iam-policy.ts").then((m) => m.default),
   init: () => import("./init.ts").then((m) => m.default),
+  k8s: () => import("./k8s.ts").then((m) => m.default),
   completions: () => import("./completions.ts").then((m) => m.default),
 };

@@ -4,7 +4,7 @@
 export const MODES = ["DEMO", "FREE", "SAAS", "CUSTOM"] as const;
 export type Mode = (typeof MODES)[number];
 
-export const LOG_FORMATS = ["auto", "json", "prefixed", "docker"] as const;
+export const LOG_FORMATS = ["auto", "json", "prefixed", "docker", "cri"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface FieldDef {

@@ -123,6 +123,42 @@ export class Batcher {
     return closed;
   }
 
+  /**
+   * Lines that must be committed together, spanning [their first offset, end): CRI messages of
+   * two streams interleaved (a checkpoint between them would split a joined line). The batch is
+   * closed before them when they do not fit or begin another day, never among them: a group that
+   * crosses midnight stays in the batch of its first event's day.
+   */
+  addGroup(items: { event: Uint8Array | null; offset: number }[], end: number): ClosedBatch | null {
+    let closed: ClosedBatch | null = null;
+    const first = items.find((item) => item.event !== null);
+    if (first && this.events > 0) {
+      const time = eventTime(first.event!);
+      const otherDay = time !== null && Math.floor(time.getTime() / DAY_MS) !== this.dayNumber;
+      let size = this.bytes;
+      for (const item of items) if (item.event) size += item.event.length + 1;
+      if (otherDay || size > this.maxBytes) closed = this.close();
+    }
+    for (const item of items) {
+      if (item.event === null) {
+        this.skip(end);
+        continue;
+      }
+      const time = eventTime(item.event);
+      if (this.events === 0) {
+        this.firstEventOffset = item.offset;
+        this.time = time ?? this.carried ?? new Date();
+        this.dayNumber = Math.floor(this.time.getTime() / DAY_MS);
+      }
+      if (time !== null) this.carried = time;
+      this.openedAt ??= this.now();
+      this.append(item.event);
+      this.events++;
+    }
+    this.end = end;
+    return closed;
+  }
+
   private append(event: Uint8Array): void {
     const needed = this.bytes + event.length + 1;
     if (needed > this.buffer.length) {

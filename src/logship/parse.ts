@@ -23,7 +23,15 @@ export type ParsedLine =
    * not end with a newline: Docker splits messages longer than 16 KiB into several wrappers, and
    * the message goes on in the next line.
    */
-  | { kind: "docker"; log: string; partial: boolean };
+  | { kind: "docker"; log: string; partial: boolean }
+  /**
+   * A CRI record (containerd, Kubernetes nodes): `<time> stdout|stderr F|P <text>`. Its text is
+   * a view of the line's bytes; `partial` (tag `P`) when the next record of the same stream
+   * continues it.
+   */
+  | { kind: "cri"; stream: CriStream; partial: boolean; text: Uint8Array };
+
+export type CriStream = "stdout" | "stderr";
 
 const NONE: ParsedLine = { kind: "none" };
 const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
@@ -80,6 +88,48 @@ function dockerWrapper(line: Uint8Array): ParsedLine | null {
   return { kind: "docker", log, partial: !log.endsWith("\n") };
 }
 
+const SPACE = 0x20;
+const STDOUT = encoder.encode("stdout ");
+const STDERR = encoder.encode("stderr ");
+
+function startsWithAt(line: Uint8Array, at: number, word: Uint8Array): boolean {
+  for (let i = 0; i < word.length; i++) if (line[at + i] !== word[i]) return false;
+  return true;
+}
+
+/**
+ * A CRI record, or null. The time is RFC 3339 (`2024-03-01T10:00:00.123456789Z`, no blank in
+ * it); the tag is `F` or `P`, possibly followed by more `:`-separated tags (the CRI spec keeps
+ * room for them). The text is everything after the blank that ends the tag, bytes unchanged.
+ */
+function criRecord(line: Uint8Array): ParsedLine | null {
+  // The date first: in auto, every line comes here, and most are not CRI.
+  if (line[4] !== 0x2d || line[7] !== 0x2d || line[10] !== 0x54) return null;
+  const afterTime = line.indexOf(SPACE, 11);
+  // the shortest RFC 3339 time: 2024-03-01T10:00:00Z
+  if (afterTime < 20) return null;
+  const at = afterTime + 1;
+  const stream = startsWithAt(line, at, STDOUT) ? "stdout" : startsWithAt(line, at, STDERR) ? "stderr" : null;
+  if (stream === null) return null;
+  const tagAt = at + STDOUT.length;
+  const tag = line[tagAt];
+  if (tag !== 0x46 && tag !== 0x50) return null; // F, P
+  let textAt = tagAt + 1;
+  if (line[textAt] === COLON) {
+    const blank = line.indexOf(SPACE, textAt);
+    if (blank < 0) return null;
+    textAt = blank;
+  }
+  // The text of an empty record may follow without its blank.
+  if (textAt < line.length && line[textAt] !== SPACE) return null;
+  return {
+    kind: "cri",
+    stream,
+    partial: tag === 0x50,
+    text: line.subarray(Math.min(textAt + 1, line.length)),
+  };
+}
+
 /** One line (without its newline) read as `format`; `auto` decides for this line alone. */
 export function parseLine(line: Uint8Array, format: LogFormat): ParsedLine {
   switch (format) {
@@ -93,11 +143,15 @@ export function parseLine(line: Uint8Array, format: LogFormat): ParsedLine {
     }
     case "docker":
       return dockerWrapper(line) ?? NONE;
+    case "cri":
+      return criRecord(line) ?? NONE;
     case "auto": {
       if (looksLikeDocker(line)) {
         const wrapper = dockerWrapper(line);
         if (wrapper) return wrapper;
       }
+      const record = criRecord(line);
+      if (record) return record;
       // A bare JSON line is also "from the first { to the last }".
       const event = braces(line);
       return event ? { kind: "event", event } : NONE;
@@ -114,6 +168,17 @@ export function dockerEvent(log: string): Uint8Array | null {
   const first = log.indexOf("{");
   const last = log.lastIndexOf("}");
   return first >= 0 && last > first ? encoder.encode(log.slice(first, last + 1)) : null;
+}
+
+const TRACKING = encoder.encode("[tracking]");
+
+/**
+ * The event inside a (joined) CRI message: as for Docker, only messages holding `[tracking]`
+ * count, and the event is from the first `{` to the last `}`, the bytes unchanged.
+ */
+export function criEvent(text: Uint8Array): Uint8Array | null {
+  if (Buffer.from(text.buffer, text.byteOffset, text.byteLength).indexOf(TRACKING) < 0) return null;
+  return braces(text);
 }
 
 /** The number of `count` ASCII digits at `at`, or -1. */

@@ -17,9 +17,10 @@ import {
   readCheckpointState,
   writeCheckpointState,
 } from "./checkpoint.ts";
+import { CriJoiner, type JoinedGroup } from "./cri.ts";
 import { EventPseudonyms } from "./event-pseudonyms.ts";
 import { type GzipMeasure, gunzipChunks, gzipKind, gzipPrefix, hasGzipName, measureGzip } from "./gzip.ts";
-import { dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
+import { criEvent, dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
 import {
   checkFingerprint,
   type FileInfo,
@@ -104,6 +105,8 @@ interface Tracked {
   docker: { start: number; parts: string[]; length: number } | null;
   /** the rest of an over-long Docker message is being skipped */
   dockerSkipping: boolean;
+  /** CRI records joined into messages (made at the first CRI record) */
+  cri: CriJoiner | null;
   /** size when the content was last checked (the fingerprint is checked again when it changes) */
   checkedSize: number;
   /** its name is gone: read what the open descriptor still holds, upload, then forget it */
@@ -220,6 +223,7 @@ export class LogShipper {
       batcher: new Batcher(this.config.logs.max_file_size, cp.offset, carried),
       docker: null,
       dockerSkipping: false,
+      cri: null,
       // A gzip file does not change: its size was checked when it was read whole.
       checkedSize: cp.gzip && fd !== null ? cp.gzip.size : -1,
       gone: false,
@@ -317,7 +321,7 @@ export class LogShipper {
   /** Lines read from `t` and not committed: batched, being uploaded, or not complete yet. */
   private unshippedLines(t: Tracked): number {
     const partial = t.splitter.position > t.splitter.lineStart ? 1 : 0;
-    return t.batcher.lines + t.inFlight + (t.docker?.parts.length ?? 0) + partial;
+    return t.batcher.lines + t.inFlight + (t.docker?.parts.length ?? 0) + (t.cri?.records ?? 0) + partial;
   }
 
   /** One look at every file: where it is now, new ones, what was appended; uploads what is due. */
@@ -881,6 +885,7 @@ export class LogShipper {
         `long:${t.cp.path}`,
         `${t.cp.path}: a line longer than ${MAX_LINE_BYTES} bytes was skipped`,
       );
+      if (t.cri?.pending) return this.joined(t, t.cri.other(line.start, line.end, null));
       return this.record(t, line.start, line.end, null);
     }
     const parsed = parseLine(line.bytes, this.config.logs.format);
@@ -892,7 +897,38 @@ export class LogShipper {
       this.record(t, start, line.start, null);
     }
     t.dockerSkipping = false;
-    return this.record(t, line.start, line.end, parsed.kind === "event" ? parsed.event : null);
+    if (parsed.kind === "cri") return this.criPart(t, line, parsed);
+    const event = parsed.kind === "event" ? parsed.event : null;
+    // While a CRI message is open, other lines wait with it: they are committed together.
+    if (t.cri?.pending) return this.joined(t, t.cri.other(line.start, line.end, event));
+    return this.record(t, line.start, line.end, event);
+  }
+
+  /** CRI splits long lines into `P` records: join them (cri.ts) before looking for the event. */
+  private criPart(t: Tracked, line: Line, part: Extract<ParsedLine, { kind: "cri" }>): ClosedBatch | null {
+    t.cri ??= new CriJoiner(MAX_LINE_BYTES, () =>
+      this.warnOnce(
+        `long:${t.cp.path}`,
+        `${t.cp.path}: a message longer than ${MAX_LINE_BYTES} bytes was skipped`,
+      ),
+    );
+    return this.joined(t, t.cri.record(line.start, line.end, part.stream, part.partial, part.text));
+  }
+
+  /** Joined messages into the batch: one alone as a line, several as one range to commit. */
+  private joined(t: Tracked, group: JoinedGroup | null): ClosedBatch | null {
+    if (group === null) return null;
+    const items = group.messages.map((m) => {
+      const event = m.event ?? (m.text ? criEvent(m.text) : null);
+      return { offset: m.start, event };
+    });
+    if (items.length === 1) return this.record(t, items[0]!.offset, group.end, items[0]!.event);
+    // A group bypasses record(): its events are pseudonymized here (DESIGN §11).
+    if (this.pseudonyms) {
+      for (const item of items) if (item.event) item.event = this.pseudonyms.rewrite(item.event);
+    }
+    for (const item of items) if (item.event === null) this.result.skipped++;
+    return t.batcher.addGroup(items, group.end);
   }
 
   /** Docker splits long messages over several wrappers: join them before looking for the event. */

@@ -16,7 +16,7 @@ describe("command line", () => {
     const result = await runPanorama(["--help"]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(
-      "run|extract|upload|catalog|log-ship|schema|status|verify|doctor|crontab|iam-policy|init|completions",
+      "run|extract|upload|catalog|log-ship|schema|status|verify|doctor|crontab|iam-policy|init|k8s|completions",
     );
     expect(result.stdout).not.toContain("\x1b[");
   });

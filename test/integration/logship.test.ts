@@ -8,6 +8,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
@@ -335,5 +336,36 @@ describe("crash safety", () => {
       `crash test: ${kills} kills, ${written} events, ${shippedObjects(setup.datalake).length} objects, ${Math.round(performance.now() - started)} ms`,
     );
     // 32 starts of log-ship: on a machine shared with other test runs, each may take seconds.
+  }, 120_000);
+
+  test("CRI records (long lines split into P records, both streams interleaved), rotated, SIGKILL at 12 random moments: every event exactly once", async () => {
+    const setup = logShipSetup({ logs: 'max_file_size = "8K"\nformat = "cri"' });
+    const writer = await startWriter([
+      "--file",
+      setup.file,
+      "--format",
+      "cri",
+      "--rate",
+      "400",
+      "--rotate-every",
+      "700",
+      "--rotate",
+      "rename,copytruncate",
+    ]);
+    for (let kills = 0; kills < 12; kills++) {
+      const follower = spawnFollow(setup.configFile, "ignore");
+      await waitForLock(setup.stateDir, follower.pid);
+      await Bun.sleep(40 + Math.random() * 600);
+      follower.kill("SIGKILL");
+      expect(await follower.exited).not.toBe(0);
+      await Bun.sleep(Math.random() * 300);
+    }
+    const { written } = await writer.stop();
+    const final = await runPanorama(["--config", setup.configFile, "--json", "log-ship", "--once"], { env });
+    expect(final.code).toBe(0);
+    expect(written).toBeGreaterThan(1000);
+    // Each event byte-identical to the writer's, once; one file id per rotation.
+    expect(expectExactlyOnce(setup.datalake, written)).toBe(Math.ceil(written / 700));
+    rmSync(setup.dir, { recursive: true, force: true });
   }, 120_000);
 });

@@ -278,6 +278,17 @@ const STEPS: Record<string, Step> = {
     expect(readFileSync(output, "utf8")).toContain("[mysql]");
     expect(statSync(output).mode & 0o077).toBe(0);
   },
+  k8s: async (mode, setup) => {
+    const result = await panorama(setup, ["k8s"]);
+    expectOk(result);
+    if (mode === "DEMO") {
+      expect(result.stdout).toContain("DEMO mode schedules nothing");
+      return;
+    }
+    const kinds = (Bun.YAML.parse(result.stdout) as { kind: string }[]).map((d) => d.kind);
+    expect(kinds.filter((k) => k === "CronJob")).toHaveLength(2);
+    expect(kinds.includes("DaemonSet")).toBe(mode === "SAAS" || mode === "CUSTOM");
+  },
   completions: async (_mode, setup) => {
     const result = await panorama(setup, ["completions", "bash"]);
     expectOk(result);

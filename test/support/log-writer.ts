@@ -7,7 +7,7 @@
 // directory, the events found in the local datalake in source order, the lines of a log and its
 // rotated files (gzip ones too).
 //
-//   bun test/support/log-writer.ts --file /tmp/x/tracking.log [--format json|prefixed|docker]
+//   bun test/support/log-writer.ts --file /tmp/x/tracking.log [--format json|prefixed|docker|cri]
 //     [--rate 200] [--count 0] [--rotate-every 0] [--rotate rename,copytruncate] [--keep 100]
 import {
   closeSync,
@@ -42,7 +42,7 @@ export function fixtureEvents(): string[] {
   return fixtureLines;
 }
 
-export type WriterFormat = "json" | "prefixed" | "docker";
+export type WriterFormat = "json" | "prefixed" | "docker" | "cri";
 
 /**
  * The rotation schemes, as logrotate (and savelog, and scripts) do them:
@@ -89,7 +89,77 @@ export function dockerWrapped(line: string): string {
   return JSON.stringify({ log: `${line}\n`, stream: "stdout", time: "2024-03-01T10:00:00.123456789Z" });
 }
 
-export function formatLine(event: string, format: WriterFormat, seq = 1): string {
+/** A small seeded generator (mulberry32): the same records for the same seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type CriStream = "stdout" | "stderr";
+
+/** One CRI record, as containerd writes it (no newline). */
+export function criRecord(stream: CriStream, partial: boolean, text: Buffer): Buffer {
+  const time = new Date(Date.UTC(2024, 2, 1, 10)).toISOString().replace(".000Z", ".123456789Z");
+  return Buffer.concat([Buffer.from(`${time} ${stream} ${partial ? "P" : "F"} `), text]);
+}
+
+/** `text` cut at `parts - 1` random byte positions from `from` on (UTF-8 sequences may be cut). */
+export function randomCuts(text: Buffer, parts: number, random: () => number, from = 0): Buffer[] {
+  const cuts = new Set<number>();
+  while (cuts.size < Math.min(parts - 1, text.length - from - 1)) {
+    cuts.add(from + 1 + Math.floor(random() * (text.length - from - 1)));
+  }
+  const sorted = [...cuts].sort((a, b) => a - b);
+  return [0, ...sorted].map((at, i) => text.subarray(at, sorted[i] ?? text.length));
+}
+
+/**
+ * A line as containerd writes it: split into `P` records ended by an `F` (here at random byte
+ * positions, as if its 16 KiB limit were smaller), while the container's other stream writes a
+ * line of its own, also split, whose records interleave with these and may end after them.
+ */
+export function criRecords(line: string, stream: CriStream, random: () => number, from = 0): Buffer[] {
+  const other: CriStream = stream === "stdout" ? "stderr" : "stdout";
+  const noise = Buffer.from(
+    `2024-03-01 10:00:00,000 INFO 7 [django.request] GET /heartbeat {"status": ${Math.floor(random() * 600)}}`,
+  );
+  const own = randomCuts(Buffer.from(line), 1 + Math.floor(random() * 5), random, from).map((part, i, all) =>
+    criRecord(stream, i < all.length - 1, part),
+  );
+  const theirs = randomCuts(noise, 1 + Math.floor(random() * 3), random).map((part, i, all) =>
+    criRecord(other, i < all.length - 1, part),
+  );
+  const records: Buffer[] = [];
+  while (own.length > 0 || theirs.length > 0) {
+    const fromOwn = theirs.length === 0 || (own.length > 0 && random() < 0.5);
+    records.push((fromOwn ? own : theirs).shift()!);
+  }
+  return records;
+}
+
+/** Records separated by newlines, the last one with its newline. */
+export function recordLines(records: Buffer[]): Buffer {
+  return Buffer.concat(records.flatMap((r) => [r, Buffer.from("\n")]));
+}
+
+/** The bytes the writer appends for event `seq` (its line and newline; CRI: several records). */
+export function formatLine(event: string, format: WriterFormat, seq = 1): Buffer {
+  if (format === "cri") {
+    // Events on both streams; the cuts come after the sequence number, so that seqsOf() finds it.
+    const line = prefixed(event, seq);
+    const stream = seq % 2 === 0 ? "stdout" : "stderr";
+    return recordLines(criRecords(line, stream, seededRandom(seq), line.indexOf('"seq"') + 20));
+  }
+  return Buffer.from(`${formatText(event, format, seq)}\n`);
+}
+
+function formatText(event: string, format: Exclude<WriterFormat, "cri">, seq: number): string {
   if (format === "json") return event;
   if (format === "prefixed") return prefixed(event, seq);
   return dockerWrapped(prefixed(event, seq));
@@ -290,7 +360,7 @@ class Writer {
     this.fd = openSync(file, "a");
   }
 
-  append(text: string): void {
+  append(text: Uint8Array): void {
     writeSync(this.fd, text);
   }
 
@@ -337,7 +407,7 @@ async function main(): Promise<void> {
     const due = Math.floor(((performance.now() - started) / 1000) * rate);
     while (writer.written < due && !stop && (count === 0 || writer.written < count)) {
       const seq = writer.written + 1;
-      writer.append(`${formatLine(writerEvent(seq), format, seq)}\n`);
+      writer.append(formatLine(writerEvent(seq), format, seq));
       writer.written = seq;
       if (every > 0 && seq % every === 0) writer.rotate(kinds[writer.rotations % kinds.length]!);
     }

@@ -1,0 +1,136 @@
+// Credentials for a Kubernetes service account (EKS IRSA): the pod gets AWS_ROLE_ARN and
+// AWS_WEB_IDENTITY_TOKEN_FILE, a token that kubelet renews in that file; STS's
+// AssumeRoleWithWebIdentity (an unsigned call) exchanges it for temporary credentials. The token
+// is read again at each exchange and never goes into a message.
+import { readFileSync } from "node:fs";
+import { type AwsCredentials, type CredentialProvider, CredentialsError } from "./credentials.ts";
+
+/** Renewed this long before they expire. */
+const REFRESH_BEFORE_MS = 5 * 60_000;
+const TIMEOUT_MS = 10_000;
+const ATTEMPTS = 3;
+
+export interface WebIdentityOptions {
+  roleArn: string;
+  tokenFile: string;
+  /** the STS endpoint, e.g. https://sts.eu-west-1.amazonaws.com */
+  endpoint: string;
+  sessionName: string;
+  fetchImpl?: typeof fetch;
+}
+
+/** The text of an XML element of STS's answer, entities decoded; null when absent. */
+function element(xml: string, name: string): string | null {
+  const match = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml);
+  if (!match) return null;
+  return match[1]!
+    .replaceAll("&lt;", "<")
+    .replaceAll("&gt;", ">")
+    .replaceAll("&quot;", '"')
+    .replaceAll("&apos;", "'")
+    .replaceAll("&amp;", "&");
+}
+
+export class WebIdentityCredentials implements CredentialProvider {
+  readonly source: string;
+  private cached: AwsCredentials | null = null;
+  private pending: Promise<AwsCredentials> | null = null;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: WebIdentityOptions) {
+    this.source = `web identity (${options.roleArn}, token ${options.tokenFile}, STS at ${options.endpoint})`;
+    this.fetchImpl = options.fetchImpl ?? fetch;
+  }
+
+  async get(): Promise<AwsCredentials> {
+    const expires = this.cached?.expiration?.getTime() ?? 0;
+    if (this.cached && expires - REFRESH_BEFORE_MS > Date.now()) return this.cached;
+    // One exchange at a time: concurrent uploads share it.
+    this.pending ??= this.refresh().finally(() => {
+      this.pending = null;
+    });
+    return this.pending;
+  }
+
+  private async refresh(): Promise<AwsCredentials> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      try {
+        this.cached = await this.assumeRole();
+        return this.cached;
+      } catch (error) {
+        if (error instanceof CredentialsError) throw error;
+        lastError = error;
+        await Bun.sleep(200 * 2 ** attempt);
+      }
+    }
+    throw new CredentialsError(
+      `no AWS credentials: STS at ${this.options.endpoint} did not answer the web identity exchange for ${this.options.roleArn} (${lastError instanceof Error ? lastError.message : String(lastError)})`,
+      "check that the pod reaches STS (AWS_ENDPOINT_URL_STS overrides the endpoint)",
+    );
+  }
+
+  private async assumeRole(): Promise<AwsCredentials> {
+    let token: string;
+    try {
+      token = readFileSync(this.options.tokenFile, "utf8").trim();
+    } catch (error) {
+      throw new CredentialsError(
+        `no AWS credentials: cannot read the web identity token ${this.options.tokenFile} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+        "the service account's token is mounted by EKS when the service account has the eks.amazonaws.com/role-arn annotation",
+      );
+    }
+    const body = new URLSearchParams({
+      Action: "AssumeRoleWithWebIdentity",
+      Version: "2011-06-15",
+      RoleArn: this.options.roleArn,
+      RoleSessionName: this.options.sessionName,
+      WebIdentityToken: token,
+    });
+    const res = await this.fetchImpl(`${this.options.endpoint.replace(/\/+$/, "")}/`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
+      body,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const xml = await res.text();
+    if (res.status >= 500) throw new Error(`STS answered ${res.status}`);
+    if (!res.ok) {
+      const code = element(xml, "Code") ?? String(res.status);
+      throw new CredentialsError(
+        `no AWS credentials: STS refused the web identity exchange for ${this.options.roleArn}: ${code}: ${element(xml, "Message") ?? ""}`.trim(),
+        "check the role's trust policy: it must trust the cluster's OIDC provider for this service account",
+      );
+    }
+    const accessKeyId = element(xml, "AccessKeyId");
+    const secretAccessKey = element(xml, "SecretAccessKey");
+    if (!accessKeyId || !secretAccessKey) throw new Error("STS answered without credentials");
+    const credentials: AwsCredentials = { accessKeyId, secretAccessKey };
+    const sessionToken = element(xml, "SessionToken");
+    if (sessionToken) credentials.sessionToken = sessionToken;
+    const expiration = new Date(element(xml, "Expiration") ?? "");
+    if (!Number.isNaN(expiration.getTime())) credentials.expiration = expiration;
+    return credentials;
+  }
+}
+
+/**
+ * The web identity of the environment (EKS IRSA), or null: AWS_ROLE_ARN and
+ * AWS_WEB_IDENTITY_TOKEN_FILE; STS at AWS_ENDPOINT_URL_STS, else the regional endpoint of
+ * AWS_REGION (which EKS sets), else of the datalake's region.
+ */
+export function webIdentityFromEnv(
+  env: Record<string, string | undefined>,
+  region: string,
+): WebIdentityCredentials | null {
+  const roleArn = env.AWS_ROLE_ARN;
+  const tokenFile = env.AWS_WEB_IDENTITY_TOKEN_FILE;
+  if (!roleArn || !tokenFile) return null;
+  const stsRegion = env.AWS_REGION || region;
+  return new WebIdentityCredentials({
+    roleArn,
+    tokenFile,
+    endpoint: env.AWS_ENDPOINT_URL_STS || `https://sts.${stsRegion}.amazonaws.com`,
+    sessionName: env.AWS_ROLE_SESSION_NAME || `panorama-${Date.now()}`,
+  });
+}
