@@ -19,6 +19,8 @@ export type Manifest = Record<string, unknown> & { apiVersion: string; kind: str
 
 const NAME = "panorama";
 const CONFIG_DIR = "/etc/panorama";
+/** The Secret's entry holding the pseudonym key, when pseudonyms are on. */
+const PSEUDONYM_KEY = "pseudonym.key";
 const CONFIG_FILE = `${CONFIG_DIR}/panorama.toml`;
 const STATE_DIR = "/var/lib/panorama";
 /** Where each node keeps the DaemonSet's checkpoints, under it one directory per namespace shipped. */
@@ -75,6 +77,8 @@ export function podConfig(config: Config, raw: Record<string, unknown>, namespac
     delete section.password_file;
     section.password = password;
   }
+  // The pseudonym key travels in the Secret too, beside the configuration (DESIGN §11).
+  if (config.privacy.key) table("privacy").key_file = `${CONFIG_DIR}/${PSEUDONYM_KEY}`;
   return TOML.stringify(copy as TOML.JsonMap);
 }
 
@@ -257,7 +261,12 @@ export function k8sManifests(config: Config, options: K8sOptions): Manifest[] {
       kind: "Secret",
       metadata: { name: `${NAME}-config`, namespace, labels: labels("config") },
       type: "Opaque",
-      data: { "panorama.toml": Buffer.from(podConfig(config, options.raw, namespace)).toString("base64") },
+      data: {
+        "panorama.toml": Buffer.from(podConfig(config, options.raw, namespace)).toString("base64"),
+        ...(config.privacy.key
+          ? { [PSEUDONYM_KEY]: Buffer.from(config.privacy.key).toString("base64") }
+          : {}),
+      },
     },
     {
       apiVersion: "v1",

@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import TOML from "@iarna/toml";
 import { parseConfig } from "../../src/config/load.ts";
 import { UsageError } from "../../src/errors.ts";
 import { cronPeriodSeconds, jobDeadlineSeconds, k8sManifests, lmsLogGlob } from "../../src/setup/k8s.ts";
@@ -206,6 +207,25 @@ describe("manifests", () => {
       expect(byKind(docs, "CronJob")[0].spec.jobTemplate.spec.template.spec.containers[0].image).toBe(
         "panorama:9",
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("pseudonyms on: the key goes into the Secret beside the configuration, which points at it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "panorama-k8s-"));
+    try {
+      const keyFile = join(dir, "pseudonym.key");
+      const key = Buffer.alloc(32, 7);
+      writeFileSync(keyFile, key, { mode: 0o600 });
+      const docs = manifests(`${TOML_TEXT}\n[privacy]\npseudonymize = true\nkey_file = "${keyFile}"\n`);
+      const secret = byKind(docs, "Secret")[0];
+      expect(Buffer.from(secret.data["pseudonym.key"], "base64")).toEqual(key);
+      const text = Buffer.from(secret.data["panorama.toml"], "base64").toString();
+      const privacy = (TOML.parse(text) as { privacy: Record<string, unknown> }).privacy;
+      expect(privacy).toMatchObject({ pseudonymize: true, key_file: "/etc/panorama/pseudonym.key" });
+      // Without pseudonyms there is no key in the Secret.
+      expect(Object.keys(byKind(manifests(), "Secret")[0].data)).toEqual(["panorama.toml"]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
