@@ -315,6 +315,7 @@ export function recordRuns(
       watermark: s.watermark,
       error: s.error,
       ...(s.absent ? { absent: true } : {}),
+      ...(s.unchanged ? { unread: s.unchanged } : {}),
     };
   }
   saveRuns(config.state_dir, runs);
@@ -332,6 +333,7 @@ function reportTable(summary: TableSummary, uploads: TableUploads | undefined): 
     objects: uploads?.objects ?? 0,
     bytes: uploads?.bytes ?? 0,
     skipped: uploads?.skipped ?? 0,
+    ...(summary.unchanged ? { unchanged_not_read: summary.unchanged } : {}),
     seconds: summary.seconds,
     ...(summary.watermark ? { watermark: summary.watermark } : {}),
   });

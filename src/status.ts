@@ -19,6 +19,8 @@ export interface TableStatus {
   /** files of this table extracted but not yet uploaded */
   spooled_files: number;
   spooled_bytes: number;
+  /** partition_fields configured: "not read (unchanged)" counts partitions, else it is the table */
+  partitioned: boolean;
   /** partitions uploaded but not yet registered in Glue (the next run retries); null without a catalog */
   pending_partitions: number | null;
 }
@@ -52,6 +54,7 @@ export async function collectStatus(config: Config): Promise<Status> {
       const files = spooled.filter((e) => e.table === t.name);
       return {
         table: t.name,
+        partitioned: t.partition_fields.length > 0,
         last_run: runs[t.name] ?? null,
         watermark: watermarks[t.name]?.value ?? null,
         spooled_files: files.length,
@@ -111,6 +114,13 @@ function lossLines(losses: Status["logs_lost"]): string[] {
   });
 }
 
+/** What the last run did not read because it could not have changed (DESIGN §7). */
+function unreadCell(table: TableStatus): string {
+  const unread = table.last_run?.unread;
+  if (!unread) return "";
+  return table.partitioned ? `${number.format(unread)} partition(s)` : "table";
+}
+
 /** Plain-text tables for people. */
 export function formatStatus(status: Status): string {
   const header = [
@@ -120,6 +130,7 @@ export function formatStatus(status: Status): string {
     "objects",
     "bytes",
     "unchanged",
+    "not read (unchanged)",
     "seconds",
     "watermark",
     "spool",
@@ -131,7 +142,7 @@ export function formatStatus(status: Status): string {
     // A preset table this database does not have (DESIGN §10): nothing was read, nothing failed.
     if (r?.absent) {
       const time = r.time.replace("T", " ").slice(0, 19);
-      return [t.table, time, "absent", "", "", "", "", t.watermark ?? "", "", "", ""];
+      return [t.table, time, "absent", "", "", "", "", "", t.watermark ?? "", "", "", ""];
     }
     return [
       t.table,
@@ -140,6 +151,7 @@ export function formatStatus(status: Status): string {
       r ? number.format(r.objects) : "",
       r ? number.format(r.bytes) : "",
       r ? number.format(r.skipped) : "",
+      unreadCell(t),
       r ? String(r.seconds) : "",
       t.watermark ?? "",
       t.spooled_files > 0 ? `${t.spooled_files} file(s), ${number.format(t.spooled_bytes)} B` : "",

@@ -11,6 +11,7 @@ import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue } from "../state/full-reads.ts";
+import { saveProbes } from "../state/probes.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { columnKind } from "./csv.ts";
 import {
@@ -25,6 +26,7 @@ import {
 } from "./mysql.ts";
 import type { Column } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
+import { probeUnchanged } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -65,6 +67,8 @@ export interface TableSummary {
   full?: boolean;
   /** the keys of the files it produced */
   keys?: string[];
+  /** partitions (1: the unpartitioned table) not read: unchanged since their last read (DESIGN §7) */
+  unchanged?: number;
 }
 
 export interface TablePlan {
@@ -77,6 +81,8 @@ export interface TablePlan {
   partitions: Cell[][];
   /** largest timestamp_field seen now, the next watermark */
   nextWatermark: string | null;
+  /** the watermark whose overlap window chose the partitions; null when all are read */
+  since: string | null;
   /** every partition is read (no watermark window) */
   full: boolean;
 }
@@ -171,10 +177,11 @@ export async function planTable(
     throw new TableError(`${table.name}: no column left once partition fields are removed`);
   const from = `FROM ${ident(table.name)}`;
   if (table.partition_fields.length === 0)
-    return { table, columns, missing, partitions: [[]], nextWatermark: null, full: true };
+    return { table, columns, missing, partitions: [[]], nextWatermark: null, since: null, full: true };
 
   const partitionList = table.partition_fields.map(ident).join(", ");
   let nextWatermark: string | null = null;
+  let since: string | null = null;
   let where = "";
   const values: unknown[] = [];
   if (table.incremental) {
@@ -185,6 +192,7 @@ export async function planTable(
     if (!full && previous) {
       where = ` WHERE ${ts} >= DATE_SUB(?, INTERVAL ? SECOND)`;
       values.push(previous, table.incremental.overlap);
+      since = previous;
     }
   }
   const rows = await query<Cell[]>(
@@ -193,7 +201,7 @@ export async function planTable(
     values,
     true,
   );
-  return { table, columns, missing, partitions: rows, nextWatermark, full: where === "" };
+  return { table, columns, missing, partitions: rows, nextWatermark, since, full: where === "" };
 }
 
 function emptySummary(table: string): TableSummary {
@@ -307,11 +315,26 @@ async function extractTable(
         { table: table.name },
       );
     }
-    options.events?.tableStarted?.(table.name, plan.partitions.length);
+    const probe = await probeUnchanged(main, config, plan, {
+      maySkip: !full,
+      ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
+    }).catch((error) => {
+      throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
+    });
+    if (probe.unchanged > 0) {
+      summary.unchanged = probe.unchanged;
+      const what = table.partition_fields.length === 0 ? "table" : `${probe.unchanged} partition(s)`;
+      log.info(`${table.name}: ${what} unchanged since the last read: not read again`, {
+        table: table.name,
+        unchanged: probe.unchanged,
+      });
+    }
+    options.events?.tableStarted?.(table.name, probe.read.length);
     // A dry run reads and encodes every partition like a run (DESIGN §2) and keeps nothing.
     if (options.dryRun) summary.planned = [];
     else summary.keys = [];
-    summary.full = plan.full;
+    // A skip is not a full read: nothing may be deleted for what was not read (DESIGN §7a).
+    summary.full = plan.full && probe.unchanged === 0;
     const record = async (entry: ManifestEntry) => {
       summary.rows += entry.rows;
       summary.bytes += entry.bytes;
@@ -326,12 +349,16 @@ async function extractTable(
       await options.onFile?.(entry);
     };
     const job = { table: plan.table, columns: plan.columns, dryRun: options.dryRun };
-    await extractOverConnections(main, config, job, plan.partitions, config.mysql.connections, record);
-    if (!options.dryRun && plan.nextWatermark !== null) {
-      // The files must be on disk before the watermark says they were extracted.
-      syncFilesystem(config.state_dir);
-      saveWatermark(config.state_dir, table.name, plan.nextWatermark);
-      summary.watermark = plan.nextWatermark;
+    const readAt = new Date();
+    await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
+    if (!options.dryRun) {
+      // The files must be on disk before the watermark and the probes say they were extracted.
+      if (probe.read.length > 0) syncFilesystem(config.state_dir);
+      if (plan.nextWatermark !== null) {
+        saveWatermark(config.state_dir, table.name, plan.nextWatermark);
+        summary.watermark = plan.nextWatermark;
+      }
+      saveProbes(config.state_dir, table.name, probe.record(readAt));
     }
   } catch (error) {
     summary.error = failureText(error);
