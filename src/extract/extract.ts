@@ -26,6 +26,7 @@ import {
 } from "./mysql.ts";
 import type { Column } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
+import { extractRanges, planRanges } from "./pk-ranges.ts";
 import { probeUnchanged } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
@@ -350,7 +351,15 @@ async function extractTable(
     };
     const job = { table: plan.table, columns: plan.columns, dryRun: options.dryRun };
     const readAt = new Date();
-    await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
+    // A big unpartitioned table: primary-key ranges over the pool, into the same one file.
+    const ranged =
+      table.partition_fields.length === 0 && probe.read.length === 1 && !options.dryRun
+        ? await planRanges(main, config, table.name).catch((error) => {
+            throw mysqlError(error, config.mysql, `planning the read of ${table.name}`);
+          })
+        : null;
+    if (ranged) await record(await extractRanges(main, config, job, ranged, config.mysql.connections));
+    else await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
     if (!options.dryRun) {
       // The files must be on disk before the watermark and the probes say they were extracted.
       if (probe.read.length > 0) syncFilesystem(config.state_dir);
