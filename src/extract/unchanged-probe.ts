@@ -7,6 +7,7 @@
 // partition value, `full_every` reached.
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
+import { log } from "../log.ts";
 import { readProbes, type TableProbes } from "../state/probes.ts";
 import type { TablePlan } from "./extract.ts";
 import { type Cell, ident, query } from "./mysql.ts";
@@ -32,6 +33,15 @@ export interface ProbeOptions {
   maySkip: boolean;
   /** seconds: an unpartitioned table not read for this long is read (0 or undefined: never forced) */
   fullEvery?: number;
+}
+
+async function hasColumn(connection: Connection, database: string, table: string, column: string) {
+  const rows = await query<unknown>(
+    connection,
+    "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+    [database, table, column],
+  );
+  return rows.length > 0;
 }
 
 /** The key a partition's signature is stored under. */
@@ -74,6 +84,16 @@ export async function probeUnchanged(
   if (table.partition_fields.length > 0 && !table.incremental) return readAll;
   const key = await primaryKey(connection, config.mysql.database, table.name);
   if (!key?.autoIncrement) return readAll;
+  if (!(await hasColumn(connection, config.mysql.database, table.name, changed))) {
+    // A preset table on a release without the column just reads; a configured one says why.
+    if (!table.preset) {
+      log.warn(
+        `${table.name}: changed_field "${changed}" not found in ${config.mysql.database}.${table.name}: the table is read on every run`,
+        { table: table.name },
+      );
+    }
+    return readAll;
+  }
   const fp = fingerprint(config, plan);
   const before = readProbes(config.state_dir)[table.name];
   const previous = before?.fingerprint === fp ? before : undefined;

@@ -180,6 +180,27 @@ describe.skipIf(skip)("unpartitioned table not read again when unchanged", () =>
   });
 });
 
+describe.skipIf(skip)("tables that do not qualify are read on every run", () => {
+  test("no auto-increment key, or a changed_field the table lacks (said once per run)", async () => {
+    const cfg = config();
+    writeFileSync(
+      cfg.file,
+      readFileSync(cfg.file, "utf8").replace('changed_field = "modified"', 'changed_field = "updated"'),
+    );
+    await run(cfg);
+    const again = await run(cfg);
+    expect(again.items).toMatchObject({ rows: 40, error: null });
+    const said = again.stderr.match(
+      /probe_items: changed_field \S*updated\S* not found in \w+\.probe_items: the table is read on every run/g,
+    );
+    expect(said?.length).toBe(1);
+    await db.query("ALTER TABLE probe_items MODIFY id INT NOT NULL");
+    const plain = config();
+    await run(plain);
+    expect((await run(plain)).items).toMatchObject({ rows: 40, error: null });
+  });
+});
+
 describe.skipIf(skip)("candidate partitions of an incremental table not read again when unchanged", () => {
   test("the overlap window's partitions are skipped until one changes; only that one is read", async () => {
     const cfg = config();
