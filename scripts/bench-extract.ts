@@ -127,7 +127,7 @@ const cases: { name: string; cmd: string[]; clean?: string }[] = [
       "-B",
       database,
       "-T",
-      `${database}.courseware_studentmodule`,
+      "courseware_studentmodule",
       "-t",
       "2",
       "-r",

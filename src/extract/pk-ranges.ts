@@ -5,8 +5,8 @@
 // of its turn waits on disk (a temporary file in the spool), not in memory, and is copied in
 // when its turn comes.
 import { once } from "node:events";
-import { createReadStream, createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import type { Connection } from "mysql2";
@@ -89,7 +89,9 @@ function rangeWhere(column: string, range: KeyRange): { sql: string; values: str
 /** A range read ahead of its turn: its CSV in a temporary file, gathered into large writes. */
 class WaitingRange {
   private readonly file: Writable;
-  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  private chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  // Chunks are reused once written: a steady few, not a stream of garbage for the GC.
+  private readonly spare: Buffer[] = [];
   private used = 0;
   rows = 0;
 
@@ -115,10 +117,14 @@ class WaitingRange {
 
   private flush(): Promise<void> | undefined {
     if (this.used === 0) return undefined;
-    const full = this.chunk.subarray(0, this.used);
-    this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    const buffer = this.chunk;
+    const full = buffer.subarray(0, this.used);
+    this.chunk = this.spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
     this.used = 0;
-    if (this.file.write(full)) return undefined;
+    const done = () => {
+      if (this.spare.length < 2) this.spare.push(buffer);
+    };
+    if (this.file.write(full, done)) return undefined;
     return once(this.file, "drain").then(() => undefined);
   }
 
@@ -129,15 +135,24 @@ class WaitingRange {
     await closed;
   }
 
-  /** Copy into the spool file, in order, then remove. */
+  /** Copy into the spool file, in order, through one reused buffer, then remove. */
   async copyInto(writer: SpoolWriter): Promise<void> {
-    let rows = this.rows;
-    for await (const chunk of createReadStream(this.path, { highWaterMark: CHUNK_BYTES })) {
-      const waiting = writer.write(chunk as Buffer, rows);
-      rows = 0;
-      if (waiting) await waiting;
+    const buffer = this.spare.pop() ?? this.chunk;
+    const handle = await open(this.path, "r");
+    try {
+      let rows = this.rows;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        // The writer copies what it is given: the buffer can be read into again at once.
+        const waiting = writer.write(buffer.subarray(0, bytesRead), rows);
+        rows = 0;
+        if (waiting) await waiting;
+      }
+      if (rows > 0) writer.write("", rows);
+    } finally {
+      await handle.close();
     }
-    if (rows > 0) writer.write("", rows);
     await rm(this.path, { force: true });
   }
 
