@@ -71,7 +71,10 @@ export class RunReport {
       return;
     }
     const uploads = this.uploads(summary.table);
-    const unchanged = uploads.skipped > 0 ? ` (${uploads.skipped} unchanged)` : "";
+    const notRead = summary.unchanged
+      ? `, ${plural(summary.unchanged, "partition")} not read (unchanged)`
+      : "";
+    const unchanged = uploads.skipped > 0 ? ` (${uploads.skipped} unchanged)${notRead}` : notRead;
     log.success(
       `${summary.table}: done`,
       {
@@ -80,6 +83,7 @@ export class RunReport {
         objects: uploads.objects,
         bytes: uploads.bytes,
         skipped: uploads.skipped,
+        ...(summary.unchanged ? { unchanged_not_read: summary.unchanged } : {}),
         seconds: summary.seconds,
         ...(summary.watermark ? { watermark: summary.watermark } : {}),
       },

@@ -348,6 +348,7 @@ export function recordRuns(
       watermark: s.watermark,
       error: s.error,
       ...(s.absent ? { absent: true } : {}),
+      ...(s.unchanged ? { unread: s.unchanged } : {}),
     };
   }
   saveRuns(config.state_dir, runs);

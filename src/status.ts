@@ -28,6 +28,8 @@ export interface TableStatus {
   /** files of this table extracted but not yet uploaded */
   spooled_files: number;
   spooled_bytes: number;
+  /** partition_fields configured: "not read (unchanged)" counts partitions, else it is the table */
+  partitioned: boolean;
   /** partitions uploaded but not yet registered in Glue (the next run retries); null without a catalog */
   pending_partitions: number | null;
 }
@@ -65,6 +67,7 @@ export async function collectStatus(config: Config): Promise<Status> {
       const files = spooled.filter((e) => e.table === t.name);
       return {
         table: t.name,
+        partitioned: t.partition_fields.length > 0,
         last_run: runs[t.name] ?? null,
         watermark: watermarks[t.name]?.value ?? null,
         spooled_files: files.length,
@@ -129,6 +132,13 @@ function lossLines(losses: Status["logs_lost"]): string[] {
   });
 }
 
+/** What the last run did not read because it could not have changed (DESIGN §7). */
+function unreadCell(table: TableStatus): string {
+  const unread = table.last_run?.unread;
+  if (!unread) return "";
+  return table.partitioned ? `${number.format(unread)} partition(s)` : "table";
+}
+
 /** What a lock holder is doing, for people: "`panorama run` (pid 42) since 2026-12-04 16:59:01 UTC, 3 min ago". */
 function holderLine(what: string, holder: LockHolder, now: Date): string {
   const command = holder.command ? `\`panorama ${holder.command}\`` : "a command";
@@ -154,6 +164,7 @@ const WIDE_HEADER = [
   "objects",
   "bytes",
   "unchanged",
+  "not read (unchanged)",
   "seconds",
   "watermark",
   "spool",
@@ -180,6 +191,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
       objects: r && !absent ? number.format(r.objects) : "",
       bytes: r && !absent ? (wide ? number.format(r.bytes) : formatBytes(r.bytes)) : "",
       unchanged: r && !absent ? number.format(r.skipped) : "",
+      "not read (unchanged)": absent ? "" : unreadCell(t),
       seconds: r && !absent ? String(r.seconds) : "",
       watermark: t.watermark ?? "",
       spool,

@@ -149,7 +149,15 @@ const MONGODB_KEYS = [
   "use_split_mongo",
 ];
 const EXTRACT_KEYS = ["preset", "include", "exclude", "full_every"];
-const TABLE_KEYS = ["name", "datalake_table", "view", "partition_fields", "incremental", "fields"];
+const TABLE_KEYS = [
+  "name",
+  "datalake_table",
+  "view",
+  "partition_fields",
+  "incremental",
+  "changed_field",
+  "fields",
+];
 const LOGS_KEYS = ["paths", "exclude", "format", "max_file_size", "upload_timeout"];
 const SCHEDULE_KEYS = ["run", "log_ship", "verify"];
 const METRICS_KEYS = ["textfile"];
@@ -610,6 +618,7 @@ function resolveTables(
       view: "",
       partition_fields: [],
       incremental: null,
+      changed_field: null,
       fields: null,
     };
     // Configured by the operator: strict from now on (DESIGN §10).
@@ -627,6 +636,7 @@ function resolveTables(
         overlap: inc.duration("overlap", "2 hours"),
       };
     }
+    if (s.has("changed_field")) table.changed_field = s.identifier("changed_field", "") || null;
     if (table.incremental && table.partition_fields.length === 0) {
       throw s.error(
         "incremental",

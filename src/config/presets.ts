@@ -17,6 +17,23 @@ interface ReferenceTable {
  */
 export const FORBIDDEN_FIELDS: Record<string, string[]> = { auth_user: ["password"] };
 
+/**
+ * The timestamp each preset table's every save updates (Django `auto_now`: `modified` of
+ * TimeStampedModel, `modified_date`, `updated_at`), which lets an unchanged table be skipped
+ * (DESIGN §7). Tables without one (auth_user, student_courseenrollment: rows change without a
+ * timestamp moving) are always read. The incremental table uses its timestamp_field.
+ */
+export const CHANGED_FIELDS: Record<string, string> = {
+  submissions_teamsubmission: "modified",
+  course_overviews_courseoverview: "modified",
+  grades_persistentcoursegrade: "modified",
+  certificates_generatedcertificate: "modified_date",
+  course_groups_courseusergrouppartitiongroup: "updated_at",
+  completion_blockcompletion: "modified",
+  enterprise_enterprisecustomeruser: "modified",
+  enterprise_pendingenterprisecustomeruser: "modified",
+};
+
 /** Seconds of the `interval` strings the reference uses ("2 hour"). */
 function intervalSeconds(interval: string): number {
   const m = /^(\d+)\s*(second|minute|hour|day)s?$/.exec(interval.trim());
@@ -43,6 +60,7 @@ export function presetTables(preset: "openedx" | "none"): TableConfig[] {
             overlap: intervalSeconds(table.partitions.interval),
           }
         : null,
+      changed_field: CHANGED_FIELDS[table.name] ?? null,
       fields: table.fields.map((f) => ({ ...f })),
       preset: true,
     };

@@ -34,6 +34,11 @@ export interface TableConfig {
   /** null = every column of the MySQL table, in table order (read from information_schema) */
   fields: FieldDef[] | null;
   /**
+   * A timestamp every save updates (DESIGN §7): with an auto-increment primary key it lets an
+   * unchanged table be skipped; null = none (an incremental table then uses its timestamp_field).
+   */
+  changed_field: string | null;
+  /**
    * A preset table the operator did not configure in [[tables]] (DESIGN §10): when the table is
    * absent it is skipped, and its missing columns are written as empty fields. Configured tables
    * are strict: missing is an error.

@@ -13,6 +13,7 @@ import { pseudonymizedColumns } from "../privacy/fields.ts";
 import { pseudonymsChanged, savePseudonymState } from "../privacy/state.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue } from "../state/full-reads.ts";
+import { saveProbes } from "../state/probes.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { columnKind } from "./csv.ts";
 import {
@@ -27,6 +28,8 @@ import {
 } from "./mysql.ts";
 import type { Column } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
+import { extractRanges, planRanges } from "./pk-ranges.ts";
+import { probeUnchanged } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -79,6 +82,8 @@ export interface TableSummary {
   full?: boolean;
   /** the keys of the files it produced */
   keys?: string[];
+  /** partitions (1: the unpartitioned table) not read: unchanged since their last read (DESIGN §7) */
+  unchanged?: number;
 }
 
 export interface TablePlan {
@@ -91,6 +96,8 @@ export interface TablePlan {
   partitions: Cell[][];
   /** largest timestamp_field seen now, the next watermark */
   nextWatermark: string | null;
+  /** the watermark whose overlap window chose the partitions; null when all are read */
+  since: string | null;
   /** every partition is read (no watermark window) */
   full: boolean;
 }
@@ -186,10 +193,11 @@ export async function planTable(
   markPseudonymized(config, table, columns);
   const from = `FROM ${ident(table.name)}`;
   if (table.partition_fields.length === 0)
-    return { table, columns, missing, partitions: [[]], nextWatermark: null, full: true };
+    return { table, columns, missing, partitions: [[]], nextWatermark: null, since: null, full: true };
 
   const partitionList = table.partition_fields.map(ident).join(", ");
   let nextWatermark: string | null = null;
+  let since: string | null = null;
   let where = "";
   const values: unknown[] = [];
   if (table.incremental) {
@@ -200,6 +208,7 @@ export async function planTable(
     if (!full && previous) {
       where = ` WHERE ${ts} >= DATE_SUB(?, INTERVAL ? SECOND)`;
       values.push(previous, table.incremental.overlap);
+      since = previous;
     }
   }
   const rows = await query<Cell[]>(
@@ -208,7 +217,7 @@ export async function planTable(
     values,
     true,
   );
-  return { table, columns, missing, partitions: rows, nextWatermark, full: where === "" };
+  return { table, columns, missing, partitions: rows, nextWatermark, since, full: where === "" };
 }
 
 /**
@@ -356,11 +365,26 @@ async function extractTable(
         { table: table.name },
       );
     }
-    options.events?.tableStarted?.(table.name, plan.partitions.length);
+    const probe = await probeUnchanged(main, config, plan, {
+      maySkip: !full,
+      ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
+    }).catch((error) => {
+      throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
+    });
+    if (probe.unchanged > 0) {
+      summary.unchanged = probe.unchanged;
+      const what = table.partition_fields.length === 0 ? "table" : `${probe.unchanged} partition(s)`;
+      log.info(`${table.name}: ${what} unchanged since the last read: not read again`, {
+        table: table.name,
+        unchanged: probe.unchanged,
+      });
+    }
+    options.events?.tableStarted?.(table.name, probe.read.length);
     // A dry run reads and encodes every partition like a run (DESIGN §2) and keeps nothing.
     if (options.dryRun) summary.planned = [];
     else summary.keys = [];
-    summary.full = plan.full;
+    // A skip is not a full read: nothing may be deleted for what was not read (DESIGN §7a).
+    summary.full = plan.full && probe.unchanged === 0;
     const record = async (entry: ManifestEntry) => {
       summary.rows += entry.rows;
       summary.bytes += entry.bytes;
@@ -380,12 +404,24 @@ async function extractTable(
       dryRun: options.dryRun,
       onRows: (rows: number) => options.events?.rowsRead?.(table.name, rows),
     };
-    await extractOverConnections(main, config, job, plan.partitions, config.mysql.connections, record);
-    if (!options.dryRun && plan.nextWatermark !== null) {
-      // The files must be on disk before the watermark says they were extracted.
-      syncFilesystem(config.state_dir);
-      saveWatermark(config.state_dir, table.name, plan.nextWatermark);
-      summary.watermark = plan.nextWatermark;
+    const readAt = new Date();
+    // A big unpartitioned table: primary-key ranges over the pool, into the same one file.
+    const ranged =
+      table.partition_fields.length === 0 && probe.read.length === 1 && !options.dryRun
+        ? await planRanges(main, config, table.name).catch((error) => {
+            throw mysqlError(error, config.mysql, `planning the read of ${table.name}`);
+          })
+        : null;
+    if (ranged) await record(await extractRanges(main, config, job, ranged, config.mysql.connections));
+    else await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
+    if (!options.dryRun) {
+      // The files must be on disk before the watermark and the probes say they were extracted.
+      if (probe.read.length > 0) syncFilesystem(config.state_dir);
+      if (plan.nextWatermark !== null) {
+        saveWatermark(config.state_dir, table.name, plan.nextWatermark);
+        summary.watermark = plan.nextWatermark;
+      }
+      saveProbes(config.state_dir, table.name, probe.record(readAt));
     }
     if (!options.dryRun) savePseudonymState(config, table.name);
   } catch (error) {

@@ -26,9 +26,7 @@ export async function extractOverConnections(
       const values = partitions[next++]!;
       try {
         const entry = await extractPartition(connection, config, job, values).catch((error) => {
-          if (error instanceof PanoramaError) throw error;
-          if (isLocalFileError(error)) throw spoolError(error, config, job.table.name);
-          throw mysqlError(error, config.mysql, `reading ${job.table.name}`);
+          throw partitionFailure(error, config, job.table.name);
         });
         // What the consumer throws (an upload that failed) is its own error, not MySQL's.
         await onEntry(entry);
@@ -49,6 +47,13 @@ export async function extractOverConnections(
     await Promise.all(extra.map(close));
   }
   if (firstError !== undefined) throw firstError;
+}
+
+/** A failure while reading into the spool as the table's error: ours, the spool's or MySQL's. */
+export function partitionFailure(error: unknown, config: Config, table: string): unknown {
+  if (error instanceof PanoramaError) return error;
+  if (isLocalFileError(error)) return spoolError(error, config, table);
+  return mysqlError(error, config.mysql, `reading ${table}`);
 }
 
 /**

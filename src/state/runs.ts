@@ -13,6 +13,8 @@ export interface TableRun {
   seconds: number;
   watermark: string | null;
   error: string | null;
+  /** partitions (1: the unpartitioned table) not read: unchanged since their last read (DESIGN §7) */
+  unread?: number;
   /** a preset table the database does not have (skipped, DESIGN §10) */
   absent?: boolean;
 }

@@ -165,6 +165,7 @@ fields = [ { name = "id", type = "int" }, { name = "label", type = "VARCHAR" } ]
         view: "openedx_table_t1",
         partition_fields: [],
         incremental: null,
+        changed_field: null,
         fields: null,
       },
     ]);

@@ -1,0 +1,91 @@
+// Steady-state benchmark (run by hand, never by the test suite):
+//   scripts/test-env.sh node_modules/.bin/bun scripts/bench-steady.ts [--rows 1000000]
+// Generates an Open edX database with scripts/gen-openedx-data.ts (every preset table; ROWS rows
+// of courseware_studentmodule in 200 courses) in the test MariaDB's scratch database, then runs
+// `panorama run` with the openedx preset into a local datalake three times, as the hourly job
+// would: the first run (everything read), a second with nothing changed (the unchanged probe,
+// DESIGN §7, skips what cannot have changed), and a third after 1% of the courses had activity in
+// the last hour. Reports, per run, the rows read (from runs.json), the time, the ratios to the
+// first run, and peak RSS (GNU time), with the tables that were read.
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { testEnv } from "../test/support/env.ts";
+import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
+import { generateStudentmodule, measure } from "./bench-support.ts";
+
+const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" } } });
+const ROWS = Number(values.rows);
+const database = testEnv().mysql.scratchDatabase;
+
+await generateStudentmodule(ROWS);
+// The preset's tables; course structures come from MongoDB, which this benchmark does not run.
+const cfg = writeTestConfig(`[extract]\nexclude = ["course_structures"]\n`);
+const cli = join(import.meta.dir, "..", "src", "cli.ts");
+
+interface TableRun {
+  rows: number;
+  unread?: number;
+  error: string | null;
+  absent?: boolean;
+}
+
+async function run(label: string) {
+  const m = await measure([process.execPath, cli, "--config", cfg.file, "run"]);
+  const runs = JSON.parse(readFileSync(join(cfg.stateDir, "runs.json"), "utf8")) as Record<string, TableRun>;
+  const failed = Object.entries(runs).filter(([, r]) => r.error !== null);
+  if (failed.length > 0)
+    throw new Error(`${label}: ${failed.map(([t, r]) => `${t}: ${r.error}`).join("; ")}`);
+  const read = Object.entries(runs)
+    .filter(([, r]) => r.rows > 0)
+    .map(([t, r]) => `${t} ${r.rows}`);
+  const unread = Object.entries(runs)
+    .filter(([, r]) => r.unread)
+    .map(([t, r]) => `${t} ${r.unread}`);
+  const rows = Object.values(runs).reduce((sum, r) => sum + r.rows, 0);
+  return { label, rows, seconds: m.seconds, rss: m.maxRssMiB, read, unread };
+}
+
+const first = await run("first run");
+const quiet = await run("nothing changed");
+// 1% of the courses (the first two of 200) have activity in the last hour: a few modules saved
+// (their `modified` moves) and a new one, as a learner's answers would.
+const db = await testConnection(database);
+const [courses] = await db.query({
+  sql: "SELECT DISTINCT course_id FROM courseware_studentmodule ORDER BY course_id LIMIT 2",
+  rowsAsArray: true,
+});
+for (const [course] of courses as [string][]) {
+  await db.query(
+    `UPDATE courseware_studentmodule SET grade = 1, modified = UTC_TIMESTAMP(6) - INTERVAL 30 MINUTE
+      WHERE course_id = ? ORDER BY id LIMIT 20`,
+    [course],
+  );
+  await db.query(
+    `INSERT INTO courseware_studentmodule (module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id)
+     SELECT module_type, CONCAT(module_id, '-bench'), student_id, state, grade, UTC_TIMESTAMP(6) - INTERVAL 20 MINUTE,
+            UTC_TIMESTAMP(6) - INTERVAL 20 MINUTE, max_grade, done, course_id
+       FROM courseware_studentmodule WHERE course_id = ? ORDER BY id LIMIT 1`,
+    [course],
+  );
+}
+await db.end();
+const active = await run("1% of courses active");
+// Leave the table as generated (the other benchmarks keep it while its row count matches).
+{
+  const restore = await testConnection(database);
+  await restore.query("DELETE FROM courseware_studentmodule WHERE module_id LIKE '%-bench'");
+  await restore.end();
+}
+
+console.log(`\nOpen edX preset, ${ROWS.toLocaleString("en-US")} rows of courseware_studentmodule`);
+for (const r of [first, quiet, active]) {
+  console.log(
+    `${r.label.padEnd(22)} ${r.rows.toLocaleString("en-US").padStart(10)} rows (${((100 * r.rows) / first.rows).toFixed(2)}% of the first)  ${r.seconds.toFixed(2).padStart(6)} s (${((100 * r.seconds) / first.seconds).toFixed(1)}%)  peak RSS ${r.rss.toFixed(0)} MiB`,
+  );
+  if (r !== first) {
+    console.log(`  read: ${r.read.join(", ") || "nothing"}`);
+    console.log(`  not read (unchanged): ${r.unread.join(", ") || "nothing"}`);
+  }
+}
+rmSync(cfg.dir, { recursive: true, force: true });

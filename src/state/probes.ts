@@ -1,0 +1,31 @@
+// What the unchanged-table probe saw at each table's last successful read (DESIGN §7): per
+// partition (or the whole unpartitioned table) COUNT(*), MAX(pk) and MAX(changed_field), so
+// that the next run can tell a table or partition that cannot have changed and not read it.
+import { join } from "node:path";
+import { readJson, writeJsonAtomic } from "./atomic.ts";
+
+export interface TableProbes {
+  /** what the read would produce (columns, layout, privacy): a change of config reads again */
+  fingerprint: string;
+  /** ISO time of the table's last real read: `full_every` counts from it */
+  read_at: string;
+  /** partition key (probeKey) → "count/max pk/max changed_field"; "" for an unpartitioned table */
+  signatures: Record<string, string>;
+}
+
+function path(stateDir: string): string {
+  return join(stateDir, "probes.json");
+}
+
+export function readProbes(stateDir: string): Record<string, TableProbes> {
+  return readJson<Record<string, TableProbes>>(path(stateDir), {});
+}
+
+/** Record one table's probes, or forget them (null: the table no longer qualifies). */
+export function saveProbes(stateDir: string, table: string, probes: TableProbes | null): void {
+  const all = readProbes(stateDir);
+  if (probes === null && !(table in all)) return;
+  if (probes === null) delete all[table];
+  else all[table] = probes;
+  writeJsonAtomic(path(stateDir), all);
+}

@@ -1,0 +1,251 @@
+// DESIGN §7: a table or a candidate partition that cannot have changed since its last read is
+// not read again (COUNT(*), MAX(pk), MAX(changed_field) as they were), against the real MariaDB
+// with a local datalake. Inserts, deletes and saves each defeat the probe; a change that does not
+// move the timestamp (Django's QuerySet.update()) reaches the datalake at the read full_every
+// forces; `run --full` always reads; a skip is no full read (nothing deleted, full_every not reset).
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type mysql from "mysql2/promise";
+import { runPanorama } from "../support/cli.ts";
+import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { testConnection, writeTestConfig } from "../support/mysql.ts";
+
+const skip = skipWithoutTestEnv();
+setDefaultTimeout(60_000);
+let db: mysql.Connection;
+const dirs: string[] = [];
+
+const TABLES = `[extract]
+preset = "none"
+
+[[tables]]
+name = "probe_items"
+changed_field = "modified"
+
+[[tables]]
+name = "probe_events"
+partition_fields = ["course_id"]
+incremental = { timestamp_field = "modified", overlap = "1 hour" }
+`;
+
+const EVENTS = "openedx/probe_events/lms=lms.example.com";
+const eventsKey = (course: number) =>
+  `${EVENTS}/course_id=course-v1%3AOrg%2BC${course}%2B2024/probe_events.csv`;
+const ITEMS = "openedx/probe_items/lms=lms.example.com/probe_items.csv";
+
+function tree(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  if (!existsSync(dir)) return files;
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name);
+    if (statSync(path).isFile()) files.set(name, readFileSync(path, "utf8"));
+  }
+  return files;
+}
+
+function config() {
+  const cfg = writeTestConfig(TABLES);
+  dirs.push(cfg.dir);
+  return cfg;
+}
+
+interface Run {
+  rows: number;
+  unread?: number;
+  error: string | null;
+}
+
+/** One `panorama run` (args added): exit 0 expected; each table's record in runs.json. */
+async function run(cfg: { file: string; stateDir: string }, ...args: string[]) {
+  const result = await runPanorama(["--config", cfg.file, "run", ...args]);
+  if (result.code !== 0) throw new Error(`panorama run exited ${result.code}: ${result.stderr}`);
+  const runs = JSON.parse(readFileSync(join(cfg.stateDir, "runs.json"), "utf8")) as Record<string, Run>;
+  return { stderr: result.stderr, items: runs.probe_items!, events: runs.probe_events! };
+}
+
+/** The datalake a clean, full extraction of MySQL as it is now writes. */
+async function cleanExtraction(): Promise<Map<string, string>> {
+  const clean = config();
+  await run(clean, "--full");
+  return tree(clean.datalake);
+}
+
+/** Move a JSON state file's recorded times back by `hours`, as if that much time had passed. */
+function age(path: string, hours: number, field?: string): void {
+  const state = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  const back = (iso: string) => new Date(Date.parse(iso) - hours * 3600_000).toISOString();
+  for (const [table, value] of Object.entries(state)) {
+    if (field) (value as Record<string, string>)[field] = back((value as Record<string, string>)[field]!);
+    else state[table] = back(value as string);
+  }
+  writeFileSync(path, JSON.stringify(state));
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  db = await testConnection(testEnv().mysql.scratchDatabase);
+});
+
+beforeEach(async () => {
+  if (skip) return;
+  // Timestamps well in the past: a timestamp close to the clock is never trusted.
+  await db.query(`DROP TABLE IF EXISTS probe_items; DROP TABLE IF EXISTS probe_events;
+    CREATE TABLE probe_items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50), modified DATETIME(6));
+    INSERT INTO probe_items (name, modified) SELECT CONCAT('item', seq), '2024-01-01' + INTERVAL seq MINUTE FROM seq_1_to_40;
+    CREATE TABLE probe_events (id INT AUTO_INCREMENT PRIMARY KEY, course_id VARCHAR(100), grade INT,
+      modified DATETIME(6), KEY (course_id), KEY (modified));
+    INSERT INTO probe_events (course_id, grade, modified) SELECT CONCAT('course-v1:Org+C', seq % 5, '+2024'), seq % 7,
+      '2024-01-01 00:00:00' + INTERVAL seq HOUR FROM seq_1_to_500`);
+});
+
+afterAll(async () => {
+  if (skip) return;
+  await db.query("DROP TABLE IF EXISTS probe_items; DROP TABLE IF EXISTS probe_events");
+  await db.end();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)("unpartitioned table not read again when unchanged", () => {
+  test("nothing changed: not read, said in the log and in status; inserts, deletes and saves each make it read", async () => {
+    const cfg = config();
+    const first = await run(cfg);
+    expect(first.items).toMatchObject({ rows: 40, error: null });
+    expect(first.items.unread).toBeUndefined();
+    const lake = tree(cfg.datalake);
+
+    const second = await run(cfg);
+    expect(second.stderr).toContain("probe_items: table unchanged since the last read: not read again");
+    expect(second.items).toMatchObject({ rows: 0, unread: 1, error: null });
+    expect(tree(cfg.datalake)).toEqual(lake);
+    const status = await runPanorama(["--config", cfg.file, "status"]);
+    expect(status.stdout).toMatch(/^probe_items\s.*\s{2}table\s{2}/m);
+    const json = JSON.parse((await runPanorama(["--config", cfg.file, "status", "--json"])).stdout) as {
+      tables: { table: string; last_run: { unread?: number } }[];
+    };
+    expect(json.tables.find((t) => t.table === "probe_items")?.last_run.unread).toBe(1);
+
+    const changes = [
+      "INSERT INTO probe_items (name, modified) VALUES ('new', '2023-06-01')", // older timestamp: COUNT, MAX(pk) move
+      "DELETE FROM probe_items WHERE id = 7", // COUNT moves
+      "UPDATE probe_items SET name = 'saved', modified = '2024-03-01' WHERE id = 3", // MAX(modified) moves
+    ];
+    for (const change of changes) {
+      await db.query(change);
+      const after = await run(cfg);
+      expect(after.items.unread).toBeUndefined();
+      expect(after.items.rows).toBeGreaterThan(0);
+      expect(tree(cfg.datalake).get(ITEMS)).toBe((await cleanExtraction()).get(ITEMS));
+      expect((await run(cfg)).items.unread).toBe(1);
+    }
+  });
+
+  test("a change that leaves the timestamp alone reaches the datalake at the read full_every forces, or run --full", async () => {
+    const cfg = config();
+    await run(cfg);
+    // As Django's QuerySet.update() does: the auto_now column is not touched.
+    await db.query("UPDATE probe_items SET name = 'bulk-updated' WHERE id <= 5");
+    expect((await run(cfg)).items.unread).toBe(1);
+    expect(tree(cfg.datalake).get(ITEMS)).not.toContain("bulk-updated");
+
+    // `run --full` always reads.
+    expect((await run(cfg, "--full")).items.rows).toBe(40);
+    expect(tree(cfg.datalake).get(ITEMS)).toContain("bulk-updated");
+
+    // full_every (24 h) since the last real read: read again, skipped or not in between.
+    await db.query("UPDATE probe_items SET name = 'second-bulk' WHERE id <= 5");
+    expect((await run(cfg)).items.unread).toBe(1);
+    age(join(cfg.stateDir, "probes.json"), 23, "read_at");
+    expect((await run(cfg)).items.unread).toBe(1);
+    age(join(cfg.stateDir, "probes.json"), 2, "read_at");
+    const forced = await run(cfg);
+    expect(forced.items).toMatchObject({ rows: 40, error: null });
+    expect(forced.items.unread).toBeUndefined();
+    expect(tree(cfg.datalake).get(ITEMS)).toBe((await cleanExtraction()).get(ITEMS));
+  });
+
+  test("a change of the layout (a column added to the config) reads the table again", async () => {
+    const cfg = config();
+    await run(cfg);
+    writeFileSync(
+      cfg.file,
+      readFileSync(cfg.file, "utf8").replace(
+        'changed_field = "modified"',
+        'changed_field = "modified"\nfields = [{ name = "id", type = "int" }, { name = "modified", type = "datetime" }]',
+      ),
+    );
+    const after = await run(cfg);
+    expect(after.items).toMatchObject({ rows: 40, error: null });
+    expect(tree(cfg.datalake).get(ITEMS)?.split(/\r?\n/)[0]).toBe("id,modified");
+  });
+});
+
+describe.skipIf(skip)("tables that do not qualify are read on every run", () => {
+  test("no auto-increment key, or a changed_field the table lacks (said once per run)", async () => {
+    const cfg = config();
+    writeFileSync(
+      cfg.file,
+      readFileSync(cfg.file, "utf8").replace('changed_field = "modified"', 'changed_field = "updated"'),
+    );
+    await run(cfg);
+    const again = await run(cfg);
+    expect(again.items).toMatchObject({ rows: 40, error: null });
+    const said = again.stderr.match(
+      /probe_items: changed_field \S*updated\S* not found in \w+\.probe_items: the table is read on every run/g,
+    );
+    expect(said?.length).toBe(1);
+    await db.query("ALTER TABLE probe_items MODIFY id INT NOT NULL");
+    const plain = config();
+    await run(plain);
+    expect((await run(plain)).items).toMatchObject({ rows: 40, error: null });
+  });
+});
+
+describe.skipIf(skip)("candidate partitions of an incremental table not read again when unchanged", () => {
+  test("the overlap window's partitions are skipped until one changes; only that one is read", async () => {
+    const cfg = config();
+    const first = await run(cfg);
+    expect(first.events).toMatchObject({ rows: 500, error: null });
+    const lake = tree(cfg.datalake);
+    const fullReads = readFileSync(join(cfg.stateDir, "full-reads.json"), "utf8");
+
+    // The overlap window (1 hour before the watermark) holds the rows of hours 499 and 500:
+    // courses C4 and C0, unchanged since the full read.
+    const quiet = await run(cfg);
+    expect(quiet.events).toMatchObject({ rows: 0, unread: 2, error: null });
+    expect(quiet.stderr).toContain(
+      "probe_events: 2 partition(s) unchanged since the last read: not read again",
+    );
+    expect(tree(cfg.datalake)).toEqual(lake);
+    // A skip is not a full read: full_every still counts from the first run.
+    expect(readFileSync(join(cfg.stateDir, "full-reads.json"), "utf8")).toBe(fullReads);
+
+    // A save in C0 inside the window moves its MAX(modified): C0 is read, C4 is not.
+    await db.query("UPDATE probe_events SET grade = 99, modified = '2024-01-21 20:00:00.5' WHERE id = 500");
+    const saved = await run(cfg);
+    expect(saved.events).toMatchObject({ rows: 100, unread: 1, error: null });
+    expect(tree(cfg.datalake).get(eventsKey(0))).toBe((await cleanExtraction()).get(eventsKey(0)));
+
+    // An insert and a delete in C4 (the window's other course), timestamps inside the window.
+    await db.query(
+      "INSERT INTO probe_events (course_id, grade, modified) VALUES ('course-v1:Org+C4+2024', 1, '2024-01-21 19:30:00')",
+    );
+    expect((await run(cfg)).events).toMatchObject({ rows: 101, unread: 1 });
+    await db.query("DELETE FROM probe_events WHERE id = 499");
+    expect((await run(cfg)).events).toMatchObject({ rows: 100, unread: 1 });
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+  });
+
+  test("a change that leaves the timestamp alone reaches the datalake at the full read full_every forces", async () => {
+    const cfg = config();
+    await run(cfg);
+    await db.query("UPDATE probe_events SET grade = 42 WHERE course_id = 'course-v1:Org+C4+2024'");
+    expect((await run(cfg)).events).toMatchObject({ rows: 0, unread: 2 });
+    expect(tree(cfg.datalake).get(eventsKey(4))).not.toBe((await cleanExtraction()).get(eventsKey(4)));
+    age(join(cfg.stateDir, "full-reads.json"), 25);
+    const forced = await run(cfg);
+    expect(forced.events).toMatchObject({ rows: 500, error: null });
+    expect(forced.events.unread).toBeUndefined();
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+  });
+});
