@@ -206,7 +206,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     : WIDE_HEADER.filter(
         (h) =>
           !["unchanged", "watermark"].includes(h) &&
-          (!["spool", "unregistered", "error"].includes(h) || rows.some((r) => r[h])),
+          (!["not read (unchanged)", "spool", "unregistered", "error"].includes(h) || rows.some((r) => r[h])),
       );
   const fit = (line: string) =>
     wide || line.length <= STATUS_WIDTH ? line : `${line.slice(0, STATUS_WIDTH - 1)}…`;
