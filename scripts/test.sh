@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): lint, type-check, then every bun test against a private MariaDB
-# and S3 (scripts/test-env.sh). Lint and type-check are reported on their own lines ("lint: ok"
+# and S3 (scripts/test-env.sh): the whole suite in two shards side by side, each with its own. Lint and type-check are reported on their own lines ("lint: ok"
 # or "lint: FAILED"); the last line counts the tests only and is always
 # "N passed, N failed, N skipped" (CI reads it). The exit status is non-zero when lint,
 # type-check or any test failed. The tests leave nothing behind (test/support/preload.ts).
@@ -44,27 +44,84 @@ fi
 check lint "$BIN/biome" check .
 check typecheck "$BIN/tsc" --noEmit
 
-echo "== tests: scripts/test-env.sh bun test --timeout 60000 $*" >&2
-log="$(mktemp "${TMPDIR:-/tmp}/panorama-test.XXXXXX")"
-trap 'rm -f "$log"' EXIT
-# bun writes results and its summary to stderr: copy that stream to the log, keep stdout as is.
 # --timeout: bunfig.toml's [test] timeout is not read by this bun, and the tests that start servers
 # and CLI processes need more than its default 5 s on a loaded machine.
-{ "$ROOT/scripts/test-env.sh" "$BIN/bun" test --timeout 60000 "$@" 2>&1 1>&3 3>&- | tee "$log" >&2 3>&-; } 3>&1
-status=$?
+BUN_TEST=("$BIN/bun" test --timeout 60000)
+work="$(mktemp -d "${TMPDIR:-/tmp}/panorama-test.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
 
-count() {
-  local n
-  n="$(sed -n "s/^ *\([0-9][0-9]*\) $1\$/\1/p" "$log" | tail -n 1)"
-  echo "${n:-0}"
+# bun writes results and its summary to stderr: copy that stream to a log, keep stdout as is.
+run_tests() { # LOG [FILES...]: one test environment, one bun process
+  local log="$1"
+  shift
+  { "$ROOT/scripts/test-env.sh" "${BUN_TEST[@]}" "$@" 2>&1 1>&3 3>&- | tee "$log" >&2 3>&-; } 3>&1
+}
+
+statuses=()
+if [ "$#" -gt 0 ]; then
+  echo "== tests: scripts/test-env.sh bun test --timeout 60000 $*" >&2
+  run_tests "$work/1.log" "$@"
+  statuses+=("$?")
+  logs=("$work/1.log")
+else
+  # The whole suite in two shards, each with its own MariaDB and S3 (test-env.sh), side by side:
+  # most of the time goes to waiting (CLI processes, kills, servers), so two cores serve two runs.
+  # Files are dealt by their measured seconds, the heaviest first, to the lighter shard.
+  declare -A weight=(
+    [test/integration/s3-run.test.ts]=63 [test/integration/logship.test.ts]=38
+    [test/integration/modes.test.ts]=27 [test/integration/run.test.ts]=17
+    [test/integration/logship-s3.test.ts]=15 [test/integration/logship-downtime.test.ts]=15
+    [test/integration/readme.test.ts]=15 [test/integration/privacy-logship.test.ts]=14
+    [test/integration/unchanged-probe.test.ts]=12 [test/integration/verify.test.ts]=10
+    [test/integration/run-outage.test.ts]=9 [test/integration/doctor.test.ts]=8
+    [test/integration/extract.test.ts]=8 [test/integration/s3-client.test.ts]=7
+    [test/integration/schema-variants.test.ts]=7 [test/integration/s3-verify.test.ts]=7
+  )
+  shard=("" "")
+  load=(0 0)
+  while read -r w file; do
+    i=0
+    [ "${load[1]}" -lt "${load[0]}" ] && i=1
+    shard[i]+=" ./$file"
+    load[i]=$((load[i] + w))
+  done < <(find test -name '*.test.ts' | sort | while read -r f; do echo "${weight[$f]:-2} $f"; done | sort -rn -k1,1 -s)
+  echo "== tests: two shards of bun test --timeout 60000, each under scripts/test-env.sh" >&2
+  # The first shard is shown as it runs; the second one's output follows it.
+  # shellcheck disable=SC2086
+  run_tests "$work/1.log" ${shard[0]} &
+  first=$!
+  # shellcheck disable=SC2086
+  "$ROOT/scripts/test-env.sh" "${BUN_TEST[@]}" ${shard[1]} >"$work/2.out" 2>"$work/2.log" &
+  second=$!
+  wait "$first"
+  statuses+=("$?")
+  wait "$second"
+  statuses+=("$?")
+  cat "$work/2.out"
+  cat "$work/2.log" >&2
+  logs=("$work/1.log" "$work/2.log")
+fi
+
+count() { # WORD: the sum over the logs of bun's closing "N WORD" line
+  local total=0 log n
+  for log in "${logs[@]}"; do
+    n="$(sed -n "s/^ *\([0-9][0-9]*\) $1\$/\1/p" "$log" | tail -n 1)"
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
 }
 passed="$(count pass)"
 failed="$(count fail)"
 skipped="$(count skip)"
-# No summary but a failure (the environment did not start, bun crashed): still one failure.
-if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1
-fi
+# A shard without a summary but a failure (the environment did not start, bun crashed): still one
+# failure each.
+for i in "${!statuses[@]}"; do
+  if [ "${statuses[i]}" -ne 0 ] && [ -z "$(sed -n 's/^ *\([0-9][0-9]*\) fail$/\1/p' "${logs[i]}")" ]; then
+    failed=$((failed + 1))
+  elif [ "${statuses[i]}" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    failed=1
+  fi
+done
 
 for line in "${checks[@]}"; do echo "$line"; done
 echo "$passed passed, $failed failed, $skipped skipped"
