@@ -163,6 +163,19 @@ export interface VerifyOptions {
   glue?: Glue | undefined;
 }
 
+/** A table verify did not compare: skipped (and why), or failed (with the error). */
+function notChecked(table: string, why: { skipped: string } | { error: string }): TableCheck {
+  return {
+    table,
+    partitions: 0,
+    mysql_rows: 0,
+    objects: 0,
+    findings: [],
+    error: "error" in why ? why.error : null,
+    skipped: "skipped" in why ? why.skipped : null,
+  };
+}
+
 /** Verify `tables`; with `repair`, make them agree and verify again. */
 export async function verifyTables(
   config: Config,
@@ -221,30 +234,20 @@ async function verifyOnce(
   const plans: RepairPlan[] = [];
   for (const table of tables) {
     if (table.source === "course_structures") {
-      report.tables.push({
-        table: table.name,
-        partitions: 0,
-        mysql_rows: 0,
-        objects: 0,
-        findings: [],
-        error: null,
-        skipped: "its rows come from MongoDB, which verify does not count",
-      });
+      report.tables.push(
+        notChecked(table.name, { skipped: "its rows come from MongoDB, which verify does not count" }),
+      );
       continue;
     }
     try {
       // A preset table this Open edX release lacks is absent, not a difference (DESIGN §10).
       if (table.preset && !(await tableColumns(connection, config.mysql.database, table.name))) {
         report.queries++;
-        report.tables.push({
-          table: table.name,
-          partitions: 0,
-          mysql_rows: 0,
-          objects: 0,
-          findings: [],
-          error: null,
-          skipped: `absent: ${config.mysql.database} has no such table (this Open edX release)`,
-        });
+        report.tables.push(
+          notChecked(table.name, {
+            skipped: `absent: ${config.mysql.database} has no such table (this Open edX release)`,
+          }),
+        );
         continue;
       }
       report.queries++;
@@ -254,15 +257,7 @@ async function verifyOnce(
       plans.push({ table, check, expected });
     } catch (error) {
       const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
-      report.tables.push({
-        table: table.name,
-        partitions: 0,
-        mysql_rows: 0,
-        objects: 0,
-        findings: [],
-        error: `${messageOf(error)}${hint}`,
-        skipped: null,
-      });
+      report.tables.push(notChecked(table.name, { error: `${messageOf(error)}${hint}` }));
     }
   }
   report.ok = report.tables.every((t) => t.error === null && t.findings.length === 0);

@@ -3,6 +3,7 @@
 // event stays the JSON (or almost-JSON: Python writes NaN) the LMS wrote. The event is walked as
 // bytes, like eventTime() does, rather than parsed: this runs for every event.
 import type { Pseudonymizer } from "../privacy/pseudonym.ts";
+import { stringEnd } from "./parse.ts";
 
 const OPEN = 0x7b; // {
 const CLOSE = 0x7d; // }
@@ -155,17 +156,4 @@ function sameBytes(word: Uint8Array, bytes: Uint8Array, start: number, end: numb
   if (end - start !== word.length) return false;
   for (let i = 0; i < word.length; i++) if (bytes[start + i] !== word[i]) return false;
   return true;
-}
-
-/** Index of the quote closing the string that opens at `start`, or -1. */
-function stringEnd(bytes: Uint8Array, start: number): number {
-  let from = start + 1;
-  for (;;) {
-    const quote = bytes.indexOf(QUOTE, from);
-    if (quote < 0) return -1;
-    let slashes = 0;
-    while (bytes[quote - 1 - slashes] === BACKSLASH) slashes++;
-    if (slashes % 2 === 0) return quote;
-    from = quote + 1;
-  }
 }

@@ -264,7 +264,7 @@ const TIME_KEY = encoder.encode("time");
 const TIMESTAMP_KEY = encoder.encode("timestamp");
 
 /** Index of the quote closing the string that opens at `start`, or -1. */
-function stringEnd(bytes: Uint8Array, start: number): number {
+export function stringEnd(bytes: Uint8Array, start: number): number {
   let from = start + 1;
   for (;;) {
     const quote = bytes.indexOf(QUOTE, from);
