@@ -28,7 +28,6 @@ import {
 } from "./mysql.ts";
 import type { Column } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
-import { extractRanges, planRanges } from "./pk-ranges.ts";
 import { probeUnchanged } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
@@ -405,15 +404,7 @@ async function extractTable(
       onRows: (rows: number) => options.events?.rowsRead?.(table.name, rows),
     };
     const readAt = new Date();
-    // A big unpartitioned table: primary-key ranges over the pool, into the same one file.
-    const ranged =
-      table.partition_fields.length === 0 && probe.read.length === 1 && !options.dryRun
-        ? await planRanges(main, config, table.name).catch((error) => {
-            throw mysqlError(error, config.mysql, `planning the read of ${table.name}`);
-          })
-        : null;
-    if (ranged) await record(await extractRanges(main, config, job, ranged, config.mysql.connections));
-    else await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
+    await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
     if (!options.dryRun) {
       // The files must be on disk before the watermark and the probes say they were extracted.
       if (probe.read.length > 0) syncFilesystem(config.state_dir);

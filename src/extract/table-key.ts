@@ -1,21 +1,13 @@
 // A table's primary key as information_schema describes it: what the unchanged probe
-// (unchanged-probe.ts) and the primary-key ranges (pk-ranges.ts) rely on.
+// (unchanged-probe.ts) relies on.
 import type { Connection } from "mysql2";
 import { query } from "./mysql.ts";
-
-const INTEGER_TYPES = ["tinyint", "smallint", "mediumint", "int", "bigint"];
 
 export interface PrimaryKey {
   /** the single column of the primary key */
   column: string;
-  /** an integer column */
-  integer: boolean;
   /** AUTO_INCREMENT: a new row always takes a larger key than any before */
   autoIncrement: boolean;
-  /** InnoDB: rows come in primary-key order, a full scan's as a range's */
-  innodb: boolean;
-  /** the server's estimate of the row count (information_schema.TABLES.TABLE_ROWS) */
-  estimatedRows: number;
 }
 
 /** The table's single-column primary key; null without one (none, or several columns). */
@@ -24,9 +16,9 @@ export async function primaryKey(
   database: string,
   table: string,
 ): Promise<PrimaryKey | null> {
-  const columns = await query<{ name: string; type: string; extra: string }>(
+  const columns = await query<{ name: string; extra: string }>(
     connection,
-    `SELECT c.COLUMN_NAME AS name, c.DATA_TYPE AS type, c.EXTRA AS extra
+    `SELECT c.COLUMN_NAME AS name, c.EXTRA AS extra
        FROM information_schema.STATISTICS s
        JOIN information_schema.COLUMNS c
          ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
@@ -34,17 +26,9 @@ export async function primaryKey(
     [database, table],
   );
   if (columns.length !== 1) return null;
-  const [info] = await query<{ engine: string | null; rows: string | number | null }>(
-    connection,
-    "SELECT ENGINE AS engine, TABLE_ROWS AS `rows` FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-    [database, table],
-  );
   const column = columns[0]!;
   return {
     column: String(column.name),
-    integer: INTEGER_TYPES.includes(String(column.type).toLowerCase()),
     autoIncrement: String(column.extra).toLowerCase().includes("auto_increment"),
-    innodb: String(info?.engine ?? "").toLowerCase() === "innodb",
-    estimatedRows: Number(info?.rows ?? 0),
   };
 }
