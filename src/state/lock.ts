@@ -21,13 +21,8 @@ export function acquireLock(stateDir: string, command: string): Lock {
   const path = lockPath(stateDir);
   const fd = openSync(path, "a+", PRIVATE_FILE);
   if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+    const holder = holderLine(fd);
     closeSync(fd);
-    let holder = "";
-    try {
-      holder = readFileSync(path, "utf8").trim();
-    } catch {
-      // the message is still right without the holder's details
-    }
     throw new LockedError(
       `another panorama run holds the lock ${path}${holder ? ` (${holder})` : ""}`,
       "wait for it to finish; cron will start the next run on schedule",
@@ -71,12 +66,21 @@ export function lockHolder(stateDir: string): LockHolder | null {
       flock(fd, LOCK_UN);
       return null;
     }
-    const text = readFileSync(lockPath(stateDir), "utf8");
-    const match = /^pid (\d+), (\S+), since (\S+)/.exec(text);
+    // The command may hold spaces ("verify --repair"): the time is the line's last word.
+    const match = /^pid (\d+), (.+), since (\S+)$/.exec(holderLine(fd));
     return match
       ? { pid: Number(match[1]), command: match[2]!, since: match[3]! }
       : { pid: null, command: null, since: null };
   } finally {
     closeSync(fd);
+  }
+}
+
+/** The line the holder wrote, read from the open lock file; "" when unreadable or not yet written. */
+function holderLine(fd: number): string {
+  try {
+    return readFileSync(fd, "utf8").trim();
+  } catch {
+    return "";
   }
 }

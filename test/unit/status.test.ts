@@ -96,6 +96,16 @@ describe("status: a run in progress, and the width of the table", () => {
     } finally {
       lock.release();
     }
+    // A command with a space in it, as verify --repair takes the lock.
+    const repair = acquireLock(cfg.state_dir, "verify --repair");
+    try {
+      expect((await collectStatus(cfg)).in_progress.run).toMatchObject({
+        command: "verify --repair",
+        pid: process.pid,
+      });
+    } finally {
+      repair.release();
+    }
     const after = await collectStatus(cfg);
     expect(after.in_progress).toEqual({ run: null, log_ship: null });
     expect(formatStatus(after)).not.toContain("in progress");
