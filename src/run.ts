@@ -6,7 +6,7 @@ import { Glue } from "./aws/glue.ts";
 import { tablesToHoldBack } from "./catalog/preflight.ts";
 import { registerAfterUpload, registersPartitions } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
-import { listTableObjects, pruneUnproduced } from "./datalake/prune.ts";
+import { pruneUnproduced, unproducedKeys } from "./datalake/prune.ts";
 import { S3Target } from "./datalake/s3-target.ts";
 import { cleanSpool, listSpool, type ManifestEntry, spoolDir } from "./datalake/spool.ts";
 import { createTarget } from "./datalake/target.ts";
@@ -61,8 +61,17 @@ async function recoverTarget(target: Target): Promise<void> {
  * The raw tables that would misread what is written under them (DESIGN §6), compared before
  * anything is stored; each is said once, as an error. Without a catalog there is nothing to compare.
  */
-async function heldBack(config: Config, tables: TableConfig[], target: Target): Promise<Map<string, string>> {
+async function heldBack(
+  config: Config,
+  selected: TableConfig[],
+  spooled: ManifestEntry[],
+  target: Target,
+): Promise<Map<string, string>> {
   const glue = registersPartitions(config) ? glueOf(config, target) : undefined;
+  // The tables to extract and those with files in the spool: everything about to be written.
+  const tables = config.tables.filter(
+    (t) => selected.some((s) => s.name === t.name) || spooled.some((e) => e.table === t.name),
+  );
   const misaligned = await tablesToHoldBack(config, tables, glue);
   const reasons = new Map<string, string>();
   for (const [table, error] of misaligned) {
@@ -97,22 +106,25 @@ async function storeAll(uploader: Uploader, entries: ManifestEntry[]): Promise<v
   await uploader.drain();
 }
 
-/** `panorama upload`: every complete spool file to the target. */
-export async function uploadSpool(config: Config, dryRun: boolean): Promise<RunResult> {
+/**
+ * `panorama upload`: every complete spool file to the target. A dry run of `run` passes its
+ * target and the tables it holds back, so that the raw tables are compared once.
+ */
+export async function uploadSpool(
+  config: Config,
+  dryRun: boolean,
+  target: Target = createTarget(config),
+  checked?: Map<string, string>,
+): Promise<RunResult> {
   const spool = spoolDir(config.state_dir);
   if (!dryRun) await cleanSpool(spool);
-  const target = createTarget(config);
   if (!dryRun) await recoverTarget(target);
   const spooled = await listSpool(spool);
   if (spooled.length === 0) {
     log.info("the spool is empty: nothing to upload");
     return { ok: true };
   }
-  const held = await heldBack(
-    config,
-    config.tables.filter((t) => spooled.some((e) => e.table === t.name)),
-    target,
-  );
+  const held = checked ?? (await heldBack(config, [], spooled, target));
   const entries = withoutHeldBack(spooled, held);
   const uploader = new Uploader(config, target, { dryRun });
   await storeAll(uploader, entries);
@@ -134,13 +146,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   report.watch(uploader);
   const started = new Date();
   const spooled = await listSpool(spool);
-  const held = await heldBack(
-    config,
-    config.tables.filter(
-      (t) => tables.some((s) => s.name === t.name) || spooled.some((e) => e.table === t.name),
-    ),
-    target,
-  );
+  const held = await heldBack(config, tables, spooled, target);
   const leftovers = withoutHeldBack(spooled, held);
   if (leftovers.length > 0)
     log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);
@@ -209,19 +215,12 @@ async function pruneFullReads(
   readAt: Date,
 ): Promise<boolean> {
   let catalogued = true;
+  const glue = glueOf(config, target);
   for (const summary of summaries) {
-    const table = tables.find((t) => t.name === summary.table);
-    if (!table || table.partition_fields.length === 0) continue;
-    if (!summary.full || summary.error !== null || !summary.keys) continue;
+    const table = prunable(tables, summary);
+    if (!table || !summary.keys) continue;
     try {
-      const result = await pruneUnproduced(
-        config,
-        target,
-        uploader,
-        table,
-        new Set(summary.keys),
-        glueOf(config, target),
-      );
+      const result = await pruneUnproduced(config, target, uploader, table, new Set(summary.keys), glue);
       catalogued &&= result.catalogued;
       if (result.deleted.length > 0) {
         log.info(`${table.name}: ${result.deleted.length} stale object(s) deleted (read in full)`, {
@@ -280,31 +279,44 @@ function blameUploadFailure(summaries: TableSummary[], uploader: Uploader): void
  * catalog step is left out (`panorama catalog --dry-run` compares the partitions with Glue).
  */
 export async function dryRunJob(config: Config, tables: TableConfig[], full: boolean): Promise<RunResult> {
-  const stored = await uploadSpool(config, true);
-  const held = await heldBack(config, tables, createTarget(config));
+  const target = createTarget(config);
+  const held = await heldBack(config, tables, await listSpool(spoolDir(config.state_dir)), target);
+  const stored = await uploadSpool(config, true, target, held);
   const summaries = await extractTables(
     config,
     tables.filter((t) => !held.has(t.name)),
     { full, fullEvery: config.extract.full_every, dryRun: true, events: tableProgress() },
   );
-  for (const summary of heldSummaries(held)) log.error(summary.error!, { table: summary.table });
-  summaries.push(...heldSummaries(held));
+  const heldTables = heldSummaries(held).filter((h) => tables.some((t) => t.name === h.table));
+  for (const summary of heldTables) log.error(summary.error!, { table: summary.table });
+  summaries.push(...heldTables);
   printPlanned(summaries, "extract\t");
-  await printStale(config, tables, summaries);
+  await printStale(config, target, tables, summaries);
   return { ok: stored.ok && reportFailedTables(summaries) };
 }
 
 /** A dry run's deletions (DESIGN §7a): the objects a full read did not produce, `delete\t<key>`. */
-async function printStale(config: Config, tables: TableConfig[], summaries: TableSummary[]): Promise<void> {
-  const target = createTarget(config);
+async function printStale(
+  config: Config,
+  target: Target,
+  tables: TableConfig[],
+  summaries: TableSummary[],
+): Promise<void> {
   for (const summary of summaries) {
-    const table = tables.find((t) => t.name === summary.table);
-    if (!table || table.partition_fields.length === 0 || !summary.full || summary.error !== null) continue;
+    const table = prunable(tables, summary);
+    if (!table) continue;
     const produced = new Set((summary.planned ?? []).map((p) => p.key));
-    for (const object of await listTableObjects(config, target, table.name)) {
-      if (!produced.has(object.key)) process.stdout.write(`delete\t${object.key}\n`);
+    for (const key of await unproducedKeys(config, target, table.name, produced)) {
+      process.stdout.write(`delete\t${key}\n`);
     }
   }
+}
+
+/** The table of `summary` when a full read of it ended well: what it did not produce is stale. */
+function prunable(tables: TableConfig[], summary: TableSummary): TableConfig | null {
+  const table = tables.find((t) => t.name === summary.table);
+  if (!table || table.partition_fields.length === 0) return null;
+  return summary.full && summary.error === null ? table : null;
 }
 
 /** A dry run's planned files, one `<key>\t<rows> rows\t<bytes> bytes` line each. */

@@ -7,7 +7,7 @@ import type { Connection } from "mysql2";
 import type { Glue } from "./aws/glue.ts";
 import { registerAfterUpload } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
-import { objectKey, otherVariantKey } from "./datalake/layout.ts";
+import { otherVariantKey } from "./datalake/layout.ts";
 import { hostTablePrefix, listTableObjects, removeStale } from "./datalake/prune.ts";
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import type { Target } from "./datalake/targets.ts";
@@ -15,7 +15,7 @@ import { Uploader } from "./datalake/upload.ts";
 import { messageOf, PanoramaError } from "./errors.ts";
 import { planTable } from "./extract/extract.ts";
 import { type Cell, close, connect, ident, mysqlError, query, tableColumns } from "./extract/mysql.ts";
-import { partitionPairs } from "./extract/partition.ts";
+import { partitionKey } from "./extract/partition.ts";
 import { extractOverConnections } from "./extract/partition-pool.ts";
 import { log } from "./log.ts";
 import type { PseudonymsStatus } from "./privacy/report.ts";
@@ -73,13 +73,7 @@ async function mysqlCounts(
   table: TableConfig,
 ): Promise<Map<string, Expected>> {
   const from = `FROM ${ident(table.name)}`;
-  const keyOf = (values: Cell[]) =>
-    objectKey({
-      basePrefix: config.datalake.base_prefix,
-      table: table.name,
-      partitions: partitionPairs(config, table, values),
-      compression: config.datalake.compression,
-    });
+  const keyOf = (values: Cell[]) => partitionKey(config, table, values);
   const out = new Map<string, Expected>();
   const send = (sql: string) => {
     log.debug("verify: counting rows", { table: table.name, sql });

@@ -105,7 +105,17 @@ export async function pruneUnproduced(
   produced: ReadonlySet<string>,
   glue?: Glue,
 ): Promise<PruneResult> {
-  const listed = await listTableObjects(config, target, table.name);
-  const stale = listed.map((o) => o.key).filter((key) => !produced.has(key));
+  const stale = await unproducedKeys(config, target, table.name, produced);
   return removeStale(config, target, uploader, table, stale, produced, glue);
+}
+
+/** This host's data objects of `table` that `produced` (a full read's keys) does not hold. */
+export async function unproducedKeys(
+  config: Config,
+  target: Target,
+  table: string,
+  produced: ReadonlySet<string>,
+): Promise<string[]> {
+  const listed = await listTableObjects(config, target, table);
+  return listed.map((o) => o.key).filter((key) => !produced.has(key));
 }

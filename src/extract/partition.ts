@@ -48,6 +48,16 @@ export function partitionPairs(config: Config, table: TableConfig, values: Cell[
   return [...config.datalake.base_partitions, ...fieldPairs];
 }
 
+/** The object key of one partition of `table` (its values in partition_fields order). */
+export function partitionKey(config: Config, table: TableConfig, values: Cell[]): string {
+  return objectKey({
+    basePrefix: config.datalake.base_prefix,
+    table: table.name,
+    partitions: partitionPairs(config, table, values),
+    compression: config.datalake.compression,
+  });
+}
+
 /** WHERE clause and values selecting one partition. `=` (not `<=>`, which MariaDB cannot serve
  * from an index) for values, IS NULL for the NULL partition. */
 export function partitionWhere(table: TableConfig, values: Cell[]): { sql: string; values: Cell[] } {
@@ -75,12 +85,7 @@ export async function extractPartition(
 ): Promise<ManifestEntry> {
   const { table, columns, dryRun, onRows } = job;
   const partitions = partitionPairs(config, table, values);
-  const key = objectKey({
-    basePrefix: config.datalake.base_prefix,
-    table: table.name,
-    partitions,
-    compression: config.datalake.compression,
-  });
+  const key = partitionKey(config, table, values);
   const writer = dryRun
     ? SpoolWriter.discarding(key)
     : await SpoolWriter.open(spoolDir(config.state_dir), key);
