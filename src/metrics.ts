@@ -181,18 +181,17 @@ function storePath(config: Config): string {
   return join(config.state_dir, "metrics.json");
 }
 
-/** The families `command` wrote last time (none when metrics are off or it never wrote). */
-export function previousFamilies(config: Config, command: MetricsCommand): Family[] {
-  if (!config.metrics.textfile) return [];
-  return readJson<Stored>(storePath(config), {})[command] ?? [];
-}
-
 /**
  * Replace `command`'s families in the textfile, keeping the other commands'. Serialised by a
- * lock in state_dir (run and log-ship may end at the same moment). Does nothing when
+ * lock in state_dir (run and log-ship may end at the same moment); `families` may be computed
+ * from what `command` wrote last time, read under that lock. Does nothing when
  * `[metrics] textfile` is empty; a failure is a warning, never the job's failure.
  */
-export function writeMetrics(config: Config, command: MetricsCommand, families: Family[]): void {
+export function writeMetrics(
+  config: Config,
+  command: MetricsCommand,
+  families: Family[] | ((previous: Family[]) => Family[]),
+): void {
   const textfile = config.metrics.textfile;
   if (!textfile) return;
   let fd: number | null = null;
@@ -200,7 +199,7 @@ export function writeMetrics(config: Config, command: MetricsCommand, families: 
     fd = openSync(join(config.state_dir, "metrics.lock"), "a+", PRIVATE_FILE);
     flock(fd, LOCK_EX);
     const stored = readJson<Stored>(storePath(config), {});
-    stored[command] = families;
+    stored[command] = typeof families === "function" ? families(stored[command] ?? []) : families;
     writeJsonAtomic(storePath(config), stored);
     // Read by node_exporter, which runs as another user: figures and table names, no learner data.
     atomicWrite(textfile, renderExposition(Object.values(stored).flat()), 0o644);
@@ -217,12 +216,12 @@ export function writeRunMetrics(
   figures: CommandFigures,
   tables?: { summaries: TableSummary[]; uploads: ReadonlyMap<string, TableUploads> },
 ): void {
-  if (!config.metrics.textfile) return;
-  const previous = previousFamilies(config, "run");
-  const perTable = tables
-    ? tableFamilies(tables.summaries, tables.uploads, previous, figures.time)
-    : previous.filter((f) => f.name.startsWith("panorama_table_"));
-  writeMetrics(config, "run", [...commandFamilies("run", figures), ...perTable]);
+  writeMetrics(config, "run", (previous) => [
+    ...commandFamilies("run", figures),
+    ...(tables
+      ? tableFamilies(tables.summaries, tables.uploads, previous, figures.time)
+      : previous.filter((f) => f.name.startsWith("panorama_table_"))),
+  ]);
 }
 
 /** After `verify`: the command's figures and, per table, the differences left and whether it was checked. */
@@ -231,20 +230,23 @@ export function writeVerifyMetrics(
   figures: CommandFigures,
   tables?: { table: string; differences: number; error: boolean }[],
 ): void {
-  if (!config.metrics.textfile) return;
-  const perTable = tables
-    ? [
-        gauge(
-          "panorama_verify_differences",
-          "Differences between MySQL and the datalake that the last verify left (after --repair: what it could not repair).",
-          tables.map((t) => ({ labels: { table: t.table }, value: t.differences })),
-        ),
-        gauge(
-          "panorama_verify_error",
-          "1 when the last verify could not check the table (MySQL or the datalake failed), else 0.",
-          tables.map((t) => ({ labels: { table: t.table }, value: t.error ? 1 : 0 })),
-        ),
-      ]
-    : previousFamilies(config, "verify").filter((f) => f.name.startsWith("panorama_verify_"));
-  writeMetrics(config, "verify", [...commandFamilies("verify", figures), ...perTable]);
+  const perTable = (previous: Family[]) =>
+    tables
+      ? [
+          gauge(
+            "panorama_verify_differences",
+            "Differences between MySQL and the datalake that the last verify left (after --repair: what it could not repair).",
+            tables.map((t) => ({ labels: { table: t.table }, value: t.differences })),
+          ),
+          gauge(
+            "panorama_verify_error",
+            "1 when the last verify could not check the table (MySQL or the datalake failed), else 0.",
+            tables.map((t) => ({ labels: { table: t.table }, value: t.error ? 1 : 0 })),
+          ),
+        ]
+      : previous.filter((f) => f.name.startsWith("panorama_verify_"));
+  writeMetrics(config, "verify", (previous) => [
+    ...commandFamilies("verify", figures),
+    ...perTable(previous),
+  ]);
 }
