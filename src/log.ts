@@ -128,10 +128,6 @@ export function setupLogging(options: { level?: Level | undefined; json?: boolea
   consola = build(options.level ?? "info");
 }
 
-export function isJsonLogging(): boolean {
-  return jsonMode;
-}
-
 /** Values that must never be written (passwords, secret keys). */
 export function addSecrets(values: readonly string[]): void {
   secrets = [...new Set([...secrets, ...values.filter((v) => v.length > 0)])].sort(

@@ -14,7 +14,7 @@ import type { LogShipFileStatus } from "./logship/checkpoint.ts";
 import { atomicWrite, PRIVATE_FILE, readJson, writeJsonAtomic } from "./state/atomic.ts";
 import { flock, LOCK_EX } from "./state/libc.ts";
 
-export type MetricsCommand = "run" | "verify" | "log-ship";
+type MetricsCommand = "run" | "verify" | "log-ship";
 
 export interface Sample {
   labels?: Record<string, string>;

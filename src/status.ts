@@ -15,7 +15,7 @@ import {
   logshipDir,
 } from "./logship/checkpoint.ts";
 import { type PseudonymsStatus, pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
-import { formatBytes } from "./progress.ts";
+import { formatBytes, formatCount } from "./progress.ts";
 import { type LockHolder, lockHolder } from "./state/lock.ts";
 import { readRuns, type TableRun } from "./state/runs.ts";
 import { readVerifyRecord, type VerifyRecord } from "./state/verify-record.ts";
@@ -88,8 +88,6 @@ export async function collectStatus(config: Config): Promise<Status> {
   };
 }
 
-const number = new Intl.NumberFormat("en-US");
-
 function columns(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
@@ -104,8 +102,8 @@ function logLines(logs: LogShipFileStatus[]): string[] {
   if (logs.length === 0) return [];
   const rows = logs.map((l) => [
     l.path,
-    number.format(l.size),
-    number.format(l.unshipped),
+    formatCount(l.size),
+    formatCount(l.unshipped),
     l.last_upload ? l.last_upload.replace("T", " ").slice(0, 19) : "never",
   ]);
   return ["", ...columns(["tracking log", "bytes", "not shipped", "last upload"], rows)];
@@ -126,9 +124,9 @@ function verifyLine(record: VerifyRecord | null): string {
 function lossLines(losses: Status["logs_lost"]): string[] {
   return losses.map((l) => {
     const uncounted = l.uncounted_files
-      ? `, and lines not counted in ${number.format(l.uncounted_files)} more`
+      ? `, and lines not counted in ${formatCount(l.uncounted_files)} more`
       : "";
-    return `${l.log}: ${number.format(l.lines)} line(s) (${number.format(l.bytes)} bytes) lost in ${number.format(l.files)} file(s) removed or truncated before they were shipped${uncounted}; the last ${l.last.replace("T", " ").slice(0, 19)}`;
+    return `${l.log}: ${formatCount(l.lines)} line(s) (${formatCount(l.bytes)} bytes) lost in ${formatCount(l.files)} file(s) removed or truncated before they were shipped${uncounted}; the last ${l.last.replace("T", " ").slice(0, 19)}`;
   });
 }
 
@@ -136,7 +134,7 @@ function lossLines(losses: Status["logs_lost"]): string[] {
 function unreadCell(table: TableStatus): string {
   const unread = table.last_run?.unread;
   if (!unread) return "";
-  return table.partitioned ? `${number.format(unread)} partition(s)` : "table";
+  return table.partitioned ? `${formatCount(unread)} partition(s)` : "table";
 }
 
 /** What a lock holder is doing, for people: "`panorama run` (pid 42) since 2026-12-04 16:59:01 UTC, 3 min ago". */
@@ -155,7 +153,7 @@ function holderLine(what: string, holder: LockHolder, now: Date): string {
 }
 
 /** The width the default table keeps within; `--wide` shows every column, whole. */
-export const STATUS_WIDTH = 120;
+const STATUS_WIDTH = 120;
 
 const WIDE_HEADER = [
   "table",
@@ -181,21 +179,21 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     const absent = r?.absent === true;
     const spool =
       t.spooled_files > 0
-        ? `${t.spooled_files} file(s), ${wide ? `${number.format(t.spooled_bytes)} B` : formatBytes(t.spooled_bytes)}`
+        ? `${t.spooled_files} file(s), ${wide ? `${formatCount(t.spooled_bytes)} B` : formatBytes(t.spooled_bytes)}`
         : "";
     const cells: Record<string, string> = {
       table: t.table,
       // The default drops the year and the seconds: the width goes to the error.
       "last run (UTC)": r ? r.time.replace("T", " ").slice(wide ? 0 : 5, wide ? 19 : 16) : "never",
-      rows: absent ? "absent" : r ? number.format(r.rows) : "",
-      objects: r && !absent ? number.format(r.objects) : "",
-      bytes: r && !absent ? (wide ? number.format(r.bytes) : formatBytes(r.bytes)) : "",
-      unchanged: r && !absent ? number.format(r.skipped) : "",
+      rows: absent ? "absent" : r ? formatCount(r.rows) : "",
+      objects: r && !absent ? formatCount(r.objects) : "",
+      bytes: r && !absent ? (wide ? formatCount(r.bytes) : formatBytes(r.bytes)) : "",
+      unchanged: r && !absent ? formatCount(r.skipped) : "",
       "not read (unchanged)": absent ? "" : unreadCell(t),
       seconds: r && !absent ? String(r.seconds) : "",
       watermark: t.watermark ?? "",
       spool,
-      unregistered: t.pending_partitions ? `${number.format(t.pending_partitions)} partition(s)` : "",
+      unregistered: t.pending_partitions ? `${formatCount(t.pending_partitions)} partition(s)` : "",
       error: r?.error ?? "",
     };
     return cells;
@@ -231,7 +229,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     ...lossLines(status.logs_lost),
     ...(status.logs_pending_partitions
       ? [
-          `${number.format(status.logs_pending_partitions)} tracking-log day partition(s) not registered in Glue yet (the next log-ship registers them)`,
+          `${formatCount(status.logs_pending_partitions)} tracking-log day partition(s) not registered in Glue yet (the next log-ship registers them)`,
         ]
       : []),
     ...(cut ? ["", "(errors cut at 120 columns: `panorama status --wide` shows them whole)"] : []),

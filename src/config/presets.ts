@@ -23,7 +23,7 @@ export const FORBIDDEN_FIELDS: Record<string, string[]> = { auth_user: ["passwor
  * (DESIGN §7). Tables without one (auth_user, student_courseenrollment: rows change without a
  * timestamp moving) are always read. The incremental table uses its timestamp_field.
  */
-export const CHANGED_FIELDS: Record<string, string> = {
+const CHANGED_FIELDS: Record<string, string> = {
   submissions_teamsubmission: "modified",
   course_overviews_courseoverview: "modified",
   grades_persistentcoursegrade: "modified",

@@ -159,7 +159,7 @@ export type Row = Cell[];
  * Where CSV goes: text or bytes (only valid during the call) and the rows they complete; a
  * returned promise means "wait before sending more".
  */
-export type CsvSink = (bytes: Uint8Array | string, rows: number) => undefined | Promise<void>;
+type CsvSink = (bytes: Uint8Array | string, rows: number) => undefined | Promise<void>;
 
 interface RowPacket {
   buffer: Buffer;

@@ -47,7 +47,7 @@ export function extraColumns(columns: ColumnInfo[], configured: TableConfig | un
 }
 
 /** Configured fields the table lacks. */
-export function missingColumns(columns: ColumnInfo[], configured: TableConfig | undefined): string[] {
+function missingColumns(columns: ColumnInfo[], configured: TableConfig | undefined): string[] {
   return (configured?.fields ?? [])
     .map((f) => f.name)
     .filter((name) => !columns.some((c) => c.name === name));

@@ -6,7 +6,7 @@ import { readFileSync, statSync } from "node:fs";
 
 /** Bytes a key file must hold at least (the HMAC-SHA256 block is 64; 32 is the hash size). */
 export const KEY_BYTES = 32;
-export const PREFIX = "pz_";
+const PREFIX = "pz_";
 /** 26 base32 characters: 130 bits of the digest. */
 const CHARACTERS = 26;
 export const PSEUDONYM_LENGTH = PREFIX.length + CHARACTERS;

@@ -38,7 +38,7 @@ const LOG_SHIP_MEMORY = { requests: { memory: "128Mi", cpu: "50m" }, limits: { m
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-export function checkK8sOptions(namespace: string, image: string): void {
+function checkK8sOptions(namespace: string, image: string): void {
   if (!DNS_LABEL.test(namespace)) {
     throw new UsageError(
       `--namespace: "${namespace}" is not a Kubernetes namespace name (lower-case letters, digits and -, at most 63)`,
@@ -54,7 +54,7 @@ export function lmsLogGlob(namespace: string): string {
 }
 
 /** The configuration as the pods read it: their paths, and no file they would not have. */
-export function podConfig(config: Config, raw: Record<string, unknown>, namespace: string): string {
+function podConfig(config: Config, raw: Record<string, unknown>, namespace: string): string {
   const copy = structuredClone(raw) as Record<string, Record<string, unknown> | unknown>;
   const table = (key: string): Record<string, unknown> => {
     const existing = copy[key];

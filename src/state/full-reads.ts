@@ -9,7 +9,7 @@ function path(stateDir: string): string {
 }
 
 /** table → ISO time of its last full read whose stale objects were deleted */
-export function readFullReads(stateDir: string): Record<string, string> {
+function readFullReads(stateDir: string): Record<string, string> {
   return readJson<Record<string, string>>(path(stateDir), {});
 }
 
