@@ -3,7 +3,7 @@
 // event stays the JSON (or almost-JSON: Python writes NaN) the LMS wrote. The event is walked as
 // bytes, like eventTime() does, rather than parsed: this runs for every event.
 import type { Pseudonymizer } from "../privacy/pseudonym.ts";
-import { stringEnd } from "./parse.ts";
+import { equalsAt, stringEnd } from "./parse.ts";
 
 const OPEN = 0x7b; // {
 const CLOSE = 0x7d; // }
@@ -39,7 +39,7 @@ export class EventPseudonyms {
       let node = this.root;
       for (const key of field.split(".")) {
         const bytes = encoder.encode(key);
-        let child = node.children.find((c) => sameBytes(c.key, bytes, 0, bytes.length));
+        let child = node.children.find((c) => equalsAt(bytes, 0, bytes.length, c.key));
         if (!child) {
           child = { key: bytes, leaf: false, children: [] };
           node.children.push(child);
@@ -148,12 +148,6 @@ function decodedString(event: Uint8Array, start: number, end: number): string | 
 }
 
 function childFor(node: PathNode, bytes: Uint8Array, start: number, end: number): PathNode | null {
-  for (const child of node.children) if (sameBytes(child.key, bytes, start, end)) return child;
+  for (const child of node.children) if (equalsAt(bytes, start, end, child.key)) return child;
   return null;
-}
-
-function sameBytes(word: Uint8Array, bytes: Uint8Array, start: number, end: number): boolean {
-  if (end - start !== word.length) return false;
-  for (let i = 0; i < word.length; i++) if (bytes[start + i] !== word[i]) return false;
-  return true;
 }

@@ -92,11 +92,6 @@ const SPACE = 0x20;
 const STDOUT = encoder.encode("stdout ");
 const STDERR = encoder.encode("stderr ");
 
-function startsWithAt(line: Uint8Array, at: number, word: Uint8Array): boolean {
-  for (let i = 0; i < word.length; i++) if (line[at + i] !== word[i]) return false;
-  return true;
-}
-
 /**
  * A CRI record, or null. The time is RFC 3339 (`2024-03-01T10:00:00.123456789Z`, no blank in
  * it); the tag is `F` or `P`, possibly followed by more `:`-separated tags (the CRI spec keeps
@@ -109,7 +104,11 @@ function criRecord(line: Uint8Array): ParsedLine | null {
   // the shortest RFC 3339 time: 2024-03-01T10:00:00Z
   if (afterTime < 20) return null;
   const at = afterTime + 1;
-  const stream = startsWithAt(line, at, STDOUT) ? "stdout" : startsWithAt(line, at, STDERR) ? "stderr" : null;
+  const stream = equalsAt(line, at, at + STDOUT.length, STDOUT)
+    ? "stdout"
+    : equalsAt(line, at, at + STDERR.length, STDERR)
+      ? "stderr"
+      : null;
   if (stream === null) return null;
   const tagAt = at + STDOUT.length;
   const tag = line[tagAt];
@@ -276,7 +275,8 @@ export function stringEnd(bytes: Uint8Array, start: number): number {
   }
 }
 
-function equalsAt(bytes: Uint8Array, start: number, end: number, word: Uint8Array): boolean {
+/** Whether bytes[start, end) are exactly `word`. */
+export function equalsAt(bytes: Uint8Array, start: number, end: number, word: Uint8Array): boolean {
   if (end - start !== word.length) return false;
   for (let i = 0; i < word.length; i++) if (bytes[start + i] !== word[i]) return false;
   return true;

@@ -175,8 +175,6 @@ export class LogShipper {
    * was down; null before the first run (all rotated files are history).
    */
   private lastRun: number | null;
-  /** what the checkpoint records as the last run: the start of the last pass that looked at every file */
-  private runTime: string | undefined;
   /** this pass could not take every new rotated file: the last run's time is kept */
   private deferred = false;
   /** tracked files whose inode was found but could not be opened, this pass */
@@ -203,8 +201,8 @@ export class LogShipper {
       : null;
     const state = readCheckpointState(config.state_dir);
     for (const cp of state.files) this.files.push(this.track(cp, null));
-    this.runTime = state.last_run;
-    this.lastRun = state.last_run ? Date.parse(state.last_run) : null;
+    const lastRun = state.last_run ? Date.parse(state.last_run) : Number.NaN;
+    this.lastRun = Number.isFinite(lastRun) ? lastRun : null;
     this.losses = state.losses ?? {};
     options.signal?.addEventListener("abort", () => this.stop(), { once: true });
     if (options.signal?.aborted) this.stopping = true;
@@ -312,7 +310,7 @@ export class LogShipper {
     }
     writeCheckpointState(this.config.state_dir, {
       files: this.files.map((t) => t.cp),
-      ...(this.runTime ? { last_run: this.runTime } : {}),
+      ...(this.lastRun !== null ? { last_run: new Date(this.lastRun).toISOString() } : {}),
       ...(Object.keys(this.losses).length > 0 ? { losses: this.losses } : {}),
     });
     this.dirty = false;
@@ -335,7 +333,6 @@ export class LogShipper {
     for (const t of [...this.files]) await this.guard(t, () => this.locate(t));
     await this.discover();
     if (!this.deferred) {
-      this.runTime = new Date(started - CLOCK_SLACK_MS).toISOString();
       this.lastRun = started - CLOCK_SLACK_MS;
     }
     const timeout = this.config.logs.upload_timeout * 1000;
@@ -923,12 +920,11 @@ export class LogShipper {
       return { offset: m.start, event };
     });
     if (items.length === 1) return this.record(t, items[0]!.offset, group.end, items[0]!.event);
-    // A group bypasses record(): its events are pseudonymized here (DESIGN §11).
-    if (this.pseudonyms) {
-      for (const item of items) if (item.event) item.event = this.pseudonyms.rewrite(item.event);
-    }
     for (const item of items) if (item.event === null) this.result.skipped++;
-    return t.batcher.addGroup(items, group.end);
+    return t.batcher.addGroup(
+      items.map((item) => ({ offset: item.offset, event: item.event && this.shippable(item.event) })),
+      group.end,
+    );
   }
 
   /** Docker splits long messages over several wrappers: join them before looking for the event. */
@@ -967,7 +963,12 @@ export class LogShipper {
       t.batcher.skip(end);
       return null;
     }
-    return t.batcher.add(this.pseudonyms ? this.pseudonyms.rewrite(event) : event, start, end);
+    return t.batcher.add(this.shippable(event), start, end);
+  }
+
+  /** The event as it leaves the host: with pseudonyms in place of personal values (DESIGN §11). */
+  private shippable(event: Uint8Array): Uint8Array {
+    return this.pseudonyms ? this.pseudonyms.rewrite(event) : event;
   }
 
   private async flush(t: Tracked): Promise<void> {
