@@ -1,10 +1,9 @@
 import { defineCommand } from "citty";
 import pkg from "../../package.json" with { type: "json" };
-import { parseConfig } from "../config/load.ts";
 import { ConfigError } from "../errors.ts";
 import { log } from "../log.ts";
 import { formatManifests, k8sManifests } from "../setup/k8s.ts";
-import { globalArgs, prepare } from "./shared.ts";
+import { globalArgs, prepareLoaded } from "./shared.ts";
 
 export default defineCommand({
   meta: {
@@ -26,15 +25,13 @@ export default defineCommand({
     },
   },
   async run({ args }) {
-    const config = await prepare(args);
+    const { config, raw } = await prepareLoaded(args);
     if (config.file === null) {
       throw new ConfigError(
         "the manifests need a configuration file to put in their Secret",
         "pass --config FILE",
       );
     }
-    // The file again, as parsed (environment overrides applied): the pods get what this host uses.
-    const { raw } = parseConfig(await Bun.file(config.file).text(), config.file, process.env);
     const namespace = args.namespace ?? "openedx";
     if (config.mode === "DEMO") {
       process.stdout.write(

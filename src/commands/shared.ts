@@ -1,7 +1,7 @@
 // Argument sets shared by the commands, and the set-up every command does first.
 import { loadConfig } from "../config/load.ts";
 import { type Job, modeAllows } from "../config/modes.ts";
-import { closest } from "../config/reader.ts";
+import { closest, type Raw } from "../config/reader.ts";
 import { secretsOf } from "../config/secrets.ts";
 import type { Config } from "../config/types.ts";
 import { ConfigError, UsageError } from "../errors.ts";
@@ -67,8 +67,16 @@ export async function prepare(
   args: GlobalOptions,
   options: { strictSchedule?: boolean } = {},
 ): Promise<Config> {
+  return (await prepareLoaded(args, options)).config;
+}
+
+/** prepare(), with the file as parsed (environment overrides applied) beside the configuration. */
+export async function prepareLoaded(
+  args: GlobalOptions,
+  options: { strictSchedule?: boolean } = {},
+): Promise<{ config: Config; raw: Raw }> {
   startLogging(args);
-  const { config, warnings } = await loadConfig({ configPath: globalsOf(args).config });
+  const { config, warnings, raw } = await loadConfig({ configPath: globalsOf(args).config });
   addSecrets(secretsOf(config));
   const problems = config.schedule.problems;
   if (options.strictSchedule && problems.length > 0) {
@@ -81,7 +89,7 @@ export async function prepare(
   for (const problem of problems) {
     log.warn(`${problem}; its default is used here, and \`panorama crontab\` refuses it until it is fixed`);
   }
-  return config;
+  return { config, raw };
 }
 
 /** The names of a comma-separated list such as --tables, blanks left out. */

@@ -196,6 +196,8 @@ export interface Loaded {
   config: Config;
   /** things a person should hear about (insecure permissions, ignored columns) */
   warnings: string[];
+  /** the file as parsed, environment overrides applied (`k8s` hands it to the pods) */
+  raw: Raw;
 }
 
 /** The config file to read: --config, else $PANORAMA_CONFIG, else ./panorama.toml, else /etc/panorama/panorama.toml. */
@@ -257,15 +259,11 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Loaded> {
   const loaded = parseConfig(text, file, options.env ?? process.env);
   const permissions = secretFileWarning(file, hasInlineSecret(loaded.raw));
   if (permissions) loaded.warnings.push(permissions);
-  return { config: loaded.config, warnings: loaded.warnings };
+  return loaded;
 }
 
 /** Parse and validate config text; `file` is used for messages and relative paths. */
-export function parseConfig(
-  text: string,
-  file: string,
-  env: Record<string, string | undefined>,
-): Loaded & { raw: Raw } {
+export function parseConfig(text: string, file: string, env: Record<string, string | undefined>): Loaded {
   let raw: Raw;
   try {
     raw = TOML.parse(text) as Raw;
