@@ -98,12 +98,8 @@ export class RunReport {
   finish(summaries: TableSummary[]): boolean {
     this.uploadFailure();
     for (const summary of summaries) if (!this.reported.has(summary.table)) this.report(summary);
+    reportFailedTables(summaries);
     const failed = summaries.filter((s) => s.error !== null);
-    if (failed.length > 0) {
-      log.error(
-        `${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")})`,
-      );
-    }
     let rows = 0;
     let objects = 0;
     let bytes = 0;
@@ -123,4 +119,14 @@ export class RunReport {
     else log.info("run: finished", fields, text);
     return failed.length === 0;
   }
+}
+
+/** Logs the tables that failed, if any; true when none did. */
+export function reportFailedTables(summaries: TableSummary[], kept = ""): boolean {
+  const failed = summaries.filter((s) => s.error !== null);
+  if (failed.length === 0) return true;
+  log.error(
+    `${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")})${kept}`,
+  );
+  return false;
 }

@@ -16,7 +16,7 @@ import { messageOf } from "./errors.ts";
 import { extractTables, StoppedError, type TableSummary } from "./extract/extract.ts";
 import { log } from "./log.ts";
 import { tableProgress } from "./progress.ts";
-import { DATALAKE_FAILED, RunReport } from "./run-report.ts";
+import { DATALAKE_FAILED, RunReport, reportFailedTables } from "./run-report.ts";
 import { saveFullRead } from "./state/full-reads.ts";
 import { saveRuns, type TableRun } from "./state/runs.ts";
 
@@ -326,16 +326,6 @@ export function printPlanned(summaries: TableSummary[], prefix = ""): void {
       process.stdout.write(`${prefix}${file.key}\t${file.rows} rows\t${file.bytes} bytes\n`);
     }
   }
-}
-
-/** Logs the tables that failed, if any; true when none did. */
-export function reportFailedTables(summaries: TableSummary[], kept = ""): boolean {
-  const failed = summaries.filter((s) => s.error !== null);
-  if (failed.length === 0) return true;
-  log.error(
-    `${failed.length} of ${summaries.length} tables failed (${failed.map((s) => s.table).join(", ")})${kept}`,
-  );
-  return false;
 }
 
 export function recordRuns(

@@ -2,7 +2,8 @@ import { defineCommand } from "citty";
 import { cleanSpool, spoolDir } from "../datalake/spool.ts";
 import { extractTables } from "../extract/extract.ts";
 import { tableProgress } from "../progress.ts";
-import { printPlanned, recordRuns, reportFailedTables } from "../run.ts";
+import { printPlanned, recordRuns } from "../run.ts";
+import { reportFailedTables } from "../run-report.ts";
 import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 

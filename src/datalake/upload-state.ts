@@ -7,7 +7,7 @@
 // into uploaded.json at the next flush.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { readJson, syncDirectory, writeJsonAtomic } from "../state/atomic.ts";
+import { PRIVATE_FILE, readJson, syncDirectory, writeJsonAtomic } from "../state/atomic.ts";
 
 export interface Stored {
   hash: string;
@@ -35,7 +35,10 @@ export class UploadState {
   /** changes not yet in uploaded.json */
   private unflushed = 0;
 
-  constructor(stateDir: string, target: string) {
+  constructor(
+    stateDir: string,
+    private readonly target: string,
+  ) {
     this.statePath = join(stateDir, "uploaded.json");
     this.forgetPath = join(stateDir, "uploaded.forget");
     this.state = readJson<UploadedState>(this.statePath, {});
@@ -93,13 +96,13 @@ export class UploadState {
    * Forget `keys` on disk before anything is sent under them: once this returns, no crash can
    * bring their hashes back. Keys the state does not hold cost nothing.
    */
-  forgetDurably(target: string, keys: readonly string[]): void {
+  forgetDurably(keys: readonly string[]): void {
     const held = keys.filter((key) => key in this.stored);
     if (held.length === 0) return;
     const created = !existsSync(this.forgetPath);
-    const fd = openSync(this.forgetPath, "a", 0o600);
+    const fd = openSync(this.forgetPath, "a", PRIVATE_FILE);
     try {
-      writeSync(fd, held.map((key) => `${JSON.stringify({ target, key })}\n`).join(""));
+      writeSync(fd, held.map((key) => `${JSON.stringify({ target: this.target, key })}\n`).join(""));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

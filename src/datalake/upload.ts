@@ -140,7 +140,7 @@ export class Uploader {
     const deleteOther = this.mustDeleteOtherVariant(entry.key);
     // Neither this key nor the variant about to be deleted may be trusted from here on, whatever
     // happens to this process: see upload-state.ts.
-    this.state.forgetDurably(this.target.description, [entry.key, other]);
+    this.state.forgetDurably([entry.key, other]);
     await this.target.put(entry.key, spoolPath(this.spool, entry.key), entry.bytes);
     if (deleteOther) await this.target.delete(other);
     this.state.record(entry.key, {
@@ -172,7 +172,7 @@ export class Uploader {
    * once (durably), so that the next file for such a key is sent whatever its content.
    */
   forget(keys: Iterable<string>): void {
-    this.state.forgetDurably(this.target.description, [...keys]);
+    this.state.forgetDurably([...keys]);
     this.flush();
   }
 
