@@ -4,8 +4,9 @@
 import type { Config } from "../config/types.ts";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
-import { type AwsClient, AwsError, type AwsRequest, xmlValues } from "./client.ts";
+import { type AwsClient, AwsError, type AwsRequest } from "./client.ts";
 import { MultipartJournal } from "./multipart-journal.ts";
+import { xmlValues } from "./xml.ts";
 
 export const MIB = 1024 * 1024;
 /** Files this large and larger go as multipart uploads. */

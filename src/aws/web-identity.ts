@@ -4,6 +4,7 @@
 // is read again at each exchange and never goes into a message.
 import { readFileSync } from "node:fs";
 import { type AwsCredentials, type CredentialProvider, CredentialsError } from "./credentials.ts";
+import { xmlValues } from "./xml.ts";
 
 /** Renewed this long before they expire. */
 const REFRESH_BEFORE_MS = 5 * 60_000;
@@ -21,14 +22,7 @@ export interface WebIdentityOptions {
 
 /** The text of an XML element of STS's answer, entities decoded; null when absent. */
 function element(xml: string, name: string): string | null {
-  const match = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml);
-  if (!match) return null;
-  return match[1]!
-    .replaceAll("&lt;", "<")
-    .replaceAll("&gt;", ">")
-    .replaceAll("&quot;", '"')
-    .replaceAll("&apos;", "'")
-    .replaceAll("&amp;", "&");
+  return xmlValues(xml, name)[0] ?? null;
 }
 
 export class WebIdentityCredentials implements CredentialProvider {
