@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Build the single executable: dist/panorama for this machine; with --all also
+# Build the single executable: dist/panorama for this machine (or --out FILE); with --all also
 # dist/panorama-linux-x64 and dist/panorama-linux-arm64.
+#
+#   bash scripts/build.sh [--out FILE] [--all]
+#
+# --out: the tests build into a directory of their own, so that two test runs never write or run
+# the same file at once.
 # A host tool run from cron must not read .env or bunfig.toml from whatever directory it starts
 # in, hence the two --no-compile-autoload flags. --bytecode needs --format=esm (without it bun
 # prints an error, exits 0 and writes a binary that dies at start), so every binary built is run
@@ -10,7 +15,17 @@ cd "$(dirname "$0")/.."
 bun=node_modules/.bin/bun
 version=$(node -p 'require("./package.json").version')
 flags=(--compile --minify --bytecode --format=esm --no-compile-autoload-dotenv --no-compile-autoload-bunfig)
-mkdir -p dist
+out=dist/panorama
+all=false
+while [ $# -gt 0 ]; do
+  case $1 in
+    --out) out=$2; shift 2 ;;
+    --all) all=true; shift ;;
+    *) echo "usage: build.sh [--out FILE] [--all]" >&2; exit 2 ;;
+  esac
+done
+case $out in /* | ./* | ../*) ;; *) out=./$out ;; esac
+mkdir -p dist "$(dirname "$out")"
 
 build() { # outfile [bun executable of the target]
   local out=$1 base=${2:-}
@@ -25,11 +40,11 @@ check() { # binary: must print the package version
   [ "$answer" = "$version" ] || { echo "build: $1 --version printed '$answer', expected $version" >&2; exit 1; }
 }
 
-build dist/panorama
-check dist/panorama
-echo "dist/panorama $(du -m dist/panorama | cut -f1) MiB"
+build "$out"
+check "$out"
+echo "$out $(du -m "$out" | cut -f1) MiB"
 
-if [ "${1:-}" = "--all" ]; then
+if [ "$all" = true ]; then
   # The target runtimes come from the same npm packages that bring bun itself, never from a download of bun's own.
   bun_version=$("$bun" --version)
   work=$(mktemp -d)

@@ -134,7 +134,7 @@ for attempt in 1 2 3; do
     --innodb-use-native-aio=0 --innodb-flush-log-at-trx-commit=2 \
     >/dev/null 2>&1 &
   MYSQL_PID=$!
-  if wait_for 300 "$MYSQL_PID" root_sql -e "SELECT 1"; then
+  if wait_for 900 "$MYSQL_PID" root_sql -e "SELECT 1"; then
     break
   fi
   kill -9 "$MYSQL_PID" 2>/dev/null || true
@@ -142,7 +142,7 @@ for attempt in 1 2 3; do
   MYSQL_PID=""
   if [ "$attempt" -eq 3 ] || ! grep -q "Address already in use" "$MYSQL_LOG"; then
     tail -n 30 "$MYSQL_LOG" >&2
-    die "MariaDB did not answer within 30 s (its error log above)"
+    die "MariaDB did not answer within 90 s (its error log above)"
   fi
 done
 
@@ -177,7 +177,7 @@ S3_LOGS_BUCKET=panorama-logs-test
 "$S3RVER" -d "$S3_DIR/data" -a 127.0.0.1 -p 0 --silent --no-vhost-buckets \
   --configure-bucket "$S3_BUCKET" --configure-bucket "$S3_LOGS_BUCKET" >"$S3_DIR/out.log" 2>&1 &
 S3RVER_PID=$!
-wait_for 150 "$S3RVER_PID" grep -q "listening on" "$S3_DIR/out.log" || {
+wait_for 600 "$S3RVER_PID" grep -q "listening on" "$S3_DIR/out.log" || {
   tail -n 30 "$S3_DIR/out.log" >&2
   die "s3rver did not start (log above)"
 }
@@ -186,7 +186,7 @@ S3_DIRECT_PORT="$(sed -n 's/.*listening on .*:\([0-9][0-9]*\)$/\1/p' "$S3_DIR/ou
 "$BUN" "$ROOT/test/support/s3-proxy.ts" --upstream "http://127.0.0.1:$S3_DIRECT_PORT" --port 0 \
   --access-key "$S3_ACCESS_KEY_ID" --secret "$S3_SECRET_ACCESS_KEY" >"$S3_DIR/proxy.log" 2>&1 &
 PROXY_PID=$!
-wait_for 150 "$PROXY_PID" grep -q "^listening " "$S3_DIR/proxy.log" || {
+wait_for 600 "$PROXY_PID" grep -q "^listening " "$S3_DIR/proxy.log" || {
   tail -n 30 "$S3_DIR/proxy.log" >&2
   die "the S3 proxy did not start (log above)"
 }

@@ -57,6 +57,10 @@ run_tests() { # LOG [FILES...]: one test environment, one bun process
   { "$ROOT/scripts/test-env.sh" "${BUN_TEST[@]}" "$@" 2>&1 1>&3 3>&- | tee "$log" >&2 3>&-; } 3>&1
 }
 
+has_summary() { # LOG: bun printed its closing counts
+  grep -qE '^ *[0-9]+ fail$' "$1"
+}
+
 statuses=()
 if [ "$#" -gt 0 ]; then
   echo "== tests: scripts/test-env.sh bun test --timeout 60000 $*" >&2
@@ -100,6 +104,20 @@ else
   cat "$work/2.out"
   cat "$work/2.log" >&2
   logs=("$work/1.log" "$work/2.log")
+  # A shard that ended without bun's summary never finished its files (its test environment did
+  # not start, or bun itself died): say so where the end of the output shows it, then run that
+  # shard once more, alone. A shard whose tests failed is not run again.
+  for i in 0 1; do
+    if [ "${statuses[i]}" -ne 0 ] && ! has_summary "${logs[i]}"; then
+      echo "== shard $((i + 1)) ended with status ${statuses[i]} and no summary; its last lines:" >&2
+      tail -n 40 "${logs[i]}" >&2
+      echo "== shard $((i + 1)) again, alone" >&2
+      cp "${logs[i]}" "$work/$((i + 1)).first.log"
+      # shellcheck disable=SC2086
+      run_tests "${logs[i]}" ${shard[i]}
+      statuses[i]=$?
+    fi
+  done
 fi
 
 count() { # WORD: the sum over the logs of bun's closing "N WORD" line
@@ -116,12 +134,22 @@ skipped="$(count skip)"
 # A shard without a summary but a failure (the environment did not start, bun crashed): still one
 # failure each.
 for i in "${!statuses[@]}"; do
-  if [ "${statuses[i]}" -ne 0 ] && [ -z "$(sed -n 's/^ *\([0-9][0-9]*\) fail$/\1/p' "${logs[i]}")" ]; then
+  if [ "${statuses[i]}" -ne 0 ] && ! has_summary "${logs[i]}"; then
     failed=$((failed + 1))
   elif [ "${statuses[i]}" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1
   fi
 done
+
+# The failed tests again, last, where a reader of only the end of a long output sees them.
+if [ "$failed" -gt 0 ]; then
+  echo "== failed:" >&2
+  grep -h '^(fail)' "${logs[@]}" >&2
+  for i in "${!statuses[@]}"; do
+    [ "${statuses[i]}" -ne 0 ] && ! has_summary "${logs[i]}" &&
+      echo "shard $((i + 1)): status ${statuses[i]}, no summary (its last lines are above)" >&2
+  done
+fi
 
 for line in "${checks[@]}"; do echo "$line"; done
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -54,16 +54,19 @@ function podman(args: string[]) {
 }
 
 /** Whether containers run here, and if not the runtime's reason. */
+/** The binary the image is built from. */
+const binaryPath = () => join(dir, "panorama");
+
 let canRun: { ok: true } | { ok: false; reason: string } = { ok: false, reason: "not tried" };
 
 describe.skipIf(!hasBuildah)("the container image", () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "panorama-image-"));
     storage = ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--storage-driver", "vfs"];
-    // The binary of this tree, then the image around it.
-    const build = run(["bash", "scripts/build.sh"]);
+    // The binary of this tree (built here: another test run may be using dist/), then the image.
+    const build = run(["bash", "scripts/build.sh", "--out", binaryPath()]);
     if (build.code !== 0) throw new Error(`scripts/build.sh failed: ${build.stderr}`);
-    const image = run(["bash", "scripts/build-image.sh", "--root", dir]);
+    const image = run(["bash", "scripts/build-image.sh", "--root", dir, "--binary", binaryPath()]);
     if (image.code !== 0) throw new Error(`scripts/build-image.sh failed: ${image.stderr}`);
     expect(image.stdout.trim()).toBe(TAG);
     if (!Bun.which("podman")) {
@@ -105,9 +108,9 @@ describe.skipIf(!hasBuildah)("the container image", () => {
     try {
       const mount = run(["buildah", ...storage, "mount", container]).stdout.trim();
       const binary = join(mount, "bin", "panorama");
-      expect(readFileSync(binary).equals(readFileSync(join(ROOT, "dist", "panorama")))).toBe(true);
+      expect(readFileSync(binary).equals(readFileSync(binaryPath()))).toBe(true);
       expect(statSync(binary).mode & 0o777).toBe(0o755);
-      const linked = run(["ldd", join(ROOT, "dist", "panorama")])
+      const linked = run(["ldd", binaryPath()])
         .stdout.split("\n")
         .map((l) => /(?:=> )?(\/\S+) \(/.exec(l)?.[1])
         .filter((p): p is string => p !== undefined);

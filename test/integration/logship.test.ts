@@ -340,6 +340,9 @@ describe("crash safety", () => {
 
   test("CRI records (long lines split into P records, both streams interleaved), rotated, SIGKILL at 12 random moments: every event exactly once", async () => {
     const setup = logShipSetup({ logs: 'max_file_size = "8K"\nformat = "cri"' });
+    // The first run, before any rotation: rotated files older than it would be history.
+    writeFileSync(setup.file, "");
+    expect((await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env })).code).toBe(0);
     const writer = await startWriter([
       "--file",
       setup.file,

@@ -2,7 +2,7 @@
 // default plugin is caching_sha2_password). There is no MySQL 8 server package on this machine,
 // so test/support/mysql8-server.ts stands in for MySQL 8: it speaks MySQL 8's handshake (auth
 // switch, fast auth, full auth with the RSA public key over TCP, cleartext over TLS) in front of
-// the test MariaDB and relays the session. `bash scripts/build.sh` builds dist/panorama, which is
+// the test MariaDB and relays the session. `bash scripts/build.sh` builds the binary, which is
 // what runs here: the RSA exchange goes through node:crypto's publicEncrypt inside the Bun binary.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
@@ -16,8 +16,9 @@ import { testConnection, writeTestConfig } from "../support/mysql.ts";
 import { type Mysql8Server, type Mysql8ServerOptions, startMysql8Server } from "../support/mysql8-server.ts";
 
 const skip = skipWithoutTestEnv();
-const BINARY = join(ROOT, "dist", "panorama");
 const work = mkdtempSync(join(tmpdir(), "panorama-mysql8-"));
+// Built here, not in dist/: another test run may be building or running that one.
+const BINARY = join(work, "panorama");
 const TABLES = `[extract]
 preset = "none"
 
@@ -93,7 +94,11 @@ let direct: Map<string, string>;
 beforeAll(async () => {
   if (skip) return;
   env = testEnv();
-  const build = Bun.spawnSync(["bash", "scripts/build.sh"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const build = Bun.spawnSync(["bash", "scripts/build.sh", "--out", BINARY], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   if (build.exitCode !== 0) throw new Error(`scripts/build.sh failed: ${build.stderr.toString()}`);
   const keyFile = join(work, "key.pem");
   const certFile = join(work, "cert.pem");
@@ -148,7 +153,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe.skipIf(skip)("dist/panorama against MySQL 8's caching_sha2_password (stand-in server)", () => {
+describe.skipIf(skip)("the compiled binary against MySQL 8's caching_sha2_password (stand-in server)", () => {
   test("plain TCP, auth switch, full authentication with the RSA public-key request, then fast auth: run extracts the same bytes as from MariaDB directly", async () => {
     const server = await mysql8({ greetingPlugin: "mysql_native_password" });
     const cfg = configFor(server.port);

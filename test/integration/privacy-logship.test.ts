@@ -46,6 +46,10 @@ describe("crash safety with pseudonyms", () => {
       logs: `max_file_size = "8K"\nformat = "auto"\n\n[privacy]\npseudonymize = true\nkey_file = "${keyFile}"\nlog_fields = ${JSON.stringify(EXTRA)}`,
     });
     cleanup.push(setup.dir);
+    // The first run, before any rotation: rotated files older than it would be another shipper's
+    // history (DESIGN §8), and a loaded machine may take seconds to start the first follower.
+    writeFileSync(setup.file, "");
+    expect((await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env })).code).toBe(0);
     const writer = await startWriter([
       "--file",
       setup.file,
