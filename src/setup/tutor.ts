@@ -1,10 +1,10 @@
-// Read a Tutor config.yml without a YAML library. Tutor writes it with PyYAML: one flat mapping of
-// KEY: value, plain or quoted scalars (quoted ones may span lines), and a few lists (PLUGINS)
-// whose items follow at column 0 or indented. Only top-level scalars are read; nested and
-// block values are named as skipped so that the caller can say so. Errors give the file and
-// line but never quote the text: it may hold a password.
+// Read a Tutor config.yml with Bun's YAML parser. Tutor writes it with PyYAML: one flat mapping of
+// KEY: value with the keys at the start of the line, and a few lists (PLUGINS). Only top-level
+// scalars are read, typed as PyYAML types them; lists, maps and block values are named as skipped
+// so that the caller can say so. Errors give the file and line but never quote the text: it may
+// hold a password.
 import { ENV_CREDENTIALS, ENV_OVERRIDES } from "../config/load.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, messageOf } from "../errors.ts";
 
 export type TutorScalar = string | number | boolean | null;
 
@@ -21,105 +21,30 @@ export interface TutorConfig {
   skipped: Map<string, { line: number; what: string }>;
 }
 
+/** A top-level key (at the start of its line) and the text after its colon. */
 const KEY_LINE = /^([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]+(.*))?$/;
+const DOCUMENT_MARKER = /^(---|\.\.\.)(\s|$)/;
+const SYNTAX_HINT =
+  "config.yml is YAML as Tutor writes it: a value holding ': ' or ' #' is quoted, and a quote inside '...' is written ''";
 
 /** The settings of a Tutor config.yml; errors name the file and the line. */
 export function parseTutorConfig(text: string, file: string): TutorConfig {
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  const parsed = parseYaml(text);
+  if (!("document" in parsed) || !isMappingOrEmpty(parsed.document)) throw whereItBreaks(lines, file);
+  const keys = keyLines(lines, file);
   const values = new Map<string, TutorValue>();
   const skipped = new Map<string, { line: number; what: string }>();
-  const seen = new Map<string, number>();
-  const fail = (index: number, problem: string) => new ConfigError(`${file}:${index + 1}: ${problem}`);
-  let sawKey = false;
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i]!;
-    if (isBlankOrComment(line)) {
-      i++;
-      continue;
+  for (const [key, value] of Object.entries(parsed.document ?? {})) {
+    const found = keys.get(key);
+    if (found === undefined) {
+      throw new ConfigError(`${file}: the key ${key} is not at the start of a line, as KEY: value`);
     }
-    if (line.startsWith("%") && !sawKey) {
-      i++;
-      continue;
-    }
-    if (/^---(\s|$)/.test(line)) {
-      if (sawKey) throw fail(i, "a second YAML document: Tutor's config.yml holds one");
-      i++;
-      continue;
-    }
-    if (/^\.\.\.(\s|$)/.test(line)) break;
-    if (/^[ \t]/.test(line) || line.startsWith("- ")) {
-      throw fail(i, "unexpected indented line or list item: expected KEY: value at the start of the line");
-    }
-    const match = KEY_LINE.exec(line);
-    // The line is not quoted back: it may hold a secret.
-    if (!match) throw fail(i, "expected KEY: value (a name at the start of the line, a colon, a space)");
-    const key = match[1]!;
-    const rest = (match[2] ?? "").trim();
-    // The value's column: match[2] starts right after the blanks that follow the colon.
-    const column = line.length - (match[2] ?? "").length;
-    const previous = seen.get(key);
-    if (previous !== undefined) throw fail(i, `${key} is set twice (first on line ${previous})`);
-    seen.set(key, i + 1);
-    sawKey = true;
-    const start = i;
-    i++;
-    const first = rest[0];
-    if (rest === "" || first === "#") {
-      // A list or a map follows on the next lines (indented, or `- item` at column 0), or nothing: null.
-      const end = nestedEnd(lines, i);
-      const content = lines.slice(i, end).find((l) => !isBlankOrComment(l));
-      if (content === undefined) values.set(key, { value: null, line: start + 1 });
-      else
-        skipped.set(key, { line: start + 1, what: content.trimStart().startsWith("-") ? "a list" : "a map" });
-      i = end;
-    } else if (first === "'" || first === '"') {
-      const quoted = readQuoted(lines, start, column, fail);
-      values.set(key, { value: quoted.value, line: start + 1 });
-      i = quoted.next;
-    } else if (first === "|" || first === ">") {
-      skipped.set(key, { line: start + 1, what: "a block scalar" });
-      i = nestedEnd(lines, i);
-    } else if (first === "[" || first === "{") {
-      skipped.set(key, { line: start + 1, what: first === "[" ? "a list" : "a map" });
-      i = flowEnd(lines, start, column);
-      if (i < 0)
-        throw fail(
-          start,
-          `the ${first === "[" ? "list" : "map"} of ${key} has no closing ${first === "[" ? "]" : "}"}`,
-        );
-    } else if (first === "&" || first === "*" || first === "!") {
-      skipped.set(key, { line: start + 1, what: "a YAML anchor, alias or tag" });
-      i = nestedEnd(lines, i);
-    } else {
-      // A plain scalar may continue on indented lines (PyYAML wraps long ones): a line break is a
-      // space, an empty line a newline. A comment ends it.
-      let textValue = stripComment(rest);
-      let ended = /\s#/.test(rest);
-      const end = nestedEnd(lines, i);
-      for (let j = i; j < end; j++) {
-        const more = lines[j]!.trim();
-        if (more === "") {
-          if (!ended) textValue += "\n";
-          continue;
-        }
-        if (more.startsWith("#")) {
-          ended = true;
-          continue;
-        }
-        // Not indented, after a comment, or a key or list item: not the same value any more.
-        if (ended || !/^[ \t]/.test(lines[j]!) || /^(- |[\w.-]+[ \t]*:(\s|$))/.test(more)) {
-          throw fail(j, `unexpected line after the value of ${key} (line ${start + 1})`);
-        }
-        textValue += `${textValue.endsWith("\n") ? "" : " "}${stripComment(more)}`;
-        if (/\s#/.test(more)) ended = true;
-      }
-      if (/:(\s|$)/.test(textValue)) {
-        throw fail(start, `the value of ${key} holds ": ": quote it ('...' or "...")`);
-      }
-      values.set(key, { value: resolvePlain(textValue.trim()), line: start + 1 });
-      i = end;
-    }
+    const { line, after } = found;
+    if (Array.isArray(value)) skipped.set(key, { line, what: "a list" });
+    else if (value !== null && typeof value === "object") skipped.set(key, { line, what: "a map" });
+    else if (/^[|>]/.test(after)) skipped.set(key, { line, what: "a block scalar" });
+    else values.set(key, { value: asPyYaml(value as TutorScalar, after), line });
   }
   return { file, values, skipped };
 }
@@ -140,161 +65,84 @@ export async function readTutorConfig(file: string): Promise<TutorConfig> {
   return parseTutorConfig(text, file);
 }
 
-function isBlankOrComment(line: string): boolean {
-  const trimmed = line.trim();
-  return trimmed === "" || trimmed.startsWith("#");
-}
-
-/** The first line at or after `from` that starts a new top-level entry (or the end). */
-function nestedEnd(lines: string[], from: number): number {
-  let i = from;
-  while (i < lines.length) {
-    const line = lines[i]!;
-    const continues = /^[ \t]/.test(line) || line.startsWith("- ") || line === "-" || isBlankOrComment(line);
-    if (!continues) break;
-    i++;
+function parseYaml(text: string): { document: unknown } | { reason: string } {
+  try {
+    return { document: Bun.YAML.parse(text) };
+  } catch (error) {
+    // Bun says what broke in a short phrase ("Unexpected token"), never where; anything longer is
+    // dropped rather than risk quoting the text.
+    const reason = messageOf(error).replace(/^YAML Parse error: /, "");
+    if (!/^[A-Za-z ]{1,60}$/.test(reason)) return { reason: "a syntax error" };
+    return { reason: reason[0]!.toLowerCase() + reason.slice(1) };
   }
-  // Trailing blank lines belong to nobody; keeping them out keeps line numbers honest.
-  while (i > from && lines[i - 1]!.trim() === "") i--;
-  return i;
 }
 
-/** The line after a flow collection ([...] or {...}) that may span lines; -1 when it never closes. */
-function flowEnd(lines: string[], start: number, column: number): number {
-  let depth = 0;
-  let quote: string | null = null;
-  for (let i = start; i < lines.length; i++) {
-    const line = lines[i]!;
-    for (let c = i === start ? column : 0; c < line.length; c++) {
-      const ch = line[c]!;
-      if (quote) {
-        if (ch === "\\" && quote === '"') c++;
-        else if (ch === quote) quote = null;
-      } else if (ch === "'" || ch === '"') quote = ch;
-      else if (ch === "#" && (c === 0 || /\s/.test(line[c - 1]!))) break;
-      else if (ch === "[" || ch === "{") depth++;
-      else if (ch === "]" || ch === "}") {
-        depth--;
-        if (depth === 0) return i + 1;
-      }
+/** One mapping, or nothing at all (an empty file, only comments). */
+function isMappingOrEmpty(document: unknown): document is Record<string, unknown> | null {
+  return document === null || (typeof document === "object" && !Array.isArray(document));
+}
+
+/**
+ * Bun does not say on which line YAML breaks: parse the text one top-level entry (a line at
+ * column 0 that is not a comment or a list item) longer at a time, and name the first entry at
+ * which it stops being one mapping.
+ */
+function whereItBreaks(lines: string[], file: string): ConfigError {
+  const starts = lines.flatMap((line, i) => (line !== "" && !/^([\s#%]|-(\s|$))/.test(line) ? [i] : []));
+  for (const [k, start] of starts.entries()) {
+    const prefix = parseYaml(lines.slice(0, starts[k + 1] ?? lines.length).join("\n"));
+    if ("document" in prefix && isMappingOrEmpty(prefix.document)) continue;
+    // A second document makes the whole a list of documents.
+    const marker = lines.slice(0, start + 1).findLastIndex((line) => DOCUMENT_MARKER.test(line));
+    if ("document" in prefix && Array.isArray(prefix.document) && marker >= 0) {
+      return new ConfigError(`${file}:${marker + 1}: a second YAML document: Tutor's config.yml holds one`);
     }
+    const key = KEY_LINE.exec(lines[start]!)?.[1];
+    if ("reason" in prefix && key !== undefined) {
+      return new ConfigError(
+        `${file}:${start + 1}: the value of ${key} is not valid YAML (${prefix.reason})`,
+        SYNTAX_HINT,
+      );
+    }
+    return new ConfigError(
+      `${file}:${start + 1}: expected KEY: value (a name at the start of the line, a colon, a space)`,
+    );
   }
-  return -1;
+  return new ConfigError(
+    `${file}: expected KEY: value lines (a name at the start of each line, a colon, a space)`,
+  );
+}
+
+/** The line of each top-level key and the text after its colon; a key set twice is an error. */
+function keyLines(lines: string[], file: string): Map<string, { line: number; after: string }> {
+  const found = new Map<string, { line: number; after: string }>();
+  for (const [i, line] of lines.entries()) {
+    const match = KEY_LINE.exec(line);
+    if (!match) continue;
+    const key = match[1]!;
+    const first = found.get(key);
+    // Bun keeps the last value silently; PyYAML too, but a key set twice is a mistake to fix.
+    if (first) throw new ConfigError(`${file}:${i + 1}: ${key} is set twice (first on line ${first.line})`);
+    found.set(key, { line: i + 1, after: match[2] ?? "" });
+  }
+  return found;
+}
+
+/**
+ * Bun types plain scalars by YAML 1.2, PyYAML (which wrote the file) by YAML 1.1: there `off` is
+ * false, `017` is 15 and `1_000` is 1000, while `0o17`, `1e3` and `09` are text (a password
+ * PyYAML wrote unquoted must stay text). So a plain scalar is typed again from its text, as PyYAML
+ * types it; a quoted one (or one behind an anchor, alias or tag) is kept as Bun read it.
+ */
+function asPyYaml(value: TutorScalar, after: string): TutorScalar {
+  if (after === "" || /^['"#&*!]/.test(after)) return value;
+  // Bun's string is the plain text (folded over lines); a number, boolean or null is one token.
+  return resolvePlain(typeof value === "string" ? value : stripComment(after));
 }
 
 function stripComment(text: string): string {
   const at = text.search(/\s#/);
-  return (at < 0 ? text : text.slice(0, at)).trimEnd();
-}
-
-const DOUBLE_ESCAPES: Record<string, string> = {
-  "0": "\0",
-  a: "\x07",
-  b: "\b",
-  t: "\t",
-  "\t": "\t",
-  n: "\n",
-  v: "\v",
-  f: "\f",
-  r: "\r",
-  e: "\x1b",
-  " ": " ",
-  '"': '"',
-  "/": "/",
-  "\\": "\\",
-  N: "\x85",
-  _: "\xa0",
-  L: "\u2028",
-  P: "\u2029",
-};
-const HEX_ESCAPES: Record<string, number> = { x: 2, u: 4, U: 8 };
-
-/**
- * A single- or double-quoted scalar starting at `column` of line `start`, which may continue on
- * the following lines (YAML folding: a line break is a space, an empty line a newline).
- */
-function readQuoted(
-  lines: string[],
-  start: number,
-  column: number,
-  fail: (index: number, problem: string) => ConfigError,
-): { value: string; next: number } {
-  const line0 = lines[start]!;
-  const quote = line0[column]!;
-  let out = "";
-  let i = start;
-  let c = column + 1;
-  let line = line0;
-  for (;;) {
-    if (c >= line.length) {
-      // Fold to the next line.
-      out = out.replace(/[ \t]+$/, "");
-      let newlines = 0;
-      i++;
-      while (i < lines.length && lines[i]!.trim() === "") {
-        newlines++;
-        i++;
-      }
-      // The value goes on only on indented lines: anything else means the closing quote is missing.
-      if (i >= lines.length || !/^[ \t]/.test(lines[i]!)) {
-        throw fail(
-          start,
-          `unterminated ${quote === "'" ? "single" : "double"}-quoted value (no closing ${quote})`,
-        );
-      }
-      out += newlines > 0 ? "\n".repeat(newlines) : " ";
-      line = lines[i]!;
-      c = line.search(/\S/);
-      continue;
-    }
-    const ch = line[c]!;
-    if (quote === "'") {
-      if (ch === "'") {
-        if (line[c + 1] === "'") {
-          out += "'";
-          c += 2;
-          continue;
-        }
-        break;
-      }
-      out += ch;
-      c++;
-      continue;
-    }
-    if (ch === '"') break;
-    if (ch !== "\\") {
-      out += ch;
-      c++;
-      continue;
-    }
-    const next = line[c + 1];
-    if (next === undefined) {
-      // An escaped line break joins the lines without a space.
-      i++;
-      if (i >= lines.length) throw fail(start, 'unterminated double-quoted value (no closing ")');
-      line = lines[i]!;
-      c = Math.max(0, line.search(/\S/));
-      continue;
-    }
-    const simple = DOUBLE_ESCAPES[next];
-    if (simple !== undefined) {
-      out += simple;
-      c += 2;
-      continue;
-    }
-    const digits = HEX_ESCAPES[next];
-    const hex = digits === undefined ? "" : line.slice(c + 2, c + 2 + digits);
-    if (digits === undefined || !new RegExp(`^[0-9A-Fa-f]{${digits}}$`).test(hex)) {
-      throw fail(i, `invalid escape \\${next} in a double-quoted value`);
-    }
-    out += String.fromCodePoint(Number.parseInt(hex, 16));
-    c += 2 + digits;
-  }
-  const after = line.slice(c + 1).trim();
-  if (after !== "" && !after.startsWith("#")) {
-    throw fail(i, "unexpected text after the closing quote (a quote inside '...' is written '')");
-  }
-  return { value: out, next: i + 1 };
+  return (at < 0 ? text : text.slice(0, at)).trim();
 }
 
 /** A plain scalar typed as PyYAML (YAML 1.1) types it: null, booleans, integers, floats, else text. */

@@ -181,7 +181,9 @@ describe("panorama init", () => {
     writeFileSync(bad, lines.join("\n"));
     const result = await runPanorama(["init", "--from-tutor", bad], { env: cleanEnv(), cwd: dir });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain(`${bad}:${at + 1}: unterminated single-quoted value`);
+    expect(result.stderr).toContain(
+      `${bad}:${at + 1}: the value of OPENEDX_MYSQL_PASSWORD is not valid YAML`,
+    );
     expectNoSecrets(result.stdout + result.stderr);
     expect(() => statSync(join(dir, "panorama.toml"))).toThrow();
   });
