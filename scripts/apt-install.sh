@@ -13,5 +13,8 @@ else
   echo "apt-install: need root (or sudo) to install $*" >&2
   exit 1
 fi
-"${as_root[@]}" apt-get update
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+# Two test runs (or a test run and an install by hand) may install at the same moment: wait for
+# the other's lock rather than fail.
+"${as_root[@]}" apt-get -o DPkg::Lock::Timeout=300 update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+  -o DPkg::Lock::Timeout=300 "$@"

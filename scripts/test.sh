@@ -28,13 +28,18 @@ check() {
 }
 
 # What the tests need besides MariaDB (scripts/test-env.sh installs that): AWS's Glue and Athena
-# API models from botocore, read by the Glue/Athena test server, and zsh and fish, which run the
-# completion scripts.
+# API models from botocore, read by the Glue/Athena test server; zsh and fish, which run the
+# completion scripts; buildah, podman and runc for the container image.
 missing=()
 [ -d /usr/lib/python3/dist-packages/botocore/data ] || python3 -c 'import botocore' 2>/dev/null ||
   missing+=(python3-botocore)
 command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 command -v fish >/dev/null 2>&1 || missing+=(fish)
+# The container image test builds with buildah and runs the image with podman on runc (crun
+# refuses the hybrid cgroups of many VMs).
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}" >&2
   bash "$ROOT/scripts/apt-install.sh" "${missing[@]}" >&2 ||

@@ -31,6 +31,7 @@ if (!hasBuildah) {
 const skipDoctor = skipWithoutTestEnv();
 
 let dir = "";
+let runRoot = "";
 let storage: string[] = [];
 
 function run(command: string[], options: { cwd?: string } = {}) {
@@ -62,7 +63,9 @@ let canRun: { ok: true } | { ok: false; reason: string } = { ok: false, reason: 
 describe.skipIf(!hasBuildah)("the container image", () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "panorama-image-"));
-    storage = ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--storage-driver", "vfs"];
+    // podman refuses a runroot of over 50 characters, which the test run's TMPDIR can exceed.
+    runRoot = mkdtempSync("/tmp/pz-run-");
+    storage = ["--root", join(dir, "root"), "--runroot", runRoot, "--storage-driver", "vfs"];
     // The binary of this tree (built here: another test run may be using dist/), then the image.
     const build = run(["bash", "scripts/build.sh", "--out", binaryPath()]);
     if (build.code !== 0) throw new Error(`scripts/build.sh failed: ${build.stderr}`);
@@ -89,6 +92,7 @@ describe.skipIf(!hasBuildah)("the container image", () => {
       run(["buildah", ...storage, "rmi", "--all", "--force"]);
       rmSync(dir, { recursive: true, force: true });
     }
+    if (runRoot) rmSync(runRoot, { recursive: true, force: true });
   });
 
   test("its configuration: non-root user, the binary as entrypoint, version label, tagged with the version", () => {
