@@ -1,7 +1,7 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
 import { chmod, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { PRIVATE_DIR, PRIVATE_FILE } from "../state/atomic.ts";
+import { PRIVATE_DIR, PRIVATE_FILE, tightenDirectory } from "../state/atomic.ts";
 
 /** An object the datalake holds: its key and its size in bytes. */
 export interface StoredObject {
@@ -25,12 +25,17 @@ export interface Target {
 /** The local datalake (target = "local"): same keys under a directory, written by atomic rename. */
 export class LocalTarget implements Target {
   readonly description: string;
+  private checkedRoot = false;
   constructor(private readonly root: string) {
     this.description = root;
   }
 
   /** Moves the spool file into place (a rename when on the same filesystem, else copy + rename). */
   async put(key: string, path: string): Promise<void> {
+    if (!this.checkedRoot) {
+      this.checkedRoot = true;
+      tightenDirectory(this.root);
+    }
     const destination = join(this.root, key);
     await mkdir(dirname(destination), { recursive: true, mode: PRIVATE_DIR });
     try {

@@ -1,6 +1,7 @@
 // Files that are either wholly old or wholly new: write a temporary file beside the target,
 // fsync it, rename it into place, then fsync the directory so the rename survives a power cut.
 import {
+  chmodSync,
   closeSync,
   fsyncSync,
   mkdirSync,
@@ -9,10 +10,12 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { log } from "../log.ts";
 import { syncfs } from "./libc.ts";
 
 /**
@@ -22,6 +25,26 @@ import { syncfs } from "./libc.ts";
  */
 export const PRIVATE_FILE = 0o600;
 export const PRIVATE_DIR = 0o700;
+
+/**
+ * Makes an existing directory private when group or others may enter it: one a version before
+ * these modes made (0755 under the usual umask), whose files are then out of other users' reach
+ * whatever their own modes. Said once, as a warning; a directory that is not there or not ours to
+ * change is left as it is.
+ */
+export function tightenDirectory(dir: string): void {
+  let mode: number;
+  try {
+    mode = statSync(dir).mode & 0o777;
+    if ((mode & 0o077) === 0) return;
+    chmodSync(dir, PRIVATE_DIR);
+  } catch {
+    return;
+  }
+  log.warn(`${dir} was open to other users (mode ${mode.toString(8)}): made 0700, as it holds learner data`, {
+    dir,
+  });
+}
 
 /**
  * `durable: false` skips the fsyncs, for files whose durability is ensured later in one

@@ -4,7 +4,7 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LockedError } from "../errors.ts";
-import { PRIVATE_DIR, PRIVATE_FILE } from "./atomic.ts";
+import { PRIVATE_DIR, PRIVATE_FILE, tightenDirectory } from "./atomic.ts";
 import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from "./libc.ts";
 
 export interface Lock {
@@ -18,6 +18,7 @@ export function lockPath(stateDir: string): string {
 /** Take the exclusive lock or throw LockedError (exit 3) naming the holder. */
 export function acquireLock(stateDir: string, command: string): Lock {
   mkdirSync(stateDir, { recursive: true, mode: PRIVATE_DIR });
+  tightenDirectory(stateDir);
   const path = lockPath(stateDir);
   const fd = openSync(path, "a+", PRIVATE_FILE);
   if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {

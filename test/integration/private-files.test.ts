@@ -1,8 +1,17 @@
 // DESIGN §9: files holding extracted data (spool, local datalake, state) are created 0600 in
 // 0700 directories whatever the umask, so learner data is not readable by other users.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, copyFileSync, lstatSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import type mysql from "mysql2/promise";
 import { CLI, ROOT } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
@@ -80,5 +89,50 @@ partition_fields = ["course_id"]
     );
     expect(readableByOthers(cfg.datalake)).toEqual([]);
     expect(readableByOthers(cfg.stateDir)).toEqual([]);
+  });
+
+  test("a state directory and a local datalake an older version left open (0755, files 0644) are made 0700, with a warning", async () => {
+    const cfg = writeTestConfig(`[extract]
+preset = "none"
+
+[[tables]]
+name = "private_people"
+partition_fields = ["course_id"]
+`);
+    dirs.push(cfg.dir);
+    const spoolFile = join(cfg.stateDir, "spool", "left-by-an-older-version.csv");
+    const lakeFile = join(cfg.datalake, "openedx", "old.csv");
+    for (const [dir, file] of [
+      [cfg.stateDir, spoolFile],
+      [cfg.datalake, lakeFile],
+    ] as const) {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+      chmodSync(dir, 0o755);
+      writeFileSync(file, "learner@example.com\n", { mode: 0o644 });
+    }
+
+    const run = Bun.spawn(
+      ["sh", "-c", 'umask 022 && exec "$@"', "sh", process.execPath, CLI, "--config", cfg.file, "run"],
+      {
+        cwd: ROOT,
+        stdout: "ignore",
+        stderr: "pipe",
+      },
+    );
+    const stderr = await new Response(run.stderr).text();
+    expect(await run.exited).toBe(0);
+    for (const dir of [cfg.stateDir, cfg.datalake]) {
+      expect(lstatSync(dir).mode & 0o777).toBe(0o700);
+      expect(stderr).toContain(`${dir} was open to other users (mode 755): made 0700`);
+    }
+    // Once private, said no more.
+    const again = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "run"], {
+      cwd: ROOT,
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    const stderrAgain = await new Response(again.stderr).text();
+    expect(await again.exited).toBe(0);
+    expect(stderrAgain).not.toContain("was open to other users");
   });
 });
