@@ -30,12 +30,15 @@ import {
   LineSplitter,
   namesOf,
   oldestFirst,
+  readAt,
   readPrefix,
   resolveLogPatterns,
   rotationCandidates,
   sameFile,
   sha256Hex,
   statFile,
+  TailWindow,
+  tailLength,
   whyNotAFile,
 } from "./tail.ts";
 import { batchKey, createLogSink, type LogSink, partitionOf, type TrackingLogPartition } from "./upload.ts";
@@ -115,6 +118,8 @@ interface Tracked {
   inFlight: number;
   /** its inode holds another file now (its checkpoint's dev and ino name no file of it) */
   inodeTaken: boolean;
+  /** the bytes read last: the tail of a commit, and what the file must still hold */
+  window: TailWindow;
 }
 
 /** A file beside a tracked one that holds its bytes: a copytruncate copy, or compressed. */
@@ -135,7 +140,18 @@ function isRotated(cp: FileCheckpoint): boolean {
 }
 
 function fileIdOf(cp: FileCheckpoint): string {
-  return sha256Hex(`${cp.dev}:${cp.ino}:${cp.fingerprint}:${cp.fingerprint_length}`).slice(0, 12);
+  const replaced = cp.replaced_id ? `:${cp.replaced_id}` : "";
+  return sha256Hex(`${cp.dev}:${cp.ino}:${cp.fingerprint}:${cp.fingerprint_length}${replaced}`).slice(0, 12);
+}
+
+/** The bytes of the open file just before `offset`, as many as a tail holds. */
+function plainBefore(fd: number, offset: number): Uint8Array {
+  const length = tailLength(offset);
+  return readAt(fd, offset - length, length);
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
 /** The open file, or why it could not be opened. */
@@ -227,6 +243,7 @@ export class LogShipper {
       gone: false,
       inFlight: 0,
       inodeTaken: false,
+      window: new TailWindow(),
     };
   }
 
@@ -507,8 +524,9 @@ export class LogShipper {
     if (t.cp.gzip) return;
     const size = fstatFile(fd, t.cp.path).size;
     if (size === t.checkedSize) return;
+    const position = t.splitter.position;
     const check = checkFingerprint(fd, t.cp);
-    if (check.matches && size >= t.splitter.position) {
+    if (check.matches && size >= position && this.sameBefore(t, position, () => plainBefore(fd, position))) {
       if (check.longer) {
         Object.assign(t.cp, check.longer);
         this.dirty = true;
@@ -516,9 +534,11 @@ export class LogShipper {
       t.checkedSize = size;
       return;
     }
-    const copy = await this.findCopy(t, t.splitter.position);
-    if (copy === "wait") {
-      // Its copy is being compressed: read nothing of the new content until it is complete.
+    const before = rotationCandidates(t.cp.path, t.cp.base);
+    const copy = await this.findCopy(t, position);
+    // Its copy is being compressed, or the names changed while it was looked for (a rotation
+    // under way): read nothing of the new content until the next pass has looked again.
+    if (copy === "wait" || (!copy && this.rotating(t, before))) {
       t.checkedSize = -1;
       return;
     }
@@ -548,6 +568,9 @@ export class LogShipper {
     await this.flush(t);
     const index = this.files.indexOf(t);
     const cp = this.newCheckpoint(t.cp.path, fstatFile(fd, t.cp.path), FilePrefix.of(fd), t.cp.base);
+    // Its keys must differ from the old content's, even when it starts with the same bytes.
+    const replaced = t.cp.file_id ?? t.cp.replaced_id;
+    if (replaced) cp.replaced_id = replaced;
     const fresh = this.track(cp, fd);
     if (index >= 0) this.files[index] = fresh;
     this.dirty = true;
@@ -559,7 +582,7 @@ export class LogShipper {
    * uncompressed bytes). Opened. "wait": such a `.gz` is being written, look again next time.
    */
   private async findCopy(t: Tracked, minSize: number): Promise<Copy | "wait" | null> {
-    if (t.cp.fingerprint_length === 0 || minSize === 0) return null;
+    if (t.cp.fingerprint_length === 0) return null;
     let wait = false;
     for (const candidate of rotationCandidates(t.cp.path, t.cp.base)) {
       if (sameFile(candidate, t.cp) || this.isTracked(candidate)) continue;
@@ -586,23 +609,50 @@ export class LogShipper {
     const kind = hasGzipName(info.path) ? gzipKind(fd) : "plain";
     if (kind === "empty") return Date.now() - info.mtimeMs < STALE_GZIP_MS ? "wait" : null;
     if (kind === "plain") {
-      return info.size >= minSize && FilePrefix.of(fd).matches(t.cp) ? { info, fd, gzip: undefined } : null;
+      const copy =
+        info.size >= minSize &&
+        FilePrefix.of(fd).matches(t.cp) &&
+        this.sameBefore(t, minSize, () => plainBefore(fd, minSize));
+      return copy ? { info, fd, gzip: undefined } : null;
     }
-    if (!(await gzipPrefix(fd)).matches(t.cp)) return null;
-    const measured = await this.measureGzip(fd, info);
+    const prefix = await gzipPrefix(fd);
+    if (!prefix.matches(t.cp)) {
+      // Too little of it written yet to tell: gzip may be compressing `t`.
+      if (prefix.bytes.length >= t.cp.fingerprint_length) return null;
+      if (Date.now() - info.mtimeMs >= STALE_GZIP_MS) return null;
+      return (await this.measureGzip(fd, info)).complete ? null : "wait";
+    }
+    const measured = await this.measureGzip(fd, info, minSize);
     if (!measured.complete) return "wait";
-    if (measured.content < minSize) return null;
+    if (measured.content < minSize || !this.sameBefore(t, minSize, () => measured.before)) return null;
     return { info, fd, gzip: { size: info.size, content: measured.content } };
+  }
+
+  /**
+   * Whether a file holds, just before `offset`, the bytes `t` read there (`found`: those bytes,
+   * null when it holds fewer): compared with the bytes read last, or with the checkpoint's tail.
+   * True when neither is known (a checkpoint written before tails were kept).
+   */
+  private sameBefore(t: Tracked, offset: number, found: () => Uint8Array | null): boolean {
+    if (offset === 0) return true;
+    const known = t.window.before(offset);
+    if (known) {
+      const bytes = found();
+      return bytes !== null && equalBytes(bytes, known);
+    }
+    if (offset !== t.cp.offset || !t.cp.tail) return true;
+    const bytes = found();
+    return bytes !== null && bytes.length === tailLength(offset) && sha256Hex(bytes) === t.cp.tail;
   }
 
   /**
    * A gzip file's uncompressed size, read whole. One found cut short is not read again while
    * its size stays the same (--follow looks every second).
    */
-  private async measureGzip(fd: number, info: FileInfo): Promise<GzipMeasure> {
+  private async measureGzip(fd: number, info: FileInfo, at = 0): Promise<GzipMeasure> {
     const id = `${info.dev}:${info.ino}`;
     if (this.incomplete.get(id) === info.size) return { complete: false, why: "unchanged" };
-    const measured = await measureGzip(fd);
+    const measured = await measureGzip(fd, at);
     if (measured.complete) {
       this.incomplete.delete(id);
     } else {
@@ -842,10 +892,22 @@ export class LogShipper {
       if (n === 0) break;
       // Truncated while being read (copytruncate)? Then these bytes may be the new content's:
       // drop them, and let the next pass find the copy.
-      if (fstatFile(fd, t.cp.path).size < position + n || !checkFingerprint(fd, t.cp).matches) {
+      const check = checkFingerprint(fd, t.cp, position + n);
+      const truncated =
+        fstatFile(fd, t.cp.path).size < position + n ||
+        !check.matches ||
+        !this.sameBefore(t, position, () => plainBefore(fd, position));
+      if (truncated) {
         t.checkedSize = -1;
         break;
       }
+      // The fingerprint grows with what was read (up to its length), before anything of it is
+      // committed: a short one would take any file starting alike for this one.
+      if (check.longer) {
+        Object.assign(t.cp, check.longer);
+        this.dirty = true;
+      }
+      t.window.push(this.buffer.subarray(0, n), position);
       for (const line of t.splitter.split(this.buffer.subarray(0, n))) {
         // Synchronous per line (no promise per line): only a closed batch waits for its upload.
         const closed = this.line(t, line);
@@ -864,6 +926,7 @@ export class LogShipper {
     let at = 0;
     for await (const chunk of gunzipChunks(fd)) {
       const end = at + chunk.length;
+      t.window.push(chunk, at);
       if (end > t.splitter.position) {
         for (const line of t.splitter.split(chunk.subarray(t.splitter.position - at))) {
           const closed = this.line(t, line);
@@ -1025,6 +1088,9 @@ export class LogShipper {
   private commit(t: Tracked, batch: ClosedBatch, uploaded: boolean): void {
     t.inFlight = 0;
     t.cp.offset = batch.end;
+    const tail = t.window.before(batch.end);
+    if (tail) t.cp.tail = sha256Hex(tail);
+    else delete t.cp.tail;
     t.cp.last_event_time = batch.carried?.toISOString() ?? null;
     this.dirty = true;
     if (!uploaded) return;
