@@ -25,6 +25,12 @@ export interface FileCheckpoint extends Fingerprint {
   ino: string;
   /** everything before this byte offset was uploaded */
   offset: number;
+  /**
+   * sha256 of the TAIL_BYTES (fewer near the start) just before `offset` (absent in older
+   * checkpoints, and when they were not at hand): a file that starts with the same bytes but
+   * holds others before the offset is new content (truncated, then regrown past it).
+   */
+  tail?: string;
   /** ISO time of the last upload from this file */
   last_upload: string | null;
   /**
@@ -33,6 +39,11 @@ export interface FileCheckpoint extends Fingerprint {
    * or read from a copytruncate copy.
    */
   file_id: string | null;
+  /**
+   * The file id of the content the same file held before it was truncated: this content's id is
+   * made from it too, so that new content starting with the same bytes gets keys of its own.
+   */
+  replaced_id?: string;
   /** the time of the last committed event, for later events that carry none */
   last_event_time: string | null;
   /**

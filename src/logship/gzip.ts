@@ -4,7 +4,7 @@
 // is a file still being written, not one to ship half of and checkpoint as done.
 // The platform's DecompressionStream: no zlib module to load, memory bounded by the stream.
 import { readSync } from "node:fs";
-import { FINGERPRINT_BYTES, FilePrefix, readPrefix } from "./tail.ts";
+import { FINGERPRINT_BYTES, FilePrefix, readPrefix, TAIL_BYTES, tailLength } from "./tail.ts";
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const GZIP_NAME = /\.gz$/;
@@ -74,15 +74,34 @@ export async function gzipPrefix(fd: number): Promise<FilePrefix> {
   return new FilePrefix(Buffer.concat(parts).subarray(0, FINGERPRINT_BYTES));
 }
 
-/** A whole gzip file's uncompressed size, or why it cannot be read (yet). */
-export type GzipMeasure = { complete: true; content: number } | { complete: false; why: string };
+/**
+ * A whole gzip file's uncompressed size, with the tailLength(`at`) uncompressed bytes before `at`
+ * (null when it holds fewer than `at`), or why it cannot be read (yet).
+ */
+export type GzipMeasure =
+  | { complete: true; content: number; before: Uint8Array | null }
+  | { complete: false; why: string };
 
 /** Reads the whole stream once: its uncompressed size when it is complete. */
-export async function measureGzip(fd: number): Promise<GzipMeasure> {
+export async function measureGzip(fd: number, at = 0): Promise<GzipMeasure> {
   let content = 0;
+  let before: Uint8Array | null = at === 0 ? new Uint8Array(0) : null;
+  // the last TAIL_BYTES before the chunk being read
+  let last: Uint8Array = new Uint8Array(0);
   try {
-    for await (const chunk of gunzipChunks(fd)) content += chunk.length;
-    return { complete: true, content };
+    for await (const chunk of gunzipChunks(fd)) {
+      const end = content + chunk.length;
+      if (before === null && end >= at) {
+        const joined = Buffer.concat([last, chunk.subarray(0, at - content)]);
+        before = joined.subarray(joined.length - tailLength(at));
+      }
+      last =
+        chunk.length >= TAIL_BYTES
+          ? chunk.slice(chunk.length - TAIL_BYTES)
+          : Buffer.concat([last, chunk]).subarray(-TAIL_BYTES);
+      content = end;
+    }
+    return { complete: true, content, before };
   } catch (error) {
     return { complete: false, why: (error as Error).message };
   }

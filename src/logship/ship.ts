@@ -1,64 +1,31 @@
-// `panorama log-ship`: tail (offsets, rotation) → parse (find the event) → batch (size, day,
-// age) → upload (key, retry) → checkpoint, in that order and one batch at a time per file, so a
-// file's checkpoint never passes a batch that is not stored (DESIGN §8, §9).
-import { closeSync, type FSWatcher, openSync, readSync, realpathSync, watch as watchDir } from "node:fs";
-import { basename, dirname, join } from "node:path";
+// `panorama log-ship`, the output side (DESIGN §8, §9; Fluent Bit's out_s3): the lines a
+// FileFollower (follower.ts) reads are parsed (the event found; Docker and CRI parts joined),
+// given pseudonyms, gathered into batches per file (size, day, age), uploaded under keys derived
+// from the file and offset (retried), and only then committed back to the follower, one batch at
+// a time per file, so a file's checkpoint never passes a batch that is not stored.
 import type { Config } from "../config/types.ts";
 import { JobError, messageOf, report } from "../errors.ts";
 import { log } from "../log.ts";
 import { pseudonymizedLogFields } from "../privacy/fields.ts";
 import { Pseudonymizer } from "../privacy/pseudonym.ts";
 import { Batcher, type ClosedBatch } from "./batch.ts";
-import {
-  addedLoss,
-  type FileCheckpoint,
-  findByInode,
-  type LogLoss,
-  readCheckpointState,
-  writeCheckpointState,
-} from "./checkpoint.ts";
 import { CriJoiner, type JoinedGroup } from "./cri.ts";
 import { EventPseudonyms } from "./event-pseudonyms.ts";
-import { type GzipMeasure, gunzipChunks, gzipKind, gzipPrefix, hasGzipName, measureGzip } from "./gzip.ts";
-import { criEvent, dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
 import {
-  checkFingerprint,
-  type FileInfo,
-  FilePrefix,
-  fstatFile,
-  type Line,
-  LineSplitter,
-  namesOf,
-  oldestFirst,
-  readPrefix,
-  resolveLogPatterns,
-  rotationCandidates,
-  sameFile,
-  sha256Hex,
-  statFile,
-  whyNotAFile,
-} from "./tail.ts";
+  FileFollower,
+  type FollowedFile,
+  type FollowOptions,
+  type LineReceiver,
+  MAX_LINE_BYTES,
+} from "./follower.ts";
+import { criEvent, dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
+import type { Line } from "./tail.ts";
 import { batchKey, createLogSink, type LogSink, partitionOf, type TrackingLogPartition } from "./upload.ts";
 
-const CHUNK_BYTES = 1024 * 1024;
-/** Longer lines (or Docker messages) are skipped rather than held in memory. */
-const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** How many uncompressed bytes shipped between two requests for a garbage collection. */
 const GC_EVERY_BYTES = 2 * 1024 * 1024;
-/** --follow: at most this often a pass, however busy the writer (fs.watch fires on each write). */
-const MIN_PASS_GAP_MS = 100;
-/**
- * The time a pass starts is recorded this much earlier: file times come from the kernel's coarse
- * clock, which may lag the one Date.now() reads, and a file written as the pass starts must count
- * as written after it.
- */
-const CLOCK_SLACK_MS = 2000;
-/** A `.gz` file left cut short longer than this is not being written any more: said as a warning. */
-const STALE_GZIP_MS = 60_000;
-const UNREADABLE_HINT =
-  "check logs.paths in the configuration, and that the user log-ship runs as (cron's, or the service's) can read the file and its directories";
 
-export interface ShipOptions {
+export interface ShipOptions extends FollowOptions {
   /** keep tailing until `signal` aborts (a service); else read every file to its end and return */
   follow?: boolean;
   /** read and parse everything, print the keys that would be uploaded, write nothing */
@@ -75,11 +42,6 @@ export interface ShipOptions {
   onPartition?: (partition: TrackingLogPartition) => void | Promise<void>;
   /** --dry-run output; default stdout */
   print?: (line: string) => void;
-  /**
-   * Also ship the rotated files (plain or `.gz`) that match no checkpoint and are older than the
-   * last run (or there was none): another shipper's history, left alone by default.
-   */
-  backfill?: boolean;
 }
 
 export interface ShipResult {
@@ -95,11 +57,9 @@ export interface ShipResult {
   partitions: TrackingLogPartition[];
 }
 
-/** A file being read: its checkpoint (committed state) and what was read past it. */
-interface Tracked {
-  cp: FileCheckpoint;
-  fd: number | null;
-  splitter: LineSplitter;
+/** What is read from a file and not committed yet: its batch and the messages being joined. */
+interface Shipping {
+  file: FollowedFile;
   batcher: Batcher;
   /** a Docker message split over several lines, not complete yet */
   docker: { start: number; parts: string[]; length: number } | null;
@@ -107,59 +67,15 @@ interface Tracked {
   dockerSkipping: boolean;
   /** CRI records joined into messages (made at the first CRI record) */
   cri: CriJoiner | null;
-  /** size when the content was last checked (the fingerprint is checked again when it changes) */
-  checkedSize: number;
-  /** its name is gone: read what the open descriptor still holds, upload, then forget it */
-  gone: boolean;
   /** lines of the batch being uploaded (not committed yet) */
   inFlight: number;
-  /** its inode holds another file now (its checkpoint's dev and ino name no file of it) */
-  inodeTaken: boolean;
 }
 
-/** A file beside a tracked one that holds its bytes: a copytruncate copy, or compressed. */
-interface Copy {
-  info: FileInfo;
-  fd: number;
-  gzip: FileCheckpoint["gzip"];
-}
-
-/** A log's live path, where losses are counted: the first name of its files. */
-function logOf(cp: FileCheckpoint): string {
-  return join(dirname(cp.path), cp.base);
-}
-
-/** Whether a checkpointed file is known by a rotated name (not its first one). */
-function isRotated(cp: FileCheckpoint): boolean {
-  return cp.path !== logOf(cp);
-}
-
-function fileIdOf(cp: FileCheckpoint): string {
-  return sha256Hex(`${cp.dev}:${cp.ino}:${cp.fingerprint}:${cp.fingerprint_length}`).slice(0, 12);
-}
-
-/** The open file, or why it could not be opened. */
-function openOrWhy(path: string): number | string {
-  try {
-    return openSync(path, "r");
-  } catch (error) {
-    return messageOf(error);
-  }
-}
-
-function realPath(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
-}
-
-export class LogShipper {
-  private readonly files: Tracked[] = [];
-  private readonly buffer = new Uint8Array(CHUNK_BYTES);
+export class LogShipper implements LineReceiver {
+  private readonly follower: FileFollower;
+  /** per followed file; a file whose content the follower replaced starts anew */
+  private readonly shipping = new WeakMap<FollowedFile, Shipping>();
   private readonly days = new Set<string>();
-  private readonly watchers = new Map<string, FSWatcher>();
   private readonly warned = new Set<string>();
   private readonly result: ShipResult = {
     ok: true,
@@ -169,24 +85,8 @@ export class LogShipper {
     bytes: 0,
     partitions: [],
   };
-  private dirty = false;
-  /**
-   * Rotated files written after this time (ms) and matching no checkpoint came while log-ship
-   * was down; null before the first run (all rotated files are history).
-   */
-  private lastRun: number | null;
-  /** this pass could not take every new rotated file: the last run's time is kept */
-  private deferred = false;
-  /** tracked files whose inode was found but could not be opened, this pass */
-  private readonly unopenable = new Set<Tracked>();
-  private readonly losses: Record<string, LogLoss>;
-  /** gzip files found cut short, by device:inode, with their size then */
-  private readonly incomplete = new Map<string, number>();
   /** bytes shipped since the last collectGarbage() */
   private sinceCollection = 0;
-  private stopping = false;
-  private changed = false;
-  private wake: (() => void) | null = null;
   /** personal fields replaced before an event enters a batch (DESIGN §11); null when off */
   private readonly pseudonyms: EventPseudonyms | null;
 
@@ -199,54 +99,28 @@ export class LogShipper {
     this.pseudonyms = config.privacy.key
       ? new EventPseudonyms(pseudonymizedLogFields(config), new Pseudonymizer(config.privacy.key))
       : null;
-    const state = readCheckpointState(config.state_dir);
-    for (const cp of state.files) this.files.push(this.track(cp, null));
-    const lastRun = state.last_run ? Date.parse(state.last_run) : Number.NaN;
-    this.lastRun = Number.isFinite(lastRun) ? lastRun : null;
-    this.losses = state.losses ?? {};
+    this.follower = new FileFollower(config, this, options);
     options.signal?.addEventListener("abort", () => this.stop(), { once: true });
-    if (options.signal?.aborted) this.stopping = true;
+    if (options.signal?.aborted) this.follower.stop();
   }
 
   private get dryRun(): boolean {
     return this.options.dryRun === true;
   }
 
-  private track(cp: FileCheckpoint, fd: number | null): Tracked {
-    const carried = cp.last_event_time ? new Date(cp.last_event_time) : null;
-    return {
-      cp,
-      fd,
-      splitter: new LineSplitter(cp.offset, MAX_LINE_BYTES),
-      batcher: new Batcher(this.config.logs.max_file_size, cp.offset, carried),
-      docker: null,
-      dockerSkipping: false,
-      cri: null,
-      // A gzip file does not change: its size was checked when it was read whole.
-      checkedSize: cp.gzip && fd !== null ? cp.gzip.size : -1,
-      gone: false,
-      inFlight: 0,
-      inodeTaken: false,
-    };
-  }
-
   /** --follow: finish what is buffered, then return. */
   stop(): void {
-    this.stopping = true;
-    this.wake?.();
+    this.follower.stop();
   }
 
   /** Read every file to its end, upload everything complete, checkpoint. */
   async once(): Promise<ShipResult> {
     try {
-      await this.pass(true);
+      await this.follower.pass(true);
     } catch (error) {
       this.fail(error);
     } finally {
-      // Saved even when nothing was uploaded: the time of this run, for the next one to tell
-      // what came while it was down, and what was read and not shipped, to count what is lost.
-      this.dirty = true;
-      this.close();
+      this.follower.close();
     }
     return this.finish();
   }
@@ -255,20 +129,16 @@ export class LogShipper {
   async follow(): Promise<ShipResult> {
     const poll = this.options.pollMs ?? 1000;
     try {
-      while (!this.stopping) {
-        await this.pass(false);
-        this.watch();
-        await this.sleep(MIN_PASS_GAP_MS, false);
-        if (!this.changed) await this.sleep(Math.max(0, poll - MIN_PASS_GAP_MS), true);
-        this.changed = false;
+      while (!this.follower.stopped) {
+        await this.follower.pass(false);
+        await this.follower.waitForChange(poll);
       }
-      for (const t of this.files) await this.flush(t);
+      for (const file of this.follower.followed) await this.flush(file);
     } catch (error) {
       this.fail(error);
     } finally {
       // The time of the last pass, for the next start to tell what came while it was down.
-      this.dirty = true;
-      this.close();
+      this.follower.close();
     }
     return this.finish();
   }
@@ -279,6 +149,7 @@ export class LogShipper {
   }
 
   private finish(): ShipResult {
+    if (this.follower.failed) this.result.ok = false;
     this.result.partitions = [...this.days].sort().map((day) => partitionOf(this.config, day));
     const { objects, events, skipped, bytes } = this.result;
     const verb = this.dryRun ? "would upload" : "uploaded";
@@ -286,601 +157,54 @@ export class LogShipper {
     return this.result;
   }
 
-  private close(): void {
-    for (const watcher of this.watchers.values()) watcher.close();
-    this.watchers.clear();
-    for (const t of this.files) {
-      if (t.fd !== null) closeSync(t.fd);
-      t.fd = null;
+  /** The state of `file`, made at its first line (from its checkpoint). */
+  private of(file: FollowedFile): Shipping {
+    let t = this.shipping.get(file);
+    if (!t) {
+      const { offset, last_event_time } = file.cp;
+      const carried = last_event_time ? new Date(last_event_time) : null;
+      t = {
+        file,
+        batcher: new Batcher(this.config.logs.max_file_size, offset, carried),
+        docker: null,
+        dockerSkipping: false,
+        cri: null,
+        inFlight: 0,
+      };
+      this.shipping.set(file, t);
     }
-    if (this.dirty) this.save();
+    return t;
   }
 
-  private save(): void {
-    if (this.dryRun) return;
-    for (const t of this.files) {
-      // Unknown while the content is to be checked again (after a truncation or a move).
-      if (t.checkedSize >= 0) {
-        t.cp.size_seen = t.splitter.position;
-        t.cp.lines_seen = this.unshippedLines(t);
-      } else {
-        delete t.cp.size_seen;
-        delete t.cp.lines_seen;
-      }
-    }
-    writeCheckpointState(this.config.state_dir, {
-      files: this.files.map((t) => t.cp),
-      ...(this.lastRun !== null ? { last_run: new Date(this.lastRun).toISOString() } : {}),
-      ...(Object.keys(this.losses).length > 0 ? { losses: this.losses } : {}),
-    });
-    this.dirty = false;
+  line(file: FollowedFile, line: Line): Promise<void> | undefined {
+    const t = this.of(file);
+    const closed = this.add(t, line);
+    return closed ? this.ship(t, closed) : undefined;
   }
 
-  /** Lines read from `t` and not committed: batched, being uploaded, or not complete yet. */
-  private unshippedLines(t: Tracked): number {
-    const partial = t.splitter.position > t.splitter.lineStart ? 1 : 0;
-    return t.batcher.lines + t.inFlight + (t.docker?.parts.length ?? 0) + (t.cri?.records ?? 0) + partial;
+  /** Uploads what is due: everything when `final`, else a batch `upload_timeout` old. */
+  async caughtUp(file: FollowedFile, final: boolean): Promise<void> {
+    const t = this.of(file);
+    const due = t.batcher.pending && t.batcher.age() >= this.config.logs.upload_timeout * 1000;
+    if (final || due) await this.flush(file);
   }
 
-  /** One look at every file: where it is now, new ones, what was appended; uploads what is due. */
-  private async pass(final: boolean): Promise<void> {
-    const started = Date.now();
-    this.deferred = false;
-    this.unopenable.clear();
-    // By inode first, every file: one whose inode another file took is dropped before any
-    // file looks for its copy among the names beside it.
-    for (const t of [...this.files]) await this.guard(t, () => this.openByInode(t));
-    for (const t of [...this.files]) await this.guard(t, () => this.locate(t));
-    await this.discover();
-    if (!this.deferred) {
-      this.lastRun = started - CLOCK_SLACK_MS;
-    }
-    const timeout = this.config.logs.upload_timeout * 1000;
-    for (const t of [...this.files]) {
-      await this.guard(t, async () => {
-        await this.read(t);
-        if (final || t.gone || (t.batcher.pending && t.batcher.age() >= timeout)) await this.flush(t);
-        if (t.gone) await this.finishGone(t);
-      });
-      if (this.stopping && !final) break;
-    }
-    if (this.dirty) this.save();
+  pending(file: FollowedFile): boolean {
+    return this.shipping.get(file)?.batcher.pending ?? false;
   }
 
-  /**
-   * --once: any error ends the run. --follow: a file that failed (unreadable, state not
-   * writable) is read again from its checkpoint on the next pass, so nothing is skipped; once
-   * stopping, the error ends the run (what was not uploaded stays uncommitted).
-   */
-  private async guard(t: Tracked, work: () => Promise<void>): Promise<void> {
-    if (!this.options.follow) return work();
-    try {
-      await work();
-    } catch (error) {
-      if (this.stopping) throw error;
-      const message = `${t.cp.path}: ${messageOf(error)}; reading it again from its checkpoint`;
-      this.warnOnce(message, message, "error");
-      const index = this.files.indexOf(t);
-      if (t.fd !== null) closeSync(t.fd);
-      if (index >= 0) this.files[index] = this.track({ ...t.cp }, null);
-    }
-  }
-
-  /**
-   * A file from the checkpoint, by its inode: at its path or renamed beside it (opened), or
-   * unopenable (kept), or its inode now holds another file under a rotated name (marked: the
-   * other file is new, DESIGN §8; locate() looks for a copy of the deleted one). An open file:
-   * still at its path, renamed beside it, or gone.
-   */
-  private async openByInode(t: Tracked): Promise<void> {
-    if (t.fd !== null) {
-      this.followRename(t);
-      return;
-    }
-    const found = findByInode(t.cp);
-    if (!found) return;
-    const fd = openOrWhy(found.path);
-    if (typeof fd === "string") {
-      // Kept: forgetting it would ship it again from its start once it can be read.
-      this.unopenable.add(t);
-      this.unreadable(`open:${found.path}`, `cannot open ${found.path}: ${fd}`);
-      return;
-    }
-    const info = fstatFile(fd, found.path);
-    if (!sameFile(info, t.cp)) {
-      closeSync(fd);
-      return;
-    }
-    const prefix = t.cp.gzip ? await gzipPrefix(fd) : FilePrefix.of(fd);
-    // Under its first name, other first bytes are a truncation (checkContent); under a rotated
-    // name (or compressed), the file was deleted and its inode given to a new one (copytruncate
-    // removing the oldest copy first, savelog).
-    const reused = !prefix.matches(t.cp) && (isRotated(t.cp) || found.path !== t.cp.path || !!t.cp.gzip);
-    if (t.cp.fingerprint_length > 0 && reused) {
-      closeSync(fd);
-      log.info(`${found.path} is a new file on the inode of ${t.cp.path}, which was deleted`, {
-        path: found.path,
-      });
-      // Not forgotten yet: a compressed copy of it may be beside it (locate).
-      t.inodeTaken = true;
-      return;
-    }
-    if (found.path !== t.cp.path) this.moved(t, found.path);
-    t.fd = fd;
-    if (t.cp.gzip) t.checkedSize = info.size;
-  }
-
-  /** A file not found by its inode: finished from its copy (plain or compressed), else gone. */
-  private async locate(t: Tracked): Promise<void> {
-    if (t.fd === null) {
-      if (this.unopenable.has(t)) return;
-      const before = rotationCandidates(t.cp.path, t.cp.base);
-      const copy = await this.findCopy(t, t.cp.offset);
-      if (copy === "wait") return;
-      if (!copy && this.rotating(t, before)) return;
-      if (!copy) {
-        this.lose(t, t.inodeTaken ? "was deleted" : "is gone (deleted, or compressed after rotation)");
-        this.forget(t);
-        return;
-      }
-      log.info(`${t.cp.path}: reading the rest of it from its copy ${copy.info.path}`, {
-        path: copy.info.path,
-      });
-      this.switchTo(t, copy);
-    }
-    await this.checkContent(t);
-  }
-
-  /**
-   * A tracked file removed for good: said calmly when everything read from it was shipped
-   * (logrotate deleting or compressing a rotation: the usual case), else a warning with the
-   * lines lost, counted for `status`.
-   */
-  private lose(t: Tracked, what: string): void {
-    // Empty when last seen: nothing read, nothing to tell it by.
-    if (t.cp.offset === 0 && t.cp.fingerprint_length === 0) return;
-    const seen = t.cp.size_seen;
-    if (seen !== undefined && t.cp.offset >= seen && isRotated(t.cp)) {
-      log.info(`${t.cp.path} was removed after all ${seen} bytes seen in it were shipped`, {
-        path: t.cp.path,
-      });
-      return;
-    }
-    if (seen !== undefined && t.cp.offset >= seen) {
-      // Live when last seen, then rotated and removed while log-ship was down: what was written
-      // to it since can be neither read nor counted.
-      log.warn(
-        `${t.cp.path} ${what} while log-ship was down, before its next rotation was seen: the lines written to it after the last run are lost`,
-        { path: t.cp.path, committed: t.cp.offset },
-      );
-      this.addLoss(t, null);
-      return;
-    }
-    if (seen === undefined) {
-      log.warn(`${t.cp.path} ${what} before log-ship finished it`, {
-        path: t.cp.path,
-        committed: t.cp.offset,
-      });
-      this.addLoss(t, null);
-      return;
-    }
-    const bytes = seen - t.cp.offset;
-    const lines = t.cp.lines_seen ?? 0;
-    log.warn(
-      `${t.cp.path} ${what} before log-ship finished it: ${lines} line(s) (${bytes} bytes) seen in it were not shipped`,
-      { path: t.cp.path, committed: t.cp.offset, lines, bytes },
-    );
-    this.addLoss(t, { lines, bytes });
-  }
-
-  /** Counted per log for `status`: a removed file, with the lines and bytes lost (null: unknown). */
-  private addLoss(t: Tracked, lost: { lines: number; bytes: number } | null): void {
-    const name = logOf(t.cp);
-    this.losses[name] = addedLoss(this.losses[name], lost);
-    this.dirty = true;
-  }
-
-  /** An open file: still at its path, renamed beside it (rotation), or gone. */
-  private followRename(t: Tracked): void {
-    const found = findByInode(t.cp);
-    if (found) {
-      if (found.path !== t.cp.path) this.moved(t, found.path);
-      return;
-    }
-    if (!t.gone) log.info(`${t.cp.path} was deleted: reading what is left of it, then forgetting it`);
-    t.gone = true;
-  }
-
-  private moved(t: Tracked, path: string): void {
-    log.info(`${t.cp.path} was rotated to ${path}: finishing it`, { path });
-    t.cp.path = path;
-    this.dirty = true;
-  }
-
-  /**
-   * The open file must still hold what was read from it: same first bytes, not shorter than
-   * the read position. Otherwise it was truncated (copytruncate) or is another file on a reused
-   * inode. A gzip file does not change: it was checked when opened.
-   */
-  private async checkContent(t: Tracked): Promise<void> {
-    const fd = t.fd!;
-    if (t.cp.gzip) return;
-    const size = fstatFile(fd, t.cp.path).size;
-    if (size === t.checkedSize) return;
-    const check = checkFingerprint(fd, t.cp);
-    if (check.matches && size >= t.splitter.position) {
-      if (check.longer) {
-        Object.assign(t.cp, check.longer);
-        this.dirty = true;
-      }
-      t.checkedSize = size;
-      return;
-    }
-    const copy = await this.findCopy(t, t.splitter.position);
-    if (copy === "wait") {
-      // Its copy is being compressed: read nothing of the new content until it is complete.
-      t.checkedSize = -1;
-      return;
-    }
-    if (copy) {
-      log.info(`${t.cp.path} was truncated after a copy: finishing the copy ${copy.info.path}`, {
-        path: copy.info.path,
-      });
-      this.switchTo(t, copy);
-      return;
-    }
-    // Lines an earlier run read and did not ship (nothing read since) were in the old content.
-    const seen = t.cp.size_seen ?? 0;
-    const readNow = t.splitter.position > t.cp.offset || t.batcher.pending;
-    const lost =
-      !readNow && seen > t.cp.offset ? { lines: t.cp.lines_seen ?? 0, bytes: seen - t.cp.offset } : null;
-    const unshipped = lost
-      ? `; ${lost.lines} line(s) (${lost.bytes} bytes) seen in it before were not shipped`
-      : "";
-    log.warn(`${t.cp.path} was truncated or replaced: reading it again from its start${unshipped}`, {
-      path: t.cp.path,
-      read: t.splitter.position,
-      size,
-      ...lost,
-    });
-    if (lost) this.addLoss(t, lost);
-    // What was read before is still a true record of events: upload it first.
-    await this.flush(t);
-    const index = this.files.indexOf(t);
-    const cp = this.newCheckpoint(t.cp.path, fstatFile(fd, t.cp.path), FilePrefix.of(fd), t.cp.base);
-    const fresh = this.track(cp, fd);
-    if (index >= 0) this.files[index] = fresh;
-    this.dirty = true;
-  }
-
-  /**
-   * A file beside `t` (not tracked itself) that starts with the bytes `t` was read from and
-   * holds at least `minSize` bytes: the copy copytruncate left, or `t` compressed (`.gz`, its
-   * uncompressed bytes). Opened. "wait": such a `.gz` is being written, look again next time.
-   */
-  private async findCopy(t: Tracked, minSize: number): Promise<Copy | "wait" | null> {
-    if (t.cp.fingerprint_length === 0 || minSize === 0) return null;
-    let wait = false;
-    for (const candidate of rotationCandidates(t.cp.path, t.cp.base)) {
-      if (sameFile(candidate, t.cp) || this.isTracked(candidate)) continue;
-      const compressed = hasGzipName(candidate.path);
-      if (!compressed && candidate.size < minSize) continue;
-      const fd = openOrWhy(candidate.path);
-      if (typeof fd === "string") continue;
-      const copy = await this.copyOf(t, candidate, fd, minSize);
-      if (copy === "wait") wait = true;
-      if (copy && copy !== "wait") return copy;
-      closeSync(fd);
-    }
-    return wait ? "wait" : null;
-  }
-
-  private async copyOf(
-    t: Tracked,
-    candidate: FileInfo,
-    fd: number,
-    minSize: number,
-  ): Promise<Copy | "wait" | null> {
-    const info = fstatFile(fd, candidate.path);
-    if (!sameFile(info, candidate)) return null;
-    const kind = hasGzipName(info.path) ? gzipKind(fd) : "plain";
-    if (kind === "empty") return Date.now() - info.mtimeMs < STALE_GZIP_MS ? "wait" : null;
-    if (kind === "plain") {
-      return info.size >= minSize && FilePrefix.of(fd).matches(t.cp) ? { info, fd, gzip: undefined } : null;
-    }
-    if (!(await gzipPrefix(fd)).matches(t.cp)) return null;
-    const measured = await this.measureGzip(fd, info);
-    if (!measured.complete) return "wait";
-    if (measured.content < minSize) return null;
-    return { info, fd, gzip: { size: info.size, content: measured.content } };
-  }
-
-  /**
-   * A gzip file's uncompressed size, read whole. One found cut short is not read again while
-   * its size stays the same (--follow looks every second).
-   */
-  private async measureGzip(fd: number, info: FileInfo): Promise<GzipMeasure> {
-    const id = `${info.dev}:${info.ino}`;
-    if (this.incomplete.get(id) === info.size) return { complete: false, why: "unchanged" };
-    const measured = await measureGzip(fd);
-    if (measured.complete) {
-      this.incomplete.delete(id);
-    } else {
-      this.incomplete.set(id, info.size);
-      this.incompleteGzip(info, measured.why);
-    }
-    return measured;
-  }
-
-  /** A `.gz` file cut short: being written (logrotate compressing), or left so (said). */
-  private incompleteGzip(info: FileInfo, why: string): void {
-    if (Date.now() - info.mtimeMs < STALE_GZIP_MS) {
-      log.info(`${info.path} is not a complete gzip file yet (${why}): read once it is`, { path: info.path });
-    } else {
-      this.warnOnce(
-        `gzip:${info.path}`,
-        `${info.path} is not a complete gzip file (${why}) and has not changed for a minute: its lines cannot be read`,
-      );
-    }
-  }
-
-  /** Go on reading `t` at the same position in its copy; its keys stay the same (file_id). */
-  private switchTo(t: Tracked, copy: Copy): void {
-    if (t.fd !== null) closeSync(t.fd);
-    t.fd = copy.fd;
-    t.cp.path = copy.info.path;
-    t.cp.dev = copy.info.dev;
-    t.cp.ino = copy.info.ino;
-    t.inodeTaken = false;
-    if (copy.gzip) t.cp.gzip = copy.gzip;
-    else delete t.cp.gzip;
-    // Just checked: it starts with the bytes read, and holds at least as many.
-    t.checkedSize = copy.info.size;
-    this.dirty = true;
-  }
-
-  /**
-   * Whether `t`, looked for among the names beside it (listed as `before`) and not found, may
-   * still be there: the names changed meanwhile (a rotation under way: its file renamed, its
-   * copy not listed yet), or it is there under a name the search started too early to see.
-   * Then it is looked for again next pass, never taken for gone.
-   */
-  private rotating(t: Tracked, before: FileInfo[]): boolean {
-    const after = rotationCandidates(t.cp.path, t.cp.base);
-    if (namesOf(before) !== namesOf(after)) return true;
-    return t.fd === null && !t.inodeTaken && after.some((f) => sameFile(f, t.cp));
-  }
-
-  /**
-   * Whether a file starting with `prefix` is a copy of `t`, whole or being made (copytruncate
-   * copying, gzip compressing): it starts with the bytes `t` was read from, or it is shorter
-   * than those and they start with it.
-   */
-  private startsLike(prefix: FilePrefix, t: Tracked): boolean {
-    if (t.cp.fingerprint_length === 0) return false;
-    if (prefix.matches(t.cp)) return true;
-    const length = prefix.bytes.length;
-    if (length === 0 || length >= t.cp.fingerprint_length || t.fd === null || t.cp.gzip) return false;
-    return Buffer.from(readPrefix(t.fd, length)).equals(prefix.bytes);
-  }
-
-  private isTracked(file: { dev: string; ino: string }): boolean {
-    return this.files.some((t) => !t.inodeTaken && sameFile(t.cp, file));
-  }
-
-  /**
-   * A deleted file read to its end: its compressed copy, when logrotate made one, is followed
-   * instead (else it would look like a file never seen); a copy being written is waited for.
-   */
-  private async finishGone(t: Tracked): Promise<void> {
-    const before = rotationCandidates(t.cp.path, t.cp.base);
-    const copy = await this.findCopy(t, t.splitter.position);
-    if (copy === "wait") return;
-    if (!copy && this.rotating(t, before)) return;
-    if (!copy) {
-      this.forget(t);
-      return;
-    }
-    log.info(`${t.cp.path} was compressed to ${copy.info.path}: following that`, { path: copy.info.path });
-    this.switchTo(t, copy);
-    t.gone = false;
-  }
-
-  private newCheckpoint(path: string, info: FileInfo, prefix: FilePrefix, base?: string): FileCheckpoint {
-    const real = realPath(path);
-    return {
-      path: real,
-      base: base ?? basename(real),
-      dev: info.dev,
-      ino: info.ino,
-      ...prefix.fingerprint,
-      offset: 0,
-      last_upload: null,
-      file_id: null,
-      last_event_time: null,
-    };
-  }
-
-  /**
-   * Configured files not tracked yet are read from their start, after the rotated files beside
-   * them that came while log-ship was down. A configured path with nothing to read (missing,
-   * not a file, a glob matching no file) is said (see unreadable()), unless the file it named
-   * was rotated away and is being finished: its successor is not created yet.
-   */
-  private async discover(): Promise<void> {
-    for (const { pattern, glob, paths } of resolveLogPatterns(this.config.logs)) {
-      // Rotated files of a missing file too: the name may be between a rotation's two steps.
-      if (!glob) await this.discoverRotated(pattern);
-      let files = 0;
-      for (const path of paths) {
-        const why = whyNotAFile(path);
-        if (why === null) {
-          files++;
-          if (glob) await this.discoverRotated(path);
-          await this.discoverFile(path, null);
-        } else if (!glob && !(why.missing && this.rotatedAway(pattern, false))) {
-          // A glob may match directories; a plain path must be a file.
-          this.unreadable(`path:${path}`, `${path} (in logs.paths) ${why.reason}`);
-        }
-      }
-      if (glob && files === 0 && !this.rotatedAway(pattern, true)) {
-        this.unreadable(`path:${pattern}`, `${pattern} (in logs.paths) matches no file`);
-      }
-    }
-  }
-
-  /**
-   * The rotated files beside `path` (plain or `.gz`) that match no checkpoint and were written
-   * after the last run: they came (and were rotated) while log-ship was down. Shipped from
-   * their start, oldest first. Older ones are history another shipper sent, unless --backfill.
-   */
-  private async discoverRotated(path: string): Promise<void> {
-    const since = this.options.backfill ? Number.NEGATIVE_INFINITY : this.lastRun;
-    if (since === null) return;
-    const live = join(realPath(dirname(path)), basename(path));
-    const listed = rotationCandidates(live, basename(live));
-    const rotated = listed
-      .filter((c) => c.path !== live && c.mtimeMs > since && !this.isTracked(c))
-      .sort(oldestFirst(live));
-    for (const file of rotated) await this.discoverFile(file.path, basename(live));
-    // Rotated while being looked at: a file renamed between the listing and its turn may have
-    // been missed. This pass's time is not recorded, so the next pass looks from the same time.
-    if (namesOf(listed) !== namesOf(rotationCandidates(live, basename(live)))) this.deferred = true;
-  }
-
-  /**
-   * A file to read from its start, unless it is tracked or a copy of a tracked file (being
-   * copied by copytruncate, or compressed). `base`: the live file's name, for a rotated file.
-   */
-  private async discoverFile(path: string, base: string | null): Promise<void> {
-    const seen = statFile(path);
-    if (!seen || this.isTracked(seen)) return;
-    const fd = openOrWhy(path);
-    if (typeof fd === "string") {
-      if (base !== null) this.deferred = true;
-      this.unreadable(`open:${path}`, `cannot open ${path}: ${fd}`);
-      return;
-    }
-    const info = fstatFile(fd, path);
-    const kind = hasGzipName(path) ? gzipKind(fd) : "plain";
-    const prefix = kind === "gzip" ? await gzipPrefix(fd) : FilePrefix.of(fd);
-    const isCopy = this.files.some((t) => this.startsLike(prefix, t));
-    const empty = base !== null && (kind === "empty" || (kind === "plain" && info.size === 0));
-    if (this.isTracked(info) || isCopy || empty || kind === "empty") {
-      closeSync(fd);
-      return;
-    }
-    let gzip: FileCheckpoint["gzip"];
-    if (kind === "gzip") {
-      const measured = await this.measureGzip(fd, info);
-      if (!measured.complete) {
-        // Written after this pass started: its time is past this run's, the next run takes it.
-        closeSync(fd);
-        return;
-      }
-      gzip = { size: info.size, content: measured.content };
-    }
-    const cp = this.newCheckpoint(path, info, prefix, base ?? undefined);
-    if (gzip) cp.gzip = gzip;
-    if (base === null) log.info(`following ${path}`, { path });
-    else log.info(`${path} was written while log-ship was not running: shipping it from its start`, { path });
-    const t = this.track(cp, fd);
-    // Just looked at: its first bytes are the fingerprint.
-    t.checkedSize = info.size;
-    this.files.push(t);
-    this.dirty = true;
-  }
-
-  /**
-   * Whether a followed file had a name `pattern` names before it was rotated away (it keeps its
-   * first base name, in the same directory): between the rename and the creation of the new
-   * file, the name is missing but nothing is lost.
-   */
-  private rotatedAway(pattern: string, glob: boolean): boolean {
-    const matcher = glob ? new Bun.Glob(pattern) : null;
-    const names = new Set([pattern, realPath(pattern), join(realPath(dirname(pattern)), basename(pattern))]);
-    // A compressed file is a rotation older than the one logrotate creates the new file after.
-    return this.files.some((t) => {
-      const first = logOf(t.cp);
-      return isRotated(t.cp) && !t.cp.gzip && (matcher ? matcher.match(first) : names.has(first));
-    });
-  }
-
-  /**
-   * A configured file with nothing to read. --once (cron) fails at the end, after the other
-   * files are shipped: exit 0 would look like success while nothing ships. --follow (a service)
-   * warns and keeps looking: the file may appear later. Once per path per run either way.
-   */
-  private unreadable(id: string, message: string): void {
-    if (this.options.follow) {
-      this.warnOnce(id, `${message}: it is shipped as soon as it can be read (${UNREADABLE_HINT})`);
-      return;
-    }
-    if (this.warned.has(id)) return;
-    this.warned.add(id);
-    this.result.ok = false;
-    report(new JobError(`${message}: it is not shipped`, UNREADABLE_HINT));
-  }
-
-  private forget(t: Tracked): void {
-    if (t.fd !== null) closeSync(t.fd);
-    t.fd = null;
-    const index = this.files.indexOf(t);
-    if (index >= 0) this.files.splice(index, 1);
-    this.dirty = true;
-  }
-
-  /** What was appended since the last read, line by line, into batches. */
-  private async read(t: Tracked): Promise<void> {
-    const fd = t.fd;
-    if (fd === null) return;
-    if (t.cp.gzip) return this.readGzip(t, fd, t.cp.gzip.content);
-    const size = fstatFile(fd, t.cp.path).size;
-    while (t.splitter.position < size && !(this.stopping && this.options.follow)) {
-      const position = t.splitter.position;
-      const n = readSync(fd, this.buffer, 0, Math.min(CHUNK_BYTES, size - position), position);
-      if (n === 0) break;
-      // Truncated while being read (copytruncate)? Then these bytes may be the new content's:
-      // drop them, and let the next pass find the copy.
-      if (fstatFile(fd, t.cp.path).size < position + n || !checkFingerprint(fd, t.cp).matches) {
-        t.checkedSize = -1;
-        break;
-      }
-      for (const line of t.splitter.split(this.buffer.subarray(0, n))) {
-        // Synchronous per line (no promise per line): only a closed batch waits for its upload.
-        const closed = this.line(t, line);
-        if (closed) await this.ship(t, closed);
-      }
-    }
-  }
-
-  /**
-   * A gzip file read whole (it was checked complete, and does not change): its uncompressed
-   * bytes from the read position on. Decompressed from the start each time: offsets count
-   * uncompressed bytes, and a gzip stream cannot be entered in the middle.
-   */
-  private async readGzip(t: Tracked, fd: number, content: number): Promise<void> {
-    if (t.splitter.position >= content) return;
-    let at = 0;
-    for await (const chunk of gunzipChunks(fd)) {
-      const end = at + chunk.length;
-      if (end > t.splitter.position) {
-        for (const line of t.splitter.split(chunk.subarray(t.splitter.position - at))) {
-          const closed = this.line(t, line);
-          if (closed) await this.ship(t, closed);
-        }
-      }
-      at = end;
-      if (this.stopping && this.options.follow) break;
-    }
+  unshippedLines(file: FollowedFile): number {
+    const t = this.shipping.get(file);
+    if (!t) return 0;
+    return t.batcher.lines + t.inFlight + (t.docker?.parts.length ?? 0) + (t.cri?.records ?? 0);
   }
 
   /** A line into its file's batch; returns the batch it closed, to ship before the next line. */
-  private line(t: Tracked, line: Line): ClosedBatch | null {
+  private add(t: Shipping, line: Line): ClosedBatch | null {
     if (line.bytes === null) {
       this.warnOnce(
-        `long:${t.cp.path}`,
-        `${t.cp.path}: a line longer than ${MAX_LINE_BYTES} bytes was skipped`,
+        `long:${t.file.cp.path}`,
+        `${t.file.cp.path}: a line longer than ${MAX_LINE_BYTES} bytes was skipped`,
       );
       if (t.cri?.pending) return this.joined(t, t.cri.other(line.start, line.end, null));
       return this.record(t, line.start, line.end, null);
@@ -902,18 +226,18 @@ export class LogShipper {
   }
 
   /** CRI splits long lines into `P` records: join them (cri.ts) before looking for the event. */
-  private criPart(t: Tracked, line: Line, part: Extract<ParsedLine, { kind: "cri" }>): ClosedBatch | null {
+  private criPart(t: Shipping, line: Line, part: Extract<ParsedLine, { kind: "cri" }>): ClosedBatch | null {
     t.cri ??= new CriJoiner(MAX_LINE_BYTES, () =>
       this.warnOnce(
-        `long:${t.cp.path}`,
-        `${t.cp.path}: a message longer than ${MAX_LINE_BYTES} bytes was skipped`,
+        `long:${t.file.cp.path}`,
+        `${t.file.cp.path}: a message longer than ${MAX_LINE_BYTES} bytes was skipped`,
       ),
     );
     return this.joined(t, t.cri.record(line.start, line.end, part.stream, part.partial, part.text));
   }
 
   /** Joined messages into the batch: one alone as a line, several as one range to commit. */
-  private joined(t: Tracked, group: JoinedGroup | null): ClosedBatch | null {
+  private joined(t: Shipping, group: JoinedGroup | null): ClosedBatch | null {
     if (group === null) return null;
     const items = group.messages.map((m) => {
       const event = m.event ?? (m.text ? criEvent(m.text) : null);
@@ -929,7 +253,7 @@ export class LogShipper {
 
   /** Docker splits long messages over several wrappers: join them before looking for the event. */
   private dockerPart(
-    t: Tracked,
+    t: Shipping,
     line: Line,
     part: Extract<ParsedLine, { kind: "docker" }>,
   ): ClosedBatch | null {
@@ -949,15 +273,15 @@ export class LogShipper {
       return null;
     }
     this.warnOnce(
-      `long:${t.cp.path}`,
-      `${t.cp.path}: a message longer than ${MAX_LINE_BYTES} bytes was skipped`,
+      `long:${t.file.cp.path}`,
+      `${t.file.cp.path}: a message longer than ${MAX_LINE_BYTES} bytes was skipped`,
     );
     t.docker = null;
     t.dockerSkipping = true;
     return this.record(t, message.start, line.end, null);
   }
 
-  private record(t: Tracked, start: number, end: number, event: Uint8Array | null): ClosedBatch | null {
+  private record(t: Shipping, start: number, end: number, event: Uint8Array | null): ClosedBatch | null {
     if (event === null) {
       this.result.skipped++;
       t.batcher.skip(end);
@@ -971,23 +295,19 @@ export class LogShipper {
     return this.pseudonyms ? this.pseudonyms.rewrite(event) : event;
   }
 
-  private async flush(t: Tracked): Promise<void> {
+  async flush(file: FollowedFile): Promise<void> {
+    const t = this.of(file);
     if (t.batcher.pending) await this.ship(t, t.batcher.close());
   }
 
   /** Upload a closed batch, then commit its end. A batch without events only commits. */
-  private async ship(t: Tracked, batch: ClosedBatch): Promise<void> {
+  private async ship(t: Shipping, batch: ClosedBatch): Promise<void> {
     t.inFlight = batch.events + batch.skipped;
     if (batch.events === 0 || batch.firstEventOffset === null) {
       this.commit(t, batch, false);
       return;
     }
-    if (t.cp.file_id === null) {
-      // Saved before the first upload: a crash must not give the same batch another key.
-      t.cp.file_id = fileIdOf(t.cp);
-      this.save();
-    }
-    const key = batchKey(this.config, t.cp.file_id, batch.firstEventOffset, batch.time);
+    const key = batchKey(this.config, this.follower.fileId(t.file), batch.firstEventOffset, batch.time);
     if (this.dryRun) {
       (this.options.print ?? ((s) => process.stdout.write(s)))(
         `upload\t${key}\t${batch.events} events\t${batch.body.length} bytes\n`,
@@ -1022,14 +342,9 @@ export class LogShipper {
     Bun.gc(false);
   }
 
-  private commit(t: Tracked, batch: ClosedBatch, uploaded: boolean): void {
+  private commit(t: Shipping, batch: ClosedBatch, uploaded: boolean): void {
     t.inFlight = 0;
-    t.cp.offset = batch.end;
-    t.cp.last_event_time = batch.carried?.toISOString() ?? null;
-    this.dirty = true;
-    if (!uploaded) return;
-    t.cp.last_upload = new Date().toISOString();
-    this.save();
+    this.follower.commit(t.file, batch.end, batch.carried, uploaded);
   }
 
   /**
@@ -1045,7 +360,7 @@ export class LogShipper {
         await sink.put(key, body);
         return;
       } catch (error) {
-        if (!this.options.follow || this.stopping) {
+        if (!this.options.follow || this.follower.stopped) {
           throw new JobError(
             `upload of ${key} to ${sink.description} failed: ${messageOf(error)}`,
             "nothing after the last uploaded batch was committed: the next run sends it again",
@@ -1055,7 +370,7 @@ export class LogShipper {
         log.warn(
           `upload of ${key} failed: ${messageOf(error)}; trying again in ${Math.round(delay / 1000)} s`,
         );
-        await this.sleep(delay, false);
+        await this.follower.sleep(delay, false);
       }
     }
   }
@@ -1065,49 +380,6 @@ export class LogShipper {
     if (this.warned.has(id)) return;
     this.warned.add(id);
     log[level](message);
-  }
-
-  /** Waits `ms`, less when stopped or (with `onChange`) when fs.watch reports a change. */
-  private sleep(ms: number, onChange: boolean): Promise<void> {
-    if (this.stopping || (onChange && this.changed)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = () => {
-        if (onChange || this.stopping) done();
-      };
-    });
-  }
-
-  /** fs.watch on the directories of the followed files; polling covers what it misses. */
-  private watch(): void {
-    const dirs = new Set(this.files.map((t) => dirname(t.cp.path)));
-    for (const path of this.config.logs.paths) dirs.add(dirname(path));
-    for (const [dir, watcher] of this.watchers) {
-      if (dirs.has(dir)) continue;
-      watcher.close();
-      this.watchers.delete(dir);
-    }
-    for (const dir of dirs) {
-      if (this.watchers.has(dir)) continue;
-      try {
-        const watcher = watchDir(dir, () => {
-          this.changed = true;
-          this.wake?.();
-        });
-        watcher.on("error", () => {
-          watcher.close();
-          this.watchers.delete(dir);
-        });
-        this.watchers.set(dir, watcher);
-      } catch {
-        // no such directory (yet), or no inotify: polling finds the changes
-      }
-    }
   }
 }
 

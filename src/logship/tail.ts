@@ -1,12 +1,19 @@
 // The tail input's file handling: which files the config names (paths and globs minus
-// excludes), what identifies a file (device, inode, fingerprint of its first bytes), where a
-// rotated file went (a name beside it starting with its base name), and lines cut from chunks.
+// excludes), what identifies a file (device, inode, fingerprint of its first bytes, the bytes
+// just before its offset), where a rotated file went (a name beside it starting with its base
+// name), and lines cut from chunks.
 import { type BigIntStats, fstatSync, readdirSync, readSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { LogsConfig } from "../config/types.ts";
 
 /** How many first bytes of a file identify it (with device and inode). */
 export const FINGERPRINT_BYTES = 1024;
+/**
+ * How many bytes just before a checkpoint's offset it keeps a hash of: after a truncation, a
+ * file may start with the same bytes again (every line of a log may begin alike) and regrow past
+ * the offset; the bytes before the offset tell the new content from the one read.
+ */
+export const TAIL_BYTES = 4096;
 
 export interface FileInfo {
   path: string;
@@ -168,16 +175,74 @@ export class FilePrefix {
 
 /**
  * Whether the open file still starts with the bytes `known` was taken from; when it does and
- * has grown, the longer fingerprint (up to FINGERPRINT_BYTES) to store instead.
+ * has grown, the longer fingerprint (up to FINGERPRINT_BYTES, and to `upTo`: the bytes read
+ * from it) to store instead.
  */
 export function checkFingerprint(
   fd: number,
   known: Fingerprint,
+  upTo = FINGERPRINT_BYTES,
 ): { matches: boolean; longer: Fingerprint | null } {
   const prefix = FilePrefix.of(fd);
   if (!prefix.matches(known)) return { matches: false, longer: null };
-  const longer = prefix.bytes.length > known.fingerprint_length ? prefix.fingerprint : null;
+  const length = Math.min(prefix.bytes.length, upTo);
+  const longer =
+    length > known.fingerprint_length ? new FilePrefix(prefix.bytes.subarray(0, length)).fingerprint : null;
   return { matches: true, longer };
+}
+
+/** `length` bytes of an open file from `position` (fewer at its end). */
+export function readAt(fd: number, position: number, length: number): Uint8Array {
+  const buffer = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buffer, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buffer.subarray(0, got);
+}
+
+/** How many bytes before `offset` a tail holds: TAIL_BYTES, fewer near the start. */
+export function tailLength(offset: number): number {
+  return Math.min(TAIL_BYTES, offset);
+}
+
+/** How many bytes read last a TailWindow keeps: a commit falls this far behind the reading. */
+const WINDOW_BYTES = 64 * 1024;
+
+/**
+ * The bytes read last from a file, for the tail of a checkpoint (committed at a line end behind
+ * the read position) and to tell whether the file still holds them (truncated and regrown?).
+ */
+export class TailWindow {
+  private bytes = new Uint8Array(0);
+  /** offset just after the last byte kept */
+  private end = 0;
+
+  /** Bytes read at `at`; a read elsewhere than after the last one starts over. */
+  push(chunk: Uint8Array, at: number): void {
+    if (at !== this.end || this.bytes.length === 0) {
+      this.bytes = new Uint8Array(0);
+      this.end = at;
+    }
+    const keep = Math.min(WINDOW_BYTES, this.bytes.length + chunk.length);
+    const next = new Uint8Array(keep);
+    const fromChunk = Math.min(chunk.length, keep);
+    const fromOld = keep - fromChunk;
+    next.set(this.bytes.subarray(this.bytes.length - fromOld), 0);
+    next.set(chunk.subarray(chunk.length - fromChunk), fromOld);
+    this.bytes = next;
+    this.end = at + chunk.length;
+  }
+
+  /** The tailLength(offset) bytes before `offset`, when kept; else null. */
+  before(offset: number): Uint8Array | null {
+    const start = this.end - this.bytes.length;
+    const from = offset - tailLength(offset);
+    if (offset > this.end || from < start || offset === 0) return null;
+    return this.bytes.subarray(from - start, offset - start);
+  }
 }
 
 /**

@@ -101,21 +101,8 @@ async function expectExactlyOnce(rotations: readonly (typeof ROTATIONS)[number][
   for (const result of results) expect(result.written).toBeGreaterThan(1000);
 }
 
-// KNOWN DEFECTS, not fixed yet (they run with `bun test --todo`; the rename schemes always run):
-// - `compress` (no delaycompress): log-ship killed and restarted while a file it had read the
-//   first lines of was rotated and compressed sometimes counts those lines lost, then ships them
-//   again from the .gz (7-8 lines, 2 runs in 12).
-// - truncation (`copytruncate`, `copytruncate-oldest-first`, and `truncate` by hand, which works
-//   the same way): a few runs in 14 shipped a fragment of a line as a line, or lines twice:
-//   log-ship took a file that was truncated and had regrown past its offset for the one it read.
-const KNOWN_TO_DUPLICATE = ["compress", "copytruncate", "copytruncate-oldest-first", "truncate"] as const;
-
 describe("log-ship down across rotations, in each scheme, with SIGKILLs", () => {
   test("every line still on disk (plain or gzip) shipped exactly once; only lines truncated away before a run read them missing", async () => {
-    await expectExactlyOnce(ROTATIONS.filter((r) => !(KNOWN_TO_DUPLICATE as readonly string[]).includes(r)));
+    await expectExactlyOnce(ROTATIONS);
   }, 120_000);
-
-  test.todo("compress and the truncating schemes: exactly once too (known defects above)", async () => {
-    await expectExactlyOnce(KNOWN_TO_DUPLICATE);
-  });
 });

@@ -13,10 +13,13 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { parseConfig } from "../../src/config/load.ts";
 import { log, setupLogging } from "../../src/log.ts";
 import { checkpointPath, logShipStatus, readCheckpoints } from "../../src/logship/checkpoint.ts";
 import { type ShipOptions, shipLogs } from "../../src/logship/ship.ts";
+import { createLogSink, type LogSink } from "../../src/logship/upload.ts";
 import { collectStatus, formatStatus } from "../../src/status.ts";
 import {
   type LogShipSetup,
@@ -352,5 +355,107 @@ describe("lines lost", () => {
     expect(formatStatus(status)).toContain(
       `\n${setup.file}: 9 line(s) (${bytes.toLocaleString("en-US")} bytes) lost in 2 file(s) removed or truncated before they were shipped; the last `,
     );
+  });
+});
+
+// Found under a writer, SIGKILLs and downtime (test/integration/logship-downtime.test.ts), each
+// made to happen here at the moment it needs.
+describe("exactly once under copytruncate, truncation and compression (issue 16)", () => {
+  /** Stores each object, then fails: log-ship killed between an upload and its checkpoint. */
+  const storedThenKilled = (setup: LogShipSetup): LogSink => {
+    const local = createLogSink(setup.config);
+    return {
+      description: "killed after the upload",
+      put: async (key, body) => {
+        await local.put(key, body);
+        throw new Error("killed before the checkpoint");
+      },
+    };
+  };
+
+  test("a file empty when first seen: its fingerprint grows with what is read before the first commit, so a copytruncate after it is found, not read from the middle", async () => {
+    const setup = newSetup();
+    const other = join(setup.logs, "other.log");
+    const toml = setup.toml.replace(`paths = ["${setup.file}"]`, `paths = ["${other}", "${setup.file}"]`);
+    const config = parseConfig(toml, setup.configFile, {}).config;
+    writeFileSync(other, text(range(1001, 1003)));
+    writeFileSync(setup.file, "");
+    // other.log is read first; its upload is when the writer starts writing tracking.log, which
+    // was found empty (its fingerprint: no byte) before any file was read.
+    const local = createLogSink(config);
+    let written = false;
+    const sink: LogSink = {
+      description: local.description,
+      put: async (key, body) => {
+        await local.put(key, body);
+        if (!written) write(setup, 1, 10);
+        written = true;
+      },
+    };
+    await shipLogs(config, { sink });
+    expect(shipped(setup)).toEqual([...range(1, 10), ...range(1001, 1003)]);
+    expect(readCheckpoints(setup.stateDir).find((c) => c.path === setup.file)?.fingerprint_length).toBe(1024);
+    rotateLog(setup.file, "copytruncate", 3, 1);
+    write(setup, 11, 40);
+    const run = await said(() => shipLogs(config, {}));
+    expect(run.warnings).toEqual([]);
+    expect(shippedLines(setup.datalake).filter((line) => !line.startsWith('{"name"'))).toEqual([]);
+    expect(shipped(setup)).toEqual([...range(1, 40), ...range(1001, 1003)]);
+  });
+
+  test("compress: a file whose first batch was stored but not committed (killed between the two) is finished from its .gz under the same keys, not counted lost and shipped again", async () => {
+    const setup = newSetup();
+    writeFileSync(setup.file, "");
+    await ship(setup);
+    write(setup, 1, 3);
+    expect((await ship(setup, { sink: storedThenKilled(setup) })).ok).toBe(false);
+    expect(readCheckpoints(setup.stateDir)[0]).toMatchObject({ offset: 0, file_id: expect.any(String) });
+    rotateLog(setup.file, "compress", 3, 1);
+    write(setup, 4, 5);
+    const run = await said(() => ship(setup));
+    expect(run.warnings).toEqual([]);
+    expect(shipped(setup)).toEqual(range(1, 5));
+    expect(shippedObjects(setup.datalake)).toHaveLength(2);
+  });
+
+  test("compress: a .gz so new that not even the fingerprint's bytes are in it yet is waited for, not taken for another file (and the checkpointed one for lost)", async () => {
+    const setup = newSetup();
+    write(setup, 1, 3);
+    await ship(setup);
+    write(setup, 4, 6);
+    // logrotate caught compressing while log-ship was down: .1 renamed, its .gz begun.
+    renameSync(setup.file, `${setup.file}.1`);
+    const gzip = gzipSync(readFileSync(`${setup.file}.1`));
+    writeFileSync(`${setup.file}.1.gz`, gzip.subarray(0, 12));
+    rmSync(`${setup.file}.1`);
+    write(setup, 7, 8);
+    const early = await said(() => ship(setup));
+    expect(early.warnings).toEqual([]);
+    // 7-8 too, unless the new live file took the inode of the one compressed: then it waits too.
+    expect(shipped(setup).slice(0, 3)).toEqual(range(1, 3));
+    writeFileSync(`${setup.file}.1.gz`, gzip);
+    const late = await said(() => ship(setup));
+    expect(late.warnings).toEqual([]);
+    expect(shipped(setup)).toEqual(range(1, 8));
+    expect((await ship(setup)).events).toBe(0);
+  });
+
+  test("truncated by hand and regrown past the offset with the same first bytes: new content (the bytes before the offset differ), read from its start under a file id of its own", async () => {
+    const setup = newSetup();
+    // A first line that fills the fingerprint and is no event: both contents start with it.
+    const header = `${"-".repeat(2000)}\n`;
+    writeFileSync(setup.file, header + text(range(1, 3)));
+    await ship(setup);
+    truncateSync(setup.file, 0);
+    writeFileSync(setup.file, header + text(range(4, 20)));
+    const run = await said(() => ship(setup));
+    expect(run.warnings).toEqual([
+      `${setup.file} was truncated or replaced: reading it again from its start`,
+    ]);
+    expect(shippedLines(setup.datalake).filter((line) => !line.startsWith('{"name"'))).toEqual([]);
+    expect(shipped(setup)).toEqual(range(1, 20));
+    const ids = shippedObjects(setup.datalake).map((o) => o.fileId);
+    expect(new Set(ids).size).toBe(2);
+    expect(readCheckpoints(setup.stateDir)[0]?.tail).toMatch(/^[0-9a-f]{64}$/);
   });
 });
