@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Config } from "./config/types.ts";
 import type { TableUploads } from "./datalake/upload.ts";
 import { messageOf } from "./errors.ts";
-import type { TableSummary } from "./extract/extract.ts";
+import type { TableSummary } from "./extract/events.ts";
 import { log } from "./log.ts";
 import type { LogShipFileStatus } from "./logship/checkpoint.ts";
 import { atomicWrite, PRIVATE_FILE, readJson, writeJsonAtomic } from "./state/atomic.ts";

@@ -1,7 +1,7 @@
 // Progress of a table extraction: a live status line on a terminal (rows as they stream, inside
 // a partition too), and, unless the caller says each table's result itself (run), one line per
 // table as soon as it is done. A cause shared by every table is said once, not per table.
-import type { ExtractEvents, TableSummary } from "./extract/extract.ts";
+import type { ExtractEvents, TableSummary } from "./extract/events.ts";
 import { log, setStatus } from "./log.ts";
 
 const number = new Intl.NumberFormat("en-US");

@@ -4,7 +4,7 @@
 import type { ManifestEntry } from "./datalake/spool.ts";
 import type { TableUploads, Uploader } from "./datalake/upload.ts";
 import { messageOf } from "./errors.ts";
-import type { TableSummary } from "./extract/extract.ts";
+import type { TableSummary } from "./extract/events.ts";
 import { log } from "./log.ts";
 import { formatBytes, plural } from "./progress.ts";
 

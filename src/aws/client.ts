@@ -6,7 +6,8 @@ import { AwsV4Signer } from "aws4fetch";
 import type { Config } from "../config/types.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
-import { type CredentialProvider, credentialChain } from "./credentials.ts";
+import type { CredentialProvider } from "./credential-provider.ts";
+import { credentialChain } from "./credentials.ts";
 import { xmlValues } from "./xml.ts";
 
 export type AwsService = "s3" | "glue" | "athena";

@@ -4,24 +4,8 @@
 // through IMDSv2. Secrets stay inside the returned objects: nothing
 // here logs them or puts them into an error message.
 import type { Config } from "../config/types.ts";
-import { PanoramaError } from "../errors.ts";
+import { type AwsCredentials, type CredentialProvider, CredentialsError } from "./credential-provider.ts";
 import { webIdentityFromEnv } from "./web-identity.ts";
-
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-  expiration?: Date;
-}
-
-export interface CredentialProvider {
-  get(): Promise<AwsCredentials>;
-  /** where the credentials come from, for messages (never the secret) */
-  readonly source: string;
-}
-
-/** No credentials could be found or fetched; the message says where panorama looked. */
-export class CredentialsError extends PanoramaError {}
 
 const DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254";
 /** IMDSv2 session tokens live up to 6 hours; ask for that and renew a minute before. */

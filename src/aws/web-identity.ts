@@ -3,7 +3,7 @@
 // AssumeRoleWithWebIdentity (an unsigned call) exchanges it for temporary credentials. The token
 // is read again at each exchange and never goes into a message.
 import { readFileSync } from "node:fs";
-import { type AwsCredentials, type CredentialProvider, CredentialsError } from "./credentials.ts";
+import { type AwsCredentials, type CredentialProvider, CredentialsError } from "./credential-provider.ts";
 import { xmlValues } from "./xml.ts";
 
 /** Renewed this long before they expire. */

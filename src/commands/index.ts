@@ -1,4 +1,5 @@
-// Command name → lazy import, so start-up loads only the command that runs.
+// Command name → lazy import, so start-up loads only the command that runs. Imports run one way:
+// from here to the command modules, never back (the completions command is given this map).
 import type { CommandDef } from "citty";
 
 // biome-ignore lint/suspicious/noExplicitAny: citty's CommandDef is generic over each command's own args
@@ -18,5 +19,6 @@ export const commands: Record<string, () => Promise<AnyCommand>> = {
   "iam-policy": () => import("./iam-policy.ts").then((m) => m.default),
   init: () => import("./init.ts").then((m) => m.default),
   k8s: () => import("./k8s.ts").then((m) => m.default),
-  completions: () => import("./completions.ts").then((m) => m.default),
+  // completions describes this map: it is handed over, so that completions.ts need not import it.
+  completions: () => import("./completions.ts").then((m) => m.completionsCommand(commands)),
 };

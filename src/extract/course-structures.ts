@@ -19,7 +19,7 @@ import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
 import { COURSE_INDEX_TABLE, COURSE_STRUCTURE_FIELDS } from "./course-structure-fields.ts";
 import { type CellValue, encodeHeader, encodeRows, formatDouble } from "./csv.ts";
-import type { ExtractEvents, TableSummary } from "./extract.ts";
+import type { ExtractEvents, TableSummary } from "./events.ts";
 import { connectMongo, isUnreachable, MongodbError, mongodbError } from "./mongodb.ts";
 import { close, connect, mysqlError, query } from "./mysql.ts";
 

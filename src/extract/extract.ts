@@ -16,6 +16,7 @@ import { fullReadDue } from "../state/full-reads.ts";
 import { saveProbes } from "../state/probes.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { columnKind } from "./csv.ts";
+import type { ExtractEvents, TableSummary } from "./events.ts";
 import {
   type Cell,
   type ColumnInfo,
@@ -28,6 +29,7 @@ import {
 } from "./mysql.ts";
 import type { Column } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
+import type { TablePlan } from "./table-plan.ts";
 import { probeUnchanged } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
@@ -49,56 +51,6 @@ export interface ExtractOptions {
   /** asked before each table: a reason to stop (the upload failed), or null to go on */
   stopReason?: () => string | null;
   events?: ExtractEvents;
-}
-
-export interface ExtractEvents {
-  tableStarted?(table: string, partitions: number): void;
-  /** rows streamed into the spool so far, as they come (inside a partition too) */
-  rowsRead?(table: string, rows: number): void;
-  partitionDone?(table: string, rows: number): void;
-  tableDone?(summary: TableSummary): void;
-  /** a cause that stops every MySQL table (the server cannot be reached): said once, before them */
-  sharedFailure?(message: string): void;
-}
-
-export interface TableSummary {
-  table: string;
-  rows: number;
-  files: number;
-  bytes: number;
-  seconds: number;
-  /** partitions extracted, of how many the table has */
-  partitions: number;
-  watermark: string | null;
-  error: string | null;
-  /** a preset table this database does not have: skipped, not a failure (DESIGN §10) */
-  absent?: boolean;
-  /** the error follows from a cause logged once for the run (MySQL or the datalake unreachable) */
-  shared?: boolean;
-  /** --dry-run: the files that would be written */
-  planned?: { key: string; rows: number; bytes: number }[];
-  /** every partition of the table was read: what it did not produce is stale (DESIGN §7a) */
-  full?: boolean;
-  /** the keys of the files it produced */
-  keys?: string[];
-  /** partitions (1: the unpartitioned table) not read: unchanged since their last read (DESIGN §7) */
-  unchanged?: number;
-}
-
-export interface TablePlan {
-  table: TableConfig;
-  /** CSV columns: the fields minus the partition fields */
-  columns: Column[];
-  /** layout fields the table lacks, written empty */
-  missing: string[];
-  /** values of the partition fields, one tuple per partition; [[]] for an unpartitioned table */
-  partitions: Cell[][];
-  /** largest timestamp_field seen now, the next watermark */
-  nextWatermark: string | null;
-  /** the watermark whose overlap window chose the partitions; null when all are read */
-  since: string | null;
-  /** every partition is read (no watermark window) */
-  full: boolean;
 }
 
 /** A field of a table's layout (DESIGN §10: the layout never depends on the database). */

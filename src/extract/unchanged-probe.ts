@@ -11,9 +11,9 @@ import type { Config } from "../config/types.ts";
 import { log } from "../log.ts";
 import { pseudonymState } from "../privacy/state.ts";
 import { readProbes, type TableProbes } from "../state/probes.ts";
-import type { TablePlan } from "./extract.ts";
 import { type Cell, ident, query } from "./mysql.ts";
 import { primaryKey } from "./table-key.ts";
+import type { TablePlan } from "./table-plan.ts";
 
 /**
  * A timestamp this close to the server's clock may still be shared by a save that has not

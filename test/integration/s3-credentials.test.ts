@@ -3,7 +3,8 @@
 // calls through the verifying proxy.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AwsClient } from "../../src/aws/client.ts";
-import { CredentialsError, credentialChain } from "../../src/aws/credentials.ts";
+import { CredentialsError } from "../../src/aws/credential-provider.ts";
+import { credentialChain } from "../../src/aws/credentials.ts";
 import { encodeKey, S3Client } from "../../src/aws/s3.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";

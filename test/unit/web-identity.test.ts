@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CredentialsError, credentialChain } from "../../src/aws/credentials.ts";
+import { CredentialsError } from "../../src/aws/credential-provider.ts";
+import { credentialChain } from "../../src/aws/credentials.ts";
 import { WebIdentityCredentials, webIdentityFromEnv } from "../../src/aws/web-identity.ts";
 import { parseConfig } from "../../src/config/load.ts";
 
