@@ -8,35 +8,22 @@ import { ConfigError, messageOf } from "../errors.ts";
 import { keyFileWarning, readKeyFile } from "../privacy/pseudonym.ts";
 import { presetTables } from "./presets.ts";
 import { configError, IDENTIFIER, isTable, type Origin, type Raw } from "./reader.ts";
-import { configSchema, didYouMean, fromText, type Parsed, SCHEDULE, schemaAt } from "./schema.ts";
+import {
+  configSchema,
+  didYouMean,
+  ENV_CREDENTIALS,
+  ENV_OVERRIDES,
+  fromText,
+  lenientIssues,
+  type Parsed,
+  schemaAt,
+} from "./schema.ts";
 import { uriCredentials } from "./secrets.ts";
 import { resolveTables } from "./tables.ts";
-import type { Config, PrivacyConfig, ScheduleConfig, TableConfig } from "./types.ts";
+import type { Config, PrivacyConfig, TableConfig } from "./types.ts";
 
-export { KNOWN_KEYS } from "./schema.ts";
-
-/** The Tutor plugin's variable names, so an operator moving from Tutor keeps their values. */
-export const ENV_OVERRIDES: readonly (readonly [string, string])[] = [
-  ["PANORAMA_MODE", "mode"],
-  ["LMS_HOST", "lms_host"],
-  ["PANORAMA_STATE_DIR", "state_dir"],
-  ["PANORAMA_BUCKET", "datalake.bucket"],
-  ["PANORAMA_RAW_LOGS_BUCKET", "datalake.logs_bucket"],
-  ["PANORAMA_BASE_PREFIX", "datalake.base_prefix"],
-  ["PANORAMA_REGION", "datalake.region"],
-  ["PANORAMA_DATALAKE_DATABASE", "datalake.database"],
-  ["PANORAMA_DATALAKE_WORKGROUP", "datalake.workgroup"],
-  ["PANORAMA_USE_SPLIT_MONGO", "mongodb.use_split_mongo"],
-  ["PANORAMA_LOGS_TOTAL_FILE_SIZE", "logs.max_file_size"],
-  ["PANORAMA_LOGS_UPLOAD_TIMEOUT", "logs.upload_timeout"],
-  ["PANORAMA_CRONTAB", "schedule.run"],
-];
-
-/** Credentials from the environment come after the file's [aws] table (issue: credential order). */
-export const ENV_CREDENTIALS: readonly (readonly [string, string])[] = [
-  ["PANORAMA_AWS_ACCESS_KEY", "aws.access_key_id"],
-  ["PANORAMA_AWS_SECRET_ACCESS_KEY", "aws.secret_access_key"],
-];
+/** The environment variables, declared with their keys (schema.ts). */
+export { ENV_CREDENTIALS, ENV_OVERRIDES, KNOWN_KEYS } from "./schema.ts";
 
 export const DEFAULT_CONFIG_PATHS = ["./panorama.toml", "/etc/panorama/panorama.toml"];
 
@@ -137,7 +124,12 @@ export function parseConfig(text: string, file: string, env: Record<string, stri
   const checked = v.safeParse(schema, raw, { abortEarly: true });
   if (!checked.success) throw issueError(origin, checked.issues[0]);
   const warnings: string[] = [];
-  const config = join(checked.output, origin, raw, warnings);
+  // A bad [schedule] entry fails only `crontab` (DESIGN §3): the others are told, and go on, so a
+  // typo there never stops the hourly extraction already installed. The default stands in for it.
+  const problems = lenientIssues(schema, raw).map(
+    ([keyPath, issue]) => configError(origin, keyPath, issue.message, issue.input).message,
+  );
+  const config = join(checked.output, origin, problems, warnings);
   return { config, warnings, raw };
 }
 
@@ -183,7 +175,7 @@ function issueError(origin: Origin, issue: v.BaseIssue<unknown>): ConfigError {
 }
 
 /** The checks and defaults that join keys of several sections, and what is read from other files. */
-function join(parsed: Parsed, origin: Origin, raw: Raw, warnings: string[]): Config {
+function join(parsed: Parsed, origin: Origin, problems: string[], warnings: string[]): Config {
   const { mode, lms_host, datalake } = parsed;
   if (datalake.target === "s3" && datalake.bucket === "" && mode !== "DEMO") {
     throw configError(origin, "datalake.bucket", 'required when target = "s3" (or set PANORAMA_BUCKET)');
@@ -216,26 +208,9 @@ function join(parsed: Parsed, origin: Origin, raw: Raw, warnings: string[]): Con
     mysql,
     mongodb,
     tables,
-    schedule: schedule(raw, origin),
+    schedule: { ...parsed.schedule, problems },
     privacy: privacy(parsed.privacy, origin, tables, warnings),
   };
-}
-
-/**
- * A bad [schedule] entry fails only `crontab` (DESIGN §3): the others are told, and go on, so a
- * typo there never stops the hourly extraction already installed. The default stands in for it.
- */
-function schedule(raw: Raw, origin: Origin): ScheduleConfig {
-  const problems: string[] = [];
-  const section = isTable(raw.schedule) ? raw.schedule : {};
-  const entry = (key: keyof typeof SCHEDULE): string => {
-    const checked = v.safeParse(SCHEDULE[key], section[key], { abortEarly: true });
-    if (checked.success) return checked.output;
-    const issue = checked.issues[0];
-    problems.push(configError(origin, `schedule.${key}`, issue.message, issue.input).message);
-    return v.getDefault(SCHEDULE[key]);
-  };
-  return { run: entry("run"), log_ship: entry("log_ship"), verify: entry("verify"), problems };
 }
 
 /** A password given inline or through password_file (read now, so a bad path fails at load). */

@@ -24,17 +24,62 @@ export function fromText(schema: v.GenericSchema | undefined, text: string): unk
   return read ? read(text) : text;
 }
 
-export const text = () => v.string("expected a string");
+/**
+ * The key is also set by the environment variable `name` (the Tutor plugin's, so an operator moving
+ * from Tutor keeps their values): it overrides the file, or with `credential` fills it only where
+ * the file leaves it empty (credentials come after the file's [aws] table).
+ */
+function env<const S extends v.GenericSchema>(name: string, schema: S, credential = false) {
+  return v.pipe(schema, v.metadata({ env: name, credential }));
+}
+
+/** The environment variables of `schema`'s keys: [name, key path] in the order of the declaration. */
+function environment(schema: v.GenericSchema, credentials: boolean): [string, string][] {
+  const found: [string, string][] = [];
+  walk(schema, "", (keyPath, s) => {
+    const { env: name, credential } = v.getMetadata(s as v.SchemaWithPipe<[v.GenericSchema]>) as {
+      env?: string;
+      credential?: boolean;
+    };
+    if (name !== undefined && Boolean(credential) === credentials) found.push([name, keyPath]);
+  });
+  return found;
+}
+
+/** A lenient key's bad value is told, and its default stands in (DESIGN §3: [schedule]): its strict schema. */
+const STRICT = new WeakMap<object, v.GenericSchema>();
+
+function lenient<const S extends v.GenericSchema<unknown, string> & { default: string }>(schema: S) {
+  const forgiving = v.fallback(schema, schema.default as v.InferOutput<S>);
+  STRICT.set(forgiving, schema);
+  return forgiving;
+}
+
+/** The issue of each lenient key of `raw` whose default stood in: [key path, issue]. */
+export function lenientIssues(schema: v.GenericSchema, raw: Raw): [string, v.BaseIssue<unknown>][] {
+  const found: [string, v.BaseIssue<unknown>][] = [];
+  walk(schema, "", (keyPath, declared) => {
+    const strict = STRICT.get(declared);
+    if (!strict) return;
+    let value: unknown = raw;
+    for (const key of keyPath.split(".")) value = isTable(value) ? value[key] : undefined;
+    const checked = v.safeParse(strict, value, { abortEarly: true });
+    if (!checked.success) found.push([keyPath, checked.issues[0]]);
+  });
+  return found;
+}
+
+const text = () => v.string("expected a string");
 
 /** A string that matches `pattern`, or is empty when `allowEmpty`. */
-export function matching(pattern: RegExp, expected: string, allowEmpty = true) {
+function matching(pattern: RegExp, expected: string, allowEmpty = true) {
   return v.pipe(
     text(),
     v.check((s) => (s === "" && allowEmpty) || pattern.test(s), `expected ${expected}`),
   );
 }
 
-export const identifier = () => matching(IDENTIFIER, IDENTIFIER_EXPECTED, false);
+const identifier = () => matching(IDENTIFIER, IDENTIFIER_EXPECTED, false);
 
 /** A path; a relative one is taken from the configuration file's directory. */
 function path(dir: string, required?: string) {
@@ -68,7 +113,7 @@ function boolean() {
   return schema;
 }
 
-export function choice<const T extends string>(options: readonly T[], caseInsensitive = false) {
+function choice<const T extends string>(options: readonly T[], caseInsensitive = false) {
   return v.pipe(
     text(),
     v.rawTransform<string, T>(({ dataset, addIssue, NEVER }) => {
@@ -102,7 +147,7 @@ function stringsMatching(pattern: RegExp, expected: string) {
   );
 }
 
-export const identifiers = () => stringsMatching(IDENTIFIER, IDENTIFIER_EXPECTED);
+const identifiers = () => stringsMatching(IDENTIFIER, IDENTIFIER_EXPECTED);
 
 /** A value read by a unit parser (durations, sizes): a positive whole number stands for itself. */
 function unit(kind: string, parse: (text: string) => number | string, allowZero: boolean, suffix = "") {
@@ -126,7 +171,7 @@ function unit(kind: string, parse: (text: string) => number | string, allowZero:
 }
 
 /** seconds */
-export const duration = () => unit("a duration string", parseDuration, false);
+const duration = () => unit("a duration string", parseDuration, false);
 /** seconds, where "0" (or 0) means never */
 const durationOrNever = () => unit("a duration string", parseDuration, true, ', or "0" for never');
 /** bytes */
@@ -153,7 +198,7 @@ type Entries = v.ObjectEntries;
  * A TOML table with these keys: anything else is an unknown key (with the nearest known one), a
  * missing key without a default is told its `required` message.
  */
-export function section<const E extends Entries>(entries: E, required: Record<string, string> = {}) {
+function section<const E extends Entries>(entries: E, required: Record<string, string> = {}) {
   const known = Object.keys(entries);
   return v.pipe(
     v.custom<Raw>(isTable, "expected a table"),
@@ -172,7 +217,7 @@ export function section<const E extends Entries>(entries: E, required: Record<st
 }
 
 /** An array of TOML tables ([[key]]). */
-export function tables<const S extends v.GenericSchema>(entry: S) {
+function tables<const S extends v.GenericSchema>(entry: S) {
   return v.pipe(
     v.custom<unknown[]>(Array.isArray, "expected an array of tables ([[tables]])"),
     v.array(entry),
@@ -211,13 +256,6 @@ const BUCKET = matching(
 );
 const URL = matching(/^https?:\/\/[^\s/]+(\/\S*)?$/, "an http(s) URL");
 const HOST = matching(/^[A-Za-z0-9._:-]+$/, "a host name or IP address", false);
-
-/** [schedule]: each entry is checked on its own, as a bad one fails only `crontab` (DESIGN §3). */
-export const SCHEDULE = {
-  run: v.optional(cron(), "55 * * * *"),
-  log_ship: v.optional(cron(), "*/5 * * * *"),
-  verify: v.optional(cron(true), "30 3 * * *"),
-};
 
 /** The MySQL data types a field may name (without length, lower case). */
 const MYSQL_TYPES = (
@@ -299,26 +337,32 @@ const tableEntry = section(
 export function configSchema(dir: string) {
   return section(
     {
-      mode: choice(MODES, true),
-      lms_host: v.optional(matching(/^[A-Za-z0-9._:-]+$/, "a host name such as lms.example.com"), ""),
-      state_dir: v.optional(path(dir, "a directory path"), "/var/lib/panorama"),
+      mode: env("PANORAMA_MODE", choice(MODES, true)),
+      lms_host: env(
+        "LMS_HOST",
+        v.optional(matching(/^[A-Za-z0-9._:-]+$/, "a host name such as lms.example.com"), ""),
+      ),
+      state_dir: env("PANORAMA_STATE_DIR", v.optional(path(dir, "a directory path"), "/var/lib/panorama")),
       datalake: v.optional(
         section({
           target: v.optional(choice(["s3", "local"]), "s3"),
           /** "" = <state_dir>/datalake */
           path: v.optional(path(dir), ""),
-          bucket: v.optional(BUCKET, ""),
+          bucket: env("PANORAMA_BUCKET", v.optional(BUCKET, "")),
           /** "" = bucket */
-          logs_bucket: v.optional(BUCKET, ""),
-          base_prefix: v.optional(identifier(), "openedx"),
-          region: v.optional(
-            matching(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as "us-east-1"', false),
-            "us-east-1",
+          logs_bucket: env("PANORAMA_RAW_LOGS_BUCKET", v.optional(BUCKET, "")),
+          base_prefix: env("PANORAMA_BASE_PREFIX", v.optional(identifier(), "openedx")),
+          region: env(
+            "PANORAMA_REGION",
+            v.optional(
+              matching(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as "us-east-1"', false),
+              "us-east-1",
+            ),
           ),
-          database: v.optional(identifier(), "panorama"),
-          workgroup: v.optional(
-            matching(/^[A-Za-z0-9._-]{1,128}$/, "an Athena workgroup name", false),
-            "panorama",
+          database: env("PANORAMA_DATALAKE_DATABASE", v.optional(identifier(), "panorama")),
+          workgroup: env(
+            "PANORAMA_DATALAKE_WORKGROUP",
+            v.optional(matching(/^[A-Za-z0-9._-]{1,128}$/, "an Athena workgroup name", false), "panorama"),
           ),
           athena_results_bucket: v.optional(BUCKET, ""),
           account_id: v.optional(matching(/^\d{12}$/, "a 12-digit AWS account id"), ""),
@@ -340,8 +384,8 @@ export function configSchema(dir: string) {
       ),
       aws: v.optional(
         section({
-          access_key_id: v.optional(text(), ""),
-          secret_access_key: v.optional(text(), ""),
+          access_key_id: env("PANORAMA_AWS_ACCESS_KEY", v.optional(text(), ""), true),
+          secret_access_key: env("PANORAMA_AWS_SECRET_ACCESS_KEY", v.optional(text(), ""), true),
           session_token: v.optional(text(), ""),
         }),
         {},
@@ -371,7 +415,8 @@ export function configSchema(dir: string) {
           database: v.optional(identifier(), "edxapp"),
           auth_source: v.optional(matching(IDENTIFIER, IDENTIFIER_EXPECTED), ""),
           tls: v.optional(boolean(), false),
-          use_split_mongo: v.optional(boolean(), true),
+          /** course index in MySQL (Open edX Maple and later) */
+          use_split_mongo: env("PANORAMA_USE_SPLIT_MONGO", v.optional(boolean(), true)),
         }),
         {},
       ),
@@ -402,13 +447,19 @@ export function configSchema(dir: string) {
             [],
           ),
           format: v.optional(choice(LOG_FORMATS), "auto"),
-          max_file_size: v.optional(size(), "1M"),
-          upload_timeout: v.optional(duration(), "15m"),
+          max_file_size: env("PANORAMA_LOGS_TOTAL_FILE_SIZE", v.optional(size(), "1M")),
+          upload_timeout: env("PANORAMA_LOGS_UPLOAD_TIMEOUT", v.optional(duration(), "15m")),
         }),
         {},
       ),
+      // A bad entry fails only `crontab`; the other commands warn and take the default.
       schedule: v.optional(
-        section(Object.fromEntries(Object.keys(SCHEDULE).map((k) => [k, v.optional(v.unknown())]))),
+        section({
+          run: lenient(env("PANORAMA_CRONTAB", v.optional(cron(), "55 * * * *"))),
+          log_ship: lenient(v.optional(cron(), "*/5 * * * *")),
+          /** `verify --repair`; "" = no cron line */
+          verify: lenient(v.optional(cron(true), "30 3 * * *")),
+        }),
         {},
       ),
       metrics: v.optional(section({ textfile: v.optional(path(dir), "") }), {}),
@@ -437,17 +488,16 @@ function resolveFrom(dir: string, s: string): string {
   return s === "" || isAbsolute(s) ? s : resolve(dir, s);
 }
 
-export type ConfigSchema = ReturnType<typeof configSchema>;
 /** The file's values, checked and with their defaults, before the loader joins sections. */
-export type Parsed = v.InferOutput<ConfigSchema>;
+export type Parsed = v.InferOutput<ReturnType<typeof configSchema>>;
 
 /** The entries of the table `schema` declares (through optional and pipe), or null. */
-export function entriesOf(schema: v.GenericSchema | undefined): Entries | null {
+function entriesOf(schema: v.GenericSchema | undefined): Entries | null {
   if (!schema) return null;
   if ("wrapped" in schema) return entriesOf(schema.wrapped as v.GenericSchema);
   if ("entries" in schema) return schema.entries as Entries;
   if ("pipe" in schema) {
-    for (const item of (schema.pipe as v.GenericSchema[]).slice(1).reverse()) {
+    for (const item of (schema.pipe as v.GenericSchema[]).slice().reverse()) {
       const entries = "kind" in item && item.kind === "schema" ? entriesOf(item) : null;
       if (entries) return entries;
     }
@@ -462,25 +512,43 @@ export function schemaAt(schema: v.GenericSchema, keyPath: string): v.GenericSch
   return current;
 }
 
+/** Calls `visit` with each key's path and declaration, in sections and [[tables]] entries too. */
+function walk(
+  schema: v.GenericSchema | undefined,
+  at: string,
+  visit: (keyPath: string, declared: v.GenericSchema) => void,
+): void {
+  const entries = entriesOf(schema) ?? entriesOf(itemOf(schema));
+  for (const [key, child] of Object.entries(entries ?? {})) {
+    const keyPath = at ? `${at}.${key}` : key;
+    visit(keyPath, child as v.GenericSchema);
+    walk(child as v.GenericSchema, keyPath, visit);
+  }
+}
+
 /** Every known key by section ("" = top level, "tables" = each [[tables]] entry). */
 function knownKeys(schema: v.GenericSchema): Record<string, readonly string[]> {
-  const known: Record<string, readonly string[]> = {};
-  const walk = (s: v.GenericSchema, at: string) => {
-    const entries = entriesOf(s) ?? entriesOf(itemOf(s));
-    if (!entries) return;
-    known[at] = Object.keys(entries);
-    for (const [key, child] of Object.entries(entries))
-      walk(child as v.GenericSchema, at ? `${at}.${key}` : key);
-  };
-  walk(schema, "");
+  const known: Record<string, readonly string[]> = { "": Object.keys(entriesOf(schema) ?? {}) };
+  walk(schema, "", (keyPath, declared) => {
+    const entries = entriesOf(declared) ?? entriesOf(itemOf(declared));
+    if (entries) known[keyPath] = Object.keys(entries);
+  });
   return known;
 }
 
-/** The item schema of an array of tables. */
-function itemOf(schema: v.GenericSchema): v.GenericSchema | undefined {
-  const inner = "wrapped" in schema ? (schema.wrapped as v.GenericSchema) : schema;
-  const array = "pipe" in inner ? (inner.pipe as v.GenericSchema[]).find((i) => "item" in i) : undefined;
-  return array && "item" in array ? (array.item as v.GenericSchema) : undefined;
+/** The item schema of an array of tables (through optional and pipe), or undefined. */
+function itemOf(schema: v.GenericSchema | undefined): v.GenericSchema | undefined {
+  if (!schema) return undefined;
+  if ("item" in schema) return schema.item as v.GenericSchema;
+  if ("wrapped" in schema) return itemOf(schema.wrapped as v.GenericSchema);
+  if (!("pipe" in schema)) return undefined;
+  const items = (schema.pipe as v.GenericSchema[]).filter((i) => i.kind === "schema");
+  return items.map(itemOf).find((i) => i !== undefined);
 }
 
-export const KNOWN_KEYS = knownKeys(configSchema("/"));
+const DECLARED = configSchema("/");
+export const KNOWN_KEYS = knownKeys(DECLARED);
+/** The variables that override a key of the file. */
+export const ENV_OVERRIDES: readonly (readonly [string, string])[] = environment(DECLARED, false);
+/** The variables that set a credential the file leaves empty ([aws]). */
+export const ENV_CREDENTIALS: readonly (readonly [string, string])[] = environment(DECLARED, true);

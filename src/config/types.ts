@@ -1,8 +1,7 @@
 // The validated configuration, typed from its declaration (schema.ts) with what the loader adds.
 // Keys keep the TOML spelling (snake_case) so that a key path in an error message is the same as
 // the property path here.
-import type * as v from "valibot";
-import type { Parsed, SCHEDULE } from "./schema.ts";
+import type { Parsed } from "./schema.ts";
 
 export const MODES = ["DEMO", "FREE", "SAAS", "CUSTOM"] as const;
 export type Mode = (typeof MODES)[number];
@@ -56,7 +55,7 @@ export type ExtractConfig = Parsed["extract"];
 /** max_file_size in uncompressed bytes per object, upload_timeout in seconds */
 export type LogsConfig = Parsed["logs"];
 
-export type ScheduleConfig = { [K in keyof typeof SCHEDULE]: v.InferOutput<(typeof SCHEDULE)[K]> } & {
+export type ScheduleConfig = Parsed["schedule"] & {
   /** bad entries (each replaced by its default): `crontab` refuses them, the others warn */
   problems: string[];
 };
