@@ -1,8 +1,8 @@
 // The configuration file's shape, declared once: every section and key with its type, default and
 // check, and the message a person reads when a value is wrong ("expected ..."; the loader adds the
-// file, the key path and what it got). The types (types.ts), the known-key lists and the
-// did-you-mean suggestions come from here. Checks that join keys of several sections (a bucket
-// required outside DEMO, the table set) are the loader's.
+// file, the key path and what it got). The types (types.ts), the known-key lists, the environment
+// variables and the did-you-mean suggestions come from here. Checks that join keys of several
+// sections (a bucket required outside DEMO, the table set) are the loader's.
 import { isAbsolute, resolve } from "node:path";
 import * as v from "valibot";
 import { closest, IDENTIFIER, IDENTIFIER_EXPECTED, isTable, type Raw } from "./reader.ts";
