@@ -22,7 +22,7 @@ import { uriCredentials } from "./secrets.ts";
 import { resolveTables } from "./tables.ts";
 import type { Config, PrivacyConfig, TableConfig } from "./types.ts";
 
-/** The environment variables, declared with their keys (schema.ts). */
+/** Read from the declaration (schema.ts): the environment variables and the known keys. */
 export { ENV_CREDENTIALS, ENV_OVERRIDES, KNOWN_KEYS } from "./schema.ts";
 
 export const DEFAULT_CONFIG_PATHS = ["./panorama.toml", "/etc/panorama/panorama.toml"];

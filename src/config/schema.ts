@@ -423,8 +423,8 @@ export function configSchema(dir: string) {
       extract: v.optional(
         section({
           preset: v.optional(choice(["openedx", "none"]), "openedx"),
-          include: v.optional(identifiers(), []),
-          exclude: v.optional(identifiers(), []),
+          include: v.optional(identifiers(), () => []),
+          exclude: v.optional(identifiers(), () => []),
           full_every: v.optional(durationOrNever(), "24h"),
         }),
         {},
@@ -468,13 +468,13 @@ export function configSchema(dir: string) {
           pseudonymize: v.optional(boolean(), false),
           key_file: v.optional(path(dir, "a file path"), "/etc/panorama/pseudonym.key"),
           /** "table.column": checked against the table set by the loader */
-          columns: v.optional(strings(), []),
+          columns: v.optional(strings(), () => []),
           log_fields: v.optional(
             stringsMatching(
               /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/,
               'event field paths such as "event.user_name"',
             ),
-            [],
+            () => [],
           ),
         }),
         {},
