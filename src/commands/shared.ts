@@ -1,5 +1,4 @@
 // Argument sets shared by the commands, and the set-up every command does first.
-import { loadConfig } from "../config/load.ts";
 import { type Job, modeAllows } from "../config/modes.ts";
 import { closest, type Raw } from "../config/reader.ts";
 import { secretsOf } from "../config/secrets.ts";
@@ -76,6 +75,8 @@ export async function prepareLoaded(
   options: { strictSchedule?: boolean } = {},
 ): Promise<{ config: Config; raw: Raw }> {
   startLogging(args);
+  // Loaded when a command runs: `--help` and the usage errors never build the schema.
+  const { loadConfig } = await import("../config/load.ts");
   const { config, warnings, raw } = await loadConfig({ configPath: globalsOf(args).config });
   addSecrets(secretsOf(config));
   const problems = config.schedule.problems;

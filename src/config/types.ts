@@ -1,5 +1,7 @@
-// The validated configuration. Keys keep the TOML spelling (snake_case) so that a key path in an
-// error message is the same as the property path here.
+// The validated configuration, typed from its declaration (schema.ts) with what the loader adds.
+// Keys keep the TOML spelling (snake_case) so that a key path in an error message is the same as
+// the property path here.
+import type { Parsed } from "./schema.ts";
 
 export const MODES = ["DEMO", "FREE", "SAAS", "CUSTOM"] as const;
 export type Mode = (typeof MODES)[number];
@@ -7,17 +9,11 @@ export type Mode = (typeof MODES)[number];
 export const LOG_FORMATS = ["auto", "json", "prefixed", "docker", "cri"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
-export interface FieldDef {
-  name: string;
-  /** MySQL data type without length, lower case: "int", "varchar", "datetime", ... */
-  type: string;
-}
+/** A column of a table's layout; `type` is the MySQL data type without length, lower case. */
+export type FieldDef = NonNullable<TableEntry["fields"]>[number];
 
-export interface Incremental {
-  timestamp_field: string;
-  /** overlap in seconds */
-  overlap: number;
-}
+/** overlap in seconds */
+export type Incremental = NonNullable<TableEntry["incremental"]>;
 
 /** Where a table's rows come from. */
 export type TableSource = "mysql" | "course_structures";
@@ -46,115 +42,39 @@ export interface TableConfig {
   preset?: boolean;
 }
 
-export interface DatalakeConfig {
-  target: "s3" | "local";
-  path: string;
-  bucket: string;
-  /** defaults to bucket */
-  logs_bucket: string;
-  base_prefix: string;
-  region: string;
-  database: string;
-  workgroup: string;
-  athena_results_bucket: string;
-  account_id: string;
-  compression: "none" | "gzip";
-  kms_key_arn: string;
-  endpoint: string;
-  glue_endpoint: string;
-  athena_endpoint: string;
-  /** ordered (key, value) pairs; default [["lms", lms_host]] */
-  base_partitions: [string, string][];
-}
+type TableEntry = Parsed["tables"][number];
 
-export interface AwsConfig {
-  access_key_id: string;
-  secret_access_key: string;
-  session_token: string;
-}
+/** logs_bucket defaults to bucket, path to <state_dir>/datalake, base_partitions to [["lms", lms_host]] */
+export type DatalakeConfig = Parsed["datalake"];
+export type AwsConfig = Parsed["aws"];
+/** password already read from password_file when that is set */
+export type MysqlConfig = Omit<Parsed["mysql"], "password_file">;
+export type MongodbConfig = Omit<Parsed["mongodb"], "password_file">;
+/** full_every in seconds: a table is read in full at least this often (DESIGN §7); 0 = never forced */
+export type ExtractConfig = Parsed["extract"];
+/** max_file_size in uncompressed bytes per object, upload_timeout in seconds */
+export type LogsConfig = Parsed["logs"];
 
-export interface MysqlConfig {
-  host: string;
-  port: number;
-  user: string;
-  /** already read from password_file when that is set */
-  password: string;
-  database: string;
-  socket: string;
-  ssl: boolean;
-  connections: number;
-}
-
-export interface MongodbConfig {
-  uri: string;
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-  auth_source: string;
-  tls: boolean;
-  use_split_mongo: boolean;
-}
-
-export interface ExtractConfig {
-  preset: "openedx" | "none";
-  include: string[];
-  exclude: string[];
-  /** seconds: a table is read in full at least this often (DESIGN §7); 0 = never forced */
-  full_every: number;
-}
-
-export interface LogsConfig {
-  paths: string[];
-  exclude: string[];
-  format: LogFormat;
-  /** uncompressed bytes per object */
-  max_file_size: number;
-  /** seconds */
-  upload_timeout: number;
-}
-
-export interface ScheduleConfig {
-  run: string;
-  log_ship: string;
-  /** `verify --repair`, daily by default; "" = no cron line */
-  verify: string;
+export type ScheduleConfig = Parsed["schedule"] & {
   /** bad entries (each replaced by its default): `crontab` refuses them, the others warn */
   problems: string[];
-}
+};
 
-export interface MetricsConfig {
-  /** Prometheus textfile written after run, verify and log-ship; "" = none */
-  textfile: string;
-}
+/** textfile: the Prometheus textfile written after run, verify and log-ship; "" = none */
+export type MetricsConfig = Parsed["metrics"];
 
-export interface PrivacyConfig {
-  pseudonymize: boolean;
-  key_file: string;
-  /** extra "table.column" names; the preset's personal columns are always included */
-  columns: string[];
-  /** extra event field paths ("event.user_name"); the defaults are always included */
-  log_fields: string[];
+export type PrivacyConfig = Parsed["privacy"] & {
   /** the key file's bytes, read at load when pseudonymize is on; null otherwise */
   key: Uint8Array | null;
-}
+};
 
-export interface Config {
+export type Config = Omit<Parsed, "mysql" | "mongodb" | "tables" | "schedule" | "privacy"> & {
   /** absolute path of the file read, or null when no file was used */
   file: string | null;
-  mode: Mode;
-  lms_host: string;
-  state_dir: string;
-  datalake: DatalakeConfig;
-  aws: AwsConfig;
   mysql: MysqlConfig;
   mongodb: MongodbConfig;
-  extract: ExtractConfig;
   /** the resolved table set: preset, include/exclude and [[tables]] overrides applied */
   tables: TableConfig[];
-  logs: LogsConfig;
   schedule: ScheduleConfig;
-  metrics: MetricsConfig;
   privacy: PrivacyConfig;
-}
+};

@@ -212,6 +212,16 @@ describe("manifests", () => {
     }
   });
 
+  test("an environment override goes into the Secret as the key's type: Tutor's False is a boolean", () => {
+    const docs = manifests(TOML_TEXT, {
+      env: { PANORAMA_USE_SPLIT_MONGO: "False", PANORAMA_LOGS_TOTAL_FILE_SIZE: "5M" },
+    });
+    const { text, config } = podConfigOf(docs);
+    expect(text).toContain("use_split_mongo = false\n");
+    expect(config.mongodb.use_split_mongo).toBe(false);
+    expect(config.logs.max_file_size).toBe(5 * 1024 * 1024);
+  });
+
   test("pseudonyms on: the key goes into the Secret beside the configuration, which points at it", () => {
     const dir = mkdtempSync(join(tmpdir(), "panorama-k8s-"));
     try {
