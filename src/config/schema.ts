@@ -6,8 +6,10 @@
 import { isAbsolute, resolve } from "node:path";
 import * as v from "valibot";
 import { closest, IDENTIFIER, IDENTIFIER_EXPECTED, isTable, type Raw } from "./reader.ts";
-import { LOG_FORMATS, MODES } from "./types.ts";
 import { CRON_EXPECTED, cronProblem, parseDuration, parseSize } from "./units.ts";
+
+export const MODES = ["DEMO", "FREE", "SAAS", "CUSTOM"] as const;
+export const LOG_FORMATS = ["auto", "json", "prefixed", "docker", "cri"] as const;
 
 export function didYouMean(word: string, options: readonly string[]): string {
   const suggestion = closest(word, options);

@@ -1,6 +1,5 @@
 // The secret values of a configuration, so that the logger can blank them wherever they appear,
 // and the shapes that hold them (a URI's password) taken apart so messages can leave them out.
-import type { Config } from "./types.ts";
 
 /** Keys whose value is a secret: a message about them says what type it got, never the value. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set([
@@ -67,7 +66,17 @@ export function decodeOrNull(text: string): string | null {
   }
 }
 
-export function secretsOf(config: Config): string[] {
+/**
+ * The parts of a Config that hold secrets. Written out rather than taken from Config, whose type
+ * comes from the schema, which reads this module's key list through reader.ts.
+ */
+interface SecretFields {
+  mysql: { password: string };
+  mongodb: { password: string; uri: string };
+  aws: { secret_access_key: string; session_token: string };
+}
+
+export function secretsOf(config: SecretFields): string[] {
   const secrets = [
     config.mysql.password,
     config.mongodb.password,

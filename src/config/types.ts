@@ -1,12 +1,10 @@
 // The validated configuration, typed from its declaration (schema.ts) with what the loader adds.
 // Keys keep the TOML spelling (snake_case) so that a key path in an error message is the same as
 // the property path here.
-import type { Parsed } from "./schema.ts";
+import type { LOG_FORMATS, MODES, Parsed } from "./schema.ts";
 
-export const MODES = ["DEMO", "FREE", "SAAS", "CUSTOM"] as const;
+export { LOG_FORMATS, MODES } from "./schema.ts";
 export type Mode = (typeof MODES)[number];
-
-export const LOG_FORMATS = ["auto", "json", "prefixed", "docker", "cri"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** A column of a table's layout; `type` is the MySQL data type without length, lower case. */

@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
-import { spawnFollow, startWriter, waitForLock } from "../support/log-ship-process.ts";
+import { spawnFollow, startWriter, waitForLock, watchStderr } from "../support/log-ship-process.ts";
 import {
   asBytes,
   logShipSetup,
@@ -123,7 +123,8 @@ describe("log-ship on the command line", () => {
     const setup = logShipSetup({ logs: 'upload_timeout = "1h"' });
     writeFileSync(setup.file, text(events(1, 5)));
     const follower = spawnFollow(setup.configFile);
-    await Bun.sleep(700);
+    await waitForLock(setup.stateDir, follower.pid);
+    await Bun.sleep(300);
     writeFileSync(setup.file, text(events(6, 9)), { flag: "a" });
     await Bun.sleep(400);
     expect(shippedLines(setup.datalake)).toEqual([]);
@@ -204,14 +205,15 @@ describe("configured paths with nothing to read", () => {
   test("--follow: a missing path is warned about and the file shipped once it appears", async () => {
     const setup = logShipSetup();
     const follower = spawnFollow(setup.configFile);
-    await Bun.sleep(700);
+    const stderr = watchStderr(follower.stderr as ReadableStream<Uint8Array>);
+    const warning = `${setup.file} (in logs.paths) does not exist`;
+    expect(await stderr.until(warning)).toBe(true);
     writeFileSync(setup.file, text(events(1, 3)));
-    for (let i = 0; i < 100 && shippedLines(setup.datalake).length < 3; i++) await Bun.sleep(50);
+    for (let i = 0; i < 600 && shippedLines(setup.datalake).length < 3; i++) await Bun.sleep(50);
     follower.kill("SIGTERM");
     expect(await follower.exited).toBe(0);
     expect(shippedLines(setup.datalake)).toEqual(events(1, 3));
-    const stderr = await new Response(follower.stderr).text();
-    expect(stderr.split(`${setup.file} (in logs.paths) does not exist`)).toHaveLength(2);
+    expect((await stderr.all()).split(warning)).toHaveLength(2);
   });
 });
 

@@ -21,10 +21,17 @@ export function spawnFollow(configFile: string, stderr: "pipe" | "ignore" = "pip
   });
 }
 
-/** Waits (up to 5 s) until the log-ship of `pid` holds the log-ship lock of `stateDir`. */
+/**
+ * Waits (up to 30 s: a loaded machine starts a process slowly) until the log-ship of `pid` holds
+ * the log-ship lock of `stateDir`; its signal handlers are in place from then on.
+ */
 export async function waitForLock(stateDir: string, pid: number): Promise<void> {
   const lock = join(stateDir, "logship", "panorama.lock");
-  for (let i = 0; i < 500 && !(existsSync(lock) && readFileSync(lock, "utf8").includes(`pid ${pid},`)); i++) {
+  for (
+    let i = 0;
+    i < 3000 && !(existsSync(lock) && readFileSync(lock, "utf8").includes(`pid ${pid},`));
+    i++
+  ) {
     await Bun.sleep(10);
   }
 }
@@ -58,6 +65,26 @@ export async function startWriter(args: string[]) {
       }
       await writer.exited;
       return JSON.parse(rest.trim().split("\n").at(-1)!);
+    },
+  };
+}
+
+/** A child's stderr read as it comes: `until` waits (up to 30 s) for a text, `all` for the end. */
+export function watchStderr(stderr: ReadableStream<Uint8Array>) {
+  let text = "";
+  const ended = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stderr) text += decoder.decode(chunk, { stream: true });
+  })();
+  return {
+    async until(needle: string): Promise<boolean> {
+      const deadline = performance.now() + 30_000;
+      while (!text.includes(needle) && performance.now() < deadline) await Bun.sleep(20);
+      return text.includes(needle);
+    },
+    async all(): Promise<string> {
+      await ended;
+      return text;
     },
   };
 }
