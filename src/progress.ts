@@ -46,6 +46,9 @@ export function tableProgress(logSummary = true): ExtractEvents {
     setStatus(`… ${table}${parts}  ${formatCount(rows)} rows  ${formatCount(Math.round(rate))}/s`);
   };
   return {
+    tablePlanning(name) {
+      setStatus(`… ${name}  listing partitions and changes`);
+    },
     tableStarted(name, count) {
       table = name;
       partitions = count;

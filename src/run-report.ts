@@ -3,7 +3,6 @@
 // for it, then one line naming the tables not done and one summary line.
 import type { ManifestEntry } from "./datalake/spool.ts";
 import type { TableUploads, Uploader } from "./datalake/upload.ts";
-import { messageOf } from "./errors.ts";
 import type { TableSummary } from "./extract/events.ts";
 import { log } from "./log.ts";
 import { formatBytes, plural } from "./progress.ts";
@@ -36,7 +35,7 @@ export class RunReport {
     const failure = this.uploader?.failure;
     if (!failure || this.uploadFailureSaid) return;
     this.uploadFailureSaid = true;
-    log.error(`upload of ${failure.key} failed: ${messageOf(failure.error)}`, { key: failure.key });
+    log.error(this.uploader!.failureMessage()!, { key: failure.key });
   }
 
   tableExtracted(summary: TableSummary): void {
@@ -112,9 +111,12 @@ export class RunReport {
       skipped += uploads.skipped;
     }
     const seconds = Math.round((performance.now() - this.started) / 100) / 10;
-    const ok = summaries.length - failed.length;
-    const fields = { tables: ok, failed: failed.length, rows, objects, skipped, bytes, seconds };
-    const text = `run: ${plural(ok, "table")} done, ${failed.length} failed; ${plural(rows, "row")}, ${plural(objects, "object")}, ${formatBytes(bytes)} in ${seconds}\u00a0s`;
+    // A preset table this release does not have is neither done nor failed (DESIGN §10).
+    const absent = summaries.filter((s) => s.absent).length;
+    const ok = summaries.length - failed.length - absent;
+    const fields = { tables: ok, absent, failed: failed.length, rows, objects, skipped, bytes, seconds };
+    const absentText = absent > 0 ? `, ${absent} absent` : "";
+    const text = `run: ${plural(ok, "table")} done${absentText}, ${failed.length} failed; ${plural(rows, "row")}, ${plural(objects, "object")}, ${formatBytes(bytes)} in ${seconds}\u00a0s`;
     if (failed.length === 0) log.success("run: finished", fields, text);
     else log.info("run: finished", fields, text);
     return failed.length === 0;

@@ -37,9 +37,7 @@ async function reportUploads(uploader: Uploader, spool: string): Promise<void> {
 
 async function reportUploadFailure(uploader: Uploader, spool: string): Promise<void> {
   if (!uploader.failure) return;
-  log.error(`upload of ${uploader.failure.key} failed: ${messageOf(uploader.failure.error)}`, {
-    key: uploader.failure.key,
-  });
+  log.error(uploader.failureMessage()!, { key: uploader.failure.key });
   const kept = (await listSpool(spool)).length;
   log.info(`${kept} file(s) kept in the spool; the next run uploads them`);
 }
@@ -265,7 +263,7 @@ function blameUploadFailure(summaries: TableSummary[], uploader: Uploader): void
     const uploads = uploader.tables.get(s.table);
     const unstored = s.files - (uploads?.objects ?? 0) - (uploads?.skipped ?? 0);
     if (s.table === failure.table) {
-      s.error = `upload of ${failure.key} failed: ${messageOf(failure.error)}`;
+      s.error = uploader.failureMessage();
       s.shared = true;
     } else if (s.error === null && unstored > 0) {
       s.error = `${unstored} of ${s.files} file(s) not stored: ${DATALAKE_FAILED}; they stay in the spool`;

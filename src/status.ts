@@ -213,11 +213,25 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     ...(status.in_progress.run ? [holderLine("a run", status.in_progress.run, now)] : []),
     ...(status.in_progress.log_ship ? [holderLine("log shipping", status.in_progress.log_ship, now)] : []),
   ];
-  const table = columns(
-    header,
-    rows.map((r) => header.map((h) => r[h]!)),
+  // Where the other columns leave the error too little room, the errors go under the table, one
+  // line each: an error cut to a bare "…" tells nothing.
+  const withoutError = header.filter((h) => h !== "error");
+  const otherWidth = Math.max(
+    ...columns(
+      withoutError,
+      rows.map((r) => withoutError.map((h) => r[h]!)),
+    ).map((l) => l.length),
   );
-  const cut = table.some((l) => fit(l) !== l);
+  const errorsBelow = !wide && header.includes("error") && STATUS_WIDTH - otherWidth - 2 < 40;
+  const shown = errorsBelow ? withoutError : header;
+  const table = columns(
+    shown,
+    rows.map((r) => shown.map((h) => r[h]!)),
+  );
+  const errorLines = errorsBelow
+    ? ["", "errors:", ...rows.filter((r) => r.error).map((r) => `  ${r.table}: ${r.error}`)]
+    : [];
+  const cut = [...table, ...errorLines].some((l) => fit(l) !== l);
   const lines = [
     `mode ${status.mode}, datalake ${status.target}`,
     pseudonymsLine(status.pseudonyms),
@@ -225,6 +239,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     verifyLine(status.last_verify),
     "",
     ...table.map(fit),
+    ...errorLines.map(fit),
     ...logLines(status.logs).map(fit),
     ...lossLines(status.logs_lost),
     ...(status.logs_pending_partitions

@@ -64,7 +64,7 @@ const HINTS: Record<string, string> = {
   AuthorizationHeaderMalformed: "the bucket is in another region: set datalake.region to the bucket's region",
   KMS_AccessDeniedException: "allow kms:GenerateDataKey on datalake.kms_key_arn (see `panorama iam-policy`)",
   NetworkError:
-    "check the network path, datalake.region and any custom endpoint (datalake.endpoint, glue_endpoint, athena_endpoint)",
+    "check the network path to that address (proxy, firewall, DNS), datalake.region, and the endpoint setting if it is a custom one",
   Timeout: "AWS did not answer in time: check the network, then run again",
 };
 
@@ -80,10 +80,17 @@ export class AwsError extends PanoramaError {
     const hint =
       HINTS[code] ?? (code.startsWith("Throttl") ? "AWS is throttling: run again later" : undefined);
     const what = status > 0 ? `${code} (HTTP ${status})` : code;
-    super(
-      `${operation} ${resource} failed: ${what}${awsMessage ? `: ${awsMessage}` : ""}${hint ? `; ${hint}` : ""}`,
-      hint,
-    );
+    const cause = `${what}${awsMessage ? `: ${awsMessage}` : ""}${hint ? `; ${hint}` : ""}`;
+    super(`${operation} ${resource} failed: ${cause}`, hint);
+    this.reason = cause;
+  }
+
+  /** What went wrong and what to do, without the operation and the resource it acted on. */
+  readonly reason: string;
+
+  /** The service could not be reached at all: no answer, or none in time. */
+  get unreachable(): boolean {
+    return this.code === "NetworkError" || this.code === "Timeout";
   }
 }
 
@@ -263,7 +270,9 @@ function networkError(thrown: unknown, req: AwsRequest, timeoutMs: number): AwsE
       `no complete answer within ${timeoutMs / 1000} s`,
     );
   }
-  const message = messageOf(thrown);
+  // The system's code (ECONNREFUSED, ENOTFOUND) says it all; Bun adds a question to it.
+  const code = (thrown as { code?: unknown }).code;
+  const message = typeof code === "string" && /^E[A-Z]+$/.test(code) ? code : messageOf(thrown);
   // The URL's origin says which endpoint could not be reached; never its query (signatures).
   return new AwsError(
     "NetworkError",

@@ -3,7 +3,9 @@
 // removed from the spool. A crash anywhere re-uploads the same key next time: same object, no
 // duplicate. A file whose content equals what was last stored under its key is not sent again;
 // a key is forgotten durably before anything is sent under it (DESIGN §9, upload-state.ts).
+import { AwsError } from "../aws/client.ts";
 import type { Config } from "../config/types.ts";
+import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
 import { otherVariantKey } from "./layout.ts";
 import { type ManifestEntry, removeFromSpool, spoolDir, spoolPath } from "./spool.ts";
@@ -69,6 +71,19 @@ export class Uploader {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     if (this.failure) throw this.failedError();
+  }
+
+  /**
+   * The failure as the run says it, once. A datalake that cannot be reached is no object's
+   * problem: said without a key, which would blame that file's table for every table's failure.
+   */
+  failureMessage(): string | null {
+    if (!this.failure) return null;
+    const { key, error } = this.failure;
+    if (error instanceof AwsError && error.unreachable) {
+      return `the datalake ${this.target.description} cannot be reached: ${error.reason}`;
+    }
+    return `upload of ${key} failed: ${messageOf(error)}`;
   }
 
   /** What a table still extracting is stopped with; the reason goes with the failing file's table. */

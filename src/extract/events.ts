@@ -3,6 +3,8 @@
 // (course-structures.ts) and their readers (run, progress, metrics), so that none of them
 // imports another's module for these shapes.
 export interface ExtractEvents {
+  /** the table's plan is being made: its columns, its partitions, which of them changed */
+  tablePlanning?(table: string): void;
   tableStarted?(table: string, partitions: number): void;
   /** rows streamed into the spool so far, as they come (inside a partition too) */
   rowsRead?(table: string, rows: number): void;

@@ -291,6 +291,8 @@ async function extractTable(
 ): Promise<TableSummary> {
   const started = performance.now();
   const summary = emptySummary(table.name);
+  // Listing a big table's partitions and probing them for changes takes seconds: said meanwhile.
+  options.events?.tablePlanning?.(table.name);
   try {
     // Pseudonyms switched on or off, or a new key: older partitions hold the old values.
     const full =

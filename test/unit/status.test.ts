@@ -142,12 +142,52 @@ describe("status: a run in progress, and the width of the table", () => {
     const text = formatStatus(await collectStatus(cfg));
     const widest = Math.max(...text.split("\n").map((l) => [...l].length));
     expect(widest).toBeLessThanOrEqual(120);
+    // The error would start past column 100: it goes under the table, cut at 120.
+    expect(text).toMatch(new RegExp(`^${name} +12-04 10:00 +1,234,567 +0 +987\\.7 MB +12\\.5$`, "m"));
     expect(text).toMatch(
-      new RegExp(`^${name} +12-04 10:00 +1,234,567 +0 +987\\.7 MB +12\\.5 +MySQL .*…$`, "m"),
+      new RegExp(`\nerrors:\n  ${name}: MySQL panorama@127\\.0\\.0\\.1:3306/edxapp: reading .*…\n`),
     );
     expect(text).toContain("--wide");
     const wide = formatStatus(await collectStatus(cfg), { wide: true });
     expect(wide).toContain(error);
     expect(wide).toMatch(/^users .* 987,654,321|^users +2026-12-04 10:00:01 +20 +1 +300 +3 +0\.1/m);
+  });
+
+  test("when the other columns leave the error too little room, the errors are listed under the table", async () => {
+    const name = "course_groups_unregisteredlearnercohortassignments";
+    const cfg = tempConfig({ tables: `[[tables]]\nname = "${name}"\n[[tables]]\nname = "users"` });
+    const error = "the datalake s3://bucket cannot be reached: NetworkError: ECONNREFUSED";
+    const run = {
+      command: "run" as const,
+      rows: 1234567,
+      objects: 0,
+      bytes: 987654321,
+      skipped: 0,
+      seconds: 12.5,
+    };
+    saveRuns(cfg.state_dir, {
+      [name]: { ...run, time: "2026-12-04T10:00:00.000Z", watermark: null, error },
+      users: {
+        ...run,
+        time: "2026-12-04T10:00:01.000Z",
+        watermark: null,
+        error: "stopped: the datalake could not be written",
+      },
+    });
+    const status = await collectStatus(cfg);
+    // Files kept in the spool and partitions not registered: two more columns before the error.
+    for (const table of status.tables) {
+      table.spooled_files = 8;
+      table.spooled_bytes = 123456789;
+      table.pending_partitions = 1200;
+    }
+    const text = formatStatus(status);
+    expect(Math.max(...text.split("\n").map((l) => [...l].length))).toBeLessThanOrEqual(120);
+    expect(text).not.toMatch(/^table .* error$/m);
+    expect(text).toMatch(
+      new RegExp(
+        `\nerrors:\n  ${name}: the datalake s3://bucket cannot be reached: .*\n  users: stopped: the datalake could not be written\n`,
+      ),
+    );
   });
 });
