@@ -15,6 +15,7 @@
 //
 //   npm install --no-save csv-stringify@6.9.0
 //   bun scripts/bench-csv-stringify.ts [--rows N] [--runs N]
+
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import {
@@ -25,7 +26,7 @@ import {
   formatDouble,
 } from "../src/extract/csv.ts";
 import { ADVERSARIAL_STRINGS } from "../test/support/adversarial.ts";
-import { measure, median } from "./bench-support.ts";
+import { measure, median, STUDENTMODULE_KINDS } from "./bench-support.ts";
 
 const ENCODERS = ["encodeRows", "csv-stringify"] as const;
 type Encoder = (typeof ENCODERS)[number];
@@ -155,19 +156,7 @@ function studentmodule(): { kinds: ColumnKind[]; batches: CellValue[][][] } {
     const micros = String(Math.floor(random() * 1_000_000)).padStart(6, "0");
     return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")}.${micros}`;
   };
-  const kinds: ColumnKind[] = [
-    "integer",
-    "string",
-    "string",
-    "string",
-    "json",
-    "double",
-    "double",
-    "string",
-    "datetime",
-    "datetime",
-    "integer",
-  ];
+  const kinds = STUDENTMODULE_KINDS;
   const adversarial = [...ADVERSARIAL_STRINGS];
   const rows: CellValue[][] = [];
   for (let i = 0; i < 10_000; i++) {

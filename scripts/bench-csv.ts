@@ -4,10 +4,11 @@
 // bytes, what a file write costs), and RawRowEncoder on the same rows as MySQL text-protocol
 // payloads (the extractor's path: bytes in, bytes out).
 
-import type { CellValue, ColumnKind } from "../src/extract/csv.ts";
+import type { CellValue } from "../src/extract/csv.ts";
 import { encodeHeader, encodeRows } from "../src/extract/csv.ts";
 import { RawRowEncoder, rawPlan } from "../src/extract/raw-csv.ts";
 import { rowPayload } from "../test/support/row-packet.ts";
+import { STUDENTMODULE_KINDS } from "./bench-support.ts";
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
 const BATCH = 500;
@@ -26,19 +27,7 @@ const names = [
   "modified",
   "student_id",
 ];
-const kinds: ColumnKind[] = [
-  "integer",
-  "string",
-  "string",
-  "string",
-  "json",
-  "double",
-  "double",
-  "string",
-  "datetime",
-  "datetime",
-  "integer",
-];
+const kinds = STUDENTMODULE_KINDS;
 
 // Deterministic PRNG (mulberry32) so runs are comparable.
 let seed = 0x5eed;

@@ -1,7 +1,9 @@
 // What the benchmark scripts share: a timed run of one command with its own peak RSS, and medians.
+
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ColumnKind } from "../src/extract/csv.ts";
 import { testEnv } from "../test/support/env.ts";
 import { rootConnection, testConnection } from "../test/support/mysql.ts";
 import { generateOpenedxData } from "./gen-openedx-data.ts";
@@ -95,3 +97,21 @@ export async function generateStudentmodule(rows: number): Promise<void> {
     log: (m) => console.error(m),
   });
 }
+
+/**
+ * The column kinds of the CSV benchmarks' courseware_studentmodule rows (id, module_type,
+ * module_id, course_id, state, grade, max_grade, done, created, modified, student_id).
+ */
+export const STUDENTMODULE_KINDS: ColumnKind[] = [
+  "integer",
+  "string",
+  "string",
+  "string",
+  "json",
+  "double",
+  "double",
+  "string",
+  "datetime",
+  "datetime",
+  "integer",
+];

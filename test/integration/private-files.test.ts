@@ -43,6 +43,19 @@ function readableByOthers(dir: string): string[] {
   return open;
 }
 
+/** A configuration extracting private_people by course, in a directory removed at the end. */
+function peopleConfig() {
+  const cfg = writeTestConfig(`[extract]
+preset = "none"
+
+[[tables]]
+name = "private_people"
+partition_fields = ["course_id"]
+`);
+  dirs.push(cfg.dir);
+  return cfg;
+}
+
 function count(dir: string): number {
   return (readdirSync(dir, { recursive: true }) as string[]).length;
 }
@@ -65,14 +78,7 @@ afterAll(async () => {
 
 describe.skipIf(skip)("private files under umask 022", () => {
   test("the spool, the local datalake, the shipped logs and the state are 0600 in 0700 directories", async () => {
-    const cfg = writeTestConfig(`[extract]
-preset = "none"
-
-[[tables]]
-name = "private_people"
-partition_fields = ["course_id"]
-`);
-    dirs.push(cfg.dir);
+    const cfg = peopleConfig();
     const log = join(cfg.dir, "tracking.log");
     copyFileSync(join(ROOT, "test/fixtures/tracking/events.jsonl"), log);
     appendFileSync(cfg.file, `\n[logs]\npaths = ["${log}"]\n`);
@@ -92,14 +98,7 @@ partition_fields = ["course_id"]
   });
 
   test("a state directory and a local datalake an older version left open (0755, files 0644) are made 0700, with a warning", async () => {
-    const cfg = writeTestConfig(`[extract]
-preset = "none"
-
-[[tables]]
-name = "private_people"
-partition_fields = ["course_id"]
-`);
-    dirs.push(cfg.dir);
+    const cfg = peopleConfig();
     const spoolFile = join(cfg.stateDir, "spool", "left-by-an-older-version.csv");
     const lakeFile = join(cfg.datalake, "openedx", "old.csv");
     for (const [dir, file] of [
