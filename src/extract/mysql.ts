@@ -41,11 +41,11 @@ export function describeTarget(config: MysqlConfig): string {
 }
 
 const HINTS: Record<string, string> = {
-  ECONNREFUSED: "is MySQL running and listening there? check [mysql] host and port (or socket)",
+  ECONNREFUSED: "is MySQL running and listening there? check [mysql] host and port, or socket",
   ENOTFOUND: "the host name does not resolve: check [mysql] host",
   ETIMEDOUT: "no answer: check [mysql] host, port and any firewall between this host and MySQL",
   ENOENT: "no such socket: check [mysql] socket",
-  ER_ACCESS_DENIED_ERROR: "check [mysql] user and password (or password_file)",
+  ER_ACCESS_DENIED_ERROR: "check [mysql] user and password, or password_file",
   ER_DBACCESS_DENIED_ERROR: "grant the user SELECT on the database: GRANT SELECT ON <database>.* TO <user>",
   ER_BAD_DB_ERROR: "check [mysql] database (Tutor's default is openedx)",
   ER_TABLEACCESS_DENIED_ERROR:
