@@ -44,7 +44,20 @@ export function quote(value: string): string {
  * are, as upstream did.
  */
 export function partitionPath(pairs: ReadonlyArray<readonly [string, string]>): string {
-  return pairs.map(([k, v]) => `${k}=${quote(v)}`).join("/");
+  return pairs.map(([k, v]) => `${k}=${quoteValue(v)}`).join("/");
+}
+
+/**
+ * A partition value as it goes into a key. quote() keeps "/", so an old-style course id
+ * (`Org/Course/Run`) spans directories as upstream wrote it. A value with a piece between slashes
+ * that is empty, "." or ".." has its slashes encoded as well: as path segments those pieces are
+ * collapsed or resolved (by the file system under a local datalake, by URL parsing before S3), so
+ * the object would land under another key, or outside the datalake.
+ */
+function quoteValue(value: string): string {
+  const quoted = quote(value);
+  const pieces = quoted.split("/").slice(1);
+  return pieces.some((p) => p === "" || p === "." || p === "..") ? quoted.replaceAll("/", "%2F") : quoted;
 }
 
 // Upstream leaves the base prefix out of the key when it is empty rather than writing `/<table>`.

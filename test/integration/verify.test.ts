@@ -143,6 +143,29 @@ describe.skipIf(skip)("deletions on full reads", () => {
     expect(Date.parse(again.verify_events!)).toBeGreaterThan(Date.parse(past));
   });
 
+  test("partition values with empty, . or .. pieces between slashes stay inside the datalake, each under its own key, and verify agrees", async () => {
+    await db.query(`UPDATE verify_events SET course_id = ELT(1 + id % 5, 'p/../../../../../escape', 'a//b', 'x/.',
+      'MITx/6.00x/2012_Fall', 'y/')`);
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    // Taken as a path, p/../../../../../escape leaves the datalake for the directory around it.
+    expect(readdirSync(cfg.dir).sort()).toEqual(["datalake", "panorama.toml", "state"]);
+    const keys = [...tree(cfg.datalake).keys()].filter((k) => k.includes("verify_events/")).sort();
+    expect(keys).toEqual([
+      `${PREFIX}/course_id=MITx/6.00x/2012_Fall/verify_events.csv`,
+      `${PREFIX}/course_id=a%2F%2Fb/verify_events.csv`,
+      `${PREFIX}/course_id=p%2F..%2F..%2F..%2F..%2F..%2Fescape/verify_events.csv`,
+      `${PREFIX}/course_id=x%2F./verify_events.csv`,
+      `${PREFIX}/course_id=y%2F/verify_events.csv`,
+    ]);
+    expect((await verifyJson(cfg.file)).code).toBe(0);
+    // A full read produces the same keys: it deletes none of them as stale.
+    const full = await panorama(cfg.file, "run", "--full");
+    expect(full.code).toBe(0);
+    expect(full.stderr).not.toContain("stale");
+    expect([...tree(cfg.datalake).keys()].filter((k) => k.includes("verify_events/")).sort()).toEqual(keys);
+  });
+
   test('full_every = "0" never forces a full read', async () => {
     const cfg = config();
     writeFileSync(

@@ -56,6 +56,25 @@ describe("object keys", () => {
     expect(partitionPath([])).toBe("");
   });
 
+  test("a value whose pieces between slashes would be empty, . or .. keeps its slashes encoded: no key leaves its place", () => {
+    expect(partitionPath([["course_id", "MITx/6.00x/2012_Fall"]])).toBe("course_id=MITx/6.00x/2012_Fall");
+    expect(partitionPath([["course_id", "/x"]])).toBe("course_id=/x");
+    expect(partitionPath([["p", "a/../../../escape"]])).toBe("p=a%2F..%2F..%2F..%2Fescape");
+    expect(partitionPath([["p", "a//b"]])).toBe("p=a%2F%2Fb");
+    expect(partitionPath([["p", "x/."]])).toBe("p=x%2F.");
+    expect(partitionPath([["p", "x/"]])).toBe("p=x%2F");
+    for (const value of ["a/../../../escape", "a//b", "x/.", "x/", "..", "MITx/6.00x/2012_Fall"]) {
+      const key = objectKey({
+        basePrefix: "openedx",
+        table: "t",
+        partitions: [["p", value]],
+        compression: "none",
+      });
+      // Every segment of the key stays a segment: nothing for a path or URL parser to collapse.
+      expect(key.split("/").filter((s) => s === "" || s === "." || s === "..")).toEqual([]);
+    }
+  });
+
   test("uncompressed and gzip variants", () => {
     const base = { basePrefix: "openedx", table: "courseware_studentmodule", partitions };
     const plain = objectKey({ ...base, compression: "none" });

@@ -37,6 +37,8 @@ describe("keys", () => {
       ["lms.example.com", "b c%d,é\"'+&=?#"],
       ["lms.example.com", NULL_PARTITION],
       ["lms.example.com", "MITx/6.00x/2012_Fall"],
+      ["lms.example.com", "a/../../../escape"],
+      ["lms.example.com", "a//b/"],
       ["lms.example.com"],
     ]) {
       const pairs = values.map((v, i): [string, string] => [i === 0 ? "lms" : "course_id", v]);
