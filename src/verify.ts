@@ -192,9 +192,8 @@ export async function verifyTables(
 }
 
 async function withMysql<T>(config: Config, work: (connection: Connection) => Promise<T>): Promise<T> {
-  const connection = await connect(config.mysql).catch((error) => {
-    throw mysqlError(error, config.mysql, "verify");
-  });
+  // connect() says which server and why, with the hint, already.
+  const connection = await connect(config.mysql);
   try {
     return await work(connection);
   } finally {

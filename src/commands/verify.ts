@@ -3,8 +3,9 @@ import { Glue } from "../aws/glue.ts";
 import { S3Target } from "../datalake/s3-target.ts";
 import { createTarget } from "../datalake/target.ts";
 import { EXIT, exitCodeFor } from "../errors.ts";
+import { log } from "../log.ts";
 import { writeVerifyMetrics } from "../metrics.ts";
-import { acquireLock } from "../state/lock.ts";
+import { acquireLock, lockHolder } from "../state/lock.ts";
 import { formatReport, recordVerify, type VerifyReport, verifyTables } from "../verify.ts";
 import { globalArgs, globalsOf, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
@@ -33,6 +34,13 @@ export default defineCommand({
     const repair = args.repair === true;
     // A repair writes the spool and the datalake: never beside a run.
     const lock = repair ? acquireLock(config.state_dir, "verify --repair") : null;
+    const running = repair ? null : lockHolder(config.state_dir);
+    if (running) {
+      // Its objects in flight, and the state it has not saved yet, look like differences.
+      log.warn(
+        `a run is in progress (${running.command ?? "a command"}${running.pid ? `, pid ${running.pid}` : ""}): what it is writing may show as differences; verify again once it has ended`,
+      );
+    }
     const started = performance.now();
     let exitCode: number = EXIT.failed;
     let report: VerifyReport | null = null;

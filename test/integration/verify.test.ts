@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, t
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type mysql from "mysql2/promise";
+import { acquireLock } from "../../src/state/lock.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -305,8 +306,27 @@ describe.skipIf(skip)("verify and verify --repair", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("MySQL");
     expect(result.stderr).toContain("127.0.0.1:1");
+    // The server is named once: "MySQL <user>@127.0.0.1:1/<db>: cannot connect: ..."
+    expect(result.stderr.split("@127.0.0.1:1/")).toHaveLength(2);
+    expect(result.stderr).toContain("cannot connect");
     expect(result.stdout).toBe("");
     expect(existsSync(join(cfg.stateDir, "verify.json"))).toBe(false);
+  });
+
+  test("verify while a run holds the lock says that its differences may be the run's work", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const lock = acquireLock(cfg.stateDir, "run");
+    try {
+      const result = await panorama(cfg.file, "verify");
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain(
+        `a run is in progress (run, pid ${process.pid}): what it is writing may show as differences`,
+      );
+    } finally {
+      lock.release();
+    }
+    expect((await panorama(cfg.file, "verify")).stderr).not.toContain("in progress");
   });
 
   test("status shows the last verify", async () => {
