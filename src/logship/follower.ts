@@ -39,6 +39,8 @@ import {
   whyNotAFile,
 } from "./tail.ts";
 
+/** checkedSize of a file this run has not opened yet. */
+const NOT_LOOKED_AT = -2;
 const CHUNK_BYTES = 1024 * 1024;
 /** Longer lines (or Docker messages) are skipped rather than held in memory. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
@@ -198,8 +200,9 @@ export class FileFollower {
       cp,
       fd,
       splitter: new LineSplitter(cp.offset, MAX_LINE_BYTES),
-      // A gzip file does not change: its size was checked when it was read whole.
-      checkedSize: cp.gzip && fd !== null ? cp.gzip.size : -1,
+      // A gzip file does not change: its size was checked when it was read whole. A file not
+      // opened yet has not been looked at by this run.
+      checkedSize: cp.gzip && fd !== null ? cp.gzip.size : fd === null ? NOT_LOOKED_AT : -1,
       gone: false,
       inodeTaken: false,
       window: new TailWindow(),
@@ -264,11 +267,13 @@ export class FileFollower {
   private save(): void {
     if (this.options.dryRun) return;
     for (const t of this.files) {
-      // Unknown while the content is to be checked again (after a truncation or a move).
+      // Unknown while the content is to be checked again (after a truncation or a move). A file
+      // this run did not look at (its copy was being made) keeps what the last run saw: dropping
+      // it would make its removal look like a loss.
       if (t.checkedSize >= 0) {
         t.cp.size_seen = t.splitter.position;
         t.cp.lines_seen = this.unshippedLines(t);
-      } else {
+      } else if (t.checkedSize !== NOT_LOOKED_AT) {
         delete t.cp.size_seen;
         delete t.cp.lines_seen;
       }

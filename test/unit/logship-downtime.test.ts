@@ -261,6 +261,34 @@ describe("compressed files being written, history, --backfill", () => {
     expect((await ship(setup)).events).toBe(0);
   });
 
+  test("a shipped rotation removed while a .gz beside it is still being written: its removal is no loss, also a run later", async () => {
+    const setup = newSetup();
+    write(setup, 1, 3);
+    await ship(setup);
+    renameSync(setup.file, `${setup.file}.1`);
+    write(setup, 4, 5);
+    await ship(setup);
+    expect(shipped(setup)).toEqual(range(1, 5));
+    // logrotate removes the shipped rotation while it compresses another file: this run cannot
+    // tell yet whether the .gz is that rotation's copy, so it leaves the rotation's record alone.
+    const gzip = gzipSync(text(range(1, 3)));
+    writeFileSync(`${setup.file}.2.gz`, gzip.subarray(0, Math.floor(gzip.length / 2)));
+    rmSync(`${setup.file}.1`);
+    const during = await said(() => ship(setup));
+    expect(during.warnings).toEqual([]);
+    // The half-written .gz goes too (rotate count): the rotation is gone, and was shipped whole.
+    rmSync(`${setup.file}.2.gz`);
+    const after = await said(() => ship(setup));
+    expect(after.warnings).toEqual([]);
+    expect(after.infos).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^${setup.file}\\.1 was removed after all \\d+ bytes seen in it were shipped`),
+      ),
+    );
+    expect((await collectStatus(setup.config)).logs_lost).toEqual([]);
+    expect(shipped(setup)).toEqual(range(1, 5));
+  });
+
   test("rotated files older than the first run are history: left alone; --backfill ships them (plain, gzip, dated), once", async () => {
     const setup = newSetup();
     const hourAgo = Date.now() / 1000 - 3600;
