@@ -21,6 +21,7 @@ import { log } from "./log.ts";
 import type { PseudonymsStatus } from "./privacy/report.ts";
 import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
 import { type FindingKind, saveVerifyRecord } from "./state/verify-record.ts";
+import { saveWrittenCompression } from "./state/written-compression.ts";
 
 /** One difference; its kinds are described with FindingKind. */
 export interface Finding {
@@ -309,6 +310,8 @@ async function repair(
           uploader.enqueue(entry),
         );
         await drained(uploader);
+        // Written in the configured compression: a run after a switch back reads the table whole.
+        saveWrittenCompression(config, table.name);
       }
       const removed = await removeStale(config, target, uploader, table, stale, expected.keys(), glue);
       ok &&= removed.catalogued;

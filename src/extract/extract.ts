@@ -15,6 +15,7 @@ import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue } from "../state/full-reads.ts";
 import { saveProbes } from "../state/probes.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
+import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
 import { columnKind } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
 import {
@@ -298,7 +299,8 @@ async function extractTable(
     const full =
       options.full ||
       fullReadDue(config, table, options.fullEvery) ||
-      (table.incremental !== null && pseudonymsChanged(config, table.name));
+      (table.incremental !== null &&
+        (pseudonymsChanged(config, table.name) || compressionChanged(config, table.name)));
     const plan = await planTable(main, config, table, full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
     });
@@ -368,7 +370,10 @@ async function extractTable(
       }
       saveProbes(config.state_dir, table.name, probe.record(readAt));
     }
-    if (!options.dryRun) savePseudonymState(config, table.name);
+    if (!options.dryRun) {
+      savePseudonymState(config, table.name);
+      saveWrittenCompression(config, table.name);
+    }
   } catch (error) {
     summary.error = failureText(error);
     if (error instanceof StoppedError) summary.shared = true;

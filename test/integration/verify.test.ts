@@ -329,6 +329,26 @@ describe.skipIf(skip)("verify and verify --repair", () => {
     expect((await panorama(cfg.file, "verify")).stderr).not.toContain("in progress");
   });
 
+  test("compression switched, repaired by verify, switched back: the next run puts every object back in its variant", async () => {
+    const cfg = config();
+    const setCompression = (value: string) =>
+      writeFileSync(
+        cfg.file,
+        readFileSync(cfg.file, "utf8")
+          .replace(/^compression = .*$/m, "")
+          .replace("[datalake]", `[datalake]\ncompression = "${value}"`),
+      );
+    setCompression("gzip");
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const gzipped = tree(cfg.datalake);
+    setCompression("none");
+    expect((await panorama(cfg.file, "verify", "--repair")).code).toBe(0);
+    setCompression("gzip");
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    expect([...tree(cfg.datalake).keys()].sort()).toEqual([...gzipped.keys()].sort());
+    expect((await verifyJson(cfg.file)).code).toBe(0);
+  });
+
   test("status shows the last verify", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
