@@ -8,7 +8,7 @@ import type { CellValue } from "../src/extract/csv.ts";
 import { encodeHeader, encodeRows } from "../src/extract/csv.ts";
 import { RawRowEncoder, rawPlan } from "../src/extract/raw-csv.ts";
 import { rowPayload } from "../test/support/row-packet.ts";
-import { STUDENTMODULE_KINDS } from "./bench-support.ts";
+import { rng, STUDENTMODULE_KINDS, studentmoduleRow } from "./bench-support.ts";
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
 const BATCH = 500;
@@ -29,58 +29,9 @@ const names = [
 ];
 const kinds = STUDENTMODULE_KINDS;
 
-// Deterministic PRNG (mulberry32) so runs are comparable.
-let seed = 0x5eed;
-function random(): number {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-function hexId(len: number): string {
-  let s = "";
-  while (s.length < len) s += Math.floor(random() * 16).toString(16);
-  return s;
-}
-function timestamp(): string {
-  const ms = Date.UTC(2024, 0, 1) + Math.floor(random() * 365 * 86_400_000);
-  const micros = String(Math.floor(random() * 1_000_000)).padStart(6, "0");
-  return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")}.${micros}`;
-}
+const random = rng(0x5eed);
 
-function makeRow(i: number): CellValue[] {
-  const course = `course-v1:Org${i % 7}+CS${i % 50}x+2024_T${(i % 3) + 1}`;
-  const block = hexId(32);
-  const state = JSON.stringify({
-    seed: 1 + (i % 20),
-    input_state: { [`${block}_2_1`]: {} },
-    correct_map: {
-      [`${block}_2_1`]: { correctness: "correct", npoints: null, msg: "", hint: "", queuestate: null },
-    },
-    student_answers: { [`${block}_2_1`]: `choice_${i % 4}` },
-    has_saved_answers: false,
-    done: true,
-    attempts: 1 + (i % 3),
-    last_submission_time: "2024-03-01T12:34:56Z",
-  });
-  const graded = i % 4 !== 0;
-  return [
-    i + 1,
-    "problem",
-    `block-v1:Org${i % 7}+CS${i % 50}x+2024_T${(i % 3) + 1}+type@problem+block@${block}`,
-    course,
-    state,
-    graded ? Math.floor(random() * 3) : null,
-    graded ? 2 + (i % 2) * 0.5 : null,
-    "na",
-    timestamp(),
-    timestamp(),
-    String(100_000 + Math.floor(random() * 900_000)),
-  ];
-}
-
-const pool: CellValue[][] = Array.from({ length: POOL }, (_, i) => makeRow(i));
+const pool: CellValue[][] = Array.from({ length: POOL }, (_, i) => studentmoduleRow(i, random));
 const batches: CellValue[][][] = [];
 for (let i = 0; i < POOL; i += BATCH) batches.push(pool.slice(i, i + BATCH));
 

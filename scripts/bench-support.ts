@@ -3,7 +3,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ColumnKind } from "../src/extract/csv.ts";
+import type { CellValue, ColumnKind } from "../src/extract/csv.ts";
 import { testEnv } from "../test/support/env.ts";
 import { rootConnection, testConnection } from "../test/support/mysql.ts";
 import { generateOpenedxData } from "./gen-openedx-data.ts";
@@ -115,3 +115,60 @@ export const STUDENTMODULE_KINDS: ColumnKind[] = [
   "datetime",
   "integer",
 ];
+
+/** A deterministic PRNG (mulberry32), so that runs are comparable. */
+export function rng(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Row `i` of the CSV benchmarks' courseware_studentmodule, as mysql2 parses it (rowsAsArray,
+ * dateStrings, bigNumberStrings), in the order of STUDENTMODULE_KINDS.
+ */
+export function studentmoduleRow(i: number, random: () => number): CellValue[] {
+  const hexId = (len: number) => {
+    let s = "";
+    while (s.length < len) s += Math.floor(random() * 16).toString(16);
+    return s;
+  };
+  const timestamp = () => {
+    const ms = Date.UTC(2024, 0, 1) + Math.floor(random() * 365 * 86_400_000);
+    const micros = String(Math.floor(random() * 1_000_000)).padStart(6, "0");
+    return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")}.${micros}`;
+  };
+  const course = `course-v1:Org${i % 7}+CS${i % 50}x+2024_T${(i % 3) + 1}`;
+  const block = hexId(32);
+  const state = JSON.stringify({
+    seed: 1 + (i % 20),
+    input_state: { [`${block}_2_1`]: {} },
+    correct_map: {
+      [`${block}_2_1`]: { correctness: "correct", npoints: null, msg: "", hint: "", queuestate: null },
+    },
+    student_answers: { [`${block}_2_1`]: `choice_${i % 4}` },
+    has_saved_answers: false,
+    done: true,
+    attempts: 1 + (i % 3),
+    last_submission_time: "2024-03-01T12:34:56Z",
+  });
+  const graded = i % 4 !== 0;
+  return [
+    i + 1,
+    "problem",
+    `block-v1:Org${i % 7}+CS${i % 50}x+2024_T${(i % 3) + 1}+type@problem+block@${block}`,
+    course,
+    state,
+    graded ? Math.floor(random() * 3) : null,
+    graded ? 2 + (i % 2) * 0.5 : null,
+    "na",
+    timestamp(),
+    timestamp(),
+    String(100_000 + Math.floor(random() * 900_000)),
+  ];
+}
