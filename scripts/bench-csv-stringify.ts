@@ -174,90 +174,60 @@ function courseStructures(): { kinds: ColumnKind[]; batches: CellValue[][][] } {
       return random() < 0.1 ? `"${kind}" ${i}, part ${Math.floor(random() * 9)}` : `${kind} ${i}`;
     };
     const courseName = `Introduction to ${code}, "${run}"`;
-    const rows: CellValue[][] = [
-      [
-        courseId,
+    // location, course_id, org, course_code, course_run, parent, type, block id, display name,
+    // the course's, chapter's, sequential's and vertical's names, two more, the graded weight
+    const block = (
+      type: string,
+      id: string,
+      parent: string | null,
+      display: CellValue,
+      path: CellValue[],
+      rest: CellValue[] = [null, null, null],
+    ): CellValue[] => {
+      const names = [...path, ...Array(4 - path.length).fill(null)];
+      return [
+        type === "course" ? courseId : location(type, id),
         courseId,
         org,
         code,
         run,
-        null,
-        "course",
-        "course",
-        courseName,
-        courseName,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
-      ],
-    ];
+        parent,
+        type,
+        id,
+        display,
+        ...names,
+        ...rest,
+      ];
+    };
+    const rows: CellValue[][] = [block("course", "course", null, courseName, [courseName])];
     for (let ch = 0; ch < 6; ch++) {
       const chapter = name("Chapter", ch);
       const chapterId = (random() * 1e16).toString(16);
-      rows.push([
-        location("chapter", chapterId),
-        courseId,
-        org,
-        code,
-        run,
-        courseId,
-        "chapter",
-        chapterId,
-        chapter,
-        courseName,
-        chapter,
-        null,
-        null,
-        null,
-        null,
-        null,
-      ]);
+      rows.push(block("chapter", chapterId, courseId, chapter, [courseName, chapter]));
       for (let sq = 0; sq < 5; sq++) {
         const sequential = name("Sequence", sq);
         const seqId = (random() * 1e16).toString(16);
-        rows.push([
-          location("sequential", seqId),
-          courseId,
-          org,
-          code,
-          run,
-          location("chapter", chapterId),
-          "sequential",
-          seqId,
-          sequential,
-          courseName,
-          chapter,
-          sequential,
-          null,
-          null,
-          null,
-          null,
-        ]);
+        rows.push(
+          block("sequential", seqId, location("chapter", chapterId), sequential, [
+            courseName,
+            chapter,
+            sequential,
+          ]),
+        );
         for (let b = 0; b < 9; b++) {
           const type = b % 3 === 0 ? "problem" : b % 3 === 1 ? "html" : "video";
           const id = (random() * 1e16).toString(16);
           const component = name(type, b);
-          rows.push([
-            location(type, id),
-            courseId,
-            org,
-            code,
-            run,
-            location("sequential", seqId),
-            type,
-            id,
-            component,
-            courseName,
-            chapter,
-            sequential,
-            `Unit ${b}`,
-            null,
-            component,
-            type === "problem" ? formatDouble(1 + (b % 2)) : null,
-          ]);
+          rows.push(
+            block(
+              type,
+              id,
+              location("sequential", seqId),
+              component,
+              [courseName, chapter, sequential, `Unit ${b}`],
+              [null, component, type === "problem" ? formatDouble(1 + (b % 2)) : null],
+            ),
+          );
         }
       }
     }
