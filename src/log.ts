@@ -172,3 +172,22 @@ export const log = {
   warn: (message: string, fields?: Fields, text?: string) => emit("warn", message, fields, text),
   error: (message: string, fields?: Fields, text?: string) => emit("error", message, fields, text),
 };
+
+/**
+ * What a long-running job says once per id: a file that stays unreadable, or an upload that
+ * keeps failing, must not fill the log every second.
+ */
+export class SaidOnce {
+  private readonly ids = new Set<string>();
+
+  /** True the first time `id` is asked about. */
+  first(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    return true;
+  }
+
+  warn(id: string, message: string, level: "warn" | "error" = "warn"): void {
+    if (this.first(id)) log[level](message);
+  }
+}

@@ -8,7 +8,7 @@ import { closeSync, type FSWatcher, openSync, readSync, realpathSync, watch as w
 import { basename, dirname, join } from "node:path";
 import type { Config } from "../config/types.ts";
 import { JobError, messageOf, report } from "../errors.ts";
-import { log } from "../log.ts";
+import { log, SaidOnce } from "../log.ts";
 import {
   addedLoss,
   type FileCheckpoint,
@@ -154,7 +154,7 @@ export class FileFollower {
   private readonly files: FollowedFile[] = [];
   private readonly buffer = new Uint8Array(CHUNK_BYTES);
   private readonly watchers = new Map<string, FSWatcher>();
-  private readonly warned = new Set<string>();
+  private readonly said = new SaidOnce();
   /** --once: a configured file could not be read (said; the run fails at its end) */
   failed = false;
   private dirty = false;
@@ -331,7 +331,7 @@ export class FileFollower {
     } catch (error) {
       if (this.stopping) throw error;
       const message = `${t.cp.path}: ${messageOf(error)}; reading it again from its checkpoint`;
-      this.warnOnce(message, message, "error");
+      this.said.warn(message, message, "error");
       const index = this.files.indexOf(t);
       if (t.fd !== null) closeSync(t.fd);
       if (index >= 0) this.files[index] = this.track({ ...t.cp }, null);
@@ -622,7 +622,7 @@ export class FileFollower {
     if (Date.now() - info.mtimeMs < STALE_GZIP_MS) {
       log.info(`${info.path} is not a complete gzip file yet (${why}): read once it is`, { path: info.path });
     } else {
-      this.warnOnce(
+      this.said.warn(
         `gzip:${info.path}`,
         `${info.path} is not a complete gzip file (${why}) and has not changed for a minute: its lines cannot be read`,
       );
@@ -818,11 +818,10 @@ export class FileFollower {
    */
   private unreadable(id: string, message: string): void {
     if (this.options.follow) {
-      this.warnOnce(id, `${message}: it is shipped as soon as it can be read (${UNREADABLE_HINT})`);
+      this.said.warn(id, `${message}: it is shipped as soon as it can be read (${UNREADABLE_HINT})`);
       return;
     }
-    if (this.warned.has(id)) return;
-    this.warned.add(id);
+    if (!this.said.first(id)) return;
     this.failed = true;
     report(new JobError(`${message}: it is not shipped`, UNREADABLE_HINT));
   }
@@ -891,13 +890,6 @@ export class FileFollower {
       at = end;
       if (this.stopping && this.options.follow) break;
     }
-  }
-
-  /** Said once per run: a file that stays unreadable must not fill the log every second. */
-  private warnOnce(id: string, message: string, level: "warn" | "error" = "warn"): void {
-    if (this.warned.has(id)) return;
-    this.warned.add(id);
-    log[level](message);
   }
 
   /** Waits `ms`, less when stopped or (with `onChange`) when fs.watch reports a change. */

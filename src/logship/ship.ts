@@ -5,7 +5,7 @@
 // a time per file, so a file's checkpoint never passes a batch that is not stored.
 import type { Config } from "../config/types.ts";
 import { JobError, messageOf, report } from "../errors.ts";
-import { log } from "../log.ts";
+import { log, SaidOnce } from "../log.ts";
 import { pseudonymizedLogFields } from "../privacy/fields.ts";
 import { Pseudonymizer } from "../privacy/pseudonym.ts";
 import { Batcher, type ClosedBatch } from "./batch.ts";
@@ -76,7 +76,7 @@ export class LogShipper implements LineReceiver {
   /** per followed file; a file whose content the follower replaced starts anew */
   private readonly shipping = new WeakMap<FollowedFile, Shipping>();
   private readonly days = new Set<string>();
-  private readonly warned = new Set<string>();
+  private readonly said = new SaidOnce();
   private readonly result: ShipResult = {
     ok: true,
     objects: 0,
@@ -202,7 +202,7 @@ export class LogShipper implements LineReceiver {
   /** A line into its file's batch; returns the batch it closed, to ship before the next line. */
   private add(t: Shipping, line: Line): ClosedBatch | null {
     if (line.bytes === null) {
-      this.warnOnce(
+      this.said.warn(
         `long:${t.file.cp.path}`,
         `${t.file.cp.path}: a line longer than ${MAX_LINE_BYTES} bytes was skipped`,
       );
@@ -228,7 +228,7 @@ export class LogShipper implements LineReceiver {
   /** CRI splits long lines into `P` records: join them (cri.ts) before looking for the event. */
   private criPart(t: Shipping, line: Line, part: Extract<ParsedLine, { kind: "cri" }>): ClosedBatch | null {
     t.cri ??= new CriJoiner(MAX_LINE_BYTES, () =>
-      this.warnOnce(
+      this.said.warn(
         `long:${t.file.cp.path}`,
         `${t.file.cp.path}: a message longer than ${MAX_LINE_BYTES} bytes was skipped`,
       ),
@@ -272,7 +272,7 @@ export class LogShipper implements LineReceiver {
       t.docker = message;
       return null;
     }
-    this.warnOnce(
+    this.said.warn(
       `long:${t.file.cp.path}`,
       `${t.file.cp.path}: a message longer than ${MAX_LINE_BYTES} bytes was skipped`,
     );
@@ -373,13 +373,6 @@ export class LogShipper implements LineReceiver {
         await this.follower.sleep(delay, false);
       }
     }
-  }
-
-  /** Said once per run: a file that stays unreadable must not fill the log every second. */
-  private warnOnce(id: string, message: string, level: "warn" | "error" = "warn"): void {
-    if (this.warned.has(id)) return;
-    this.warned.add(id);
-    log[level](message);
   }
 }
 
