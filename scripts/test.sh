@@ -29,7 +29,8 @@ check() {
 
 # What the tests need besides MariaDB (scripts/test-env.sh installs that): AWS's Glue and Athena
 # API models from botocore, read by the Glue/Athena test server; zsh and fish, which run the
-# completion scripts; buildah, podman and runc for the container image.
+# completion scripts; buildah, podman and runc for the container image; clang and lld, which
+# compile the WebAssembly row encoder again to check it against the committed module.
 missing=()
 [ -d /usr/lib/python3/dist-packages/botocore/data ] || python3 -c 'import botocore' 2>/dev/null ||
   missing+=(python3-botocore)
@@ -40,6 +41,8 @@ command -v fish >/dev/null 2>&1 || missing+=(fish)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}" >&2
   bash "$ROOT/scripts/apt-install.sh" "${missing[@]}" >&2 ||

@@ -16,6 +16,16 @@ const TEMP_MARK = ".partial-";
 /** Output is gathered into chunks of this size: few large writes are much faster than many small. */
 const CHUNK_BYTES = 1 << 18;
 const encoder = new TextEncoder();
+/**
+ * Written chunks, shared by the writers: a partition's file reuses the previous one's instead of
+ * touching fresh memory (the page faults of new chunks cost more than the copying).
+ */
+const freeChunks: Buffer[] = [];
+const FREE_CHUNKS = 8;
+const takeChunk = (): Buffer => freeChunks.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
+const giveChunk = (chunk: Buffer): void => {
+  if (freeChunks.length < FREE_CHUNKS) freeChunks.push(chunk);
+};
 
 export interface ManifestEntry {
   /** the datalake object key, relative to the bucket or the local datalake root */
@@ -44,8 +54,7 @@ export class SpoolWriter {
   private readonly gzip: Gzip | null;
   private hash = 0n;
   // Encoded output gathers here until CHUNK_BYTES, then goes to the file as one write.
-  private chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-  private readonly spare: Buffer[] = [];
+  private chunk: Buffer = takeChunk();
   private used = 0;
   private bytes = 0;
   private rows = 0;
@@ -124,13 +133,11 @@ export class SpoolWriter {
     const full = this.chunk.subarray(0, this.used);
     const buffer = this.chunk;
     // Chunks are reused once written: a steady few, not a stream of garbage for the GC.
-    this.chunk = this.spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
+    this.chunk = takeChunk();
     this.used = 0;
     const target: Writable = this.gzip ?? this.file;
     if (!this.gzip) this.count(full);
-    const done = () => {
-      if (this.spare.length < 4) this.spare.push(buffer);
-    };
+    const done = () => giveChunk(buffer);
     if (target.write(full, done)) return undefined;
     return once(target, "drain").then(() => undefined);
   }
@@ -144,6 +151,7 @@ export class SpoolWriter {
   async commit(meta: { table: string; partitions: [string, string][] }): Promise<ManifestEntry> {
     await this.drain();
     this.closed = true;
+    giveChunk(this.chunk);
     const finished = once(this.file, "close");
     (this.gzip ?? this.file).end();
     await finished;

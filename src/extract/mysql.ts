@@ -6,6 +6,7 @@ import type { MysqlConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 import { type ColumnKind, encodeRows } from "./csv.ts";
 import { type PseudonymColumns, type RawField, RawRowEncoder, rawPlan, withPseudonyms } from "./raw-csv.ts";
+import { BatchRowEncoder } from "./wasm/rows-to-csv.ts";
 
 export class MysqlError extends PanoramaError {
   /** the server's or driver's error code (ER_ACCESS_DENIED_ERROR, ECONNREFUSED, ...) */
@@ -163,12 +164,90 @@ type CsvSink = (bytes: Uint8Array | string, rows: number) => undefined | Promise
 
 interface RowPacket {
   buffer: Buffer;
+  /** where its 4-byte header starts */
+  start: number;
   offset: number;
   end: number;
   isEOF(): boolean;
 }
 
 type RowState = (this: unknown, packet: RowPacket, connection: unknown) => unknown;
+
+/** What streamRows() uses of mysql2's PacketParser. */
+interface PacketParser {
+  execute(chunk: Buffer): unknown;
+  /** the payload length of the packet it holds a part of */
+  length: number;
+  /** bytes it holds of that packet after the 3 length bytes */
+  bufferLength: number;
+  largePacketParts: unknown[];
+}
+
+/**
+ * The bytes that complete the packet mysql2's parser holds a part of (0: none), or null when
+ * this chunk does not tell (it ends inside the length).
+ */
+function bytesToFinish(parser: PacketParser, chunk: Buffer): number | null {
+  const prototype = Object.getPrototypeOf(parser) as Record<string, unknown>;
+  if (parser.execute === prototype.executeStart) return 0;
+  if (parser.execute === prototype.executePayload) return parser.length + 1 - parser.bufferLength;
+  if (parser.execute === prototype.executeHeader2)
+    return chunk.length < 2 ? null : 3 + parser.length + (chunk[0]! << 8) + (chunk[1]! << 16);
+  if (parser.execute === prototype.executeHeader3)
+    return chunk.length < 1 ? null : 2 + parser.length + (chunk[0]! << 16);
+  return null;
+}
+
+/**
+ * mysql2 hands packets to JS one at a time; the rows of a streamed query go from the socket
+ * straight to the batch encoder instead, until the first packet that is not a row (the end of
+ * the rows, an error, a row in several packets), from which mysql2's parser goes on. This uses
+ * two of mysql2's internals: the connection's `packetParser`, looked up on every read, and its
+ * `sequenceId`; a packet the parser holds a part of when the rows start is finished by it.
+ */
+function streamRows(
+  connection: Connection,
+  encoder: BatchRowEncoder,
+  fail: (error: unknown) => void,
+): () => void {
+  const conn = connection as unknown as { packetParser: PacketParser; sequenceId: number };
+  const parser = conn.packetParser;
+  // The rows may all have come with the fields, the end too: the query's end gives the parser back.
+  const restore = () => {
+    conn.packetParser = parser;
+  };
+  conn.packetParser = {
+    ...parser,
+    execute(chunk: Buffer) {
+      try {
+        let rows: Buffer = chunk;
+        const finish = parser.largePacketParts.length > 0 ? null : bytesToFinish(parser, chunk);
+        if (finish === null || finish > chunk.length) {
+          parser.execute(chunk);
+          return;
+        }
+        if (finish > 0) {
+          parser.execute(chunk.subarray(0, finish));
+          rows = chunk.subarray(finish);
+          // That was the first of a row's several packets: the parser reads the others.
+          if (parser.largePacketParts.length > 0) {
+            parser.execute(rows);
+            return;
+          }
+        }
+        const rest = encoder.stream(rows);
+        if (rest === null) return;
+        restore();
+        conn.sequenceId = rest[3]!;
+        parser.execute(Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength));
+      } catch (error) {
+        restore();
+        fail(error);
+      }
+    },
+  };
+  return restore;
+}
 
 /** mysql2's parsed values of the pseudonymized columns replaced: text as UTF-8, binary as bytes. */
 function pseudonymizeRow(row: Row, pseudonyms: PseudonymColumns): void {
@@ -200,9 +279,12 @@ export function streamCsv(
   return new Promise((resolve, reject) => {
     let failed = false;
     let busy: Promise<void> | null = null;
+    /** gives mysql2 its packet parser back (streamRows) */
+    let giveBack = () => {};
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
+      giveBack();
       connection.off("error", fail);
       connection.destroy();
       reject(error);
@@ -210,7 +292,8 @@ export function streamCsv(
     connection.on("error", fail);
     const settle = (current: Promise<void>) => {
       current.then(() => {
-        if (busy !== current) return settle(busy!);
+        // A later wait includes this one and settles itself.
+        if (busy !== current) return;
         busy = null;
         if (!failed) connection.resume();
       }, fail);
@@ -225,34 +308,36 @@ export function streamCsv(
       settle(current);
     };
 
-    let raw: RawRowEncoder | null = null;
+    let raw: BatchRowEncoder | RawRowEncoder | null = null;
     let batch: Row[] = [];
     let total = 0;
     const q = connection.query({ sql, values, rowsAsArray: true });
     q.on("fields", (fields: FieldPacket[]) => {
-      const codes = rawPlan(fields as unknown as RawField[], kinds);
-      if (!codes) return;
-      const encoder = new RawRowEncoder(
-        withPseudonyms(codes, pseudonyms),
-        deliver,
-        undefined,
-        pseudonyms?.pseudonymizer,
-      );
-      raw = encoder;
+      const plan = rawPlan(fields as unknown as RawField[], kinds);
+      if (!plan) return;
+      const codes = withPseudonyms(plan, pseudonyms);
+      const reference = new RawRowEncoder(codes, deliver, undefined, pseudonyms?.pseudonymizer);
+      const batched = BatchRowEncoder.covers(codes) ? new BatchRowEncoder(codes, deliver, reference) : null;
+      raw = batched ?? reference;
       // mysql2 reads rows in the command's `row` state, which fieldsEOF looks up on the instance.
       const command = q as unknown as { row: RowState };
       const parsedRow = Object.getPrototypeOf(command).row as RowState;
       const rawRow: RowState = function (this: unknown, packet, conn) {
-        if (packet.isEOF()) return parsedRow.call(this, packet, conn);
+        if (packet.isEOF()) {
+          giveBack();
+          return parsedRow.call(this, packet, conn);
+        }
         if (failed) return rawRow;
         try {
-          encoder.row(packet.buffer, packet.offset, packet.end);
+          if (batched) batched.packet(packet.buffer, packet.start, packet.offset, packet.end);
+          else reference.row(packet.buffer, packet.offset, packet.end);
         } catch (error) {
           fail(error);
         }
         return rawRow;
       };
       command.row = rawRow;
+      if (batched) giveBack = streamRows(connection, batched, fail);
     });
     q.on("result", (row: unknown) => {
       if (failed) return;
@@ -273,9 +358,10 @@ export function streamCsv(
     q.on("end", async () => {
       if (failed) return;
       try {
-        const encoder = raw as RawRowEncoder | null;
+        const encoder = raw as BatchRowEncoder | RawRowEncoder | null;
         if (encoder) {
           encoder.flush();
+          if (encoder instanceof BatchRowEncoder) encoder.release();
           total = encoder.rows;
         } else if (batch.length > 0) {
           total += batch.length;

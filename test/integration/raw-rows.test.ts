@@ -11,8 +11,9 @@ import type { MysqlConfig } from "../../src/config/types.ts";
 import { type ColumnKind, columnKind, encodeRows } from "../../src/extract/csv.ts";
 import { close, connect, query, streamCsv, tableColumns } from "../../src/extract/mysql.ts";
 import { ADVERSARIAL_STRINGS } from "../support/adversarial.ts";
+import { chunkingProxy } from "../support/chunking-proxy.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { testConnection, writeTestConfig } from "../support/mysql.ts";
+import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
 let db: mysqlPromise.Connection;
@@ -37,10 +38,10 @@ async function kindsOf(table: string): Promise<ColumnKind[]> {
 }
 
 /** The table through streamCsv: its bytes, and whether they came from the packets. */
-async function streamed(table: string, chunks: { count: number }) {
+async function streamed(table: string, chunks: { count: number }, over: Connection = connection) {
   const kinds = await kindsOf(table);
   const parts: Buffer[] = [];
-  const result = await streamCsv(connection, `SELECT * FROM ${table} ORDER BY 1`, [], kinds, (data) => {
+  const result = await streamCsv(over, `SELECT * FROM ${table} ORDER BY 1`, [], kinds, (data) => {
     chunks.count++;
     parts.push(typeof data === "string" ? Buffer.from(data) : Buffer.from(data));
     return undefined;
@@ -178,4 +179,102 @@ describe.skipIf(skip)("rows from the packets", () => {
     // streamCsv destroys a connection that failed mid-result: a fresh one for what follows.
     connection = await connect(mysqlConfig());
   });
+});
+
+// Every column but BIT is encoded by the WebAssembly module (src/extract/wasm/rows-to-csv.c) from
+// the bytes read off the socket; a DOUBLE whose text is not already the CSV's goes back to the
+// reference encoder, the end of the rows and a row split in several packets to mysql2's parser.
+describe.skipIf(skip)("rows through the WebAssembly encoder", () => {
+  const COLUMNS =
+    "id, ti, si, mi, bi, ubi, yr, bo, de, fl, db, dt, dt3, dt6, ts, d, t, vc, ch, tx, lt, j, en, st, vb, bl, z";
+
+  beforeAll(async () => {
+    if (skip) return;
+    // Enough rows for many reads (a cell larger than the module's input area: the next test).
+    await db.query(`DROP TABLE IF EXISTS raw_batch;
+      CREATE TABLE raw_batch AS SELECT ${COLUMNS} FROM raw_types;
+      INSERT INTO raw_batch SELECT id + 1000, ${COLUMNS.replace("id, ", "")} FROM raw_types;
+      INSERT INTO raw_batch SELECT id + 2000, ${COLUMNS.replace("id, ", "")} FROM raw_types;`);
+  });
+
+  test("the reference's bytes, read in one piece or in pieces that end anywhere; the connection goes on", async () => {
+    const reference = await parsed("raw_batch");
+    const direct = await streamed("raw_batch", { count: 0 });
+    expect(direct.raw).toBe(true);
+    expect(direct.rows).toBe(reference.rows);
+    expect(direct.text.split("\r\n")).toEqual(reference.text.split("\r\n"));
+    expect(direct.text).toBe(reference.text);
+    // A small result comes whole with its fields, its end too: each query gives mysql2 its
+    // parser back, or the next one's packets would be read as rows.
+    await db.query(`DROP TABLE IF EXISTS raw_small;
+      CREATE TABLE raw_small (id INT PRIMARY KEY, s VARCHAR(20));
+      INSERT INTO raw_small VALUES (1, 'a,b'), (2, NULL);`);
+    for (let i = 0; i < 3; i++) {
+      expect(await streamed("raw_small", { count: 0 })).toEqual({
+        rows: 2,
+        raw: true,
+        text: '1,"a,b"\r\n2,\r\n',
+      });
+    }
+    expect(await query(connection, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+
+    const env = testEnv().mysql;
+    const errors: unknown[] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => errors.push(args);
+    try {
+      for (const maxPiece of [5, 1500]) {
+        const proxy = await chunkingProxy({ host: env.host, port: env.port }, maxPiece, maxPiece);
+        const through = await connect({ ...mysqlConfig(), host: "127.0.0.1", port: proxy.port });
+        try {
+          const result = await streamed("raw_batch", { count: 0 }, through);
+          expect(result.rows).toBe(reference.rows);
+          expect(result.text === reference.text).toBe(true);
+          // mysql2 has its parser back, in step: the next query on the connection works.
+          expect(await query(through, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+          expect(proxy.pieces()).toBeGreaterThan(maxPiece === 5 ? 100_000 : 1000);
+        } finally {
+          await close(through);
+          await proxy.close();
+        }
+      }
+    } finally {
+      console.error = consoleError;
+    }
+    // mysql2 says "got packets out of order" on console.error when its sequence ids slip.
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  test("a row of more than 16 MiB (several packets) and the rows after it", async () => {
+    // The server sends no row larger than max_allowed_packet (16 MiB here): raised for this test.
+    const root = await rootConnection();
+    try {
+      await root.query("SET GLOBAL max_allowed_packet = 67108864");
+    } finally {
+      await root.end();
+    }
+    const setup = await testConnection(testEnv().mysql.scratchDatabase);
+    try {
+      await setup.query(`DROP TABLE IF EXISTS raw_huge;
+        CREATE TABLE raw_huge (id INT PRIMARY KEY, s LONGTEXT, d DOUBLE) CHARSET utf8mb4;
+        INSERT INTO raw_huge VALUES (1, 'before', 1), (2, REPEAT('x,"', 5800000), 0.5),
+          (3, REPEAT('y', 2500000), 2), (4, 'after', 0.1e0 + 0.2e0), (5, NULL, NULL);`);
+    } finally {
+      await setup.end();
+    }
+    const big = await connect(mysqlConfig());
+    try {
+      const result = await streamed("raw_huge", { count: 0 }, big);
+      expect(result.rows).toBe(5);
+      const lines = result.text.split("\r\n");
+      expect(lines[0]).toBe("1,before,1.0");
+      expect(lines[1] === `2,"${'x,\\"'.repeat(5800000)}",0.5`).toBe(true);
+      // 2.5 MB: more than the module's input area, which grows for it
+      expect(lines[2] === `3,${"y".repeat(2500000)},2.0`).toBe(true);
+      expect(lines.slice(3)).toEqual(["4,after,0.30000000000000004", "5,,", ""]);
+      expect(await query(big, "SELECT 2 AS two")).toEqual([{ two: 2 }]);
+    } finally {
+      await close(big);
+    }
+  }, 60_000);
 });
