@@ -295,12 +295,14 @@ async function extractTable(
   // Listing a big table's partitions and probing them for changes takes seconds: said meanwhile.
   options.events?.tablePlanning?.(table.name);
   try {
-    // Pseudonyms switched on or off, or a new key: older partitions hold the old values.
+    // Pseudonyms switched on or off, or a new key: older partitions hold the old values. Objects
+    // written in another compression (verify --repair under another setting) are not what the
+    // unchanged probe saw at the last read: read, so that each goes back to its variant.
     const full =
       options.full ||
       fullReadDue(config, table, options.fullEvery) ||
-      (table.incremental !== null &&
-        (pseudonymsChanged(config, table.name) || compressionChanged(config, table.name)));
+      pseudonymsChanged(config, table.name) ||
+      compressionChanged(config, table.name);
     const plan = await planTable(main, config, table, full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
     });

@@ -6,7 +6,7 @@
 // other table is probed by a checksum of the content it would read (content-checksum.ts). One
 // query per table (one GROUP BY for a table's candidate partitions). Any doubt reads: no earlier
 // probe, another layout, a timestamp too recent to trust, a row the checksum could not hash, a
-// NULL partition value, `full_every` reached.
+// NULL partition value, `full_every` reached. A view is read on every run.
 
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
@@ -47,6 +47,16 @@ async function hasColumn(connection: Connection, database: string, table: string
     connection,
     "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
     [database, table, column],
+  );
+  return rows.length > 0;
+}
+
+/** A view is read on every run: probing it may cost what reading it does (a join, a slow filter). */
+async function isBaseTable(connection: Connection, database: string, table: string) {
+  const rows = await query<unknown>(
+    connection,
+    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
+    [database, table],
   );
   return rows.length > 0;
 }
@@ -128,6 +138,7 @@ export async function probeUnchanged(
 ): Promise<ProbeOutcome> {
   const readAll: ProbeOutcome = { read: plan.partitions, unread: [], unchanged: 0, record: () => null };
   const table = plan.table;
+  if (!(await isBaseTable(connection, config.mysql.database, table.name))) return readAll;
   const measure = await measureOf(connection, config, plan);
   const fp = fingerprint(config, plan);
   const before = readProbes(config.state_dir)[table.name];
