@@ -219,7 +219,8 @@ async function pruneFullReads(
     const table = prunable(tables, summary);
     if (!table || !summary.keys) continue;
     try {
-      const result = await pruneUnproduced(config, target, uploader, table, new Set(summary.keys), glue);
+      const produced = new Set([...summary.keys, ...(summary.kept ?? [])]);
+      const result = await pruneUnproduced(config, target, uploader, table, produced, glue);
       catalogued &&= result.catalogued;
       if (result.deleted.length > 0) {
         log.info(`${table.name}: ${result.deleted.length} stale object(s) deleted (read in full)`, {
@@ -227,7 +228,8 @@ async function pruneFullReads(
           objects: result.deleted.length,
         });
       }
-      if (table.incremental) saveFullRead(config.state_dir, table.name, readAt);
+      // Only a read of every partition is a full read (full_every counts from it).
+      if (summary.full) saveFullRead(config.state_dir, table.name, readAt);
     } catch (error) {
       summary.error = `stale objects not deleted after a full read: ${messageOf(error)}`;
       log.error(summary.error, { table: table.name });
@@ -304,18 +306,21 @@ async function printStale(
   for (const summary of summaries) {
     const table = prunable(tables, summary);
     if (!table) continue;
-    const produced = new Set((summary.planned ?? []).map((p) => p.key));
+    const produced = new Set([...(summary.planned ?? []).map((p) => p.key), ...(summary.kept ?? [])]);
     for (const key of await unproducedKeys(config, target, table.name, produced)) {
       process.stdout.write(`delete\t${key}\n`);
     }
   }
 }
 
-/** The table of `summary` when a full read of it ended well: what it did not produce is stale. */
+/**
+ * The table of `summary` when a full read of it (or a read of every partition that was not kept
+ * as unchanged) ended well: what it did neither produce nor keep is stale.
+ */
 function prunable(tables: TableConfig[], summary: TableSummary): TableConfig | null {
   const table = tables.find((t) => t.name === summary.table);
   if (!table || table.partition_fields.length === 0) return null;
-  return summary.full && summary.error === null ? table : null;
+  return (summary.full || summary.kept !== undefined) && summary.error === null ? table : null;
 }
 
 /** A dry run's planned files, one `<key>\t<rows> rows\t<bytes> bytes` line each. */

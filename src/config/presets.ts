@@ -20,8 +20,9 @@ export const FORBIDDEN_FIELDS: Record<string, string[]> = { auth_user: ["passwor
 /**
  * The timestamp each preset table's every save updates (Django `auto_now`: `modified` of
  * TimeStampedModel, `modified_date`, `updated_at`), which lets an unchanged table be skipped
- * (DESIGN §7). Tables without one (auth_user, student_courseenrollment: rows change without a
- * timestamp moving) are always read. The incremental table uses its timestamp_field.
+ * cheaply (DESIGN §7). Tables without one (auth_user, student_courseenrollment: rows change without
+ * a timestamp moving) are probed by a checksum of their content. The incremental table uses its
+ * timestamp_field.
  */
 const CHANGED_FIELDS: Record<string, string> = {
   submissions_teamsubmission: "modified",

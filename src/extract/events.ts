@@ -34,6 +34,11 @@ export interface TableSummary {
   full?: boolean;
   /** the keys of the files it produced */
   keys?: string[];
+  /**
+   * a table that lists every partition on each run (no watermark window), some of them not read:
+   * the keys of those, whose objects stay; the rest of what the read did not produce is stale
+   */
+  kept?: string[];
   /** partitions (1: the unpartitioned table) not read: unchanged since their last read (DESIGN §7) */
   unchanged?: number;
 }

@@ -28,7 +28,7 @@ import {
   query,
   tableColumns,
 } from "./mysql.ts";
-import type { Column } from "./partition.ts";
+import { type Column, partitionKey } from "./partition.ts";
 import { extractOverConnections } from "./partition-pool.ts";
 import type { TablePlan } from "./table-plan.ts";
 import { probeUnchanged } from "./unchanged-probe.ts";
@@ -295,12 +295,14 @@ async function extractTable(
   // Listing a big table's partitions and probing them for changes takes seconds: said meanwhile.
   options.events?.tablePlanning?.(table.name);
   try {
-    // Pseudonyms switched on or off, or a new key: older partitions hold the old values.
+    // Pseudonyms switched on or off, or a new key: older partitions hold the old values. Objects
+    // written in another compression (verify --repair under another setting) are not what the
+    // unchanged probe saw at the last read: read, so that each goes back to its variant.
     const full =
       options.full ||
       fullReadDue(config, table, options.fullEvery) ||
-      (table.incremental !== null &&
-        (pseudonymsChanged(config, table.name) || compressionChanged(config, table.name)));
+      pseudonymsChanged(config, table.name) ||
+      compressionChanged(config, table.name);
     const plan = await planTable(main, config, table, full).catch((error) => {
       throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
     });
@@ -340,6 +342,12 @@ async function extractTable(
     else summary.keys = [];
     // A skip is not a full read: nothing may be deleted for what was not read (DESIGN §7a).
     summary.full = plan.full && probe.unchanged === 0;
+    // A table without a watermark window lists every partition it has on each run: the objects of
+    // the unchanged ones stay, and what is neither read nor kept (a partition whose rows are all
+    // gone) is stale, as after a full read.
+    if (plan.full && probe.unchanged > 0 && table.partition_fields.length > 0 && !table.incremental) {
+      summary.kept = probe.unread.map((values) => partitionKey(config, table, values));
+    }
     const record = async (entry: ManifestEntry) => {
       summary.rows += entry.rows;
       summary.bytes += entry.bytes;

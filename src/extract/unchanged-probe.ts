@@ -1,16 +1,19 @@
-// DESIGN §7: an unpartitioned table, or a partition that the overlap window selects, is not read
-// again when it cannot have changed since its last successful read. It qualifies when it has an
-// auto-increment primary key and a timestamp every save updates (changed_field, or the
-// incremental timestamp_field): then an insert moves COUNT(*) and MAX(pk), a delete COUNT(*), a
-// save MAX(timestamp). One query per table (one GROUP BY for a table's candidate partitions).
-// Any doubt reads: no earlier probe, another layout, a timestamp too recent to trust, a NULL
-// partition value, `full_every` reached.
+// DESIGN §7: an unpartitioned table, or a candidate partition (one that the overlap window
+// selects, or any partition of a table without a watermark window), is not read again when it
+// cannot have changed since its last successful read. A table with an auto-increment primary key
+// and a timestamp every save updates (changed_field, or the incremental timestamp_field) is probed
+// cheaply: an insert moves COUNT(*) and MAX(pk), a delete COUNT(*), a save MAX(timestamp). Any
+// other table is probed by a checksum of the content it would read (content-checksum.ts). One
+// query per table (one GROUP BY for a table's candidate partitions). Any doubt reads: no earlier
+// probe, another layout, a timestamp too recent to trust, a row the checksum could not hash, a
+// NULL partition value, `full_every` reached. A view is read on every run.
 
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
 import { log } from "../log.ts";
 import { pseudonymState } from "../privacy/state.ts";
 import { readProbes, type TableProbes } from "../state/probes.ts";
+import { checksumMeasures, checksumSignature } from "./content-checksum.ts";
 import { type Cell, ident, query } from "./mysql.ts";
 import { primaryKey } from "./table-key.ts";
 import type { TablePlan } from "./table-plan.ts";
@@ -24,6 +27,8 @@ const RECENT_SECONDS = 2;
 export interface ProbeOutcome {
   /** the partitions to read ([[]] for an unpartitioned table that must be read) */
   read: Cell[][];
+  /** the partitions not read because they cannot have changed ([[]]: the unpartitioned table) */
+  unread: Cell[][];
   /** partitions not read because they cannot have changed (1 for an unpartitioned table) */
   unchanged: number;
   /** what to record once the table succeeded; null: the table does not qualify (forget it) */
@@ -42,6 +47,16 @@ async function hasColumn(connection: Connection, database: string, table: string
     connection,
     "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
     [database, table, column],
+  );
+  return rows.length > 0;
+}
+
+/** A view is read on every run: probing it may cost what reading it does (a join, a slow filter). */
+async function isBaseTable(connection: Connection, database: string, table: string) {
+  const rows = await query<unknown>(
+    connection,
+    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
+    [database, table],
   );
   return rows.length > 0;
 }
@@ -67,9 +82,51 @@ function fingerprint(config: Config, plan: TablePlan): string {
   return Bun.hash.xxHash64(JSON.stringify(layout)).toString(16);
 }
 
-function signature(row: { n: unknown; pk: unknown; ts: unknown; recent: unknown }): string | null {
-  if (Number(row.recent) === 1 || row.ts === null) return null;
-  return `${String(row.n)}/${String(row.pk)}/${String(row.ts)}`;
+/** How a table's partitions are probed: the aggregates (SQL) and the signature made of them. */
+interface Measure {
+  sql: string;
+  /** the aggregates' values, in order → a signature, or null when it is not to be trusted */
+  signature: (values: unknown[]) => string | null;
+}
+
+/** COUNT(*), MAX(pk) and MAX(timestamp): untrusted when the timestamp is NULL or too recent. */
+function maxMeasure(pk: string, changed: string): Measure {
+  const ts = ident(changed);
+  return {
+    sql: `COUNT(*) AS n, MAX(${ident(pk)}) AS pk, MAX(${ts}) AS ts,
+      MAX(${ts}) >= DATE_SUB(LEAST(UTC_TIMESTAMP(6), NOW(6)), INTERVAL ${RECENT_SECONDS} SECOND) AS recent`,
+    signature: ([n, max, latest, recent]) =>
+      Number(recent) === 1 || latest === null ? null : `${String(n)}/${String(max)}/${String(latest)}`,
+  };
+}
+
+/** The content checksum (content-checksum.ts) of the columns the plan reads from the table. */
+function checksumMeasure(plan: TablePlan): Measure {
+  const columns = plan.columns.filter((c) => !c.empty).map((c) => c.name);
+  return { sql: checksumMeasures(columns), signature: ([n, s]) => checksumSignature(n, s) };
+}
+
+/**
+ * The cheap measure when the table qualifies (auto-increment key, and a changed timestamp it
+ * has), else the content checksum.
+ */
+async function measureOf(connection: Connection, config: Config, plan: TablePlan): Promise<Measure> {
+  const table = plan.table;
+  const database = config.mysql.database;
+  const changed = table.changed_field ?? table.incremental?.timestamp_field ?? null;
+  if (changed === null) return checksumMeasure(plan);
+  if (!(await hasColumn(connection, database, table.name, changed))) {
+    // A preset table on a release without the column just probes its content; a configured one says why.
+    if (!table.preset) {
+      log.warn(
+        `${table.name}: changed_field "${changed}" not found in ${database}.${table.name}: the table is probed by a checksum of its content`,
+        { table: table.name },
+      );
+    }
+    return checksumMeasure(plan);
+  }
+  const key = await primaryKey(connection, database, table.name);
+  return key?.autoIncrement ? maxMeasure(key.column, changed) : checksumMeasure(plan);
 }
 
 /** Which of the plan's partitions to read, and what to remember of the others. */
@@ -79,38 +136,18 @@ export async function probeUnchanged(
   plan: TablePlan,
   options: ProbeOptions,
 ): Promise<ProbeOutcome> {
-  const readAll: ProbeOutcome = { read: plan.partitions, unchanged: 0, record: () => null };
+  const readAll: ProbeOutcome = { read: plan.partitions, unread: [], unchanged: 0, record: () => null };
   const table = plan.table;
-  const changed = table.changed_field ?? table.incremental?.timestamp_field ?? null;
-  if (changed === null) return readAll;
-  // A partitioned table without a watermark window reads every partition anyway.
-  if (table.partition_fields.length > 0 && !table.incremental) return readAll;
-  const key = await primaryKey(connection, config.mysql.database, table.name);
-  if (!key?.autoIncrement) return readAll;
-  if (!(await hasColumn(connection, config.mysql.database, table.name, changed))) {
-    // A preset table on a release without the column just reads; a configured one says why.
-    if (!table.preset) {
-      log.warn(
-        `${table.name}: changed_field "${changed}" not found in ${config.mysql.database}.${table.name}: the table is read on every run`,
-        { table: table.name },
-      );
-    }
-    return readAll;
-  }
+  if (!(await isBaseTable(connection, config.mysql.database, table.name))) return readAll;
+  const measure = await measureOf(connection, config, plan);
   const fp = fingerprint(config, plan);
   const before = readProbes(config.state_dir)[table.name];
   const previous = before?.fingerprint === fp ? before : undefined;
-  const ts = ident(changed);
-  const measures = `COUNT(*) AS n, MAX(${ident(key.column)}) AS pk, MAX(${ts}) AS ts,
-    MAX(${ts}) >= DATE_SUB(LEAST(UTC_TIMESTAMP(6), NOW(6)), INTERVAL ${RECENT_SECONDS} SECOND) AS recent`;
   const from = `FROM ${ident(table.name)}`;
 
   if (table.partition_fields.length === 0) {
-    const [row] = await query<{ n: unknown; pk: unknown; ts: unknown; recent: unknown }>(
-      connection,
-      `SELECT ${measures} ${from}`,
-    );
-    const seen = row ? signature(row) : null;
+    const [row] = await query<unknown[]>(connection, `SELECT ${measure.sql} ${from}`, [], true);
+    const seen = row ? measure.signature(row) : null;
     const due =
       options.fullEvery !== undefined &&
       options.fullEvery > 0 &&
@@ -118,6 +155,7 @@ export async function probeUnchanged(
     const skip = options.maySkip && !due && seen !== null && previous?.signatures[""] === seen;
     return {
       read: skip ? [] : plan.partitions,
+      unread: skip ? plan.partitions : [],
       unchanged: skip ? 1 : 0,
       record: (readAt) => ({
         fingerprint: fp,
@@ -127,34 +165,46 @@ export async function probeUnchanged(
     };
   }
 
-  // The candidate partitions: the overlap window of this run (or, on a full read, of the next
-  // one, so that the run after a full read can skip too).
-  const since = plan.since ?? plan.nextWatermark;
-  if (since === null || table.incremental === null) return readAll;
   const fields = table.partition_fields.map(ident).join(", ");
-  const tuple = table.partition_fields.length > 1 ? `(${fields})` : fields;
+  let where = "";
+  const values: unknown[] = [];
+  if (table.incremental) {
+    // The candidate partitions: the overlap window of this run (or, on a full read, of the next
+    // one, so that the run after a full read can skip too).
+    const since = plan.since ?? plan.nextWatermark;
+    if (since === null) return readAll;
+    const tuple = table.partition_fields.length > 1 ? `(${fields})` : fields;
+    const ts = ident(table.incremental.timestamp_field);
+    where = ` WHERE ${tuple} IN (SELECT ${fields} ${from} WHERE ${ts} >= DATE_SUB(?, INTERVAL ? SECOND))`;
+    values.push(since, table.incremental.overlap);
+  }
+  // Without a watermark window every partition is read on each run: each is a candidate.
   const rows = await query<Cell[]>(
     connection,
-    `SELECT ${fields}, ${measures} ${from}
-      WHERE ${tuple} IN (SELECT ${fields} ${from} WHERE ${ts} >= DATE_SUB(?, INTERVAL ? SECOND))
-      GROUP BY ${fields}`,
-    [since, table.incremental.overlap],
+    `SELECT ${fields}, ${measure.sql} ${from}${where} GROUP BY ${fields}`,
+    values,
     true,
   );
   const width = table.partition_fields.length;
   const seen: Record<string, string> = {};
   for (const row of rows) {
-    const sig = signature({ n: row[width], pk: row[width + 1], ts: row[width + 2], recent: row[width + 3] });
-    if (sig !== null) seen[probeKey(row.slice(0, width))] = sig;
+    const partition = row.slice(0, width);
+    // A NULL partition value is never trusted (the window's IN leaves it out the same way).
+    if (partition.some((value) => value === null)) continue;
+    const sig = measure.signature(row.slice(width));
+    if (sig !== null) seen[probeKey(partition)] = sig;
   }
-  const read = plan.partitions.filter((values) => {
-    if (!options.maySkip || previous === undefined) return true;
+  const unchanged = (values: Cell[]) => {
+    if (!options.maySkip || previous === undefined) return false;
     const k = probeKey(values);
-    return seen[k] === undefined || previous.signatures[k] !== seen[k];
-  });
+    return seen[k] !== undefined && previous.signatures[k] === seen[k];
+  };
+  const read = plan.partitions.filter((values) => !unchanged(values));
+  const unread = plan.partitions.filter(unchanged);
   return {
     read,
-    unchanged: plan.partitions.length - read.length,
+    unread,
+    unchanged: unread.length,
     record: (readAt) => ({
       fingerprint: fp,
       read_at: read.length === 0 && previous ? previous.read_at : readAt.toISOString(),

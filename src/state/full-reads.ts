@@ -1,5 +1,5 @@
-// When each table was last read in full and its stale objects deleted (DESIGN §7, §7a): an
-// incremental table is read in full again once `extract.full_every` has passed since then.
+// When each table was last read in full and its stale objects deleted (DESIGN §7, §7a): a
+// partitioned table is read in full again once `extract.full_every` has passed since then.
 import { join } from "node:path";
 import type { Config, TableConfig } from "../config/types.ts";
 import { readJson, writeJsonAtomic } from "./atomic.ts";
@@ -18,11 +18,12 @@ export function saveFullRead(stateDir: string, table: string, time: Date): void 
 }
 
 /**
- * Whether an incremental table must be read whole: `fullEvery` seconds (0 = never, undefined = not
- * asked) since its last full read, or none recorded.
+ * Whether a partitioned table must be read whole: `fullEvery` seconds (0 = never, undefined = not
+ * asked) since its last full read, or none recorded. (An unpartitioned table counts from its
+ * probe's last read: unchanged-probe.ts.)
  */
 export function fullReadDue(config: Config, table: TableConfig, fullEvery: number | undefined): boolean {
-  if (!table.incremental || fullEvery === undefined || fullEvery === 0) return false;
+  if (table.partition_fields.length === 0 || fullEvery === undefined || fullEvery === 0) return false;
   const last = readFullReads(config.state_dir)[table.name];
   if (last === undefined) return true;
   return Date.now() - Date.parse(last) >= fullEvery * 1000;

@@ -1,6 +1,7 @@
 // What the unchanged-table probe saw at each table's last successful read (DESIGN §7): per
-// partition (or the whole unpartitioned table) COUNT(*), MAX(pk) and MAX(changed_field), so
-// that the next run can tell a table or partition that cannot have changed and not read it.
+// partition (or the whole unpartitioned table) COUNT(*), MAX(pk) and MAX(changed_field), or the
+// checksum of its content, so that the next run can tell a table or partition that cannot have
+// changed and not read it.
 import { join } from "node:path";
 import { readJson, writeJsonAtomic } from "./atomic.ts";
 
@@ -9,7 +10,10 @@ export interface TableProbes {
   fingerprint: string;
   /** ISO time of the table's last real read: `full_every` counts from it */
   read_at: string;
-  /** partition key (probeKey) → "count/max pk/max changed_field"; "" for an unpartitioned table */
+  /**
+   * partition key (probeKey) → "count/max pk/max changed_field", or "md5:count/sum" (the content
+   * checksum); "" for an unpartitioned table
+   */
   signatures: Record<string, string>;
 }
 

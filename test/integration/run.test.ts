@@ -94,12 +94,21 @@ describe.skipIf(skip)("run with a local datalake", () => {
     const state = tree(cfg.stateDir);
     expect(state.has("spool/openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(true);
 
-    const dry = await runPanorama(["--config", cfg.file, "run", "--dry-run"]);
+    // run_users is unchanged since that extraction: a run stores the leftover and does not read it.
+    const users = "openedx/run_users/lms=lms.example.com/run_users.csv";
+    const quiet = await runPanorama(["--config", cfg.file, "run", "--dry-run"]);
+    expect(quiet.code).toBe(1);
+    const planned = quiet.stdout.trim().split("\n");
+    expect(planned.filter((l) => l.startsWith("upload\t"))).toHaveLength(1);
+    expect(planned.filter((l) => l.startsWith("extract\t"))).toHaveLength(40);
+    expect(planned.filter((l) => l.startsWith(`extract\t${users}\t`))).toEqual([]);
+
+    // --full: every table read.
+    const dry = await runPanorama(["--config", cfg.file, "run", "--dry-run", "--full"]);
     // The missing table fails the run (exit 1) and is named; the others are still listed.
     expect(dry.code).toBe(1);
     expect(dry.stderr).toContain("run_missing");
     const lines = dry.stdout.trim().split("\n");
-    const users = "openedx/run_users/lms=lms.example.com/run_users.csv";
     // The leftover's bytes, and the same bytes again from reading and encoding the same rows.
     const leftover = Buffer.byteLength(state.get(`spool/${users}`)!);
     expect(lines.filter((l) => l.startsWith("upload\t"))).toEqual([`upload\t${users}\t${leftover} bytes`]);

@@ -1,8 +1,9 @@
 // DESIGN §7: a table or a candidate partition that cannot have changed since its last read is
-// not read again (COUNT(*), MAX(pk), MAX(changed_field) as they were), against the real MariaDB
-// with a local datalake. Inserts, deletes and saves each defeat the probe; a change that does not
-// move the timestamp (Django's QuerySet.update()) reaches the datalake at the read full_every
-// forces; `run --full` always reads; a skip is no full read (nothing deleted, full_every not reset).
+// not read again (COUNT(*), MAX(pk), MAX(changed_field) as they were; for a table without those, a
+// checksum of its content computed by the server), against the real MariaDB with a local
+// datalake. Inserts, deletes and saves each defeat the probe; a change that does not move the
+// timestamp (Django's QuerySet.update()) reaches the datalake at the read full_every forces;
+// `run --full` always reads; a skip is no full read (nothing deleted, full_every not reset).
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,7 +30,22 @@ partition_fields = ["course_id"]
 incremental = { timestamp_field = "modified", overlap = "1 hour" }
 `;
 
+/** Tables without the cheap signature: no auto-increment key, no changed timestamp. */
+const CHECKSUMMED = `[extract]
+preset = "none"
+
+[[tables]]
+name = "probe_plain"
+
+[[tables]]
+name = "probe_parts"
+partition_fields = ["course_id"]
+`;
+
 const EVENTS = "openedx/probe_events/lms=lms.example.com";
+const PLAIN = "openedx/probe_plain/lms=lms.example.com/probe_plain.csv";
+const partsKey = (course: number) =>
+  `openedx/probe_parts/lms=lms.example.com/course_id=course-v1%3AOrg%2BP${course}%2B2024/probe_parts.csv`;
 const eventsKey = (course: number) =>
   `${EVENTS}/course_id=course-v1%3AOrg%2BC${course}%2B2024/probe_events.csv`;
 const ITEMS = "openedx/probe_items/lms=lms.example.com/probe_items.csv";
@@ -44,8 +60,8 @@ function tree(dir: string): Map<string, string> {
   return files;
 }
 
-function config() {
-  const cfg = writeTestConfig(TABLES);
+function config(tables = TABLES) {
+  const cfg = writeTestConfig(tables);
   dirs.push(cfg.dir);
   return cfg;
 }
@@ -61,14 +77,25 @@ async function run(cfg: { file: string; stateDir: string }, ...args: string[]) {
   const result = await runPanorama(["--config", cfg.file, "run", ...args]);
   if (result.code !== 0) throw new Error(`panorama run exited ${result.code}: ${result.stderr}`);
   const runs = JSON.parse(readFileSync(join(cfg.stateDir, "runs.json"), "utf8")) as Record<string, Run>;
-  return { stderr: result.stderr, items: runs.probe_items!, events: runs.probe_events! };
+  return {
+    stderr: result.stderr,
+    items: runs.probe_items!,
+    events: runs.probe_events!,
+    plain: runs.probe_plain!,
+    parts: runs.probe_parts!,
+  };
 }
 
 /** The datalake a clean, full extraction of MySQL as it is now writes. */
-async function cleanExtraction(): Promise<Map<string, string>> {
-  const clean = config();
+async function cleanExtraction(tables = TABLES): Promise<Map<string, string>> {
+  const clean = config(tables);
   await run(clean, "--full");
   return tree(clean.datalake);
+}
+
+async function count(table: string): Promise<number> {
+  const [rows] = await db.query(`SELECT COUNT(*) AS n FROM ${table}`);
+  return Number((rows as { n: number | string }[])[0]!.n);
 }
 
 /** Move a JSON state file's recorded times back by `hours`, as if that much time had passed. */
@@ -96,12 +123,23 @@ beforeEach(async () => {
     CREATE TABLE probe_events (id INT AUTO_INCREMENT PRIMARY KEY, course_id VARCHAR(100), grade INT,
       modified DATETIME(6), KEY (course_id), KEY (modified));
     INSERT INTO probe_events (course_id, grade, modified) SELECT CONCAT('course-v1:Org+C', seq % 5, '+2024'), seq % 7,
-      '2024-01-01 00:00:00' + INTERVAL seq HOUR FROM seq_1_to_500`);
+      '2024-01-01 00:00:00' + INTERVAL seq HOUR FROM seq_1_to_500;
+    DROP TABLE IF EXISTS probe_plain; DROP TABLE IF EXISTS probe_parts;
+    CREATE TABLE probe_plain (id INT NOT NULL PRIMARY KEY,
+      a VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+      b VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci,
+      c VARCHAR(20) CHARACTER SET latin1, doc JSON, amount DECIMAL(10, 2), seen DATETIME(6));
+    INSERT INTO probe_plain SELECT seq, CONCAT('a', seq), CONCAT('b', seq), CONCAT('c', seq),
+      JSON_OBJECT('n', seq), seq / 4, '2024-01-01' + INTERVAL seq MINUTE FROM seq_1_to_30;
+    CREATE TABLE probe_parts (id INT NOT NULL PRIMARY KEY, course_id VARCHAR(100), grade INT);
+    INSERT INTO probe_parts SELECT seq, CONCAT('course-v1:Org+P', seq % 3, '+2024'), seq % 7 FROM seq_1_to_60`);
 });
 
 afterAll(async () => {
   if (skip) return;
-  await db.query("DROP TABLE IF EXISTS probe_items; DROP TABLE IF EXISTS probe_events");
+  await db.query(
+    "DROP TABLE IF EXISTS probe_items; DROP TABLE IF EXISTS probe_events; DROP TABLE IF EXISTS probe_plain; DROP TABLE IF EXISTS probe_parts",
+  );
   await db.end();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -180,8 +218,8 @@ describe.skipIf(skip)("unpartitioned table not read again when unchanged", () =>
   });
 });
 
-describe.skipIf(skip)("tables that do not qualify are read on every run", () => {
-  test("no auto-increment key, or a changed_field the table lacks (said once per run)", async () => {
+describe.skipIf(skip)("tables that do not qualify for the cheap probe are probed by a checksum", () => {
+  test("no auto-increment key, or a changed_field the table lacks (said once per run): not read when unchanged", async () => {
     const cfg = config();
     writeFileSync(
       cfg.file,
@@ -189,15 +227,63 @@ describe.skipIf(skip)("tables that do not qualify are read on every run", () => 
     );
     await run(cfg);
     const again = await run(cfg);
-    expect(again.items).toMatchObject({ rows: 40, error: null });
+    expect(again.items).toMatchObject({ rows: 0, unread: 1, error: null });
     const said = again.stderr.match(
-      /probe_items: changed_field \S*updated\S* not found in \w+\.probe_items: the table is read on every run/g,
+      /probe_items: changed_field \S*updated\S* not found in \w+\.probe_items: the table is probed by a checksum of its content/g,
     );
     expect(said?.length).toBe(1);
+    await db.query("UPDATE probe_items SET name = 'bulk-updated' WHERE id = 4");
+    expect((await run(cfg)).items).toMatchObject({ rows: 40, error: null });
+    expect(tree(cfg.datalake).get(ITEMS)).toContain("bulk-updated");
+
     await db.query("ALTER TABLE probe_items MODIFY id INT NOT NULL");
     const plain = config();
     await run(plain);
+    expect((await run(plain)).items).toMatchObject({ rows: 0, unread: 1, error: null });
+    // Unlike MAX(modified), the checksum sees a change that leaves the timestamp alone.
+    await db.query("UPDATE probe_items SET name = 'no-timestamp' WHERE id = 5");
     expect((await run(plain)).items).toMatchObject({ rows: 40, error: null });
+    expect(tree(plain.datalake).get(ITEMS)).toContain("no-timestamp");
+  });
+
+  test("an unpartitioned table without a timestamp: unchanged is not read; any change of a value, a delete, a return to an earlier state is read", async () => {
+    const cfg = config(CHECKSUMMED);
+    const first = await run(cfg);
+    expect(first.plain).toMatchObject({ rows: 30, error: null });
+    const quiet = await run(cfg);
+    // Columns of three collations and a JSON column: the probe runs without an error.
+    expect(quiet.plain).toMatchObject({ rows: 0, unread: 1, error: null });
+    expect(quiet.stderr).toContain("probe_plain: table unchanged since the last read: not read again");
+    const status = await runPanorama(["--config", cfg.file, "status"]);
+    expect(status.stdout).toMatch(/^probe_plain\s.*\s{2}table\s{2}/m);
+
+    const changes = [
+      "UPDATE probe_plain SET amount = 123.45 WHERE id = 3", // one value
+      "DELETE FROM probe_plain WHERE id = 7",
+      // Back to the state of the first run: the recorded signature is the latest one.
+      "UPDATE probe_plain SET amount = 0.75 WHERE id = 3; INSERT INTO probe_plain VALUES (7, 'a7', 'b7', 'c7', JSON_OBJECT('n', 7), 1.75, '2024-01-01 00:07:00')",
+      "UPDATE probe_plain SET b = '' WHERE id = 5",
+      "UPDATE probe_plain SET b = NULL WHERE id = 5", // '' and NULL write the same CSV field
+      "UPDATE probe_plain SET a = 'ab', b = '' WHERE id = 9",
+      "UPDATE probe_plain SET a = 'a', b = 'b' WHERE id = 9", // a value slides into its neighbour
+      "UPDATE probe_plain SET a = 'a,', b = 'b' WHERE id = 9",
+      "UPDATE probe_plain SET a = 'a', b = ',b' WHERE id = 9", // the same, across the separator
+      "UPDATE probe_plain SET doc = JSON_OBJECT('n', 'changed') WHERE id = 11",
+      "UPDATE probe_plain SET c = 'é' WHERE id = 12",
+    ];
+    for (const change of changes) {
+      await db.query(change);
+      const after = await run(cfg);
+      expect({ change, unread: after.plain.unread, rows: after.plain.rows }).toEqual({
+        change,
+        unread: undefined,
+        rows: await count("probe_plain"),
+      });
+      expect(tree(cfg.datalake).get(PLAIN)).toBe((await cleanExtraction(CHECKSUMMED)).get(PLAIN));
+      if (change === changes[0]) expect(tree(cfg.datalake).get(PLAIN)).toContain("123.45");
+      expect((await run(cfg)).plain.unread).toBe(1);
+    }
+    expect(tree(cfg.datalake).get(PLAIN)).toContain("changed");
   });
 });
 
@@ -247,5 +333,70 @@ describe.skipIf(skip)("candidate partitions of an incremental table not read aga
     expect(forced.events).toMatchObject({ rows: 500, error: null });
     expect(forced.events.unread).toBeUndefined();
     expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+  });
+});
+
+describe.skipIf(skip)("partitions of a table without a timestamp probed by a checksum", () => {
+  test("without a watermark window: only the changed partitions are read; a partition whose rows are gone loses its object", async () => {
+    const cfg = config(CHECKSUMMED);
+    expect((await run(cfg)).parts).toMatchObject({ rows: 60, error: null });
+    const quiet = await run(cfg);
+    expect(quiet.parts).toMatchObject({ rows: 0, unread: 3, error: null });
+    expect(quiet.stderr).toContain(
+      "probe_parts: 3 partition(s) unchanged since the last read: not read again",
+    );
+
+    await db.query("UPDATE probe_parts SET grade = 99 WHERE id = 4"); // P1
+    expect((await run(cfg)).parts).toMatchObject({ rows: 20, unread: 2, error: null });
+    expect(tree(cfg.datalake).get(partsKey(1))).toBe((await cleanExtraction(CHECKSUMMED)).get(partsKey(1)));
+
+    // Every row of P2 deleted: its object goes, as after a full read, and only it.
+    await db.query("DELETE FROM probe_parts WHERE course_id = 'course-v1:Org+P2+2024'");
+    const dry = await runPanorama(["--config", cfg.file, "run", "--dry-run"]);
+    expect(dry.stdout.split("\n").filter((line) => line.startsWith("delete\t"))).toEqual([
+      `delete\t${partsKey(2)}`,
+    ]);
+    const gone = await run(cfg);
+    expect(gone.parts).toMatchObject({ rows: 0, unread: 2, error: null });
+    expect(tree(cfg.datalake).has(partsKey(2))).toBe(false);
+    expect(tree(cfg.datalake).has(partsKey(0))).toBe(true);
+
+    // A new partition: read alone.
+    await db.query("INSERT INTO probe_parts VALUES (100, 'course-v1:Org+P5+2024', 1)");
+    expect((await run(cfg)).parts).toMatchObject({ rows: 1, unread: 2, error: null });
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
+  });
+
+  test("full_every forces a read of every partition, and of the unpartitioned table; run --full always reads", async () => {
+    const cfg = config(CHECKSUMMED);
+    await run(cfg);
+    expect(await run(cfg)).toMatchObject({ parts: { rows: 0, unread: 3 }, plain: { rows: 0, unread: 1 } });
+    const full = await run(cfg, "--full");
+    expect(full).toMatchObject({ parts: { rows: 60 }, plain: { rows: 30 } });
+    expect(full.parts.unread).toBeUndefined();
+    expect(full.plain.unread).toBeUndefined();
+
+    age(join(cfg.stateDir, "full-reads.json"), 23);
+    age(join(cfg.stateDir, "probes.json"), 23, "read_at");
+    expect(await run(cfg)).toMatchObject({ parts: { rows: 0, unread: 3 }, plain: { rows: 0, unread: 1 } });
+    age(join(cfg.stateDir, "full-reads.json"), 2);
+    age(join(cfg.stateDir, "probes.json"), 2, "read_at");
+    const forced = await run(cfg);
+    expect(forced).toMatchObject({ parts: { rows: 60, error: null }, plain: { rows: 30, error: null } });
+    expect(forced.parts.unread).toBeUndefined();
+    expect(forced.plain.unread).toBeUndefined();
+    // The forced read counts: the next run skips again.
+    expect(await run(cfg)).toMatchObject({ parts: { rows: 0, unread: 3 }, plain: { rows: 0, unread: 1 } });
+  });
+
+  test("an incremental table without an auto-increment key: the window's unchanged partitions are skipped, a change without its timestamp is seen", async () => {
+    await db.query("ALTER TABLE probe_events MODIFY id INT NOT NULL");
+    const cfg = config();
+    expect((await run(cfg)).events).toMatchObject({ rows: 500, error: null });
+    expect((await run(cfg)).events).toMatchObject({ rows: 0, unread: 2, error: null });
+    // C4 is in the overlap window; its timestamp does not move.
+    await db.query("UPDATE probe_events SET grade = 42 WHERE id = 499");
+    expect((await run(cfg)).events).toMatchObject({ rows: 100, unread: 1, error: null });
+    expect(tree(cfg.datalake).get(eventsKey(4))).toBe((await cleanExtraction()).get(eventsKey(4)));
   });
 });
