@@ -36,8 +36,9 @@ const COLUMNS =
   "id, module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id";
 
 /**
- * A config (in a directory of its own) extracting courseware_studentmodule as text; `privacy`:
- * pseudonyms on, with these extra columns.
+ * A config (in a directory of its own) extracting courseware_studentmodule as text, with the
+ * openedx preset's changed_field (its unchanged probe is then COUNT/MAX, not the content
+ * checksum of a table without one); `privacy`: pseudonyms on, with these extra columns.
  */
 function config(
   partitioned: boolean,
@@ -49,6 +50,7 @@ function config(
 preset = "none"
 [[tables]]
 name = "courseware_studentmodule"
+changed_field = "modified"
 ${partitioned ? 'partition_fields = ["course_id"]' : ""}
 fields = [${COLUMNS.split(", ")
     .map((n) => `{ name = "${n}", type = "varchar" }`)

@@ -14,16 +14,17 @@ import { ident } from "./mysql.ts";
 const UNHASHED = `1${"0".repeat(30)}`;
 
 /**
- * The hash of one row: MD5 of the values length-prefixed (so that a value cannot slide into its
- * neighbour: 'ab','' differs from 'a','b'), NULL as '-' (distinct from '', which is '0:'), as
- * bytes (CAST AS BINARY: columns of different collations never meet, and JSON is its text).
+ * The hash of one row: MD5 of the values as bytes (CAST AS BINARY: columns of different
+ * collations never meet, and JSON is its text) joined by a NUL byte, then which of them are NULL
+ * (NULL differs from ''). Joined, not length-prefixed: LENGTH and CONCAT per column tripled the
+ * server's time (3.5 s against 1.2 s on 1 M courseware_studentmodule rows with CRC32; 2.6 s with
+ * this MD5). Only a NUL byte moving across a column boundary, all else equal, keeps the hash;
+ * `full_every`'s read catches even that.
  */
 export function rowHash(columns: string[]): string {
-  const parts = columns.map((name) => {
-    const bytes = `CAST(${ident(name)} AS BINARY)`;
-    return `COALESCE(CONCAT(LENGTH(${bytes}), ':', ${bytes}), '-')`;
-  });
-  return `MD5(CONCAT_WS(',', ${parts.join(", ")}))`;
+  const values = columns.map((name) => `CAST(${ident(name)} AS BINARY)`);
+  const nulls = columns.map((name) => `ISNULL(${ident(name)})`);
+  return `MD5(CONCAT_WS(X'00', ${values.join(", ")}, CONCAT(${nulls.join(", ")})))`;
 }
 
 /**

@@ -5,6 +5,7 @@ import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type 
 import type { MysqlConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 import { type ColumnKind, encodeRows } from "./csv.ts";
+import { paceGc } from "./gc-pace.ts";
 import { type PseudonymColumns, type RawField, RawRowEncoder, rawPlan, withPseudonyms } from "./raw-csv.ts";
 import { BatchRowEncoder } from "./wasm/rows-to-csv.ts";
 
@@ -300,6 +301,7 @@ export function streamCsv(
     };
     // The sink takes the bytes at once (the raw encoder reuses its buffer) and says when to wait.
     const deliver = (bytes: Uint8Array | string, rows: number) => {
+      paceGc(bytes.length);
       const result = sink(bytes, rows);
       if (!result) return;
       connection.pause();

@@ -87,6 +87,8 @@ interface Measure {
   sql: string;
   /** the aggregates' values, in order → a signature, or null when it is not to be trusted */
   signature: (values: unknown[]) => string | null;
+  /** the cheap measure's columns: partitions are then probed through indexes (probeByIndex) */
+  keys?: { pk: string; changed: string };
 }
 
 /** COUNT(*), MAX(pk) and MAX(timestamp): untrusted when the timestamp is NULL or too recent. */
@@ -97,6 +99,7 @@ function maxMeasure(pk: string, changed: string): Measure {
       MAX(${ts}) >= DATE_SUB(LEAST(UTC_TIMESTAMP(6), NOW(6)), INTERVAL ${RECENT_SECONDS} SECOND) AS recent`,
     signature: ([n, max, latest, recent]) =>
       Number(recent) === 1 || latest === null ? null : `${String(n)}/${String(max)}/${String(latest)}`,
+    keys: { pk, changed },
   };
 }
 
@@ -179,6 +182,9 @@ export async function probeUnchanged(
     values.push(since, table.incremental.overlap);
   }
   // Without a watermark window every partition is read on each run: each is a candidate.
+  if (measure.keys) {
+    return probeByIndex(connection, plan, options, measure.keys, { fp, previous, where, values });
+  }
   const rows = await query<Cell[]>(
     connection,
     `SELECT ${fields}, ${measure.sql} ${from}${where} GROUP BY ${fields}`,
@@ -209,6 +215,80 @@ export async function probeUnchanged(
       fingerprint: fp,
       read_at: read.length === 0 && previous ? previous.read_at : readAt.toISOString(),
       signatures: seen,
+    }),
+  };
+}
+
+/**
+ * The cheap probe of a partitioned table through its indexes, instead of one GROUP BY reading
+ * every candidate row (3 s on 1 M courseware_studentmodule rows, 0.2 s this way): COUNT(*) and
+ * MAX(pk) per partition come from the partition field's index (InnoDB's secondary indexes hold
+ * the key), and the partitions with a save since the last probe from the timestamp's index: those
+ * with a timestamp after the newest one seen then (not recorded when too recent to trust). An
+ * insert moves the count and MAX(pk), a delete the count, a save the timestamp. A save stamped
+ * before that newest timestamp (a clock behind the others, a transaction committing late) is
+ * caught where the partition is read anyway, or at the full read `full_every` forces.
+ */
+async function probeByIndex(
+  connection: Connection,
+  plan: TablePlan,
+  options: ProbeOptions,
+  keys: { pk: string; changed: string },
+  context: { fp: string; previous: TableProbes | undefined; where: string; values: unknown[] },
+): Promise<ProbeOutcome> {
+  const table = plan.table;
+  const { fp, previous } = context;
+  const fields = table.partition_fields.map(ident).join(", ");
+  const from = `FROM ${ident(table.name)}`;
+  const ts = ident(keys.changed);
+  const rows = await query<Cell[]>(
+    connection,
+    `SELECT ${fields}, COUNT(*), MAX(${ident(keys.pk)}) ${from}${context.where} GROUP BY ${fields}`,
+    context.values,
+    true,
+  );
+  const [newest] = await query<Cell[]>(
+    connection,
+    `SELECT MAX(${ts}), MAX(${ts}) >= DATE_SUB(LEAST(UTC_TIMESTAMP(6), NOW(6)), INTERVAL ${RECENT_SECONDS} SECOND) ${from}`,
+    [],
+    true,
+  );
+  // A timestamp this recent may still be shared by a save that has not happened yet.
+  const latest = newest && Number(newest[1]) !== 1 ? (newest[0] ?? null) : null;
+  const width = table.partition_fields.length;
+  let touched: Set<string> | null = null;
+  if (options.maySkip && previous?.changed_max) {
+    const saved = await query<Cell[]>(
+      connection,
+      `SELECT DISTINCT ${fields} ${from} WHERE ${ts} > ?`,
+      [previous.changed_max],
+      true,
+    );
+    touched = new Set(saved.map((row) => probeKey(row.slice(0, width))));
+  }
+  const seen: Record<string, string> = {};
+  for (const row of rows) {
+    const partition = row.slice(0, width);
+    // A NULL partition value is never trusted (the window's IN leaves it out the same way).
+    if (partition.some((value) => value === null)) continue;
+    seen[probeKey(partition)] = `${String(row[width])}/${String(row[width + 1])}`;
+  }
+  const unchanged = (values: Cell[]) => {
+    if (touched === null || previous === undefined) return false;
+    const k = probeKey(values);
+    return !touched.has(k) && seen[k] !== undefined && previous.signatures[k] === seen[k];
+  };
+  const read = plan.partitions.filter((values) => !unchanged(values));
+  const unread = plan.partitions.filter(unchanged);
+  return {
+    read,
+    unread,
+    unchanged: unread.length,
+    record: (readAt) => ({
+      fingerprint: fp,
+      read_at: read.length === 0 && previous ? previous.read_at : readAt.toISOString(),
+      signatures: seen,
+      ...(latest === null ? {} : { changed_max: String(latest) }),
     }),
   };
 }

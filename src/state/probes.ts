@@ -11,10 +11,15 @@ export interface TableProbes {
   /** ISO time of the table's last real read: `full_every` counts from it */
   read_at: string;
   /**
-   * partition key (probeKey) → "count/max pk/max changed_field", or "md5:count/sum" (the content
-   * checksum); "" for an unpartitioned table
+   * partition key (probeKey) → "count/max pk/max changed_field" ("count/max pk" when probed
+   * through the indexes), or "md5:count/sum" (the content checksum); "" for an unpartitioned table
    */
   signatures: Record<string, string>;
+  /**
+   * a partitioned table probed through its indexes: the newest changed_field value at the probe
+   * (the server's text); the next probe looks for saves from a little before it
+   */
+  changed_max?: string;
 }
 
 function path(stateDir: string): string {

@@ -4,10 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { checksumMeasures, checksumSignature, rowHash } from "../../src/extract/content-checksum.ts";
 
 describe("rowHash", () => {
-  test("each column length-prefixed, as bytes, NULL as '-', in the order given", () => {
+  test("each column as bytes, NUL-joined, then which are NULL, in the order given", () => {
     expect(rowHash(["a", "b"])).toBe(
-      "MD5(CONCAT_WS(',', COALESCE(CONCAT(LENGTH(CAST(`a` AS BINARY)), ':', CAST(`a` AS BINARY)), '-'), " +
-        "COALESCE(CONCAT(LENGTH(CAST(`b` AS BINARY)), ':', CAST(`b` AS BINARY)), '-')))",
+      "MD5(CONCAT_WS(X'00', CAST(`a` AS BINARY), CAST(`b` AS BINARY), CONCAT(ISNULL(`a`), ISNULL(`b`))))",
     );
   });
 
