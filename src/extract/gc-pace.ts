@@ -9,5 +9,5 @@ export function paceGc(bytes: number): void {
   streamed += bytes;
   if (streamed < PACE) return;
   streamed = 0;
-  Bun.gc(false);
+  Bun.gc(true);
 }
