@@ -205,16 +205,28 @@ export async function probeUnchanged(
     const k = probeKey(values);
     return seen[k] !== undefined && previous.signatures[k] === seen[k];
   };
+  return partitionOutcome(plan, unchanged, { fingerprint: fp, previous, signatures: seen });
+}
+
+/** The partitions read and not read, and what to record: the signatures seen, and `extra`. */
+function partitionOutcome(
+  plan: TablePlan,
+  unchanged: (values: Cell[]) => boolean,
+  seen: { fingerprint: string; previous: TableProbes | undefined; signatures: Record<string, string> },
+  extra: Partial<TableProbes> = {},
+): ProbeOutcome {
   const read = plan.partitions.filter((values) => !unchanged(values));
   const unread = plan.partitions.filter(unchanged);
+  const { previous } = seen;
   return {
     read,
     unread,
     unchanged: unread.length,
     record: (readAt) => ({
-      fingerprint: fp,
+      fingerprint: seen.fingerprint,
       read_at: read.length === 0 && previous ? previous.read_at : readAt.toISOString(),
-      signatures: seen,
+      signatures: seen.signatures,
+      ...extra,
     }),
   };
 }
@@ -278,17 +290,10 @@ async function probeByIndex(
     const k = probeKey(values);
     return !touched.has(k) && seen[k] !== undefined && previous.signatures[k] === seen[k];
   };
-  const read = plan.partitions.filter((values) => !unchanged(values));
-  const unread = plan.partitions.filter(unchanged);
-  return {
-    read,
-    unread,
-    unchanged: unread.length,
-    record: (readAt) => ({
-      fingerprint: fp,
-      read_at: read.length === 0 && previous ? previous.read_at : readAt.toISOString(),
-      signatures: seen,
-      ...(latest === null ? {} : { changed_max: String(latest) }),
-    }),
-  };
+  return partitionOutcome(
+    plan,
+    unchanged,
+    { fingerprint: fp, previous, signatures: seen },
+    latest === null ? {} : { changed_max: String(latest) },
+  );
 }
