@@ -110,12 +110,23 @@ mkdir -p "$MYSQL_DIR/data" "$MYSQL_DIR/tmp"
 user_opt=()
 [ "$(id -u)" -eq 0 ] && user_opt=(--user=root)
 
-"$INSTALL_DB" --no-defaults --datadir="$MYSQL_DIR/data" "${user_opt[@]}" \
-  --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
-  >"$MYSQL_DIR/install.log" 2>&1 || {
-  tail -n 30 "$MYSQL_DIR/install.log" >&2
-  die "mariadb-install-db failed"
+install_db() {
+  "$INSTALL_DB" --no-defaults --datadir="$MYSQL_DIR/data" "${user_opt[@]}" \
+    --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+    >"$MYSQL_DIR/install.log" 2>&1
 }
+# Seen once in a CI rehearsal while another shard started its own server: the bootstrap failed
+# and the same command on an empty directory then worked. One more try, saying why the first
+# failed (mariadbd's own [ERROR] lines sit above the install script's advice).
+if ! install_db; then
+  echo "test-env: mariadb-install-db failed; trying once more. Its errors:" >&2
+  grep -iE "\[error\]|error:" "$MYSQL_DIR/install.log" | tail -n 10 >&2 || true
+  rm -rf "$MYSQL_DIR/data" && mkdir -p "$MYSQL_DIR/data"
+  install_db || {
+    tail -n 60 "$MYSQL_DIR/install.log" >&2
+    die "mariadb-install-db failed"
+  }
+fi
 
 root_sql() {
   "$CLIENT" --no-defaults --socket="$MYSQL_SOCKET" --user=root "$@"
