@@ -34,7 +34,12 @@ export function readProbes(stateDir: string): Record<string, TableProbes> {
 export function saveProbes(stateDir: string, table: string, probes: TableProbes | null): void {
   const all = readProbes(stateDir);
   if (probes === null && !(table in all)) return;
+  // A table not read again records what it had: nothing to write (29 fsyncs were a third of an
+  // unchanged run's time).
+  if (probes !== null && JSON.stringify(all[table]) === JSON.stringify(probes)) return;
   if (probes === null) delete all[table];
   else all[table] = probes;
-  writeJsonAtomic(path(stateDir), all);
+  // Not fsynced: a probes.json lost or older after a crash only makes the next run read more,
+  // never less (the files it describes are synced before it is written).
+  writeJsonAtomic(path(stateDir), all, false);
 }
