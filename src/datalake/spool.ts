@@ -2,7 +2,7 @@
 // written under a temporary name and renamed when complete, after its manifest entry (a sidecar
 // `<key>.manifest.json`) is in place, so a file in the spool is always whole and described.
 import { once } from "node:events";
-import { createWriteStream } from "node:fs";
+import { closeSync, createWriteStream, openSync, readSync, writeSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { Writable } from "node:stream";
@@ -15,6 +15,8 @@ export const MANIFEST_SUFFIX = ".manifest.json";
 const TEMP_MARK = ".partial-";
 /** Output is gathered into chunks of this size: few large writes are much faster than many small. */
 const CHUNK_BYTES = 1 << 18;
+/** A direct writer's chunk: hundreds of files open at once keep a few MiB. */
+const DIRECT_CHUNK_BYTES = 1 << 14;
 const encoder = new TextEncoder();
 /**
  * Written chunks, shared by the writers: a partition's file reuses the previous one's instead of
@@ -50,11 +52,14 @@ export function spoolDir(stateDir: string): string {
 }
 
 export class SpoolWriter {
-  private readonly file: Writable;
+  /** null: a direct writer's */
+  private readonly file: Writable | null;
+  /** a direct writer's file, until it is closed */
+  private fd: number | null = null;
   private readonly gzip: Gzip | null;
   private hash = 0n;
-  // Encoded output gathers here until CHUNK_BYTES, then goes to the file as one write.
-  private chunk: Buffer = takeChunk();
+  // Encoded output gathers here until it is full, then goes to the file as one write.
+  private chunk: Buffer;
   private used = 0;
   private bytes = 0;
   private rows = 0;
@@ -66,7 +71,18 @@ export class SpoolWriter {
     /** null: a dry run's writer, which keeps nothing */
     private readonly tempPath: string | null,
     compress: boolean,
+    /** synchronous writes of small chunks, no stream (openDirect) */
+    private readonly direct = false,
   ) {
+    if (direct) {
+      if (compress || tempPath === null) throw new Error(`${key}: a direct spool writer writes a plain file`);
+      this.chunk = Buffer.allocUnsafe(DIRECT_CHUNK_BYTES);
+      this.file = null;
+      this.gzip = null;
+      this.fd = openSync(tempPath, "w+", PRIVATE_FILE);
+      return;
+    }
+    this.chunk = takeChunk();
     this.file =
       tempPath === null
         ? new Writable({ highWaterMark: CHUNK_BYTES, write: (_chunk, _encoding, done) => done() })
@@ -80,10 +96,16 @@ export class SpoolWriter {
   }
 
   static async open(spool: string, key: string): Promise<SpoolWriter> {
-    const path = join(spool, key);
-    await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR });
-    const temp = `${path}${TEMP_MARK}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    return new SpoolWriter(spool, key, temp, key.endsWith(".gz"));
+    return new SpoolWriter(spool, key, await tempPathFor(spool, key), key.endsWith(".gz"));
+  }
+
+  /**
+   * A writer for one of hundreds of files written at once (partition-scan.ts): a 16 KiB chunk
+   * written synchronously when full, not a stream with its chunks in flight and a promise to
+   * wait on; never compressed. The same bytes, manifest and commit as open()'s.
+   */
+  static async openDirect(spool: string, key: string): Promise<SpoolWriter> {
+    return new SpoolWriter(spool, key, await tempPathFor(spool, key), false, true);
   }
 
   /**
@@ -94,7 +116,7 @@ export class SpoolWriter {
     return new SpoolWriter("", key, null, key.endsWith(".gz"));
   }
 
-  private count(chunk: Buffer): void {
+  private count(chunk: Uint8Array): void {
     this.hash = BigInt(Bun.hash.xxHash64(chunk, this.hash));
     this.bytes += chunk.length;
   }
@@ -106,6 +128,14 @@ export class SpoolWriter {
   write(data: string | Uint8Array, rows = 0): Promise<void> | undefined {
     this.rows += rows;
     let waiting: Promise<void> | undefined;
+    if (this.direct && typeof data !== "string" && this.used + data.length > this.chunk.length) {
+      // A large piece goes to the file as it is, after what the chunk holds.
+      this.drain();
+      if (data.length >= this.chunk.length / 2) {
+        this.writeDirect(data);
+        return undefined;
+      }
+    }
     if (typeof data !== "string") {
       let from = 0;
       for (;;) {
@@ -130,6 +160,11 @@ export class SpoolWriter {
 
   private drain(): Promise<void> | undefined {
     if (this.used === 0) return undefined;
+    if (this.file === null) {
+      this.writeDirect(this.chunk.subarray(0, this.used));
+      this.used = 0;
+      return undefined;
+    }
     const full = this.chunk.subarray(0, this.used);
     const buffer = this.chunk;
     // Chunks are reused once written: a steady few, not a stream of garbage for the GC.
@@ -151,10 +186,15 @@ export class SpoolWriter {
   async commit(meta: { table: string; partitions: [string, string][] }): Promise<ManifestEntry> {
     await this.drain();
     this.closed = true;
-    giveChunk(this.chunk);
-    const finished = once(this.file, "close");
-    (this.gzip ?? this.file).end();
-    await finished;
+    if (this.file) {
+      giveChunk(this.chunk);
+      const finished = once(this.file, "close");
+      (this.gzip ?? this.file).end();
+      await finished;
+    } else {
+      this.hashDirect();
+      this.closeDirect();
+    }
     const entry: ManifestEntry = {
       key: this.key,
       table: meta.table,
@@ -171,15 +211,56 @@ export class SpoolWriter {
     return entry;
   }
 
+  private writeDirect(bytes: Uint8Array): void {
+    this.bytes += bytes.length;
+    if (this.fd === null) return;
+    for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
+  }
+
+  /**
+   * The hash is chained over CHUNK_BYTES pieces, whatever wrote the file, so that the same content
+   * has the same hash (an upload is skipped on it): a direct writer's is computed from its file,
+   * read back from the page cache in those pieces.
+   */
+  private hashDirect(): void {
+    const fd = this.fd!;
+    const piece = takeChunk();
+    try {
+      for (let at = 0; at < this.bytes; ) {
+        let n = 0;
+        while (n < piece.length && at + n < this.bytes) n += readSync(fd, piece, n, piece.length - n, at + n);
+        this.hash = BigInt(Bun.hash.xxHash64(piece.subarray(0, n), this.hash));
+        at += n;
+      }
+    } finally {
+      giveChunk(piece);
+    }
+  }
+
+  private closeDirect(): void {
+    if (this.fd === null) return;
+    const fd = this.fd;
+    this.fd = null;
+    closeSync(fd);
+  }
+
   /** Drop the partial file: nothing of it reaches the spool. */
   async abort(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
       this.gzip?.destroy();
-      this.file.destroy();
+      this.file?.destroy();
+      this.closeDirect();
     }
     if (this.tempPath !== null) await rm(this.tempPath, { force: true });
   }
+}
+
+/** A unique temporary name beside `key`'s file, its directories made. */
+async function tempPathFor(spool: string, key: string): Promise<string> {
+  const path = join(spool, key);
+  await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR });
+  return `${path}${TEMP_MARK}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
 /** Every complete file of the spool with its manifest entry, oldest first. */

@@ -28,8 +28,9 @@ import {
   query,
   tableColumns,
 } from "./mysql.ts";
-import { type Column, partitionKey } from "./partition.ts";
-import { extractOverConnections } from "./partition-pool.ts";
+import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
+import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
+import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
 import type { TablePlan } from "./table-plan.ts";
 import { probeUnchanged } from "./unchanged-probe.ts";
 
@@ -284,6 +285,35 @@ function failureText(error: unknown): string {
   return `${messageOf(error)}${hint}`;
 }
 
+/**
+ * Every partition in one scan (partition-scan.ts) when it applies, on a connection of its own;
+ * false when it does not apply or gave up (nothing kept): the caller reads per partition.
+ */
+async function readByScan(
+  config: Config,
+  job: PartitionJob,
+  read: Cell[][],
+  listed: number,
+  onEntry: (entry: ManifestEntry) => Promise<void>,
+): Promise<boolean> {
+  if (!scanApplies(config, job, read, listed)) return false;
+  const connection = await connect(config.mysql);
+  let entries: ManifestEntry[];
+  try {
+    entries = await extractByScan(connection, config, job, read);
+  } catch (error) {
+    if (!(error instanceof ScanGaveUp)) throw partitionFailure(error, config, job.table.name);
+    log.info(`${error.message}: read one partition at a time`, { table: job.table.name });
+    return false;
+  } finally {
+    await close(connection);
+  }
+  log.debug(`${job.table.name}: ${entries.length} partitions read in one scan`, { table: job.table.name });
+  // What the consumer throws (an upload that failed) is its own error, not MySQL's.
+  for (const entry of entries) await onEntry(entry);
+  return true;
+}
+
 async function extractTable(
   main: Connection,
   config: Config,
@@ -368,7 +398,9 @@ async function extractTable(
       onRows: (rows: number) => options.events?.rowsRead?.(table.name, rows),
     };
     const readAt = new Date();
-    await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
+    if (!(await readByScan(config, job, probe.read, plan.partitions.length, record))) {
+      await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
+    }
     if (!options.dryRun) {
       // The files must be on disk before the watermark and the probes say they were extracted.
       if (probe.read.length > 0) syncFilesystem(config.state_dir);

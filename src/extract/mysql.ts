@@ -7,7 +7,7 @@ import { PanoramaError } from "../errors.ts";
 import { type ColumnKind, encodeRows } from "./csv.ts";
 import { paceGc } from "./gc-pace.ts";
 import { type PseudonymColumns, type RawField, RawRowEncoder, rawPlan, withPseudonyms } from "./raw-csv.ts";
-import { BatchRowEncoder } from "./wasm/rows-to-csv.ts";
+import { BatchRowEncoder, RoutingRefused, type RowRoute } from "./wasm/rows-to-csv.ts";
 
 export class MysqlError extends PanoramaError {
   /** the server's or driver's error code (ER_ACCESS_DENIED_ERROR, ECONNREFUSED, ...) */
@@ -174,6 +174,16 @@ interface RowPacket {
 
 type RowState = (this: unknown, packet: RowPacket, connection: unknown) => unknown;
 
+/**
+ * Rows routed by their first cell (streamCsv's `route`; partition-scan.ts): the CSV of each
+ * partition's rows, the module's and the reference encoder's. A promise says "wait".
+ */
+export interface CsvRoute {
+  /** the partitions' values as the server sends them (null: NULL) */
+  keys: (Uint8Array | null)[];
+  deliver(part: number, csv: Uint8Array, rows: number): undefined | Promise<void>;
+}
+
 /** What streamRows() uses of mysql2's PacketParser. */
 interface PacketParser {
   execute(chunk: Buffer): unknown;
@@ -276,6 +286,7 @@ export function streamCsv(
   sink: CsvSink,
   batchRows = 500,
   pseudonyms: PseudonymColumns | null = null,
+  route: CsvRoute | null = null,
 ): Promise<{ rows: number; raw: boolean }> {
   return new Promise((resolve, reject) => {
     let failed = false;
@@ -299,27 +310,57 @@ export function streamCsv(
         if (!failed) connection.resume();
       }, fail);
     };
-    // The sink takes the bytes at once (the raw encoder reuses its buffer) and says when to wait.
-    const deliver = (bytes: Uint8Array | string, rows: number) => {
-      paceGc(bytes.length);
-      const result = sink(bytes, rows);
+    /** A sink's answer: a promise means "wait before sending more". */
+    const waitFor = (result: undefined | Promise<void>) => {
       if (!result) return;
       connection.pause();
       const current = busy ? Promise.all([busy, result]).then(() => undefined) : result;
       busy = current;
       settle(current);
     };
+    // The sink takes the bytes at once (the raw encoder reuses its buffer) and says when to wait.
+    const deliver = (bytes: Uint8Array | string, rows: number) => {
+      paceGc(bytes.length);
+      waitFor(sink(bytes, rows));
+    };
+    const routedDeliver = (part: number, csv: Uint8Array, rows: number) => {
+      paceGc(csv.length);
+      waitFor(route!.deliver(part, csv, rows));
+    };
+    /** the partition of the row the reference encoder is writing (routed) */
+    let referencePart = -1;
 
     let raw: BatchRowEncoder | RawRowEncoder | null = null;
     let batch: Row[] = [];
     let total = 0;
     const q = connection.query({ sql, values, rowsAsArray: true });
     q.on("fields", (fields: FieldPacket[]) => {
-      const plan = rawPlan(fields as unknown as RawField[], kinds);
-      if (!plan) return;
-      const codes = withPseudonyms(plan, pseudonyms);
-      const reference = new RawRowEncoder(codes, deliver, undefined, pseudonyms?.pseudonymizer);
-      const batched = BatchRowEncoder.covers(codes) ? new BatchRowEncoder(codes, deliver, reference) : null;
+      const defs = fields as unknown as RawField[];
+      const plan = rawPlan(route ? defs.slice(1) : defs, kinds);
+      const codes = plan && withPseudonyms(plan, pseudonyms);
+      if (route && !(codes && BatchRowEncoder.covers(codes))) {
+        fail(new RoutingRefused("a column the WebAssembly encoder does not encode"));
+        return;
+      }
+      if (!codes) return;
+      const reference = new RawRowEncoder(
+        codes,
+        route ? (bytes, rows) => routedDeliver(referencePart, bytes, rows) : deliver,
+        undefined,
+        pseudonyms?.pseudonymizer,
+      );
+      const routed: RowRoute | null = route && {
+        keys: route.keys,
+        deliver: routedDeliver,
+        reference: (part, buffer, start, end) => {
+          referencePart = part;
+          reference.row(buffer, start, end);
+          reference.flush();
+        },
+      };
+      const batched = BatchRowEncoder.covers(codes)
+        ? new BatchRowEncoder(codes, deliver, reference, routed)
+        : null;
       raw = batched ?? reference;
       // mysql2 reads rows in the command's `row` state, which fieldsEOF looks up on the instance.
       const command = q as unknown as { row: RowState };

@@ -50,7 +50,7 @@ export async function extractOverConnections(
 }
 
 /** A failure while reading into the spool as the table's error: ours, the spool's or MySQL's. */
-function partitionFailure(error: unknown, config: Config, table: string): unknown {
+export function partitionFailure(error: unknown, config: Config, table: string): unknown {
   if (error instanceof PanoramaError) return error;
   if (isLocalFileError(error)) return spoolError(error, config, table);
   return mysqlError(error, config.mysql, `reading ${table}`);

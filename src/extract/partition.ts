@@ -22,7 +22,7 @@ export interface Column {
 }
 
 /** The select list: each column, or a NULL in its place (the column itself is never named). */
-function selectList(columns: Column[]): string {
+export function selectList(columns: Column[]): string {
   return columns.map((c) => (c.empty ? `NULL AS ${ident(c.name)}` : ident(c.name))).join(", ");
 }
 

@@ -6,6 +6,7 @@ import type mysql from "mysql2/promise";
 import { quote } from "../../src/datalake/layout.ts";
 import { canonicalForm } from "../../src/extract/csv.ts";
 import { ADVERSARIAL_STRINGS as STRINGS } from "../support/adversarial.ts";
+import { chunkingProxy } from "../support/chunking-proxy.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -455,4 +456,152 @@ describe.skipIf(skip)("schema pull", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("nope_table");
   });
+});
+
+// partition-scan.ts: when every partition is read, one SELECT in key order is routed to the
+// partitions' files. Compared with the same table read one partition at a time (gzip turns the
+// scan off: the files are then decompressed), and made to give up where it cannot serve the read.
+describe.skipIf(skip)("every partition in one scan", () => {
+  const body = (table: string) =>
+    `[extract]\npreset = "none"\n\n[[tables]]\nname = "${table}"\npartition_fields = ["course_id"]\n`;
+
+  /** key (without .gz) → text, of every complete spool file, decompressed. */
+  function spoolTexts(stateDir: string): Map<string, string> {
+    const spool = join(stateDir, "spool");
+    const texts = new Map<string, string>();
+    for (const name of readdirSync(spool, { recursive: true }) as string[]) {
+      if (name.endsWith(".csv")) texts.set(name, readFileSync(join(spool, name), "utf8"));
+      if (name.endsWith(".csv.gz"))
+        texts.set(
+          name.slice(0, -3),
+          Buffer.from(Bun.gunzipSync(readFileSync(join(spool, name)))).toString("utf8"),
+        );
+    }
+    return texts;
+  }
+
+  /** Extract `table` by scan (plain) and one partition at a time (gzip); both logs and files. */
+  async function bothWays(table: string): Promise<{
+    scan: Map<string, string>;
+    perPartition: Map<string, string>;
+    scanLog: string;
+  }> {
+    const plain = writeTestConfig(body(table));
+    const gzip = writeTestConfig(body(table));
+    writeFileSync(
+      gzip.file,
+      readFileSync(gzip.file, "utf8").replace('target = "local"', 'target = "local"\ncompression = "gzip"'),
+    );
+    const scanRun = await runPanorama(["--config", plain.file, "--log-level", "debug", "extract", "--full"]);
+    expect({ code: scanRun.code, stderr: scanRun.code === 0 ? "" : scanRun.stderr }).toEqual({
+      code: 0,
+      stderr: "",
+    });
+    const perRun = await runPanorama(["--config", gzip.file, "--log-level", "debug", "extract", "--full"]);
+    expect(perRun.code).toBe(0);
+    expect(perRun.stderr).not.toContain("in one scan");
+    const result = {
+      scan: spoolTexts(plain.stateDir),
+      perPartition: spoolTexts(gzip.stateDir),
+      scanLog: scanRun.stderr,
+    };
+    for (const leftover of [...allSpoolNames(plain.stateDir), ...allSpoolNames(gzip.stateDir)])
+      expect(leftover).not.toContain(".partial-");
+    rmSync(plain.dir, { recursive: true, force: true });
+    rmSync(gzip.dir, { recursive: true, force: true });
+    return result;
+  }
+
+  test("the same files, byte for byte, as one query per partition: NULL and unicode values, values that differ in case only, rows the reference encodes", async () => {
+    await db.query(`DROP TABLE IF EXISTS scan_test;
+      CREATE TABLE scan_test (id INT PRIMARY KEY, course_id VARCHAR(400) NULL, grade DOUBLE NULL,
+        state LONGTEXT NULL, created DATETIME(6) NULL, KEY (course_id)) CHARSET utf8mb4 COLLATE utf8mb4_bin`);
+    const courses = ["course-v1:A+B+C", "ünï😀~x", "k".repeat(240), null, "MITx/6.00x/2013_Spring", "a", "A"];
+    const doubles = [0.5, 0.1 + 0.2, 1e-7, 1.5e300, -0, 12, null];
+    const rows: unknown[][] = [];
+    for (let id = 1; id <= 3000; id++) {
+      rows.push([
+        id,
+        courses[(id * 5) % courses.length],
+        doubles[id % doubles.length],
+        STRINGS[id % STRINGS.length],
+        id % 11 === 0 ? null : `2024-01-02 03:04:${String(id % 60).padStart(2, "0")}.${id % 7}`,
+      ]);
+    }
+    for (let i = 0; i < rows.length; i += 500)
+      await db.query("INSERT INTO scan_test VALUES ?", [rows.slice(i, i + 500)]);
+    const { scan, perPartition, scanLog } = await bothWays("scan_test");
+    expect(scanLog).toContain("scan_test: 7 partitions read in one scan");
+    expect(scan.size).toBe(7);
+    expect([...scan.keys()].sort()).toEqual([...perPartition.keys()].sort());
+    for (const [key, text] of scan) expect(text === perPartition.get(key)).toBe(true);
+    const nullKey =
+      "openedx/scan_test/lms=lms.example.com/course_id=__HIVE_DEFAULT_PARTITION__/scan_test.csv";
+    expect(decodeFile(scan.get(nullKey)!).length).toBe(1 + rows.filter((r) => r[1] === null).length);
+  });
+
+  test("a value the collation folds into a listed one: the scan gives up, keeps nothing, and each partition is read on its own", async () => {
+    await db.query(`DROP TABLE IF EXISTS scan_fold;
+      CREATE TABLE scan_fold (id INT PRIMARY KEY, course_id VARCHAR(40) NULL, n INT, KEY (course_id))
+        CHARSET utf8mb4 COLLATE utf8mb4_general_ci;
+      INSERT INTO scan_fold VALUES (1, 'Course', 1), (2, 'COURSE', 2), (3, 'other', 3), (4, 'course ', 4), (5, NULL, 5)`);
+    const { scan, perPartition, scanLog } = await bothWays("scan_fold");
+    expect(scanLog).toContain("scan_fold: a row of a partition not listed: read one partition at a time");
+    expect(scanLog).not.toContain("in one scan");
+    expect([...scan.keys()].sort()).toEqual([...perPartition.keys()].sort());
+    for (const [key, text] of scan) expect(text === perPartition.get(key)).toBe(true);
+    // The folded values are one partition, as the per-partition query reads them.
+    const folded = [...scan.entries()].find(
+      ([key]) => key.includes("course_id=C") || key.includes("course_id=c"),
+    );
+    expect(
+      decodeFile(folded![1])
+        .map((r) => r[0])
+        .sort(),
+    ).toEqual(["1", "2", "4", "id"]);
+  });
+
+  test("a column the module does not encode (BIT): read one partition at a time", async () => {
+    await db.query(`DROP TABLE IF EXISTS scan_bit;
+      CREATE TABLE scan_bit (id INT PRIMARY KEY, course_id VARCHAR(40), flag BIT(1));
+      INSERT INTO scan_bit VALUES (1, 'x', 1), (2, 'y', 0), (3, 'x', 0)`);
+    const { scan, perPartition, scanLog } = await bothWays("scan_bit");
+    expect(scanLog).toContain(
+      "scan_bit: a column the WebAssembly encoder does not encode: read one partition at a time",
+    );
+    expect(scan.size).toBe(2);
+    for (const [key, text] of scan) expect(text === perPartition.get(key)).toBe(true);
+  });
+
+  test("the connection lost mid-scan: the table fails, named, and no partition's file reaches the spool", async () => {
+    await db.query(`DROP TABLE IF EXISTS scan_lost;
+      CREATE TABLE scan_lost (id INT PRIMARY KEY, course_id VARCHAR(40), payload VARCHAR(200), KEY (course_id));
+      INSERT INTO scan_lost SELECT seq, CONCAT('c', seq % 5), REPEAT('x', 200) FROM seq_1_to_20000`);
+    // The server's bytes a few at a time, one piece a turn: the scan is still streaming when the
+    // proxy drops every connection.
+    const proxy = await chunkingProxy({ host: testEnv().mysql.host, port: testEnv().mysql.port }, 3);
+    const cfg = writeTestConfig(body("scan_lost"));
+    writeFileSync(cfg.file, readFileSync(cfg.file, "utf8").replace(/^port = \d+$/m, `port = ${proxy.port}`));
+    const child = runPanorama(["--config", cfg.file, "--log-level", "debug", "extract", "--full"]);
+    const partialWithRows = () =>
+      allSpoolNames(cfg.stateDir).some(
+        (n) => n.includes(".partial-") && Bun.file(join(cfg.stateDir, "spool", n)).size > 16_384,
+      );
+    let dropped = false;
+    for (let i = 0; i < 1500 && !dropped; i++) {
+      if (partialWithRows()) {
+        await proxy.close();
+        dropped = true;
+      } else await Bun.sleep(10);
+    }
+    if (!dropped) await proxy.close();
+    const result = await child;
+    expect(dropped).toBe(true);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("scan_lost");
+    expect(result.stderr).not.toContain("in one scan");
+    expect(spoolFiles(cfg.stateDir).size).toBe(0);
+    expect(allSpoolNames(cfg.stateDir).some((n) => n.includes(".partial-"))).toBe(false);
+    rmSync(cfg.dir, { recursive: true, force: true });
+  }, 30_000);
 });

@@ -4,7 +4,7 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { RawRowEncoder, rawPlan } from "../../src/extract/raw-csv.ts";
-import { BatchRowEncoder } from "../../src/extract/wasm/rows-to-csv.ts";
+import { BatchRowEncoder, RoutingRefused } from "../../src/extract/wasm/rows-to-csv.ts";
 import { rowPayload } from "../support/row-packet.ts";
 
 const FIELDS = [
@@ -225,3 +225,117 @@ test("the committed module is what rows-to-csv.c compiles to", () => {
   expect(check.stderr.toString()).not.toContain("is not what");
   expect(check.exitCode).toBe(0);
 }, 120_000);
+
+// Routing (partition-scan.ts): each row's first cell names its partition and is not written; each
+// partition's CSV is the reference's for its own rows, in their order.
+const KEYS: (string | null)[] = ["course-v1:A+B+C", "ünï😀", "", null, "k".repeat(300), "x"];
+
+function routedRows(random: () => number, count: number): (string | Uint8Array | null)[][] {
+  return Array.from({ length: count }, () => [
+    KEYS[Math.floor(random() * KEYS.length)]!,
+    ...randomRow(random),
+  ]);
+}
+
+function routed(keys: (string | null)[] = KEYS): {
+  encoder: BatchRowEncoder;
+  parts: Buffer[][];
+  counted: () => number;
+} {
+  const parts: Buffer[][] = keys.map(() => []);
+  let counted = 0;
+  const reference = new RawRowEncoder(CODES, () => {
+    throw new Error("a routed row went to flushTo");
+  });
+  let referencePart = -1;
+  const referenceOut = new RawRowEncoder(CODES, (b, n) => {
+    parts[referencePart]!.push(Buffer.from(b));
+    counted += n;
+  });
+  const encoder = new BatchRowEncoder(
+    CODES,
+    () => {
+      throw new Error("a routed row went to flushTo");
+    },
+    reference,
+    {
+      keys: keys.map((k) => (k === null ? null : Buffer.from(k))),
+      deliver: (part, csv, rows) => {
+        parts[part]!.push(Buffer.from(csv));
+        counted += rows;
+      },
+      reference: (part, buffer, start, end) => {
+        referencePart = part;
+        referenceOut.row(buffer, start, end);
+        referenceOut.flush();
+      },
+    },
+  );
+  return { encoder, parts, counted: () => counted };
+}
+
+test("routed rows, as socket reads cut anywhere: each partition's rows as the reference encodes them", () => {
+  const random = rng(19);
+  const rows = routedRows(random, 3000);
+  const expected = KEYS.map((key) =>
+    reference(packets(rows.filter((r) => r[0] === key).map((r) => r.slice(1)))),
+  );
+  expect(expected.every((text) => text.length > 0)).toBe(true);
+  for (const maxPiece of [1, 17, 700, 70_000]) {
+    const { encoder, parts, counted } = routed();
+    const bytes = packets(rows);
+    for (let at = 0; at < bytes.length; ) {
+      const n = maxPiece === 1 ? 1 : 1 + Math.floor(random() * maxPiece);
+      expect(encoder.stream(bytes.subarray(at, at + n))).toBeNull();
+      at += n;
+    }
+    encoder.flush();
+    expect(counted()).toBe(rows.length);
+    const got = parts.map((p) => Buffer.concat(p).toString("utf8"));
+    for (const [i, text] of got.entries()) expect(text === expected[i]).toBe(true);
+    encoder.release();
+  }
+}, 30_000);
+
+test("routed rows as mysql2 hands them over, one put together in its own buffer among them", () => {
+  const random = rng(23);
+  const rows = routedRows(random, 400);
+  const bytes = packets(rows);
+  const { encoder, parts } = routed();
+  let at = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const end = at + 4 + (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16));
+    if (i % 50 === 25) {
+      const own = Buffer.alloc(end - at);
+      bytes.copy(own, 4, at + 4, end);
+      encoder.packet(own, 0, 4, own.length);
+    } else encoder.packet(bytes, at, at + 4, end);
+    at = end;
+  }
+  encoder.flush();
+  for (const [i, key] of KEYS.entries()) {
+    const text = Buffer.concat(parts[i]!).toString("utf8");
+    expect(text === reference(packets(rows.filter((r) => r[0] === key).map((r) => r.slice(1))))).toBe(true);
+  }
+  encoder.release();
+});
+
+test("a routed row of a partition not listed is refused, by the module and by the reference", () => {
+  const random = rng(29);
+  const listed = KEYS.filter((k) => k !== "x");
+  const rows = routedRows(random, 200).filter((r) => r[0] !== "x");
+  const stray = ["X", ...randomRow(random)];
+  for (const own of [false, true]) {
+    const { encoder } = routed(listed);
+    const bytes = packets([...rows, stray]);
+    if (own) {
+      // the stray row as a packet mysql2 put together: the reference routes it
+      const at = packets(rows).length;
+      const copy = Buffer.alloc(bytes.length - at);
+      bytes.copy(copy, 4, at + 4);
+      encoder.stream(bytes.subarray(0, at));
+      expect(() => encoder.packet(copy, 0, 4, copy.length)).toThrow(RoutingRefused);
+    } else expect(() => encoder.stream(bytes)).toThrow(RoutingRefused);
+    encoder.release();
+  }
+});

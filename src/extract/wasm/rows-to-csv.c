@@ -31,8 +31,8 @@ enum {
   NOT_A_ROW = 3,
 };
 
-/** consumed input bytes, written output bytes, rows encoded, why it stopped */
-u32 result[4];
+/** consumed input bytes, written output bytes, rows encoded, why it stopped, the part (routed) */
+u32 result[5];
 
 static u8 special[256];
 #define SPLAT(c) wasm_i8x16_const(c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c)
@@ -255,5 +255,120 @@ __attribute__((export_name("encode"))) u32 encode(const u8 *in, u32 length, u8 *
   result[1] = (u32)(o - out);
   result[2] = rows;
   result[3] = why;
+  return why;
+}
+
+// Routing (partition-scan.ts): each row's first cell names its partition, whose CSV goes to a
+// buffer of its own; the caller writes a buffer out when it is full, and all of them at the end.
+
+/** One partition: its value's bytes, and its buffer (addresses in this memory). */
+typedef struct {
+  u32 key_at, key_length;
+  u32 buffer_at, capacity, used, rows;
+} Part;
+
+enum {
+  /** the next row's partition buffer has no room for it: result[4] says which */
+  PART_FULL = 4,
+  /** the next row's partition was not listed */
+  NOT_LISTED = 5,
+};
+
+#define NO_PART 0xffffffffu
+
+static u32 fnv(const u8 *p, u32 n) {
+  u32 h = 2166136261u;
+  for (u32 i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+  return h;
+}
+
+/** Fill `table` (size a power of two, zeroed, at least twice n) with part index + 1 by value. */
+__attribute__((export_name("index_parts"))) void index_parts(const Part *parts, u32 n, u32 *table,
+                                                            u32 size) {
+  for (u32 i = 0; i < n; i++) {
+    if (parts[i].key_length == NO_PART) continue;
+    u32 slot = fnv((const u8 *)parts[i].key_at, parts[i].key_length) & (size - 1);
+    while (table[slot]) slot = (slot + 1) & (size - 1);
+    table[slot] = i + 1;
+  }
+}
+
+static int find_part(const Part *parts, const u32 *table, u32 size, const u8 *key, u32 length) {
+  u32 slot = fnv(key, length) & (size - 1);
+  while (table[slot]) {
+    const Part *part = &parts[table[slot] - 1];
+    if (part->key_length == length) {
+      const u8 *k = (const u8 *)part->key_at;
+      u32 i = 0;
+      while (i < length && k[i] == key[i]) i++;
+      if (i == length) return (int)table[slot] - 1;
+    }
+    slot = (slot + 1) & (size - 1);
+  }
+  return -1;
+}
+
+/**
+ * encode() for routed rows: the first cell picks the part (`null_part` for NULL, -1: none), the
+ * other cells are encoded into its buffer. result[4]: the part of a PART_FULL or REFERENCE_ROW.
+ */
+__attribute__((export_name("encode_routed"))) u32 encode_routed(const u8 *in, u32 length, const u8 *codes,
+                                                                u32 width, Part *parts, const u32 *table,
+                                                                u32 size, int null_part) {
+  const u8 *p = in;
+  const u8 *in_end = in + length;
+  u32 rows = 0;
+  u32 why = DONE;
+  int part_index = -1;
+  while (in_end - p >= 4) {
+    u32 payload = p[0] | (p[1] << 8) | ((u32)p[2] << 16);
+    const u8 *start = p + 4;
+    const u8 *end = start + payload;
+    if (end > in_end) break;
+    if (payload == 0 || payload == 0xffffff || start[0] >= 0xfe) {
+      why = NOT_A_ROW;
+      break;
+    }
+    const u8 *cells = start;
+    u32 cell = *cells++;
+    if (cell == 0xfb) {
+      part_index = null_part;
+    } else {
+      if (cell == 0xfc) {
+        cell = cells[0] | (cells[1] << 8);
+        cells += 2;
+      } else if (cell > 0xfb) {
+        // A partition value of 64 KiB or more: never a listed one.
+        cell = NO_PART;
+      }
+      part_index = cell == NO_PART || cell > (u32)(end - cells) ? -1 : find_part(parts, table, size, cells, cell);
+      if (part_index >= 0) cells += cell;
+    }
+    if (part_index < 0) {
+      why = NOT_LISTED;
+      break;
+    }
+    Part *part = &parts[part_index];
+    u64 bound = 4ull * payload + 9ull * width + 2 + 16;
+    if (bound > (u64)(part->capacity - part->used)) {
+      why = PART_FULL;
+      break;
+    }
+    u8 *o = (u8 *)part->buffer_at + part->used;
+    u8 *next = row(cells, end, o, codes, width);
+    if (next == 0) {
+      why = REFERENCE_ROW;
+      break;
+    }
+    part->used = (u32)(next - (u8 *)part->buffer_at);
+    part->rows++;
+    p = end;
+    rows++;
+  }
+  result[0] = (u32)(p - in);
+  result[1] = 0;
+  result[2] = rows;
+  result[3] = why;
+  result[4] = (u32)part_index;
   return why;
 }

@@ -12,6 +12,7 @@ const MODULE_CODES = new Set([0, 1, 2, 3, 4, 5]);
 /** rows-to-csv.c's stop reasons */
 const DONE = 0;
 const OUTPUT_FULL = 1;
+const REFERENCE_ROW = 2;
 const NOT_A_ROW = 3;
 
 interface Exports {
@@ -26,7 +27,38 @@ interface Exports {
     codes: number,
     width: number,
   ): number;
+  index_parts(parts: number, count: number, table: number, size: number): void;
+  encode_routed(
+    input: number,
+    length: number,
+    codes: number,
+    width: number,
+    parts: number,
+    table: number,
+    size: number,
+    nullPart: number,
+  ): number;
 }
+
+/**
+ * Rows routed by their first cell (partition-scan.ts): `keys` are the partitions' values as the
+ * server sends them (null: NULL); the first cell is not written, the codes are the others'.
+ */
+export interface RowRoute {
+  keys: (Uint8Array | null)[];
+  /** CSV of `rows` rows of partition `part` (a view: copy it during the call) */
+  deliver(part: number, csv: Uint8Array, rows: number): void;
+  /** a row of partition `part` for the reference encoder: its other cells, buffer[start..end) */
+  reference(part: number, buffer: Buffer, start: number, end: number): void;
+}
+
+/** A routed row whose partition was not listed, or a plan the module does not encode. */
+export class RoutingRefused extends Error {}
+
+/** Each partition's buffer in the module (rows-to-csv.c's Part): 256 of them keep 4 MiB. */
+const PART_BYTES = 16 * 1024;
+const PART_FULL = 4;
+const NOT_LISTED = 5;
 
 let compiled: WebAssembly.Module | null = null;
 /**
@@ -67,11 +99,21 @@ export class BatchRowEncoder {
     return codes.every((c) => MODULE_CODES.has(c));
   }
 
+  /** routed: the Part records (6 numbers each), the lookup table, each part's index by key */
+  private parts: Uint32Array | null = null;
+  private partsAt = 0;
+  private tableAt = 0;
+  private tableSize = 0;
+  private nullPart = -1;
+  private readonly partByKey = new Map<string, number>();
+
   constructor(
     private readonly codes: Uint8Array,
     private readonly flushTo: (bytes: Uint8Array, rows: number) => void,
     /** encodes the rows handed back, into the same flushTo */
     private readonly reference: RawRowEncoder,
+    /** rows routed to partitions by their first cell, instead of flushTo */
+    private readonly route: RowRoute | null = null,
   ) {
     const reused = idle.pop();
     if (reused) this.wasm = reused;
@@ -80,14 +122,29 @@ export class BatchRowEncoder {
       this.wasm = new WebAssembly.Instance(compiled, {}).exports as unknown as Exports;
       this.wasm.init();
     }
-    this.outputAt = this.codesAt + Math.ceil(codes.length / 16) * 16;
+    let at = this.codesAt + Math.ceil(codes.length / 16) * 16;
+    if (route) {
+      const count = route.keys.length;
+      this.partsAt = at;
+      this.tableSize = 2 ** Math.ceil(Math.log2(Math.max(2, count * 2)));
+      this.tableAt = this.partsAt + count * 24;
+      at = this.tableAt + this.tableSize * 4;
+      const keysAt = at;
+      at += route.keys.reduce((n, key) => n + (key?.length ?? 0), 0);
+      at = Math.ceil(at / 16) * 16;
+      const buffersAt = at;
+      at += count * PART_BYTES;
+      this.reserve(at);
+      this.layOutParts(route.keys, keysAt, buffersAt);
+    }
+    this.outputAt = at;
     this.inputAt = this.outputAt + OUTPUT_BYTES;
     this.reserve(this.inputAt + this.inputBytes);
     // A reused instance may have grown for a large packet: its input area is as large.
     this.inputBytes = this.wasm.memory.buffer.byteLength - this.inputAt;
     this.heap = new Uint8Array(this.wasm.memory.buffer);
     this.heapBuffer = Buffer.from(this.wasm.memory.buffer);
-    this.result = new Uint32Array(this.wasm.memory.buffer, this.wasm.result.value as number, 4);
+    this.result = new Uint32Array(this.wasm.memory.buffer, this.wasm.result.value as number, 5);
     this.heap.set(codes, this.codesAt);
   }
 
@@ -108,8 +165,7 @@ export class BatchRowEncoder {
     this.encodePending();
     // A packet read in pieces comes in a buffer of its own whose length bytes mysql2 left unset.
     if (offset !== start + 4 || header(buffer, start) !== end - offset) {
-      this.reference.row(buffer as Buffer, offset, end);
-      this.reference.flush();
+      this.referencePayload(buffer as Buffer, offset, end);
       return;
     }
     this.pending = buffer;
@@ -120,6 +176,39 @@ export class BatchRowEncoder {
   /** Encode and hand over everything received. */
   flush(): void {
     this.encodePending();
+    if (this.parts) for (let i = 0; i < this.route!.keys.length; i++) this.flushPart(i);
+  }
+
+  /** Write the keys and Part records, and have the module index them. */
+  private layOutParts(keys: (Uint8Array | null)[], keysAt: number, buffersAt: number): void {
+    const heap = new Uint8Array(this.wasm.memory.buffer);
+    const parts = new Uint32Array(this.wasm.memory.buffer, this.partsAt, keys.length * 6);
+    let keyAt = keysAt;
+    keys.forEach((key, i) => {
+      if (key === null) this.nullPart = i;
+      else {
+        heap.set(key, keyAt);
+        this.partByKey.set(Buffer.from(key).toString("latin1"), i);
+      }
+      // NULL's part has no key (NO_PART): the module finds it as nullPart, never by value.
+      parts.set([keyAt, key?.length ?? 0xffffffff, buffersAt + i * PART_BYTES, PART_BYTES, 0, 0], i * 6);
+      keyAt += key?.length ?? 0;
+    });
+    heap.fill(0, this.tableAt, this.tableAt + this.tableSize * 4);
+    this.wasm.index_parts(this.partsAt, keys.length, this.tableAt, this.tableSize);
+    this.parts = parts;
+  }
+
+  /** Hand part `i`'s buffered rows to the route; false when it had none. */
+  private flushPart(i: number): boolean {
+    const parts = this.parts!;
+    const used = parts[i * 6 + 4]!;
+    if (used === 0) return false;
+    const at = parts[i * 6 + 2]!;
+    this.route!.deliver(i, this.heap.subarray(at, at + used), parts[i * 6 + 5]!);
+    parts[i * 6 + 4] = 0;
+    parts[i * 6 + 5] = 0;
+    return true;
   }
 
   /** The query is over: its instance goes back to the pool (the encoder must not be used again). */
@@ -188,6 +277,7 @@ export class BatchRowEncoder {
    * incomplete packet may remain), or -(position + 1) of a packet that is not a row.
    */
   private encodeInput(length: number): number {
+    if (this.parts) return this.encodeRouted(length);
     const { wasm } = this;
     let at = 0;
     for (;;) {
@@ -215,13 +305,63 @@ export class BatchRowEncoder {
     }
   }
 
+  /** encodeInput() for routed rows: into each partition's buffer in the module. */
+  private encodeRouted(length: number): number {
+    let at = 0;
+    for (;;) {
+      const why = this.wasm.encode_routed(
+        this.inputAt + at,
+        length - at,
+        this.codesAt,
+        this.codes.length,
+        this.partsAt,
+        this.tableAt,
+        this.tableSize,
+        this.nullPart,
+      );
+      at += this.result[0]!;
+      this.encoded += this.result[2]!;
+      const part = this.result[4]!;
+      if (why === DONE) return at;
+      if (why === NOT_A_ROW) return -at - 1;
+      if (why === NOT_LISTED) throw new RoutingRefused("a row of a partition not listed");
+      // A full buffer is written out; a row that does not fit an empty one, or that the module
+      // hands back, goes to the reference after what its partition already has.
+      if (this.flushPart(part) && why === PART_FULL) continue;
+      if (why !== PART_FULL && why !== REFERENCE_ROW) throw new Error(`rows-to-csv: stop ${why}`);
+      at = this.referenceRow(at);
+    }
+  }
+
   /** The reference encodes the row packet at input position `at`; returns the position after it. */
   private referenceRow(at: number): number {
     const start = this.inputAt + at;
     const end = start + 4 + header(this.heap, start);
-    this.reference.row(this.heapBuffer, start + 4, end);
-    this.reference.flush();
+    this.referencePayload(this.heapBuffer, start + 4, end);
     return end - this.inputAt;
+  }
+
+  /** A row payload for the reference: into flushTo, or routed by its first cell. */
+  private referencePayload(buffer: Buffer, start: number, end: number): void {
+    if (!this.parts) {
+      this.reference.row(buffer, start, end);
+      this.reference.flush();
+      return;
+    }
+    let p = start;
+    let length = buffer[p++]!;
+    let part = this.nullPart;
+    if (length !== 0xfb) {
+      if (length === 0xfc) {
+        length = buffer[p]! | (buffer[p + 1]! << 8);
+        p += 2;
+      } else if (length > 0xfb) throw new RoutingRefused("a partition value of 64 KiB or more");
+      part = this.partByKey.get(buffer.toString("latin1", p, p + length)) ?? -1;
+      p += length;
+    }
+    if (part < 0) throw new RoutingRefused("a row of a partition not listed");
+    this.flushPart(part);
+    this.route!.reference(part, buffer, p, end);
   }
 
   private reserve(bytes: number): void {
@@ -230,6 +370,8 @@ export class BatchRowEncoder {
     memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
     this.heap = new Uint8Array(memory.buffer);
     this.heapBuffer = Buffer.from(memory.buffer);
-    this.result = new Uint32Array(memory.buffer, this.wasm.result.value as number, 4);
+    this.result = new Uint32Array(memory.buffer, this.wasm.result.value as number, 5);
+    // A view of memory that grew reads as empty: its length is the route's.
+    if (this.parts) this.parts = new Uint32Array(memory.buffer, this.partsAt, this.route!.keys.length * 6);
   }
 }

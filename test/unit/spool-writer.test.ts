@@ -1,0 +1,84 @@
+// The two spool writers, the stream (one file at a time) and the direct one (partition-scan.ts,
+// hundreds at once): the same content makes the same file, manifest hash and byte count, however
+// it is cut into writes, since an upload is skipped when the hash is the one stored last.
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SpoolWriter } from "../../src/datalake/spool.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function content(bytes: number, seed: number): Buffer {
+  const out = Buffer.alloc(bytes);
+  let s = seed;
+  for (let i = 0; i < bytes; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    out[i] = 32 + ((s >>> 24) % 90);
+  }
+  return out;
+}
+
+async function written(open: typeof SpoolWriter.open, data: Buffer, maxPiece: number, seed: number) {
+  const spool = mkdtempSync(join(tmpdir(), "panorama-test-"));
+  dirs.push(spool);
+  const key = "openedx/t/lms=x/course_id=c/t.csv";
+  const writer = await open(spool, key);
+  let s = seed;
+  for (let at = 0; at < data.length; ) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    const n = 1 + (s % maxPiece);
+    // A view of a buffer the caller reuses at once: the writer must copy what it keeps.
+    const piece = Buffer.from(data.subarray(at, at + n));
+    writer.write(piece, 1);
+    piece.fill(0);
+    at += n;
+  }
+  const entry = await writer.commit({ table: "t", partitions: [["course_id", "c"]] });
+  const file = readFileSync(join(spool, key));
+  const mode = statSync(join(spool, key)).mode & 0o777;
+  const leftovers = (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
+    n.includes(".partial-"),
+  );
+  return { entry, file, mode, leftovers };
+}
+
+test("a direct writer's file, hash and bytes are a stream writer's, for every way of cutting the writes", async () => {
+  const open = SpoolWriter.open.bind(SpoolWriter);
+  const direct = SpoolWriter.openDirect.bind(SpoolWriter);
+  // Empty, under one piece, exactly one 256 KiB hash piece, and several with a tail.
+  for (const size of [0, 100, 1 << 18, 3 * (1 << 18) + 12_345]) {
+    const data = content(size, size + 1);
+    const reference = await written(open, data, 70_000, 1);
+    expect(reference.file.equals(data)).toBe(true);
+    for (const [maxPiece, seed] of [
+      [1_000, 2],
+      [9_000, 3],
+      [40_000, 4],
+      [300_000, 5],
+    ] as const) {
+      const got = await written(direct, data, maxPiece, seed);
+      expect(got.file.equals(data)).toBe(true);
+      expect(got.entry.hash).toBe(reference.entry.hash);
+      expect(got.entry.bytes).toBe(size);
+      expect(got.mode).toBe(0o600);
+      expect(got.leftovers).toEqual([]);
+    }
+  }
+});
+
+test("an aborted direct writer leaves nothing", async () => {
+  const spool = mkdtempSync(join(tmpdir(), "panorama-test-"));
+  dirs.push(spool);
+  const writer = await SpoolWriter.openDirect(spool, "openedx/t/lms=x/t.csv");
+  writer.write(content(100_000, 9), 10);
+  await writer.abort();
+  expect(
+    (readdirSync(spool, { recursive: true }) as string[]).filter(
+      (n) => n.endsWith(".csv") || n.includes(".partial-"),
+    ),
+  ).toEqual([]);
+});
