@@ -6,8 +6,8 @@
 // /dev/null (and, for reference, running the per-course_id queries panorama sends), `mydumper -t 2
 // -r 50000` (Debian's package, chunked reads by primary key over two connections; installed with
 // scripts/apt-install.sh when missing) and `panorama extract --full` unpartitioned over one
-// connection and over two (one query either way), partitioned by course_id over one connection
-// and over two. Reports medians, ratios to the client's dump and to mydumper, and peak
+// connection (one query) and over two (primary-key ranges), partitioned by course_id over one
+// connection and over two. Reports medians, ratios to the client's dump and to mydumper, and peak
 // RSS. --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize = true: once with
 // no personal column in the table (the packet fast path must not slow down) and once with
 // module_id pseudonymized (one HMAC a row, more than any preset table has for its size).

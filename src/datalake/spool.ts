@@ -52,9 +52,9 @@ export function spoolDir(stateDir: string): string {
 }
 
 export class SpoolWriter {
-  /** null: a direct writer's */
+  /** null: a synchronous writer's */
   private readonly file: Writable | null;
-  /** a direct writer's file, until it is closed */
+  /** a synchronous writer's file, until it is closed */
   private fd: number | null = null;
   private readonly gzip: Gzip | null;
   private hash = 0n;
@@ -71,12 +71,16 @@ export class SpoolWriter {
     /** null: a dry run's writer, which keeps nothing */
     private readonly tempPath: string | null,
     compress: boolean,
-    /** synchronous writes of small chunks, no stream (openDirect) */
-    private readonly direct = false,
+    /**
+     * how chunks reach the file: a stream (compressed files, dry runs), synchronous writes of
+     * whole chunks (plain files), or of small chunks (openDirect)
+     */
+    private readonly mode: "stream" | "sync" | "direct" = "stream",
   ) {
-    if (direct) {
-      if (compress || tempPath === null) throw new Error(`${key}: a direct spool writer writes a plain file`);
-      this.chunk = Buffer.allocUnsafe(DIRECT_CHUNK_BYTES);
+    if (mode !== "stream") {
+      if (compress || tempPath === null)
+        throw new Error(`${key}: a synchronous spool writer writes a plain file`);
+      this.chunk = mode === "direct" ? Buffer.allocUnsafe(DIRECT_CHUNK_BYTES) : takeChunk();
       this.file = null;
       this.gzip = null;
       this.fd = openSync(tempPath, "w+", PRIVATE_FILE);
@@ -95,8 +99,13 @@ export class SpoolWriter {
     }
   }
 
+  /**
+   * A plain file is written synchronously, a chunk at a time: the page cache takes it at once,
+   * where a stream's write would pause the MySQL connection until a pool thread had done it.
+   */
   static async open(spool: string, key: string): Promise<SpoolWriter> {
-    return new SpoolWriter(spool, key, await tempPathFor(spool, key), key.endsWith(".gz"));
+    const compress = key.endsWith(".gz");
+    return new SpoolWriter(spool, key, await tempPathFor(spool, key), compress, compress ? "stream" : "sync");
   }
 
   /**
@@ -105,7 +114,7 @@ export class SpoolWriter {
    * wait on; never compressed. The same bytes, manifest and commit as open()'s.
    */
   static async openDirect(spool: string, key: string): Promise<SpoolWriter> {
-    return new SpoolWriter(spool, key, await tempPathFor(spool, key), false, true);
+    return new SpoolWriter(spool, key, await tempPathFor(spool, key), false, "direct");
   }
 
   /**
@@ -128,10 +137,11 @@ export class SpoolWriter {
   write(data: string | Uint8Array, rows = 0): Promise<void> | undefined {
     this.rows += rows;
     let waiting: Promise<void> | undefined;
-    if (this.direct && typeof data !== "string" && this.used + data.length > this.chunk.length) {
+    if (this.mode === "direct" && typeof data !== "string" && this.used + data.length > this.chunk.length) {
       // A large piece goes to the file as it is, after what the chunk holds.
       this.drain();
       if (data.length >= this.chunk.length / 2) {
+        this.bytes += data.length;
         this.writeDirect(data);
         return undefined;
       }
@@ -161,7 +171,10 @@ export class SpoolWriter {
   private drain(): Promise<void> | undefined {
     if (this.used === 0) return undefined;
     if (this.file === null) {
-      this.writeDirect(this.chunk.subarray(0, this.used));
+      const full = this.chunk.subarray(0, this.used);
+      if (this.mode === "sync") this.count(full);
+      else this.bytes += full.length;
+      this.writeDirect(full);
       this.used = 0;
       return undefined;
     }
@@ -192,7 +205,8 @@ export class SpoolWriter {
       (this.gzip ?? this.file).end();
       await finished;
     } else {
-      this.hashDirect();
+      if (this.mode === "sync") giveChunk(this.chunk);
+      else this.hashDirect();
       this.closeDirect();
     }
     const entry: ManifestEntry = {
@@ -212,7 +226,6 @@ export class SpoolWriter {
   }
 
   private writeDirect(bytes: Uint8Array): void {
-    this.bytes += bytes.length;
     if (this.fd === null) return;
     for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
   }

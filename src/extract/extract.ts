@@ -31,6 +31,7 @@ import {
 import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
 import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
+import { extractRanges, planRanges } from "./pk-ranges.ts";
 import type { TablePlan } from "./table-plan.ts";
 import { probeUnchanged } from "./unchanged-probe.ts";
 
@@ -314,6 +315,33 @@ async function readByScan(
   return true;
 }
 
+/**
+ * A big unpartitioned table in primary-key ranges over the pool, into its one file
+ * (pk-ranges.ts); false when it is not one.
+ */
+async function readByRanges(
+  main: Connection,
+  config: Config,
+  job: PartitionJob,
+  read: Cell[][],
+  onEntry: (entry: ManifestEntry) => Promise<void>,
+): Promise<boolean> {
+  if (job.table.partition_fields.length > 0 || read.length !== 1 || job.dryRun) return false;
+  const ranged = await planRanges(main, config, job.table.name).catch((error) => {
+    throw mysqlError(error, config.mysql, `planning the read of ${job.table.name}`);
+  });
+  if (!ranged) return false;
+  log.debug(
+    `${job.table.name}: ${ranged.ranges.length} primary-key ranges over ${config.mysql.connections} connections`,
+    {
+      table: job.table.name,
+    },
+  );
+  const entry = await extractRanges(main, config, job, ranged, config.mysql.connections);
+  await onEntry(entry);
+  return true;
+}
+
 async function extractTable(
   main: Connection,
   config: Config,
@@ -398,9 +426,10 @@ async function extractTable(
       onRows: (rows: number) => options.events?.rowsRead?.(table.name, rows),
     };
     const readAt = new Date();
-    if (!(await readByScan(config, job, probe.read, plan.partitions.length, record))) {
-      await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
-    }
+    const done =
+      (await readByScan(config, job, probe.read, plan.partitions.length, record)) ||
+      (await readByRanges(main, config, job, probe.read, record));
+    if (!done) await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
     if (!options.dryRun) {
       // The files must be on disk before the watermark and the probes say they were extracted.
       if (probe.read.length > 0) syncFilesystem(config.state_dir);

@@ -161,7 +161,7 @@ export type Row = Cell[];
  * Where CSV goes: text or bytes (only valid during the call) and the rows they complete; a
  * returned promise means "wait before sending more".
  */
-type CsvSink = (bytes: Uint8Array | string, rows: number) => undefined | Promise<void>;
+export type CsvSink = (bytes: Uint8Array | string, rows: number) => undefined | Promise<void>;
 
 interface RowPacket {
   buffer: Buffer;

@@ -67,7 +67,7 @@ export function partitionWhere(table: TableConfig, values: Cell[]): { sql: strin
 }
 
 /** The pseudonymized columns of a job, or null when there are none. */
-function pseudonymColumns(config: Config, columns: Column[]): PseudonymColumns | null {
+export function pseudonymColumns(config: Config, columns: Column[]): PseudonymColumns | null {
   const indexes = columns.flatMap((c, i) => (c.pseudonymized ? [i] : []));
   if (indexes.length === 0) return null;
   const key = config.privacy.key;

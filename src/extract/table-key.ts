@@ -1,11 +1,15 @@
 // A table's primary key as information_schema describes it: what the unchanged probe
-// (unchanged-probe.ts) relies on.
+// (unchanged-probe.ts) and the primary-key ranges (pk-ranges.ts) rely on.
 import type { Connection } from "mysql2";
 import { query } from "./mysql.ts";
+
+const INTEGER_TYPES = ["tinyint", "smallint", "mediumint", "int", "bigint"];
 
 export interface PrimaryKey {
   /** the single column of the primary key */
   column: string;
+  /** an integer column */
+  integer: boolean;
   /** AUTO_INCREMENT: a new row always takes a larger key than any before */
   autoIncrement: boolean;
 }
@@ -16,9 +20,9 @@ export async function primaryKey(
   database: string,
   table: string,
 ): Promise<PrimaryKey | null> {
-  const columns = await query<{ name: string; extra: string }>(
+  const columns = await query<{ name: string; type: string; extra: string }>(
     connection,
-    `SELECT c.COLUMN_NAME AS name, c.EXTRA AS extra
+    `SELECT c.COLUMN_NAME AS name, c.DATA_TYPE AS type, c.EXTRA AS extra
        FROM information_schema.STATISTICS s
        JOIN information_schema.COLUMNS c
          ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
@@ -29,6 +33,7 @@ export async function primaryKey(
   const column = columns[0]!;
   return {
     column: String(column.name),
+    integer: INTEGER_TYPES.includes(String(column.type).toLowerCase()),
     autoIncrement: String(column.extra).toLowerCase().includes("auto_increment"),
   };
 }

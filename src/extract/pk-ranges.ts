@@ -1,0 +1,293 @@
+// A big unpartitioned table read in primary-key ranges over the connection pool (`[mysql]
+// connections`), written in key order into its one spool file: the file is byte for byte the
+// one a single read writes (InnoDB returns a full scan in primary-key order, and each range is
+// ordered by it). The range at the head of the file streams straight into it; a range read ahead
+// of its turn waits on disk (a temporary file in the spool), not in memory, and is copied in
+// when its turn comes.
+import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { Connection } from "mysql2";
+import type { Config } from "../config/types.ts";
+import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
+import { PRIVATE_FILE } from "../state/atomic.ts";
+import { encodeHeader } from "./csv.ts";
+import { type CsvSink, close, connect, ident, query, streamCsv } from "./mysql.ts";
+import {
+  type PartitionJob,
+  partitionKey,
+  partitionPairs,
+  pseudonymColumns,
+  selectList,
+} from "./partition.ts";
+import { partitionFailure } from "./partition-pool.ts";
+import { primaryKey } from "./table-key.ts";
+
+/** Rows per range (mydumper's `-r 50000`). */
+export const RANGE_ROWS = 50_000;
+/** A table estimated smaller than this is one query: ranges would only add round trips. */
+export const RANGED_FROM_ROWS = 4 * RANGE_ROWS;
+const CHUNK_BYTES = 1 << 18;
+
+/** Primary-key bounds of one range: from (inclusive) to (exclusive); null = unbounded. */
+export interface KeyRange {
+  from: bigint | null;
+  to: bigint | null;
+}
+
+export interface RangedRead {
+  column: string;
+  ranges: KeyRange[];
+}
+
+/**
+ * The ranges of a big table, or null to read it in one query: a single integer primary key on
+ * InnoDB, an estimate of at least RANGED_FROM_ROWS rows, and more than one connection. The
+ * first range is open below and the last open above, so rows inserted meanwhile are read too.
+ */
+export async function planRanges(
+  connection: Connection,
+  config: Config,
+  table: string,
+  rowsPerRange = RANGE_ROWS,
+  rangedFrom = RANGED_FROM_ROWS,
+): Promise<RangedRead | null> {
+  if (config.mysql.connections < 2) return null;
+  const key = await primaryKey(connection, config.mysql.database, table);
+  if (!key?.integer) return null;
+  const [info] = await query<{ engine: string | null; rows: string | number | null }>(
+    connection,
+    "SELECT ENGINE AS engine, TABLE_ROWS AS `rows` FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+    [config.mysql.database, table],
+  );
+  // InnoDB returns a full scan in primary-key order: the ranges, in order, are the same bytes.
+  if (String(info?.engine ?? "").toLowerCase() !== "innodb") return null;
+  const estimatedRows = Number(info?.rows ?? 0);
+  if (estimatedRows < rangedFrom) return null;
+  const pk = ident(key.column);
+  const [bounds] = await query<{ low: string | number | null; high: string | number | null }>(
+    connection,
+    `SELECT MIN(${pk}) AS low, MAX(${pk}) AS high FROM ${ident(table)}`,
+  );
+  if (bounds?.low === null || bounds?.low === undefined || bounds.high === null) return null;
+  const low = BigInt(bounds.low);
+  const high = BigInt(bounds.high);
+  const count = BigInt(Math.max(1, Math.ceil(estimatedRows / rowsPerRange)));
+  const step = (high - low + 1n + count - 1n) / count;
+  if (count < 2n || step < 1n) return null;
+  const ranges: KeyRange[] = [];
+  for (let i = 0n; i < count; i++) {
+    ranges.push({
+      from: i === 0n ? null : low + i * step,
+      to: i === count - 1n ? null : low + (i + 1n) * step,
+    });
+  }
+  return { column: key.column, ranges };
+}
+
+function rangeWhere(column: string, range: KeyRange): { sql: string; values: string[] } {
+  const terms: string[] = [];
+  const values: string[] = [];
+  if (range.from !== null) {
+    terms.push(`${ident(column)} >= ?`);
+    values.push(range.from.toString());
+  }
+  if (range.to !== null) {
+    terms.push(`${ident(column)} < ?`);
+    values.push(range.to.toString());
+  }
+  return { sql: terms.length > 0 ? ` WHERE ${terms.join(" AND ")}` : "", values };
+}
+
+/**
+ * A range read ahead of its turn: its CSV in a temporary file of the spool, in large
+ * synchronous writes (the page cache takes them at once; a stream's callbacks would pause the
+ * connection for each), read back into the table's file when its turn comes.
+ */
+class WaitingRange {
+  private fd: number | null;
+  private readonly chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private used = 0;
+  rows = 0;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, "w+", PRIVATE_FILE);
+  }
+
+  write(data: string | Uint8Array, rows: number): undefined {
+    this.rows += rows;
+    const bytes = typeof data === "string" ? Buffer.from(data) : data;
+    let from = 0;
+    while (from < bytes.length) {
+      const n = Math.min(bytes.length - from, CHUNK_BYTES - this.used);
+      this.chunk.set(bytes.subarray(from, from + n), this.used);
+      this.used += n;
+      from += n;
+      if (this.used === CHUNK_BYTES) this.flush();
+    }
+    return undefined;
+  }
+
+  private flush(): void {
+    let written = 0;
+    while (written < this.used) written += writeSync(this.fd!, this.chunk, written, this.used - written);
+    this.used = 0;
+  }
+
+  /** Copy into the table's file, in order, then remove. */
+  async copyInto(writer: SpoolWriter): Promise<void> {
+    this.flush();
+    let rows = this.rows;
+    let position = 0;
+    for (;;) {
+      const bytesRead = readSync(this.fd!, this.chunk, 0, CHUNK_BYTES, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      // The writer copies what it is given: the chunk can be read into again at once.
+      const waiting = writer.write(this.chunk.subarray(0, bytesRead), rows);
+      rows = 0;
+      if (waiting) await waiting;
+    }
+    if (rows > 0) writer.write("", rows);
+    this.discard();
+  }
+
+  discard(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    rmSync(this.path, { force: true });
+  }
+}
+
+/**
+ * Read an unpartitioned table range by range over `connections` connections into its one spool
+ * file. `onRangeDone` (tests) hears each range's index as its read completes.
+ */
+export async function extractRanges(
+  main: Connection,
+  config: Config,
+  job: PartitionJob,
+  read: RangedRead,
+  connections: number,
+  onRangeDone?: (index: number) => void,
+): Promise<ManifestEntry> {
+  const { table, columns, onRows } = job;
+  const partitions = partitionPairs(config, table, []);
+  const key = partitionKey(config, table, []);
+  const pseudonyms = pseudonymColumns(config, columns);
+  const spool = spoolDir(config.state_dir);
+  const writer = await SpoolWriter.open(spool, key);
+  const kinds = columns.map((c) => c.kind);
+  const select = `SELECT ${selectList(columns)} FROM ${ident(table.name)}`;
+  const waiting = new Map<number, WaitingRange>();
+  const temps: WaitingRange[] = [];
+  const finished = new Set<number>();
+  let next = 0;
+  /** the first range not yet wholly in the spool file */
+  let head = 0;
+  let firstError: unknown;
+  let copying: Promise<void> = Promise.resolve();
+  const extra: Connection[] = [];
+
+  // Ranges finished ahead of their turn go into the file once every range before them is in.
+  const advance = () => {
+    copying = copying.then(async () => {
+      while (finished.has(head)) {
+        const parked = waiting.get(head);
+        if (parked) {
+          await parked.copyInto(writer);
+          waiting.delete(head);
+        }
+        head++;
+      }
+    });
+    return copying;
+  };
+
+  /**
+   * Where a range's CSV goes: straight into the file when every range before it is in, else a
+   * temporary file; a parked range that reaches the head while still streaming copies what it
+   * parked into the file and goes on straight (what arrives meanwhile is held: the connection is
+   * paused until the copy is done).
+   */
+  const rangeSink = (index: number) => {
+    if (index === head) return writer.write.bind(writer) as CsvSink;
+    let parked: WaitingRange | null = new WaitingRange(
+      join(spool, `${key}.partial-${process.pid}-range-${index}`),
+    );
+    waiting.set(index, parked);
+    temps.push(parked);
+    let promotion: Promise<void> | null = null;
+    const held: [string | Uint8Array, number][] = [];
+    const promote = async (from: WaitingRange) => {
+      await from.copyInto(writer);
+      while (held.length > 0) {
+        const [data, rows] = held.shift()!;
+        const wait = writer.write(data, rows);
+        if (wait) await wait;
+      }
+      parked = null;
+      promotion = null;
+    };
+    const sink: CsvSink = (data, rows) => {
+      if (parked && !promotion && index === head) {
+        waiting.delete(index);
+        promotion = promote(parked);
+      }
+      if (promotion) {
+        held.push([typeof data === "string" ? data : Buffer.from(data), rows]);
+        return promotion;
+      }
+      return parked ? parked.write(data, rows) : writer.write(data, rows);
+    };
+    return sink;
+  };
+
+  const worker = async (connection: Connection) => {
+    while (firstError === undefined && next < read.ranges.length) {
+      const index = next++;
+      const where = rangeWhere(read.column, read.ranges[index]!);
+      const sink = rangeSink(index);
+      try {
+        await streamCsv(
+          connection,
+          `${select}${where.sql} ORDER BY ${ident(read.column)}`,
+          where.values,
+          kinds,
+          (data, rows) => {
+            onRows?.(rows);
+            return sink(data, rows);
+          },
+          undefined,
+          pseudonyms,
+        ).catch((error) => {
+          throw partitionFailure(error, config, table.name);
+        });
+        onRangeDone?.(index);
+        finished.add(index);
+        await advance();
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
+  };
+
+  try {
+    writer.write(encodeHeader(columns.map((c) => c.name)));
+    const pool = [main];
+    for (let i = 1; i < Math.min(connections, read.ranges.length); i++) {
+      const connection = await connect(config.mysql);
+      extra.push(connection);
+      pool.push(connection);
+    }
+    await Promise.all(pool.map(worker));
+    await copying;
+    if (firstError !== undefined) throw firstError;
+    return await writer.commit({ table: table.name, partitions });
+  } catch (error) {
+    await writer.abort();
+    for (const parked of temps) parked.discard();
+    throw error;
+  } finally {
+    await Promise.all(extra.map(close));
+  }
+}

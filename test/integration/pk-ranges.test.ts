@@ -1,0 +1,273 @@
+// A big unpartitioned table read in primary-key ranges over several connections (pk-ranges.ts),
+// against the real MariaDB: the spool file is byte for byte (and hash for hash) the one a single
+// read writes, with ranges finishing out of order, plain and gzip; a failing range leaves nothing
+// in the spool, whether it fails at its start or halfway through its rows; a range waiting for
+// its turn is a file only the service user can read.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type mysql from "mysql2/promise";
+import { parseConfig } from "../../src/config/load.ts";
+import type { Config } from "../../src/config/types.ts";
+import { listSpool, spoolDir } from "../../src/datalake/spool.ts";
+import { extractTables, planTable } from "../../src/extract/extract.ts";
+import { close, connect } from "../../src/extract/mysql.ts";
+import { extractPartition, type PartitionJob } from "../../src/extract/partition.ts";
+import { extractRanges, type KeyRange, planRanges } from "../../src/extract/pk-ranges.ts";
+import { log } from "../../src/log.ts";
+import { ADVERSARIAL_STRINGS } from "../support/adversarial.ts";
+import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { testConnection, writeTestConfig } from "../support/mysql.ts";
+
+const skip = skipWithoutTestEnv();
+setDefaultTimeout(60_000);
+const ROWS = 30_000;
+let db: mysql.Connection;
+const dirs: string[] = [];
+
+function config(compression: "none" | "gzip", table = "ranged_big"): Config {
+  const cfg = writeTestConfig(`[extract]\npreset = "none"\n\n[[tables]]\nname = "${table}"\n`);
+  dirs.push(cfg.dir);
+  const text = readFileSync(cfg.file, "utf8").replace(
+    "[datalake]",
+    `[datalake]\ncompression = "${compression}"`,
+  );
+  return parseConfig(text, cfg.file, {}).config;
+}
+
+/** Extract ranged_big into a fresh spool, either in one query or over `ranges`. */
+async function extract(
+  compression: "none" | "gzip",
+  ranges: KeyRange[] | null,
+  onRangeDone?: (i: number, spool: string) => void,
+) {
+  const cfg = config(compression);
+  const main = await connect(cfg.mysql);
+  try {
+    const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
+    const job: PartitionJob = { table: plan.table, columns: plan.columns };
+    const entry = ranges
+      ? await extractRanges(main, cfg, job, { column: "id", ranges }, 3, (i) =>
+          onRangeDone?.(i, spoolDir(cfg.state_dir)),
+        )
+      : await extractPartition(main, cfg, job, []);
+    const spool = spoolDir(cfg.state_dir);
+    return {
+      entry,
+      bytes: readFileSync(join(spool, entry.key)),
+      names: readdirSync(spool, { recursive: true }),
+    };
+  } finally {
+    await close(main);
+  }
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  db = await testConnection(testEnv().mysql.scratchDatabase);
+  await db.query(`DROP TABLE IF EXISTS ranged_big;
+    CREATE TABLE ranged_big (id INT AUTO_INCREMENT PRIMARY KEY, s LONGTEXT, n BIGINT, d DATETIME(6)) ENGINE=InnoDB CHARSET utf8mb4;
+    INSERT INTO ranged_big (s, n, d) SELECT CONCAT('row ', seq, REPEAT('x', seq % 50)), seq * 1000003,
+      '2024-01-01' + INTERVAL seq SECOND FROM seq_1_to_${ROWS}`);
+  // Values that need quoting and escaping, spread over the ranges.
+  for (const [i, s] of ADVERSARIAL_STRINGS.entries()) {
+    await db.query("UPDATE ranged_big SET s = ? WHERE id = ?", [s, 1 + ((i * 7919) % ROWS)]);
+  }
+  // Gaps in the keys, as deletions leave them.
+  await db.query("DELETE FROM ranged_big WHERE id BETWEEN 12000 AND 12999 OR id % 97 = 0");
+  await db.query("ANALYZE TABLE ranged_big");
+});
+
+afterAll(async () => {
+  if (skip) return;
+  await db.query("DROP TABLE IF EXISTS ranged_big");
+  await db.end();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)("primary-key ranges", () => {
+  for (const compression of ["none", "gzip"] as const) {
+    test(`ranges finishing out of order write the bytes of a single read (${compression})`, async () => {
+      const single = await extract(compression, null);
+      // A big first range: the small ones after it finish first and wait on disk for their turn.
+      const ranges: KeyRange[] = [
+        { from: null, to: 25_000n },
+        { from: 25_000n, to: 25_100n },
+        { from: 25_100n, to: 25_200n },
+        { from: 25_200n, to: 26_000n },
+        { from: 26_000n, to: null },
+      ];
+      const order: number[] = [];
+      const parkedModes: number[] = [];
+      const ranged = await extract(compression, ranges, (i, spool) => {
+        order.push(i);
+        // A range done ahead of its turn waits in the spool, private like the learner data it holds.
+        if (order.includes(0)) return;
+        for (const name of readdirSync(spool, { recursive: true }) as string[]) {
+          if (name.includes(`-range-${i}`)) parkedModes.push(statSync(join(spool, name)).mode & 0o777);
+        }
+      });
+      expect(order.toSorted()).toEqual([0, 1, 2, 3, 4]);
+      expect(order).not.toEqual([0, 1, 2, 3, 4]);
+      expect(parkedModes.length).toBeGreaterThan(0);
+      for (const mode of parkedModes) expect(mode).toBe(0o600);
+      expect(ranged.entry.key).toBe(single.entry.key);
+      expect(Buffer.compare(ranged.bytes, single.bytes)).toBe(0);
+      expect(ranged.entry.rows).toBe(single.entry.rows);
+      expect(ranged.entry.hash).toBe(single.entry.hash);
+      expect(ranged.entry.bytes).toBe(single.entry.bytes);
+      // Nothing but the file and its manifest: no range's temporary file is left.
+      expect(ranged.names.filter((n) => n.includes(".partial-"))).toEqual([]);
+
+      // A small first range: the big one after it reaches its turn while still being read, and
+      // goes on straight into the file after what it had parked.
+      const late = await extract(compression, [
+        { from: null, to: 50n },
+        { from: 50n, to: null },
+      ]);
+      expect(Buffer.compare(late.bytes, single.bytes)).toBe(0);
+      expect(late.entry.hash).toBe(single.entry.hash);
+    });
+  }
+
+  test("extract reads a table of 200,000 rows or more in ranges, into the file a single query writes", async () => {
+    await db.query(`CREATE OR REPLACE TABLE ranged_large (id BIGINT AUTO_INCREMENT PRIMARY KEY, s VARCHAR(40))
+      ENGINE=InnoDB CHARSET utf8mb4`);
+    try {
+      await db.query("INSERT INTO ranged_large (s) SELECT CONCAT('r', seq, ',\"q\"') FROM seq_1_to_300000");
+      await db.query("DELETE FROM ranged_large WHERE id % 10 = 3");
+      await db.query("ANALYZE TABLE ranged_large");
+      const files: Buffer[] = [];
+      const said: string[] = [];
+      const debug = spyOn(log, "debug").mockImplementation((message: string) => {
+        said.push(message);
+      });
+      try {
+        for (const connections of [1, 2]) {
+          const base = config("none", "ranged_large");
+          const cfg = { ...base, mysql: { ...base.mysql, connections } };
+          const [summary] = await extractTables(cfg, cfg.tables, { full: true, dryRun: false });
+          expect(summary!.error).toBeNull();
+          expect(summary!.rows).toBe(270_000);
+          const [entry] = await listSpool(spoolDir(cfg.state_dir));
+          files.push(readFileSync(join(spoolDir(cfg.state_dir), entry!.key)));
+        }
+      } finally {
+        debug.mockRestore();
+      }
+      // One read in ranges (InnoDB's row estimate sets how many), the other in one query.
+      const ranged = said.filter((m) => m.includes("primary-key ranges"));
+      expect(ranged).toHaveLength(1);
+      expect(ranged[0]).toMatch(/^ranged_large: \d+ primary-key ranges over 2 connections$/);
+      expect(files[0]!.length).toBeGreaterThan(270_000 * 10);
+      expect(Buffer.compare(files[0]!, files[1]!)).toBe(0);
+    } finally {
+      await db.query("DROP TABLE IF EXISTS ranged_large");
+    }
+  });
+
+  test("planned ranges cover every key, open at both ends, and read what a single read does", async () => {
+    const cfg = config("none");
+    const main = await connect(cfg.mysql);
+    try {
+      expect(await planRanges(main, cfg, "ranged_big")).toBeNull(); // far below RANGED_FROM_ROWS
+      const planned = (await planRanges(main, cfg, "ranged_big", 4000, 10_000))!;
+      expect(planned.column).toBe("id");
+      expect(planned.ranges.length).toBeGreaterThan(3);
+      expect(planned.ranges[0]!.from).toBeNull();
+      expect(planned.ranges.at(-1)!.to).toBeNull();
+      for (let i = 1; i < planned.ranges.length; i++)
+        expect(planned.ranges[i]!.from).toBe(planned.ranges[i - 1]!.to);
+      const single = await extract("none", null);
+      const ranged = await extract("none", planned.ranges);
+      expect(Buffer.compare(ranged.bytes, single.bytes)).toBe(0);
+    } finally {
+      await close(main);
+    }
+  });
+
+  test("one connection, or a table without an integer primary key, is read in one query", async () => {
+    const cfg = config("none");
+    const main = await connect(cfg.mysql);
+    try {
+      expect(
+        await planRanges(
+          main,
+          { ...cfg, mysql: { ...cfg.mysql, connections: 1 } },
+          "ranged_big",
+          4000,
+          10_000,
+        ),
+      ).toBeNull();
+      await db.query(
+        "DROP TABLE IF EXISTS ranged_text; CREATE TABLE ranged_text (k VARCHAR(20) PRIMARY KEY) ENGINE=InnoDB",
+      );
+      expect(await planRanges(main, cfg, "ranged_text", 1, 0)).toBeNull();
+    } finally {
+      await db.query("DROP TABLE IF EXISTS ranged_text");
+      await close(main);
+    }
+  });
+
+  test("a range failing halfway through its rows fails the table and leaves nothing in the spool", async () => {
+    // The server raises the error at row 20,000, after it has sent the rows before it.
+    await db.query(`CREATE OR REPLACE VIEW ranged_failing AS
+      SELECT id, s, IF(id = 20000, (SELECT 1 UNION SELECT 2), n) AS n, d FROM ranged_big`);
+    const cfg = config("none");
+    const main = await connect(cfg.mysql);
+    try {
+      const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
+      const job: PartitionJob = { table: { ...plan.table, name: "ranged_failing" }, columns: plan.columns };
+      const ranges: KeyRange[] = [
+        { from: null, to: 5_000n },
+        { from: 5_000n, to: 25_000n },
+        { from: 25_000n, to: null },
+      ];
+      const done: number[] = [];
+      await expect(
+        extractRanges(main, cfg, job, { column: "id", ranges }, 2, (i) => done.push(i)),
+      ).rejects.toThrow(/reading ranged_failing: .*Subquery returns more than 1 row/);
+      expect(done).not.toContain(1);
+      const spool = spoolDir(cfg.state_dir);
+      const files = existsSync(spool)
+        ? (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
+            statSync(join(spool, n)).isFile(),
+          )
+        : [];
+      expect(files).toEqual([]);
+    } finally {
+      await close(main);
+      await db.query("DROP VIEW IF EXISTS ranged_failing");
+    }
+  });
+
+  test("a failing range fails the table and leaves nothing in the spool", async () => {
+    const cfg = config("none");
+    const main = await connect(cfg.mysql);
+    try {
+      const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
+      const job: PartitionJob = {
+        table: plan.table,
+        columns: [...plan.columns, { name: "no_such_column", kind: "string" }],
+      };
+      const ranges: KeyRange[] = [
+        { from: null, to: 10_000n },
+        { from: 10_000n, to: null },
+      ];
+      await expect(extractRanges(main, cfg, job, { column: "id", ranges }, 2)).rejects.toThrow(
+        /reading ranged_big: .*no_such_column/,
+      );
+      expect(await listSpool(spoolDir(cfg.state_dir))).toEqual([]);
+      const spool = spoolDir(cfg.state_dir);
+      expect(
+        existsSync(spool)
+          ? (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
+              statSync(join(spool, n)).isFile(),
+            )
+          : [],
+      ).toEqual([]);
+    } finally {
+      await close(main);
+    }
+  });
+});
