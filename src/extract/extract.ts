@@ -33,7 +33,7 @@ import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
 import { extractRanges, planRanges } from "./pk-ranges.ts";
 import type { TablePlan } from "./table-plan.ts";
-import { probeUnchanged } from "./unchanged-probe.ts";
+import { type ProbeOutcome, probeUnchanged } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -239,7 +239,7 @@ export async function extractTables(
       options.events?.sharedFailure?.(failureText(error));
       return shared(table, unreachable);
     }
-    const summary = await extractTable(connection, config, table, options);
+    const summary = await extractTable(connection, config, table, options, ahead?.get(table));
     if (summary.error !== null) {
       // The failure may have left the connection mid-query or dead: start the next table afresh.
       connection.destroy();
@@ -247,7 +247,14 @@ export async function extractTables(
     }
     return summary;
   };
+  /** the MySQL tables prepared before the first read (planAhead) */
+  let ahead: Map<TableConfig, Prepared> | undefined;
   try {
+    const mysqlTables = tables.filter((t) => t.source !== "course_structures");
+    if (mysqlTables.length > 1 && (options.stopReason?.() ?? null) === null) {
+      ahead = new Map();
+      main = await planAhead(config, mysqlTables, options, ahead);
+    }
     for (const table of tables) {
       const summary = await extractOne(table);
       if (summary === null) continue;
@@ -342,29 +349,90 @@ async function readByRanges(
   return true;
 }
 
+/** A table's plan and the probe of what changed since its last read; plan null: no such table. */
+type Prepared = { plan: null } | { plan: TablePlan; probe: ProbeOutcome };
+
+/**
+ * Plan a table and probe it for changes. Done ahead of the reads (planAhead): the probe is taken
+ * before the read, so a change made in between is seen by the next run, never lost.
+ */
+async function prepareTable(
+  connection: Connection,
+  config: Config,
+  table: TableConfig,
+  options: ExtractOptions,
+): Promise<Prepared> {
+  // Pseudonyms switched on or off, or a new key: older partitions hold the old values. Objects
+  // written in another compression (verify --repair under another setting) are not what the
+  // unchanged probe saw at the last read: read, so that each goes back to its variant.
+  const full =
+    options.full ||
+    fullReadDue(config, table, options.fullEvery) ||
+    pseudonymsChanged(config, table.name) ||
+    compressionChanged(config, table.name);
+  const plan = await planTable(connection, config, table, full).catch((error) => {
+    throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
+  });
+  if (!plan) return { plan };
+  const probe = await probeUnchanged(connection, config, plan, {
+    maySkip: !full,
+    ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
+  }).catch((error) => {
+    throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
+  });
+  return { plan, probe };
+}
+
+/**
+ * Every MySQL table planned and probed before the first read, over `mysql.connections`
+ * connections at once: an hourly run that finds nothing changed is mostly these probes (content
+ * checksums are server scans), which the connections overlap. The reads come after, so no more
+ * connections are open at once than the setting says. A table whose preparation failed is
+ * prepared again in its turn, which reports the failure. Returns a healthy connection for the
+ * reads (null when none is left).
+ */
+async function planAhead(
+  config: Config,
+  tables: TableConfig[],
+  options: ExtractOptions,
+  prepared: Map<TableConfig, Prepared>,
+): Promise<Connection | null> {
+  let next = 0;
+  const healthy: Connection[] = [];
+  const worker = async () => {
+    let connection: Connection | null = null;
+    while (next < tables.length) {
+      const table = tables[next++]!;
+      try {
+        connection ??= await connect(config.mysql);
+        prepared.set(table, await prepareTable(connection, config, table, options));
+      } catch {
+        // The failure may have left the connection mid-query or dead: the next table gets another.
+        connection?.destroy();
+        connection = null;
+      }
+    }
+    if (connection !== null) healthy.push(connection);
+  };
+  await Promise.all(Array.from({ length: Math.min(config.mysql.connections, tables.length) }, worker));
+  await Promise.all(healthy.slice(1).map(close));
+  return healthy[0] ?? null;
+}
+
 async function extractTable(
   main: Connection,
   config: Config,
   table: TableConfig,
   options: ExtractOptions,
+  ahead: Prepared | undefined,
 ): Promise<TableSummary> {
   const started = performance.now();
   const summary = emptySummary(table.name);
   // Listing a big table's partitions and probing them for changes takes seconds: said meanwhile.
   options.events?.tablePlanning?.(table.name);
   try {
-    // Pseudonyms switched on or off, or a new key: older partitions hold the old values. Objects
-    // written in another compression (verify --repair under another setting) are not what the
-    // unchanged probe saw at the last read: read, so that each goes back to its variant.
-    const full =
-      options.full ||
-      fullReadDue(config, table, options.fullEvery) ||
-      pseudonymsChanged(config, table.name) ||
-      compressionChanged(config, table.name);
-    const plan = await planTable(main, config, table, full).catch((error) => {
-      throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
-    });
-    if (!plan) {
+    const prepared = ahead ?? (await prepareTable(main, config, table, options));
+    if (!prepared.plan) {
       log.info(
         `${table.name}: not in ${config.mysql.database}: skipped (this Open edX release has no such table)`,
         {
@@ -374,18 +442,13 @@ async function extractTable(
       summary.absent = true;
       return summary;
     }
+    const { plan, probe } = prepared;
     if (plan.missing.length > 0) {
       log.warn(
         `${table.name}: column${plan.missing.length > 1 ? "s" : ""} ${plan.missing.join(", ")} not in ${config.mysql.database}.${table.name}: written as empty fields (the layout is kept)`,
         { table: table.name },
       );
     }
-    const probe = await probeUnchanged(main, config, plan, {
-      maySkip: !full,
-      ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
-    }).catch((error) => {
-      throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
-    });
     if (probe.unchanged > 0) {
       summary.unchanged = probe.unchanged;
       const what = table.partition_fields.length === 0 ? "table" : `${probe.unchanged} partition(s)`;
@@ -426,8 +489,10 @@ async function extractTable(
       onRows: (rows: number) => options.events?.rowsRead?.(table.name, rows),
     };
     const readAt = new Date();
+    // One scan reads every row of the table: only when every partition is to be read, not those
+    // of a watermark window (the plan lists the table's every partition only when full).
     const done =
-      (await readByScan(config, job, probe.read, plan.partitions.length, record)) ||
+      (plan.full && (await readByScan(config, job, probe.read, plan.partitions.length, record))) ||
       (await readByRanges(main, config, job, probe.read, record));
     if (!done) await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
     if (!options.dryRun) {

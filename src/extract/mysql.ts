@@ -313,6 +313,11 @@ export function streamCsv(
       giveBack();
       connection.off("error", fail);
       connection.destroy();
+      // What the socket still delivers is the rest of an abandoned result: dropped, not parsed
+      // into rows (memory) and warnings about its packets' order.
+      (connection as unknown as { packetParser: Pick<PacketParser, "execute"> }).packetParser = {
+        execute() {},
+      };
       reject(error);
     };
     connection.on("error", fail);

@@ -561,6 +561,34 @@ describe.skipIf(skip)("every partition in one scan", () => {
     ).toEqual(["1", "2", "4", "id"]);
   });
 
+  test("the partitions of a watermark window are read one by one, not by a scan of the whole table", async () => {
+    await db.query(`DROP TABLE IF EXISTS scan_window;
+      CREATE TABLE scan_window (id INT AUTO_INCREMENT PRIMARY KEY, course_id VARCHAR(40), n INT,
+        modified DATETIME(6), KEY (course_id), KEY (modified));
+      INSERT INTO scan_window (course_id, n, modified)
+        SELECT CONCAT('c', seq % 5), seq, '2024-01-01' + INTERVAL seq HOUR FROM seq_1_to_20000`);
+    const cfg = writeTestConfig(
+      `${body("scan_window")}incremental = { timestamp_field = "modified", overlap = "1 hour" }\n`,
+    );
+    const first = await runPanorama(["--config", cfg.file, "--log-level", "debug", "extract"]);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain("scan_window: 5 partitions read in one scan");
+    // Saves in four courses, two of them those of the rows the window (from an hour before the
+    // last read's newest save) holds: the window lists four of the five, all changed, all read.
+    await db.query("UPDATE scan_window SET n = -1, modified = '2026-06-01' WHERE id IN (7, 8, 19999, 20000)");
+    const next = await runPanorama(["--config", cfg.file, "--log-level", "debug", "extract"]);
+    expect(next.code).toBe(0);
+    expect(next.stderr).not.toContain("in one scan");
+    expect(next.stderr).not.toContain("not listed");
+    expect(next.stderr).not.toContain("out of order");
+    const c2 = spoolTexts(cfg.stateDir).get(
+      "openedx/scan_window/lms=lms.example.com/course_id=c2/scan_window.csv",
+    );
+    expect(decodeFile(c2!).find((r) => r[0] === "7")?.[1]).toBe("-1");
+    expect(next.stderr).toMatch(/scan_window: extracted.*"rows":16000,"files":4/);
+    rmSync(cfg.dir, { recursive: true, force: true });
+  });
+
   test("a column the module does not encode (BIT): read one partition at a time", async () => {
     await db.query(`DROP TABLE IF EXISTS scan_bit;
       CREATE TABLE scan_bit (id INT PRIMARY KEY, course_id VARCHAR(40), flag BIT(1));

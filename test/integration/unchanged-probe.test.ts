@@ -8,6 +8,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, t
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
+import { loadConfig } from "../../src/config/load.ts";
+import { extractTables } from "../../src/extract/extract.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -398,5 +400,36 @@ describe.skipIf(skip)("partitions of a table without a timestamp probed by a che
     await db.query("UPDATE probe_events SET grade = 42 WHERE id = 499");
     expect((await run(cfg)).events).toMatchObject({ rows: 100, unread: 1, error: null });
     expect(tree(cfg.datalake).get(eventsKey(4))).toBe((await cleanExtraction()).get(eventsKey(4)));
+  });
+});
+
+describe.skipIf(skip)("every table probed before the first read", () => {
+  test("a change made after a table's probe, while another table is read, reaches the lake at the next run", async () => {
+    const cfg = config(CHECKSUMMED);
+    await run(cfg);
+    const { config: loaded } = await loadConfig({ configPath: cfg.file, env: process.env });
+    await db.query("UPDATE probe_plain SET a = 'plain-changed' WHERE id = 1");
+    let changedMeanwhile = false;
+    const summaries = await extractTables(loaded, loaded.tables, {
+      full: false,
+      dryRun: false,
+      onFile: async (entry) => {
+        if (entry.table !== "probe_plain") return;
+        // probe_parts, next in line, was probed before this read began.
+        await db.query("UPDATE probe_parts SET grade = 77 WHERE id = 4");
+        changedMeanwhile = true;
+      },
+    });
+    expect(changedMeanwhile).toBe(true);
+    expect(summaries.find((s) => s.table === "probe_plain")).toMatchObject({ rows: 30, error: null });
+    expect(summaries.find((s) => s.table === "probe_parts")).toMatchObject({
+      rows: 0,
+      unchanged: 3,
+      error: null,
+    });
+    // The probe recorded is the one taken before the change: the next run sees the partition moved.
+    const next = await run(cfg);
+    expect(next.parts).toMatchObject({ rows: 20, unread: 2, error: null });
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
   });
 });
