@@ -5,7 +5,8 @@
 // side by side in one run, the `mariadb` client dumping the same columns with --batch --quick to
 // /dev/null (and, for reference, running the per-course_id queries panorama sends), `mydumper -t 2
 // -r 50000` (Debian's package, chunked reads by primary key over two connections; installed with
-// scripts/apt-install.sh when missing) and `panorama extract --full` unpartitioned over one
+// scripts/apt-install.sh when missing) and `panorama extract --full` (the executable cron runs,
+// built by scripts/build.sh into the benchmark's directory) unpartitioned over one
 // connection (one query) and over two (primary-key ranges), partitioned by course_id over one
 // connection and over two. Reports medians, ratios to the client's dump and to mydumper, and peak
 // RSS. --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize = true: once with
@@ -19,7 +20,7 @@ import { parseArgs } from "node:util";
 import mysql from "mysql2/promise";
 import { testEnv } from "../test/support/env.ts";
 import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
-import { generateStudentmodule, measure, median } from "./bench-support.ts";
+import { buildExecutable, generateStudentmodule, measure, median } from "./bench-support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -70,8 +71,7 @@ fields = [${COLUMNS.split(", ")
 
 await generateStudentmodule(ROWS);
 const dir = mkdtempSync(join(tmpdir(), "panorama-bench-"));
-const bun = process.execPath;
-const cli = join(import.meta.dir, "..", "src", "cli.ts");
+const executable = buildExecutable(dir);
 const client = Bun.which("mariadb") ?? Bun.which("mysql");
 if (!client) throw new Error("the mariadb (or mysql) client is needed as the baseline");
 if (!Bun.which("mydumper")) {
@@ -130,7 +130,7 @@ const configs = [
 ] as const;
 // Each run of panorama starts from an empty state directory (`clean`).
 const panorama = (c: ReturnType<typeof writeTestConfig>) => ({
-  cmd: [bun, cli, "--config", c.file, "extract", "--full"],
+  cmd: [executable, "--config", c.file, "extract", "--full"],
   clean: c.stateDir,
 });
 const cases: { name: string; cmd: string[]; clean?: string }[] = [
@@ -194,6 +194,8 @@ for (const c of cases) {
   for (let i = 0; i < RUNS; i++) {
     if (c.clean) rmSync(c.clean, { recursive: true, force: true });
     if (c.clean === mydumperOut) mkdirSync(mydumperOut);
+    // Nothing left dirty by the run before: panorama's syncfs would write the other tools' files.
+    Bun.spawnSync(["sync"]);
     const m = await measure(c.cmd);
     times.push(m.seconds);
     rss.push(m.maxRssMiB);

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { testEnv } from "../test/support/env.ts";
 import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
-import { generateStudentmodule, measure } from "./bench-support.ts";
+import { buildExecutable, generateStudentmodule, measure } from "./bench-support.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" } } });
 const ROWS = Number(values.rows);
@@ -25,11 +25,7 @@ await generateStudentmodule(ROWS);
 // The preset's tables; course structures come from MongoDB, which this benchmark does not run.
 const cfg = writeTestConfig(`[extract]\nexclude = ["course_structures"]\n`);
 const buildDir = mkdtempSync(join(tmpdir(), "panorama-bench-steady-"));
-const executable = join(buildDir, "panorama");
-const build = Bun.spawnSync(["bash", join(import.meta.dir, "build.sh"), "--out", executable], {
-  stderr: "pipe",
-});
-if (build.exitCode !== 0) throw new Error(`scripts/build.sh failed: ${build.stderr.toString().slice(-2000)}`);
+const executable = buildExecutable(buildDir);
 
 interface TableRun {
   rows: number;
