@@ -13,6 +13,7 @@ import {
 import { blankUriPassword, decodeOrNull, splitUri, uriCredentials } from "../config/secrets.ts";
 import type { MongodbConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
+import { releaseConsumedReads } from "./mongodb-read-release.ts";
 
 export class MongodbError extends PanoramaError {
   /** the server's codeName (AuthenticationFailed, Unauthorized, ...) or the network error code */
@@ -250,9 +251,15 @@ export interface MongoConnection {
   target: MongoTarget;
 }
 
+let readsReleased = false;
+
 /** Connect, authenticate and ping, so that a wrong host or password fails here, clearly. */
 export async function connectMongo(config: MongodbConfig): Promise<MongoConnection> {
   const target = mongoTarget(config);
+  if (!readsReleased) {
+    releaseConsumedReads();
+    readsReleased = true;
+  }
   let client: MongoClient;
   try {
     client = new MongoClient(target.uri, target.options);
