@@ -233,6 +233,7 @@ export async function extractTables(
     if (unreachable !== null) return shared(table, unreachable);
     let connection: Connection;
     try {
+      if (unreachableAhead) throw unreachableAhead.error;
       connection = main ??= await connect(config.mysql);
     } catch (error) {
       unreachable = `not extracted: ${failureText(error)}`;
@@ -249,11 +250,18 @@ export async function extractTables(
   };
   /** the MySQL tables prepared before the first read (planAhead) */
   let ahead: Map<TableConfig, Prepared> | undefined;
+  /** planAhead could not connect at all: the first MySQL table reports it without trying again */
+  let unreachableAhead: { error: unknown } | null = null;
   try {
     const mysqlTables = tables.filter((t) => t.source !== "course_structures");
     if (mysqlTables.length > 1 && (options.stopReason?.() ?? null) === null) {
       ahead = new Map();
-      main = await planAhead(config, mysqlTables, options, ahead);
+      ({ connection: main, unreachable: unreachableAhead } = await planAhead(
+        config,
+        mysqlTables,
+        options,
+        ahead,
+      ));
     }
     for (const table of tables) {
       const summary = await extractOne(table);
@@ -396,19 +404,28 @@ async function planAhead(
   tables: TableConfig[],
   options: ExtractOptions,
   prepared: Map<TableConfig, Prepared>,
-): Promise<Connection | null> {
+): Promise<{ connection: Connection | null; unreachable: { error: unknown } | null }> {
   let next = 0;
   const healthy: Connection[] = [];
+  let connected = false;
+  let unreachable: { error: unknown } | null = null;
   const worker = async () => {
     let connection: Connection | null = null;
     while (next < tables.length) {
-      const table = tables[next++]!;
       try {
         connection ??= await connect(config.mysql);
+        connected = true;
+      } catch (error) {
+        // Not waited for again table after table: the reads say it once, with its fix.
+        unreachable ??= { error };
+        return;
+      }
+      const table = tables[next++]!;
+      try {
         prepared.set(table, await prepareTable(connection, config, table, options));
       } catch {
         // The failure may have left the connection mid-query or dead: the next table gets another.
-        connection?.destroy();
+        connection.destroy();
         connection = null;
       }
     }
@@ -416,7 +433,7 @@ async function planAhead(
   };
   await Promise.all(Array.from({ length: Math.min(config.mysql.connections, tables.length) }, worker));
   await Promise.all(healthy.slice(1).map(close));
-  return healthy[0] ?? null;
+  return { connection: healthy[0] ?? null, unreachable: connected ? null : unreachable };
 }
 
 async function extractTable(

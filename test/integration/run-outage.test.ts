@@ -93,6 +93,30 @@ describe.skipIf(skip)("run when a server cannot be reached", () => {
     );
   });
 
+  test("MySQL dropping every connection: tried once per connection of the pool, not once per table", async () => {
+    let accepted = 0;
+    const server = createServer((socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const cfg = writeTestConfig(TABLES);
+      dirs.push(cfg.dir);
+      const { port } = server.address() as { port: number };
+      await Bun.write(cfg.file, (await Bun.file(cfg.file).text()).replace(/^port = \d+$/m, `port = ${port}`));
+      const { code, errors } = await runLines(cfg.file);
+      expect(code).toBe(1);
+      expect(errors[0]!.message).toContain("cannot connect");
+      expect(errors.at(-1)!.message).toStartWith(`${NAMES.length} of ${NAMES.length} tables failed (`);
+      // The planning ahead tries each of its 2 connections once; the reads do not try again.
+      expect(accepted).toBeGreaterThan(0);
+      expect(accepted).toBeLessThanOrEqual(2);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test("S3 down: the refused connection first, no table blamed for another's file", async () => {
     const port = await closedPort();
     const cfg = writeS3Config({ endpoint: `http://127.0.0.1:${port}`, body: TABLES });
