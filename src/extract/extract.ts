@@ -421,6 +421,8 @@ async function planAhead(
         return;
       }
       const table = tables[next++]!;
+      // Probing a big table takes seconds: said meanwhile, as for a table planned in its turn.
+      options.events?.tablePlanning?.(table.name);
       try {
         prepared.set(table, await prepareTable(connection, config, table, options));
       } catch {

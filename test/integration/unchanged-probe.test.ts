@@ -410,10 +410,14 @@ describe.skipIf(skip)("every table probed before the first read", () => {
     const { config: loaded } = await loadConfig({ configPath: cfg.file, env: process.env });
     await db.query("UPDATE probe_plain SET a = 'plain-changed' WHERE id = 1");
     let changedMeanwhile = false;
+    const said: string[] = [];
     const summaries = await extractTables(loaded, loaded.tables, {
       full: false,
       dryRun: false,
+      // The progress line names each table while it is probed, ahead of the reads too.
+      events: { tablePlanning: (table) => said.push(`planning ${table}`) },
       onFile: async (entry) => {
+        said.push(`file ${entry.table}`);
         if (entry.table !== "probe_plain") return;
         // probe_parts, next in line, was probed before this read began.
         await db.query("UPDATE probe_parts SET grade = 77 WHERE id = 4");
@@ -421,6 +425,8 @@ describe.skipIf(skip)("every table probed before the first read", () => {
       },
     });
     expect(changedMeanwhile).toBe(true);
+    expect(said.indexOf("planning probe_parts")).toBeGreaterThanOrEqual(0);
+    expect(said.indexOf("planning probe_parts")).toBeLessThan(said.indexOf("file probe_plain"));
     expect(summaries.find((s) => s.table === "probe_plain")).toMatchObject({ rows: 30, error: null });
     expect(summaries.find((s) => s.table === "probe_parts")).toMatchObject({
       rows: 0,
