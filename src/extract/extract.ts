@@ -420,6 +420,8 @@ async function planAhead(
         unreachable ??= { error };
         return;
       }
+      // The other connections may have taken the last tables while this one connected.
+      if (next >= tables.length) break;
       const table = tables[next++]!;
       // Probing a big table takes seconds: said meanwhile, as for a table planned in its turn.
       options.events?.tablePlanning?.(table.name);
