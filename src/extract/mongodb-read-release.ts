@@ -14,6 +14,7 @@ interface SizedMessageTransform {
 
 /** Per transform: the reads not yet copied whole, oldest first, and the bytes copied of the first. */
 const pending = new WeakMap<object, { reads: Buffer[]; copied: number }>();
+let wrapped = false;
 
 function release(read: Buffer): void {
   // Only a buffer of its own: a view into a larger one may share it with something else.
@@ -22,12 +23,19 @@ function release(read: Buffer): void {
   }
 }
 
-/** Wrap the driver's message framing once, so that every read it has consumed is freed. */
-export function releaseConsumedReads(): void {
+/**
+ * Wrap the driver's message framing once, so that every read it has consumed is freed. False
+ * when the driver's internals are not what this expects (another version): nothing is wrapped,
+ * and the reads are left to the collector, as without this module.
+ */
+export function releaseConsumedReads(): boolean {
+  if (wrapped) return true;
   // A static import: the compiled executable bundles it with the driver, as the same module.
-  const { SizedMessageTransform } = driverConnection as { SizedMessageTransform: SizedMessageTransform };
-  const proto = SizedMessageTransform.prototype;
+  const { SizedMessageTransform } = driverConnection as { SizedMessageTransform?: SizedMessageTransform };
+  const proto = SizedMessageTransform?.prototype;
+  if (typeof proto?._transform !== "function") return false;
   const frame = proto._transform;
+  wrapped = true;
   proto._transform = function (this: { bufferPool: { length: number } }, chunk, encoding, callback) {
     const state = pending.get(this) ?? { reads: [], copied: 0 };
     pending.set(this, state);
@@ -43,4 +51,5 @@ export function releaseConsumedReads(): void {
     }
     state.copied = copied;
   };
+  return true;
 }

@@ -251,15 +251,10 @@ export interface MongoConnection {
   target: MongoTarget;
 }
 
-let readsReleased = false;
-
 /** Connect, authenticate and ping, so that a wrong host or password fails here, clearly. */
 export async function connectMongo(config: MongodbConfig): Promise<MongoConnection> {
   const target = mongoTarget(config);
-  if (!readsReleased) {
-    releaseConsumedReads();
-    readsReleased = true;
-  }
+  releaseConsumedReads();
   let client: MongoClient;
   try {
     client = new MongoClient(target.uri, target.options);
