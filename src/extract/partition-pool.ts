@@ -1,5 +1,5 @@
-// Partitions of one table over a small pool of connections, on this thread: each connection
-// takes the next partition when it is done with one. Encoding straight from the packets is cheap
+// Partitions of one table (or the primary-key ranges of one, pk-ranges.ts) over a small pool of
+// connections, on this thread: each connection takes the next when it is done with one. Encoding straight from the packets is cheap
 // enough that the time goes into waiting for the server, which the connections overlap. The
 // first failure stops the dispatch of further partitions; the files already complete stay in
 // the spool.
@@ -18,18 +18,35 @@ export async function extractOverConnections(
   connections: number,
   onEntry: (entry: ManifestEntry) => Promise<void>,
 ): Promise<void> {
+  await overConnections(main, config, connections, partitions, async (connection, values) => {
+    const entry = await extractPartition(connection, config, job, values).catch((error) => {
+      throw partitionFailure(error, config, job.table.name);
+    });
+    // What the consumer throws (an upload that failed) is its own error, not MySQL's.
+    await onEntry(entry);
+  });
+}
+
+/**
+ * `work` for each item, over `main` and up to `connections - 1` more connections opened here
+ * (closed at the end): each connection takes the next item when it is done with one. The first
+ * failure stops the dispatch and is thrown once every connection has stopped.
+ */
+export async function overConnections<T>(
+  main: Connection,
+  config: Config,
+  connections: number,
+  items: readonly T[],
+  work: (connection: Connection, item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let firstError: unknown;
   const extra: Connection[] = [];
   const worker = async (connection: Connection) => {
-    while (firstError === undefined && next < partitions.length) {
-      const values = partitions[next++]!;
+    while (firstError === undefined && next < items.length) {
+      const index = next++;
       try {
-        const entry = await extractPartition(connection, config, job, values).catch((error) => {
-          throw partitionFailure(error, config, job.table.name);
-        });
-        // What the consumer throws (an upload that failed) is its own error, not MySQL's.
-        await onEntry(entry);
+        await work(connection, items[index]!, index);
       } catch (error) {
         firstError ??= error;
       }
@@ -37,7 +54,7 @@ export async function extractOverConnections(
   };
   try {
     const pool = [main];
-    for (let i = 1; i < Math.min(connections, partitions.length); i++) {
+    for (let i = 1; i < Math.min(connections, items.length); i++) {
       const connection = await connect(config.mysql);
       extra.push(connection);
       pool.push(connection);

@@ -11,7 +11,7 @@ import type { Config } from "../config/types.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
 import { PRIVATE_FILE } from "../state/atomic.ts";
 import { encodeHeader } from "./csv.ts";
-import { type CsvSink, close, connect, ident, query, streamCsv } from "./mysql.ts";
+import { type CsvSink, ident, query, streamCsv } from "./mysql.ts";
 import {
   type PartitionJob,
   partitionKey,
@@ -19,7 +19,7 @@ import {
   pseudonymColumns,
   selectList,
 } from "./partition.ts";
-import { partitionFailure } from "./partition-pool.ts";
+import { overConnections, partitionFailure } from "./partition-pool.ts";
 import { primaryKey } from "./table-key.ts";
 
 /** Rows per range (mydumper's `-r 50000`). */
@@ -181,12 +181,9 @@ export async function extractRanges(
   const waiting = new Map<number, WaitingRange>();
   const temps: WaitingRange[] = [];
   const finished = new Set<number>();
-  let next = 0;
   /** the first range not yet wholly in the spool file */
   let head = 0;
-  let firstError: unknown;
   let copying: Promise<void> = Promise.resolve();
-  const extra: Connection[] = [];
 
   // Ranges finished ahead of their turn go into the file once every range before them is in.
   const advance = () => {
@@ -242,52 +239,33 @@ export async function extractRanges(
     return sink;
   };
 
-  const worker = async (connection: Connection) => {
-    while (firstError === undefined && next < read.ranges.length) {
-      const index = next++;
-      const where = rangeWhere(read.column, read.ranges[index]!);
-      const sink = rangeSink(index);
-      try {
-        await streamCsv(
-          connection,
-          `${select}${where.sql} ORDER BY ${ident(read.column)}`,
-          where.values,
-          kinds,
-          (data, rows) => {
-            onRows?.(rows);
-            return sink(data, rows);
-          },
-          undefined,
-          pseudonyms,
-        ).catch((error) => {
-          throw partitionFailure(error, config, table.name);
-        });
-        onRangeDone?.(index);
-        finished.add(index);
-        await advance();
-      } catch (error) {
-        firstError ??= error;
-      }
-    }
-  };
-
   try {
     writer.write(encodeHeader(columns.map((c) => c.name)));
-    const pool = [main];
-    for (let i = 1; i < Math.min(connections, read.ranges.length); i++) {
-      const connection = await connect(config.mysql);
-      extra.push(connection);
-      pool.push(connection);
-    }
-    await Promise.all(pool.map(worker));
-    await copying;
-    if (firstError !== undefined) throw firstError;
+    await overConnections(main, config, connections, read.ranges, async (connection, range, index) => {
+      const where = rangeWhere(read.column, range);
+      const sink = rangeSink(index);
+      await streamCsv(
+        connection,
+        `${select}${where.sql} ORDER BY ${ident(read.column)}`,
+        where.values,
+        kinds,
+        (data, rows) => {
+          onRows?.(rows);
+          return sink(data, rows);
+        },
+        undefined,
+        pseudonyms,
+      ).catch((error) => {
+        throw partitionFailure(error, config, table.name);
+      });
+      onRangeDone?.(index);
+      finished.add(index);
+      await advance();
+    });
     return await writer.commit({ table: table.name, partitions });
   } catch (error) {
     await writer.abort();
     for (const parked of temps) parked.discard();
     throw error;
-  } finally {
-    await Promise.all(extra.map(close));
   }
 }
