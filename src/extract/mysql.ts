@@ -310,11 +310,10 @@ export function streamCsv(
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
-      giveBack();
       connection.off("error", fail);
       connection.destroy();
-      // What the socket still delivers is the rest of an abandoned result: dropped, not parsed
-      // into rows (memory) and warnings about its packets' order.
+      // Neither mysql2's parser nor streamRows' gets what the socket still delivers, the rest of
+      // an abandoned result: dropped, not parsed into rows (memory) and warnings about its order.
       (connection as unknown as { packetParser: Pick<PacketParser, "execute"> }).packetParser = {
         execute() {},
       };
