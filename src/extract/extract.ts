@@ -309,10 +309,10 @@ async function readByScan(
   config: Config,
   job: PartitionJob,
   read: Cell[][],
-  listed: number,
+  plan: TablePlan,
   onEntry: (entry: ManifestEntry) => Promise<void>,
 ): Promise<boolean> {
-  if (!scanApplies(config, job, read, listed)) return false;
+  if (!scanApplies(config, job, read, plan)) return false;
   const connection = await connect(config.mysql);
   let entries: ManifestEntry[];
   try {
@@ -370,6 +370,8 @@ async function prepareTable(
   table: TableConfig,
   options: ExtractOptions,
 ): Promise<Prepared> {
+  // Listing a big table's partitions and probing them for changes takes seconds: said meanwhile.
+  options.events?.tablePlanning?.(table.name);
   // Pseudonyms switched on or off, or a new key: older partitions hold the old values. Objects
   // written in another compression (verify --repair under another setting) are not what the
   // unchanged probe saw at the last read: read, so that each goes back to its variant.
@@ -423,8 +425,6 @@ async function planAhead(
       // The other connections may have taken the last tables while this one connected.
       if (next >= tables.length) break;
       const table = tables[next++]!;
-      // Probing a big table takes seconds: said meanwhile, as for a table planned in its turn.
-      options.events?.tablePlanning?.(table.name);
       try {
         prepared.set(table, await prepareTable(connection, config, table, options));
       } catch {
@@ -449,8 +449,6 @@ async function extractTable(
 ): Promise<TableSummary> {
   const started = performance.now();
   const summary = emptySummary(table.name);
-  // Listing a big table's partitions and probing them for changes takes seconds: said meanwhile.
-  options.events?.tablePlanning?.(table.name);
   try {
     const prepared = ahead ?? (await prepareTable(main, config, table, options));
     if (!prepared.plan) {
@@ -510,10 +508,8 @@ async function extractTable(
       onRows: (rows: number) => options.events?.rowsRead?.(table.name, rows),
     };
     const readAt = new Date();
-    // One scan reads every row of the table: only when every partition is to be read, not those
-    // of a watermark window (the plan lists the table's every partition only when full).
     const done =
-      (plan.full && (await readByScan(config, job, probe.read, plan.partitions.length, record))) ||
+      (await readByScan(config, job, probe.read, plan, record)) ||
       (await readByRanges(main, config, job, probe.read, record));
     if (!done) await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
     if (!options.dryRun) {

@@ -13,6 +13,7 @@ import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts"
 import { encodeHeader } from "./csv.ts";
 import { type Cell, ident, streamCsv } from "./mysql.ts";
 import { type PartitionJob, partitionKey, partitionPairs, selectList } from "./partition.ts";
+import type { TablePlan } from "./table-plan.ts";
 import { RoutingRefused } from "./wasm/rows-to-csv.ts";
 
 /** Files open at once at most (one a partition), well under the usual limit of 1,024. */
@@ -21,13 +22,18 @@ export const SCAN_MAX_PARTITIONS = 256;
 /** The scan cannot serve this read: nothing was kept, read per partition instead. */
 export class ScanGaveUp extends Error {}
 
-/** Whether one scan can read these partitions: all of the table's, few, of one plain field. */
-export function scanApplies(config: Config, job: PartitionJob, read: Cell[][], listed: number): boolean {
+/**
+ * Whether one scan can read these partitions: all of the table's, few, of one plain field. The
+ * plan lists every partition of the table only when it is full: the partitions of a watermark
+ * window are some of them, and a scan would meet the others' rows.
+ */
+export function scanApplies(config: Config, job: PartitionJob, read: Cell[][], plan: TablePlan): boolean {
   return (
     !job.dryRun &&
     job.table.partition_fields.length === 1 &&
+    plan.full &&
     read.length > 1 &&
-    read.length === listed &&
+    read.length === plan.partitions.length &&
     read.length <= SCAN_MAX_PARTITIONS &&
     config.datalake.compression === "none" &&
     !job.columns.some((c) => c.pseudonymized) &&
