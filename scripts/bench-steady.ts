@@ -7,10 +7,9 @@
 // DESIGN §7, skips what cannot have changed), and a third after 1% of the courses had activity in
 // the last hour. Reports, per run, the rows read (from runs.json), the time, the ratios to the
 // first run, and peak RSS (GNU time), with the tables that were read. It runs the executable
-// cron runs (scripts/build.sh, built into a temporary directory first), not `bun src/cli.ts`,
+// cron runs (scripts/build.sh, built into the config's directory first), not `bun src/cli.ts`,
 // whose start compiles the sources: a run that finds nothing changed is mostly its start.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { testEnv } from "../test/support/env.ts";
@@ -24,8 +23,7 @@ const database = testEnv().mysql.scratchDatabase;
 await generateStudentmodule(ROWS);
 // The preset's tables; course structures come from MongoDB, which this benchmark does not run.
 const cfg = writeTestConfig(`[extract]\nexclude = ["course_structures"]\n`);
-const buildDir = mkdtempSync(join(tmpdir(), "panorama-bench-steady-"));
-const executable = buildExecutable(buildDir);
+const executable = buildExecutable(cfg.dir);
 
 interface TableRun {
   rows: number;
@@ -93,4 +91,3 @@ for (const r of [first, quiet, active]) {
   }
 }
 rmSync(cfg.dir, { recursive: true, force: true });
-rmSync(buildDir, { recursive: true, force: true });
