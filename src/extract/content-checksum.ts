@@ -13,21 +13,30 @@ import { ident } from "./mysql.ts";
  */
 const UNHASHED = `1${"0".repeat(30)}`;
 
+/** A column the checksum hashes; `notNull`: the server's column is NOT NULL. */
+export interface HashedColumn {
+  name: string;
+  notNull?: boolean;
+}
+
 /**
- * The hash of one row: CRC32 of the values as bytes (CAST AS BINARY: columns of different
- * collations never meet, and JSON is its text) joined by a NUL byte, then which of them are NULL
- * (NULL differs from ''). CRC32, as pt-table-checksum does by default: it tells a changed row
- * from the one before but for one chance in 2^32, and costs the server a quarter of what MD5 did
- * with the hex-to-decimal conversion its sum needed (student_anonymoususerid, 50,000 rows: 16
- * against 67 ms), which made the content checksums most of an hourly run that finds nothing
- * changed. Joined, not length-prefixed: LENGTH and CONCAT per column tripled the server's time.
- * Only a NUL byte moving across a column boundary, all else equal, keeps the hash; `full_every`'s
- * read catches that, and the rare collision.
+ * The hash of one row: CRC32 of the values as bytes joined by a NUL byte, then which of the
+ * nullable ones are NULL (NULL differs from ''; a NOT NULL column never is). The binary separator
+ * makes CONCAT_WS's result a binary string, which takes each value as its bytes, as CAST(... AS
+ * BINARY) did (the same hash for text of any character set, JSON, numbers and dates; columns of
+ * different collations never meet), without a cast per column. CRC32, as pt-table-checksum does
+ * by default: it tells a changed row from the one before but for one chance in 2^32, and costs
+ * the server a quarter of what MD5 did. Without the casts and the NOT NULL columns' ISNULL, the
+ * server's time drops by a third (student_courseenrollment, 50,000 rows: 18.5 against 28 ms).
+ * Joined, not length-prefixed: LENGTH and CONCAT per column tripled the server's time. Only a NUL
+ * byte moving across a column boundary, all else equal, keeps the hash; `full_every`'s read
+ * catches that, and the rare collision.
  */
-export function rowHash(columns: string[]): string {
-  const values = columns.map((name) => `CAST(${ident(name)} AS BINARY)`);
-  const nulls = columns.map((name) => `ISNULL(${ident(name)})`);
-  return `CRC32(CONCAT_WS(X'00', ${values.join(", ")}, CONCAT(${nulls.join(", ")})))`;
+export function rowHash(columns: HashedColumn[]): string {
+  const values = columns.map((c) => ident(c.name));
+  const nulls = columns.filter((c) => !c.notNull).map((c) => `ISNULL(${ident(c.name)})`);
+  const parts = nulls.length > 0 ? [...values, `CONCAT(${nulls.join(", ")})`] : values;
+  return `CRC32(CONCAT_WS(X'00', ${parts.join(", ")}))`;
 }
 
 /**
@@ -35,16 +44,17 @@ export function rowHash(columns: string[]): string {
  * (exact whatever their size). The hash is referenced once: each reference costs a whole hash per
  * row (a derived table computing it once is merged back into the query).
  */
-export function checksumMeasures(columns: string[]): string {
+export function checksumMeasures(columns: HashedColumn[]): string {
   return `CAST(COUNT(*) AS CHAR) AS n, CAST(SUM(COALESCE(${rowHash(columns)}, ${UNHASHED})) AS CHAR) AS s`;
 }
 
 /**
  * A signature of the checksum's `n` and `s`; null when some row could not be hashed. Named by
- * its hash: a probe recorded with another (MD5 before) differs, and its table is read once.
+ * its hash: a probe recorded with another (MD5, then CRC32 of cast values) differs, and its
+ * table is read once.
  */
 export function checksumSignature(n: unknown, s: unknown): string | null {
   const sum = s === null || s === undefined ? "0" : String(s);
   if (BigInt(sum) >= BigInt(UNHASHED)) return null;
-  return `crc32:${String(n)}/${sum}`;
+  return `crc32b:${String(n)}/${sum}`;
 }

@@ -63,6 +63,8 @@ export interface LayoutField {
   type: string;
   /** written as an empty field: never read (DESIGN §9), or absent from this table (§10) */
   empty: boolean;
+  /** the column exists and is NOT NULL */
+  notNull: boolean;
 }
 
 export interface ResolvedFields {
@@ -110,6 +112,7 @@ export async function resolveFields(
       name: f.name,
       type: column?.type ?? f.type,
       empty: column === undefined || forbidden.includes(f.name),
+      notNull: column?.nullable === false,
     };
   });
   return { fields, missing, columns };
@@ -141,7 +144,12 @@ export async function planTable(
   }
   const columns: Column[] = fields
     .filter((f) => !table.partition_fields.includes(f.name))
-    .map((f) => ({ name: f.name, kind: columnKind(f.type), ...(f.empty ? { empty: true } : {}) }));
+    .map((f) => ({
+      name: f.name,
+      kind: columnKind(f.type),
+      ...(f.empty ? { empty: true } : {}),
+      ...(f.notNull && !f.empty ? { notNull: true } : {}),
+    }));
   if (columns.length === 0)
     throw new TableError(`${table.name}: no column left once partition fields are removed`);
   markPseudonymized(config, table, columns);
@@ -411,6 +419,8 @@ async function planAhead(
   const healthy: Connection[] = [];
   let connected = false;
   let unreachable: { error: unknown } | null = null;
+  /** the tables in the order they are prepared: the first connection asks for their sizes */
+  let queue: Promise<TableConfig[]> | null = null;
   const worker = async () => {
     let connection: Connection | null = null;
     while (next < tables.length) {
@@ -422,9 +432,11 @@ async function planAhead(
         unreachable ??= { error };
         return;
       }
+      queue ??= largestFirst(connection, config.mysql.database, tables);
+      const order = await queue;
       // The other connections may have taken the last tables while this one connected.
-      if (next >= tables.length) break;
-      const table = tables[next++]!;
+      if (next >= order.length) break;
+      const table = order[next++]!;
       try {
         prepared.set(table, await prepareTable(connection, config, table, options));
       } catch {
@@ -438,6 +450,23 @@ async function planAhead(
   await Promise.all(Array.from({ length: Math.min(config.mysql.connections, tables.length) }, worker));
   await Promise.all(healthy.slice(1).map(close));
   return { connection: healthy[0] ?? null, unreachable: connected ? null : unreachable };
+}
+
+/**
+ * The tables, the largest first (information_schema's estimate of their rows): a big table's
+ * probe (a checksum or COUNT(*) of every row) taken last would leave the other connections idle
+ * while it runs. Its original order when the estimate cannot be had.
+ */
+async function largestFirst(connection: Connection, database: string, tables: TableConfig[]) {
+  const names = [...new Set(tables.map((t) => t.name))];
+  const rows = await query<{ name: string; rows: number | string | null }>(
+    connection,
+    `SELECT TABLE_NAME AS name, TABLE_ROWS AS \`rows\` FROM information_schema.TABLES
+      WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (${names.map(() => "?").join(", ")})`,
+    [database, ...names],
+  ).catch(() => []);
+  const size = new Map(rows.map((r) => [String(r.name), Number(r.rows ?? 0)]));
+  return tables.toSorted((a, b) => (size.get(b.name) ?? 0) - (size.get(a.name) ?? 0));
 }
 
 async function extractTable(

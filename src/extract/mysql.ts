@@ -132,6 +132,8 @@ export interface ColumnInfo {
   type: string;
   /** COLUMN_TYPE: int(11), varchar(255), datetime(6), ... */
   columnType: string;
+  /** IS_NULLABLE: the column may hold NULL */
+  nullable: boolean;
 }
 
 /** Columns of a table in table order, or null when the table does not exist. */
@@ -140,9 +142,9 @@ export async function tableColumns(
   database: string,
   table: string,
 ): Promise<ColumnInfo[] | null> {
-  const rows = await query<{ name: string; type: string; columnType: string }>(
+  const rows = await query<{ name: string; type: string; columnType: string; nullable: string }>(
     connection,
-    `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, COLUMN_TYPE AS columnType
+    `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, COLUMN_TYPE AS columnType, IS_NULLABLE AS nullable
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
     [database, table],
   );
@@ -151,6 +153,7 @@ export async function tableColumns(
     name: String(r.name),
     type: String(r.type).toLowerCase(),
     columnType: String(r.columnType),
+    nullable: String(r.nullable).toUpperCase() !== "NO",
   }));
 }
 

@@ -19,6 +19,8 @@ export interface Column {
   empty?: boolean;
   /** a personal value, written as its pseudonym (DESIGN §11) */
   pseudonymized?: boolean;
+  /** the server's column is NOT NULL (the content checksum need not tell NULL from a value) */
+  notNull?: boolean;
 }
 
 /** The select list: each column, or a NULL in its place (the column itself is never named). */

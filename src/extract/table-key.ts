@@ -20,14 +20,17 @@ export async function primaryKey(
   database: string,
   table: string,
 ): Promise<PrimaryKey | null> {
+  // Both sides name the table as constants: joined on the other side's TABLE_SCHEMA and
+  // TABLE_NAME, the server opens every table of the schema to list COLUMNS (6–8 ms a table here
+  // with 40 tables, against 0.5; an LMS has hundreds).
   const columns = await query<{ name: string; type: string; extra: string }>(
     connection,
     `SELECT c.COLUMN_NAME AS name, c.DATA_TYPE AS type, c.EXTRA AS extra
        FROM information_schema.STATISTICS s
-       JOIN information_schema.COLUMNS c
-         ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
-      WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.INDEX_NAME = 'PRIMARY'`,
-    [database, table],
+       JOIN information_schema.COLUMNS c ON c.COLUMN_NAME = s.COLUMN_NAME
+      WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.INDEX_NAME = 'PRIMARY'
+        AND c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ?`,
+    [database, table, database, table],
   );
   if (columns.length !== 1) return null;
   const column = columns[0]!;

@@ -105,7 +105,7 @@ function maxMeasure(pk: string, changed: string): Measure {
 
 /** The content checksum (content-checksum.ts) of the columns the plan reads from the table. */
 function checksumMeasure(plan: TablePlan): Measure {
-  const columns = plan.columns.filter((c) => !c.empty).map((c) => c.name);
+  const columns = plan.columns.filter((c) => !c.empty);
   return { sql: checksumMeasures(columns), signature: ([n, s]) => checksumSignature(n, s) };
 }
 

@@ -12,7 +12,7 @@ export interface TableProbes {
   read_at: string;
   /**
    * partition key (probeKey) → "count/max pk/max changed_field" ("count/max pk" when probed
-   * through the indexes), or "crc32:count/sum" (the content checksum); "" for an unpartitioned table
+   * through the indexes), or "crc32b:count/sum" (the content checksum); "" for an unpartitioned table
    */
   signatures: Record<string, string>;
   /**

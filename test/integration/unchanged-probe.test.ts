@@ -272,6 +272,7 @@ describe.skipIf(skip)("tables that do not qualify for the cheap probe are probed
       "UPDATE probe_plain SET a = 'a', b = ',b' WHERE id = 9", // the same, across the separator
       "UPDATE probe_plain SET doc = JSON_OBJECT('n', 'changed') WHERE id = 11",
       "UPDATE probe_plain SET c = 'é' WHERE id = 12",
+      "UPDATE probe_plain SET id = 31 WHERE id = 30", // a NOT NULL column, hashed without a NULL mark
     ];
     for (const change of changes) {
       await db.query(change);
