@@ -11,9 +11,12 @@ describe("rowHash", () => {
   });
 
   test("no NULL marks when every column is NOT NULL", () => {
-    expect(rowHash([{ name: "id", notNull: true }, { name: "name", notNull: true }])).toBe(
-      "CRC32(CONCAT_WS(X'00', `id`, `name`))",
-    );
+    expect(
+      rowHash([
+        { name: "id", notNull: true },
+        { name: "name", notNull: true },
+      ]),
+    ).toBe("CRC32(CONCAT_WS(X'00', `id`, `name`))");
   });
 
   test("a name that is not an identifier never reaches the SQL", () => {
