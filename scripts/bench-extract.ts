@@ -8,12 +8,21 @@
 // scripts/apt-install.sh when missing) and `panorama extract --full` (the executable cron runs,
 // built by scripts/build.sh into the benchmark's directory) unpartitioned over one
 // connection (one query) and over two (primary-key ranges), partitioned by course_id over one
-// connection and over two. Reports medians, ratios to the client's dump and to mydumper, and peak
-// RSS. --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize = true: once with
+// connection and over two. Reports medians, ratios to the client's dump and to mydumper, peak
+// RSS, and the CPU time of the command and of the server during it (both share this machine's
+// cores, so together they bound the time). --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize = true: once with
 // no personal column in the table (the packet fast path must not slow down) and once with
 // module_id pseudonymized (one HMAC a row, more than any preset table has for its size).
 import { randomBytes } from "node:crypto";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -185,29 +194,62 @@ const cases: { name: string; cmd: string[]; clean?: string }[] = [
     : []),
 ];
 
+// The server's CPU time (/proc/PID/stat, in clock ticks): the server runs on the same cores as
+// the tools, so a case's time is bounded by the CPU that the tool and the server spend together.
+const serverStat = await (async () => {
+  const db = await testConnection(database);
+  const [rows] = await db.query({ sql: "SELECT @@pid_file", rowsAsArray: true });
+  await db.end();
+  const pidFile = String((rows as [string][])[0]![0]);
+  const pid = existsSync(pidFile) ? readFileSync(pidFile, "utf8").trim() : "";
+  return pid && existsSync(`/proc/${pid}/stat`) ? `/proc/${pid}/stat` : null;
+})();
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+function serverCpuSeconds(): number {
+  if (!serverStat) return Number.NaN;
+  // Fields after the command's name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = readFileSync(serverStat, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
 // One untimed pass loads the table into the buffer pool.
 await measure(cases[0]!.cmd);
-const results: { name: string; seconds: number; rss: number }[] = [];
+const results: { name: string; seconds: number; rss: number; cpu: number; server: number }[] = [];
 for (const c of cases) {
   const times: number[] = [];
   const rss: number[] = [];
+  const cpu: number[] = [];
+  const server: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     if (c.clean) rmSync(c.clean, { recursive: true, force: true });
     if (c.clean === mydumperOut) mkdirSync(mydumperOut);
     // Nothing left dirty by the run before: panorama's syncfs would write the other tools' files.
     Bun.spawnSync(["sync"]);
+    const serverBefore = serverCpuSeconds();
     const m = await measure(c.cmd);
+    server.push(serverCpuSeconds() - serverBefore);
+    // Each run starts with the memory the run before freed: in a VM whose memory the host gives
+    // on first touch, a run that writes 384 MB into pages nobody had freed took twice the CPU
+    // (1.39 against 0.72 s for the same extraction), which penalized the first run of each case.
+    if (c.clean) rmSync(c.clean, { recursive: true, force: true });
     times.push(m.seconds);
     rss.push(m.maxRssMiB);
+    cpu.push(m.cpuSeconds);
   }
-  results.push({ name: c.name, seconds: median(times), rss: Math.max(...rss) });
+  results.push({
+    name: c.name,
+    seconds: median(times),
+    rss: Math.max(...rss),
+    cpu: median(cpu),
+    server: median(server),
+  });
 }
 const baseline = results[0]!.seconds;
 const dumper = results.find((r) => r.name.startsWith("mydumper"))!.seconds;
 console.log(`\n${ROWS.toLocaleString("en-US")} rows of courseware_studentmodule, median of ${RUNS} runs`);
 for (const r of results) {
   console.log(
-    `${r.name.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s  ${(r.seconds / baseline).toFixed(2)}x client  ${(r.seconds / dumper).toFixed(2)}x mydumper  peak RSS ${r.rss.toFixed(0)} MiB  ${Math.round(ROWS / r.seconds).toLocaleString("en-US")} rows/s`,
+    `${r.name.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s  ${(r.seconds / baseline).toFixed(2)}x client  ${(r.seconds / dumper).toFixed(2)}x mydumper  peak RSS ${r.rss.toFixed(0)} MiB  ${Math.round(ROWS / r.seconds).toLocaleString("en-US")} rows/s  CPU ${r.cpu.toFixed(2)} s + server ${r.server.toFixed(2)} s`,
   );
 }
 for (const d of [dir, ...configs.map((c) => c.dir)]) rmSync(d, { recursive: true, force: true });

@@ -13,6 +13,8 @@ export interface Measure {
   seconds: number;
   /** peak RSS of the command alone */
   maxRssMiB: number;
+  /** CPU time of the command and its children, user and system */
+  cpuSeconds: number;
   code: number;
   /** the command's standard output, when asked for (else it goes nowhere) */
   stdout?: string;
@@ -22,7 +24,7 @@ export interface Measure {
 let runs = 0;
 
 /**
- * Runs `cmd` under GNU time (`%M`: the command's own peak RSS in KiB). Bun's resourceUsage() of
+ * Runs `cmd` under GNU time (`%M`: the command's own peak RSS in KiB; `%U %S`: its CPU time). Bun's resourceUsage() of
  * a child reports the largest child ever waited for, so a case would show an earlier case's peak.
  * time's report goes to a file: Bun makes the stderr pipe it shares with its child non-blocking,
  * and time's own write to it can then fail. Throws when the command fails, unless allowFailure.
@@ -34,7 +36,7 @@ export async function measure(
 ): Promise<Measure> {
   const report = join(tmpdir(), `panorama-bench-time-${process.pid}-${++runs}`);
   const started = performance.now();
-  const child = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", report, ...cmd], {
+  const child = Bun.spawn(["/usr/bin/time", "-f", "%U %S %M", "-o", report, ...cmd], {
     stdout: options.stdout ? "pipe" : "ignore",
     stderr: "pipe",
     env: { ...process.env, ...env },
@@ -52,9 +54,17 @@ export async function measure(
   // A failed command's report starts with "Command exited with non-zero status N".
   const text = readFileSync(report, "utf8");
   rmSync(report, { force: true });
-  const kib = /(\d+)\s*$/.exec(text)?.[1];
-  if (kib === undefined) throw new Error(`no peak RSS in time's report: ${text}`);
-  return { seconds, maxRssMiB: Number(kib) / 1024, code, stdout, stderr };
+  const figures = /([\d.]+) ([\d.]+) (\d+)\s*$/.exec(text);
+  if (!figures) throw new Error(`no CPU time and peak RSS in time's report: ${text}`);
+  const [, user, system, kib] = figures;
+  return {
+    seconds,
+    maxRssMiB: Number(kib) / 1024,
+    cpuSeconds: Number(user) + Number(system),
+    code,
+    stdout,
+    stderr,
+  };
 }
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
