@@ -3,7 +3,7 @@
 // `<key>.manifest.json`) is in place, so a file in the spool is always whole and described.
 import { once } from "node:events";
 import { closeSync, createWriteStream, openSync, readSync, writeSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { Writable } from "node:stream";
 import { createGzip, type Gzip } from "node:zlib";
@@ -297,7 +297,9 @@ export async function listSpool(spool: string): Promise<ManifestEntry[]> {
 
 /**
  * Remove temporary files and manifests left by a process that died mid-write, and each file
- * whose manifest is damaged (with the manifest): it cannot be told complete.
+ * whose manifest is damaged (with the manifest): it cannot be told complete. Then the directories
+ * that uploads left empty: every partition ever written had one, and each run walked them all.
+ * Called under the lock, before this process writes to the spool.
  */
 export async function cleanSpool(spool: string): Promise<number> {
   let removed = 0;
@@ -331,7 +333,17 @@ export async function cleanSpool(spool: string): Promise<number> {
       removed += 2;
     }
   }
+  await removeEmptyDirectories(spool, names);
   return removed;
+}
+
+/** The spool's empty directories, deepest first (a parent empties once its children are gone). */
+async function removeEmptyDirectories(spool: string, names: string[]): Promise<void> {
+  const depth = (name: string) => name.split(sep).length;
+  for (const name of names.toSorted((a, b) => depth(b) - depth(a))) {
+    // Not a directory, or not empty: left as it is.
+    await rmdir(join(spool, name)).catch(() => {});
+  }
 }
 
 /** Remove an uploaded file and its manifest entry (file first: a manifest alone is ignored). */

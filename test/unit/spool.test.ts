@@ -4,7 +4,7 @@
 // be read as one (empty or torn by a power cut: manifests are not fsynced one by one) makes its
 // file untrusted: listSpool leaves it out with a warning, cleanSpool removes the pair.
 import { afterEach, expect, spyOn, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanSpool, listSpool, MANIFEST_SUFFIX, spoolDir } from "../../src/datalake/spool.ts";
@@ -25,6 +25,24 @@ test("cleanSpool removes what a killed writer left, and only that", async () => 
   expect(await cleanSpool(spool)).toBe(4);
   expect(readdirSync(dir).sort()).toEqual(["t.csv", `t.csv${MANIFEST_SUFFIX}`]);
   expect((await listSpool(spool)).map((e) => e.key)).toEqual(["openedx/t/lms=x/t.csv"]);
+});
+
+test("cleanSpool removes the directories uploads left empty, deepest first; the spool and a directory holding a file stay", async () => {
+  const { spool, dir } = damagedSpool({});
+  const uploaded = join(spool, "openedx", "sm", "lms=x");
+  for (const course of ["course_id=a", "course_id=b"]) mkdirSync(join(uploaded, course), { recursive: true });
+  mkdirSync(join(dir, "course_id=c"));
+  expect(await cleanSpool(spool)).toBe(0);
+  expect(existsSync(join(spool, "openedx", "sm"))).toBe(false);
+  expect(existsSync(join(dir, "course_id=c"))).toBe(false);
+  expect(readdirSync(dir).sort()).toEqual(["t.csv", `t.csv${MANIFEST_SUFFIX}`]);
+  expect((await listSpool(spool)).map((e) => e.key)).toEqual(["openedx/t/lms=x/t.csv"]);
+  // Nothing but empty directories: all go, the spool itself stays.
+  rmSync(join(spool, "openedx"), { recursive: true });
+  mkdirSync(join(uploaded, "course_id=a"), { recursive: true });
+  await cleanSpool(spool);
+  expect(readdirSync(spool)).toEqual([]);
+  rmSync(spool, { recursive: true });
 });
 
 const warn = spyOn(log, "warn").mockImplementation(() => {});
