@@ -14,22 +14,14 @@
 // no personal column in the table (the packet fast path must not slow down) and once with
 // module_id pseudonymized (one HMAC a row, more than any preset table has for its size).
 import { randomBytes } from "node:crypto";
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import mysql from "mysql2/promise";
 import { testEnv } from "../test/support/env.ts";
 import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
-import { buildExecutable, generateStudentmodule, measure, median } from "./bench-support.ts";
+import { buildExecutable, generateStudentmodule, measure, median, serverCpuReader } from "./bench-support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -194,23 +186,9 @@ const cases: { name: string; cmd: string[]; clean?: string }[] = [
     : []),
 ];
 
-// The server's CPU time (/proc/PID/stat, in clock ticks): the server runs on the same cores as
-// the tools, so a case's time is bounded by the CPU that the tool and the server spend together.
-const serverStat = await (async () => {
-  const db = await testConnection(database);
-  const [rows] = await db.query({ sql: "SELECT @@pid_file", rowsAsArray: true });
-  await db.end();
-  const pidFile = String((rows as [string][])[0]![0]);
-  const pid = existsSync(pidFile) ? readFileSync(pidFile, "utf8").trim() : "";
-  return pid && existsSync(`/proc/${pid}/stat`) ? `/proc/${pid}/stat` : null;
-})();
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-function serverCpuSeconds(): number {
-  if (!serverStat) return Number.NaN;
-  // Fields after the command's name (which may hold spaces): utime and stime are the 12th and 13th.
-  const fields = readFileSync(serverStat, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
+// The server runs on the same cores as the tools: a case's time is bounded by the CPU that the
+// tool and the server spend together.
+const serverCpuSeconds = await serverCpuReader();
 
 // One untimed pass loads the table into the buffer pool.
 await measure(cases[0]!.cmd);
