@@ -5,14 +5,15 @@
 // side by side in one run, the `mariadb` client dumping the same columns with --batch --quick to
 // /dev/null (and, for reference, running the per-course_id queries panorama sends), `mydumper -t 2
 // -r 50000` (Debian's package, chunked reads by primary key over two connections; installed with
-// scripts/apt-install.sh when missing) and `panorama extract --full` (the executable cron runs,
-// built by scripts/build.sh into the benchmark's directory) unpartitioned over one
-// connection (one query) and over two (primary-key ranges), partitioned by course_id over one
-// connection and over two. Reports medians, ratios to the client's dump and to mydumper, peak
-// RSS, and the CPU time of the command and of the server during it (both share this machine's
-// cores, so together they bound the time). --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize = true: once with
-// no personal column in the table (the packet fast path must not slow down) and once with
-// module_id pseudonymized (one HMAC a row, more than any preset table has for its size).
+// scripts/apt-install.sh when missing), alone and followed by `sync` (its files on disk, as
+// panorama's are when it ends), and `panorama extract --full` (the executable cron runs, built by
+// scripts/build.sh into the benchmark's directory) unpartitioned over one connection (one query)
+// and over two (primary-key ranges), partitioned by course_id over one connection and over two.
+// Reports medians, ratios to the client's dump and to mydumper alone, peak RSS, and the CPU time
+// of the command and of the server during it (both share this machine's cores, so together they
+// bound the time). --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize =
+// true: once with no personal column in the table (the packet fast path must not slow down) and
+// once with module_id pseudonymized (one HMAC a row, more than any preset table has for its size).
 import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -122,6 +123,28 @@ const clientArgs = (): string[] => [
 ];
 
 const mydumperOut = join(dir, "mydumper");
+const mydumperCommand = [
+  mydumper,
+  "-h",
+  env.host,
+  "-P",
+  String(env.port),
+  "-u",
+  env.user,
+  "-p",
+  env.password,
+  "-B",
+  database,
+  "-T",
+  "courseware_studentmodule",
+  "-t",
+  "2",
+  "-r",
+  "50000",
+  "--no-locks",
+  "-o",
+  mydumperOut,
+];
 const configs = [
   config(false, 1),
   config(false, 2),
@@ -147,28 +170,14 @@ const cases: { name: string; cmd: string[]; clean?: string }[] = [
     // The whole table (all its columns), as the issue measured it; FTWRL needs RELOAD, which the
     // test user lacks, hence --no-locks (the read itself is the same).
     name: "mydumper -t 2 -r 50000",
-    cmd: [
-      mydumper,
-      "-h",
-      env.host,
-      "-P",
-      String(env.port),
-      "-u",
-      env.user,
-      "-p",
-      env.password,
-      "-B",
-      database,
-      "-T",
-      "courseware_studentmodule",
-      "-t",
-      "2",
-      "-r",
-      "50000",
-      "--no-locks",
-      "-o",
-      mydumperOut,
-    ],
+    cmd: mydumperCommand,
+    clean: mydumperOut,
+  },
+  {
+    // The same files on disk when it ends, as panorama's are (it syncs them before it records
+    // the extraction): the comparison at equal durability. The run before left nothing dirty.
+    name: "mydumper -t 2 -r 50000, then sync",
+    cmd: ["sh", "-c", '"$0" "$@" && sync', ...mydumperCommand],
     clean: mydumperOut,
   },
   { name: "panorama extract --full (unpartitioned, 1 connection)", ...panorama(configs[0]!) },
@@ -223,7 +232,7 @@ for (const c of cases) {
   });
 }
 const baseline = results[0]!.seconds;
-const dumper = results.find((r) => r.name.startsWith("mydumper"))!.seconds;
+const dumper = results.find((r) => r.name === "mydumper -t 2 -r 50000")!.seconds;
 console.log(`\n${ROWS.toLocaleString("en-US")} rows of courseware_studentmodule, median of ${RUNS} runs`);
 for (const r of results) {
   console.log(
