@@ -405,6 +405,35 @@ describe.skipIf(skip)("partitions of a table without a timestamp probed by a che
 });
 
 describe.skipIf(skip)("every table probed before the first read", () => {
+  test("the largest tables are probed first (a big probe left for last would run alone); the reads keep the configured order", async () => {
+    await db.query(
+      "INSERT INTO probe_parts SELECT seq, CONCAT('course-v1:Org+P', seq % 3, '+2024'), 1 FROM seq_61_to_5000",
+    );
+    await db.query("ANALYZE TABLE probe_parts, probe_plain");
+    const cfg = config(CHECKSUMMED);
+    const { config: loaded } = await loadConfig({ configPath: cfg.file, env: process.env });
+    const said: string[] = [];
+    const summaries = await extractTables(loaded, loaded.tables, {
+      full: false,
+      dryRun: false,
+      events: { tablePlanning: (table) => said.push(`planning ${table}`) },
+      onFile: async (entry) => {
+        if (!said.includes(`file ${entry.table}`)) said.push(`file ${entry.table}`);
+      },
+    });
+    expect(loaded.tables.map((t) => t.name)).toEqual(["probe_plain", "probe_parts"]);
+    expect(said).toEqual([
+      "planning probe_parts",
+      "planning probe_plain",
+      "file probe_plain",
+      "file probe_parts",
+    ]);
+    expect(summaries.map((s) => [s.table, s.rows, s.error])).toEqual([
+      ["probe_plain", 30, null],
+      ["probe_parts", 5000, null],
+    ]);
+  });
+
   test("a change made after a table's probe, while another table is read, reaches the lake at the next run", async () => {
     const cfg = config(CHECKSUMMED);
     await run(cfg);
