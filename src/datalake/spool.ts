@@ -10,6 +10,7 @@ import { createGzip, type Gzip } from "node:zlib";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
 import { atomicTempWriter, PRIVATE_DIR, PRIVATE_FILE, writeJsonAtomic } from "../state/atomic.ts";
+import { startWriteback } from "../state/libc.ts";
 
 export const MANIFEST_SUFFIX = ".manifest.json";
 const TEMP_MARK = ".partial-";
@@ -17,6 +18,8 @@ const TEMP_MARK = ".partial-";
 const CHUNK_BYTES = 1 << 18;
 /** A direct writer's chunk: hundreds of files open at once keep a few MiB. */
 const DIRECT_CHUNK_BYTES = 1 << 14;
+/** how much of a file is written before its write-back is started (sync_file_range) */
+const WRITEBACK_BYTES = 8 << 20;
 const encoder = new TextEncoder();
 /**
  * Written chunks, shared by the writers: a partition's file reuses the previous one's instead of
@@ -64,6 +67,9 @@ export class SpoolWriter {
   private bytes = 0;
   private rows = 0;
   private closed = false;
+  /** a synchronous writer's: bytes in its file, and where the write-back not yet started begins */
+  private fileBytes = 0;
+  private writebackFrom = 0;
 
   private constructor(
     readonly spool: string,
@@ -228,6 +234,13 @@ export class SpoolWriter {
   private writeDirect(bytes: Uint8Array): void {
     if (this.fd === null) return;
     for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
+    this.fileBytes += bytes.length;
+    // The disk takes a big file while it is written: the syncfs before the watermark moves then
+    // waits for the last few MiB, not for all of it (1 M rows, 384 MB: 0.11 s of that sync).
+    if (this.fileBytes - this.writebackFrom >= WRITEBACK_BYTES) {
+      startWriteback(this.fd, this.writebackFrom, this.fileBytes - this.writebackFrom);
+      this.writebackFrom = this.fileBytes;
+    }
   }
 
   /**

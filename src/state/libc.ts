@@ -1,5 +1,6 @@
-// The two C library calls Bun does not expose: flock(2) for the run lock and syncfs(2) to make a
-// whole spool durable with one call instead of one fsync per file.
+// The C library calls Bun does not expose: flock(2) for the run lock, syncfs(2) to make a whole
+// spool durable with one call instead of one fsync per file, and sync_file_range(2) to start the
+// write-back of a big file while it is still being written.
 import { dlopen, FFIType } from "bun:ffi";
 
 const NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
@@ -36,4 +37,32 @@ export function flock(fd: number, operation: number): number {
 
 export function syncfs(fd: number): number {
   return load().syncfs(fd);
+}
+
+const SYNC_FILE_RANGE_WRITE = 2;
+const WRITEBACK_SYMBOLS = {
+  sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
+} as const;
+type Writeback = ReturnType<typeof dlopen<typeof WRITEBACK_SYMBOLS>>["symbols"];
+/** null: this C library has no sync_file_range, and write-back starts at the sync */
+let writeback: Writeback | null | undefined;
+
+/**
+ * Start writing `length` bytes of the file at `offset` to disk, without waiting for it
+ * (SYNC_FILE_RANGE_WRITE). Only a head start: the spool's syncfs still makes the file durable.
+ * Returns -1 when it could not (no such call in this C library, or not a regular file).
+ */
+export function startWriteback(fd: number, offset: number, length: number): number {
+  if (writeback === undefined) {
+    writeback = null;
+    for (const name of NAMES) {
+      try {
+        writeback = dlopen(name, WRITEBACK_SYMBOLS).symbols;
+        break;
+      } catch {
+        // try the next name
+      }
+    }
+  }
+  return writeback ? writeback.sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE) : -1;
 }
