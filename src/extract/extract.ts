@@ -548,7 +548,7 @@ async function extractTable(
         saveWatermark(config.state_dir, table.name, plan.nextWatermark);
         summary.watermark = plan.nextWatermark;
       }
-      saveProbes(config.state_dir, table.name, probe.record(readAt));
+      saveProbes(config.state_dir, table.name, probe.record(readAt, summary.rows));
     }
     if (!options.dryRun) {
       savePseudonymState(config, table.name);
