@@ -22,10 +22,14 @@ import {
 import { overConnections, partitionFailure } from "./partition-pool.ts";
 import { primaryKey } from "./table-key.ts";
 
-/** Rows per range (mydumper's `-r 50000`). */
-export const RANGE_ROWS = 50_000;
+/**
+ * Rows per range: twice mydumper's `-r 50000`. Each range is a query, and one finishing while
+ * the next is parked stalls while it is copied in: 1 M rows over 2 connections took 0.93 s in
+ * ranges of 10,000 rows, 0.90 s of 50,000, 0.87 s of 125,000 (medians of 9, alternated).
+ */
+export const RANGE_ROWS = 100_000;
 /** A table estimated smaller than this is one query: ranges would only add round trips. */
-export const RANGED_FROM_ROWS = 4 * RANGE_ROWS;
+export const RANGED_FROM_ROWS = 200_000;
 const CHUNK_BYTES = 1 << 18;
 
 /** Primary-key bounds of one range: from (inclusive) to (exclusive); null = unbounded. */
@@ -262,8 +266,11 @@ export async function extractRanges(
       });
       onRangeDone?.(index);
       finished.add(index);
-      await advance();
+      // Not waited for: this connection's next range starts while the ranges now in turn are
+      // copied in, so the server reads it meanwhile. A failed copy fails the table below.
+      advance().catch(() => {});
     });
+    await copying;
     return await writer.commit({ table: table.name, partitions });
   } catch (error) {
     await writer.abort();
