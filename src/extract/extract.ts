@@ -32,6 +32,7 @@ import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
 import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
 import { extractRanges, planRanges } from "./pk-ranges.ts";
+import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
 import type { TablePlan } from "./table-plan.ts";
 import { type ProbeOutcome, probeUnchanged } from "./unchanged-probe.ts";
 
@@ -84,9 +85,12 @@ export async function resolveFields(
   connection: Connection,
   config: Config,
   table: TableConfig,
+  schema: SchemaSnapshot | null = null,
 ): Promise<ResolvedFields | null> {
   const database = config.mysql.database;
-  const columns = await tableColumns(connection, database, table.name);
+  const columns = schema
+    ? (schema.get(table.name)?.columns ?? null)
+    : await tableColumns(connection, database, table.name);
   if (!columns) {
     if (table.preset) return null;
     throw new TableError(
@@ -124,8 +128,9 @@ export async function planTable(
   config: Config,
   table: TableConfig,
   full: boolean,
+  schema: SchemaSnapshot | null = null,
 ): Promise<TablePlan | null> {
-  const resolved = await resolveFields(connection, config, table);
+  const resolved = await resolveFields(connection, config, table, schema);
   if (!resolved) return null;
   const { fields, missing } = resolved;
   const existing = resolved.columns.map((c) => c.name);
@@ -377,6 +382,7 @@ async function prepareTable(
   config: Config,
   table: TableConfig,
   options: ExtractOptions,
+  schema: SchemaSnapshot | null = null,
 ): Promise<Prepared> {
   // Listing a big table's partitions and probing them for changes takes seconds: said meanwhile.
   options.events?.tablePlanning?.(table.name);
@@ -388,12 +394,13 @@ async function prepareTable(
     fullReadDue(config, table, options.fullEvery) ||
     pseudonymsChanged(config, table.name) ||
     compressionChanged(config, table.name);
-  const plan = await planTable(connection, config, table, full).catch((error) => {
+  const plan = await planTable(connection, config, table, full, schema).catch((error) => {
     throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
   });
   if (!plan) return { plan };
   const probe = await probeUnchanged(connection, config, plan, {
     maySkip: !full,
+    schema,
     ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
   }).catch((error) => {
     throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
@@ -419,8 +426,11 @@ async function planAhead(
   const healthy: Connection[] = [];
   let connected = false;
   let unreachable: { error: unknown } | null = null;
-  /** the tables in the order they are prepared: the first connection asks for their sizes */
-  let queue: Promise<TableConfig[]> | null = null;
+  /**
+   * What information_schema says of them all (null: it could not be asked, each table asks for
+   * itself), asked by the first connection, and the order they are prepared in
+   */
+  let planning: Promise<{ schema: SchemaSnapshot | null; order: TableConfig[] }> | null = null;
   const worker = async () => {
     let connection: Connection | null = null;
     while (next < tables.length) {
@@ -432,13 +442,19 @@ async function planAhead(
         unreachable ??= { error };
         return;
       }
-      queue ??= largestFirst(connection, config.mysql.database, tables);
-      const order = await queue;
+      planning ??= snapshotSchema(
+        connection,
+        config.mysql.database,
+        tables.map((t) => t.name),
+      )
+        .catch(() => null)
+        .then((schema) => ({ schema, order: largestFirst(tables, schema) }));
+      const { schema, order } = await planning;
       // The other connections may have taken the last tables while this one connected.
       if (next >= order.length) break;
       const table = order[next++]!;
       try {
-        prepared.set(table, await prepareTable(connection, config, table, options));
+        prepared.set(table, await prepareTable(connection, config, table, options, schema));
       } catch {
         // The failure may have left the connection mid-query or dead: the next table gets another.
         connection.destroy();
@@ -453,20 +469,13 @@ async function planAhead(
 }
 
 /**
- * The tables, the largest first (information_schema's estimate of their rows): a big table's
- * probe (a checksum or COUNT(*) of every row) taken last would leave the other connections idle
- * while it runs. Its original order when the estimate cannot be had.
+ * The tables, the largest first by information_schema's estimate: a big table's probe (a
+ * checksum or COUNT(*) of every row) taken last would leave the other connections idle while it
+ * runs. In their own order when the estimate could not be had.
  */
-async function largestFirst(connection: Connection, database: string, tables: TableConfig[]) {
-  const names = [...new Set(tables.map((t) => t.name))];
-  const rows = await query<{ name: string; rows: number | string | null }>(
-    connection,
-    `SELECT TABLE_NAME AS name, TABLE_ROWS AS \`rows\` FROM information_schema.TABLES
-      WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (${names.map(() => "?").join(", ")})`,
-    [database, ...names],
-  ).catch(() => []);
-  const size = new Map(rows.map((r) => [String(r.name), Number(r.rows ?? 0)]));
-  return tables.toSorted((a, b) => (size.get(b.name) ?? 0) - (size.get(a.name) ?? 0));
+function largestFirst(tables: TableConfig[], schema: SchemaSnapshot | null): TableConfig[] {
+  const rows = (table: TableConfig) => schema?.get(table.name)?.estimatedRows ?? 0;
+  return tables.toSorted((a, b) => rows(b) - rows(a));
 }
 
 async function extractTable(

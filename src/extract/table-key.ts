@@ -32,6 +32,11 @@ export async function primaryKey(
         AND c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ?`,
     [database, table, database, table],
   );
+  return primaryKeyOf(columns);
+}
+
+/** The primary key made of its columns as information_schema gives them; null unless just one. */
+export function primaryKeyOf(columns: { name: string; type: string; extra: string }[]): PrimaryKey | null {
   if (columns.length !== 1) return null;
   const column = columns[0]!;
   return {

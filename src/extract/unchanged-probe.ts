@@ -15,6 +15,7 @@ import { pseudonymState } from "../privacy/state.ts";
 import { readProbes, type TableProbes } from "../state/probes.ts";
 import { checksumMeasures, checksumSignature } from "./content-checksum.ts";
 import { type Cell, ident, query } from "./mysql.ts";
+import type { SchemaSnapshot } from "./schema-snapshot.ts";
 import { primaryKey } from "./table-key.ts";
 import type { TablePlan } from "./table-plan.ts";
 
@@ -43,9 +44,18 @@ export interface ProbeOptions {
   maySkip: boolean;
   /** seconds: an unpartitioned table not read for this long is read (0 or undefined: never forced) */
   fullEvery?: number;
+  /** what information_schema said of the run's tables (schema-snapshot.ts); null: ask it here */
+  schema?: SchemaSnapshot | null;
 }
 
-async function hasColumn(connection: Connection, database: string, table: string, column: string) {
+async function hasColumn(
+  connection: Connection,
+  database: string,
+  table: string,
+  column: string,
+  schema: SchemaSnapshot | null,
+) {
+  if (schema) return schema.get(table)?.columns.some((c) => c.name === column) ?? false;
   const rows = await query<unknown>(
     connection,
     "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
@@ -55,7 +65,13 @@ async function hasColumn(connection: Connection, database: string, table: string
 }
 
 /** A view is read on every run: probing it may cost what reading it does (a join, a slow filter). */
-async function isBaseTable(connection: Connection, database: string, table: string) {
+async function isBaseTable(
+  connection: Connection,
+  database: string,
+  table: string,
+  schema: SchemaSnapshot | null,
+) {
+  if (schema) return schema.get(table)?.baseTable ?? false;
   const rows = await query<unknown>(
     connection,
     "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
@@ -121,12 +137,17 @@ function checksumMeasure(plan: TablePlan): Measure {
  * The cheap measure when the table qualifies (auto-increment key, and a changed timestamp it
  * has), else the content checksum.
  */
-async function measureOf(connection: Connection, config: Config, plan: TablePlan): Promise<Measure> {
+async function measureOf(
+  connection: Connection,
+  config: Config,
+  plan: TablePlan,
+  schema: SchemaSnapshot | null,
+): Promise<Measure> {
   const table = plan.table;
   const database = config.mysql.database;
   const changed = table.changed_field ?? table.incremental?.timestamp_field ?? null;
   if (changed === null) return checksumMeasure(plan);
-  if (!(await hasColumn(connection, database, table.name, changed))) {
+  if (!(await hasColumn(connection, database, table.name, changed, schema))) {
     // A preset table on a release without the column just probes its content; a configured one says why.
     if (!table.preset) {
       log.warn(
@@ -136,7 +157,9 @@ async function measureOf(connection: Connection, config: Config, plan: TablePlan
     }
     return checksumMeasure(plan);
   }
-  const key = await primaryKey(connection, database, table.name);
+  const key = schema
+    ? (schema.get(table.name)?.primaryKey ?? null)
+    : await primaryKey(connection, database, table.name);
   return key?.autoIncrement ? maxMeasure(key.column, changed) : checksumMeasure(plan);
 }
 
@@ -149,8 +172,9 @@ export async function probeUnchanged(
 ): Promise<ProbeOutcome> {
   const readAll: ProbeOutcome = { read: plan.partitions, unread: [], unchanged: 0, record: () => null };
   const table = plan.table;
-  if (!(await isBaseTable(connection, config.mysql.database, table.name))) return readAll;
-  const measure = await measureOf(connection, config, plan);
+  const schema = options.schema ?? null;
+  if (!(await isBaseTable(connection, config.mysql.database, table.name, schema))) return readAll;
+  const measure = await measureOf(connection, config, plan, schema);
   const fp = fingerprint(config, plan);
   const before = readProbes(config.state_dir)[table.name];
   const previous = before?.fingerprint === fp ? before : undefined;
