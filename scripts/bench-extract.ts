@@ -9,9 +9,9 @@
 // panorama's are when it ends), and `panorama extract --full` (the executable cron runs, built by
 // scripts/build.sh into the benchmark's directory) unpartitioned over one connection (one query)
 // and over two (primary-key ranges), partitioned by course_id over one connection and over two.
-// Reports medians, ratios to the client's dump and to mydumper alone, peak RSS, and the CPU time
-// of the command and of the server during it (both share this machine's cores, so together they
-// bound the time). --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize =
+// Runs the cases round after round (each once a round). Reports medians, ratios to the client's
+// dump and to mydumper alone, peak RSS, and the CPU time of the command and of the server during
+// it (both share this machine's cores, so together they bound the time). --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize =
 // true: once with no personal column in the table (the packet fast path must not slow down) and
 // once with module_id pseudonymized (one HMAC a row, more than any preset table has for its size).
 import { randomBytes } from "node:crypto";
@@ -201,36 +201,40 @@ const serverCpuSeconds = await serverCpuReader();
 
 // One untimed pass loads the table into the buffer pool.
 await measure(cases[0]!.cmd);
-const results: { name: string; seconds: number; rss: number; cpu: number; server: number }[] = [];
-for (const c of cases) {
-  const times: number[] = [];
-  const rss: number[] = [];
-  const cpu: number[] = [];
-  const server: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
+const samples = cases.map(() => ({
+  times: [] as number[],
+  rss: [] as number[],
+  cpu: [] as number[],
+  server: [] as number[],
+}));
+// Round after round, each case once a round: what the machine does meanwhile (this VM's host
+// varies by a tenth from one minute to the next) falls on every case alike.
+for (let i = 0; i < RUNS; i++) {
+  for (const [k, c] of cases.entries()) {
     if (c.clean) rmSync(c.clean, { recursive: true, force: true });
     if (c.clean === mydumperOut) mkdirSync(mydumperOut);
     // Nothing left dirty by the run before: panorama's syncfs would write the other tools' files.
     Bun.spawnSync(["sync"]);
     const serverBefore = serverCpuSeconds();
     const m = await measure(c.cmd);
-    server.push(serverCpuSeconds() - serverBefore);
+    const sample = samples[k]!;
+    sample.server.push(serverCpuSeconds() - serverBefore);
     // Each run starts with the memory the run before freed: in a VM whose memory the host gives
     // on first touch, a run that writes 384 MB into pages nobody had freed took twice the CPU
     // (1.39 against 0.72 s for the same extraction), which penalized the first run of each case.
     if (c.clean) rmSync(c.clean, { recursive: true, force: true });
-    times.push(m.seconds);
-    rss.push(m.maxRssMiB);
-    cpu.push(m.cpuSeconds);
+    sample.times.push(m.seconds);
+    sample.rss.push(m.maxRssMiB);
+    sample.cpu.push(m.cpuSeconds);
   }
-  results.push({
-    name: c.name,
-    seconds: median(times),
-    rss: Math.max(...rss),
-    cpu: median(cpu),
-    server: median(server),
-  });
 }
+const results = cases.map((c, k) => ({
+  name: c.name,
+  seconds: median(samples[k]!.times),
+  rss: Math.max(...samples[k]!.rss),
+  cpu: median(samples[k]!.cpu),
+  server: median(samples[k]!.server),
+}));
 const baseline = results[0]!.seconds;
 const dumper = results.find((r) => r.name === "mydumper -t 2 -r 50000")!.seconds;
 console.log(`\n${ROWS.toLocaleString("en-US")} rows of courseware_studentmodule, median of ${RUNS} runs`);
