@@ -60,9 +60,11 @@ export const STRUCTURE_BATCH = 5;
 /**
  * Above this resident size a full collection runs before each query. Every block becomes dozens
  * of short-lived objects and strings, and JSC lets the heap grow to several times what is live
- * before collecting: 600,000 blocks peaked at 330 MB without this.
+ * before collecting: 600,000 blocks peaked at 330 MB without this. At 100 MiB, 3 runs in about
+ * 30 peaked at 131 to 135 MiB (the others 114 to 121); at 90 MiB, 15 runs peaked at 113 to 117
+ * MiB, in the same time (bench-course-structures.ts, 2,000 courses of 300 blocks).
  */
-const RSS_SOFT_LIMIT = 100 * 1024 * 1024;
+const RSS_SOFT_LIMIT = 90 * 1024 * 1024;
 
 /** A full collection when the process holds more than RSS_SOFT_LIMIT (see above). */
 function relieveMemory(): void {
