@@ -18,20 +18,11 @@ import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
 import { columnKind } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
-import {
-  type Cell,
-  type ColumnInfo,
-  close,
-  connect,
-  ident,
-  mysqlError,
-  query,
-  tableColumns,
-} from "./mysql.ts";
+import { type Cell, type ColumnInfo, close, connect, ident, mysqlError, query } from "./mysql.ts";
 import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
 import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
-import { extractRanges, planRanges } from "./pk-ranges.ts";
+import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ranges.ts";
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
 import type { TablePlan } from "./table-plan.ts";
 import { type ProbeOutcome, probeUnchanged } from "./unchanged-probe.ts";
@@ -77,20 +68,17 @@ export interface ResolvedFields {
 }
 
 /**
- * The fields of a table's layout: the configured ones, else every column in table order. A
- * preset table the database lacks gives null (skipped), and its missing columns stay in the
- * layout as empty fields; a configured table is strict: missing is an error.
+ * The fields of a table's layout, given its columns (null: the database lacks the table): the
+ * configured ones, else every column in table order. A preset table the database lacks gives
+ * null (skipped), and its missing columns stay in the layout as empty fields; a configured table
+ * is strict: missing is an error.
  */
-export async function resolveFields(
-  connection: Connection,
+export function resolveFields(
   config: Config,
   table: TableConfig,
-  schema: SchemaSnapshot | null = null,
-): Promise<ResolvedFields | null> {
+  columns: ColumnInfo[] | null,
+): ResolvedFields | null {
   const database = config.mysql.database;
-  const columns = schema
-    ? (schema.get(table.name)?.columns ?? null)
-    : await tableColumns(connection, database, table.name);
   if (!columns) {
     if (table.preset) return null;
     throw new TableError(
@@ -122,16 +110,22 @@ export async function resolveFields(
   return { fields, missing, columns };
 }
 
-/** A table's plan, or null for a preset table this database does not have. */
+/**
+ * A table's plan, or null for a preset table this database does not have. `schema`: what
+ * information_schema said of the run's tables; without it, it is asked for this table.
+ */
 export async function planTable(
   connection: Connection,
   config: Config,
   table: TableConfig,
   full: boolean,
-  schema: SchemaSnapshot | null = null,
+  schema?: SchemaSnapshot,
 ): Promise<TablePlan | null> {
-  const resolved = await resolveFields(connection, config, table, schema);
-  if (!resolved) return null;
+  const facts = (schema ?? (await snapshotSchema(connection, config.mysql.database, [table.name]))).get(
+    table.name,
+  );
+  const resolved = resolveFields(config, table, facts?.columns ?? null);
+  if (!resolved || !facts) return null;
   const { fields, missing } = resolved;
   const existing = resolved.columns.map((c) => c.name);
   for (const field of [
@@ -160,7 +154,7 @@ export async function planTable(
   markPseudonymized(config, table, columns);
   const from = `FROM ${ident(table.name)}`;
   if (table.partition_fields.length === 0)
-    return { table, columns, missing, partitions: [[]], nextWatermark: null, since: null, full: true };
+    return { table, facts, columns, missing, partitions: [[]], nextWatermark: null, since: null, full: true };
 
   const partitionList = table.partition_fields.map(ident).join(", ");
   let nextWatermark: string | null = null;
@@ -184,7 +178,7 @@ export async function planTable(
     values,
     true,
   );
-  return { table, columns, missing, partitions: rows, nextWatermark, since, full: where === "" };
+  return { table, facts, columns, missing, partitions: rows, nextWatermark, since, full: where === "" };
 }
 
 /**
@@ -352,12 +346,16 @@ async function readByRanges(
   config: Config,
   job: PartitionJob,
   read: Cell[][],
+  plan: TablePlan,
   onEntry: (entry: ManifestEntry) => Promise<void>,
 ): Promise<boolean> {
   if (job.table.partition_fields.length > 0 || read.length !== 1 || job.dryRun) return false;
-  const ranged = await planRanges(main, config, job.table.name).catch((error) => {
-    throw mysqlError(error, config.mysql, `planning the read of ${job.table.name}`);
-  });
+  const name = job.table.name;
+  const ranged = await planRanges(main, config, name, RANGE_ROWS, RANGED_FROM_ROWS, plan.facts).catch(
+    (error) => {
+      throw mysqlError(error, config.mysql, `planning the read of ${name}`);
+    },
+  );
   if (!ranged) return false;
   log.debug(
     `${job.table.name}: ${ranged.ranges.length} primary-key ranges over ${config.mysql.connections} connections`,
@@ -382,7 +380,7 @@ async function prepareTable(
   config: Config,
   table: TableConfig,
   options: ExtractOptions,
-  schema: SchemaSnapshot | null = null,
+  schema?: SchemaSnapshot,
 ): Promise<Prepared> {
   // Listing a big table's partitions and probing them for changes takes seconds: said meanwhile.
   options.events?.tablePlanning?.(table.name);
@@ -400,7 +398,6 @@ async function prepareTable(
   if (!plan) return { plan };
   const probe = await probeUnchanged(connection, config, plan, {
     maySkip: !full,
-    schema,
     ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
   }).catch((error) => {
     throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
@@ -427,10 +424,10 @@ async function planAhead(
   let connected = false;
   let unreachable: { error: unknown } | null = null;
   /**
-   * What information_schema says of them all (null: it could not be asked, each table asks for
-   * itself), asked by the first connection, and the order they are prepared in
+   * What information_schema says of them all (undefined: it could not be asked, each table asks
+   * for itself), asked by the first connection, and the order they are prepared in
    */
-  let planning: Promise<{ schema: SchemaSnapshot | null; order: TableConfig[] }> | null = null;
+  let planning: Promise<{ schema: SchemaSnapshot | undefined; order: TableConfig[] }> | null = null;
   const worker = async () => {
     let connection: Connection | null = null;
     while (next < tables.length) {
@@ -447,7 +444,7 @@ async function planAhead(
         config.mysql.database,
         tables.map((t) => t.name),
       )
-        .catch(() => null)
+        .catch(() => undefined)
         .then((schema) => ({ schema, order: largestFirst(tables, schema) }));
       const { schema, order } = await planning;
       // The other connections may have taken the last tables while this one connected.
@@ -473,7 +470,7 @@ async function planAhead(
  * checksum or COUNT(*) of every row) taken last would leave the other connections idle while it
  * runs. In their own order when the estimate could not be had.
  */
-function largestFirst(tables: TableConfig[], schema: SchemaSnapshot | null): TableConfig[] {
+function largestFirst(tables: TableConfig[], schema: SchemaSnapshot | undefined): TableConfig[] {
   const rows = (table: TableConfig) => schema?.get(table.name)?.estimatedRows ?? 0;
   return tables.toSorted((a, b) => rows(b) - rows(a));
 }
@@ -548,7 +545,7 @@ async function extractTable(
     const readAt = new Date();
     const done =
       (await readByScan(config, job, probe.read, plan, record)) ||
-      (await readByRanges(main, config, job, probe.read, record));
+      (await readByRanges(main, config, job, probe.read, plan, record));
     if (!done) await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
     if (!options.dryRun) {
       // The files must be on disk before the watermark and the probes say they were extracted.

@@ -149,12 +149,22 @@ export async function tableColumns(
     [database, table],
   );
   if (rows.length === 0) return null;
-  return rows.map((r) => ({
-    name: String(r.name),
-    type: String(r.type).toLowerCase(),
-    columnType: String(r.columnType),
-    nullable: String(r.nullable).toUpperCase() !== "NO",
-  }));
+  return rows.map(columnInfo);
+}
+
+/** A column as information_schema.COLUMNS gives it (name, type, columnType, nullable aliased). */
+export function columnInfo(row: {
+  name: string;
+  type: string;
+  columnType: string;
+  nullable: string;
+}): ColumnInfo {
+  return {
+    name: String(row.name),
+    type: String(row.type).toLowerCase(),
+    columnType: String(row.columnType),
+    nullable: String(row.nullable).toUpperCase() !== "NO",
+  };
 }
 
 export type Cell = string | number | Uint8Array | null;

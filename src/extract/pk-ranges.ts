@@ -20,7 +20,7 @@ import {
   selectList,
 } from "./partition.ts";
 import { overConnections, partitionFailure } from "./partition-pool.ts";
-import { primaryKey } from "./table-key.ts";
+import { snapshotSchema, type TableFacts } from "./schema-snapshot.ts";
 
 /**
  * Rows per range: twice mydumper's `-r 50000`. Each range is a query, and one finishing while
@@ -45,8 +45,9 @@ export interface RangedRead {
 
 /**
  * The ranges of a big table, or null to read it in one query: a single integer primary key on
- * InnoDB, an estimate of at least RANGED_FROM_ROWS rows, and more than one connection. The
- * first range is open below and the last open above, so rows inserted meanwhile are read too.
+ * InnoDB, an estimate of at least `rangedFrom` rows, and more than one connection. The first
+ * range is open below and the last open above, so rows inserted meanwhile are read too. `facts`:
+ * what information_schema said of the table when it was planned; without them, asked here.
  */
 export async function planRanges(
   connection: Connection,
@@ -54,20 +55,14 @@ export async function planRanges(
   table: string,
   rowsPerRange = RANGE_ROWS,
   rangedFrom = RANGED_FROM_ROWS,
+  facts?: TableFacts,
 ): Promise<RangedRead | null> {
   if (config.mysql.connections < 2) return null;
-  // The table's one row of information_schema.TABLES first: most tables stop here, small, before
-  // the join that finds the primary key.
-  const [info] = await query<{ engine: string | null; rows: string | number | null }>(
-    connection,
-    "SELECT ENGINE AS engine, TABLE_ROWS AS `rows` FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-    [config.mysql.database, table],
-  );
+  const known = facts ?? (await snapshotSchema(connection, config.mysql.database, [table])).get(table);
   // InnoDB returns a full scan in primary-key order: the ranges, in order, are the same bytes.
-  if (String(info?.engine ?? "").toLowerCase() !== "innodb") return null;
-  const estimatedRows = Number(info?.rows ?? 0);
-  if (estimatedRows < rangedFrom) return null;
-  const key = await primaryKey(connection, config.mysql.database, table);
+  if (known?.engine !== "innodb" || known.estimatedRows < rangedFrom) return null;
+  const estimatedRows = known.estimatedRows;
+  const key = known.primaryKey;
   if (!key?.integer) return null;
   const pk = ident(key.column);
   const [bounds] = await query<{ low: string | number | null; high: string | number | null }>(

@@ -4,9 +4,12 @@
 import type { TableConfig } from "../config/types.ts";
 import type { Cell } from "./mysql.ts";
 import type { Column } from "./partition.ts";
+import type { TableFacts } from "./schema-snapshot.ts";
 
 export interface TablePlan {
   table: TableConfig;
+  /** what information_schema said of the table when it was planned */
+  facts: TableFacts;
   /** CSV columns: the fields minus the partition fields */
   columns: Column[];
   /** layout fields the table lacks, written empty */

@@ -15,8 +15,6 @@ import { pseudonymState } from "../privacy/state.ts";
 import { readProbes, type TableProbes } from "../state/probes.ts";
 import { checksumMeasures, checksumSignature } from "./content-checksum.ts";
 import { type Cell, ident, query } from "./mysql.ts";
-import type { SchemaSnapshot } from "./schema-snapshot.ts";
-import { primaryKey } from "./table-key.ts";
 import type { TablePlan } from "./table-plan.ts";
 
 /**
@@ -44,40 +42,6 @@ export interface ProbeOptions {
   maySkip: boolean;
   /** seconds: an unpartitioned table not read for this long is read (0 or undefined: never forced) */
   fullEvery?: number;
-  /** what information_schema said of the run's tables (schema-snapshot.ts); null: ask it here */
-  schema?: SchemaSnapshot | null;
-}
-
-async function hasColumn(
-  connection: Connection,
-  database: string,
-  table: string,
-  column: string,
-  schema: SchemaSnapshot | null,
-) {
-  if (schema) return schema.get(table)?.columns.some((c) => c.name === column) ?? false;
-  const rows = await query<unknown>(
-    connection,
-    "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-    [database, table, column],
-  );
-  return rows.length > 0;
-}
-
-/** A view is read on every run: probing it may cost what reading it does (a join, a slow filter). */
-async function isBaseTable(
-  connection: Connection,
-  database: string,
-  table: string,
-  schema: SchemaSnapshot | null,
-) {
-  if (schema) return schema.get(table)?.baseTable ?? false;
-  const rows = await query<unknown>(
-    connection,
-    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
-    [database, table],
-  );
-  return rows.length > 0;
 }
 
 /** The key a partition's signature is stored under. */
@@ -137,17 +101,12 @@ function checksumMeasure(plan: TablePlan): Measure {
  * The cheap measure when the table qualifies (auto-increment key, and a changed timestamp it
  * has), else the content checksum.
  */
-async function measureOf(
-  connection: Connection,
-  config: Config,
-  plan: TablePlan,
-  schema: SchemaSnapshot | null,
-): Promise<Measure> {
+function measureOf(config: Config, plan: TablePlan): Measure {
   const table = plan.table;
   const database = config.mysql.database;
   const changed = table.changed_field ?? table.incremental?.timestamp_field ?? null;
   if (changed === null) return checksumMeasure(plan);
-  if (!(await hasColumn(connection, database, table.name, changed, schema))) {
+  if (!plan.facts.columns.some((c) => c.name === changed)) {
     // A preset table on a release without the column just probes its content; a configured one says why.
     if (!table.preset) {
       log.warn(
@@ -157,9 +116,7 @@ async function measureOf(
     }
     return checksumMeasure(plan);
   }
-  const key = schema
-    ? (schema.get(table.name)?.primaryKey ?? null)
-    : await primaryKey(connection, database, table.name);
+  const key = plan.facts.primaryKey;
   return key?.autoIncrement ? maxMeasure(key.column, changed) : checksumMeasure(plan);
 }
 
@@ -172,9 +129,9 @@ export async function probeUnchanged(
 ): Promise<ProbeOutcome> {
   const readAll: ProbeOutcome = { read: plan.partitions, unread: [], unchanged: 0, record: () => null };
   const table = plan.table;
-  const schema = options.schema ?? null;
-  if (!(await isBaseTable(connection, config.mysql.database, table.name, schema))) return readAll;
-  const measure = await measureOf(connection, config, plan, schema);
+  // A view is read on every run: probing it may cost what reading it does (a join, a slow filter).
+  if (!plan.facts.baseTable) return readAll;
+  const measure = measureOf(config, plan);
   const fp = fingerprint(config, plan);
   const before = readProbes(config.state_dir)[table.name];
   const previous = before?.fingerprint === fp ? before : undefined;
@@ -185,44 +142,29 @@ export async function probeUnchanged(
       options.fullEvery !== undefined &&
       options.fullEvery > 0 &&
       (previous === undefined || Date.now() - Date.parse(previous.read_at) >= options.fullEvery * 1000);
-    if (measure.keys && (!options.maySkip || due || previous === undefined)) {
-      // Read whatever the probe says: only recorded. The count is the rows the read writes, not
-      // a COUNT(*) scan before it (1 M rows: 0.09 s of the server's time, on the read's path);
-      // the maxima come from the indexes. Taken before the read, as the full probe is: a row
-      // saved or inserted meanwhile is in the lake, not in the maxima, and the next run reads
-      // again; a row deleted meanwhile is in neither the count nor the lake.
-      const [row] = await query<unknown[]>(
-        connection,
-        `SELECT ${maxima(measure.keys.pk, measure.keys.changed)} ${from}`,
-        [],
-        true,
-      );
-      return {
-        read: plan.partitions,
-        unread: [],
-        unchanged: 0,
-        record: (readAt, rowsRead) => {
-          const seen = row ? measure.signature([rowsRead, ...row]) : null;
-          return {
-            fingerprint: fp,
-            read_at: readAt.toISOString(),
-            signatures: seen === null ? ({} as Record<string, string>) : { "": seen },
-          };
-        },
-      };
-    }
-    const [row] = await query<unknown[]>(connection, `SELECT ${measure.sql} ${from}`, [], true);
-    const seen = row ? measure.signature(row) : null;
+    // A table read whatever the probe says (no earlier probe, a full read) with the cheap
+    // measure counts the rows its read writes, not a COUNT(*) scan before it (1 M rows: 0.09 s of
+    // the server's time, on the read's path); the maxima come from the indexes. Taken before the
+    // read, as the full probe is: a row saved or inserted meanwhile is in the lake, not in the
+    // maxima, and the next run reads again; a row deleted meanwhile is in neither the count nor
+    // the lake.
+    const counted = measure.keys && (!options.maySkip || due || previous === undefined) ? measure.keys : null;
+    const sql = counted ? maxima(counted.pk, counted.changed) : measure.sql;
+    const [row] = await query<unknown[]>(connection, `SELECT ${sql} ${from}`, [], true);
+    const seen = row && !counted ? measure.signature(row) : null;
     const skip = options.maySkip && !due && seen !== null && previous?.signatures[""] === seen;
     return {
       read: skip ? [] : plan.partitions,
       unread: skip ? plan.partitions : [],
       unchanged: skip ? 1 : 0,
-      record: (readAt) => ({
-        fingerprint: fp,
-        read_at: skip && previous ? previous.read_at : readAt.toISOString(),
-        signatures: seen === null ? ({} as Record<string, string>) : { "": seen },
-      }),
+      record: (readAt, rowsRead) => {
+        const signature = row && counted ? measure.signature([rowsRead, ...row]) : seen;
+        return {
+          fingerprint: fp,
+          read_at: skip && previous ? previous.read_at : readAt.toISOString(),
+          signatures: signature === null ? ({} as Record<string, string>) : { "": signature },
+        };
+      },
     };
   }
 
