@@ -10,20 +10,25 @@ const SYMBOLS = {
   syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
 } as const;
 
-type Libc = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
-let libc: Libc | undefined;
+type Symbols<T extends Parameters<typeof dlopen>[1]> = ReturnType<typeof dlopen<T>>["symbols"];
+let libc: Symbols<typeof SYMBOLS> | undefined;
 
-function load(): Libc {
-  if (libc) return libc;
+/** `symbols` from the first C library that has them all; null when none does. */
+function open<T extends Parameters<typeof dlopen>[1]>(symbols: T): Symbols<T> | null {
   for (const name of NAMES) {
     try {
-      libc = dlopen(name, SYMBOLS).symbols;
-      return libc;
+      return dlopen(name, symbols).symbols;
     } catch {
       // try the next name
     }
   }
-  throw new Error(`cannot load the C library (tried ${NAMES.join(", ")})`);
+  return null;
+}
+
+function load(): Symbols<typeof SYMBOLS> {
+  libc ??= open(SYMBOLS) ?? undefined;
+  if (!libc) throw new Error(`cannot load the C library (tried ${NAMES.join(", ")})`);
+  return libc;
 }
 
 export const LOCK_SH = 1;
@@ -43,9 +48,8 @@ const SYNC_FILE_RANGE_WRITE = 2;
 const WRITEBACK_SYMBOLS = {
   sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
 } as const;
-type Writeback = ReturnType<typeof dlopen<typeof WRITEBACK_SYMBOLS>>["symbols"];
 /** null: this C library has no sync_file_range, and write-back starts at the sync */
-let writeback: Writeback | null | undefined;
+let writeback: Symbols<typeof WRITEBACK_SYMBOLS> | null | undefined;
 
 /**
  * Start writing `length` bytes of the file at `offset` to disk, without waiting for it
@@ -53,16 +57,6 @@ let writeback: Writeback | null | undefined;
  * Returns -1 when it could not (no such call in this C library, or not a regular file).
  */
 export function startWriteback(fd: number, offset: number, length: number): number {
-  if (writeback === undefined) {
-    writeback = null;
-    for (const name of NAMES) {
-      try {
-        writeback = dlopen(name, WRITEBACK_SYMBOLS).symbols;
-        break;
-      } catch {
-        // try the next name
-      }
-    }
-  }
+  if (writeback === undefined) writeback = open(WRITEBACK_SYMBOLS);
   return writeback ? writeback.sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE) : -1;
 }
