@@ -108,29 +108,15 @@ const perCourse = join(dir, "per-course.sql");
   );
   await db.end();
 }
-const clientArgs = (): string[] => [
-  client,
-  "--batch",
-  "--quick",
-  "-h",
-  env.host,
-  "-P",
-  String(env.port),
-  "-u",
-  env.user,
-  `-p${env.password}`,
-  database,
-];
+// The server and the user, as both tools spell them (the password apart: the client wants it
+// joined to -p, mydumper after it).
+const server = ["-h", env.host, "-P", String(env.port), "-u", env.user];
+const clientArgs = (): string[] => [client, "--batch", "--quick", ...server, `-p${env.password}`, database];
 
 const mydumperOut = join(dir, "mydumper");
 const mydumperCommand = [
   mydumper,
-  "-h",
-  env.host,
-  "-P",
-  String(env.port),
-  "-u",
-  env.user,
+  ...server,
   "-p",
   env.password,
   "-B",

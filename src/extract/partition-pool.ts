@@ -1,8 +1,8 @@
 // Partitions of one table (or the primary-key ranges of one, pk-ranges.ts) over a small pool of
-// connections, on this thread: each connection takes the next when it is done with one. Encoding straight from the packets is cheap
-// enough that the time goes into waiting for the server, which the connections overlap. The
-// first failure stops the dispatch of further partitions; the files already complete stay in
-// the spool.
+// connections, on this thread: each connection takes the next when it is done with one.
+// Encoding straight from the packets is cheap enough that the time goes into waiting for the
+// server, which the connections overlap. The first failure stops the dispatch of further
+// partitions; the files already complete stay in the spool.
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
