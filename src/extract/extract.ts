@@ -357,12 +357,8 @@ async function readByRanges(
     },
   );
   if (!ranged) return false;
-  log.debug(
-    `${job.table.name}: ${ranged.ranges.length} primary-key ranges over ${config.mysql.connections} connections`,
-    {
-      table: job.table.name,
-    },
-  );
+  const over = `${ranged.ranges.length} primary-key ranges over ${config.mysql.connections} connections`;
+  log.debug(`${name}: ${over}`, { table: name });
   const entry = await extractRanges(main, config, job, ranged, config.mysql.connections);
   await onEntry(entry);
   return true;
