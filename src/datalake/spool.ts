@@ -2,7 +2,7 @@
 // written under a temporary name and renamed when complete, after its manifest entry (a sidecar
 // `<key>.manifest.json`) is in place, so a file in the spool is always whole and described.
 import { once } from "node:events";
-import { closeSync, createWriteStream, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, createWriteStream, fdatasync, openSync, readSync, writeSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { Writable } from "node:stream";
@@ -20,6 +20,8 @@ const CHUNK_BYTES = 1 << 18;
 const DIRECT_CHUNK_BYTES = 1 << 14;
 /** how much of a file is written before its write-back is started (sync_file_range) */
 const WRITEBACK_BYTES = 8 << 20;
+/** how much of a file is written between two of its flushes to the disk (fdatasync off the JS thread) */
+const FLUSH_BYTES = 32 << 20;
 const encoder = new TextEncoder();
 /**
  * Written chunks, shared by the writers: a partition's file reuses the previous one's instead of
@@ -69,6 +71,10 @@ export class SpoolWriter {
   private closed = false;
   /** a synchronous writer's: where the part of its file whose write-back has not started begins */
   private writebackFrom = 0;
+  /** a synchronous writer's: where its last flush to the disk started, and that flush while it runs */
+  private flushedTo = 0;
+  private flushing: Promise<void> | null = null;
+  private flushError: Error | null = null;
 
   private constructor(
     readonly spool: string,
@@ -212,7 +218,9 @@ export class SpoolWriter {
     } else {
       if (this.mode === "sync") giveChunk(this.chunk);
       else this.hashDirect();
-      this.closeDirect();
+      await this.closeDirect();
+      if (this.flushError)
+        throw new Error(`${this.key}: cannot write to the spool: ${messageOf(this.flushError)}`);
     }
     const entry: ManifestEntry = {
       key: this.key,
@@ -240,6 +248,21 @@ export class SpoolWriter {
       startWriteback(this.fd, this.writebackFrom, this.bytes - this.writebackFrom);
       this.writebackFrom = this.bytes;
     }
+    // Written back is not yet on the disk: a virtual disk holds what it is given in its host's
+    // cache, and the sync at the end waited for all of it (0.2 s of 384 MB). A flush every 32
+    // MiB, on a pool thread while the next are written, leaves that sync the last few.
+    if (this.flushing === null && this.bytes - this.flushedTo >= FLUSH_BYTES) this.startFlush(this.fd);
+  }
+
+  private startFlush(fd: number): void {
+    this.flushedTo = this.bytes;
+    this.flushing = new Promise((resolve) =>
+      fdatasync(fd, (error) => {
+        if (error) this.flushError ??= error;
+        this.flushing = null;
+        resolve();
+      }),
+    );
   }
 
   /**
@@ -262,10 +285,12 @@ export class SpoolWriter {
     }
   }
 
-  private closeDirect(): void {
+  /** Close the file once its flush has returned: a closed descriptor's number is given to the next open. */
+  private async closeDirect(): Promise<void> {
     if (this.fd === null) return;
     const fd = this.fd;
     this.fd = null;
+    await this.flushing;
     closeSync(fd);
   }
 
@@ -275,7 +300,7 @@ export class SpoolWriter {
       this.closed = true;
       this.gzip?.destroy();
       this.file?.destroy();
-      this.closeDirect();
+      await this.closeDirect();
     }
     if (this.tempPath !== null) await rm(this.tempPath, { force: true });
   }

@@ -1,7 +1,9 @@
 // The two spool writers, the stream (one file at a time) and the direct one (partition-scan.ts,
 // hundreds at once): the same content makes the same file, manifest hash and byte count, however
 // it is cut into writes, since an upload is skipped when the hash is the one stored last. A big
-// file's write-back is started while it is written (sync_file_range), which changes no byte.
+// file's write-back is started while it is written (sync_file_range) and it is flushed to the disk
+// every 32 MiB (fdatasync on a pool thread), which changes no byte; a flush that fails fails the
+// file's commit.
 import { afterEach, expect, test } from "bun:test";
 import {
   closeSync,
@@ -94,14 +96,37 @@ test("an aborted direct writer leaves nothing", async () => {
   ).toEqual([]);
 });
 
-test("a file written past several write-back starts (8 MiB each) keeps every byte, by both writers", async () => {
-  const data = content(20 * (1 << 20) + 4_321, 11);
-  const reference = await written(SpoolWriter.open.bind(SpoolWriter), data, 300_000, 6);
+test("a file written past write-back starts (every 8 MiB) and a flush to the disk (32 MiB) keeps every byte, by both writers", async () => {
+  const data = content(40 * (1 << 20) + 1_234, 13);
+  const reference = await written(SpoolWriter.open.bind(SpoolWriter), data, 1 << 20, 8);
   expect(reference.file.equals(data)).toBe(true);
-  expect(reference.entry.bytes).toBe(data.length);
-  const direct = await written(SpoolWriter.openDirect.bind(SpoolWriter), data, 300_000, 7);
+  const direct = await written(SpoolWriter.openDirect.bind(SpoolWriter), data, 300_000, 9);
   expect(direct.file.equals(data)).toBe(true);
   expect(direct.entry.hash).toBe(reference.entry.hash);
+  expect(direct.leftovers).toEqual([]);
+});
+
+test("a flush that fails fails the commit with the file's key, and the abort leaves nothing", async () => {
+  const spool = mkdtempSync(join(tmpdir(), "panorama-test-"));
+  dirs.push(spool);
+  const key = "openedx/t/lms=x/t.csv";
+  const writer = await SpoolWriter.open(spool, key);
+  // The writer's descriptor swapped for one that cannot be synced (fdatasync on /dev/null says
+  // EINVAL), as a disk's error would: the writes succeed, the flush does not.
+  const inside = writer as unknown as { fd: number };
+  closeSync(inside.fd);
+  inside.fd = openSync("/dev/null", "w");
+  const piece = content(1 << 20, 14);
+  for (let i = 0; i < 33; i++) writer.write(piece, 1);
+  await expect(writer.commit({ table: "t", partitions: [] })).rejects.toThrow(
+    `${key}: cannot write to the spool: EINVAL`,
+  );
+  await writer.abort();
+  expect(
+    readdirSync(spool, { recursive: true }).filter(
+      (n) => String(n).endsWith(".csv") || String(n).includes(".partial-"),
+    ),
+  ).toEqual([]);
 });
 
 test("startWriteback starts a regular file's write-back, and says -1 where it cannot", () => {
