@@ -110,4 +110,41 @@ describe.skipIf(skip)("run's output", () => {
     // The live line: rows as they stream.
     expect(pieces).toContainEqual(expect.stringMatching(/^… run_output_events .*rows/));
   });
+
+  test("stderr a file: JSON lines, whole and in order, without --json; stderr closed: the run still stores everything", async () => {
+    const cfg = writeTestConfig(TABLES);
+    dirs.push(cfg.dir);
+    // Not a terminal: the lines go straight to the descriptor (log.ts), never through a stream.
+    const logFile = `${cfg.dir}/stderr.log`;
+    const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "--log-level", "debug", "run"], {
+      cwd: ROOT,
+      stdout: "ignore",
+      stderr: Bun.file(logFile),
+    });
+    expect(await child.exited).toBe(0);
+    const lines = (await Bun.file(logFile).text())
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Line);
+    expect(lines.filter((l) => l.message === "uploaded")).toHaveLength(42);
+    expect(lines.at(-1)).toMatchObject({ message: "run: finished", tables: 3, failed: 0, rows: 20060 });
+
+    // Nowhere to write a line: nothing is said, nothing fails, the lake gets every object.
+    const closed = writeTestConfig(TABLES);
+    dirs.push(closed.dir);
+    const command = `exec "${process.execPath}" "${CLI}" --config "${closed.file}" run 2>&-`;
+    const silent = Bun.spawn(["bash", "-c", command], { cwd: ROOT, stdout: "ignore", stderr: "pipe" });
+    const [said, code] = await Promise.all([new Response(silent.stderr).text(), silent.exited]);
+    expect(said).toBe("");
+    expect(code).toBe(0);
+    // Bun opens /dev/null in place of a closed stderr: no data file can take its descriptor.
+    const objects = (dir: string) => [...new Bun.Glob("**/*.csv").scanSync(dir)].sort();
+    expect(objects(closed.datalake)).toHaveLength(42);
+    expect(objects(closed.datalake)).toEqual(objects(cfg.datalake));
+    for (const key of objects(cfg.datalake)) {
+      expect(await Bun.file(`${closed.datalake}/${key}`).text()).toBe(
+        await Bun.file(`${cfg.datalake}/${key}`).text(),
+      );
+    }
+  });
 });
