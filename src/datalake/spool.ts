@@ -2,7 +2,7 @@
 // written under a temporary name and renamed when complete, after its manifest entry (a sidecar
 // `<key>.manifest.json`) is in place, so a file in the spool is always whole and described.
 import { once } from "node:events";
-import { closeSync, createWriteStream, fdatasync, openSync, readSync, writeSync } from "node:fs";
+import { createWriteStream, openSync, readSync, writeSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { Writable } from "node:stream";
@@ -10,7 +10,7 @@ import type { Gzip } from "node:zlib";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
 import { atomicTempWriter, PRIVATE_DIR, PRIVATE_FILE, writeJsonAtomic } from "../state/atomic.ts";
-import { startWriteback } from "../state/libc.ts";
+import { closeWritten, writeBack } from "./disk-flush.ts";
 
 export const MANIFEST_SUFFIX = ".manifest.json";
 const TEMP_MARK = ".partial-";
@@ -20,8 +20,6 @@ const CHUNK_BYTES = 1 << 18;
 const DIRECT_CHUNK_BYTES = 1 << 14;
 /** how much of a file is written before its write-back is started (sync_file_range) */
 const WRITEBACK_BYTES = 8 << 20;
-/** how much of a file is written between two of its flushes to the disk (fdatasync off the JS thread) */
-const FLUSH_BYTES = 32 << 20;
 const encoder = new TextEncoder();
 /**
  * node:zlib, loaded for the first compressed file: a static import is loaded at every start of
@@ -76,10 +74,6 @@ export class SpoolWriter {
   private closed = false;
   /** a synchronous writer's: where the part of its file whose write-back has not started begins */
   private writebackFrom = 0;
-  /** a synchronous writer's: where its last flush to the disk started, and that flush while it runs */
-  private flushedTo = 0;
-  private flushing: Promise<void> | null = null;
-  private flushError: Error | null = null;
 
   private constructor(
     readonly spool: string,
@@ -226,9 +220,9 @@ export class SpoolWriter {
     } else {
       if (this.mode === "sync") giveChunk(this.chunk);
       else this.hashDirect();
-      await this.closeDirect();
-      if (this.flushError)
-        throw new Error(`${this.key}: cannot write to the spool: ${messageOf(this.flushError)}`);
+      // The rest of a complete file goes to the disk now, not at the sync.
+      writeBack(this.fd!, this.writebackFrom, this.bytes - this.writebackFrom);
+      this.closeDirect();
     }
     const entry: ManifestEntry = {
       key: this.key,
@@ -249,28 +243,12 @@ export class SpoolWriter {
   private writeDirect(bytes: Uint8Array): void {
     if (this.fd === null) return;
     for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
-    // The disk takes a big file while it is written: the syncfs before the watermark moves then
-    // waits for the last few MiB, not for all of it (1 M rows, 384 MB: 0.11 s of that sync).
-    // `bytes` counts what is in the file: both synchronous modes count a piece before writing it.
+    // The disk takes a big file while it is written (disk-flush.ts). `bytes` counts what is in
+    // the file: both synchronous modes count a piece before writing it.
     if (this.bytes - this.writebackFrom >= WRITEBACK_BYTES) {
-      startWriteback(this.fd, this.writebackFrom, this.bytes - this.writebackFrom);
+      writeBack(this.fd, this.writebackFrom, this.bytes - this.writebackFrom);
       this.writebackFrom = this.bytes;
     }
-    // Written back is not yet on the disk: a virtual disk holds what it is given in its host's
-    // cache, and the sync at the end waited for all of it (0.2 s of 384 MB). A flush every 32
-    // MiB, on a pool thread while the next are written, leaves that sync the last few.
-    if (this.flushing === null && this.bytes - this.flushedTo >= FLUSH_BYTES) this.startFlush(this.fd);
-  }
-
-  private startFlush(fd: number): void {
-    this.flushedTo = this.bytes;
-    this.flushing = new Promise((resolve) =>
-      fdatasync(fd, (error) => {
-        if (error) this.flushError ??= error;
-        this.flushing = null;
-        resolve();
-      }),
-    );
   }
 
   /**
@@ -293,13 +271,10 @@ export class SpoolWriter {
     }
   }
 
-  /** Close the file once its flush has returned: a closed descriptor's number is given to the next open. */
-  private async closeDirect(): Promise<void> {
+  private closeDirect(): void {
     if (this.fd === null) return;
-    const fd = this.fd;
+    closeWritten(this.fd);
     this.fd = null;
-    await this.flushing;
-    closeSync(fd);
   }
 
   /** Drop the partial file: nothing of it reaches the spool. */
@@ -308,7 +283,7 @@ export class SpoolWriter {
       this.closed = true;
       this.gzip?.destroy();
       this.file?.destroy();
-      await this.closeDirect();
+      this.closeDirect();
     }
     if (this.tempPath !== null) await rm(this.tempPath, { force: true });
   }
