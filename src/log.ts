@@ -2,8 +2,7 @@
 // TTY (cron). Every line passes through redact() so that no configured secret is ever written.
 // On a terminal, lines are wrapped to its width (80 columns when unknown) and a live status line
 // (progress) stays below them: it is cleared before a line is written and drawn again after.
-import { fstatSync, writeSync } from "node:fs";
-import { type ConsolaInstance, createConsola, type LogObject } from "consola/core";
+import { type ConsolaInstance, createConsola, type LogObject } from "consola";
 
 export type Level = "debug" | "info" | "warn" | "error";
 export const LEVELS: readonly Level[] = ["debug", "info", "warn", "error"];
@@ -12,32 +11,15 @@ export type Fields = Record<string, string | number | boolean | null | undefined
 
 const CONSOLA_LEVEL: Record<Level, number> = { debug: 4, info: 3, warn: 1, error: 0 };
 
-/** /dev/null's device number (major 1, minor 3) */
-const DEV_NULL = (1 << 8) | 3;
-
-/**
- * Whether stderr is a terminal. process.stderr is a stream built on first use, a fifth of a
- * start (20 ms): only a character device other than /dev/null may be a terminal, and only then
- * is it asked. Cron's pipe or file never builds it.
- */
-function stderrIsTerminal(): boolean {
-  try {
-    const stat = fstatSync(2);
-    if (!stat.isCharacterDevice() || stat.rdev === DEV_NULL) return false;
-  } catch {
-    return false;
-  }
-  return process.stderr.isTTY === true;
-}
-
-const terminal = stderrIsTerminal();
 let secrets: string[] = [];
-let jsonMode = !terminal;
+let jsonMode = !process.stderr.isTTY;
 let consola: ConsolaInstance = build("info");
 
 function build(level: Level): ConsolaInstance {
   return createConsola({
     level: CONSOLA_LEVEL[level],
+    stdout: process.stderr,
+    stderr: process.stderr,
     reporters: [{ log: jsonMode ? writeJson : writeText }],
   });
 }
@@ -54,7 +36,7 @@ const COLOURS: Record<string, string> = { success: "32", warn: "33", error: "31"
 
 /** Columns of the terminal, 80 when it does not say. */
 export function terminalWidth(): number {
-  return (terminal && process.stderr.columns) || 80;
+  return process.stderr.columns || 80;
 }
 
 /** `text` cut into lines of at most `width` columns at spaces, the lines after the first indented. */
@@ -93,7 +75,7 @@ export function wrap(text: string, width: number, indent = "  "): string[] {
 
 function writeText(entry: LogObject): void {
   const [message] = entry.args as [string];
-  const colour = terminal && !process.env.NO_COLOR ? COLOURS[entry.type] : undefined;
+  const colour = process.stderr.isTTY && !process.env.NO_COLOR ? COLOURS[entry.type] : undefined;
   const icon = ICONS[entry.type] ?? "ℹ";
   const lines = wrap(`${icon} ${redact(message)}`, terminalWidth());
   const text = colour ? lines.map((l) => `\x1b[${colour}m${l}\x1b[0m`).join("\n") : lines.join("\n");
@@ -115,7 +97,7 @@ function drawStatus(): void {
 
 /** Show (or with null, remove) the live status line; only on a terminal in text mode. */
 export function setStatus(text: string | null): void {
-  if (jsonMode || !terminal) return;
+  if (jsonMode || !process.stderr.isTTY) return;
   clearStatus();
   status = text;
   drawStatus();
@@ -128,25 +110,9 @@ function writeJson(entry: LogObject): void {
   sink(`${redact(line)}\n`);
 }
 
-/** A terminal's lines go through its stream, with the status line; other lines straight to the descriptor. */
 const toStderr = (text: string) => {
-  if (terminal) process.stderr.write(text);
-  else writeAll(text);
+  process.stderr.write(text);
 };
-
-/** Written whole before the next line, as the stream would; a non-blocking stderr that is full gets the stream. */
-function writeAll(text: string): void {
-  const bytes = Buffer.from(text);
-  for (let at = 0; at < bytes.length; ) {
-    try {
-      at += writeSync(2, bytes, at);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EAGAIN") process.stderr.write(bytes.subarray(at));
-      // Otherwise stderr is gone (closed, a pipe nobody reads): there is nowhere to say so.
-      return;
-    }
-  }
-}
 let sink: (text: string) => void = toStderr;
 
 /**
@@ -158,7 +124,7 @@ export function setLogSink(write: ((text: string) => void) | null): void {
 }
 
 export function setupLogging(options: { level?: Level | undefined; json?: boolean | undefined }): void {
-  jsonMode = options.json === true || !terminal;
+  jsonMode = options.json === true || !process.stderr.isTTY;
   consola = build(options.level ?? "info");
 }
 

@@ -1,6 +1,7 @@
 // The Athena calls panorama makes (JSON 1.1, `AmazonAthena.<Operation>`): run one statement in
 // the workgroup and wait for its final state. A FAILED or CANCELLED query is an AthenaError that
 // carries Athena's own reason.
+import { randomUUID } from "node:crypto";
 import { PanoramaError } from "../errors.ts";
 import { type AwsClient, AwsError } from "./client.ts";
 
@@ -94,7 +95,7 @@ export class Athena {
       {
         QueryString: sql,
         // Makes a retried StartQueryExecution (after a lost answer) start the query only once.
-        ClientRequestToken: crypto.randomUUID(),
+        ClientRequestToken: randomUUID(),
         QueryExecutionContext: { Database: this.database },
         WorkGroup: this.workgroup,
       },

@@ -6,7 +6,7 @@ import { createWriteStream, openSync, readSync, writeSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { Writable } from "node:stream";
-import type { Gzip } from "node:zlib";
+import { createGzip, type Gzip } from "node:zlib";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
 import { atomicTempWriter, PRIVATE_DIR, PRIVATE_FILE, writeJsonAtomic } from "../state/atomic.ts";
@@ -21,11 +21,6 @@ const DIRECT_CHUNK_BYTES = 1 << 14;
 /** how much of a file is written before its write-back is started (sync_file_range) */
 const WRITEBACK_BYTES = 8 << 20;
 const encoder = new TextEncoder();
-/**
- * node:zlib, loaded for the first compressed file: a static import is loaded at every start of
- * the executable, which hoists its bundle's imports (4 ms of each, extractions of plain files too).
- */
-let zlib: typeof import("node:zlib") | null = null;
 /**
  * Written chunks, shared by the writers: a partition's file reuses the previous one's instead of
  * touching fresh memory (the page faults of new chunks cost more than the copying).
@@ -102,7 +97,7 @@ export class SpoolWriter {
         ? new Writable({ highWaterMark: CHUNK_BYTES, write: (_chunk, _encoding, done) => done() })
         : createWriteStream(tempPath, { highWaterMark: CHUNK_BYTES, mode: PRIVATE_FILE });
     this.file.on("error", () => {});
-    this.gzip = compress ? zlib!.createGzip() : null;
+    this.gzip = compress ? createGzip() : null;
     if (this.gzip) {
       this.gzip.on("data", (chunk: Buffer) => this.count(chunk));
       this.gzip.pipe(this.file);
@@ -115,7 +110,6 @@ export class SpoolWriter {
    */
   static async open(spool: string, key: string): Promise<SpoolWriter> {
     const compress = key.endsWith(".gz");
-    if (compress) zlib ??= await import("node:zlib");
     return new SpoolWriter(spool, key, await tempPathFor(spool, key), compress, compress ? "stream" : "sync");
   }
 
@@ -132,10 +126,8 @@ export class SpoolWriter {
    * A dry run's writer: it encodes, compresses, counts and hashes exactly as open()'s does, and
    * keeps nothing; its commit() describes the file that would have been written.
    */
-  static async discarding(key: string): Promise<SpoolWriter> {
-    const compress = key.endsWith(".gz");
-    if (compress) zlib ??= await import("node:zlib");
-    return new SpoolWriter("", key, null, compress);
+  static discarding(key: string): SpoolWriter {
+    return new SpoolWriter("", key, null, key.endsWith(".gz"));
   }
 
   private count(chunk: Uint8Array): void {

@@ -576,7 +576,7 @@ export async function extractCourseStructures(
       compression: config.datalake.compression,
     });
     const writer = options.dryRun
-      ? await SpoolWriter.discarding(key)
+      ? SpoolWriter.discarding(key)
       : await SpoolWriter.open(spoolDir(config.state_dir), key);
     try {
       writer.write(encodeHeader(columns.map((c) => COURSE_STRUCTURE_FIELDS[c]!)));

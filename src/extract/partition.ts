@@ -89,7 +89,7 @@ export async function extractPartition(
   const partitions = partitionPairs(config, table, values);
   const key = partitionKey(config, table, values);
   const writer = dryRun
-    ? await SpoolWriter.discarding(key)
+    ? SpoolWriter.discarding(key)
     : await SpoolWriter.open(spoolDir(config.state_dir), key);
   try {
     writer.write(encodeHeader(columns.map((c) => c.name)));

@@ -1,6 +1,7 @@
 // The starter configuration of `panorama init`: the keys an operator must set, the others
 // commented out with their defaults (panorama.toml.example explains each one at length), and,
 // with --from-tutor, the values of a Tutor config.yml. Written 0600 at once: it holds secrets.
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -435,12 +436,4 @@ function link(temp: string, path: string): void {
     if (existsSync(path)) throw exists();
     renameSync(temp, path);
   }
-}
-
-/**
- * `length` random bytes from the Web Crypto global: node:crypto, imported here, would be loaded
- * at every start of the single-file executable (its imports are hoisted), 8 ms of each.
- */
-function randomBytes(length: number): Buffer {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(length)));
 }

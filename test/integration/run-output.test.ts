@@ -114,7 +114,7 @@ describe.skipIf(skip)("run's output", () => {
   test("stderr a file: JSON lines, whole and in order, without --json; stderr closed: the run still stores everything", async () => {
     const cfg = writeTestConfig(TABLES);
     dirs.push(cfg.dir);
-    // Not a terminal: the lines go straight to the descriptor (log.ts), never through a stream.
+    // Not a terminal: one JSON object per line, whole and in order, without --json.
     const logFile = `${cfg.dir}/stderr.log`;
     const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "--log-level", "debug", "run"], {
       cwd: ROOT,
