@@ -36,13 +36,14 @@ function config(compression: "none" | "gzip", table = "ranged_big"): Config {
   return parseConfig(text, cfg.file, {}).config;
 }
 
-/** Extract ranged_big into a fresh spool, either in one query or over `ranges`. */
+/** Extract `table` into a fresh spool, either in one query or over `ranges`. */
 async function extract(
   compression: "none" | "gzip",
   ranges: KeyRange[] | null,
   onRangeDone?: (i: number, spool: string) => void,
+  table = "ranged_big",
 ) {
-  const cfg = config(compression);
+  const cfg = config(compression, table);
   const main = await connect(cfg.mysql);
   try {
     const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
@@ -77,10 +78,16 @@ beforeAll(async () => {
   // Gaps in the keys, as deletions leave them.
   await db.query("DELETE FROM ranged_big WHERE id BETWEEN 12000 AND 12999 OR id % 97 = 0");
   await db.query("ANALYZE TABLE ranged_big");
+  // ranged_big's rows, slow at two of them: the range holding id 1 takes 50 ms more, the one
+  // holding id 20,000 100 ms more, so that which range finishes first does not hang on how soon
+  // a connection opens (the first range starts on the connection already open).
+  await db.query(`CREATE OR REPLACE VIEW ranged_slow AS SELECT * FROM ranged_big
+    WHERE (id <> 1 OR SLEEP(0.05) = 0) AND (id <> 20000 OR SLEEP(0.1) = 0)`);
 });
 
 afterAll(async () => {
   if (skip) return;
+  await db.query("DROP VIEW IF EXISTS ranged_slow");
   await db.query("DROP TABLE IF EXISTS ranged_big");
   await db.end();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -89,8 +96,9 @@ afterAll(async () => {
 describe.skipIf(skip)("primary-key ranges", () => {
   for (const compression of ["none", "gzip"] as const) {
     test(`ranges finishing out of order write the bytes of a single read (${compression})`, async () => {
-      const single = await extract(compression, null);
-      // A big first range: the small ones after it finish first and wait on disk for their turn.
+      const single = await extract(compression, null, undefined, "ranged_slow");
+      // A big and slow first range: the small ones after it finish first and wait on disk for
+      // their turn.
       const ranges: KeyRange[] = [
         { from: null, to: 25_000n },
         { from: 25_000n, to: 25_100n },
@@ -100,14 +108,19 @@ describe.skipIf(skip)("primary-key ranges", () => {
       ];
       const order: number[] = [];
       const parkedModes: number[] = [];
-      const ranged = await extract(compression, ranges, (i, spool) => {
-        order.push(i);
-        // A range done ahead of its turn waits in the spool, private like the learner data it holds.
-        if (order.includes(0)) return;
-        for (const name of readdirSync(spool, { recursive: true }) as string[]) {
-          if (name.includes(`-range-${i}`)) parkedModes.push(statSync(join(spool, name)).mode & 0o777);
-        }
-      });
+      const ranged = await extract(
+        compression,
+        ranges,
+        (i, spool) => {
+          order.push(i);
+          // A range done ahead of its turn waits in the spool, private like the learner data it holds.
+          if (order.includes(0)) return;
+          for (const name of readdirSync(spool, { recursive: true }) as string[]) {
+            if (name.includes(`-range-${i}`)) parkedModes.push(statSync(join(spool, name)).mode & 0o777);
+          }
+        },
+        "ranged_slow",
+      );
       expect(order.toSorted()).toEqual([0, 1, 2, 3, 4]);
       expect(order).not.toEqual([0, 1, 2, 3, 4]);
       expect(parkedModes.length).toBeGreaterThan(0);
@@ -120,12 +133,18 @@ describe.skipIf(skip)("primary-key ranges", () => {
       // Nothing but the file and its manifest: no range's temporary file is left.
       expect(ranged.names.filter((n) => n.includes(".partial-"))).toEqual([]);
 
-      // A small first range: the big one after it reaches its turn while still being read, and
-      // goes on straight into the file after what it had parked.
-      const late = await extract(compression, [
-        { from: null, to: 50n },
-        { from: 50n, to: null },
-      ]);
+      // A small first range (slow at id 1): the big one after it, started meanwhile on the second
+      // connection, reaches its turn while still being read (it is slow at id 20,000), and goes
+      // on straight into the file after what it had parked.
+      const late = await extract(
+        compression,
+        [
+          { from: null, to: 50n },
+          { from: 50n, to: null },
+        ],
+        undefined,
+        "ranged_slow",
+      );
       expect(Buffer.compare(late.bytes, single.bytes)).toBe(0);
       expect(late.entry.hash).toBe(single.entry.hash);
     });
@@ -312,6 +331,38 @@ describe.skipIf(skip)("primary-key ranges", () => {
         /reading ranged_big: .*no_such_column/,
       );
       expect(await listSpool(spoolDir(cfg.state_dir))).toEqual([]);
+      const spool = spoolDir(cfg.state_dir);
+      expect(
+        existsSync(spool)
+          ? (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
+              statSync(join(spool, n)).isFile(),
+            )
+          : [],
+      ).toEqual([]);
+    } finally {
+      await close(main);
+    }
+  });
+
+  test("a second connection that cannot be opened fails the table with its cause, the first one's ranges started at once, nothing left in the spool", async () => {
+    const cfg = config("none");
+    const main = await connect(cfg.mysql);
+    try {
+      const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
+      const job: PartitionJob = { table: plan.table, columns: plan.columns };
+      // The extra connections are opened from the config: here a port nothing listens on.
+      const unreachable: Config = { ...cfg, mysql: { ...cfg.mysql, host: "127.0.0.1", port: 1 } };
+      const ranges: KeyRange[] = [
+        { from: null, to: 10_000n },
+        { from: 10_000n, to: 20_000n },
+        { from: 20_000n, to: null },
+      ];
+      const done: number[] = [];
+      await expect(
+        extractRanges(main, unreachable, job, { column: "id", ranges }, 2, (i) => done.push(i)),
+      ).rejects.toThrow(/cannot connect: .*ECONNREFUSED/);
+      // The first connection did not wait for the second before it started.
+      expect(done).toContain(0);
       const spool = spoolDir(cfg.state_dir);
       expect(
         existsSync(spool)
