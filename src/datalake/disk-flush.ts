@@ -4,7 +4,8 @@
 // a pool thread, one at a time. A virtual disk keeps what it is given in its host's cache until
 // such a flush; the syncfs at the end waited for all of it (1 M rows, 384 MB: 0.2 s in one file,
 // 0.4 s in 200). Only a head start: the syncfs makes the spool durable, and reports any
-// write-back error (the file system's own record of it, which a flush here does not clear).
+// write-back error (Linux 5.8 and later: the file system's own record of it, which a flush here
+// does not clear).
 import { close, closeSync, fdatasync } from "node:fs";
 import { startWriteback } from "../state/libc.ts";
 
