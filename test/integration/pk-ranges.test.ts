@@ -36,6 +36,15 @@ function config(compression: "none" | "gzip", table = "ranged_big"): Config {
   return parseConfig(text, cfg.file, {}).config;
 }
 
+/** The files in a config's spool, temporary ones included. */
+function spoolFiles(cfg: Config): string[] {
+  const spool = spoolDir(cfg.state_dir);
+  if (!existsSync(spool)) return [];
+  return (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
+    statSync(join(spool, n)).isFile(),
+  );
+}
+
 /** Extract `table` into a fresh spool, either in one query or over `ranges`. */
 async function extract(
   compression: "none" | "gzip",
@@ -301,13 +310,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
         extractRanges(main, cfg, job, { column: "id", ranges }, 2, (i) => done.push(i)),
       ).rejects.toThrow(/reading ranged_failing: .*Subquery returns more than 1 row/);
       expect(done).not.toContain(1);
-      const spool = spoolDir(cfg.state_dir);
-      const files = existsSync(spool)
-        ? (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
-            statSync(join(spool, n)).isFile(),
-          )
-        : [];
-      expect(files).toEqual([]);
+      expect(spoolFiles(cfg)).toEqual([]);
     } finally {
       await close(main);
       await db.query("DROP VIEW IF EXISTS ranged_failing");
@@ -331,14 +334,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
         /reading ranged_big: .*no_such_column/,
       );
       expect(await listSpool(spoolDir(cfg.state_dir))).toEqual([]);
-      const spool = spoolDir(cfg.state_dir);
-      expect(
-        existsSync(spool)
-          ? (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
-              statSync(join(spool, n)).isFile(),
-            )
-          : [],
-      ).toEqual([]);
+      expect(spoolFiles(cfg)).toEqual([]);
     } finally {
       await close(main);
     }
@@ -363,14 +359,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
       ).rejects.toThrow(/cannot connect: .*ECONNREFUSED/);
       // The first connection did not wait for the second before it started.
       expect(done).toContain(0);
-      const spool = spoolDir(cfg.state_dir);
-      expect(
-        existsSync(spool)
-          ? (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
-              statSync(join(spool, n)).isFile(),
-            )
-          : [],
-      ).toEqual([]);
+      expect(spoolFiles(cfg)).toEqual([]);
     } finally {
       await close(main);
     }
