@@ -213,7 +213,7 @@ export class SpoolWriter {
       if (this.mode === "sync") giveChunk(this.chunk);
       else this.hashDirect();
       // The rest of a complete file goes to the disk now, not at the sync.
-      writeBack(this.fd!, this.writebackFrom, this.bytes - this.writebackFrom);
+      this.writeBackRest();
       this.closeDirect();
     }
     const entry: ManifestEntry = {
@@ -237,10 +237,14 @@ export class SpoolWriter {
     for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
     // The disk takes a big file while it is written (disk-flush.ts). `bytes` counts what is in
     // the file: both synchronous modes count a piece before writing it.
-    if (this.bytes - this.writebackFrom >= WRITEBACK_BYTES) {
-      writeBack(this.fd, this.writebackFrom, this.bytes - this.writebackFrom);
-      this.writebackFrom = this.bytes;
-    }
+    if (this.bytes - this.writebackFrom >= WRITEBACK_BYTES) this.writeBackRest();
+  }
+
+  /** Start the write-back of what the file holds beyond the last one started (disk-flush.ts). */
+  private writeBackRest(): void {
+    if (this.fd === null) return;
+    writeBack(this.fd, this.writebackFrom, this.bytes - this.writebackFrom);
+    this.writebackFrom = this.bytes;
   }
 
   /**

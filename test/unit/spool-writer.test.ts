@@ -102,6 +102,7 @@ test("a file written past write-back starts (every 8 MiB) and a flush to the dis
   const data = content(40 * (1 << 20) + 1_234, 13);
   const reference = await written(SpoolWriter.open.bind(SpoolWriter), data, 1 << 20, 8);
   expect(reference.file.equals(data)).toBe(true);
+  expect(reference.entry.bytes).toBe(data.length);
   const direct = await written(SpoolWriter.openDirect.bind(SpoolWriter), data, 300_000, 9);
   expect(direct.file.equals(data)).toBe(true);
   expect(direct.entry.hash).toBe(reference.entry.hash);
