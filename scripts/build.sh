@@ -10,11 +10,15 @@
 # in, hence the two --no-compile-autoload flags. --bytecode needs --format=esm (without it bun
 # prints an error, exits 0 and writes a binary that dies at start), so every binary built is run
 # once here and the build fails if it does not answer.
+# --compile-jit-policy 64: the rows are encoded in WebAssembly, and the JS around them (a socket
+# read, a chunk written) runs a few thousand times a run: at the normal thresholds JavaScriptCore
+# spent 85 ms of a 1 M-row extraction compiling 93 such functions with its optimizing tier, on
+# a core the server needed. Code that is really hot (BSON, per-row encoders) still tiers up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bun=node_modules/.bin/bun
 version=$(node -p 'require("./package.json").version')
-flags=(--compile --minify --bytecode --format=esm --no-compile-autoload-dotenv --no-compile-autoload-bunfig)
+flags=(--compile --minify --bytecode --format=esm --no-compile-autoload-dotenv --no-compile-autoload-bunfig --compile-jit-policy 64)
 out=dist/panorama
 all=false
 while [ $# -gt 0 ]; do
