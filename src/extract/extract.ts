@@ -24,6 +24,7 @@ import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
 import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ranges.ts";
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
+import { SpareConnections } from "./spare-connections.ts";
 import type { TablePlan } from "./table-plan.ts";
 import { type ProbeOutcome, probeUnchanged } from "./unchanged-probe.ts";
 
@@ -218,6 +219,13 @@ export async function extractTables(
   const summaries: TableSummary[] = [];
   // Opened at the first MySQL table: a run of course structures alone needs no connection here.
   let main: Connection | null = null;
+  /** the pool's other connections, opened beside the main one and kept from table to table */
+  const spares = new SpareConnections(config.mysql);
+  const openMain = () => {
+    const opening = connect(config.mysql);
+    spares.fill(config.mysql.connections - 1);
+    return opening;
+  };
   let unreachable: string | null = null;
   const shared = (table: TableConfig, error: string) => ({
     ...emptySummary(table.name),
@@ -241,13 +249,13 @@ export async function extractTables(
     let connection: Connection;
     try {
       if (unreachableAhead) throw unreachableAhead.error;
-      connection = main ??= await connect(config.mysql);
+      connection = main ??= await openMain();
     } catch (error) {
       unreachable = `not extracted: ${failureText(error)}`;
       options.events?.sharedFailure?.(failureText(error));
       return shared(table, unreachable);
     }
-    const summary = await extractTable(connection, config, table, options, ahead?.get(table));
+    const summary = await extractTable(connection, config, table, options, ahead?.get(table), spares);
     if (summary.error !== null) {
       // The failure may have left the connection mid-query or dead: start the next table afresh.
       connection.destroy();
@@ -268,6 +276,7 @@ export async function extractTables(
         mysqlTables,
         options,
         ahead,
+        spares,
       ));
     }
     for (const table of tables) {
@@ -278,6 +287,7 @@ export async function extractTables(
     }
   } finally {
     if (main) await close(main);
+    await spares.closeAll();
   }
   return summaries;
 }
@@ -320,17 +330,20 @@ async function readByScan(
   onEntry: (entry: ManifestEntry) => Promise<void>,
 ): Promise<boolean> {
   if (!scanApplies(config, job, read, plan)) return false;
-  const connection = await connect(config.mysql);
+  const spares = job.spares ?? new SpareConnections(config.mysql);
+  const connection = await spares.take();
   let entries: ManifestEntry[];
   try {
     entries = await extractByScan(connection, config, job, read);
   } catch (error) {
+    // Given up or failed mid-scan, the connection may still be receiving rows: not kept.
+    await close(connection);
     if (!(error instanceof ScanGaveUp)) throw partitionFailure(error, config, job.table.name);
     log.info(`${error.message}: read one partition at a time`, { table: job.table.name });
     return false;
-  } finally {
-    await close(connection);
   }
+  if (job.spares) job.spares.give(connection);
+  else await close(connection);
   log.debug(`${job.table.name}: ${entries.length} partitions read in one scan`, { table: job.table.name });
   // What the consumer throws (an upload that failed) is its own error, not MySQL's.
   for (const entry of entries) await onEntry(entry);
@@ -404,16 +417,17 @@ async function prepareTable(
 /**
  * Every MySQL table planned and probed before the first read, over `mysql.connections`
  * connections at once: an hourly run that finds nothing changed is mostly these probes (content
- * checksums are server scans), which the connections overlap. The reads come after, so no more
- * connections are open at once than the setting says. A table whose preparation failed is
- * prepared again in its turn, which reports the failure. Returns a healthy connection for the
- * reads (null when none is left).
+ * checksums are server scans), which the connections overlap. The reads come after, on the same
+ * connections: the first healthy one is returned for the reads (null when none is left), the
+ * others go to `spares`. A table whose preparation failed is prepared again in its turn, which
+ * reports the failure.
  */
 async function planAhead(
   config: Config,
   tables: TableConfig[],
   options: ExtractOptions,
   prepared: Map<TableConfig, Prepared>,
+  spares: SpareConnections,
 ): Promise<{ connection: Connection | null; unreachable: { error: unknown } | null }> {
   let next = 0;
   const healthy: Connection[] = [];
@@ -457,7 +471,7 @@ async function planAhead(
     if (connection !== null) healthy.push(connection);
   };
   await Promise.all(Array.from({ length: Math.min(config.mysql.connections, tables.length) }, worker));
-  await Promise.all(healthy.slice(1).map(close));
+  for (const connection of healthy.slice(1)) spares.give(connection);
   return { connection: healthy[0] ?? null, unreachable: connected ? null : unreachable };
 }
 
@@ -477,6 +491,7 @@ async function extractTable(
   table: TableConfig,
   options: ExtractOptions,
   ahead: Prepared | undefined,
+  spares: SpareConnections,
 ): Promise<TableSummary> {
   const started = performance.now();
   const summary = emptySummary(table.name);
@@ -537,6 +552,7 @@ async function extractTable(
       columns: plan.columns,
       dryRun: options.dryRun,
       onRows: (rows: number) => options.events?.rowsRead?.(table.name, rows),
+      spares,
     };
     const readAt = new Date();
     const done =

@@ -7,8 +7,9 @@ import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
 import { JobError, messageOf, PanoramaError } from "../errors.ts";
-import { type Cell, close, connect, mysqlError } from "./mysql.ts";
+import { type Cell, close, mysqlError } from "./mysql.ts";
 import { extractPartition, type PartitionJob } from "./partition.ts";
+import { SpareConnections } from "./spare-connections.ts";
 
 export async function extractOverConnections(
   main: Connection,
@@ -18,21 +19,28 @@ export async function extractOverConnections(
   connections: number,
   onEntry: (entry: ManifestEntry) => Promise<void>,
 ): Promise<void> {
-  await overConnections(main, config, connections, partitions, async (connection, values) => {
-    const entry = await extractPartition(connection, config, job, values).catch((error) => {
-      throw partitionFailure(error, config, job.table.name);
-    });
-    // What the consumer throws (an upload that failed) is its own error, not MySQL's.
-    await onEntry(entry);
-  });
+  await overConnections(
+    main,
+    config,
+    connections,
+    partitions,
+    async (connection, values) => {
+      const entry = await extractPartition(connection, config, job, values).catch((error) => {
+        throw partitionFailure(error, config, job.table.name);
+      });
+      // What the consumer throws (an upload that failed) is its own error, not MySQL's.
+      await onEntry(entry);
+    },
+    job.spares,
+  );
 }
 
 /**
- * `work` for each item, over `main` and up to `connections - 1` more connections opened here
- * (closed at the end): each connection takes the next item when it is done with one, `main` from
- * the start, the others as soon as they are open (a handshake is 10 ms). The first failure, a
+ * `work` for each item, over `main` and up to `connections - 1` more, taken from `spares` (or
+ * opened here and closed at the end): each connection takes the next item when it is done with
+ * one, `main` from the start, the others as soon as they are open. The first failure, a
  * connection that cannot be opened too, stops the dispatch and is thrown once every connection
- * has stopped.
+ * has stopped; the others are then closed, not given back (one may have been mid-query).
  */
 export async function overConnections<T>(
   main: Connection,
@@ -40,7 +48,9 @@ export async function overConnections<T>(
   connections: number,
   items: readonly T[],
   work: (connection: Connection, item: T, index: number) => Promise<void>,
+  spares?: SpareConnections,
 ): Promise<void> {
+  const source = spares ?? new SpareConnections(config.mysql);
   let next = 0;
   let firstError: unknown;
   const extra: Connection[] = [];
@@ -55,7 +65,7 @@ export async function overConnections<T>(
     }
   };
   const opened = async () => {
-    const connection = await connect(config.mysql);
+    const connection = await source.take();
     extra.push(connection);
     await worker(connection);
   };
@@ -70,7 +80,9 @@ export async function overConnections<T>(
     }
     await Promise.all(workers);
   } finally {
-    await Promise.all(extra.map(close));
+    if (spares && firstError === undefined) for (const connection of extra) spares.give(connection);
+    else await Promise.all(extra.map(close));
+    if (!spares) await source.closeAll();
   }
   if (firstError !== undefined) throw firstError;
 }

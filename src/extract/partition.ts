@@ -8,6 +8,7 @@ import { Pseudonymizer } from "../privacy/pseudonym.ts";
 import { type ColumnKind, encodeHeader } from "./csv.ts";
 import { type Cell, ident, streamCsv } from "./mysql.ts";
 import type { PseudonymColumns } from "./raw-csv.ts";
+import type { SpareConnections } from "./spare-connections.ts";
 
 /** Hive's name for a NULL partition value; Athena reads it back as NULL. */
 export const NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__";
@@ -37,6 +38,8 @@ export interface PartitionJob {
   dryRun?: boolean;
   /** told the rows of each chunk as it is written (live progress inside a partition) */
   onRows?: (rows: number) => void;
+  /** where more connections come from and go back to; without it they are opened for the job */
+  spares?: SpareConnections;
 }
 
 /** The partition pairs of a spool file: base partitions then the field partitions' values. */

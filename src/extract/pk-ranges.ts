@@ -242,7 +242,7 @@ export async function extractRanges(
 
   try {
     writer.write(encodeHeader(columns.map((c) => c.name)));
-    await overConnections(main, config, connections, read.ranges, async (connection, range, index) => {
+    const readRange = async (connection: Connection, range: KeyRange, index: number) => {
       const where = rangeWhere(read.column, range);
       const sink = rangeSink(index);
       await streamCsv(
@@ -264,7 +264,8 @@ export async function extractRanges(
       // Not waited for: this connection's next range starts while the ranges now in turn are
       // copied in, so the server reads it meanwhile. A failed copy fails the table below.
       advance().catch(() => {});
-    });
+    };
+    await overConnections(main, config, connections, read.ranges, readRange, job.spares);
     await copying;
     return await writer.commit({ table: table.name, partitions });
   } catch (error) {
