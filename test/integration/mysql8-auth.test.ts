@@ -168,7 +168,10 @@ describe.skipIf(skip)("the compiled binary against MySQL 8's caching_sha2_passwo
     expect(server.logins.every((l) => l.path === "full-rsa" && l.publicKeyRequested)).toBe(true);
     const first = server.logins.length;
     const again = await binary(["--config", cfg.file, "run"]);
-    expect({ code: again.code, errors: again.code === 0 ? "" : again.stderr }).toEqual({ code: 0, errors: "" });
+    expect({ code: again.code, errors: again.code === 0 ? "" : again.stderr }).toEqual({
+      code: 0,
+      errors: "",
+    });
     expect(server.logins.length).toBeGreaterThan(first);
     expect(server.logins.slice(first).every((l) => l.switched && l.path === "fast")).toBe(true);
     expect(datalakeFiles(cfg.datalake)).toEqual(direct);
