@@ -11,6 +11,7 @@
 // instead of one query per problem; the tree is walked without recursion, and a block listed by
 // two parents keeps the first; settings inherited from a content library (the block's
 // `defaults`) stand in for a missing display_name or weight.
+import { noFTL } from "bun:jsc";
 import { type Db, type Document, Double, Int32, Long, ObjectId } from "mongodb";
 import type { Config, TableConfig } from "../config/types.ts";
 import { objectKey } from "../datalake/layout.ts";
@@ -338,6 +339,12 @@ export function courseRows(
   aggregate(notes, noTags, "problems without any response tag, weight 0");
   return { rows, warnings, notes };
 }
+// JavaScriptCore's top tier (FTL) compiled this function twice a run (an optimization given up
+// and redone), 270 and 200 ms of compiling each time (BUN_JSC_reportFTLCompileTimes), and the
+// allocator kept much of the compiler's memory: 2,000 courses of 300 blocks peaked at 121 to 127
+// MiB, and at 100 to 106 MiB with the function kept at the tier below, in the same time (25.6
+// against 26.0 s, 4 runs of each build alternated).
+noFTL(courseRows);
 
 /** org, course and run of a `course-v1:` id, split as upstream did; null when it has fewer parts. */
 export function courseKeyParts(courseId: string): { org: string; course: string; run: string } | null {
