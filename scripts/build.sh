@@ -13,7 +13,8 @@
 # --compile-jit-policy 64: the rows are encoded in WebAssembly, and the JS around them (a socket
 # read, a chunk written) runs a few thousand times a run: at the normal thresholds JavaScriptCore
 # spent 85 ms of a 1 M-row extraction compiling 93 such functions with its optimizing tier, on
-# a core the server needed. Code that is really hot (BSON, per-row encoders) still tiers up.
+# a core the server needed. Code that is really hot (BSON, per-row encoders) still tiers up;
+# log-ship, all JS per line, sets the normal thresholds back (src/commands/log-ship.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bun=node_modules/.bin/bun

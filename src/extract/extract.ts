@@ -319,8 +319,9 @@ function failureText(error: unknown): string {
 }
 
 /**
- * Every partition in one scan (partition-scan.ts) when it applies, on a connection of its own;
- * false when it does not apply or gave up (nothing kept): the caller reads per partition.
+ * Every partition in one scan (partition-scan.ts) when it applies, on a spare connection (given
+ * back when the scan ends well); false when it does not apply or gave up (nothing kept): the
+ * caller reads per partition.
  */
 async function readByScan(
   config: Config,
@@ -328,9 +329,9 @@ async function readByScan(
   read: Cell[][],
   plan: TablePlan,
   onEntry: (entry: ManifestEntry) => Promise<void>,
+  spares: SpareConnections,
 ): Promise<boolean> {
   if (!scanApplies(config, job, read, plan)) return false;
-  const spares = job.spares ?? new SpareConnections(config.mysql);
   const connection = await spares.take();
   let entries: ManifestEntry[];
   try {
@@ -342,8 +343,7 @@ async function readByScan(
     log.info(`${error.message}: read one partition at a time`, { table: job.table.name });
     return false;
   }
-  if (job.spares) job.spares.give(connection);
-  else await close(connection);
+  spares.give(connection);
   log.debug(`${job.table.name}: ${entries.length} partitions read in one scan`, { table: job.table.name });
   // What the consumer throws (an upload that failed) is its own error, not MySQL's.
   for (const entry of entries) await onEntry(entry);
@@ -556,7 +556,7 @@ async function extractTable(
     };
     const readAt = new Date();
     const done =
-      (await readByScan(config, job, probe.read, plan, record)) ||
+      (await readByScan(config, job, probe.read, plan, record, spares)) ||
       (await readByRanges(main, config, job, probe.read, plan, record));
     if (!done) await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
     if (!options.dryRun) {

@@ -80,8 +80,9 @@ export async function overConnections<T>(
     }
     await Promise.all(workers);
   } finally {
-    if (spares && firstError === undefined) for (const connection of extra) spares.give(connection);
+    if (firstError === undefined) for (const connection of extra) source.give(connection);
     else await Promise.all(extra.map(close));
+    // A pool of the call's own: what was given back to it is closed with it.
     if (!spares) await source.closeAll();
   }
   if (firstError !== undefined) throw firstError;

@@ -15,12 +15,7 @@ export class SpareConnections {
   /** Start opening connections until `count` are spare or on their way. */
   fill(count: number): void {
     while (this.spare.length < count) {
-      this.spare.push(
-        connect(this.config).then(
-          (connection) => connection,
-          () => null,
-        ),
-      );
+      this.spare.push(connect(this.config).catch(() => null));
     }
   }
 
