@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { Connection } from "mysql2";
 import type mysql from "mysql2/promise";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
@@ -45,6 +46,20 @@ function spoolFiles(cfg: Config): string[] {
   );
 }
 
+/** `body` with a connection and the job of `cfg`'s table as planned for a full read; closed after. */
+async function withJob<T>(
+  cfg: Config,
+  body: (main: Connection, job: PartitionJob) => Promise<T>,
+): Promise<T> {
+  const main = await connect(cfg.mysql);
+  try {
+    const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
+    return await body(main, { table: plan.table, columns: plan.columns });
+  } finally {
+    await close(main);
+  }
+}
+
 /** Extract `table` into a fresh spool, either in one query or over `ranges`. */
 async function extract(
   compression: "none" | "gzip",
@@ -53,10 +68,7 @@ async function extract(
   table = "ranged_big",
 ) {
   const cfg = config(compression, table);
-  const main = await connect(cfg.mysql);
-  try {
-    const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
-    const job: PartitionJob = { table: plan.table, columns: plan.columns };
+  return withJob(cfg, async (main, job) => {
     const entry = ranges
       ? await extractRanges(main, cfg, job, { column: "id", ranges }, 3, (i) =>
           onRangeDone?.(i, spoolDir(cfg.state_dir)),
@@ -68,9 +80,7 @@ async function extract(
       bytes: readFileSync(join(spool, entry.key)),
       names: readdirSync(spool, { recursive: true }),
     };
-  } finally {
-    await close(main);
-  }
+  });
 }
 
 beforeAll(async () => {
@@ -299,35 +309,32 @@ describe.skipIf(skip)("primary-key ranges", () => {
     await db.query(`CREATE OR REPLACE VIEW ranged_failing AS
       SELECT id, s, IF(id = 20000, (SELECT 1 UNION SELECT 2), n) AS n, d FROM ranged_big`);
     const cfg = config("none");
-    const main = await connect(cfg.mysql);
     try {
-      const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
-      const job: PartitionJob = { table: { ...plan.table, name: "ranged_failing" }, columns: plan.columns };
-      const ranges: KeyRange[] = [
-        { from: null, to: 5_000n },
-        { from: 5_000n, to: 25_000n },
-        { from: 25_000n, to: null },
-      ];
-      const done: number[] = [];
-      await expect(
-        extractRanges(main, cfg, job, { column: "id", ranges }, 2, (i) => done.push(i)),
-      ).rejects.toThrow(/reading ranged_failing: .*Subquery returns more than 1 row/);
-      expect(done).not.toContain(1);
-      expect(spoolFiles(cfg)).toEqual([]);
+      await withJob(cfg, async (main, planned) => {
+        const job: PartitionJob = { ...planned, table: { ...planned.table, name: "ranged_failing" } };
+        const ranges: KeyRange[] = [
+          { from: null, to: 5_000n },
+          { from: 5_000n, to: 25_000n },
+          { from: 25_000n, to: null },
+        ];
+        const done: number[] = [];
+        await expect(
+          extractRanges(main, cfg, job, { column: "id", ranges }, 2, (i) => done.push(i)),
+        ).rejects.toThrow(/reading ranged_failing: .*Subquery returns more than 1 row/);
+        expect(done).not.toContain(1);
+        expect(spoolFiles(cfg)).toEqual([]);
+      });
     } finally {
-      await close(main);
       await db.query("DROP VIEW IF EXISTS ranged_failing");
     }
   });
 
   test("a failing range fails the table and leaves nothing in the spool", async () => {
     const cfg = config("none");
-    const main = await connect(cfg.mysql);
-    try {
-      const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
+    await withJob(cfg, async (main, planned) => {
       const job: PartitionJob = {
-        table: plan.table,
-        columns: [...plan.columns, { name: "no_such_column", kind: "string" }],
+        ...planned,
+        columns: [...planned.columns, { name: "no_such_column", kind: "string" }],
       };
       const ranges: KeyRange[] = [
         { from: null, to: 10_000n },
@@ -338,17 +345,12 @@ describe.skipIf(skip)("primary-key ranges", () => {
       );
       expect(await listSpool(spoolDir(cfg.state_dir))).toEqual([]);
       expect(spoolFiles(cfg)).toEqual([]);
-    } finally {
-      await close(main);
-    }
+    });
   });
 
   test("a second connection that cannot be opened fails the table with its cause, the first one's ranges started at once, nothing left in the spool", async () => {
     const cfg = config("none");
-    const main = await connect(cfg.mysql);
-    try {
-      const plan = (await planTable(main, cfg, cfg.tables[0]!, true))!;
-      const job: PartitionJob = { table: plan.table, columns: plan.columns };
+    await withJob(cfg, async (main, job) => {
       // The extra connections are opened from the config: here a port nothing listens on.
       const unreachable: Config = { ...cfg, mysql: { ...cfg.mysql, host: "127.0.0.1", port: 1 } };
       const ranges: KeyRange[] = [
@@ -363,8 +365,6 @@ describe.skipIf(skip)("primary-key ranges", () => {
       // The first connection did not wait for the second before it started.
       expect(done).toContain(0);
       expect(spoolFiles(cfg)).toEqual([]);
-    } finally {
-      await close(main);
-    }
+    });
   });
 });
