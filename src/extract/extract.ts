@@ -26,7 +26,7 @@ import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ra
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
 import { SpareConnections } from "./spare-connections.ts";
 import type { TablePlan } from "./table-plan.ts";
-import { type ProbeOutcome, probeUnchanged } from "./unchanged-probe.ts";
+import { type ProbeOutcome, probeUnchanged, unchangedSinceLastProbe } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -122,6 +122,20 @@ export async function planTable(
   full: boolean,
   schema?: SchemaSnapshot,
 ): Promise<TablePlan | null> {
+  const layout = await planLayout(connection, config, table, schema);
+  return layout && listPartitions(connection, config, layout, full);
+}
+
+/**
+ * A table's columns and facts, before its partitions are listed: a plan that reads nothing of a
+ * partitioned table (no partitions, not full), the whole of an unpartitioned one.
+ */
+async function planLayout(
+  connection: Connection,
+  config: Config,
+  table: TableConfig,
+  schema?: SchemaSnapshot,
+): Promise<TablePlan | null> {
   const facts = (schema ?? (await snapshotSchema(connection, config.mysql.database, [table.name]))).get(
     table.name,
   );
@@ -153,10 +167,29 @@ export async function planTable(
   if (columns.length === 0)
     throw new TableError(`${table.name}: no column left once partition fields are removed`);
   markPseudonymized(config, table, columns);
-  const from = `FROM ${ident(table.name)}`;
-  if (table.partition_fields.length === 0)
-    return { table, facts, columns, missing, partitions: [[]], nextWatermark: null, since: null, full: true };
+  const unpartitioned = table.partition_fields.length === 0;
+  return {
+    table,
+    facts,
+    columns,
+    missing,
+    partitions: unpartitioned ? [[]] : [],
+    nextWatermark: null,
+    since: null,
+    full: unpartitioned,
+  };
+}
 
+/** The partitions to read: all of them, or those in the overlap window of the watermark. */
+async function listPartitions(
+  connection: Connection,
+  config: Config,
+  layout: TablePlan,
+  full: boolean,
+): Promise<TablePlan> {
+  const { table } = layout;
+  if (table.partition_fields.length === 0) return layout;
+  const from = `FROM ${ident(table.name)}`;
   const partitionList = table.partition_fields.map(ident).join(", ");
   let nextWatermark: string | null = null;
   let since: string | null = null;
@@ -179,7 +212,7 @@ export async function planTable(
     values,
     true,
   );
-  return { table, facts, columns, missing, partitions: rows, nextWatermark, since, full: where === "" };
+  return { ...layout, partitions: rows, nextWatermark, since, full: where === "" };
 }
 
 /**
@@ -401,14 +434,20 @@ async function prepareTable(
     fullReadDue(config, table, options.fullEvery) ||
     pseudonymsChanged(config, table.name) ||
     compressionChanged(config, table.name);
-  const plan = await planTable(connection, config, table, full, schema).catch((error) => {
+  const failed = (error: unknown) => {
     throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
-  });
-  if (!plan) return { plan };
-  const probe = await probeUnchanged(connection, config, plan, {
+  };
+  const layout = await planLayout(connection, config, table, schema).catch(failed);
+  if (!layout) return { plan: layout };
+  const probeOptions = {
     maySkip: !full,
     ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
-  }).catch((error) => {
+  };
+  // Nothing committed to it since its last probe: its partitions are not even listed.
+  const unchanged = unchangedSinceLastProbe(config, layout, probeOptions);
+  if (unchanged) return { plan: layout, probe: unchanged };
+  const plan = await listPartitions(connection, config, layout, full).catch(failed);
+  const probe = await probeUnchanged(connection, config, plan, probeOptions).catch((error) => {
     throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
   });
   return { plan, probe };

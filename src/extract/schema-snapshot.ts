@@ -1,6 +1,7 @@
 // What information_schema says of the tables a run reads, asked once for all of them before they
 // are planned (planAhead in extract.ts), or for one table when it is planned alone: their
-// columns, whether each is a base table, its engine and estimated rows, and its primary key.
+// columns, whether each is a base table, its engine and estimated rows, its primary key, and the
+// server's record of its last change (the change marker the unchanged probe compares first).
 // Planning, the unchanged probe (unchanged-probe.ts) and the primary-key ranges (pk-ranges.ts)
 // read these facts instead of asking for them again: asked table by table, that was four to six
 // round trips a table.
@@ -29,6 +30,60 @@ export interface TableFacts {
   estimatedRows: number;
   /** the single-column primary key; null without one (none, or several columns) */
   primaryKey: PrimaryKey | null;
+  /**
+   * What the server records of the table's last change, as one comparable text (changeMarker);
+   * null when that record cannot be trusted
+   */
+  changeMarker: string | null;
+}
+
+/** The columns of information_schema.TABLES (and the server) a change marker is made of. */
+interface MarkerRow {
+  engine: string | null;
+  rows: number | string | null;
+  updated: string | null;
+  created: string | null;
+  nextId: number | string | null;
+  options: string | null;
+  settled: number | string | null;
+  tzOffset: number | string | null;
+  server: string | null;
+}
+
+const MARKER_COLUMNS = `CAST(UPDATE_TIME AS CHAR) AS updated, CAST(CREATE_TIME AS CHAR) AS created,
+       AUTO_INCREMENT AS nextId, CREATE_OPTIONS AS options, UPDATE_TIME <= NOW() - INTERVAL 2 SECOND AS settled,
+       TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS tzOffset,
+       CONCAT(@@hostname, ':', @@port, ' ', VERSION()) AS server`;
+
+/**
+ * InnoDB keeps, in memory, when a transaction that changed a table last committed
+ * (information_schema.TABLES.UPDATE_TIME: the commit's time on MySQL, the transaction's start on
+ * MariaDB; NULL after a restart, an eviction from the dictionary cache, or ALTER TABLE ... FORCE). Taken
+ * before any probe or read of the run, with what else a change moves (AUTO_INCREMENT, the row
+ * estimate: TRUNCATE leaves UPDATE_TIME as it was), the session's time zone offset (a clock
+ * change prints another time the same) and the server it came from: the same marker at the next
+ * run says no change committed in between. Null when not InnoDB, split into MySQL partitions,
+ * never changed since the server started, or changed less than 2 seconds ago (a change stamped
+ * with that second may still be committing). A transaction begun in the very second of the last
+ * change and committed after the probe leaves the marker as it was on MariaDB: the next change, or
+ * the full read `full_every` forces, brings it in (as for a save stamped before MAX(changed_field)).
+ */
+export function changeMarker(row: MarkerRow): string | null {
+  if (String(row.engine ?? "").toLowerCase() !== "innodb") return null;
+  // EXCHANGE PARTITION swaps a partition's rows without a commit to the table.
+  if (/partitioned/i.test(String(row.options ?? ""))) return null;
+  if (row.updated === null || Number(row.settled) !== 1) return null;
+  return JSON.stringify(
+    [row.updated, row.created, row.nextId, row.rows, row.tzOffset, row.server].map(String),
+  );
+}
+
+/**
+ * MySQL 8 answers information_schema.TABLES from a cache refreshed once a day by default
+ * (information_schema_stats_expiry); MariaDB and MySQL 5.7 ask the storage engine.
+ */
+export function cachesStatistics(version: string): boolean {
+  return !/mariadb/i.test(version) && Number(/^(\d+)\./.exec(version)?.[1] ?? 0) >= 8;
 }
 
 /** table name → its facts; a table the database lacks is absent */
@@ -44,17 +99,25 @@ export async function snapshotSchema(
   if (unique.length === 0) return snapshot;
   const among = `TABLE_SCHEMA = ? AND TABLE_NAME IN (${unique.map(() => "?").join(", ")})`;
   const values = [database, ...unique];
-  const tables = await query<{
-    name: string;
-    type: string;
-    engine: string | null;
-    rows: number | string | null;
-  }>(
-    connection,
-    `SELECT TABLE_NAME AS name, TABLE_TYPE AS type, ENGINE AS engine, TABLE_ROWS AS \`rows\`
+  const asked = () =>
+    query<MarkerRow & { name: string; type: string; version: string }>(
+      connection,
+      `SELECT TABLE_NAME AS name, TABLE_TYPE AS type, ENGINE AS engine, TABLE_ROWS AS \`rows\`,
+         ${MARKER_COLUMNS}, VERSION() AS version
        FROM information_schema.TABLES WHERE ${among}`,
-    values,
-  );
+      values,
+    );
+  let tables = await asked();
+  const version = String(tables[0]?.version ?? "");
+  let markers = true;
+  if (cachesStatistics(version)) {
+    // This session asks the storage engine instead; without that, no markers are taken.
+    markers = await query(connection, "SET SESSION information_schema_stats_expiry = 0").then(
+      () => true,
+      () => false,
+    );
+    if (markers) tables = await asked();
+  }
   const columns = await query<{
     table: string;
     name: string;
@@ -85,6 +148,7 @@ export async function snapshotSchema(
       engine: String(t.engine ?? "").toLowerCase(),
       estimatedRows: Number(t.rows ?? 0),
       primaryKey: primaryKeyOf(key.map((column) => own.find((c) => String(c.name) === column))),
+      changeMarker: markers ? changeMarker(t) : null,
     });
   }
   return snapshot;

@@ -6,7 +6,9 @@
 // other table is probed by a checksum of the content it would read (content-checksum.ts). One
 // query per table (one GROUP BY for a table's candidate partitions). Any doubt reads: no earlier
 // probe, another layout, a timestamp too recent to trust, a row the checksum could not hash, a
-// NULL partition value, `full_every` reached. A view is read on every run.
+// NULL partition value, `full_every` reached. A view is read on every run. Before any of these,
+// the server's own record of the table's last change (the change marker, schema-snapshot.ts):
+// when it is what it was at the last probe, no change has committed since, and no query is made.
 
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
@@ -120,28 +122,84 @@ function measureOf(config: Config, plan: TablePlan): Measure {
   return key?.autoIncrement ? maxMeasure(key.column, changed) : checksumMeasure(plan);
 }
 
-/** Which of the plan's partitions to read, and what to remember of the others. */
+/** The table's last probe, if made with the same fingerprint, and whether `full_every` is due. */
+function lastProbe(config: Config, plan: TablePlan, options: ProbeOptions) {
+  const fp = fingerprint(config, plan);
+  const before = readProbes(config.state_dir)[plan.table.name];
+  const previous = before?.fingerprint === fp ? before : undefined;
+  const due =
+    plan.table.partition_fields.length === 0 &&
+    options.fullEvery !== undefined &&
+    options.fullEvery > 0 &&
+    (previous === undefined || Date.now() - Date.parse(previous.read_at) >= options.fullEvery * 1000);
+  return { fp, previous, due };
+}
+
+/**
+ * The outcome when the table's change marker (schema-snapshot.ts) is the one its last probe
+ * recorded: nothing has been committed to it since, so every partition probed then is as it was,
+ * and neither its partitions are listed nor its aggregates asked for. Null otherwise.
+ */
+export function unchangedSinceLastProbe(
+  config: Config,
+  plan: TablePlan,
+  options: ProbeOptions,
+): ProbeOutcome | null {
+  const marker = plan.facts.changeMarker;
+  if (!options.maySkip || !plan.facts.baseTable || marker === null) return null;
+  const { previous, due } = lastProbe(config, plan, options);
+  if (due || previous === undefined || previous.marker !== marker) return null;
+  const partitioned = plan.table.partition_fields.length > 0;
+  return {
+    read: [],
+    unread: partitioned ? [] : plan.partitions,
+    unchanged: partitioned ? Object.keys(previous.signatures).length : 1,
+    record: () => previous,
+  };
+}
+
+/**
+ * Which of the plan's partitions to read, and what to remember of the others: the probe by the
+ * table's measure, and its change marker for the next run's unchangedSinceLastProbe.
+ */
 export async function probeUnchanged(
   connection: Connection,
   config: Config,
   plan: TablePlan,
   options: ProbeOptions,
 ): Promise<ProbeOutcome> {
-  const readAll: ProbeOutcome = { read: plan.partitions, unread: [], unchanged: 0, record: () => null };
-  const table = plan.table;
   // A view is read on every run: probing it may cost what reading it does (a join, a slow filter).
-  if (!plan.facts.baseTable) return readAll;
+  if (!plan.facts.baseTable) return readAll(plan);
+  const outcome = await probeByMeasure(connection, config, plan, options, lastProbe(config, plan, options));
+  const marker = plan.facts.changeMarker;
+  if (marker === null) return outcome;
+  return {
+    ...outcome,
+    record: (readAt, rowsRead) => {
+      const probes = outcome.record(readAt, rowsRead);
+      return probes && { ...probes, marker };
+    },
+  };
+}
+
+function readAll(plan: TablePlan): ProbeOutcome {
+  return { read: plan.partitions, unread: [], unchanged: 0, record: () => null };
+}
+
+/** The probe by the table's measure: its aggregates, against their values at the last probe. */
+async function probeByMeasure(
+  connection: Connection,
+  config: Config,
+  plan: TablePlan,
+  options: ProbeOptions,
+  context: { fp: string; previous: TableProbes | undefined; due: boolean },
+): Promise<ProbeOutcome> {
+  const { fp, previous, due } = context;
+  const table = plan.table;
   const measure = measureOf(config, plan);
-  const fp = fingerprint(config, plan);
-  const before = readProbes(config.state_dir)[table.name];
-  const previous = before?.fingerprint === fp ? before : undefined;
   const from = `FROM ${ident(table.name)}`;
 
   if (table.partition_fields.length === 0) {
-    const due =
-      options.fullEvery !== undefined &&
-      options.fullEvery > 0 &&
-      (previous === undefined || Date.now() - Date.parse(previous.read_at) >= options.fullEvery * 1000);
     // A table read whatever the probe says (no earlier probe, a full read) with the cheap
     // measure counts the rows its read writes, not a COUNT(*) scan before it (1 M rows: 0.09 s of
     // the server's time, on the read's path); the maxima come from the indexes. Taken before the
@@ -175,7 +233,7 @@ export async function probeUnchanged(
     // The candidate partitions: the overlap window of this run (or, on a full read, of the next
     // one, so that the run after a full read can skip too).
     const since = plan.since ?? plan.nextWatermark;
-    if (since === null) return readAll;
+    if (since === null) return readAll(plan);
     const tuple = table.partition_fields.length > 1 ? `(${fields})` : fields;
     const ts = ident(table.incremental.timestamp_field);
     where = ` WHERE ${tuple} IN (SELECT ${fields} ${from} WHERE ${ts} >= DATE_SUB(?, INTERVAL ? SECOND))`;

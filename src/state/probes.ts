@@ -20,6 +20,11 @@ export interface TableProbes {
    * (the server's text); the next probe looks for saves from a little before it
    */
   changed_max?: string;
+  /**
+   * the table's change marker (schema-snapshot.ts) when it was probed: the same at the next run
+   * means nothing was committed to it since
+   */
+  marker?: string;
 }
 
 function path(stateDir: string): string {

@@ -4,6 +4,9 @@
 // datalake. Inserts, deletes and saves each defeat the probe; a change that does not move the
 // timestamp (Django's QuerySet.update()) reaches the datalake at the read full_every forces;
 // `run --full` always reads; a skip is no full read (nothing deleted, full_every not reset).
+// Before any of that, the server's record of a table's last change (the change marker): the same
+// as at the last probe, the table is not queried at all; a commit, TRUNCATE, or a transaction
+// open across a run moves it.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,7 +15,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { extractTables } from "../../src/extract/extract.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { testConnection, writeTestConfig } from "../support/mysql.ts";
+import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
 setDefaultTimeout(60_000);
@@ -415,6 +418,99 @@ describe.skipIf(skip)("partitions of a table without a timestamp probed by a che
     await db.query("UPDATE probe_events SET grade = 42 WHERE id = 499");
     expect((await run(cfg)).events).toMatchObject({ rows: 100, unread: 1, error: null });
     expect(tree(cfg.datalake).get(eventsKey(4))).toBe((await cleanExtraction()).get(eventsKey(4)));
+  });
+});
+
+/**
+ * The statements panorama's MySQL user sent while `action` ran: MariaDB's general log, written to
+ * its table for the time of the action, then emptied and set back as it was.
+ */
+async function statementsDuring(action: () => Promise<unknown>): Promise<string[]> {
+  const root = await rootConnection();
+  try {
+    const [[was]] = (await root.query("SELECT @@global.log_output AS output")) as unknown as [
+      [{ output: string }],
+    ];
+    await root.query("SET GLOBAL log_output = 'TABLE'");
+    await root.query("TRUNCATE mysql.general_log");
+    await root.query("SET GLOBAL general_log = 1");
+    try {
+      await action();
+    } finally {
+      await root.query("SET GLOBAL general_log = 0");
+      await root.query("SET GLOBAL log_output = ?", [was.output]);
+    }
+    const [rows] = await root.query(
+      "SELECT CAST(argument AS CHAR) AS statement FROM mysql.general_log WHERE command_type = 'Query' AND user_host LIKE ?",
+      [`${testEnv().mysql.user}[%`],
+    );
+    await root.query("TRUNCATE mysql.general_log");
+    return (rows as { statement: string }[]).map((r) => r.statement);
+  } finally {
+    await root.end();
+  }
+}
+
+describe.skipIf(skip)("nothing committed since the last probe: the table is not queried", () => {
+  test("the same change marker: no statement reads the tables, their partitions are not listed; said as a skip; run --full and full_every read", async () => {
+    const cfg = config();
+    // The tables were filled a moment ago: a change of this second may still be committing.
+    await Bun.sleep(2100);
+    expect(await run(cfg)).toMatchObject({ items: { rows: 40 }, events: { rows: 500 } });
+    const lake = tree(cfg.datalake);
+    let quiet: Awaited<ReturnType<typeof run>> | undefined;
+    const statements = await statementsDuring(async () => {
+      quiet = await run(cfg);
+    });
+    // information_schema was asked (the marker), and nothing else of these tables.
+    expect(statements.some((s) => s.includes("information_schema.TABLES"))).toBe(true);
+    expect(
+      statements.filter((s) => /probe_(items|events)/.test(s) && !s.includes("information_schema")),
+    ).toEqual([]);
+    expect(quiet).toMatchObject({
+      items: { rows: 0, unread: 1, error: null },
+      // the window's courses C4 and C0, as its last probe found them
+      events: { rows: 0, unread: 2, error: null },
+    });
+    expect(quiet!.stderr).toContain(
+      "probe_events: 2 partition(s) unchanged since the last read: not read again",
+    );
+    expect(tree(cfg.datalake)).toEqual(lake);
+
+    // The probe by the measure runs again when asked to read: --full, full_every.
+    expect(await run(cfg, "--full")).toMatchObject({ items: { rows: 40 }, events: { rows: 500 } });
+    expect((await run(cfg)).items).toMatchObject({ rows: 0, unread: 1 });
+    age(join(cfg.stateDir, "probes.json"), 25, "read_at");
+    const forced = await run(cfg);
+    expect(forced.items).toMatchObject({ rows: 40, error: null });
+    expect(forced.items.unread).toBeUndefined();
+  });
+
+  test("a transaction open across a run, and TRUNCATE, reach the lake at the next run", async () => {
+    const cfg = config(CHECKSUMMED);
+    await Bun.sleep(2100);
+    await run(cfg);
+    expect(await run(cfg)).toMatchObject({ plain: { rows: 0, unread: 1 }, parts: { rows: 0, unread: 3 } });
+    // Begun before the run, committed after it: MariaDB stamps the change with the
+    // transaction's start, a second after the marker the last probe recorded.
+    const other = await testConnection(testEnv().mysql.scratchDatabase);
+    try {
+      await other.query("START TRANSACTION");
+      await other.query("UPDATE probe_plain SET a = 'late' WHERE id = 2");
+      expect((await run(cfg)).plain).toMatchObject({ rows: 0, unread: 1 });
+      await other.query("COMMIT");
+    } finally {
+      await other.end();
+    }
+    // TRUNCATE leaves UPDATE_TIME as it was.
+    await db.query("TRUNCATE probe_parts");
+    const after = await run(cfg);
+    expect(after.plain).toMatchObject({ rows: 30, error: null });
+    expect(after.plain.unread).toBeUndefined();
+    expect(after.parts).toMatchObject({ rows: 0, error: null });
+    expect(after.parts.unread).toBeUndefined();
+    expect(tree(cfg.datalake).get(PLAIN)).toContain("late");
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
   });
 });
 
