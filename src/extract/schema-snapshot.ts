@@ -56,17 +56,17 @@ const MARKER_COLUMNS = `CAST(UPDATE_TIME AS CHAR) AS updated, CAST(CREATE_TIME A
        CONCAT(@@hostname, ':', @@port, ' ', VERSION()) AS server`;
 
 /**
- * InnoDB keeps, in memory, when a transaction that changed a table last committed
- * (information_schema.TABLES.UPDATE_TIME: the commit's time on MySQL, the transaction's start on
- * MariaDB; NULL after a restart, an eviction from the dictionary cache, or ALTER TABLE ... FORCE). Taken
- * before any probe or read of the run, with what else a change moves (AUTO_INCREMENT, the row
- * estimate: TRUNCATE leaves UPDATE_TIME as it was), the session's time zone offset (a clock
- * change prints another time the same) and the server it came from: the same marker at the next
- * run says no change committed in between. Null when not InnoDB, split into MySQL partitions,
- * never changed since the server started, or changed less than 2 seconds ago (a change stamped
- * with that second may still be committing). A transaction begun in the very second of the last
- * change and committed after the probe leaves the marker as it was on MariaDB: the next change, or
- * the full read `full_every` forces, brings it in (as for a save stamped before MAX(changed_field)).
+ * InnoDB keeps in memory when a transaction last changed a table (information_schema.TABLES'
+ * UPDATE_TIME: its commit on MySQL, the time it began on MariaDB; NULL after a restart, an
+ * eviction from the dictionary cache, or ALTER TABLE ... FORCE). Taken before any probe or read
+ * of the run, with what else a change moves (AUTO_INCREMENT and the row estimate: TRUNCATE leaves
+ * UPDATE_TIME as it was), the session's offset from UTC (a clock change prints another time the
+ * same) and the server: the same marker at the next run says nothing was committed in between.
+ * Compared for equality, never as a time, since MariaDB's can go back. Null when not InnoDB,
+ * split into MySQL partitions, not changed since the server started, or changed less than 2
+ * seconds ago. A MariaDB transaction begun in that same second and committed after the probe
+ * leaves the marker as it was: the next change, or the full read `full_every` forces, brings it
+ * in (as for a save stamped before MAX(changed_field)).
  */
 export function changeMarker(row: MarkerRow): string | null {
   if (String(row.engine ?? "").toLowerCase() !== "innodb") return null;
