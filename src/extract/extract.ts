@@ -26,7 +26,7 @@ import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ra
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
 import { SpareConnections } from "./spare-connections.ts";
 import type { TablePlan } from "./table-plan.ts";
-import { type ProbeOutcome, probeUnchanged, unchangedSinceLastProbe } from "./unchanged-probe.ts";
+import { lastProbe, type ProbeOutcome, probeUnchanged, unchangedSinceLastProbe } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -438,16 +438,17 @@ async function prepareTable(
     throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
   };
   const layout = await planLayout(connection, config, table, schema).catch(failed);
-  if (!layout) return { plan: layout };
+  if (!layout) return { plan: null };
   const probeOptions = {
     maySkip: !full,
     ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
   };
+  const last = lastProbe(config, layout, probeOptions);
   // Nothing committed to it since its last probe: its partitions are not even listed.
-  const unchanged = unchangedSinceLastProbe(config, layout, probeOptions);
+  const unchanged = unchangedSinceLastProbe(layout, probeOptions, last);
   if (unchanged) return { plan: layout, probe: unchanged };
   const plan = await listPartitions(connection, config, layout, full).catch(failed);
-  const probe = await probeUnchanged(connection, config, plan, probeOptions).catch((error) => {
+  const probe = await probeUnchanged(connection, config, plan, probeOptions, last).catch((error) => {
     throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
   });
   return { plan, probe };

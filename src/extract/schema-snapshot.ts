@@ -68,7 +68,7 @@ const MARKER_COLUMNS = `CAST(UPDATE_TIME AS CHAR) AS updated, CAST(CREATE_TIME A
  * leaves the marker as it was: the next change, or the full read `full_every` forces, brings it
  * in (as for a save stamped before MAX(changed_field)).
  */
-export function changeMarker(row: MarkerRow): string | null {
+function changeMarker(row: MarkerRow): string | null {
   if (String(row.engine ?? "").toLowerCase() !== "innodb") return null;
   // EXCHANGE PARTITION swaps a partition's rows without a commit to the table.
   if (/partitioned/i.test(String(row.options ?? ""))) return null;

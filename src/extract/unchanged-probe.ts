@@ -122,8 +122,18 @@ function measureOf(config: Config, plan: TablePlan): Measure {
   return key?.autoIncrement ? maxMeasure(key.column, changed) : checksumMeasure(plan);
 }
 
-/** The table's last probe, if made with the same fingerprint, and whether `full_every` is due. */
-function lastProbe(config: Config, plan: TablePlan, options: ProbeOptions) {
+/** What the table's last probe left, read once for both steps of the probe. */
+export interface LastProbe {
+  /** the plan's fingerprint now */
+  fp: string;
+  /** the last probe, if made with the same fingerprint */
+  previous: TableProbes | undefined;
+  /** `full_every` is due for the unpartitioned table */
+  due: boolean;
+}
+
+/** The table's last probe and whether `full_every` is due (the plan's partitions play no part). */
+export function lastProbe(config: Config, plan: TablePlan, options: ProbeOptions): LastProbe {
   const fp = fingerprint(config, plan);
   const before = readProbes(config.state_dir)[plan.table.name];
   const previous = before?.fingerprint === fp ? before : undefined;
@@ -141,14 +151,13 @@ function lastProbe(config: Config, plan: TablePlan, options: ProbeOptions) {
  * and neither its partitions are listed nor its aggregates asked for. Null otherwise.
  */
 export function unchangedSinceLastProbe(
-  config: Config,
   plan: TablePlan,
   options: ProbeOptions,
+  { previous, due }: LastProbe,
 ): ProbeOutcome | null {
+  // A view has no marker: it is read on every run.
   const marker = plan.facts.changeMarker;
-  if (!options.maySkip || !plan.facts.baseTable || marker === null) return null;
-  const { previous, due } = lastProbe(config, plan, options);
-  if (due || previous === undefined || previous.marker !== marker) return null;
+  if (!options.maySkip || marker === null || due || previous?.marker !== marker) return null;
   const partitioned = plan.table.partition_fields.length > 0;
   return {
     read: [],
@@ -167,10 +176,11 @@ export async function probeUnchanged(
   config: Config,
   plan: TablePlan,
   options: ProbeOptions,
+  last: LastProbe,
 ): Promise<ProbeOutcome> {
   // A view is read on every run: probing it may cost what reading it does (a join, a slow filter).
   if (!plan.facts.baseTable) return readAll(plan);
-  const outcome = await probeByMeasure(connection, config, plan, options, lastProbe(config, plan, options));
+  const outcome = await probeByMeasure(connection, config, plan, options, last);
   const marker = plan.facts.changeMarker;
   if (marker === null) return outcome;
   return {
@@ -192,7 +202,7 @@ async function probeByMeasure(
   config: Config,
   plan: TablePlan,
   options: ProbeOptions,
-  context: { fp: string; previous: TableProbes | undefined; due: boolean },
+  context: LastProbe,
 ): Promise<ProbeOutcome> {
   const { fp, previous, due } = context;
   const table = plan.table;
