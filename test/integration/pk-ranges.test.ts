@@ -60,6 +60,11 @@ async function withJob<T>(
   }
 }
 
+/** Ranges cut at these keys, open below the first and above the last, as planRanges makes them. */
+function cutAt(...keys: bigint[]): KeyRange[] {
+  return [null, ...keys].map((from, i) => ({ from, to: keys[i] ?? null }));
+}
+
 /** Extract `table` into a fresh spool, either in one query or over `ranges`. */
 async function extract(
   compression: "none" | "gzip",
@@ -118,13 +123,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
       const single = await extract(compression, null, undefined, "ranged_slow");
       // A big and slow first range: the small ones after it finish first and wait on disk for
       // their turn.
-      const ranges: KeyRange[] = [
-        { from: null, to: 25_000n },
-        { from: 25_000n, to: 25_100n },
-        { from: 25_100n, to: 25_200n },
-        { from: 25_200n, to: 26_000n },
-        { from: 26_000n, to: null },
-      ];
+      const ranges = cutAt(25_000n, 25_100n, 25_200n, 26_000n);
       const order: number[] = [];
       const parkedModes: number[] = [];
       const ranged = await extract(
@@ -155,15 +154,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
       // A small first range (slow at id 1): the big one after it, started meanwhile on the second
       // connection, reaches its turn while still being read (it is slow at id 20,000), and goes
       // on straight into the file after what it had parked.
-      const late = await extract(
-        compression,
-        [
-          { from: null, to: 50n },
-          { from: 50n, to: null },
-        ],
-        undefined,
-        "ranged_slow",
-      );
+      const late = await extract(compression, cutAt(50n), undefined, "ranged_slow");
       expect(Buffer.compare(late.bytes, single.bytes)).toBe(0);
       expect(late.entry.hash).toBe(single.entry.hash);
     });
@@ -312,11 +303,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
     try {
       await withJob(cfg, async (main, planned) => {
         const job: PartitionJob = { ...planned, table: { ...planned.table, name: "ranged_failing" } };
-        const ranges: KeyRange[] = [
-          { from: null, to: 5_000n },
-          { from: 5_000n, to: 25_000n },
-          { from: 25_000n, to: null },
-        ];
+        const ranges = cutAt(5_000n, 25_000n);
         const done: number[] = [];
         await expect(
           extractRanges(main, cfg, job, { column: "id", ranges }, 2, (i) => done.push(i)),
@@ -336,10 +323,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
         ...planned,
         columns: [...planned.columns, { name: "no_such_column", kind: "string" }],
       };
-      const ranges: KeyRange[] = [
-        { from: null, to: 10_000n },
-        { from: 10_000n, to: null },
-      ];
+      const ranges = cutAt(10_000n);
       await expect(extractRanges(main, cfg, job, { column: "id", ranges }, 2)).rejects.toThrow(
         /reading ranged_big: .*no_such_column/,
       );
@@ -353,11 +337,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
     await withJob(cfg, async (main, job) => {
       // The extra connections are opened from the config: here a port nothing listens on.
       const unreachable: Config = { ...cfg, mysql: { ...cfg.mysql, host: "127.0.0.1", port: 1 } };
-      const ranges: KeyRange[] = [
-        { from: null, to: 10_000n },
-        { from: 10_000n, to: 20_000n },
-        { from: 20_000n, to: null },
-      ];
+      const ranges = cutAt(10_000n, 20_000n);
       const done: number[] = [];
       await expect(
         extractRanges(main, unreachable, job, { column: "id", ranges }, 2, (i) => done.push(i)),
