@@ -2,7 +2,7 @@
 // TTY (cron). Every line passes through redact() so that no configured secret is ever written.
 // On a terminal, lines are wrapped to its width (80 columns when unknown) and a live status line
 // (progress) stays below them: it is cleared before a line is written and drawn again after.
-import { type ConsolaInstance, createConsola, type LogObject } from "consola";
+import { type ConsolaInstance, createConsola, type LogObject } from "consola/core";
 
 export type Level = "debug" | "info" | "warn" | "error";
 export const LEVELS: readonly Level[] = ["debug", "info", "warn", "error"];
