@@ -10,10 +10,12 @@
 // scripts/build.sh into the benchmark's directory) unpartitioned over one connection (one query)
 // and over two (primary-key ranges), partitioned by course_id over one connection and over two.
 // Runs the cases round after round (each once a round). Reports medians, ratios to the client's
-// dump and to mydumper alone, peak RSS, and the CPU time of the command and of the server during
-// it (both share this machine's cores, so together they bound the time). --pseudonyms adds the unpartitioned extraction with [privacy] pseudonymize =
-// true: once with no personal column in the table (the packet fast path must not slow down) and
-// once with module_id pseudonymized (one HMAC a row, more than any preset table has for its size).
+// dump and to mydumper alone (of the medians, and the median of each round's own ratio), peak
+// RSS, and the CPU time of the command and of the server during it (both share this machine's
+// cores, so together they bound the time). --pseudonyms adds the unpartitioned extraction with
+// [privacy] pseudonymize = true: once with no personal column in the table (the packet fast path
+// must not slow down) and once with module_id pseudonymized (one HMAC a row, more than any preset
+// table has for its size).
 import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -185,6 +187,15 @@ const cases: { name: string; cmd: string[]; clean?: string }[] = [
 // tool and the server spend together.
 const serverCpuSeconds = await serverCpuReader();
 
+/** Until the server has used no CPU over 100 ms (its clock counts 10 ms ticks), at most 3 s. */
+async function serverSettled(cpu: () => number): Promise<void> {
+  for (let waited = 0; waited < 30 && !Number.isNaN(cpu()); waited++) {
+    const before = cpu();
+    await Bun.sleep(100);
+    if (cpu() - before < 0.002) return;
+  }
+}
+
 // One untimed pass loads the table into the buffer pool.
 await measure(cases[0]!.cmd);
 const samples = cases.map(() => ({
@@ -195,12 +206,18 @@ const samples = cases.map(() => ({
 }));
 // Round after round, each case once a round: what the machine does meanwhile (this VM's host
 // varies by a tenth from one minute to the next) falls on every case alike.
+// Each round starts one case later than the one before, and each case waits for the server to be
+// idle: InnoDB works on for a while after the per-course queries (purge, flushing), and the case
+// that always came after them paid for it (mydumper: 1.31 s alone, 1.27 s when followed by sync).
 for (let i = 0; i < RUNS; i++) {
-  for (const [k, c] of cases.entries()) {
+  for (let j = 0; j < cases.length; j++) {
+    const k = (i + j) % cases.length;
+    const c = cases[k]!;
     if (c.clean) rmSync(c.clean, { recursive: true, force: true });
     if (c.clean === mydumperOut) mkdirSync(mydumperOut);
     // Nothing left dirty by the run before: panorama's syncfs would write the other tools' files.
     Bun.spawnSync(["sync"]);
+    await serverSettled(serverCpuSeconds);
     const serverBefore = serverCpuSeconds();
     const m = await measure(c.cmd);
     const sample = samples[k]!;
@@ -214,19 +231,31 @@ for (let i = 0; i < RUNS; i++) {
     sample.cpu.push(m.cpuSeconds);
   }
 }
-const results = cases.map((c, k) => ({
-  name: c.name,
-  seconds: median(samples[k]!.times),
-  rss: Math.max(...samples[k]!.rss),
-  cpu: median(samples[k]!.cpu),
-  server: median(samples[k]!.server),
-}));
+// Each case's time over mydumper's in the same round, seconds apart: this VM's speed drifts by a
+// tenth or more from one minute to the next, which a ratio of medians taken over the whole run
+// carries and a round's own ratio mostly does not.
+const dumperIndex = cases.findIndex((c) => c.name === "mydumper -t 2 -r 50000");
+const results = cases.map((c, k) => {
+  const paired = samples[k]!.times.map((t, i) => t / samples[dumperIndex]!.times[i]!);
+  return {
+    name: c.name,
+    seconds: median(samples[k]!.times),
+    paired: { median: median(paired), low: Math.min(...paired), high: Math.max(...paired) },
+    rss: Math.max(...samples[k]!.rss),
+    cpu: median(samples[k]!.cpu),
+    server: median(samples[k]!.server),
+  };
+});
 const baseline = results[0]!.seconds;
-const dumper = results.find((r) => r.name === "mydumper -t 2 -r 50000")!.seconds;
+const dumper = results[dumperIndex]!.seconds;
 console.log(`\n${ROWS.toLocaleString("en-US")} rows of courseware_studentmodule, median of ${RUNS} runs`);
+console.log(
+  "(vs mydumper: the ratio of the medians; per round: the median of each round's ratio, and its range)",
+);
 for (const r of results) {
+  const { paired } = r;
   console.log(
-    `${r.name.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s  ${(r.seconds / baseline).toFixed(2)}x client  ${(r.seconds / dumper).toFixed(2)}x mydumper  peak RSS ${r.rss.toFixed(0)} MiB  ${Math.round(ROWS / r.seconds).toLocaleString("en-US")} rows/s  CPU ${r.cpu.toFixed(2)} s + server ${r.server.toFixed(2)} s`,
+    `${r.name.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s  ${(r.seconds / baseline).toFixed(2)}x client  ${(r.seconds / dumper).toFixed(2)}x mydumper (per round ${paired.median.toFixed(2)}x, ${paired.low.toFixed(2)}-${paired.high.toFixed(2)})  peak RSS ${r.rss.toFixed(0)} MiB  ${Math.round(ROWS / r.seconds).toLocaleString("en-US")} rows/s  CPU ${r.cpu.toFixed(2)} s + server ${r.server.toFixed(2)} s`,
   );
 }
 for (const d of [dir, ...configs.map((c) => c.dir)]) rmSync(d, { recursive: true, force: true });
