@@ -7,6 +7,7 @@ import { PanoramaError } from "../errors.ts";
 import { type ColumnKind, encodeRows } from "./csv.ts";
 import { paceGc } from "./gc-pace.ts";
 import { type PseudonymColumns, type RawField, RawRowEncoder, rawPlan, withPseudonyms } from "./raw-csv.ts";
+import { batchReads } from "./read-batching.ts";
 import { BatchRowEncoder, RoutingRefused, type RowRoute } from "./wasm/rows-to-csv.ts";
 
 export class MysqlError extends PanoramaError {
@@ -245,15 +246,18 @@ function streamRows(
   encoder: BatchRowEncoder,
   fail: (error: unknown) => void,
 ): () => void {
-  const conn = connection as unknown as { packetParser: PacketParser; sequenceId: number };
+  const conn = connection as unknown as { packetParser: PacketParser; sequenceId: number; stream: unknown };
   const parser = conn.packetParser;
+  const batching = batchReads(conn.stream);
   // The rows may all have come with the fields, the end too: the query's end gives the parser back.
   const restore = () => {
     conn.packetParser = parser;
+    batching?.stop();
   };
   conn.packetParser = {
     ...parser,
     execute(chunk: Buffer) {
+      batching?.read();
       try {
         let rows: Buffer = chunk;
         const finish = parser.largePacketParts.length > 0 ? null : bytesToFinish(parser, chunk);
@@ -324,6 +328,7 @@ export function streamCsv(
       if (failed) return;
       failed = true;
       connection.off("error", fail);
+      giveBack();
       connection.destroy();
       // Neither mysql2's parser nor streamRows' gets what the socket still delivers, the rest of
       // an abandoned result: dropped, not parsed into rows (memory) and warnings about its order.

@@ -1,6 +1,7 @@
 // The C library calls Bun does not expose: flock(2) for the run lock, syncfs(2) to make a whole
-// spool durable with one call instead of one fsync per file, and sync_file_range(2) to start the
-// write-back of a big file while it is still being written.
+// spool durable with one call instead of one fsync per file, sync_file_range(2) to start the
+// write-back of a big file while it is still being written, and setsockopt(2) for a socket's
+// low-water mark (read-batching.ts).
 import { dlopen, FFIType } from "bun:ffi";
 
 const NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
@@ -59,4 +60,29 @@ let writeback: Symbols<typeof WRITEBACK_SYMBOLS> | null | undefined;
 export function startWriteback(fd: number, offset: number, length: number): number {
   if (writeback === undefined) writeback = open(WRITEBACK_SYMBOLS);
   return writeback ? writeback.sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE) : -1;
+}
+
+// Linux's values, the same on x86-64 and arm64.
+const SOL_SOCKET = 1;
+const SO_RCVLOWAT = 18;
+const SOCKET_SYMBOLS = {
+  setsockopt: {
+    args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32],
+    returns: FFIType.i32,
+  },
+} as const;
+/** null: no setsockopt in this C library */
+let sockets: Symbols<typeof SOCKET_SYMBOLS> | null | undefined;
+const option = new Int32Array(1);
+
+/**
+ * SO_RCVLOWAT: a TCP socket is reported readable once `bytes` have arrived (or at its end), not
+ * at every packet; setting it reports one that already holds as much at once. False when it could
+ * not be set (no such call, not a socket).
+ */
+export function setReceiveLowWater(fd: number, bytes: number): boolean {
+  if (sockets === undefined) sockets = open(SOCKET_SYMBOLS);
+  if (!sockets) return false;
+  option[0] = bytes;
+  return sockets.setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, option, 4) === 0;
 }
