@@ -73,6 +73,8 @@ const OUTPUT_BYTES = 1 << 18;
 /** input copied in at most this much at a time (a larger packet grows it) */
 const INPUT_BYTES = 1 << 20;
 const PAGE = 1 << 16;
+/** The module reads up to 15 bytes past a cell (16 at a time): memory it may read after the input. */
+const OVERREAD = 16;
 
 const header = (b: Uint8Array, at: number): number => b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16);
 
@@ -139,9 +141,9 @@ export class BatchRowEncoder {
     }
     this.outputAt = at;
     this.inputAt = this.outputAt + OUTPUT_BYTES;
-    this.reserve(this.inputAt + this.inputBytes);
+    this.reserve(this.inputAt + this.inputBytes + OVERREAD);
     // A reused instance may have grown for a large packet: its input area is as large.
-    this.inputBytes = this.wasm.memory.buffer.byteLength - this.inputAt;
+    this.inputBytes = this.wasm.memory.buffer.byteLength - this.inputAt - OVERREAD;
     this.heap = new Uint8Array(this.wasm.memory.buffer);
     this.heapBuffer = Buffer.from(this.wasm.memory.buffer);
     this.result = new Uint32Array(this.wasm.memory.buffer, this.wasm.result.value as number, 5);
@@ -230,7 +232,7 @@ export class BatchRowEncoder {
       if (this.carry === this.inputBytes) {
         // One packet larger than the input area: make room for all of it.
         this.inputBytes = header(this.heap, this.inputAt) + 4;
-        this.reserve(this.inputAt + this.inputBytes);
+        this.reserve(this.inputAt + this.inputBytes + OVERREAD);
       }
       const n = Math.min(chunk.length - from, this.inputBytes - this.carry);
       this.heap.set(chunk.subarray(from, from + n), this.inputAt + this.carry);
@@ -264,7 +266,7 @@ export class BatchRowEncoder {
       if (used === 0) {
         // One packet larger than the input area: make room for it.
         this.inputBytes = header(buffer, from) + 4;
-        this.reserve(this.inputAt + this.inputBytes);
+        this.reserve(this.inputAt + this.inputBytes + OVERREAD);
         continue;
       }
       // mysql2 gave these as rows: anything the module does not take is the reference's.
