@@ -257,7 +257,7 @@ function streamRows(
   conn.packetParser = {
     ...parser,
     execute(chunk: Buffer) {
-      batching?.read();
+      batching?.read(chunk.length);
       try {
         let rows: Buffer = chunk;
         const finish = parser.largePacketParts.length > 0 ? null : bytesToFinish(parser, chunk);

@@ -10,7 +10,7 @@ import { parseConfig } from "../../src/config/load.ts";
 import type { MysqlConfig } from "../../src/config/types.ts";
 import { type ColumnKind, columnKind, encodeRows } from "../../src/extract/csv.ts";
 import { close, connect, query, streamCsv, tableColumns } from "../../src/extract/mysql.ts";
-import { batchReads } from "../../src/extract/read-batching.ts";
+import { batchReads, LOW_WATER_BYTES, WAIT_MS } from "../../src/extract/read-batching.ts";
 import { ADVERSARIAL_STRINGS } from "../support/adversarial.ts";
 import { chunkingProxy } from "../support/chunking-proxy.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
@@ -198,10 +198,10 @@ describe.skipIf(skip)("rows through the WebAssembly encoder", () => {
       INSERT INTO raw_batch SELECT id + 2000, ${COLUMNS.replace("id, ", "")} FROM raw_types;`);
   });
 
-  test("a connection's socket has the descriptor the read batching needs (Bun's `_handle.fd`)", async () => {
+  test("a connection's socket has the descriptor the read batching needs (Bun's `_handle.fd`), which takes the mark", async () => {
     // Without it the reads of a result are gathered no more: the bytes stay right, the CPU does not.
     const socket = (connection as unknown as { stream: unknown }).stream;
-    const batching = batchReads(socket);
+    const batching = batchReads(socket, LOW_WATER_BYTES, WAIT_MS, 0);
     expect(batching).not.toBeNull();
     batching!.stop();
     const [row] = await query<{ one: number }>(connection, "SELECT 1 AS one");

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { batchReads, LOW_WATER_BYTES, WAIT_MS } from "../../src/extract/read-batching.ts";
+import { batchReads, LOW_WATER_BYTES, START_AFTER_BYTES, WAIT_MS } from "../../src/extract/read-batching.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -42,12 +42,12 @@ async function writeInPieces(writer: Socket, pieces: number, size: number): Prom
 }
 
 /** Reads (data events) until `bytes` bytes have arrived. */
-function readsUntil(reader: Socket, bytes: number, onRead = () => {}): Promise<number> {
+function readsUntil(reader: Socket, bytes: number, onRead = (_bytes: number) => {}): Promise<number> {
   return new Promise((resolve) => {
     let got = 0;
     let reads = 0;
     reader.on("data", (chunk: Buffer) => {
-      onRead();
+      onRead(chunk.length);
       reads++;
       got += chunk.length;
       if (got >= bytes) resolve(reads);
@@ -64,9 +64,9 @@ describe("reads gathered by the socket's low-water mark", () => {
 
     const batched = await pair({ port: 0 });
     // A timer of a second: a busy machine's slow turns of the loop do not lower the mark here.
-    const batching = batchReads(batched.reader, LOW_WATER_BYTES, 1000)!;
+    const batching = batchReads(batched.reader, LOW_WATER_BYTES, 1000, 0)!;
     expect(batching).not.toBeNull();
-    const batchedReads = readsUntil(batched.reader, 1 << 20, () => batching.read());
+    const batchedReads = readsUntil(batched.reader, 1 << 20, (bytes) => batching.read(bytes));
     await writeInPieces(batched.writer, 64, 16 << 10);
     // 1 MiB / 256 KiB reads (one more when a read took more than the mark).
     expect(await batchedReads).toBeLessThanOrEqual(8);
@@ -75,8 +75,8 @@ describe("reads gathered by the socket's low-water mark", () => {
 
   test("less than the mark, the end of a result, is read within a few ticks of the timer", async () => {
     const { writer, reader } = await pair({ port: 0 });
-    const batching = batchReads(reader)!;
-    const arrived = readsUntil(reader, 1000, () => batching.read());
+    const batching = batchReads(reader, LOW_WATER_BYTES, WAIT_MS, 0)!;
+    const arrived = readsUntil(reader, 1000, (bytes) => batching.read(bytes));
     const started = performance.now();
     writer.write(Buffer.alloc(1000, 1));
     await arrived;
@@ -84,9 +84,21 @@ describe("reads gathered by the socket's low-water mark", () => {
     batching.stop();
   });
 
+  test("a result smaller than START_AFTER_BYTES (a partition, a probe) is read a packet at a time, its end at once", async () => {
+    const { writer, reader } = await pair({ port: 0 });
+    // With the mark up and a timer of a minute, the end of this result would wait a minute.
+    const batching = batchReads(reader, LOW_WATER_BYTES, 60_000)!;
+    const reads = readsUntil(reader, START_AFTER_BYTES / 2, (bytes) => batching.read(bytes));
+    const started = performance.now();
+    await writeInPieces(writer, 32, START_AFTER_BYTES / 64);
+    expect(await reads).toBeGreaterThan(10);
+    expect(performance.now() - started).toBeLessThan(1000);
+    batching.stop();
+  });
+
   test("stopped, a socket reports every packet at once again", async () => {
     const { writer, reader } = await pair({ port: 0 });
-    const batching = batchReads(reader, LOW_WATER_BYTES, 60_000)!;
+    const batching = batchReads(reader, LOW_WATER_BYTES, 60_000, 0)!;
     batching.stop();
     const arrived = readsUntil(reader, 100);
     const started = performance.now();
@@ -100,8 +112,8 @@ describe("reads gathered by the socket's low-water mark", () => {
     const dir = mkdtempSync(join(tmpdir(), "panorama-test-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const { writer, reader } = await pair({ path: join(dir, "s.sock") });
-    const batching = batchReads(reader, LOW_WATER_BYTES, 60_000);
-    const arrived = readsUntil(reader, 1000, () => batching?.read());
+    const batching = batchReads(reader, LOW_WATER_BYTES, 60_000, 0);
+    const arrived = readsUntil(reader, 1000, (bytes) => batching?.read(bytes));
     writer.write(Buffer.alloc(1000, 3));
     expect(await arrived).toBeGreaterThanOrEqual(1);
     batching?.stop();
