@@ -24,7 +24,14 @@ import { parseArgs } from "node:util";
 import mysql from "mysql2/promise";
 import { testEnv } from "../test/support/env.ts";
 import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
-import { buildExecutable, generateStudentmodule, measure, median, serverCpuReader } from "./bench-support.ts";
+import {
+  buildExecutable,
+  generateStudentmodule,
+  measure,
+  median,
+  serverCpuReader,
+  serverIdle,
+} from "./bench-support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -187,15 +194,6 @@ const cases: { name: string; cmd: string[]; clean?: string }[] = [
 // tool and the server spend together.
 const serverCpuSeconds = await serverCpuReader();
 
-/** Until the server has used no CPU over 100 ms (its clock counts 10 ms ticks), at most 3 s. */
-async function serverSettled(cpu: () => number): Promise<void> {
-  for (let waited = 0; waited < 30 && !Number.isNaN(cpu()); waited++) {
-    const before = cpu();
-    await Bun.sleep(100);
-    if (cpu() - before < 0.002) return;
-  }
-}
-
 // One untimed pass loads the table into the buffer pool.
 await measure(cases[0]!.cmd);
 const samples = cases.map(() => ({
@@ -217,7 +215,8 @@ for (let i = 0; i < RUNS; i++) {
     if (c.clean === mydumperOut) mkdirSync(mydumperOut);
     // Nothing left dirty by the run before: panorama's syncfs would write the other tools' files.
     Bun.spawnSync(["sync"]);
-    await serverSettled(serverCpuSeconds);
+    // No CPU over 100 ms (the server's clock counts 10 ms ticks), at most 3 s.
+    await serverIdle(serverCpuSeconds, { sliceMs: 100, slices: 30, idle: 0.002 });
     const serverBefore = serverCpuSeconds();
     const m = await measure(c.cmd);
     const sample = samples[k]!;

@@ -90,17 +90,20 @@ export async function serverCpuReader(): Promise<() => number> {
 }
 
 /**
- * Wait (up to a minute) until the server is idle: under 2% of a core over a second. After the
- * data is generated, InnoDB goes on for a while (purge, flushing), and a run measured then
- * measured that too (0.51 s for the steady benchmark's run that reads nothing, 0.23 s after).
+ * Wait until the server (`cpu`: serverCpuReader's) used under `idle` seconds of CPU over one
+ * `sliceMs`, at most `slices` of them. After the data is generated, InnoDB goes on for a while
+ * (purge, flushing), and a run measured then measured that too (0.51 s for the steady
+ * benchmark's run that reads nothing, 0.23 s after).
  */
-async function serverIdle(): Promise<void> {
-  const cpu = await serverCpuReader();
+export async function serverIdle(
+  cpu: () => number,
+  { sliceMs = 1000, slices = 60, idle = 0.02 } = {},
+): Promise<void> {
   if (Number.isNaN(cpu())) return;
-  for (let waited = 0; waited < 60; waited++) {
+  for (let waited = 0; waited < slices; waited++) {
     const before = cpu();
-    await Bun.sleep(1000);
-    if (cpu() - before < 0.02) return;
+    await Bun.sleep(sliceMs);
+    if (cpu() - before < idle) return;
   }
 }
 
@@ -127,7 +130,7 @@ export async function generateStudentmodule(rows: number): Promise<void> {
     : [{ n: 0 }];
   if (Number(count?.n) === rows) {
     await db.end();
-    await serverIdle();
+    await serverIdle(await serverCpuReader());
     return;
   }
   await db.end();
@@ -143,7 +146,7 @@ export async function generateStudentmodule(rows: number): Promise<void> {
     connection: { host: env.host, port: env.port, user: env.user, password: env.password, database },
     log: (m) => console.error(m),
   });
-  await serverIdle();
+  await serverIdle(await serverCpuReader());
 }
 
 /**
