@@ -81,11 +81,15 @@ static int plain_double(const u8 *s, const u8 *e) {
   return significant <= 15 ? 2 : 0;
 }
 
-/** The bytes of a vector that need care in a CSV cell: `,` `"` `\\` CR LF. */
+/** The bytes of a vector that are escaped inside quotes: `"` `\\` CR LF. */
+static inline v128_t escaped(v128_t v) {
+  return wasm_v128_or(wasm_v128_or(wasm_i8x16_eq(v, quote), wasm_i8x16_eq(v, backslash)),
+                      wasm_v128_or(wasm_i8x16_eq(v, cr), wasm_i8x16_eq(v, lf)));
+}
+
+/** The bytes of a vector that need care in a CSV cell (the cell is then quoted): those and `,`. */
 static inline u32 specials(v128_t v) {
-  return wasm_i8x16_bitmask(
-      wasm_v128_or(wasm_v128_or(wasm_i8x16_eq(v, comma), wasm_i8x16_eq(v, quote)),
-                   wasm_v128_or(wasm_i8x16_eq(v, backslash), wasm_v128_or(wasm_i8x16_eq(v, cr), wasm_i8x16_eq(v, lf)))));
+  return wasm_i8x16_bitmask(wasm_v128_or(escaped(v), wasm_i8x16_eq(v, comma)));
 }
 
 /**
@@ -147,8 +151,7 @@ static u8 *row(const u8 *p, const u8 *end, u8 *o, const u8 *codes, u32 width) {
         while (q < e) {
           if (e - q >= 16) {
             v128_t v = wasm_v128_load(q);
-            v128_t m = wasm_v128_or(wasm_v128_or(wasm_i8x16_eq(v, quote), wasm_i8x16_eq(v, backslash)),
-                                    wasm_v128_or(wasm_i8x16_eq(v, cr), wasm_i8x16_eq(v, lf)));
+            v128_t m = escaped(v);
             wasm_v128_store(o, v);
             if (!wasm_v128_any_true(m)) {
               o += 16;
