@@ -54,7 +54,8 @@ export function batchReads(
       return;
     }
     mark = lowWater;
-    timer ??= setInterval(() => {
+    if (timer !== null) return;
+    timer = setInterval(() => {
       if (reads === readsAtLastTick) lower();
       readsAtLastTick = reads;
     }, waitMs);
