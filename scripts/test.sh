@@ -78,16 +78,22 @@ if [ "$#" -gt 0 ]; then
 else
   # The whole suite in two shards, each with its own MariaDB and S3 (test-env.sh), side by side:
   # most of the time goes to waiting (CLI processes, kills, servers), so two cores serve two runs.
-  # Files are dealt by their measured seconds, the heaviest first, to the lighter shard.
+  # Files are dealt by their measured seconds, the heaviest first, to the lighter shard (the sums
+  # of their tests' times in a fresh-clone run of .ci/run; the files not named take 2).
   declare -A weight=(
-    [test/integration/s3-run.test.ts]=63 [test/integration/logship.test.ts]=38
-    [test/integration/modes.test.ts]=27 [test/integration/run.test.ts]=17
-    [test/integration/logship-s3.test.ts]=15 [test/integration/logship-downtime.test.ts]=15
-    [test/integration/readme.test.ts]=15 [test/integration/privacy-logship.test.ts]=14
-    [test/integration/unchanged-probe.test.ts]=12 [test/integration/verify.test.ts]=10
-    [test/integration/run-outage.test.ts]=9 [test/integration/doctor.test.ts]=8
-    [test/integration/extract.test.ts]=8 [test/integration/s3-client.test.ts]=7
-    [test/integration/schema-variants.test.ts]=7 [test/integration/s3-verify.test.ts]=7
+    [test/integration/s3-run.test.ts]=68 [test/integration/unchanged-probe.test.ts]=47
+    [test/integration/logship.test.ts]=43 [test/integration/modes.test.ts]=28
+    [test/integration/run.test.ts]=27 [test/integration/verify.test.ts]=21
+    [test/integration/logship-downtime.test.ts]=16 [test/integration/readme.test.ts]=15
+    [test/integration/extract.test.ts]=14 [test/integration/logship-s3.test.ts]=14
+    [test/integration/privacy-logship.test.ts]=14 [test/integration/s3-verify.test.ts]=12
+    [test/integration/doctor.test.ts]=10 [test/integration/pk-ranges.test.ts]=10
+    [test/integration/raw-rows.test.ts]=10 [test/integration/run-outage.test.ts]=10
+    [test/integration/s3-client.test.ts]=10 [test/unit/rows-to-csv.test.ts]=8
+    [test/integration/catalog-policy.test.ts]=7 [test/integration/catalog.test.ts]=6
+    [test/integration/cli.test.ts]=6 [test/integration/schema-variants.test.ts]=6
+    [test/integration/upstream-tables.test.ts]=6 [test/integration/course-structures.test.ts]=5
+    [test/unit/logship-ship.test.ts]=5
   )
   shard=("" "")
   load=(0 0)
