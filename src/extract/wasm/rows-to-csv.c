@@ -34,7 +34,8 @@ enum {
 /** consumed input bytes, written output bytes, rows encoded, why it stopped, the part (routed) */
 u32 result[5];
 
-static u8 special[256];
+/** the bytes escaped inside quotes (escaped() for sixteen at a time) */
+static u8 escapes[256];
 #define SPLAT(c) wasm_i8x16_const(c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c)
 #define comma SPLAT(',')
 #define quote SPLAT('"')
@@ -44,11 +45,10 @@ static u8 special[256];
 static const u8 hex_digits[16] = "0123456789abcdef";
 
 __attribute__((export_name("init"))) void init(void) {
-  special[','] = 1;
-  special['"'] = 1;
-  special['\\'] = 1;
-  special['\r'] = 1;
-  special['\n'] = 1;
+  escapes['"'] = 1;
+  escapes['\\'] = 1;
+  escapes['\r'] = 1;
+  escapes['\n'] = 1;
 }
 
 /**
@@ -163,7 +163,7 @@ static u8 *row(const u8 *p, const u8 *end, u8 *o, const u8 *codes, u32 width) {
             q += k;
           }
           u8 c = *q++;
-          if (!special[c] || c == ',') {
+          if (!escapes[c]) {
             *o++ = c;
           } else if (c == '"') {
             *o++ = '\\';
