@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConnection } from "mysql2";
 import type mysql from "mysql2/promise";
-import { batchReads } from "../../src/extract/read-batching.ts";
+import { batchReads, LOW_WATER_BYTES, WAIT_MS } from "../../src/extract/read-batching.ts";
 import { cleanEnv, ROOT } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -27,6 +27,13 @@ preset = "none"
 [[tables]]
 name = "mysql8_items"
 partition_fields = ["course_id"]
+`;
+/** One table of several MiB, unpartitioned: one streamed result whose reads are gathered. */
+const BIG_TABLE = `[extract]
+preset = "none"
+
+[[tables]]
+name = "mysql8_big"
 `;
 let env: TestEnv;
 let db: mysql.Connection;
@@ -218,43 +225,41 @@ describe.skipIf(skip)("the compiled binary against MySQL 8's caching_sha2_passwo
 
   test("TLS: a result of several MiB, its reads gathered by the TCP socket's low-water mark under TLS, is the same bytes as from MariaDB directly", async () => {
     // Above START_AFTER_BYTES (1 MiB): the reads of this one query are batched (read-batching.ts).
-    await db.query(`DROP TABLE IF EXISTS mysql8_big;
-      CREATE TABLE mysql8_big (id INT PRIMARY KEY, course_id VARCHAR(100), body TEXT) CHARACTER SET utf8mb4;
-      INSERT INTO mysql8_big WITH RECURSIVE d(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM d WHERE i < 299)
-        SELECT a.i * 100 + b.i + 1, CONCAT('course-v1:M8+', b.i % 7, '+2024'), CONCAT(REPEAT('é "x", line\\n', 12), a.i)
-        FROM d AS a JOIN d AS b ON b.i < 100;`);
-    const tables = 'preset = "none"\n\n[[tables]]\nname = "mysql8_big"\n';
-    const big = TABLES.slice(0, TABLES.indexOf('preset = "none"')) + tables;
-    const server = await mysql8({ tls });
-    // In this process: the TLS socket mysql2 reads has the TCP descriptor, and it takes the mark.
-    const connection = createConnection({
-      host: "127.0.0.1",
-      port: server.port,
-      user: env.mysql.user,
-      password: env.mysql.password,
-      database: env.mysql.scratchDatabase,
-      ssl: { ca: tls.cert },
-    });
     try {
-      await new Promise<void>((resolve, reject) =>
-        connection.connect((error) => (error ? reject(error) : resolve())),
-      );
-      const stream = (connection as unknown as { stream: { encrypted?: boolean } }).stream;
-      expect(stream.encrypted).toBe(true);
-      const batching = batchReads(stream, 256 << 10, 2, 0);
-      expect(batching).not.toBeNull();
-      batching?.stop();
-    } finally {
-      connection.destroy();
-    }
-    try {
-      const reference = configFor(env.mysql.port, false, big);
+      await db.query(`DROP TABLE IF EXISTS mysql8_big;
+        CREATE TABLE mysql8_big (id INT PRIMARY KEY, course_id VARCHAR(100), body TEXT) CHARACTER SET utf8mb4;
+        INSERT INTO mysql8_big WITH RECURSIVE d(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM d WHERE i < 299)
+          SELECT a.i * 100 + b.i + 1, CONCAT('course-v1:M8+', b.i % 7, '+2024'), CONCAT(REPEAT('é "x", line\\n', 12), a.i)
+          FROM d AS a JOIN d AS b ON b.i < 100;`);
+      const server = await mysql8({ tls });
+      // In this process: the TLS socket mysql2 reads has the TCP descriptor, and it takes the mark.
+      const connection = createConnection({
+        host: "127.0.0.1",
+        port: server.port,
+        user: env.mysql.user,
+        password: env.mysql.password,
+        database: env.mysql.scratchDatabase,
+        ssl: { ca: tls.cert },
+      });
+      try {
+        await new Promise<void>((resolve, reject) =>
+          connection.connect((error) => (error ? reject(error) : resolve())),
+        );
+        const stream = (connection as unknown as { stream: { encrypted?: boolean } }).stream;
+        expect(stream.encrypted).toBe(true);
+        const batching = batchReads(stream, LOW_WATER_BYTES, WAIT_MS, 0);
+        expect(batching).not.toBeNull();
+        batching?.stop();
+      } finally {
+        connection.destroy();
+      }
+      const reference = configFor(env.mysql.port, false, BIG_TABLE);
       const plain = await binary(["--config", reference.file, "run"]);
       expect({ code: plain.code, errors: plain.code === 0 ? "" : plain.stderr }).toEqual({
         code: 0,
         errors: "",
       });
-      const cfg = configFor(server.port, true, big);
+      const cfg = configFor(server.port, true, BIG_TABLE);
       const run = await binary(["--config", cfg.file, "run"], { NODE_EXTRA_CA_CERTS: tls.certFile });
       expect({ code: run.code, errors: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: "" });
       const files = datalakeFiles(cfg.datalake);
