@@ -3,7 +3,7 @@
 // one a single read writes (InnoDB returns a full scan in primary-key order, and each range is
 // ordered by it). The range at the head of the file streams straight into it; a range read ahead
 // of its turn waits on disk (a temporary file in the spool), not in memory, and is copied in
-// when its turn comes.
+// when its turn comes. Each connection reads its ranges in one read view, as a single query does.
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Connection } from "mysql2";
@@ -159,9 +159,28 @@ class WaitingRange {
   }
 }
 
+/** What a test hears of a ranged read: a range's index as its read completes, and (awaited) as its query is about to go out. */
+export interface RangeWatch {
+  done?(index: number): void;
+  starting?(index: number): Promise<void>;
+}
+
+/**
+ * A single query's rows are the table at one moment; ranges read one after another would each be
+ * another, and a transaction committed between two of them would be seen in part. So each
+ * connection begins one read view before its first range and reads all of its ranges in it; the
+ * few milliseconds between the connections' beginnings are the one window left. REPEATABLE READ
+ * for this transaction only: under READ COMMITTED each statement would get a view of its own, and
+ * under SERIALIZABLE the reads would lock the LMS's rows.
+ */
+async function beginReadView(connection: Connection): Promise<void> {
+  await query(connection, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+  await query(connection, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
+}
+
 /**
  * Read an unpartitioned table range by range over `connections` connections into its one spool
- * file. `onRangeDone` (tests) hears each range's index as its read completes.
+ * file.
  */
 export async function extractRanges(
   main: Connection,
@@ -169,7 +188,7 @@ export async function extractRanges(
   job: PartitionJob,
   read: RangedRead,
   connections: number,
-  onRangeDone?: (index: number) => void,
+  watch: RangeWatch = {},
 ): Promise<ManifestEntry> {
   const { table, columns, onRows } = job;
   const partitions = partitionPairs(config, table, []);
@@ -185,6 +204,8 @@ export async function extractRanges(
   /** the first range not yet wholly in the spool file */
   let head = 0;
   let copying: Promise<void> = Promise.resolve();
+  /** the connections reading in a read view of this table's */
+  const viewing = new Set<Connection>();
 
   // Ranges finished ahead of their turn go into the file once every range before them is in.
   const advance = () => {
@@ -243,6 +264,13 @@ export async function extractRanges(
   try {
     writer.write(encodeHeader(columns.map((c) => c.name)));
     const readRange = async (connection: Connection, range: KeyRange, index: number) => {
+      if (!viewing.has(connection)) {
+        viewing.add(connection);
+        await beginReadView(connection).catch((error) => {
+          throw partitionFailure(error, config, table.name);
+        });
+      }
+      await watch.starting?.(index);
       const where = rangeWhere(read.column, range);
       const sink = rangeSink(index);
       await streamCsv(
@@ -259,13 +287,19 @@ export async function extractRanges(
       ).catch((error) => {
         throw partitionFailure(error, config, table.name);
       });
-      onRangeDone?.(index);
+      watch.done?.(index);
       finished.add(index);
       // Not waited for: this connection's next range starts while the ranges now in turn are
       // copied in, so the server reads it meanwhile. A failed copy fails the table below.
       advance().catch(() => {});
     };
-    await overConnections(main, config, connections, read.ranges, readRange, job.spares);
+    try {
+      await overConnections(main, config, connections, read.ranges, readRange, job.spares);
+    } finally {
+      // Read or failed, the views end before the connections serve another table (one that died
+      // is closed already).
+      await Promise.all([...viewing].map((connection) => query(connection, "COMMIT").catch(() => {})));
+    }
     await copying;
     return await writer.commit({ table: table.name, partitions });
   } catch (error) {

@@ -8,13 +8,15 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs
 import { join } from "node:path";
 import type { Connection } from "mysql2";
 import type mysql from "mysql2/promise";
+import type { RowDataPacket } from "mysql2/promise";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
 import { listSpool, spoolDir } from "../../src/datalake/spool.ts";
 import { extractTables, planTable } from "../../src/extract/extract.ts";
-import { close, connect } from "../../src/extract/mysql.ts";
+import { close, connect, query } from "../../src/extract/mysql.ts";
 import { extractPartition, type PartitionJob } from "../../src/extract/partition.ts";
 import { extractRanges, type KeyRange, planRanges } from "../../src/extract/pk-ranges.ts";
+import { SpareConnections } from "../../src/extract/spare-connections.ts";
 import { log } from "../../src/log.ts";
 import { ADVERSARIAL_STRINGS } from "../support/adversarial.ts";
 import { CLI, runPanorama } from "../support/cli.ts";
@@ -75,9 +77,9 @@ async function extract(
   const cfg = config(compression, table);
   return withJob(cfg, async (main, job) => {
     const entry = ranges
-      ? await extractRanges(main, cfg, job, { column: "id", ranges }, 3, (i) =>
-          onRangeDone?.(i, spoolDir(cfg.state_dir)),
-        )
+      ? await extractRanges(main, cfg, job, { column: "id", ranges }, 3, {
+          done: (i) => onRangeDone?.(i, spoolDir(cfg.state_dir)),
+        })
       : await extractPartition(main, cfg, job, []);
     const spool = spoolDir(cfg.state_dir);
     return {
@@ -159,6 +161,58 @@ describe.skipIf(skip)("primary-key ranges", () => {
       expect(late.entry.hash).toBe(single.entry.hash);
     });
   }
+
+  test("a transaction committed between two ranges' reads is not in the file: each connection reads its ranges in one view, as a single query reads", async () => {
+    const before = await extract("none", null);
+    // Moves `amount` from the row of id 1 (in the first range) to the row of id 25,000 (the last).
+    const transfer = (amount: number) =>
+      db.query(`START TRANSACTION; UPDATE ranged_big SET n = n - ${amount} WHERE id = 1;
+        UPDATE ranged_big SET n = n + ${amount} WHERE id = 25000; COMMIT`);
+    let transferred = false;
+    let firstRead!: () => void;
+    const first = new Promise<void>((resolve) => {
+      firstRead = resolve;
+    });
+    const cfg = config("none");
+    const spares = new SpareConnections(cfg.mysql);
+    /** what a connection now reads of the row the transfer took from */
+    const firstRow = async (connection: Connection) =>
+      (await query<{ n: string }>(connection, "SELECT n FROM ranged_big WHERE id = 1"))[0]!.n;
+    try {
+      const ranged = await withJob(cfg, async (main, planned) => {
+        const job: PartitionJob = { ...planned, spares };
+        const ranges = cutAt(10_000n, 20_000n);
+        const entry = await extractRanges(main, cfg, job, { column: "id", ranges }, 2, {
+          done: (i) => {
+            if (i === 0) firstRead();
+          },
+          // The last range's query goes out once the first range is read and the transfer committed.
+          starting: async (i) => {
+            if (i !== 2) return;
+            await first;
+            await transfer(5);
+            transferred = true;
+          },
+        });
+        // The views ended with the read: both connections, the spare kept for the next table
+        // included, now read the table as it is.
+        const [now] = await db.query<RowDataPacket[]>("SELECT n FROM ranged_big WHERE id = 1");
+        expect(await firstRow(main)).toBe(String(now[0]!.n));
+        const spare = await spares.take();
+        expect(await firstRow(spare)).toBe(String(now[0]!.n));
+        spares.give(spare);
+        return readFileSync(join(spoolDir(cfg.state_dir), entry.key));
+      });
+      expect(transferred).toBe(true);
+      expect(Buffer.compare(ranged, before.bytes)).toBe(0);
+      // The next read has it.
+      const after = await extract("none", null);
+      expect(Buffer.compare(after.bytes, before.bytes)).not.toBe(0);
+    } finally {
+      await spares.closeAll();
+      if (transferred) await transfer(-5);
+    }
+  });
 
   test("extract reads a table of 200,000 rows or more in ranges, into the file a single query writes", async () => {
     await db.query(`CREATE OR REPLACE TABLE ranged_large (id BIGINT AUTO_INCREMENT PRIMARY KEY, s VARCHAR(40))
@@ -306,7 +360,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
         const ranges = cutAt(5_000n, 25_000n);
         const done: number[] = [];
         await expect(
-          extractRanges(main, cfg, job, { column: "id", ranges }, 2, (i) => done.push(i)),
+          extractRanges(main, cfg, job, { column: "id", ranges }, 2, { done: (i) => done.push(i) }),
         ).rejects.toThrow(/reading ranged_failing: .*Subquery returns more than 1 row/);
         expect(done).not.toContain(1);
         expect(spoolFiles(cfg)).toEqual([]);
@@ -340,7 +394,7 @@ describe.skipIf(skip)("primary-key ranges", () => {
       const ranges = cutAt(10_000n, 20_000n);
       const done: number[] = [];
       await expect(
-        extractRanges(main, unreachable, job, { column: "id", ranges }, 2, (i) => done.push(i)),
+        extractRanges(main, unreachable, job, { column: "id", ranges }, 2, { done: (i) => done.push(i) }),
       ).rejects.toThrow(/cannot connect: .*ECONNREFUSED/);
       // The first connection did not wait for the second before it started.
       expect(done).toContain(0);
