@@ -30,6 +30,13 @@ import { snapshotSchema, type TableFacts } from "./schema-snapshot.ts";
 export const RANGE_ROWS = 100_000;
 /** A table estimated smaller than this is one query: ranges would only add round trips. */
 export const RANGED_FROM_ROWS = 200_000;
+/**
+ * A connection starts a range at most this many ranges per connection past the first range not
+ * yet in the file. The ranges read ahead wait on disk: without a bound, a slow range at the head
+ * (big rows, a busy server) let the other connections park the rest of the table there, and the
+ * spool held it twice.
+ */
+export const AHEAD_PER_CONNECTION = 2;
 const CHUNK_BYTES = 1 << 18;
 
 /** Primary-key bounds of one range: from (inclusive) to (exclusive); null = unbounded. */
@@ -206,19 +213,41 @@ export async function extractRanges(
   let copying: Promise<void> = Promise.resolve();
   /** the connections reading in a read view of this table's */
   const viewing = new Set<Connection>();
+  const ahead = connections * AHEAD_PER_CONNECTION;
+  /** connections waiting for the head to move before they start a range */
+  const waitingForHead: (() => void)[] = [];
+  /** a range or a copy failed: no range starts any more */
+  let stopped = false;
+  const headMoved = () => {
+    for (const resume of waitingForHead.splice(0)) resume();
+  };
+  const stop = () => {
+    stopped = true;
+    headMoved();
+  };
+  const nearHead = async (index: number) => {
+    while (!stopped && index >= head + ahead)
+      await new Promise<void>((resume) => waitingForHead.push(resume));
+  };
 
   // Ranges finished ahead of their turn go into the file once every range before them is in.
   const advance = () => {
-    copying = copying.then(async () => {
-      while (finished.has(head)) {
-        const parked = waiting.get(head);
-        if (parked) {
-          await parked.copyInto(writer);
-          waiting.delete(head);
+    copying = copying
+      .then(async () => {
+        while (finished.has(head)) {
+          const parked = waiting.get(head);
+          if (parked) {
+            await parked.copyInto(writer);
+            waiting.delete(head);
+          }
+          head++;
+          headMoved();
         }
-        head++;
-      }
-    });
+      })
+      .catch((error) => {
+        stop();
+        throw error;
+      });
     return copying;
   };
 
@@ -263,12 +292,18 @@ export async function extractRanges(
 
   try {
     writer.write(encodeHeader(columns.map((c) => c.name)));
+    const failed = (error: unknown) => {
+      stop();
+      throw partitionFailure(error, config, table.name);
+    };
     const readRange = async (connection: Connection, range: KeyRange, index: number) => {
+      await nearHead(index);
+      // The failure that stopped the ranges is the table's (overConnections throws it, or the
+      // copy's below).
+      if (stopped) return;
       if (!viewing.has(connection)) {
         viewing.add(connection);
-        await beginReadView(connection).catch((error) => {
-          throw partitionFailure(error, config, table.name);
-        });
+        await beginReadView(connection).catch(failed);
       }
       await watch.starting?.(index);
       const where = rangeWhere(read.column, range);
@@ -284,9 +319,7 @@ export async function extractRanges(
         },
         undefined,
         pseudonyms,
-      ).catch((error) => {
-        throw partitionFailure(error, config, table.name);
-      });
+      ).catch(failed);
       watch.done?.(index);
       finished.add(index);
       // Not waited for: this connection's next range starts while the ranges now in turn are

@@ -15,7 +15,12 @@ import { listSpool, spoolDir } from "../../src/datalake/spool.ts";
 import { extractTables, planTable } from "../../src/extract/extract.ts";
 import { close, connect, query } from "../../src/extract/mysql.ts";
 import { extractPartition, type PartitionJob } from "../../src/extract/partition.ts";
-import { extractRanges, type KeyRange, planRanges } from "../../src/extract/pk-ranges.ts";
+import {
+  AHEAD_PER_CONNECTION,
+  extractRanges,
+  type KeyRange,
+  planRanges,
+} from "../../src/extract/pk-ranges.ts";
 import { SpareConnections } from "../../src/extract/spare-connections.ts";
 import { log } from "../../src/log.ts";
 import { ADVERSARIAL_STRINGS } from "../support/adversarial.ts";
@@ -384,6 +389,60 @@ describe.skipIf(skip)("primary-key ranges", () => {
       expect(await listSpool(spoolDir(cfg.state_dir))).toEqual([]);
       expect(spoolFiles(cfg)).toEqual([]);
     });
+  });
+
+  test("a slow range at the head of the file: the other connections start no range more than 2 a connection past it, so few wait on disk; the file is a single read's", async () => {
+    // The first range (id 1) takes 0.4 s; the thirty after it, of a thousand keys each, a few ms.
+    await db.query(`CREATE OR REPLACE VIEW ranged_stall AS SELECT * FROM ranged_big
+      WHERE id <> 1 OR SLEEP(0.4) = 0`);
+    try {
+      const single = await extract("none", null, undefined, "ranged_stall");
+      const keys = Array.from({ length: 29 }, (_, i) => BigInt((i + 1) * 1000));
+      let mostWaiting = 0;
+      const ranged = await extract(
+        "none",
+        cutAt(2n, ...keys),
+        (_, spool) => {
+          const waiting = (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
+            n.includes("-range-"),
+          );
+          mostWaiting = Math.max(mostWaiting, waiting.length);
+        },
+        "ranged_stall",
+      );
+      // 3 connections: ranges 1 to 5 may be read while range 0 is; all 30 were, unbounded.
+      expect(mostWaiting).toBeGreaterThan(0);
+      expect(mostWaiting).toBeLessThanOrEqual(3 * AHEAD_PER_CONNECTION - 1);
+      expect(Buffer.compare(ranged.bytes, single.bytes)).toBe(0);
+      expect(ranged.entry.hash).toBe(single.entry.hash);
+    } finally {
+      await db.query("DROP VIEW IF EXISTS ranged_stall");
+    }
+  });
+
+  test("the range at the head failing while the other connection waits for it to move: the table fails with its cause, nothing left in the spool", async () => {
+    // The first range fails after 0.3 s, at id 1; the other connection reads ranges 1 to 3 and
+    // then waits for range 0.
+    await db.query(`CREATE OR REPLACE VIEW ranged_stall_failing AS
+      SELECT id, s, IF(id = 1 AND SLEEP(0.3) = 0, (SELECT 1 UNION SELECT 2), n) AS n, d FROM ranged_big`);
+    const cfg = config("none");
+    try {
+      await withJob(cfg, async (main, planned) => {
+        const job: PartitionJob = { ...planned, table: { ...planned.table, name: "ranged_stall_failing" } };
+        const keys = Array.from({ length: 29 }, (_, i) => BigInt((i + 1) * 1000));
+        const done: number[] = [];
+        await expect(
+          extractRanges(main, cfg, job, { column: "id", ranges: cutAt(2n, ...keys) }, 2, {
+            done: (i) => done.push(i),
+          }),
+        ).rejects.toThrow(/reading ranged_stall_failing: .*Subquery returns more than 1 row/);
+        expect(done).not.toContain(0);
+        expect(Math.max(...done)).toBeLessThan(2 * AHEAD_PER_CONNECTION);
+        expect(spoolFiles(cfg)).toEqual([]);
+      });
+    } finally {
+      await db.query("DROP VIEW IF EXISTS ranged_stall_failing");
+    }
   });
 
   test("a second connection that cannot be opened fails the table with its cause, the first one's ranges started at once, nothing left in the spool", async () => {
