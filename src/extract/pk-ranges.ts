@@ -166,7 +166,10 @@ class WaitingRange {
   }
 }
 
-/** What a test hears of a ranged read: a range's index as its read completes, and (awaited) as its query is about to go out. */
+/**
+ * What a test hears of a ranged read: a range's index as its read completes, and (awaited) as its
+ * query is about to go out.
+ */
 export interface RangeWatch {
   done?(index: number): void;
   starting?(index: number): Promise<void>;
