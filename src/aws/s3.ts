@@ -1,6 +1,7 @@
 // The S3 calls panorama makes, and only those. Every body carries a Content-MD5 that S3 verifies;
 // files of 16 MiB and more go as multipart uploads read from disk part by part (never the whole
 // file in memory), recorded in state_dir while open and aborted when they fail.
+import { open } from "node:fs/promises";
 import type { Config } from "../config/types.ts";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
@@ -37,16 +38,52 @@ function encodeQuery(params: Record<string, string>): string {
   return pairs.length > 0 ? `?${pairs.join("&")}` : "";
 }
 
+export interface Md5 {
+  base64: string;
+  hex: string;
+}
+
+function md5Of(hasher: Bun.CryptoHasher): Md5 {
+  const digest = hasher.digest();
+  return { base64: digest.toString("base64"), hex: digest.toString("hex") };
+}
+
 /** Base64 MD5 of bytes or of a Blob (read in chunks, so a file slice is never held whole). */
-export async function contentMd5(body: Uint8Array | Blob): Promise<{ base64: string; hex: string }> {
+export async function contentMd5(body: Uint8Array | Blob): Promise<Md5> {
   const hasher = new Bun.CryptoHasher("md5");
   if (body instanceof Blob) {
     for await (const chunk of body.stream()) hasher.update(chunk);
   } else {
     hasher.update(body);
   }
-  const digest = hasher.digest();
-  return { base64: digest.toString("base64"), hex: digest.toString("hex") };
+  return md5Of(hasher);
+}
+
+/**
+ * fileMd5's read buffers, reused: a Blob's stream gives each chunk in fresh memory, and hashing
+ * the upload's gigabyte that way left the collector tens of MB behind (512 MiB in 8 MiB parts:
+ * 59 MB peak RSS against 32 MB, and 20% more CPU).
+ */
+const hashBuffers: Buffer[] = [];
+const HASH_BUFFER_BYTES = 1 << 20;
+
+/** MD5 of the bytes [start, end) of the file at `path`. */
+export async function fileMd5(path: string, start: number, end: number): Promise<Md5> {
+  const hasher = new Bun.CryptoHasher("md5");
+  const buffer = hashBuffers.pop() ?? Buffer.allocUnsafe(HASH_BUFFER_BYTES);
+  const handle = await open(path, "r");
+  try {
+    for (let at = start; at < end; ) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+      if (bytesRead === 0) throw new Error(`${path} ends at byte ${at}, before ${end}`);
+      hasher.update(buffer.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+  } finally {
+    await handle.close();
+    if (hashBuffers.length < 8) hashBuffers.push(buffer);
+  }
+  return md5Of(hasher);
 }
 
 /** The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, dash, part count. */
@@ -120,8 +157,9 @@ export class S3Client {
     };
   }
 
-  async putObject(bucket: string, key: string, body: Uint8Array | Blob): Promise<void> {
-    const md5 = await contentMd5(body);
+  /** `md5`: the body's, when the caller has it. */
+  async putObject(bucket: string, key: string, body: Uint8Array | Blob, md5?: Md5): Promise<void> {
+    md5 ??= await contentMd5(body);
     await this.call("PutObject", "PUT", bucket, key, {
       body,
       headers: { "Content-MD5": md5.base64, ...this.encryptionHeaders() },
@@ -130,15 +168,15 @@ export class S3Client {
 
   /** Store the file at `path` under `key`: one PUT below 16 MiB, else a multipart upload. */
   async putFile(bucket: string, key: string, path: string, bytes: number): Promise<void> {
-    const file = Bun.file(path);
     if (bytes < MULTIPART_THRESHOLD) {
-      await this.putObject(bucket, key, file);
+      await this.putObject(bucket, key, Bun.file(path).slice(0, bytes), await fileMd5(path, 0, bytes));
       return;
     }
-    await this.multipartUpload(bucket, key, file, bytes);
+    await this.multipartUpload(bucket, key, path, bytes);
   }
 
-  private async multipartUpload(bucket: string, key: string, file: Blob, bytes: number): Promise<void> {
+  private async multipartUpload(bucket: string, key: string, path: string, bytes: number): Promise<void> {
+    const file = Bun.file(path);
     const partBytes = Math.max(PART_BYTES, Math.ceil(bytes / MAX_PARTS / MIB) * MIB);
     const count = Math.ceil(bytes / partBytes);
     let entry = this.journal.begin(bucket, key);
@@ -185,8 +223,9 @@ export class S3Client {
         while (next < count) {
           const index = next++;
           const start = index * partBytes;
-          const slice = file.slice(start, Math.min(bytes, start + partBytes));
-          const part = await this.uploadPart(bucket, key, uploadId, index + 1, slice);
+          const end = Math.min(bytes, start + partBytes);
+          const md5 = await fileMd5(path, start, end);
+          const part = await this.uploadPart(bucket, key, uploadId, index + 1, file.slice(start, end), md5);
           etags[index] = part.etag;
           md5s[index] = part.md5;
         }
@@ -205,7 +244,7 @@ export class S3Client {
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
 
-      await this.completeMultipartUpload(bucket, key, uploadId, file.slice(0, bytes), etags, md5s);
+      await this.completeMultipartUpload(bucket, key, uploadId, path, bytes, etags, md5s);
       this.journal.end(entry);
     } catch (error) {
       if (!uploadId) {
@@ -245,8 +284,8 @@ export class S3Client {
     uploadId: string,
     partNumber: number,
     body: Blob,
+    md5: Md5,
   ): Promise<{ etag: string; md5: string }> {
-    const md5 = await contentMd5(body);
     const res = await this.call("UploadPart", "PUT", bucket, key, {
       query: { partNumber: String(partNumber), uploadId },
       body,
@@ -261,7 +300,8 @@ export class S3Client {
     bucket: string,
     key: string,
     uploadId: string,
-    file: Blob,
+    path: string,
+    bytes: number,
     etags: readonly string[],
     md5s: readonly string[],
   ): Promise<void> {
@@ -280,7 +320,7 @@ export class S3Client {
       if (
         error instanceof AwsError &&
         error.code === "NoSuchUpload" &&
-        (await this.holds(bucket, key, file, md5s))
+        (await this.holds(bucket, key, path, bytes, md5s))
       ) {
         return;
       }
@@ -289,14 +329,21 @@ export class S3Client {
   }
 
   /**
-   * Whether `key` holds exactly `file`: S3 gives a multipart object the ETag of its parts' MD5s;
-   * S3-compatible servers that give the whole object's MD5 instead cost one more read of the file.
+   * Whether `key` holds exactly the first `bytes` of the file at `path`: S3 gives a multipart
+   * object the ETag of its parts' MD5s; S3-compatible servers that give the whole object's MD5
+   * instead cost one more read of the file.
    */
-  private async holds(bucket: string, key: string, file: Blob, md5s: readonly string[]): Promise<boolean> {
+  private async holds(
+    bucket: string,
+    key: string,
+    path: string,
+    bytes: number,
+    md5s: readonly string[],
+  ): Promise<boolean> {
     const head = await this.headObject(bucket, key);
-    if (!head || head.size !== file.size) return false;
+    if (!head || head.size !== bytes) return false;
     if (head.etag === multipartEtag(md5s)) return true;
-    return head.etag === (await contentMd5(file)).hex;
+    return head.etag === (await fileMd5(path, 0, bytes)).hex;
   }
 
   /** Remove `key`; no error when it does not exist. */
