@@ -13,6 +13,7 @@ import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { type Certificate, makeCertificate } from "../test/support/certificate.ts";
 import { buildExecutable, measure } from "./bench-support.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -51,39 +52,7 @@ function plan(total: number): number[] {
   return sizes;
 }
 
-/** A self-signed certificate for 127.0.0.1 in `dir`: its key and certificate files. */
-function makeCertificate(dir: string): { keyFile: string; certFile: string } {
-  const keyFile = join(dir, "key.pem");
-  const certFile = join(dir, "cert.pem");
-  const openssl = Bun.spawnSync(
-    [
-      "openssl",
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=s3.bench",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdout: "pipe", stderr: "pipe" },
-  );
-  if (openssl.exitCode !== 0) throw new Error(`openssl failed: ${openssl.stderr.toString()}`);
-  return { keyFile, certFile };
-}
-
-function startS3rver(
-  dataDir: string,
-  tls: { keyFile: string; certFile: string } | null,
-): Promise<{ port: number; stop: () => void }> {
+function startS3rver(dataDir: string, tls: Certificate | null): Promise<{ port: number; stop: () => void }> {
   mkdirSync(dataDir, { recursive: true });
   const child = spawn(
     join(ROOT, "node_modules/.bin/s3rver"),
@@ -165,7 +134,7 @@ async function main(): Promise<void> {
       }),
     );
   }
-  const tls = values.http ? null : makeCertificate(work);
+  const tls = values.http ? null : makeCertificate(work, "s3.bench");
   const s3rver = await startS3rver(join(work, "s3rver"), tls);
   try {
     const endpoint = `${tls ? "https" : "http"}://127.0.0.1:${s3rver.port}`;

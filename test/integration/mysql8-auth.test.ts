@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { createConnection } from "mysql2";
 import type mysql from "mysql2/promise";
 import { batchReads, LOW_WATER_BYTES, WAIT_MS } from "../../src/extract/read-batching.ts";
+import { makeCertificate } from "../support/certificate.ts";
 import { cleanEnv, ROOT } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -109,30 +110,7 @@ beforeAll(async () => {
     stderr: "pipe",
   });
   if (build.exitCode !== 0) throw new Error(`scripts/build.sh failed: ${build.stderr.toString()}`);
-  const keyFile = join(work, "key.pem");
-  const certFile = join(work, "cert.pem");
-  const openssl = Bun.spawnSync(
-    [
-      "openssl",
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=mysql8.test",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdout: "pipe", stderr: "pipe" },
-  );
-  if (openssl.exitCode !== 0) throw new Error(`openssl failed: ${openssl.stderr.toString()}`);
+  const { keyFile, certFile } = makeCertificate(work, "mysql8.test");
   tls = { key: readFileSync(keyFile, "utf8"), cert: readFileSync(certFile, "utf8"), certFile };
   db = await testConnection(env.mysql.scratchDatabase);
   // utf8mb4 beyond the BMP and a JSON column (MariaDB's JSON is LONGTEXT with a json_valid check;

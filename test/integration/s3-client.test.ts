@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AwsClient, AwsError } from "../../src/aws/client.ts";
 import { encodeKey, MIB, multipartEtag, S3Client } from "../../src/aws/s3.ts";
+import { makeCertificate } from "../support/certificate.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { writeS3Config } from "../support/s3-config.ts";
 import { type RecordedRequest, type S3Proxy, startS3Proxy } from "../support/s3-proxy.ts";
@@ -155,24 +156,9 @@ describe.skipIf(skip)("S3 client", () => {
     // What S3 does over TLS that s3rver here does not: a stand-in answering HTTPS, a 500 to the
     // first PUT. (Over TLS, a Blob body is read whole into memory by Bun's fetch; streamed, a
     // part in flight costs its socket's buffers: bench-upload.ts measures it.)
-    const keyFile = join(work, "tls-key.pem");
-    const certFile = join(work, "tls-cert.pem");
-    const openssl = Bun.spawnSync(
-      [
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        keyFile,
-        "-out",
-        certFile,
-      ].concat(["-days", "1", "-subj", "/CN=s3.test", "-addext", "subjectAltName=IP:127.0.0.1"]),
-      { stdout: "pipe", stderr: "pipe" },
-    );
-    expect(openssl.exitCode).toBe(0);
+    const tlsDir = join(work, "tls");
+    mkdirSync(tlsDir);
+    const { keyFile, certFile } = makeCertificate(tlsDir, "s3.test");
     const seen: { length: string | null; chunked: string | null; sha: string }[] = [];
     const server = Bun.serve({
       port: 0,
