@@ -243,7 +243,7 @@ export class AwsClient {
       body: blob ? blob.stream() : (req.body ?? null),
       signal,
       ...(blob ? { duplex: "half" } : {}),
-    } as RequestInit);
+    });
     if (!res.ok || req.method === "HEAD") return res;
     // Read the whole answer inside the attempt: a connection that drops mid-body is retried too.
     const body = await res.arrayBuffer();
