@@ -1,5 +1,5 @@
 // Steady-state benchmark (run by hand, never by the test suite):
-//   scripts/test-env.sh node_modules/.bin/bun scripts/bench-steady.ts [--rows 1000000] [--runs 3]
+//   scripts/test-env.sh node_modules/.bin/bun scripts/bench-steady.ts [--rows 1000000] [--runs 3] [--s3]
 // Generates an Open edX database with scripts/gen-openedx-data.ts (every preset table; ROWS rows
 // of courseware_studentmodule in 200 courses) in the test MariaDB's scratch database, then runs
 // `panorama run` with the openedx preset into a local datalake, as the hourly job would: the first
@@ -12,16 +12,28 @@
 // scheduling), which a single run would report as the figure. Each run starts with the writes of
 // the one before on disk (sync), as in bench-extract. It runs the executable cron runs
 // (scripts/build.sh, built into the config's directory first), not `bun src/cli.ts`, whose start
-// compiles the sources: a run that finds nothing changed is mostly its start.
-import { readFileSync, rmSync } from "node:fs";
+// compiles the sources: a run that finds nothing changed is mostly its start. --s3: the datalake is
+// s3rver over HTTPS (as S3 is reached: over TLS, what a client holds of a body it sends differs),
+// with a certificate made for the run that panorama trusts through NODE_EXTRA_CA_CERTS, and the
+// Glue and Athena stand-in of test/support (`panorama catalog` makes the tables first), so that
+// the runs upload and register their partitions as on AWS.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { startAwsJsonServer } from "../test/support/aws-json-server.ts";
+import { makeCertificate } from "../test/support/certificate.ts";
 import { testEnv } from "../test/support/env.ts";
 import { testConnection, writeTestConfig } from "../test/support/mysql.ts";
-import { buildExecutable, generateStudentmodule, measure } from "./bench-support.ts";
+import { writeS3Config } from "../test/support/s3-config.ts";
+import { buildExecutable, generateStudentmodule, measure, startS3rver } from "./bench-support.ts";
 
 const { values } = parseArgs({
-  options: { rows: { type: "string", default: "1000000" }, runs: { type: "string", default: "3" } },
+  options: {
+    rows: { type: "string", default: "1000000" },
+    runs: { type: "string", default: "3" },
+    s3: { type: "boolean", default: false },
+  },
 });
 const ROWS = Number(values.rows);
 const RUNS = Number(values.runs);
@@ -29,8 +41,44 @@ const database = testEnv().mysql.scratchDatabase;
 
 await generateStudentmodule(ROWS);
 // The preset's tables; course structures come from MongoDB, which this benchmark does not run.
-const cfg = writeTestConfig(`[extract]\nexclude = ["course_structures"]\n`);
+const EXTRACT = `[extract]\nexclude = ["course_structures"]\n`;
+const BUCKET = "bench-steady";
+const s3 = values.s3 ? await startS3() : null;
+const cfg = s3?.cfg ?? writeTestConfig(EXTRACT);
 const executable = buildExecutable(cfg.dir);
+/** the environment of every panorama run */
+const runEnv: Record<string, string> = s3 ? { NODE_EXTRA_CA_CERTS: s3.certFile } : {};
+if (s3) await measure([executable, "--config", cfg.file, "catalog"], runEnv);
+
+/** s3rver over HTTPS and the Glue and Athena stand-in, and a config that writes to them. */
+async function startS3() {
+  const work = mkdtempSync(join(tmpdir(), "panorama-bench-steady-"));
+  const tls = makeCertificate(work, "s3.bench");
+  const server = await startS3rver(join(work, "s3rver"), BUCKET, tls);
+  const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+  const catalog = await startAwsJsonServer({
+    ...credentials,
+    databases: ["panorama"],
+    workgroups: { panorama: "s3://athena-results/" },
+  });
+  const config = writeS3Config({
+    ...credentials,
+    endpoint: `https://127.0.0.1:${server.port}`,
+    bucket: BUCKET,
+    datalake: `workgroup = "panorama"\nglue_endpoint = "${catalog.url}"\nathena_endpoint = "${catalog.url}"`,
+    body: EXTRACT,
+  });
+  return {
+    // The bucket is not emptied between first runs: without its upload state, a run sends all.
+    cfg: { ...config, datalake: null },
+    certFile: tls.certFile,
+    stop: () => {
+      server.stop();
+      catalog.stop();
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
 
 interface TableRun {
   rows: number;
@@ -42,7 +90,7 @@ interface TableRun {
 /** One `panorama run`: its time, peak RSS, and what runs.json says it read. */
 async function runOnce(label: string) {
   Bun.spawnSync(["sync"]);
-  const m = await measure([executable, "--config", cfg.file, "run"]);
+  const m = await measure([executable, "--config", cfg.file, "run"], runEnv);
   const runs = JSON.parse(readFileSync(join(cfg.stateDir, "runs.json"), "utf8")) as Record<string, TableRun>;
   const failed = Object.entries(runs).filter(([, r]) => r.error !== null);
   if (failed.length > 0)
@@ -80,7 +128,7 @@ async function run(label: string, before: () => Promise<void> = async () => {}):
 // Each first run from nothing: no state, no datalake.
 const first = await run("first run", async () => {
   rmSync(cfg.stateDir, { recursive: true, force: true });
-  rmSync(cfg.datalake, { recursive: true, force: true });
+  if (cfg.datalake) rmSync(cfg.datalake, { recursive: true, force: true });
 });
 const quiet = await run("nothing changed");
 // 1% of the courses (the first two of 200) have activity in the last hour before each run: a few
@@ -118,7 +166,7 @@ await db.end();
 }
 
 console.log(
-  `\nOpen edX preset, ${ROWS.toLocaleString("en-US")} rows of courseware_studentmodule, median of ${RUNS} runs`,
+  `\nOpen edX preset, ${ROWS.toLocaleString("en-US")} rows of courseware_studentmodule, median of ${RUNS} runs, ${s3 ? "to s3rver over HTTPS" : "to a local datalake"}`,
 );
 for (const r of [first, quiet, active]) {
   console.log(
@@ -130,3 +178,4 @@ for (const r of [first, quiet, active]) {
   }
 }
 rmSync(cfg.dir, { recursive: true, force: true });
+s3?.stop();

@@ -1,9 +1,11 @@
 // What the benchmark scripts share: a timed run of one command with its own peak RSS, and medians.
 
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CellValue, ColumnKind } from "../src/extract/csv.ts";
+import type { Certificate } from "../test/support/certificate.ts";
 import { testEnv } from "../test/support/env.ts";
 import { rootConnection, testConnection } from "../test/support/mysql.ts";
 import { generateOpenedxData } from "./gen-openedx-data.ts";
@@ -234,4 +236,34 @@ export function buildExecutable(dir: string): string {
   if (build.exitCode !== 0)
     throw new Error(`scripts/build.sh failed: ${build.stderr.toString().slice(-2000)}`);
   return path;
+}
+
+/**
+ * s3rver on a free port of 127.0.0.1, keeping `bucket` in `dataDir`: over HTTPS with `tls` (as S3
+ * is reached), else plain HTTP. `stop` ends it.
+ */
+export function startS3rver(
+  dataDir: string,
+  bucket: string,
+  tls: Certificate | null,
+): Promise<{ port: number; stop: () => void }> {
+  mkdirSync(dataDir, { recursive: true });
+  const child = spawn(
+    join(import.meta.dir, "..", "node_modules/.bin/s3rver"),
+    [
+      ...(tls ? ["--key", tls.keyFile, "--cert", tls.certFile] : []),
+      ...["-d", dataDir, "-a", "127.0.0.1", "-p", "0", "--silent", "--no-vhost-buckets"],
+      ...["--configure-bucket", bucket],
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const port = /listening on .*:(\d+)/.exec(out)?.[1];
+      if (port) resolve({ port: Number(port), stop: () => child.kill() });
+    });
+    child.on("exit", (code) => reject(new Error(`s3rver exited (${code})`)));
+  });
 }

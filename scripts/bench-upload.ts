@@ -7,16 +7,14 @@
 // holds each body in memory while it is sent, where over HTTP it sends it from the file.
 //
 //   node_modules/.bin/bun scripts/bench-upload.ts [--mib 1024] [--http] [--keep]
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Certificate, makeCertificate } from "../test/support/certificate.ts";
-import { buildExecutable, measure } from "./bench-support.ts";
+import { makeCertificate } from "../test/support/certificate.ts";
+import { buildExecutable, measure, startS3rver } from "./bench-support.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const MIB = 1024 * 1024;
 const BUCKET = "bench-upload";
 
@@ -50,36 +48,6 @@ function plan(total: number): number[] {
   share(0.25, MIB / 4, 4 * MIB);
   share(0.05, 1024, 64 * 1024);
   return sizes;
-}
-
-function startS3rver(dataDir: string, tls: Certificate | null): Promise<{ port: number; stop: () => void }> {
-  mkdirSync(dataDir, { recursive: true });
-  const child = spawn(
-    join(ROOT, "node_modules/.bin/s3rver"),
-    [
-      ...(tls ? ["--key", tls.keyFile, "--cert", tls.certFile] : []),
-      "-d",
-      dataDir,
-      "-a",
-      "127.0.0.1",
-      "-p",
-      "0",
-      "--silent",
-      "--no-vhost-buckets",
-      "--configure-bucket",
-      BUCKET,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const port = /listening on .*:(\d+)/.exec(out)?.[1];
-      if (port) resolve({ port: Number(port), stop: () => child.kill() });
-    });
-    child.on("exit", (code) => reject(new Error(`s3rver exited (${code})`)));
-  });
 }
 
 /** How many of `keys` s3rver holds with the right size (its ListObjects fails past 1000 keys). */
@@ -135,7 +103,7 @@ async function main(): Promise<void> {
     );
   }
   const tls = values.http ? null : makeCertificate(work, "s3.bench");
-  const s3rver = await startS3rver(join(work, "s3rver"), tls);
+  const s3rver = await startS3rver(join(work, "s3rver"), BUCKET, tls);
   try {
     const endpoint = `${tls ? "https" : "http"}://127.0.0.1:${s3rver.port}`;
     const config = join(work, "panorama.toml");
