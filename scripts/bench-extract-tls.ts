@@ -6,21 +6,27 @@
 // through NODE_EXTRA_CA_CERTS) and once straight to MariaDB, alternated. It reports peak RSS: over
 // TLS, what the runtime holds of a socket's data differs (it did for S3's request bodies). The
 // times are not comparable: the stand-in relays every byte in JavaScript on the same cores.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeCertificate } from "../test/support/certificate.ts";
 import { testEnv } from "../test/support/env.ts";
+import { writeTestConfig } from "../test/support/mysql.ts";
 import { startMysql8Server } from "../test/support/mysql8-server.ts";
-import { buildExecutable, generateStudentmodule, measure, median } from "./bench-support.ts";
+import {
+  buildExecutable,
+  generateStudentmodule,
+  measure,
+  median,
+  studentmoduleTable,
+} from "./bench-support.ts";
 
 const { values } = parseArgs({
   options: { rows: { type: "string", default: "1000000" }, runs: { type: "string", default: "2" } },
 });
 const RUNS = Number(values.runs);
 const env = testEnv().mysql;
-const COLUMNS = "id module_type module_id student_id state grade created modified max_grade done course_id";
 
 await generateStudentmodule(Number(values.rows));
 const dir = mkdtempSync(join(tmpdir(), "panorama-bench-tls-"));
@@ -34,37 +40,10 @@ const standIn = await startMysql8Server({
 });
 const executable = buildExecutable(dir);
 
-/** A config reading the table (by course_id when `partitioned`) over TLS or not. */
-function config(tls: boolean, partitioned: boolean): string {
-  const file = join(dir, "panorama.toml");
-  const fields = COLUMNS.split(" ").map((n) => `{ name = "${n}", type = "varchar" }`);
-  writeFileSync(
-    file,
-    `mode = "CUSTOM"
-lms_host = "lms.example.com"
-state_dir = "${join(dir, "state")}"
-[datalake]
-target = "local"
-path = "${join(dir, "datalake")}"
-[mysql]
-host = "127.0.0.1"
-port = ${tls ? standIn.port : env.port}
-user = "${env.user}"
-password = "${env.password}"
-database = "${env.scratchDatabase}"
-ssl = ${tls}
-connections = 2
-[extract]
-preset = "none"
-[[tables]]
-name = "courseware_studentmodule"
-changed_field = "modified"
-${partitioned ? 'partition_fields = ["course_id"]' : ""}
-fields = [${fields.join(", ")}]
-`,
-  );
-  chmodSync(file, 0o600);
-  return file;
+/** A config reading the table (by course_id when `partitioned`) over TLS or not, in its own directory. */
+function config(tls: boolean, partitioned: boolean): ReturnType<typeof writeTestConfig> {
+  const body = `ssl = ${tls}\nconnections = 2\n${studentmoduleTable(partitioned)}`;
+  return writeTestConfig(body, tls ? { port: standIn.port } : {});
 }
 
 const cases = [false, true].flatMap((partitioned) =>
@@ -72,15 +51,16 @@ const cases = [false, true].flatMap((partitioned) =>
     name: `${partitioned ? "by course_id" : "unpartitioned"}, ${tls ? "TLS through the stand-in" : "plain, straight"}`,
     tls,
     partitioned,
+    setup: config(tls, partitioned),
     rss: [] as number[],
     seconds: [] as number[],
   })),
 );
 for (let i = 0; i < RUNS; i++) {
   for (const c of cases) {
-    rmSync(join(dir, "state"), { recursive: true, force: true });
-    rmSync(join(dir, "datalake"), { recursive: true, force: true });
-    const m = await measure([executable, "--config", config(c.tls, c.partitioned), "extract", "--full"], {
+    rmSync(c.setup.stateDir, { recursive: true, force: true });
+    rmSync(c.setup.datalake, { recursive: true, force: true });
+    const m = await measure([executable, "--config", c.setup.file, "extract", "--full"], {
       NODE_EXTRA_CA_CERTS: certificate.certFile,
     });
     c.rss.push(m.maxRssMiB);
@@ -94,5 +74,5 @@ for (const c of cases) {
   );
 }
 await standIn.close();
-rmSync(dir, { recursive: true, force: true });
+for (const d of [dir, ...cases.map((c) => c.setup.dir)]) rmSync(d, { recursive: true, force: true });
 process.exit(0);

@@ -29,8 +29,10 @@ import {
   generateStudentmodule,
   measure,
   median,
+  STUDENTMODULE_COLUMNS,
   serverCpuReader,
   serverIdle,
+  studentmoduleTable,
 } from "./bench-support.ts";
 
 const { values } = parseArgs({
@@ -44,30 +46,17 @@ const ROWS = Number(values.rows);
 const RUNS = Number(values.runs);
 const env = testEnv().mysql;
 const database = env.scratchDatabase;
-const COLUMNS =
-  "id, module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id";
 
 /**
- * A config (in a directory of its own) extracting courseware_studentmodule as text, with the
- * openedx preset's changed_field (its unchanged probe is then COUNT/MAX, not the content
- * checksum of a table without one); `privacy`: pseudonyms on, with these extra columns.
+ * A config (in a directory of its own) extracting courseware_studentmodule as text
+ * (studentmoduleTable); `privacy`: pseudonyms on, with these extra columns.
  */
 function config(
   partitioned: boolean,
   connections: number,
   privacy: string[] | null = null,
 ): ReturnType<typeof writeTestConfig> {
-  const setup = writeTestConfig(`connections = ${connections}
-[extract]
-preset = "none"
-[[tables]]
-name = "courseware_studentmodule"
-changed_field = "modified"
-${partitioned ? 'partition_fields = ["course_id"]' : ""}
-fields = [${COLUMNS.split(", ")
-    .map((n) => `{ name = "${n}", type = "varchar" }`)
-    .join(", ")}]
-`);
+  const setup = writeTestConfig(`connections = ${connections}\n${studentmoduleTable(partitioned)}`);
   if (privacy) {
     const key = join(setup.dir, "pseudonym.key");
     writeFileSync(key, randomBytes(32), { mode: 0o600 });
@@ -104,7 +93,7 @@ const perCourse = join(dir, "per-course.sql");
     sql: "SELECT DISTINCT course_id FROM courseware_studentmodule",
     rowsAsArray: true,
   });
-  const columns = COLUMNS.split(", ")
+  const columns = STUDENTMODULE_COLUMNS.split(", ")
     .filter((c) => c !== "course_id")
     .join(", ");
   writeFileSync(
@@ -155,7 +144,7 @@ const panorama = (c: ReturnType<typeof writeTestConfig>) => ({
 const cases: { name: string; cmd: string[]; clean?: string }[] = [
   {
     name: "mariadb --batch --quick > /dev/null",
-    cmd: [...clientArgs(), "-e", `SELECT ${COLUMNS} FROM courseware_studentmodule`],
+    cmd: [...clientArgs(), "-e", `SELECT ${STUDENTMODULE_COLUMNS} FROM courseware_studentmodule`],
   },
   {
     name: "mariadb --batch --quick, one SELECT per course_id",

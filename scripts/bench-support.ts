@@ -267,3 +267,24 @@ export function startS3rver(
     child.on("exit", (code) => reject(new Error(`s3rver exited (${code})`)));
   });
 }
+
+/** courseware_studentmodule's columns, as the extraction benchmarks read them */
+export const STUDENTMODULE_COLUMNS =
+  "id, module_type, module_id, student_id, state, grade, created, modified, max_grade, done, course_id";
+
+/**
+ * The [extract] and [[tables]] of the extraction benchmarks: courseware_studentmodule alone, as
+ * text, with the openedx preset's changed_field (its unchanged probe is then COUNT/MAX, not the
+ * content checksum of a table without one), by course_id when `partitioned`.
+ */
+export function studentmoduleTable(partitioned: boolean): string {
+  const fields = STUDENTMODULE_COLUMNS.split(", ").map((n) => `{ name = "${n}", type = "varchar" }`);
+  return `[extract]
+preset = "none"
+[[tables]]
+name = "courseware_studentmodule"
+changed_field = "modified"
+${partitioned ? 'partition_fields = ["course_id"]' : ""}
+fields = [${fields.join(", ")}]
+`;
+}

@@ -35,10 +35,13 @@ export async function rootConnection(): Promise<mysql.Connection> {
   });
 }
 
-/** A fresh directory with a panorama.toml for a local datalake on the test database. */
+/**
+ * A fresh directory with a panorama.toml for a local datalake on the test database (`port`: a
+ * stand-in's in front of it); `body` follows the [mysql] keys.
+ */
 export function writeTestConfig(
   body = "",
-  options: { database?: string; mode?: string; password?: string } = {},
+  options: { database?: string; mode?: string; password?: string; port?: number } = {},
 ): { dir: string; file: string; stateDir: string; datalake: string } {
   const env = testEnv().mysql;
   const dir = mkdtempSync(join(tmpdir(), "panorama-test-"));
@@ -53,7 +56,7 @@ path = "${join(dir, "datalake")}"
 
 [mysql]
 host = "${env.host}"
-port = ${env.port}
+port = ${options.port ?? env.port}
 user = "${env.user}"
 password = "${options.password ?? env.password}"
 database = "${options.database ?? env.scratchDatabase}"
