@@ -48,9 +48,9 @@ export function batchReads(
     mark = 1;
   };
   const raise = () => {
-    // A socket that refuses the mark is read as it was.
+    // A socket that refuses the mark is read as it was (a timer started by an earlier mark ends).
     if (!setReceiveLowWater(fd, lowWater)) {
-      stopped = true;
+      batching.stop();
       return;
     }
     mark = lowWater;
