@@ -48,15 +48,9 @@ function md5Of(hasher: Bun.CryptoHasher): Md5 {
   return { base64: digest.toString("base64"), hex: digest.toString("hex") };
 }
 
-/** Base64 MD5 of bytes or of a Blob (read in chunks, so a file slice is never held whole). */
-export async function contentMd5(body: Uint8Array | Blob): Promise<Md5> {
-  const hasher = new Bun.CryptoHasher("md5");
-  if (body instanceof Blob) {
-    for await (const chunk of body.stream()) hasher.update(chunk);
-  } else {
-    hasher.update(body);
-  }
-  return md5Of(hasher);
+/** MD5 of bytes in memory (a file's is fileMd5's). */
+export function contentMd5(body: Uint8Array): Md5 {
+  return md5Of(new Bun.CryptoHasher("md5").update(body));
 }
 
 /**
@@ -157,9 +151,12 @@ export class S3Client {
     };
   }
 
-  /** `md5`: the body's, when the caller has it. */
-  async putObject(bucket: string, key: string, body: Uint8Array | Blob, md5?: Md5): Promise<void> {
-    md5 ??= await contentMd5(body);
+  async putObject(bucket: string, key: string, body: Uint8Array): Promise<void> {
+    await this.put(bucket, key, body, contentMd5(body));
+  }
+
+  /** One PutObject of bytes, or of a file's slice (sent from the file), with its MD5. */
+  private async put(bucket: string, key: string, body: Uint8Array | Blob, md5: Md5): Promise<void> {
     await this.call("PutObject", "PUT", bucket, key, {
       body,
       headers: { "Content-MD5": md5.base64, ...this.encryptionHeaders() },
@@ -169,7 +166,7 @@ export class S3Client {
   /** Store the file at `path` under `key`: one PUT below 16 MiB, else a multipart upload. */
   async putFile(bucket: string, key: string, path: string, bytes: number): Promise<void> {
     if (bytes < MULTIPART_THRESHOLD) {
-      await this.putObject(bucket, key, Bun.file(path).slice(0, bytes), await fileMd5(path, 0, bytes));
+      await this.put(bucket, key, Bun.file(path).slice(0, bytes), await fileMd5(path, 0, bytes));
       return;
     }
     await this.multipartUpload(bucket, key, path, bytes);
