@@ -49,8 +49,6 @@ function config(tls: boolean, partitioned: boolean): ReturnType<typeof writeTest
 const cases = [false, true].flatMap((partitioned) =>
   [true, false].map((tls) => ({
     name: `${partitioned ? "by course_id" : "unpartitioned"}, ${tls ? "TLS through the stand-in" : "plain, straight"}`,
-    tls,
-    partitioned,
     setup: config(tls, partitioned),
     rss: [] as number[],
     seconds: [] as number[],

@@ -66,14 +66,8 @@ async function binary(
 
 /** A local-datalake config reading MySQL at `port` (ssl as given) for `tables`. */
 function configFor(port: number, ssl = false, tables = TABLES): { file: string; datalake: string } {
-  const cfg = writeTestConfig(tables);
+  const cfg = writeTestConfig(`ssl = ${ssl}\n${tables}`, { port });
   dirs.push(cfg.dir);
-  writeFileSync(
-    cfg.file,
-    readFileSync(cfg.file, "utf8")
-      .replace(`port = ${env.mysql.port}`, `port = ${port}`)
-      .replace("[mysql]\n", `[mysql]\nssl = ${ssl}\n`),
-  );
   return { file: cfg.file, datalake: cfg.datalake };
 }
 
