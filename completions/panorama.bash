@@ -12,7 +12,7 @@ _panorama_command() {
     "catalog") subs="" opts="--config --log-level --json --tables --create --views --partitions --drop --yes --print-ddl --dry-run -h --help" valued="--config --log-level --tables" ;;
     "log-ship") subs="" opts="--config --log-level --json --dry-run --once --follow --backfill -h --help" valued="--config --log-level" ;;
     "schema") subs="pull" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;
-    "schema pull") subs="" opts="--config --log-level --json --tables --write -h --help" valued="--config --log-level --tables --write" ;;
+    "schema pull") subs="" opts="--config --log-level --json --tables --write --force -h --help" valued="--config --log-level --tables --write" ;;
     "status") subs="" opts="--config --log-level --json --wide -h --help" valued="--config --log-level" ;;
     "verify") subs="" opts="--config --log-level --json --tables --repair -h --help" valued="--config --log-level --tables" ;;
     "doctor") subs="" opts="--config --log-level --json -h --help" valued="--config --log-level" ;;

@@ -167,7 +167,8 @@ complete -c panorama -n '__panorama_at "schema pull"' -l config -r -F -d 'config
 complete -c panorama -n '__panorama_at "schema pull"' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
 complete -c panorama -n '__panorama_at "schema pull"' -l json -d 'one JSON object per log line on stderr (default when stderr is not a TTY)'
 complete -c panorama -n '__panorama_at "schema pull"' -l tables -x -d 'these tables (comma-separated; default: the configured ones)'
-complete -c panorama -n '__panorama_at "schema pull"' -l write -r -F -d 'write the TOML to this file instead of printing it'
+complete -c panorama -n '__panorama_at "schema pull"' -l write -r -F -d 'write the TOML to this file instead of printing it (not when a table fails; an existing file needs --force)'
+complete -c panorama -n '__panorama_at "schema pull"' -l force -d 'with --write: overwrite the file if it exists'
 complete -c panorama -n '__panorama_at "schema pull"' -s h -l help -d 'show the help'
 
 # panorama status
