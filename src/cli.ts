@@ -90,12 +90,23 @@ async function resolveCommand(root: AnyCommand, argv: string[]): Promise<Resolve
   return { command, path, argv: [...carried, ...rest] };
 }
 
-function checkOptions(resolved: Resolved, args: ArgsDef): void {
+/** Reject unknown options, options without their value, and words the command takes no place for. */
+function checkArguments(resolved: Resolved, args: ArgsDef): void {
   const { flags, valued } = optionNames(args);
+  const positionals = Object.values(args).filter((def) => def.type === "positional").length;
+  let taken = 0;
+  let afterDashes = false;
   for (let i = 0; i < resolved.argv.length; i++) {
     const word = resolved.argv[i]!;
-    if (word === "--") break;
-    if (!word.startsWith("-") || word === "-") continue;
+    if (word === "--" && !afterDashes) {
+      afterDashes = true;
+      continue;
+    }
+    if (afterDashes || !word.startsWith("-") || word === "-") {
+      // citty drops what no positional argument takes: `run --full auth_user` would run every table.
+      if (++taken > positionals) throw unexpectedArgument(word, resolved, args);
+      continue;
+    }
     const flag = word.split("=")[0]!;
     if (!flags.has(flag)) {
       const suggestion = closest(flag, [...flags]);
@@ -112,6 +123,47 @@ function checkOptions(resolved: Resolved, args: ArgsDef): void {
       i++;
     }
   }
+}
+
+function unexpectedArgument(word: string, resolved: Resolved, args: ArgsDef): UsageError {
+  const command = resolved.path.join(" ");
+  // Where the command takes --tables and none was given, the option was most likely left out.
+  const tablesGiven = resolved.argv.some((w) => w === "--tables" || w.startsWith("--tables="));
+  const suggestion = "tables" in args && !tablesGiven ? ` (did you mean --tables ${word}?)` : "";
+  return new UsageError(
+    `unexpected argument "${word}" for \`panorama ${command}\`${suggestion}`,
+    `see \`panorama ${command} --help\``,
+  );
+}
+
+/**
+ * Why no command ran: the command word is missing, or was read as an option's value
+ * (`panorama --config status`).
+ */
+function missingCommand(resolved: Resolved, args: ArgsDef, names: string[]): UsageError {
+  const { valued } = optionNames(args);
+  const command = ["panorama", ...resolved.path].join(" ");
+  const needs =
+    resolved.path.length === 0 ? "a command (listed above)" : `a subcommand (${names.join(", ")})`;
+  for (let i = 0; i < resolved.argv.length - 1; i++) {
+    const [option, value] = [resolved.argv[i]!, resolved.argv[i + 1]!];
+    if (valued.has(option) && names.includes(value)) {
+      const def = args[option.replace(/^--/, "")];
+      const hint = (def && "valueHint" in def && def.valueHint) || "VALUE";
+      return new UsageError(
+        `\`${command}\` needs ${needs}: "${value}" was read as the value of ${option}`,
+        `give ${option} its value first: \`${command} ${option} ${hint} ${value}\``,
+      );
+    }
+  }
+  // The help was just printed: no hint to ask for it.
+  return new UsageError(`\`${command}\` needs ${needs}`);
+}
+
+/** Help text with its colours only for a person at a terminal, not for a pipe or a file. */
+function writeUsage(stream: NodeJS.WriteStream, usage: string): void {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape character is what is matched
+  stream.write(`${stream.isTTY ? usage : usage.replace(/\x1b\[[0-9;]*m/g, "")}\n`);
 }
 
 function earlyGlobals(argv: string[]): { config?: string; "log-level"?: string; json?: boolean } {
@@ -147,12 +199,17 @@ export async function runCli(argv: string[]): Promise<number> {
           ? { meta: { ...main.meta, name: ["panorama", ...resolved.path.slice(0, -1)].join(" ") } }
           : undefined;
       const usage = await renderUsage(resolved.command, parent);
-      // Colours only for a person at a terminal, not for a pipe or a file.
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape character is what is matched
-      process.stdout.write(`${process.stdout.isTTY ? usage : usage.replace(/\x1b\[[0-9;]*m/g, "")}\n`);
-      return wantsHelp || resolved.path.length === 0 ? 0 : 2;
+      if (wantsHelp) {
+        writeUsage(process.stdout, usage);
+        return 0;
+      }
+      // No command to run is a usage error, bare `panorama` too: a cron line that lost its
+      // command must not pass for a job done.
+      writeUsage(process.stderr, usage);
+      const names = Object.keys((await resolve(resolved.command.subCommands)) ?? {});
+      throw missingCommand(resolved, args, names);
     }
-    checkOptions(resolved, args);
+    checkArguments(resolved, args);
     const { result } = await runCommand(resolved.command, { rawArgs: resolved.argv });
     return typeof result === "number" ? result : 0;
   } catch (error) {

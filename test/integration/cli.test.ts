@@ -4,7 +4,15 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import { ROOT, runPanorama } from "../support/cli.ts";
+import { cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
+
+/** The messages of the JSON log lines on stderr (stderr is a pipe here: JSON is the default). */
+function messages(stderr: string): string[] {
+  return stderr
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => (JSON.parse(line) as { message: string }).message);
+}
 
 describe("command line", () => {
   test("--version prints the package version", async () => {
@@ -55,6 +63,102 @@ describe("command line", () => {
     expect(result.stderr).toContain("panorama init");
   });
 
+  describe("no command to run is a usage error, with the help on stderr", () => {
+    test("bare `panorama` exits 2: a cron line that lost its command does not pass for a job done", async () => {
+      const result = await runPanorama([], { env: cleanEnv() });
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain("USAGE panorama [OPTIONS] run|extract|");
+      expect(messages(result.stderr)).toEqual(["`panorama` needs a command (listed above)"]);
+    });
+
+    test("`panorama --config status`: the command was read as the value of --config", async () => {
+      const result = await runPanorama(["--config", "status"], { env: cleanEnv() });
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain("USAGE panorama [OPTIONS] run|extract|");
+      expect(messages(result.stderr)).toEqual([
+        '`panorama` needs a command (listed above): "status" was read as the value of --config',
+        "hint: give --config its value first: `panorama --config FILE status`",
+      ]);
+    });
+
+    test("a command group without its subcommand", async () => {
+      const result = await runPanorama(["--json", "schema"], { env: cleanEnv() });
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain("USAGE panorama schema [OPTIONS] pull");
+      expect(messages(result.stderr)).toEqual(["`panorama schema` needs a subcommand (pull)"]);
+    });
+
+    test("--help alone still prints the help on stdout and exits 0", async () => {
+      const result = await runPanorama(["--config", "x.toml", "--help"], { env: cleanEnv() });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain("USAGE panorama [OPTIONS] run|extract|");
+      expect(result.stderr).toBe("");
+    });
+  });
+
+  describe("a word no argument takes exits 2, before any config is read", () => {
+    // /nonexistent.toml: were the word let through, the missing file would be the error.
+    const unexpected = async (args: string[]) => {
+      const result = await runPanorama(["--config", "/nonexistent.toml", ...args], { env: cleanEnv() });
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+      return messages(result.stderr);
+    };
+
+    test("where the command takes --tables, the option is suggested", async () => {
+      expect(await unexpected(["run", "--full", "auth_user"])).toEqual([
+        'unexpected argument "auth_user" for `panorama run` (did you mean --tables auth_user?)',
+        "hint: see `panorama run --help`",
+      ]);
+      expect(await unexpected(["verify", "auth_user"])).toEqual([
+        'unexpected argument "auth_user" for `panorama verify` (did you mean --tables auth_user?)',
+        "hint: see `panorama verify --help`",
+      ]);
+      expect(await unexpected(["schema", "pull", "auth_user"])).toEqual([
+        'unexpected argument "auth_user" for `panorama schema pull` (did you mean --tables auth_user?)',
+        "hint: see `panorama schema pull --help`",
+      ]);
+    });
+
+    test("not when --tables was given (a list split by a space)", async () => {
+      expect(await unexpected(["run", "--tables", "auth_user,", "student_courseenrollment"])).toEqual([
+        'unexpected argument "student_courseenrollment" for `panorama run`',
+        "hint: see `panorama run --help`",
+      ]);
+    });
+
+    test("commands without --tables", async () => {
+      expect(await unexpected(["crontab", "foo"])).toEqual([
+        'unexpected argument "foo" for `panorama crontab`',
+        "hint: see `panorama crontab --help`",
+      ]);
+      expect(await unexpected(["log-ship", "--once", "extra"])).toEqual([
+        'unexpected argument "extra" for `panorama log-ship`',
+        "hint: see `panorama log-ship --help`",
+      ]);
+    });
+
+    test("words after -- too", async () => {
+      expect(await unexpected(["status", "--", "x"])).toEqual([
+        'unexpected argument "x" for `panorama status`',
+        "hint: see `panorama status --help`",
+      ]);
+    });
+
+    test("a command's positional argument is taken, one more is not", async () => {
+      const ok = await runPanorama(["completions", "fish"], { env: cleanEnv() });
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain("complete -c panorama");
+      expect(await unexpected(["completions", "bash", "zsh"])).toEqual([
+        'unexpected argument "zsh" for `panorama completions`',
+        "hint: see `panorama completions --help`",
+      ]);
+    });
+  });
+
   test("a bad --log-level exits 2", async () => {
     const result = await runPanorama(["--log-level", "loud", "--version", "x"]);
     expect(result.code).toBe(2);
@@ -86,5 +190,7 @@ describe("compiled binary", () => {
     const completions = run(["completions", "bash"]);
     expect(completions.exitCode).toBe(0);
     expect(completions.stdout.toString()).toContain("complete -F");
+    // A missing command fails there too.
+    expect(run([]).exitCode).toBe(2);
   }, 120_000);
 });
