@@ -83,7 +83,7 @@ export default defineCommand({
       log.success(`wrote ${file}`, { mode: config.mode, user });
       if (config.mode !== "DEMO") {
         log.info(
-          `with --file nothing else is written: create ${logs} (writable by ${user}) for the jobs' logs, and rotate them (\`panorama crontab --install\` without --file writes ${LOGROTATE_FILE})`,
+          `with --file nothing else is written: the jobs create ${logs} for their logs (${user} must be allowed to), and nothing rotates them (\`panorama crontab --install\` without --file writes ${LOGROTATE_FILE})`,
         );
       }
       return;

@@ -1,6 +1,6 @@
 // The cron lines that run panorama (DESIGN §1-2): `run` at schedule.run, `log-ship --once` at
 // schedule.log_ship and `verify --repair` at schedule.verify, each appending its JSON log lines
-// to a file under <state_dir>/logs.
+// to a file under <state_dir>/logs, which the line creates.
 import { modeAllows } from "../config/modes.ts";
 import type { Config } from "../config/types.ts";
 import { ConfigError, UsageError } from "../errors.ts";
@@ -50,10 +50,16 @@ export function crontab(config: Config, options: CrontabOptions): string {
     // JSON lines: the log file is read by tools, and a TTY never decides the format there.
     "--json",
   ].join(" ");
+  // The shell opens the log file before panorama starts, so each line makes its directory first:
+  // a line pasted into `crontab -e` has no one else to create it. Private (umask 077), as
+  // panorama's own directories are; the subshell keeps that umask away from panorama's files.
+  const makeLogDirectory = `(umask 077 && mkdir -p ${cronWord(logs, "state_dir")})`;
   const line = (schedule: string, job: string, logName: string) =>
     [
       schedule,
       ...(options.user === undefined ? [] : [options.user]),
+      makeLogDirectory,
+      "&&",
       command,
       job,
       ">>",

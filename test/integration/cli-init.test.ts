@@ -103,7 +103,9 @@ describe("panorama init", () => {
       cwd: dir,
     });
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain("25 * * * * /usr/local/bin/panorama");
+    expect(result.stdout).toContain(
+      "25 * * * * (umask 077 && mkdir -p /var/lib/panorama/logs) && /usr/local/bin/panorama --config ",
+    );
     expect(result.stderr).not.toContain("readable by group or others");
     expectNoSecrets(result.stdout + result.stderr);
   });

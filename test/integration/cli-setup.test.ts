@@ -74,16 +74,18 @@ describe("panorama crontab", () => {
     expect(result.stderr).toContain(`wrote ${target}`);
     const text = readFileSync(target, "utf8");
     expect(text).toContain(
-      `\n55 * * * * root /usr/local/bin/panorama --config ${file} --json run >> ${stateDir}/logs/panorama-run.log 2>&1\n`,
+      `\n55 * * * * root (umask 077 && mkdir -p ${stateDir}/logs) && /usr/local/bin/panorama --config ${file} --json run >> ${stateDir}/logs/panorama-run.log 2>&1\n`,
     );
     expect(text).toContain(
-      `\n*/5 * * * * root /usr/local/bin/panorama --config ${file} --json log-ship --once >> ${stateDir}/logs/panorama-log-ship.log 2>&1\n`,
+      `\n*/5 * * * * root (umask 077 && mkdir -p ${stateDir}/logs) && /usr/local/bin/panorama --config ${file} --json log-ship --once >> ${stateDir}/logs/panorama-log-ship.log 2>&1\n`,
     );
     expect(statSync(target).mode & 0o777).toBe(0o644);
     expect(readdirSync(cronDir)).toEqual(["panorama"]);
-    // Not even the log directory: the operator is told to create it.
+    // Not even the log directory: the lines create it, as root must be allowed to.
     expect(existsSync(stateDir)).toBe(false);
-    expect(result.stderr).toContain(`create ${stateDir}/logs (writable by root)`);
+    expect(result.stderr).toContain(
+      `the jobs create ${stateDir}/logs for their logs (root must be allowed to)`,
+    );
   });
 
   test("--user goes into the user field", async () => {
@@ -105,11 +107,11 @@ describe("panorama crontab", () => {
       { env: cleanEnv() },
     );
     expect(result.code).toBe(0);
-    expect(readFileSync(target, "utf8")).toContain("\n55 * * * * www-data /usr/local/bin/panorama ");
+    expect(readFileSync(target, "utf8")).toContain("\n55 * * * * www-data (umask 077 && mkdir -p ");
   });
 
   test("without --install: stdout, no user field, and it says which form it is", async () => {
-    const { file } = writeConfig(config);
+    const { file, stateDir } = writeConfig(config);
     const result = await runPanorama(
       ["crontab", "--config", file, "--binary", "/opt/panorama/bin/panorama"],
       {
@@ -118,7 +120,7 @@ describe("panorama crontab", () => {
     );
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(
-      `\n55 * * * * /opt/panorama/bin/panorama --config ${file} --json run >> `,
+      `\n55 * * * * (umask 077 && mkdir -p ${stateDir}/logs) && /opt/panorama/bin/panorama --config ${file} --json run >> ${stateDir}/logs/panorama-run.log 2>&1\n`,
     );
     expect(result.stdout).toContain("# User crontab form (`crontab -e`): no user field");
   });
@@ -132,6 +134,47 @@ describe("panorama crontab", () => {
     const target = join(dir, "panorama-cron");
     expect((await runPanorama([...args, "--install", "--file", target], { env: cleanEnv() })).code).toBe(0);
     expect(readFileSync(target, "utf8")).toBe(printed.stdout);
+  });
+
+  test("each line runs as printed where state_dir/logs does not exist: it makes the directory, private, and the log", async () => {
+    // state_dir with a space and a quote: the line's quoting is tried too.
+    const dir = join(work, `case-${++count}`);
+    const stateDir = join(dir, "state dir's");
+    mkdirSync(dir);
+    const file = join(dir, "panorama.toml");
+    writeFileSync(file, `state_dir = "${stateDir}"\n${config}`);
+    // A stand-in for panorama: it says what it was given, and the line sends that to the log.
+    const standIn = join(dir, "panorama-stand-in");
+    writeFileSync(standIn, '#!/bin/sh\necho "stand-in: $*"\n', { mode: 0o755 });
+    const target = join(dir, "panorama-cron");
+    const args = ["crontab", "--config", file, "--binary", standIn];
+    const printed = await runPanorama(args, { env: cleanEnv() });
+    const installed = await runPanorama([...args, "--install", "--file", target], { env: cleanEnv() });
+    expect([printed.code, installed.code]).toEqual([0, 0]);
+    // The user crontab form (5 schedule fields) and the /etc/cron.d form (and its user field).
+    const forms: [string, number][] = [
+      [printed.stdout, 5],
+      [readFileSync(target, "utf8"), 6],
+    ];
+    for (const [text, fields] of forms) {
+      const jobs = text.split("\n").filter((l) => /^[0-9*]/.test(l));
+      expect(jobs.length).toBe(3);
+      for (const job of jobs) {
+        rmSync(stateDir, { recursive: true, force: true });
+        // What cron hands /bin/sh: the line after its leading fields (cron's \% is not used here).
+        const command = job.split(" ").slice(fields).join(" ");
+        expect(command).not.toContain("%");
+        const sh = Bun.spawnSync(["/bin/sh", "-c", command], { env: { PATH: "/usr/bin:/bin" } });
+        expect({ code: sh.exitCode, stderr: sh.stderr.toString() }).toEqual({ code: 0, stderr: "" });
+        const words = / --json (.*) >> /.exec(job)![1]!;
+        const log = `panorama-${words.split(" ")[0]}.log`;
+        expect(readFileSync(join(stateDir, "logs", log), "utf8")).toBe(
+          `stand-in: --config ${file} --json ${words}\n`,
+        );
+        expect(statSync(join(stateDir, "logs")).mode & 0o777).toBe(0o700);
+        expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+      }
+    }
   });
 
   test("a relative --binary is a usage error", async () => {

@@ -50,10 +50,10 @@ describe("lines", () => {
       { executable: BINARY, user: "root" },
     );
     expect(text).toContain(
-      "\n@hourly root /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json run >> /var/lib/panorama/logs/panorama-run.log 2>&1\n",
+      "\n@hourly root (umask 077 && mkdir -p /var/lib/panorama/logs) && /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json run >> /var/lib/panorama/logs/panorama-run.log 2>&1\n",
     );
     expect(text).toContain(
-      "\n*/2 8-18 * * mon-fri root /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json log-ship --once >> /var/lib/panorama/logs/panorama-log-ship.log 2>&1\n",
+      "\n*/2 8-18 * * mon-fri root (umask 077 && mkdir -p /var/lib/panorama/logs) && /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json log-ship --once >> /var/lib/panorama/logs/panorama-log-ship.log 2>&1\n",
     );
   });
 
@@ -61,7 +61,7 @@ describe("lines", () => {
     for (const mode of ["FREE", "SAAS", "CUSTOM"]) {
       const text = crontab(configOf(`mode = "${mode}"\n${BASE}`), { executable: BINARY });
       expect(text).toContain(
-        "\n30 3 * * * /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json verify --repair >> /var/lib/panorama/logs/panorama-verify.log 2>&1\n",
+        "\n30 3 * * * (umask 077 && mkdir -p /var/lib/panorama/logs) && /usr/local/bin/panorama --config /etc/panorama/panorama.toml --json verify --repair >> /var/lib/panorama/logs/panorama-verify.log 2>&1\n",
       );
     }
     const none = crontab(configOf(`mode = "CUSTOM"\n${BASE}[schedule]\nverify = ""\n`), {
@@ -76,7 +76,7 @@ describe("lines", () => {
       executable: ["/opt/bun/bin/bun", "/srv/panorama/src/cli.ts"],
     });
     expect(text).toContain(
-      "\n55 * * * * /opt/bun/bin/bun /srv/panorama/src/cli.ts --config /etc/panorama/panorama.toml ",
+      "\n55 * * * * (umask 077 && mkdir -p /var/lib/panorama/logs) && /opt/bun/bin/bun /srv/panorama/src/cli.ts --config /etc/panorama/panorama.toml ",
     );
   });
 
@@ -87,7 +87,7 @@ describe("lines", () => {
     );
     const text = crontab(config, { executable: ["/opt/edx tools/panorama"], user: "root" });
     expect(text).toContain(
-      "\n55 * * * * root '/opt/edx tools/panorama' --config '/etc/pan orama/panorama.toml' --json run >> '/var/lib/pan orama/logs/panorama-run.log' 2>&1\n",
+      "\n55 * * * * root (umask 077 && mkdir -p '/var/lib/pan orama/logs') && '/opt/edx tools/panorama' --config '/etc/pan orama/panorama.toml' --json run >> '/var/lib/pan orama/logs/panorama-run.log' 2>&1\n",
     );
   });
 
