@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { Glue, PartitionError, PartitionInput, StorageDescriptor } from "../aws/glue.ts";
 import { GlueError, MAX_PARTITIONS_PER_CALL, MAX_PARTITIONS_PER_DELETE } from "../aws/glue.ts";
 import { PanoramaError } from "../errors.ts";
-import { readJson, writeJsonAtomic } from "../state/atomic.ts";
+import { readJson, removeAbandonedTemps, writeJsonAtomic } from "../state/atomic.ts";
 
 /** A partition an upload wrote into: its values in key order and where its objects are. */
 export interface PartitionRef {
@@ -65,6 +65,7 @@ export interface RegisterResult {
 export class PartitionState {
   private readonly tables = new Map<string, TableState>();
   readonly dir: string;
+  private swept = false;
 
   constructor(stateDir: string, database: string) {
     this.dir = join(stateDir, "catalog", database);
@@ -85,7 +86,13 @@ export class PartitionState {
 
   save(table: string): void {
     const state = this.tables.get(table);
-    if (state) writeJsonAtomic(this.path(table), state);
+    if (!state) return;
+    if (!this.swept) {
+      // Saved under the run's or log-ship's lock: what writers killed mid-write left goes first.
+      removeAbandonedTemps(this.dir);
+      this.swept = true;
+    }
+    writeJsonAtomic(this.path(table), state);
   }
 
   /** Remember partitions that uploads wrote; returns how many were not known before. */

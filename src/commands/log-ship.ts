@@ -37,7 +37,7 @@ export default defineCommand({
     if (!config) return 0;
     const dryRun = args["dry-run"] === true;
     // Its own lock, beside its offsets: log-ship runs alongside `run`, never beside another log-ship.
-    const lock = dryRun ? null : acquireLock(logshipDir(config.state_dir), "log-ship");
+    const lock = dryRun ? null : acquireLock(logshipDir(config.state_dir), "log-ship", config.state_dir);
     const started = performance.now();
     let exitCode: number = EXIT.failed;
     const stop = new AbortController();

@@ -4,8 +4,9 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LockedError } from "../errors.ts";
-import { PRIVATE_DIR, PRIVATE_FILE, tightenDirectory } from "./atomic.ts";
+import { PRIVATE_DIR, PRIVATE_FILE, removeAbandonedTemps, tightenDirectory } from "./atomic.ts";
 import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from "./libc.ts";
+import { stateDirError } from "./state-dir.ts";
 
 export interface Lock {
   release(): void;
@@ -15,12 +16,22 @@ export function lockPath(stateDir: string): string {
   return join(stateDir, "panorama.lock");
 }
 
-/** Take the exclusive lock or throw LockedError (exit 3) naming the holder. */
-export function acquireLock(stateDir: string, command: string): Lock {
-  mkdirSync(stateDir, { recursive: true, mode: PRIVATE_DIR });
-  tightenDirectory(stateDir);
-  const path = lockPath(stateDir);
-  const fd = openSync(path, "a+", PRIVATE_FILE);
+/**
+ * Take the exclusive lock in `dir` or throw LockedError (exit 3) naming the holder. `stateDir` is
+ * the configured state_dir that holds `dir` (log-ship locks a directory of its own in it): a
+ * directory that cannot be used is an error naming it, with the fix. Once the lock is held, the
+ * temporary files that writers killed mid-write left in `dir` are removed: a live writer's stay.
+ */
+export function acquireLock(dir: string, command: string, stateDir = dir): Lock {
+  const path = lockPath(dir);
+  let fd: number;
+  try {
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+    tightenDirectory(dir);
+    fd = openSync(path, "a+", PRIVATE_FILE);
+  } catch (error) {
+    throw stateDirError(stateDir, error, path);
+  }
   if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     const holder = holderLine(fd);
     closeSync(fd);
@@ -29,8 +40,15 @@ export function acquireLock(stateDir: string, command: string): Lock {
       "wait for it to finish; cron will start the next run on schedule",
     );
   }
-  ftruncateSync(fd, 0);
-  writeSync(fd, `pid ${process.pid}, ${command}, since ${new Date().toISOString()}\n`);
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, `pid ${process.pid}, ${command}, since ${new Date().toISOString()}\n`);
+  } catch (error) {
+    // Closing releases the lock: a run that cannot write its state does not start.
+    closeSync(fd);
+    throw stateDirError(stateDir, error, path);
+  }
+  removeAbandonedTemps(dir);
   let held = true;
   return {
     release() {

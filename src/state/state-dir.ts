@@ -1,0 +1,36 @@
+// What a failed system call on state_dir means for an operator. The first writes of a command
+// (the lock, its directory) meet a state_dir that cannot be used before anything else does: the
+// error names the key and the fix instead of bare errno text.
+import { ConfigError, JobError, messageOf } from "../errors.ts";
+
+const WRITABLE = "state_dir must be writable by the user panorama runs as";
+const HINTS: Record<string, string> = {
+  ENOTDIR:
+    "a component of state_dir's path is a regular file, not a directory: set state_dir to a directory panorama may create",
+  EEXIST: "state_dir is a file, not a directory: set state_dir to a directory panorama may create",
+  EACCES: `${WRITABLE}: chown it to that user, or run panorama as its owner`,
+  EPERM: `${WRITABLE}: chown it to that user, or run panorama as its owner`,
+  EROFS: `${WRITABLE}: it is on a read-only filesystem; set state_dir to a directory on a writable one`,
+  ENOSPC: "free space on state_dir's filesystem (df -h shows how much is left)",
+  EDQUOT: "free space under the disk quota of the user panorama runs as, on state_dir's filesystem",
+};
+
+/** Codes where the configured path cannot be a directory at all: a configuration error (exit 2). */
+const NOT_A_DIRECTORY = new Set(["ENOTDIR", "EEXIST"]);
+
+/**
+ * `error` from a system call on `path` under `stateDir` as an operator error: "cannot use
+ * state_dir <dir>: <code>: <what>", the call and path when they are not state_dir itself, and a
+ * hint for the codes an operator can fix. An error without a code (a bug) is returned unchanged.
+ */
+export function stateDirError(stateDir: string, error: unknown, path: string): unknown {
+  const e = error as NodeJS.ErrnoException;
+  if (typeof e.code !== "string") return error;
+  // "ENOTDIR: not a directory, mkdir '/x/state'": the call and path are said below, as ours.
+  const what = messageOf(error).replace(/, \w+ '.*'$/, "");
+  const where = e.path ?? path;
+  const call = where === stateDir ? "" : ` (${e.syscall ?? "using"} ${where})`;
+  const message = `cannot use state_dir ${stateDir}: ${what}${call}`;
+  const hint = HINTS[e.code];
+  return NOT_A_DIRECTORY.has(e.code) ? new ConfigError(message, hint) : new JobError(message, hint);
+}

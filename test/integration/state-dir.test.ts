@@ -1,0 +1,200 @@
+// A state_dir the commands cannot use fails at their first step, the lock, with a message naming
+// state_dir and its fix, and writes nothing; a usable one is cleared at that step of the
+// temporary files that writers killed mid-write left (never a live writer's).
+import { afterAll, describe, expect, test } from "bun:test";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CLI, type CliResult, cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
+
+const env = cleanEnv();
+const asRoot = process.getuid?.() === 0;
+const setpriv = Bun.which("setpriv");
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A configuration with `stateDir` (a path under the directory returned) and no table, so that
+ * run and extract need no MySQL, and a tracking log of one event for log-ship.
+ */
+function setup(stateDir: (dir: string) => string): { dir: string; file: string; stateDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "panorama-state-dir-"));
+  dirs.push(dir);
+  const state = stateDir(dir);
+  const file = join(dir, "panorama.toml");
+  writeFileSync(join(dir, "tracking.log"), '{"event_type":"x","time":"2024-05-01T00:00:00+00:00"}\n');
+  writeFileSync(
+    file,
+    `mode = "CUSTOM"
+lms_host = "lms.example.com"
+state_dir = "${state}"
+
+[datalake]
+target = "local"
+path = "${join(dir, "datalake")}"
+
+[extract]
+preset = "none"
+
+[logs]
+paths = ["${join(dir, "tracking.log")}"]
+`,
+  );
+  return { dir, file, stateDir: state };
+}
+
+/** Every path under `dir` with its content ("" for a directory). */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name);
+    try {
+      out[name] = readFileSync(path, "utf8");
+    } catch {
+      out[name] = "";
+    }
+  }
+  return out;
+}
+
+/** The messages of --json log lines. */
+function messages(stderr: string): string[] {
+  return stderr
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line).message);
+}
+
+const NOT_A_DIRECTORY =
+  "hint: a component of state_dir's path is a regular file, not a directory: set state_dir to a directory panorama may create";
+const NOT_WRITABLE =
+  "hint: state_dir must be writable by the user panorama runs as: chown it to that user, or run panorama as its owner";
+
+describe("a state_dir that cannot be used", () => {
+  test("under a regular file: run, extract and log-ship exit 2 naming state_dir, with the fix; nothing written", async () => {
+    const cfg = setup((dir) => join(dir, "afile", "state"));
+    writeFileSync(join(cfg.dir, "afile"), "");
+    const before = tree(cfg.dir);
+    const cases: [string[], string][] = [
+      [["run"], ""],
+      [["extract"], ""],
+      [["log-ship", "--once"], ` (mkdir ${join(cfg.stateDir, "logship")})`],
+    ];
+    for (const [command, call] of cases) {
+      const result = await runPanorama(["--config", cfg.file, "--json", ...command], { env });
+      expect(messages(result.stderr)).toEqual([
+        `cannot use state_dir ${cfg.stateDir}: ENOTDIR: not a directory${call}`,
+        NOT_A_DIRECTORY,
+      ]);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+    }
+    expect(tree(cfg.dir)).toEqual(before);
+  });
+
+  // Root writes into a directory whatever its mode: as root, the commands run as nobody instead
+  // (setpriv, from util-linux); without setpriv there is no user to be, and the test is skipped.
+  test.skipIf(asRoot && !setpriv)(
+    "not writable by the user panorama runs as (mode 0500): run and log-ship exit 1 with the chown hint; nothing written",
+    async () => {
+      const cfg = setup((dir) => join(dir, "state"));
+      mkdirSync(cfg.stateDir, { mode: 0o500 });
+      chmodSync(cfg.stateDir, 0o500);
+      // nobody must reach the configuration and the log: the files hold no secret.
+      chmodSync(cfg.dir, 0o755);
+      chmodSync(cfg.file, 0o644);
+      const cases: [string[], string][] = [
+        [["run"], `open ${join(cfg.stateDir, "panorama.lock")}`],
+        [["log-ship", "--once"], `mkdir ${join(cfg.stateDir, "logship")}`],
+      ];
+      for (const [command, call] of cases) {
+        const args = ["--config", cfg.file, "--json", ...command];
+        const result = asRoot ? await runAsNobody(args) : await runPanorama(args, { env });
+        expect(messages(result.stderr)).toEqual([
+          `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied (${call})`,
+          NOT_WRITABLE,
+        ]);
+        expect(result.code).toBe(1);
+      }
+      expect(readdirSync(cfg.stateDir)).toEqual([]);
+      expect(existsSync(join(cfg.dir, "datalake"))).toBe(false);
+    },
+  );
+});
+
+/** The CLI as user and group 65534 (nobody), which owns nothing here. */
+async function runAsNobody(args: string[]): Promise<CliResult> {
+  const child = Bun.spawn(
+    [setpriv!, "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, ...args],
+    { cwd: ROOT, env: withoutUndefined(env), stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+  );
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+function withoutUndefined(vars: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...vars })) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** A pid that no process has: spawn one, wait for it to exit. */
+function deadPid(): number {
+  return Bun.spawnSync(["true"]).pid;
+}
+
+describe("temporary files of writers killed mid-write", () => {
+  /** A dead writer's temporary file and a live one's (this test's), beside a file not ours. */
+  function temps(dir: string, target: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const dead = `.${target}.${deadPid()}.k3j9x.tmp`;
+    const live = `.${target}.${process.pid}.q1w2e.tmp`;
+    writeFileSync(join(dir, dead), "{ half writ");
+    writeFileSync(join(dir, live), "{ being writ");
+    writeFileSync(join(dir, "notes.tmp"), "an operator's");
+    return { dead, live };
+  }
+
+  for (const command of ["run", "extract"]) {
+    test(`${command} removes a dead writer's from state_dir, keeps a live one's`, async () => {
+      const cfg = setup((dir) => join(dir, "state"));
+      const { dead, live } = temps(cfg.stateDir, "watermarks.json");
+      const result = await runPanorama(["--config", cfg.file, "--json", command], { env });
+      expect(result.code).toBe(0);
+      const left = readdirSync(cfg.stateDir);
+      expect(left).not.toContain(dead);
+      expect(left).toContain(live);
+      expect(left).toContain("notes.tmp");
+    });
+  }
+
+  test("log-ship --once removes a dead writer's from state_dir/logship, keeps a live one's", async () => {
+    const cfg = setup((dir) => join(dir, "state"));
+    const logship = join(cfg.stateDir, "logship");
+    const { dead, live } = temps(logship, "checkpoints.json");
+    const result = await runPanorama(["--config", cfg.file, "--json", "log-ship", "--once"], { env });
+    expect(result.code).toBe(0);
+    const left = readdirSync(logship);
+    expect(left).not.toContain(dead);
+    expect(left).toContain(live);
+    expect(left).toContain("notes.tmp");
+    // It shipped, and checkpointed with a temporary file of its own, renamed into place.
+    expect(left).toContain("checkpoints.json");
+  });
+});
