@@ -41,6 +41,7 @@ export default defineCommand({
       log.info(`filled from ${tutor.file}: ${starter.filled.join(", ") || "nothing"}`);
       if (starter.defaulted.length > 0)
         log.info(`filled with Tutor's defaults: ${starter.defaulted.join(", ")}`);
+      for (const warning of starter.warnings) log.warn(warning);
       for (const u of tutor.unusable) {
         log.warn(`${tutor.file}:${u.line}: ${u.tutorKey} not filled into ${u.keyPath}: ${u.reason}`);
       }

@@ -13,6 +13,7 @@ import {
 import { blankUriPassword, decodeOrNull, splitUri, uriCredentials } from "../config/secrets.ts";
 import type { MongodbConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
+import { tutorContainerHostAdvice } from "../setup/tutor-hosts.ts";
 import { releaseConsumedReads } from "./mongodb-read-release.ts";
 
 export class MongodbError extends PanoramaError {
@@ -237,7 +238,10 @@ export function mongodbError(error: unknown, config: MongodbConfig, doing: strin
   }
   if (error instanceof MongoParseError) return new MongodbError(where, "BadUri", "check [mongodb] uri");
   for (const [pattern, code, hint] of NETWORK_HINTS) {
-    if (pattern.test(message)) return new MongodbError(where, code, hint);
+    if (!pattern.test(message)) continue;
+    const tutor =
+      code === "ENOTFOUND" && !config.uri ? tutorContainerHostAdvice("mongodb", config.host) : undefined;
+    return new MongodbError(where, code, tutor ? `${hint}; ${tutor}` : hint);
   }
   if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkTimeoutError) {
     return new MongodbError(where, "ServerSelection", NETWORK_HINTS[2]![2]);

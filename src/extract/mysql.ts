@@ -4,6 +4,7 @@
 import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type QueryError } from "mysql2";
 import type { MysqlConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
+import { tutorContainerHostAdvice } from "../setup/tutor-hosts.ts";
 import { type ColumnKind, encodeRows } from "./csv.ts";
 import { paceGc } from "./gc-pace.ts";
 import { type PseudonymColumns, type RawField, RawRowEncoder, rawPlan, withPseudonyms } from "./raw-csv.ts";
@@ -64,20 +65,68 @@ const HINTS: Record<string, string> = {
     "the connection was dropped: check the server's log and wait_timeout; the next run retries",
 };
 
-export function mysqlError(error: unknown, config: MysqlConfig, doing: string): MysqlError {
+/** `error` as a MysqlError naming the server; `hint` replaces the one its code has. */
+export function mysqlError(error: unknown, config: MysqlConfig, doing: string, hint?: string): MysqlError {
   const e = error as Partial<QueryError> & { message?: string };
   const code = e.code ?? "UNKNOWN";
-  const hint = (HINTS[code] ?? "")
+  const fix = (hint ?? HINTS[code] ?? "")
     .replaceAll("<database>", config.database)
     .replaceAll("<user>", `'${config.user}'`);
   const reason = (e.message ?? String(error)).replaceAll(config.password || "\u0000", "***");
-  return new MysqlError(`MySQL ${describeTarget(config)}: ${doing}: ${reason}`, code, hint || undefined);
+  return new MysqlError(`MySQL ${describeTarget(config)}: ${doing}: ${reason}`, code, fix || undefined);
+}
+
+/**
+ * The hint for a failed connect(), where it says more than the code's: a Tutor container name that
+ * does not resolve here, and a server reached that never sent MySQL's greeting.
+ */
+function connectHint(
+  code: unknown,
+  config: MysqlConfig,
+  reached: boolean,
+  greeted: boolean,
+): string | undefined {
+  if (code === "ENOTFOUND" && !config.socket) {
+    const tutor = tutorContainerHostAdvice("mysql", config.host);
+    if (tutor) return `${HINTS.ENOTFOUND}; ${tutor}`;
+  }
+  // Reached, then dropped or left waiting before the greeting: something else listens there (an
+  // HTTP server closes on bytes it cannot read, or waits for a request that never comes). A
+  // session lost after connecting keeps the wait_timeout hint.
+  if ((code === "PROTOCOL_CONNECTION_LOST" || code === "ETIMEDOUT") && reached && !greeted) {
+    return config.socket
+      ? `no MySQL handshake came from socket ${config.socket}: check [mysql] socket`
+      : `no MySQL handshake came from ${config.host}:${config.port}: is something else listening there? check [mysql] host and port (and ssl)`;
+  }
+  return undefined;
+}
+
+/** What mysql2 keeps of a connection being opened: its socket, and the greeting's flags once read. */
+interface Opening {
+  stream: { once(event: "connect", listener: () => void): unknown };
+  serverCapabilityFlags: number;
 }
 
 export async function connect(config: MysqlConfig): Promise<Connection> {
   const connection = mysql.createConnection(connectionOptions(config));
+  const opening = connection as unknown as Opening;
+  let reached = false;
+  opening.stream.once("connect", () => {
+    reached = true;
+  });
   await new Promise<void>((resolve, reject) => {
-    connection.connect((error) => (error ? reject(mysqlError(error, config, "cannot connect")) : resolve()));
+    connection.connect((error) =>
+      error
+        ? reject(
+            mysqlError(
+              error,
+              config,
+              "cannot connect",
+              connectHint(error.code, config, reached, opening.serverCapabilityFlags !== 0),
+            ),
+          )
+        : resolve(),
+    );
   });
   // A dropped connection is reported by the query that was running; this keeps it from crashing the process.
   connection.on("error", () => {});

@@ -19,6 +19,7 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { KEY_BYTES } from "../privacy/pseudonym.ts";
 import { syncDirectory } from "../state/atomic.ts";
 import type { TutorReading, TutorScalar, TutorSetting } from "./tutor.ts";
+import { tutorContainerHostAdvice } from "./tutor-hosts.ts";
 
 type TomlValue = string | number | boolean | string[];
 
@@ -203,9 +204,6 @@ export function writeKeyFile(path: string): "written" | "kept" {
   return "written";
 }
 
-/** Docker service names of Tutor's MySQL and MongoDB: only resolvable inside Tutor's network. */
-const DOCKER_HOSTS: Record<string, string> = { "mysql.host": "mysql", "mongodb.host": "mongodb" };
-
 const ENV_NAMES = new Map([...ENV_OVERRIDES, ...ENV_CREDENTIALS].map(([name, path]) => [path, name]));
 
 /** Every key path the starter writes (active or commented out). */
@@ -221,11 +219,14 @@ export interface Starter {
   defaulted: string[];
   /** values that must never be printed */
   secrets: string[];
+  /** what the operator should change before the first run, each naming its key */
+  warnings: string[];
 }
 
 /** The starter configuration, filled from `tutor` when given. It always loads with parseConfig. */
 export function starterConfig(tutor?: TutorReading): Starter {
   const settings = new Map<string, { setting: TutorSetting; value: TomlValue }>();
+  const warnings: string[] = [];
   for (const setting of tutor?.settings ?? []) {
     const entry = findEntry(setting.keyPath);
     if (!entry) throw new Error(`init: no starter entry for ${setting.keyPath}`);
@@ -261,12 +262,10 @@ export function starterConfig(tutor?: TutorReading): Starter {
         continue;
       }
       const { setting, value } = filled;
-      if (DOCKER_HOSTS[path] === value) {
-        lines.push(
-          ...comment(
-            `"${value}" is Tutor's docker service name: from the host itself you may need "127.0.0.1" (with the port published).`,
-          ),
-        );
+      const advice = hostAdvice(path, value);
+      if (advice) {
+        lines.push(...comment(`${advice}.`));
+        warnings.push(`${path} = "${value}" (${setting.tutorKey}, ${setting.source}): ${advice}`);
       }
       lines.push(`${entry.key} = ${tomlValue(value)}  # ${setting.tutorKey} (${setting.source})`);
     }
@@ -282,6 +281,7 @@ export function starterConfig(tutor?: TutorReading): Starter {
     secrets: all
       .filter((s) => /password|secret/.test(s.setting.keyPath) && typeof s.value === "string")
       .map((s) => s.value as string),
+    warnings,
   };
   validate(starter, tutor);
   return starter;
@@ -301,6 +301,14 @@ function tutorNotes(tutor: TutorReading): string[] {
   }
   if (notes.length === 0) return [];
   return ["", `# From ${tutor.file}:`, ...notes.flatMap((note) => comment(note))];
+}
+
+/** For [mysql] host and [mongodb] host holding one of Tutor's container names: what to set instead. */
+function hostAdvice(path: string, value: TomlValue): string | undefined {
+  if (typeof value !== "string") return undefined;
+  if (path === "mysql.host") return tutorContainerHostAdvice("mysql", value);
+  if (path === "mongodb.host") return tutorContainerHostAdvice("mongodb", value);
+  return undefined;
 }
 
 function findEntry(path: string): Entry | undefined {

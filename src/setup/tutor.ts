@@ -5,6 +5,7 @@
 // hold a password.
 import { ENV_CREDENTIALS, ENV_OVERRIDES } from "../config/load.ts";
 import { ConfigError, messageOf } from "../errors.ts";
+import { TUTOR_CONTAINER_HOSTS } from "./tutor-hosts.ts";
 
 export type TutorScalar = string | number | boolean | null;
 
@@ -191,11 +192,11 @@ export const TUTOR_KEYS: readonly (readonly [string, string])[] = [
  * (tutorpanorama/plugin.py), which differ from panorama's own defaults.
  */
 const TUTOR_DEFAULTS: Record<string, TutorScalar> = {
-  MYSQL_HOST: "mysql",
+  MYSQL_HOST: TUTOR_CONTAINER_HOSTS.mysql,
   MYSQL_PORT: 3306,
   OPENEDX_MYSQL_USERNAME: "openedx",
   OPENEDX_MYSQL_DATABASE: "openedx",
-  MONGODB_HOST: "mongodb",
+  MONGODB_HOST: TUTOR_CONTAINER_HOSTS.mongodb,
   MONGODB_PORT: 27017,
   MONGODB_DATABASE: "openedx",
   MONGODB_AUTH_SOURCE: "admin",

@@ -62,6 +62,18 @@ describe("panorama init", () => {
       expect(result.stderr).toContain(key);
     }
     expect(result.stderr).toContain("PANORAMA_FLB_LOG_LEVEL");
+    // Tutor's container names are copied, with a warning saying what to set instead.
+    const warnings = result.stderr
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.level === "warn")
+      .map((line) => line.message);
+    const inNetwork = "is Tutor's container name, which resolves only inside Tutor's Docker network: set";
+    expect(warnings).toEqual([
+      `mysql.host = "mysql" (MYSQL_HOST, line 27): "mysql" ${inNetwork} [mysql] host = "127.0.0.1" and port to the port Tutor publishes it on, or run panorama inside that network`,
+      `mongodb.host = "mongodb" (MONGODB_HOST, line 23): "mongodb" ${inNetwork} [mongodb] host = "127.0.0.1" and port to the port Tutor publishes it on, or run panorama inside that network`,
+    ]);
     expect(statSync(output).mode & 0o777).toBe(0o600);
     const { config } = parseConfig(readFileSync(output, "utf8"), output, {});
     const value = (key: string) => tutor.values.get(key)?.value;

@@ -1,6 +1,7 @@
 // `panorama doctor` against a healthy environment and against each broken part in turn: the right
 // check fails, with its hint, and the others still run.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { lookup } from "node:dns/promises";
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planCatalog } from "../../src/catalog/catalog.ts";
@@ -17,6 +18,10 @@ import { writeS3Config } from "../support/s3-config.ts";
 import { type S3Proxy, startS3Proxy } from "../support/s3-proxy.ts";
 
 const skip = skipWithoutTestEnv();
+const tutorNameResolves = await lookup("mysql").then(
+  () => true,
+  () => false,
+);
 const env = cleanEnv();
 const TABLES = `[extract]
 preset = "none"
@@ -169,6 +174,22 @@ describe.skipIf(skip)("panorama doctor", () => {
     expect(cli.stdout).toContain("✗ MySQL connection");
     expect(cli.stdout + cli.stderr).not.toContain("wrong-secret-4821");
   });
+
+  // Skipped on a network where a host is named mysql.
+  test.skipIf(tutorNameResolves)(
+    '[mysql] host = "mysql" that does not resolve: ✗ connection, the hint says it is Tutor\'s container name',
+    async () => {
+      const setup = healthy();
+      await setup.patch();
+      const text = await Bun.file(setup.file).text();
+      writeFileSync(setup.file, text.replace(/^host = ".*"$/m, 'host = "mysql"'));
+      const mysql = byName(await checks(setup.file), "MySQL connection");
+      expect(mysql.ok).toBe(false);
+      expect(mysql.hint).toBe(
+        'the host name does not resolve: check [mysql] host; "mysql" is Tutor\'s container name, which resolves only inside Tutor\'s Docker network: set [mysql] host = "127.0.0.1" and port to the port Tutor publishes it on, or run panorama inside that network',
+      );
+    },
+  );
 
   test("a missing grant: ✗ SELECT naming the table it cannot read and the GRANT to run", async () => {
     const root = await rootConnection();

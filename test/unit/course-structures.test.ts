@@ -387,4 +387,21 @@ describe("MongoDB connection settings", () => {
     expect(refused.message).not.toContain("p%40ss");
     expect(refused.message).not.toContain("p@ss");
   });
+
+  test("a host that does not resolve: Tutor's container name is said to be one, with what to set", () => {
+    const notFound = new Error("getaddrinfo ENOTFOUND mongodb");
+    const hint = "the host name does not resolve: check [mongodb] host (or uri)";
+    const tutor = mongodbError(notFound, { ...MONGODB_DEFAULTS, host: "mongodb" }, "cannot connect");
+    expect(tutor.code).toBe("ENOTFOUND");
+    expect(tutor.hint).toBe(
+      `${hint}; "mongodb" is Tutor's container name, which resolves only inside Tutor's Docker network: set [mongodb] host = "127.0.0.1" and port to the port Tutor publishes it on, or run panorama inside that network`,
+    );
+    const other = new Error("getaddrinfo ENOTFOUND mongo.example");
+    expect(mongodbError(other, { ...MONGODB_DEFAULTS, host: "mongo.example" }, "cannot connect").hint).toBe(
+      hint,
+    );
+    // A URI names its own hosts: host is not used.
+    const uri = { ...MONGODB_DEFAULTS, host: "mongodb", uri: "mongodb://mongo.example:27017/edxapp" };
+    expect(mongodbError(other, uri, "cannot connect").hint).toBe(hint);
+  });
 });

@@ -286,6 +286,24 @@ describe("Tutor settings → config keys", () => {
     });
   });
 
+  test("Tutor's container names as hosts, its defaults or set: a warning naming the key and what to set", () => {
+    const advice = (section: string, host: string) =>
+      `"${host}" is Tutor's container name, which resolves only inside Tutor's Docker network: set [${section}] host = "127.0.0.1" and port to the port Tutor publishes it on, or run panorama inside that network`;
+    const defaults = starterConfig(fromTutor(tutor("LMS_HOST: lms.example.com\n")));
+    expect(defaults.warnings).toEqual([
+      `mysql.host = "mysql" (MYSQL_HOST, Tutor's default): ${advice("mysql", "mysql")}`,
+      `mongodb.host = "mongodb" (MONGODB_HOST, Tutor's default): ${advice("mongodb", "mongodb")}`,
+    ]);
+    const set = starterConfig(
+      fromTutor(tutor("LMS_HOST: lms.example.com\nMYSQL_HOST: mysql\nMONGODB_HOST: 10.0.0.5\n")),
+    );
+    expect(set.warnings).toEqual([`mysql.host = "mysql" (MYSQL_HOST, line 2): ${advice("mysql", "mysql")}`]);
+    expect(set.text).not.toContain('"10.0.0.5" is Tutor');
+    expect(
+      starterConfig(fromTutor(tutor("MYSQL_HOST: 127.0.0.1\nMONGODB_HOST: 127.0.0.1\n"))).warnings,
+    ).toEqual([]);
+  });
+
   test("{{ NAME }} references are filled in as Tutor renders them; other templates are not", () => {
     const reading = fromTutor(
       tutor(
@@ -452,8 +470,10 @@ describe("starter configuration", () => {
     );
     // Where each value came from, and what panorama does not use.
     expect(starter.text).toContain('host = "mysql"  # MYSQL_HOST (line 27)');
-    expect(starter.text).toContain('"mysql" is Tutor\'s docker service name');
-    expect(starter.text).toContain('"mongodb" is Tutor\'s docker service name');
+    expect(starter.text).toContain(
+      '\n# "mysql" is Tutor\'s container name, which resolves only inside Tutor\'s Docker network: set [mysql]\n# host = "127.0.0.1" and port to the port Tutor publishes it on, or run panorama inside that\n# network.\nhost = "mysql"',
+    );
+    expect(starter.text).toContain('\n# "mongodb" is Tutor\'s container name');
     const tail = starter.text.slice(starter.text.indexOf(`# From ${FIXTURE}:`)).replaceAll("\n# ", " ");
     for (const key of reading.unused) expect(tail).toContain(key);
     expect(tail).toContain("Not read (lists, maps and block values): PLUGINS, PLUGIN_INDEXES.");
