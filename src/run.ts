@@ -190,7 +190,8 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
     log.info(`${kept} file(s) kept in the spool; the next run uploads them`);
   }
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
-  const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target));
+  // --tables: the other tables' pending partitions wait for a run of theirs.
+  const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target), tables);
   const tablesOk = report.finish(summaries);
   return {
     ok: tablesOk && uploader.failure === null && catalogued && pruned,

@@ -75,12 +75,13 @@ export class AwsError extends PanoramaError {
     readonly status: number,
     readonly operation: string,
     readonly resource: string,
-    awsMessage: string,
+    /** what AWS said, or what the network did (for a NetworkError or Timeout, with the endpoint's origin) */
+    readonly detail: string,
   ) {
     const hint =
       HINTS[code] ?? (code.startsWith("Throttl") ? "AWS is throttling: run again later" : undefined);
     const what = status > 0 ? `${code} (HTTP ${status})` : code;
-    const cause = `${what}${awsMessage ? `: ${awsMessage}` : ""}${hint ? `; ${hint}` : ""}`;
+    const cause = `${what}${detail ? `: ${detail}` : ""}${hint ? `; ${hint}` : ""}`;
     super(`${operation} ${resource} failed: ${cause}`, hint);
     this.reason = cause;
   }
@@ -267,6 +268,8 @@ export class AwsClient {
 }
 
 function networkError(thrown: unknown, req: AwsRequest, timeoutMs: number): AwsError {
+  // The URL's origin says which endpoint could not be reached; never its query (signatures).
+  const origin = new URL(req.url).origin;
   const name = thrown instanceof Error ? thrown.name : "";
   if (name === "TimeoutError" || name === "AbortError") {
     return new AwsError(
@@ -274,18 +277,11 @@ function networkError(thrown: unknown, req: AwsRequest, timeoutMs: number): AwsE
       0,
       req.operation,
       req.resource,
-      `no complete answer within ${timeoutMs / 1000} s`,
+      `no complete answer within ${timeoutMs / 1000} s (${origin})`,
     );
   }
   // The system's code (ECONNREFUSED, ENOTFOUND) says it all; Bun adds a question to it.
   const code = (thrown as { code?: unknown }).code;
   const message = typeof code === "string" && /^E[A-Z]+$/.test(code) ? code : messageOf(thrown);
-  // The URL's origin says which endpoint could not be reached; never its query (signatures).
-  return new AwsError(
-    "NetworkError",
-    0,
-    req.operation,
-    req.resource,
-    `${message} (${new URL(req.url).origin})`,
-  );
+  return new AwsError("NetworkError", 0, req.operation, req.resource, `${message} (${origin})`);
 }

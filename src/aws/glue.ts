@@ -56,9 +56,16 @@ export class GlueError extends PanoramaError {
     hint: string | undefined,
     readonly code: string,
     /** EntityNotFoundException: what was missing */
-    readonly missing: "database" | "entity" | null = null,
+    readonly missing: "database" | "entity" | null,
+    /** the failure as the AWS client saw it */
+    readonly aws: AwsError,
   ) {
     super(message, hint);
+  }
+
+  /** Glue gave no answer at all (the client's retries spent): any other call would fail alike. */
+  get unreachable(): boolean {
+    return this.aws.unreachable;
   }
 }
 
@@ -86,6 +93,7 @@ function explain(error: unknown, database: string): never {
     hint,
     error.code,
     missing,
+    error,
   );
 }
 

@@ -1,11 +1,12 @@
 // Partition registration as the jobs use it: `run`/`upload` after their uploads, log-ship for
 // each day partition, `catalog --partitions` for whatever is pending. Failures are logged and
-// reported as `false`: the data is stored, only its registration waits for the next run.
+// reported as `false`: the data is stored, only its registration waits for the next run. Glue
+// giving no answer at all stops the registration, said once, instead of once per table.
 import { dirname } from "node:path";
 import { AwsClient } from "../aws/client.ts";
-import { Glue } from "../aws/glue.ts";
+import { Glue, GlueError } from "../aws/glue.ts";
 import { modeAllows } from "../config/modes.ts";
-import type { Config } from "../config/types.ts";
+import type { Config, TableConfig } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
@@ -47,28 +48,65 @@ export function partitionsOfUploads(
 
 /**
  * Remember the partitions of `uploaded`, then register every pending partition of `tables`
- * (Glue names). A local datalake only remembers them (for `catalog --print-ddl`).
+ * (configured tables; all by default) and of the tables `uploaded` wrote into. A local datalake
+ * only remembers them (for `catalog --print-ddl`).
  */
 export async function registerAfterUpload(
   config: Config,
   uploaded: Iterable<ManifestEntry>,
   glue?: Glue,
+  tables: TableConfig[] = config.tables,
 ): Promise<boolean> {
   const state = new PartitionState(config.state_dir, config.datalake.database);
-  for (const [table, refs] of partitionsOfUploads(config, uploaded)) state.add(table, refs);
+  const written = partitionsOfUploads(config, uploaded);
+  for (const [table, refs] of written) state.add(table, refs);
   if (!registersPartitions(config)) return true;
-  return registerPending(config, state, [...new Set(config.tables.map((t) => t.datalake_table))], glue);
+  const names = new Set([...tables.map((t) => t.datalake_table), ...written.keys()]);
+  return registerPending(config, state, [...names], glue);
 }
 
-/** Register what is pending for `tables`; logs each table's outcome. */
+/**
+ * Whether Glue could be reached, as one process has seen it over its registrations (log-ship
+ * registers a day partition at a time). After a call that got no answer, the registrations of
+ * the next `pauseMs` keep their partitions pending without a call: the cause is said once, and
+ * no registration waits through the client's retries again. log-ship --follow, which runs for
+ * days, tries again after the pause.
+ */
+export class GlueReach {
+  private failedAt: number | null = null;
+
+  constructor(private readonly pauseMs = 10 * 60_000) {}
+
+  get paused(): boolean {
+    return this.failedAt !== null && Date.now() - this.failedAt < this.pauseMs;
+  }
+
+  unreachable(): void {
+    this.failedAt = Date.now();
+  }
+}
+
+/**
+ * Register what is pending for `tables`; logs each table's outcome. An error answer is that
+ * table's; Glue giving no answer at all stops the registration, said once (DESIGN: one cause,
+ * one error), the partitions of the remaining tables kept pending for the next run.
+ */
 export async function registerPending(
   config: Config,
   state: PartitionState,
   tables: string[],
   glue: Glue = glueFor(config),
+  reach: GlueReach = new GlueReach(),
 ): Promise<boolean> {
+  if (reach.paused) {
+    const waiting = tables.filter((t) => state.pending(t).length > 0);
+    if (waiting.length > 0) {
+      log.debug(`Glue could not be reached earlier: partitions of ${waiting.join(", ")} kept pending`);
+    }
+    return waiting.length === 0;
+  }
   let ok = true;
-  for (const table of tables) {
+  for (const [index, table] of tables.entries()) {
     try {
       const result = await registerPartitions(glue, state, table, (ref) => partitionLocation(config, ref));
       if (result.calls === 0) continue;
@@ -93,11 +131,31 @@ export async function registerPending(
       );
     } catch (error) {
       ok = false;
+      if (error instanceof GlueError && error.unreachable) {
+        reach.unreachable();
+        sayUnreachable(
+          error,
+          tables.slice(index).filter((t) => state.pending(t).length > 0),
+        );
+        break;
+      }
       log.error(`${table}: partitions not registered: ${messageOf(error)}`, { table });
       log.info(`${table}: ${state.pending(table).length} partition(s) kept pending for the next run`);
     }
   }
   return ok;
+}
+
+/** No table is to blame: the one error names the cause and what to check, then what waits. */
+function sayUnreachable(error: GlueError, waiting: string[]): void {
+  log.error(
+    `partitions not registered: Glue cannot be reached: ${error.aws.code}: ${error.aws.detail}; check datalake.glue_endpoint (when empty, the AWS endpoint of datalake.region) and the network path to that address (proxy, firewall, DNS)`,
+    { code: error.aws.code },
+  );
+  log.info(
+    `the partitions of ${waiting.length} table(s) stay pending; the next run registers them: ${waiting.join(", ")}`,
+    { tables: waiting.length },
+  );
 }
 
 /**
@@ -137,11 +195,12 @@ export async function registerTrackingLogPartition(
   config: Config,
   partition: TrackingLogPartition | null,
   glue?: Glue,
+  reach?: GlueReach,
 ): Promise<boolean> {
   const state = new PartitionState(config.state_dir, config.datalake.database);
   const table = trackingLogsTableName(config);
   const bucket = config.datalake.target === "s3" ? (partition?.bucket ?? "") : "";
   if (partition) state.add(table, [{ values: [...partition.values], bucket, prefix: partition.prefix }]);
   if (!registersPartitions(config)) return true;
-  return registerPending(config, state, [table], glue);
+  return registerPending(config, state, [table], glue, reach);
 }

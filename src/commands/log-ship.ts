@@ -1,5 +1,10 @@
 import { defineCommand } from "citty";
-import { registerTrackingLogPartition } from "../catalog/register.ts";
+import {
+  GlueReach,
+  glueFor,
+  registersPartitions,
+  registerTrackingLogPartition,
+} from "../catalog/register.ts";
 import { EXIT, exitCodeFor, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { logShipStatus, logshipDir } from "../logship/checkpoint.ts";
@@ -59,9 +64,13 @@ export default defineCommand({
     try {
       // Day partitions of the tracking-logs table: each registered when first written into;
       // one whose registration failed is sent again by the next log-ship.
-      let catalogued = dryRun || (await registerTrackingLogPartition(config, null));
+      // One Glue client for the process, and what it learnt of Glue's reachability: Glue not
+      // answering is said once, not once per day partition.
+      const glue = registersPartitions(config) ? glueFor(config) : undefined;
+      const reach = new GlueReach();
+      let catalogued = dryRun || (await registerTrackingLogPartition(config, null, glue, reach));
       const onPartition = async (partition: TrackingLogPartition) => {
-        if (!(await registerTrackingLogPartition(config, partition))) catalogued = false;
+        if (!(await registerTrackingLogPartition(config, partition, glue, reach))) catalogued = false;
       };
       const backfill = args.backfill === true;
       const result = await shipLogs(config, { follow, dryRun, backfill, signal: stop.signal, onPartition });
