@@ -3,9 +3,9 @@
 // new host sees everything that is wrong in one go.
 import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Athena } from "./aws/athena.ts";
-import { AwsClient } from "./aws/client.ts";
-import { Glue } from "./aws/glue.ts";
+import { Athena, AthenaError } from "./aws/athena.ts";
+import { AwsClient, AwsError } from "./aws/client.ts";
+import { Glue, GlueError } from "./aws/glue.ts";
 import { S3Client } from "./aws/s3.ts";
 import { compareRawTables } from "./catalog/preflight.ts";
 import { loadConfig } from "./config/load.ts";
@@ -15,7 +15,7 @@ import { maskAccessKey, secretsOf } from "./config/secrets.ts";
 import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError } from "./errors.ts";
 import { COURSE_INDEX_TABLE } from "./extract/course-structure-fields.ts";
-import { connectMongo } from "./extract/mongodb.ts";
+import { connectMongo, mongodbError } from "./extract/mongodb.ts";
 import { close, connect, describeTarget, ident, query, tableColumns } from "./extract/mysql.ts";
 import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
@@ -74,6 +74,43 @@ function failed(check: string, error: unknown, hint?: string): CheckResult {
   return { check, ok: false, detail: withoutHint(messageOf(error), fix), hint: fix };
 }
 
+/** The AWS client's failure behind `error`: its own, or the one a Glue or Athena error wraps. */
+function awsErrorOf(error: unknown): AwsError | null {
+  if (error instanceof AwsError) return error;
+  if (error instanceof GlueError || error instanceof AthenaError) return error.aws;
+  return null;
+}
+
+interface AwsFixes {
+  /** the service, for the person reading: "S3", "Glue", "Athena" */
+  service: string;
+  /** the config key of its endpoint */
+  endpointKey: "datalake.endpoint" | "datalake.glue_endpoint" | "datalake.athena_endpoint";
+  /** the permission the check needs, said only when AWS refused it */
+  denied?: string;
+  /** for an error answer that brings no fix of its own */
+  otherwise?: string;
+}
+
+/**
+ * A failed AWS check, with the fix of what actually happened: a permission only when AWS refused
+ * one, the network and the endpoint when nothing answered, a later try when AWS answered with
+ * an error of its own (5xx).
+ */
+function failedAws(check: string, error: unknown, fixes: AwsFixes): CheckResult {
+  const own = error instanceof PanoramaError ? error.hint : undefined;
+  const detail = withoutHint(messageOf(error), own);
+  const kind = awsErrorOf(error)?.kind ?? "other";
+  const { service, endpointKey } = fixes;
+  const fix = {
+    denied: fixes.denied ?? own,
+    unreachable: `${service} could not be reached: check ${endpointKey} (when empty, the AWS endpoint of datalake.region) and the network path to that address (proxy, firewall, DNS)`,
+    server: `${service} answered with an error of its own, not a refusal: run doctor again later; if it lasts, check ${endpointKey} (when set) and the service's health`,
+    other: own ?? fixes.otherwise,
+  }[kind];
+  return { check, ok: false, detail, hint: fix };
+}
+
 /** Runs every check; the configuration first, since every other check needs it. */
 export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<CheckResult> {
   let config: Config;
@@ -111,6 +148,7 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
   yield checkWritable(
     "state directory",
     config.state_dir,
+    "state_dir",
     "make state_dir writable by the user cron runs as",
   );
   if (config.mode === "DEMO") {
@@ -128,6 +166,7 @@ export async function* runChecks(options: DoctorOptions = {}): AsyncGenerator<Ch
     yield checkWritable(
       "local datalake",
       config.datalake.path,
+      "datalake.path",
       'make datalake.path writable, or use target = "s3"',
     );
   }
@@ -186,17 +225,16 @@ async function* checkMongodb(config: Config): AsyncGenerator<CheckResult> {
     }
     yield passed("MongoDB", `${connection.target.description}: ${collections.join(", ")} readable`);
   } catch (error) {
-    yield failed(
-      "MongoDB",
-      new PanoramaError(
-        `MongoDB ${connection.target.description}: cannot read the modulestore: ${messageOf(error)}`,
-      ),
-      `give the user the read role on ${config.mongodb.database}`,
-    );
+    // mongodbError gives the read role as the fix of a refusal only (Unauthorized), the network's
+    // of a connection lost, none of other errors.
+    yield failed("MongoDB", mongodbError(error, config.mongodb, "cannot read the modulestore"));
   } finally {
     await connection.client.close().catch(() => {});
   }
 }
+
+const S3_FIXES = { service: "S3", endpointKey: "datalake.endpoint" } as const;
+const GLUE_FIXES = { service: "Glue", endpointKey: "datalake.glue_endpoint" } as const;
 
 async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator<CheckResult> {
   const client = new AwsClient(config, options.aws ?? AWS_BOUND);
@@ -226,7 +264,10 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
     await s3.deleteObject(bucket, CONNECTION_TEST_KEY);
     yield passed("S3 write", `put and delete s3://${bucket}/${CONNECTION_TEST_KEY}`);
   } catch (error) {
-    yield failed("S3 write", error, "compare the role's policy with `panorama iam-policy`");
+    yield failedAws("S3 write", error, {
+      ...S3_FIXES,
+      denied: "grant s3:PutObject and s3:DeleteObject on the bucket's objects (see `panorama iam-policy`)",
+    });
   }
   // verify and the deletions of full reads list the base prefix (s3:ListBucket, DESIGN §7a).
   const prefix = `${config.datalake.base_prefix}/`;
@@ -234,11 +275,10 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
     await s3.listObjects(bucket, prefix, 1);
     yield passed("S3 list", `list s3://${bucket}/${prefix} (verify, deletions)`);
   } catch (error) {
-    yield failed(
-      "S3 list",
-      error,
-      "grant s3:ListBucket on the bucket with the s3:prefix condition of `panorama iam-policy`",
-    );
+    yield failedAws("S3 list", error, {
+      ...S3_FIXES,
+      denied: "grant s3:ListBucket on the bucket with the s3:prefix condition of `panorama iam-policy`",
+    });
   }
   if (!modeAllows(config.mode, "catalog-partitions").allowed) return;
   const glue = new Glue(client, config.datalake.database);
@@ -248,7 +288,7 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
     yield passed("Glue database", `${config.datalake.database} exists`);
     yield await checkRawTables(config, glue);
   } catch (error) {
-    yield failed("Glue database", error);
+    yield failedAws("Glue database", error, GLUE_FIXES);
   }
   if (!usesAthena(config.mode)) return;
   const athena = new Athena(client, config.datalake.workgroup, config.datalake.database, {
@@ -259,11 +299,11 @@ async function* checkAws(config: Config, options: DoctorOptions): AsyncGenerator
     const id = await athena.run("SELECT 1", "doctor's test query");
     yield passed("Athena workgroup", `${config.datalake.workgroup} ran SELECT 1 (query ${id})`);
   } catch (error) {
-    yield failed(
-      "Athena workgroup",
-      error,
-      "check datalake.workgroup and that its query result location is set",
-    );
+    yield failedAws("Athena workgroup", error, {
+      service: "Athena",
+      endpointKey: "datalake.athena_endpoint",
+      otherwise: "check datalake.workgroup and that its query result location is set",
+    });
   }
 }
 
@@ -292,7 +332,10 @@ async function checkRawTables(config: Config, glue: Glue): Promise<CheckResult> 
       hint: errors.map((e) => e.hint).join(" | "),
     };
   } catch (error) {
-    return failed(check, error, "compare the role's policy with `panorama iam-policy` (glue:GetTable)");
+    return failedAws(check, error, {
+      ...GLUE_FIXES,
+      denied: "compare the role's policy with `panorama iam-policy` (glue:GetTable)",
+    });
   }
 }
 
@@ -325,7 +368,8 @@ async function checkClock(url: string): Promise<CheckResult> {
   };
 }
 
-function checkWritable(check: string, dir: string, hint: string): CheckResult {
+/** `dir` (the value of config key `key`) can take a file; `permission` is the fix of a refusal. */
+function checkWritable(check: string, dir: string, key: string, permission: string): CheckResult {
   const probe = join(dir, `.panorama-doctor-${process.pid}`);
   try {
     mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
@@ -333,11 +377,15 @@ function checkWritable(check: string, dir: string, hint: string): CheckResult {
     rmSync(probe);
     return passed(check, `${dir} is writable`);
   } catch (error) {
-    return failed(
-      check,
-      new PanoramaError(`${dir}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}`),
-      hint,
-    );
+    const code = (error as NodeJS.ErrnoException).code;
+    // A full disk or a file in the way is not fixed by permissions.
+    const hint =
+      code === "ENOSPC" || code === "EDQUOT"
+        ? `its filesystem is full: free space there, or set ${key} to another one`
+        : code === "ENOTDIR" || code === "EEXIST"
+          ? `a file stands where a directory of that path should be: set ${key} to a directory`
+          : permission;
+    return failed(check, new PanoramaError(`${dir}: ${code ?? messageOf(error)}`), hint);
   }
 }
 

@@ -31,6 +31,8 @@ export class AthenaError extends PanoramaError {
     message: string,
     hint: string | undefined,
     readonly code: string,
+    /** the failed call as the AWS client saw it; null for a query that ran and failed */
+    readonly aws: AwsError | null = null,
   ) {
     super(message, hint);
   }
@@ -38,7 +40,7 @@ export class AthenaError extends PanoramaError {
 
 function explain(error: unknown): never {
   if (!(error instanceof AwsError)) throw error;
-  throw new AthenaError(`Athena ${error.message}`, error.hint, error.code);
+  throw new AthenaError(`Athena ${error.message}`, error.hint, error.code, error);
 }
 
 export interface PollOptions {

@@ -93,7 +93,24 @@ export class AwsError extends PanoramaError {
   get unreachable(): boolean {
     return this.code === "NetworkError" || this.code === "Timeout";
   }
+
+  /** What kind of failure this is, for the fix to offer: only a refusal is fixed by a permission. */
+  get kind(): AwsFailureKind {
+    if (this.unreachable) return "unreachable";
+    if (REFUSALS.has(this.code)) return "denied";
+    if (this.status >= 500) return "server";
+    return "other";
+  }
 }
+
+/**
+ * unreachable: no HTTP answer after the retries (DNS, refused, reset, timeout); denied: the
+ * credentials lack a permission; server: a 5xx answer; other: any other error answer.
+ */
+export type AwsFailureKind = "unreachable" | "denied" | "server" | "other";
+
+/** The answers of a missing IAM permission (a bad signature or key is a 403 too, not one of these). */
+const REFUSALS = new Set(["AccessDenied", "AccessDeniedException", "Forbidden"]);
 
 const RETRYABLE_CODES = new Set([
   "SlowDown",

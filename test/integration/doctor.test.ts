@@ -360,7 +360,11 @@ describe.skipIf(skip)("panorama doctor", () => {
     );
     const state = byName(await checks(setup.file), "state directory");
     expect(state.ok).toBe(false);
-    expect(state.detail).toContain(`${setup.file}/state`);
+    expect(state.detail).toBe(`${setup.file}/state: ENOTDIR`);
+    // A file in the way: no permission would fix it.
+    expect(state.hint).toBe(
+      "a file stands where a directory of that path should be: set state_dir to a directory",
+    );
   });
 });
 
@@ -385,25 +389,30 @@ describe.skipIf(skip)("panorama doctor on AWS", () => {
       credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     });
   });
+  const made: string[] = [];
   afterAll(async () => {
     await glue?.stop();
     await proxy?.close();
+    for (const dir of made) rmSync(dir, { recursive: true, force: true });
   });
 
-  function awsConfig(options: { database?: string; endpoint?: string; mode?: string } = {}) {
+  function awsConfig(
+    options: { database?: string; endpoint?: string; mode?: string; glueEndpoint?: string } = {},
+  ) {
     const setup = writeS3Config({
       endpoint: options.endpoint ?? proxy.url,
       // A base prefix of its own: the kill tests sharing the bucket leave objects s3rver cannot list.
       datalake: `base_prefix = "doctor"
 database = "${options.database ?? "panorama"}"
 workgroup = "panorama"
-glue_endpoint = "${glue.url}"
-athena_endpoint = "${glue.url}"`,
+glue_endpoint = "${options.glueEndpoint ?? glue.url}"
+athena_endpoint = "${options.glueEndpoint ?? glue.url}"`,
       body: `${TABLES}
 [logs]
 paths = ["${import.meta.path}"]
 `,
     });
+    made.push(setup.dir);
     if (options.mode)
       writeFileSync(
         setup.file,
@@ -472,11 +481,106 @@ paths = ["${import.meta.path}"]
       expect(list.ok).toBe(false);
       expect(list.detail).toContain(`s3://${testEnv().s3.bucket}`);
       expect(list.detail).toContain("AccessDenied");
-      expect(list.hint).toContain("panorama iam-policy");
+      expect(list.hint).toBe(
+        "grant s3:ListBucket on the bucket with the s3:prefix condition of `panorama iam-policy`",
+      );
       expect(byName(results, "S3 write").ok).toBe(true);
     } finally {
       proxy.setFaults(undefined);
     }
+  });
+
+  test("listing answered with a 500 InternalError: ✗ S3 list saying S3 answered an error, no IAM grant", async () => {
+    // The proxy stands in for S3 answering an error of its own to the list call (each attempt).
+    proxy.setFaults((r) =>
+      r.method === "GET" && r.query["list-type"] === "2"
+        ? { kind: "error", status: 500, code: "InternalError", message: "We encountered an internal error." }
+        : undefined,
+    );
+    try {
+      const results = await awsChecks(awsConfig().file);
+      const list = byName(results, "S3 list");
+      expect(list.ok).toBe(false);
+      expect(list.detail).toBe(
+        `ListObjectsV2 s3://${testEnv().s3.bucket} failed: InternalError (HTTP 500): We encountered an internal error.`,
+      );
+      expect(list.hint).toBe(
+        "S3 answered with an error of its own, not a refusal: run doctor again later; if it lasts, check datalake.endpoint (when set) and the service's health",
+      );
+      expect(byName(results, "S3 write").ok).toBe(true);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+  });
+
+  test("listing cut off (connection reset every attempt): ✗ S3 list saying S3 could not be reached, no IAM grant", async () => {
+    proxy.setFaults((r) =>
+      r.method === "GET" && r.query["list-type"] === "2" ? { kind: "reset" } : undefined,
+    );
+    try {
+      const results = await awsChecks(awsConfig().file);
+      const list = byName(results, "S3 list");
+      expect(list.ok).toBe(false);
+      expect(list.detail).toBe(
+        `ListObjectsV2 s3://${testEnv().s3.bucket} failed: NetworkError: ECONNRESET (${proxy.url})`,
+      );
+      expect(list.hint).toBe(
+        "S3 could not be reached: check datalake.endpoint (when empty, the AWS endpoint of datalake.region) and the network path to that address (proxy, firewall, DNS)",
+      );
+    } finally {
+      proxy.setFaults(undefined);
+    }
+  });
+
+  test("Glue and Athena answering 500: ✗ raw tables and ✗ Athena workgroup saying so, not an IAM or a workgroup fix", async () => {
+    // A tiny server standing in for Glue and Athena that find the database, then answer every
+    // other call with an error of their own.
+    const failing = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: (req) =>
+        req.headers.get("x-amz-target") === "AWSGlue.GetDatabase"
+          ? Response.json({ Database: { Name: "panorama" } })
+          : Response.json(
+              { __type: "InternalServiceException", message: "Internal service error" },
+              { status: 500 },
+            ),
+    });
+    try {
+      const results = await awsChecks(awsConfig({ glueEndpoint: `http://127.0.0.1:${failing.port}` }).file);
+      expect(byName(results, "Glue database").ok).toBe(true);
+      const raw = byName(results, "raw tables");
+      expect(raw.ok).toBe(false);
+      expect(raw.detail).toContain(
+        "GetTable table panorama.doctor_raw_doctor_a failed: InternalServiceException (HTTP 500)",
+      );
+      expect(raw.hint).toBe(
+        "Glue answered with an error of its own, not a refusal: run doctor again later; if it lasts, check datalake.glue_endpoint (when set) and the service's health",
+      );
+      const athena = byName(results, "Athena workgroup");
+      expect(athena.ok).toBe(false);
+      expect(athena.detail).toContain("StartQueryExecution");
+      expect(athena.hint).toBe(
+        "Athena answered with an error of its own, not a refusal: run doctor again later; if it lasts, check datalake.athena_endpoint (when set) and the service's health",
+      );
+    } finally {
+      failing.stop(true);
+    }
+  });
+
+  test("Glue unreachable: ✗ Glue database saying it could not be reached, naming its endpoint key", async () => {
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = server.port;
+    server.stop(true);
+    const results = await awsChecks(awsConfig({ glueEndpoint: `http://127.0.0.1:${port}` }).file);
+    const database = byName(results, "Glue database");
+    expect(database.ok).toBe(false);
+    expect(database.detail).toBe(
+      `Glue GetDatabase database panorama failed: NetworkError: ECONNREFUSED (http://127.0.0.1:${port})`,
+    );
+    expect(database.hint).toBe(
+      "Glue could not be reached: check datalake.glue_endpoint (when empty, the AWS endpoint of datalake.region) and the network path to that address (proxy, firewall, DNS)",
+    );
   });
 
   test("S3 unreachable: ✗ S3 write with the cause, its fix said once, on its own line", async () => {
@@ -490,9 +594,11 @@ paths = ["${import.meta.path}"]
     const write = lines.findIndex((l) => l.startsWith("✗ S3 write: "));
     expect(lines[write]).toContain("ECONNREFUSED");
     const fix = lines[write + 1]!;
-    expect(fix).toStartWith("    → check the network path");
-    // The fix is not said again in the message above it.
-    expect(lines[write]).not.toContain("check the network path");
+    expect(fix).toBe(
+      "    → S3 could not be reached: check datalake.endpoint (when empty, the AWS endpoint of datalake.region) and the network path to that address (proxy, firewall, DNS)",
+    );
+    // No fix is said in the message above it: not this one, not the client's own.
+    expect(lines[write]).not.toContain("check ");
   });
 
   test("a missing Glue database: ✗ naming it, with a hint", async () => {
@@ -585,6 +691,25 @@ use_split_mongo = false
         "modulestore.definitions",
         "modulestore.active_versions",
       ]),
+    );
+  });
+
+  test("a user without the read role: ✗ MongoDB with the grant to run", async () => {
+    // No credentials: the handshake and ping pass, the first find is refused (Unauthorized).
+    const setup = writeTestConfig(`[extract]
+include = ["course_structures"]
+
+[mongodb]
+host = "127.0.0.1"
+port = ${mongo.port}
+use_split_mongo = false
+`);
+    const check = byName(await checks(setup.file), "MongoDB");
+    rmSync(setup.dir, { recursive: true, force: true });
+    expect(check.ok).toBe(false);
+    expect(check.detail).toContain("cannot read the modulestore: command find requires authentication");
+    expect(check.hint).toStartWith(
+      'give the user the read role on the database: db.grantRolesToUser("<user>"',
     );
   });
 
