@@ -7,7 +7,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
-import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { type AwsJsonServer, existingCsvTable, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { fixtureEvents, openEdxTime } from "../support/log-writer.ts";
@@ -35,22 +35,11 @@ function startGlue(): Promise<AwsJsonServer> {
     secretAccessKey: env.s3.secretAccessKey,
     region: env.s3.region,
     databases: ["panorama"],
-    existingTable: (name) => ({
-      Name: name,
-      PartitionKeys: name.endsWith("_raw_tracking_logs")
-        ? ["lms", "year", "month", "day"].map((Name) => ({ Name, Type: "string" }))
-        : [
-            { Name: "lms", Type: "string" },
-            { Name: "course_id", Type: "string" },
-          ],
-      StorageDescriptor: {
-        Columns: [],
-        Location: "s3://x/",
-        InputFormat: "org.apache.hadoop.mapred.TextInputFormat",
-        OutputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        SerdeInfo: { SerializationLibrary: "org.apache.hadoop.hive.serde2.OpenCSVSerde", Parameters: {} },
-      },
-    }),
+    existingTable: (name) =>
+      existingCsvTable(
+        name,
+        name.endsWith("_raw_tracking_logs") ? ["lms", "year", "month", "day"] : ["lms", "course_id"],
+      ),
   });
 }
 

@@ -10,7 +10,7 @@ import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
 import { encodeKey, S3Client } from "../../src/aws/s3.ts";
 import { UploadState } from "../../src/datalake/upload-state.ts";
-import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { type AwsJsonServer, existingCsvTable, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { startImdsServer } from "../support/imds-server.ts";
@@ -36,20 +36,7 @@ function startGlue(
     secretAccessKey: credentials.secretAccessKey,
     region: env.s3.region,
     databases: ["panorama"],
-    existingTable: (name) => ({
-      Name: name,
-      PartitionKeys: [
-        { Name: "lms", Type: "string" },
-        { Name: "course_id", Type: "string" },
-      ],
-      StorageDescriptor: {
-        Columns: [],
-        Location: "s3://x/",
-        InputFormat: "org.apache.hadoop.mapred.TextInputFormat",
-        OutputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        SerdeInfo: { SerializationLibrary: "org.apache.hadoop.hive.serde2.OpenCSVSerde", Parameters: {} },
-      },
-    }),
+    existingTable: (name) => existingCsvTable(name, ["lms", "course_id"]),
   });
 }
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
 import { S3Client } from "../../src/aws/s3.ts";
-import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { type AwsJsonServer, existingCsvTable, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -104,20 +104,7 @@ beforeAll(async () => {
     secretAccessKey: env.s3.secretAccessKey,
     region: env.s3.region,
     databases: ["panorama"],
-    existingTable: (name) => ({
-      Name: name,
-      PartitionKeys: [
-        { Name: "lms", Type: "string" },
-        { Name: "course_id", Type: "string" },
-      ],
-      StorageDescriptor: {
-        Columns: [],
-        Location: "s3://x/",
-        InputFormat: "org.apache.hadoop.mapred.TextInputFormat",
-        OutputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        SerdeInfo: { SerializationLibrary: "org.apache.hadoop.hive.serde2.OpenCSVSerde", Parameters: {} },
-      },
-    }),
+    existingTable: (name) => existingCsvTable(name, ["lms", "course_id"]),
   });
   db = await testConnection(env.mysql.scratchDatabase);
 });

@@ -237,6 +237,24 @@ export interface AwsJsonServerOptions {
   existingTable?: (name: string) => StoredTable["table"] | null;
 }
 
+/**
+ * A table as an earlier `panorama catalog` leaves it, for `existingTable`: a CSV table
+ * partitioned by `partitionKeys` (strings), its columns left out (registration does not read them).
+ */
+export function existingCsvTable(name: string, partitionKeys: string[]): StoredTable["table"] {
+  return {
+    Name: name,
+    PartitionKeys: partitionKeys.map((Name) => ({ Name, Type: "string" })),
+    StorageDescriptor: {
+      Columns: [],
+      Location: "s3://x/",
+      InputFormat: "org.apache.hadoop.mapred.TextInputFormat",
+      OutputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+      SerdeInfo: { SerializationLibrary: "org.apache.hadoop.hive.serde2.OpenCSVSerde", Parameters: {} },
+    },
+  };
+}
+
 export interface AwsJsonServer {
   url: string;
   actions: RecordedAction[];
