@@ -4,7 +4,8 @@
 // is completed or aborted; the next `upload`/`run` aborts what a dead process left.
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { processAlive, readJson, removeAbandonedTemps, writeJsonAtomic } from "../state/atomic.ts";
+import { readJson, removeAbandonedTemps, writeJsonAtomic } from "../state/atomic.ts";
+import { OWN_START, processAlive } from "../state/process-identity.ts";
 
 export interface OpenUpload {
   bucket: string;
@@ -12,6 +13,8 @@ export interface OpenUpload {
   /** empty while CreateMultipartUpload is in flight: its id is not known yet */
   uploadId: string;
   pid: number;
+  /** the process's start time (process-identity.ts); absent in entries of earlier versions */
+  pid_start?: number;
   started_at: string;
 }
 
@@ -27,7 +30,14 @@ export class MultipartJournal {
   /** Record the intent to upload `key` (before CreateMultipartUpload); returns its entry name. */
   begin(bucket: string, key: string): string {
     const name = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}.json`;
-    const entry = { bucket, key, uploadId: "", pid: process.pid, started_at: new Date().toISOString() };
+    const entry: OpenUpload = {
+      bucket,
+      key,
+      uploadId: "",
+      pid: process.pid,
+      ...(OWN_START === undefined ? {} : { pid_start: OWN_START }),
+      started_at: new Date().toISOString(),
+    };
     this.write(name, entry);
     this.open.set(name, entry);
     return name;
@@ -59,7 +69,7 @@ export class MultipartJournal {
     for (const name of names) {
       if (!name.endsWith(".json") || name.startsWith(".")) continue;
       const upload = readJson<OpenUpload | null>(join(this.dir, name), null);
-      if (upload && !processAlive(upload.pid)) out.push({ name, upload });
+      if (upload && !processAlive(upload.pid, upload.pid_start)) out.push({ name, upload });
     }
     return out;
   }

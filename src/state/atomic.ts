@@ -17,6 +17,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import { log } from "../log.ts";
 import { syncfs } from "./libc.ts";
+import { OWN_WRITER, processAlive } from "./process-identity.ts";
 
 /**
  * Files holding extracted data or state are created 0600 in directories created 0700 (DESIGN §9):
@@ -62,7 +63,7 @@ export function atomicWrite(
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
   const temp = join(
     tempDir ?? dir,
-    `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+    `.${basename(path)}.${OWN_WRITER}.${Math.random().toString(36).slice(2)}.tmp`,
   );
   const fd = openSync(temp, "w", mode);
   try {
@@ -84,10 +85,16 @@ export function atomicWrite(
   if (durable) syncDirectory(dir);
 }
 
-/** The writer's pid in the name of an atomicWrite() temporary file, or undefined for other names. */
-export function atomicTempWriter(name: string): number | undefined {
-  const match = /^\..+\.(\d+)\.[a-z0-9]*\.tmp$/.exec(name);
-  return match ? Number(match[1]) : undefined;
+/**
+ * The writer of an atomicWrite() temporary file, from its name (`pid` or `pid-start`, see
+ * process-identity.ts), or undefined for other names.
+ */
+export function atomicTempWriter(name: string): { pid: number; start?: number } | undefined {
+  const match = /^\..+\.(\d+)(?:-(\d+))?\.[a-z0-9]*\.tmp$/.exec(name);
+  if (!match) return undefined;
+  return match[2] === undefined
+    ? { pid: Number(match[1]) }
+    : { pid: Number(match[1]), start: Number(match[2]) };
 }
 
 /**
@@ -103,18 +110,8 @@ export function removeAbandonedTemps(dir: string): void {
   }
   for (const name of names) {
     const writer = atomicTempWriter(name);
-    if (writer !== undefined && !processAlive(writer)) rmSync(join(dir, name), { force: true });
-  }
-}
-
-/** Whether a process with this pid exists (one of another user's counts). */
-export function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    if (writer !== undefined && !processAlive(writer.pid, writer.start))
+      rmSync(join(dir, name), { force: true });
   }
 }
 

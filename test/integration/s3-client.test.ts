@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AwsClient, AwsError } from "../../src/aws/client.ts";
 import { encodeKey, MIB, multipartEtag, S3Client } from "../../src/aws/s3.ts";
+import { OWN_START } from "../../src/state/process-identity.ts";
 import { makeCertificate } from "../support/certificate.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { writeS3Config } from "../support/s3-config.ts";
@@ -490,6 +491,16 @@ describe.skipIf(skip)("S3 client", () => {
       resource: key,
     });
     const uploadId = /<UploadId>([^<]*)<\/UploadId>/.exec(await res.text())?.[1] ?? "";
+    // A killed pod's: panorama is pid 1 in every pod, so its pid is this process's; its start differs.
+    const podKey = `${prefix}/orphan/pod.csv`;
+    const podRes = await (client as unknown as { client: AwsClient }).client.request({
+      service: "s3",
+      method: "POST",
+      url: client.url(bucket, podKey, { uploads: "" }),
+      operation: "CreateMultipartUpload",
+      resource: podKey,
+    });
+    const podUploadId = /<UploadId>([^<]*)<\/UploadId>/.exec(await podRes.text())?.[1] ?? "";
     const other = `${prefix}/orphan/unknown-id.csv`;
     await (client as unknown as { client: AwsClient }).client.request({
       service: "s3",
@@ -499,7 +510,7 @@ describe.skipIf(skip)("S3 client", () => {
       resource: other,
     });
     expect((await client.listMultipartUploads(bucket, `${prefix}/orphan/`)).map((u) => u.key).sort()).toEqual(
-      [key, other],
+      [key, podKey, other].sort(),
     );
     // A process that died after Create (id known) and one that died during it (id unknown).
     const dead = 999_999;
@@ -511,14 +522,31 @@ describe.skipIf(skip)("S3 client", () => {
       join(dir, "b.json"),
       JSON.stringify({ bucket, key: other, uploadId: "", pid: dead, started_at: at }),
     );
-    // A live process's upload is left alone.
+    expect(OWN_START).toBeNumber();
+    const ownPid = { pid: process.pid, pid_start: (OWN_START ?? 0) - 1 };
+    writeFileSync(
+      join(dir, "p.json"),
+      JSON.stringify({ bucket, key: podKey, uploadId: podUploadId, ...ownPid, started_at: at }),
+    );
+    // A live process's upload is left alone, this process's too.
     writeFileSync(
       join(dir, "c.json"),
       JSON.stringify({ bucket, key: "live", uploadId: "x", pid: process.ppid, started_at: at }),
     );
-    expect(await client.abortOrphanedUploads()).toBe(2);
+    writeFileSync(
+      join(dir, "d.json"),
+      JSON.stringify({
+        bucket,
+        key: "own",
+        uploadId: "y",
+        pid: process.pid,
+        pid_start: OWN_START,
+        started_at: at,
+      }),
+    );
+    expect(await client.abortOrphanedUploads()).toBe(3);
     expect(await client.listMultipartUploads(bucket, `${prefix}/orphan/`)).toEqual([]);
-    expect(readdirSync(dir)).toEqual(["c.json"]);
+    expect(readdirSync(dir).sort()).toEqual(["c.json", "d.json"]);
   });
 });
 
