@@ -1,7 +1,23 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
 import { chmod, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { PRIVATE_DIR, PRIVATE_FILE, tightenDirectory } from "../state/atomic.ts";
+import { OWN_WRITER } from "../state/process-identity.ts";
+
+/** A copy into the local datalake in progress (another filesystem than the spool's). */
+const COPY_MARK = ".partial-";
+
+/**
+ * The copies of `destination` that a run killed mid-copy left beside it. One key has one writer
+ * at a time (under the run lock), so any such copy is abandoned.
+ */
+async function removeAbandonedCopies(destination: string): Promise<void> {
+  const prefix = `${basename(destination)}${COPY_MARK}`;
+  const dir = dirname(destination);
+  for (const name of await readdir(dir)) {
+    if (name.startsWith(prefix)) await rm(join(dir, name), { force: true });
+  }
+}
 
 /** An object the datalake holds: its key and its size in bytes. */
 export interface StoredObject {
@@ -44,7 +60,8 @@ export class LocalTarget implements Target {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
     }
-    const temp = `${destination}.partial-${process.pid}`;
+    const temp = `${destination}${COPY_MARK}${OWN_WRITER}`;
+    await removeAbandonedCopies(destination);
     try {
       await copyFile(path, temp);
       await chmod(temp, PRIVATE_FILE);
