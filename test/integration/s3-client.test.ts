@@ -482,33 +482,24 @@ describe.skipIf(skip)("S3 client", () => {
 
   test("uploads left open by a dead process are listed and aborted on the next start", async () => {
     const { s3: client, stateDir } = s3();
+    // Uploads opened by processes that died before completing them.
+    const open = async (key: string): Promise<string> => {
+      const res = await (client as unknown as { client: AwsClient }).client.request({
+        service: "s3",
+        method: "POST",
+        url: client.url(bucket, key, { uploads: "" }),
+        operation: "CreateMultipartUpload",
+        resource: key,
+      });
+      return /<UploadId>([^<]*)<\/UploadId>/.exec(await res.text())?.[1] ?? "";
+    };
     const key = `${prefix}/orphan/big.csv`;
-    const res = await (client as unknown as { client: AwsClient }).client.request({
-      service: "s3",
-      method: "POST",
-      url: client.url(bucket, key, { uploads: "" }),
-      operation: "CreateMultipartUpload",
-      resource: key,
-    });
-    const uploadId = /<UploadId>([^<]*)<\/UploadId>/.exec(await res.text())?.[1] ?? "";
+    const uploadId = await open(key);
     // A killed pod's: panorama is pid 1 in every pod, so its pid is this process's; its start differs.
     const podKey = `${prefix}/orphan/pod.csv`;
-    const podRes = await (client as unknown as { client: AwsClient }).client.request({
-      service: "s3",
-      method: "POST",
-      url: client.url(bucket, podKey, { uploads: "" }),
-      operation: "CreateMultipartUpload",
-      resource: podKey,
-    });
-    const podUploadId = /<UploadId>([^<]*)<\/UploadId>/.exec(await podRes.text())?.[1] ?? "";
+    const podUploadId = await open(podKey);
     const other = `${prefix}/orphan/unknown-id.csv`;
-    await (client as unknown as { client: AwsClient }).client.request({
-      service: "s3",
-      method: "POST",
-      url: client.url(bucket, other, { uploads: "" }),
-      operation: "CreateMultipartUpload",
-      resource: other,
-    });
+    await open(other);
     expect((await client.listMultipartUploads(bucket, `${prefix}/orphan/`)).map((u) => u.key).sort()).toEqual(
       [key, podKey, other].sort(),
     );
