@@ -1,5 +1,6 @@
 // The least-privilege IAM policy for a config (DESIGN §9): every statement names exact ARNs built
-// from the config, and only the actions that the mode's jobs (and doctor) call.
+// from the config (the Glue tables by their name patterns when one ARN each would not fit a
+// managed policy), and only the actions that the mode's jobs (and doctor) call.
 
 import { rawTrackingLogsName } from "../catalog/sql.ts";
 import { modeAllows, usesAthena } from "../config/modes.ts";
@@ -139,11 +140,19 @@ export function iamPolicy(config: Config): PolicyResult {
   const tables = new Set(config.tables.map((t) => t.datalake_table));
   if (createsViews) for (const t of config.tables) tables.add(t.view);
   if (shipsLogs) tables.add(rawTrackingLogsName(config));
-  allow("GlueCatalog", modeAllows(mode, "catalog-create").allowed ? GLUE_MANAGE : GLUE_REGISTER, [
+  const glueStatement: PolicyStatement = {
+    Sid: "GlueCatalog",
+    Effect: "Allow",
+    Action: modeAllows(mode, "catalog-create").allowed ? GLUE_MANAGE : GLUE_REGISTER,
+    Resource: [],
+  };
+  statements.push(glueStatement);
+  const glueResources = (names: Iterable<string>) => [
     glue("catalog"),
     glue(`database/${datalake.database}`),
-    ...[...tables].sort().map((table) => glue(`table/${datalake.database}/${table}`)),
-  ]);
+    ...[...names].sort().map((table) => glue(`table/${datalake.database}/${table}`)),
+  ];
+  glueStatement.Resource = glueResources(tables);
 
   if (athena) {
     allow(
@@ -157,7 +166,40 @@ export function iamPolicy(config: Config): PolicyResult {
     allow("EncryptUploads", ["kms:GenerateDataKey", "kms:Decrypt"], [datalake.kms_key_arn]);
   }
 
-  return { policy: { Version: "2012-10-17", Statement: statements }, warnings };
+  const policy: IamPolicy = { Version: "2012-10-17", Statement: statements };
+  if (policySize(policy) > MANAGED_POLICY_CHARACTERS) {
+    // One ARN per table does not fit a managed policy with a preset's tables: the tables go by the
+    // names panorama gives them, in the one database.
+    glueStatement.Resource = glueResources(tableNamePatterns(tables, datalake.base_prefix));
+    const size = policySize(policy);
+    if (size > MANAGED_POLICY_CHARACTERS) {
+      warnings.push(
+        `the policy has ${size} characters without white space, more than the ${MANAGED_POLICY_CHARACTERS} of an IAM managed policy: attach it as an inline policy of a role (up to 10,240), or give fewer tables their own datalake_table and view names`,
+      );
+    }
+  }
+  return { policy, warnings };
+}
+
+/** AWS's limit for a managed policy, counted without white space. */
+export const MANAGED_POLICY_CHARACTERS = 6144;
+
+/** A policy's size as IAM counts it: JSON without white space outside strings. */
+export function policySize(policy: IamPolicy): number {
+  return JSON.stringify(policy).length;
+}
+
+/**
+ * The tables as few patterns: those named as panorama names them (`<base_prefix>_raw_*` tables,
+ * `<base_prefix>_table_*` views) as one pattern each, any other name as it is.
+ */
+function tableNamePatterns(tables: Set<string>, basePrefix: string): Set<string> {
+  const patterns = new Set<string>();
+  for (const table of tables) {
+    const prefix = [`${basePrefix}_raw_`, `${basePrefix}_table_`].find((p) => table.startsWith(p));
+    patterns.add(prefix ? `${prefix}*` : table);
+  }
+  return patterns;
 }
 
 /** The policy as printed: 2-space JSON with a trailing newline. */

@@ -4,7 +4,14 @@ import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
 import { MODES, type Mode } from "../../src/config/types.ts";
 import { ConfigError } from "../../src/errors.ts";
-import { formatPolicy, type IamPolicy, iamPolicy, partitionOf } from "../../src/setup/iam-policy.ts";
+import {
+  formatPolicy,
+  type IamPolicy,
+  iamPolicy,
+  MANAGED_POLICY_CHARACTERS,
+  partitionOf,
+  policySize,
+} from "../../src/setup/iam-policy.ts";
 import { expectGolden } from "../support/golden.ts";
 
 const GOLDEN = join(import.meta.dir, "..", "golden", "iam-policy");
@@ -92,13 +99,64 @@ describe("every policy, every mode", () => {
               expect(resource).not.toMatch(/^arn:aws:s3:::[^/]*\*/);
             } else {
               expect(resource).toContain(`:${config.datalake.account_id}:`);
-              expect(resource).not.toContain("*");
+              // A wildcard only as the end of panorama's own table names, in the one database.
+              const base = config.datalake.base_prefix;
+              const tables = `:table/${config.datalake.database}/${base}_`;
+              if (resource.includes("*")) expect(resource).toMatch(new RegExp(`${tables}(raw|table)_\\*$`));
             }
           }
         }
+        // It fits an IAM managed policy, as it is.
+        expect(policySize(policy)).toBeLessThanOrEqual(MANAGED_POLICY_CHARACTERS);
+        expect(result.warnings.filter((w) => w.includes("managed policy"))).toEqual([]);
       });
     }
   }
+});
+
+describe("size", () => {
+  const glueTables = (policy: IamPolicy) =>
+    policy.Statement.find((s) => s.Sid === "GlueCatalog")!.Resource.filter((r) => r.includes(":table/"));
+
+  test("a preset's tables go by name pattern: one ARN each would not fit a managed policy", () => {
+    const policy = policyOf(configText("single-bucket"));
+    expect(glueTables(policy)).toEqual([
+      "arn:aws:glue:us-east-1:123456789012:table/panorama/openedx_raw_*",
+      "arn:aws:glue:us-east-1:123456789012:table/panorama/openedx_table_*",
+    ]);
+  });
+
+  test("a few tables keep one ARN each", () => {
+    const policy = policyOf(
+      `mode = "CUSTOM"\n${BASE}[extract]\npreset = "none"\n[[tables]]\nname = "auth_user"\n`,
+    );
+    expect(glueTables(policy)).toEqual([
+      "arn:aws:glue:us-east-1:123456789012:table/panorama/openedx_raw_auth_user",
+      "arn:aws:glue:us-east-1:123456789012:table/panorama/openedx_raw_tracking_logs",
+      "arn:aws:glue:us-east-1:123456789012:table/panorama/openedx_table_auth_user",
+    ]);
+  });
+
+  test("names of the operator's own that still do not fit: a warning with the way out", () => {
+    const tables = Array.from(
+      { length: 80 },
+      (_, i) =>
+        `[[tables]]\nname = "t${i}"\ndatalake_table = "learner_records_${i}"\nview = "learner_view_${i}"\n`,
+    ).join("");
+    const result = iamPolicy(
+      parseConfig(
+        `mode = "CUSTOM"\n${BASE}[extract]\npreset = "none"\n${tables}`,
+        "/etc/panorama/panorama.toml",
+        {},
+      ).config,
+    );
+    if (result.policy === null) throw new Error(result.reason);
+    expect(policySize(result.policy)).toBeGreaterThan(MANAGED_POLICY_CHARACTERS);
+    expect(glueTables(result.policy)).toContain(
+      "arn:aws:glue:us-east-1:123456789012:table/panorama/learner_records_7",
+    );
+    expect(result.warnings.join("\n")).toContain("more than the 6144 of an IAM managed policy");
+  });
 });
 
 describe("statements", () => {
