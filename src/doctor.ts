@@ -312,7 +312,13 @@ async function checkRawTables(config: Config, glue: Glue): Promise<CheckResult> 
   const check = "raw tables";
   try {
     const result = await compareRawTables(config, config.tables, glue);
-    const counts = `${result.aligned.length} line up with the layout, ${result.missing.length} not created yet`;
+    const toCreate =
+      result.missing.length === 0
+        ? ""
+        : modeAllows(config.mode, "catalog-create").allowed
+          ? " (`panorama catalog` creates them)"
+          : " (the datalake's provider creates them)";
+    const counts = `${result.aligned.length} line up with the layout, ${result.missing.length} not created yet${toCreate}`;
     const unknown = [...result.unknown].map(([table, why]) => `${table} (layout unknown: ${why})`);
     if (result.misaligned.size === 0) {
       return unknown.length === 0

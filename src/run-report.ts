@@ -94,7 +94,7 @@ export class RunReport {
    * Once every upload has settled: the lines still due, the tables not done in one line, and
    * the summary. True when every table is done.
    */
-  finish(summaries: TableSummary[]): boolean {
+  finish(summaries: TableSummary[], catalogued = true): boolean {
     this.uploadFailure();
     for (const summary of summaries) if (!this.reported.has(summary.table)) this.report(summary);
     reportFailedTables(summaries);
@@ -114,10 +114,22 @@ export class RunReport {
     // A preset table this release does not have is neither done nor failed (DESIGN §10).
     const absent = summaries.filter((s) => s.absent).length;
     const ok = summaries.length - failed.length - absent;
-    const fields = { tables: ok, absent, failed: failed.length, rows, objects, skipped, bytes, seconds };
+    const fields = {
+      tables: ok,
+      absent,
+      failed: failed.length,
+      rows,
+      objects,
+      skipped,
+      bytes,
+      seconds,
+      catalogued,
+    };
     const absentText = absent > 0 ? `, ${absent} absent` : "";
-    const text = `run: ${plural(ok, "table")} done${absentText}, ${failed.length} failed; ${plural(rows, "row")}, ${plural(objects, "object")}, ${formatBytes(bytes)} in ${seconds}\u00a0s`;
-    if (failed.length === 0) log.success("run: finished", fields, text);
+    // The data is stored either way: the exit status says the catalog lags, so does this line.
+    const catalogText = catalogued ? "" : "; the catalog is behind (see above)";
+    const text = `run: ${plural(ok, "table")} done${absentText}, ${failed.length} failed; ${plural(rows, "row")}, ${plural(objects, "object")}, ${formatBytes(bytes)} in ${seconds}\u00a0s${catalogText}`;
+    if (failed.length === 0 && catalogued) log.success("run: finished", fields, text);
     else log.info("run: finished", fields, text);
     return failed.length === 0;
   }

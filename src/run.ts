@@ -192,7 +192,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
   // --tables: the other tables' pending partitions wait for a run of theirs.
   const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target), tables);
-  const tablesOk = report.finish(summaries);
+  const tablesOk = report.finish(summaries, catalogued && pruned);
   return {
     ok: tablesOk && uploader.failure === null && catalogued && pruned,
     summaries,

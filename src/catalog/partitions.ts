@@ -50,7 +50,16 @@ interface TableState {
 
 const TEMPLATE_MAX_AGE_MS = 24 * 3600 * 1000;
 
-export class PartitionRegistrationError extends PanoramaError {}
+export class PartitionRegistrationError extends PanoramaError {
+  constructor(
+    message: string,
+    hint: string | undefined,
+    /** the Glue table does not exist (not created yet) */
+    readonly missingTable = false,
+  ) {
+    super(message, hint);
+  }
+}
 
 export interface RegisterResult {
   /** Glue calls made */
@@ -270,6 +279,7 @@ async function fetchTemplate(glue: Glue, state: PartitionState, table: string): 
         ? `table ${glue.database}.${table} has no storage descriptor to give its partitions`
         : `table ${glue.database}.${table} does not exist: its partitions cannot be registered`,
       "create it with `panorama catalog --create` (CUSTOM mode), or ask the datalake's provider (SAAS)",
+      !found,
     );
   }
   const descriptor: StorageDescriptor = {

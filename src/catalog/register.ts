@@ -12,7 +12,13 @@ import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
 import type { TrackingLogPartition } from "../logship/upload.ts";
 import { locationOf, trackingLogsTableName } from "./model.ts";
-import { deletePartitions, type PartitionRef, PartitionState, registerPartitions } from "./partitions.ts";
+import {
+  deletePartitions,
+  type PartitionRef,
+  PartitionRegistrationError,
+  PartitionState,
+  registerPartitions,
+} from "./partitions.ts";
 
 /** Glue for this config; `options` lets tests count or fail calls. */
 export function glueFor(config: Config, options?: ConstructorParameters<typeof AwsClient>[1]): Glue {
@@ -106,6 +112,8 @@ export async function registerPending(
     return waiting.length === 0;
   }
   let ok = true;
+  /** tables Glue does not have yet: said once, with how to create them */
+  const missing: string[] = [];
   for (const [index, table] of tables.entries()) {
     try {
       const result = await registerPartitions(glue, state, table, (ref) => partitionLocation(config, ref));
@@ -139,11 +147,45 @@ export async function registerPending(
         );
         break;
       }
+      if (error instanceof PartitionRegistrationError && error.missingTable) {
+        missing.push(table);
+        continue;
+      }
+      if (error instanceof GlueError && error.missing === "database") {
+        sayNoDatabase(
+          error,
+          tables.slice(index).filter((t) => state.pending(t).length > 0),
+        );
+        break;
+      }
       log.error(`${table}: partitions not registered: ${messageOf(error)}`, { table });
       log.info(`${table}: ${state.pending(table).length} partition(s) kept pending for the next run`);
     }
   }
+  if (missing.length > 0) sayMissingTables(config, missing);
   return ok;
+}
+
+/** A first run before `panorama catalog`: one error for all the tables, with the command to run. */
+function sayMissingTables(config: Config, tables: string[]): void {
+  const named =
+    tables.length > 5 ? `${tables.slice(0, 5).join(", ")} and ${tables.length - 5} more` : tables.join(", ");
+  const fix = modeAllows(config.mode, "catalog-create").allowed
+    ? "run `panorama catalog` once to create them (and their views)"
+    : "the datalake's provider creates them (SAAS mode): ask them";
+  log.error(
+    `partitions not registered: ${tables.length} table(s) do not exist in the Glue database ${config.datalake.database}: ${named}; ${fix}; their partitions stay pending and the next run registers them`,
+    { tables: tables.length },
+  );
+}
+
+/** The Glue database itself is missing: no table is to blame. */
+function sayNoDatabase(error: GlueError, waiting: string[]): void {
+  log.error(`partitions not registered: ${messageOf(error)}`, { code: error.code });
+  log.info(
+    `the partitions of ${waiting.length} table(s) stay pending; the next run registers them: ${waiting.join(", ")}`,
+    { tables: waiting.length },
+  );
 }
 
 /** No table is to blame: the one error names the cause and what to check, then what waits. */

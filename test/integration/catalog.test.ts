@@ -1,6 +1,6 @@
 // The catalog against a loopback Glue + Athena (test/support/aws-json-server.ts stands in for
 // AWS: it checks signatures and validates requests against the official API models).
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { PartitionState, registerPartitions } from "../../src/catalog/partitions
 import { partitionLocation, registerPending, unregisterPartitions } from "../../src/catalog/register.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
+import { log } from "../../src/log.ts";
 import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { expectGolden } from "../support/golden.ts";
@@ -454,6 +455,54 @@ describe("errors", () => {
     const glue = new Glue(new AwsClient(config, fast), "panorama");
     expect(await registerPending(config, state, ["openedx_raw_nowhere"], glue)).toBe(false);
     expect(new PartitionState(config.state_dir, "panorama").pending("openedx_raw_nowhere").length).toBe(1);
+  });
+
+  test("a first run before `panorama catalog`: one error for all the missing tables, with the command", async () => {
+    const { config } = s3Config();
+    const state = new PartitionState(config.state_dir, "panorama");
+    const tables = Array.from({ length: 7 }, (_, i) => `openedx_raw_first_${i}`);
+    for (const table of tables) {
+      state.add(table, [{ values: ["x"], bucket: "acme-panorama", prefix: `openedx/${table}/lms=x/` }]);
+    }
+    const errors: string[] = [];
+    const spy = spyOn(log, "error").mockImplementation((message: string) => {
+      errors.push(message);
+    });
+    try {
+      const glue = new Glue(new AwsClient(config, fast), "panorama");
+      expect(await registerPending(config, state, tables, glue)).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(errors).toEqual([
+      "partitions not registered: 7 table(s) do not exist in the Glue database panorama: openedx_raw_first_0, openedx_raw_first_1, openedx_raw_first_2, openedx_raw_first_3, openedx_raw_first_4 and 2 more; run `panorama catalog` once to create them (and their views); their partitions stay pending and the next run registers them",
+    ]);
+    const reread = new PartitionState(config.state_dir, "panorama");
+    for (const table of tables) expect(reread.pending(table).length).toBe(1);
+  });
+
+  test("a Glue database that does not exist: one error with its fix, not one per table", async () => {
+    const { config } = s3Config("", "no_such_db");
+    const state = new PartitionState(config.state_dir, "no_such_db");
+    const tables = ["openedx_raw_a", "openedx_raw_b", "openedx_raw_c"];
+    for (const table of tables) {
+      state.add(table, [{ values: ["x"], bucket: "acme-panorama", prefix: `openedx/${table}/lms=x/` }]);
+    }
+    const errors: string[] = [];
+    const spy = spyOn(log, "error").mockImplementation((message: string) => {
+      errors.push(message);
+    });
+    try {
+      const glue = new Glue(new AwsClient(config, fast), "no_such_db");
+      expect(await registerPending(config, state, tables, glue)).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain("partitions not registered: Glue GetTable");
+    expect(errors[0]).toContain('create the Glue database "no_such_db"');
+    for (const table of tables)
+      expect(new PartitionState(config.state_dir, "no_such_db").pending(table).length).toBe(1);
   });
 
   test("a FAILED Athena query is an error carrying Athena's reason", async () => {

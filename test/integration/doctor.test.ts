@@ -442,7 +442,9 @@ paths = ["${import.meta.path}"]
       "raw tables",
       "Athena workgroup",
     ]);
-    expect(byName(results, "raw tables").detail).toBe("0 line up with the layout, 2 not created yet");
+    expect(byName(results, "raw tables").detail).toBe(
+      "0 line up with the layout, 2 not created yet (`panorama catalog` creates them)",
+    );
     const sent = proxy.requests.slice(before).map((r) => `${r.method} ${r.path} ${r.status}`);
     expect(sent).toContain(`PUT /${testEnv().s3.bucket}/PanoramaConnectionTest 200`);
     expect(sent).toContain(`DELETE /${testEnv().s3.bucket}/PanoramaConnectionTest 204`);
