@@ -13,7 +13,7 @@ import { modeAllows, usesAthena } from "./config/modes.ts";
 import { FORBIDDEN_FIELDS } from "./config/presets.ts";
 import { maskAccessKey, secretsOf } from "./config/secrets.ts";
 import type { Config } from "./config/types.ts";
-import { messageOf, PanoramaError } from "./errors.ts";
+import { messageOf, PanoramaError, withoutHint } from "./errors.ts";
 import { COURSE_INDEX_TABLE } from "./extract/course-structure-fields.ts";
 import { connectMongo, mongodbError } from "./extract/mongodb.ts";
 import { close, connect, describeTarget, ident, query, tableColumns } from "./extract/mysql.ts";
@@ -56,14 +56,6 @@ export interface DoctorOptions {
 const AWS_BOUND = { timeoutMs: 8_000, retry: { attempts: 2, baseMs: 200, maxMs: 500 } };
 
 /** The error's message without the fix it ends with, when the fix is said on its own line. */
-function withoutHint(message: string, hint: string | undefined): string {
-  if (!hint) return message;
-  for (const suffix of [`; ${hint}`, ` (${hint})`, `: ${hint}`, ` ${hint}`]) {
-    if (message.endsWith(suffix)) return message.slice(0, -suffix.length);
-  }
-  return message;
-}
-
 function passed(check: string, detail: string): CheckResult {
   return { check, ok: true, detail };
 }

@@ -37,6 +37,22 @@ export function messageOf(error: unknown): string {
   return String(error);
 }
 
+/** `message` without `hint` at its end: some errors carry their hint in the message too. */
+export function withoutHint(message: string, hint: string | undefined): string {
+  if (!hint) return message;
+  for (const suffix of [`; ${hint}`, ` (${hint})`, `: ${hint}`, ` ${hint}`]) {
+    if (message.endsWith(suffix)) return message.slice(0, -suffix.length);
+  }
+  return message;
+}
+
+/** An error's message with its hint said once, in parentheses, for one-line reports. */
+export function messageWithHint(error: unknown): string {
+  const hint = error instanceof PanoramaError ? error.hint : undefined;
+  const message = withoutHint(messageOf(error), hint);
+  return hint ? `${message} (${hint})` : message;
+}
+
 /** Log an error that ends a command (or a job): its message, then its hint when it has one. */
 export function report(error: unknown): void {
   if (error instanceof PanoramaError) {

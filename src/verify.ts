@@ -12,7 +12,7 @@ import { hostTablePrefix, listTableObjects, removeStale } from "./datalake/prune
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import type { Target } from "./datalake/targets.ts";
 import { Uploader } from "./datalake/upload.ts";
-import { messageOf, PanoramaError } from "./errors.ts";
+import { messageWithHint } from "./errors.ts";
 import { planTable } from "./extract/extract.ts";
 import { type Cell, close, connect, ident, mysqlError, query, tableColumns } from "./extract/mysql.ts";
 import { partitionKey } from "./extract/partition.ts";
@@ -250,8 +250,7 @@ async function verifyOnce(
       report.tables.push(check);
       plans.push({ table, check, expected });
     } catch (error) {
-      const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
-      report.tables.push(notChecked(table.name, { error: `${messageOf(error)}${hint}` }));
+      report.tables.push(notChecked(table.name, { error: messageWithHint(error) }));
     }
   }
   report.ok = report.tables.every((t) => t.error === null && t.findings.length === 0);
@@ -278,8 +277,7 @@ async function repair(
   let ok = true;
   const failed = (what: string, error: unknown) => {
     ok = false;
-    const hint = error instanceof PanoramaError && error.hint ? ` (${error.hint})` : "";
-    log.error(`${what}: ${messageOf(error)}${hint}`);
+    log.error(`${what}: ${messageWithHint(error)}`);
   };
   try {
     // Leftovers of a failed run first: re-extraction may write the same keys.
@@ -390,10 +388,19 @@ export function formatReport(report: VerifyReport): string {
       for (const f of t.findings) lines.push(`  ${DESCRIBE[f.kind](f)}`);
     }
   }
+  const work = `(${report.queries} queries, ${report.listings} listings, ${report.seconds} s)`;
+  const unverified = report.tables.filter((t) => t.error !== null).length;
+  const differ = report.tables.some((t) => t.findings.length > 0);
+  // A table that could not be read was not found to differ: the line says which it was.
+  const notVerified = `${unverified} table(s) could not be verified (said above)`;
   lines.push(
     report.ok
-      ? `the datalake agrees with MySQL (${report.queries} queries, ${report.listings} listings, ${report.seconds} s)`
-      : `the datalake differs from MySQL (${report.queries} queries, ${report.listings} listings, ${report.seconds} s)`,
+      ? `the datalake agrees with MySQL ${work}`
+      : differ
+        ? `the datalake differs from MySQL${unverified > 0 ? `; ${notVerified}` : ""} ${work}`
+        : unverified === report.tables.length
+          ? `${notVerified} ${work}`
+          : `${notVerified}; the others agree with MySQL ${work}`,
   );
   lines.push(pseudonymsLine(report.pseudonyms));
   return `${lines.join("\n")}\n`;
