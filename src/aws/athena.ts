@@ -38,8 +38,19 @@ export class AthenaError extends PanoramaError {
   }
 }
 
-function explain(error: unknown): never {
+/** Athena says a missing workgroup only in its message: "WorkGroup x is not found." */
+const MISSING_WORKGROUP = /WorkGroup \S+ is not found/i;
+
+function explain(error: unknown, workgroup: string): never {
   if (!(error instanceof AwsError)) throw error;
+  if (error.code === "InvalidRequestException" && MISSING_WORKGROUP.test(error.detail)) {
+    throw new AthenaError(
+      `Athena ${error.message}`,
+      `check datalake.workgroup ("${workgroup}"): \`aws athena list-work-groups\` lists those of the region, or create it with a query result location`,
+      error.code,
+      error,
+    );
+  }
   throw new AthenaError(`Athena ${error.message}`, error.hint, error.code, error);
 }
 
@@ -63,7 +74,7 @@ export class Athena {
     try {
       return await this.client.json<T>("athena", `AmazonAthena.${operation}`, body, resource);
     } catch (error) {
-      explain(error);
+      explain(error, this.workgroup);
     }
   }
 

@@ -66,7 +66,7 @@ export class InstanceRoleCredentials implements CredentialProvider {
       }
     }
     throw new CredentialsError(
-      `no AWS credentials: none in [aws] of the config, PANORAMA_AWS_* or AWS_ACCESS_KEY_ID, and the EC2 instance metadata service at ${this.endpoint} did not answer (${describe(lastError)})`,
+      `no AWS credentials: none in [aws] of the config, PANORAMA_AWS_* or AWS_ACCESS_KEY_ID, and none from the EC2 instance metadata service at ${this.endpoint} (${describe(lastError)})`,
       "set [aws] access_key_id/secret_access_key (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or attach an IAM role to this instance",
     );
   }

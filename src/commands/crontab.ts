@@ -13,7 +13,7 @@ import {
   writeSync,
 } from "node:fs";
 import { userInfo } from "node:os";
-import { basename, dirname, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineCommand } from "citty";
 import { ENV_CREDENTIALS, ENV_OVERRIDES } from "../config/load.ts";
@@ -149,7 +149,7 @@ function install(path: string, text: string): void {
   if (!existsSync(dir))
     throw new UsageError(`cannot install ${path}: ${dir} does not exist (is cron installed?)`);
   // Debian's cron skips /etc/cron.d files whose name holds anything but letters, digits, _ and -.
-  if (!/^[A-Za-z0-9_-]+$/.test(basename(path))) {
+  if (resolve(dir) === "/etc/cron.d" && !/^[A-Za-z0-9_-]+$/.test(basename(path))) {
     log.warn(`cron may ignore ${path}: in /etc/cron.d, use a name of letters, digits, _ and - only`);
   }
   // Its leading dot and inner dots make cron skip the temp file if it were ever left behind.

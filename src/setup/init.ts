@@ -15,6 +15,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ENV_CREDENTIALS, ENV_OVERRIDES, parseConfig } from "../config/load.ts";
+import { LOG_FORMATS } from "../config/schema.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import { KEY_BYTES } from "../privacy/pseudonym.ts";
 import { syncDirectory } from "../state/atomic.ts";
@@ -166,7 +167,7 @@ const STARTER: Block[] = [
     entries: [
       { key: "paths", value: ["/openedx/data/logs/tracking.log"], doc: "Files or globs." },
       { key: "exclude", value: [], doc: "" },
-      { key: "format", value: "auto", doc: "auto | json | prefixed | docker" },
+      { key: "format", value: "auto", doc: LOG_FORMATS.join(" | ") },
       { key: "max_file_size", value: "1M", doc: "Uncompressed size of one uploaded object." },
       { key: "upload_timeout", value: "15m", doc: "Longest wait before a batch is uploaded." },
     ],

@@ -505,6 +505,15 @@ describe("errors", () => {
       expect(new PartitionState(config.state_dir, "no_such_db").pending(table).length).toBe(1);
   });
 
+  test("a workgroup that does not exist: the hint names datalake.workgroup", async () => {
+    const { config } = s3Config();
+    const athena = new Athena(new AwsClient(config, fast), "no_such_wg", "panorama", poll);
+    const error = await athena.getWorkGroup().catch((e) => e);
+    expect(error).toBeInstanceOf(AthenaError);
+    expect(error.message).toContain("WorkGroup no_such_wg is not found");
+    expect(error.hint).toContain('check datalake.workgroup ("no_such_wg")');
+  });
+
   test("a FAILED Athena query is an error carrying Athena's reason", async () => {
     const { config } = s3Config();
     server.failQuery(

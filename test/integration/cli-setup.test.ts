@@ -88,6 +88,17 @@ describe("panorama crontab", () => {
     );
   });
 
+  test("a file outside /etc/cron.d may have a dot in its name: no warning about cron.d's names", async () => {
+    const { dir, file } = writeConfig(config);
+    const target = join(dir, "panorama.cron");
+    const result = await runPanorama(["crontab", "--config", file, "--install", "--file", target], {
+      env: cleanEnv(),
+    });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`wrote ${target}`);
+    expect(result.stderr).not.toContain("cron may ignore");
+  });
+
   test("--user goes into the user field", async () => {
     const { dir, file } = writeConfig(config);
     const target = join(dir, "panorama-cron");
