@@ -18,7 +18,7 @@ import { extractTables, StoppedError } from "./extract/extract.ts";
 import { log } from "./log.ts";
 import { tableProgress } from "./progress.ts";
 import { DATALAKE_FAILED, RunReport, reportFailedTables } from "./run-report.ts";
-import { saveFullRead } from "./state/full-reads.ts";
+import { markFullReadsOwed, saveFullRead } from "./state/full-reads.ts";
 import { saveRuns, type TableRun } from "./state/runs.ts";
 
 export interface RunResult {
@@ -154,31 +154,34 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   // removal take the fresh file along).
   await storeAll(uploader, leftovers);
   const progress = tableProgress(false);
-  const summaries = await extractTables(
-    config,
-    tables.filter((t) => !held.has(t.name)),
-    {
-      full,
-      fullEvery: config.extract.full_every,
-      dryRun: false,
-      onFile: async (entry) => {
-        try {
-          await uploader.enqueue(entry);
-        } catch {
-          throw new StoppedError(`stopped: ${DATALAKE_FAILED}`);
-        }
-      },
-      stopReason: () => (uploader.failure ? DATALAKE_FAILED : null),
-      events: {
-        ...progress,
-        sharedFailure: (message) => report.sharedFailure(message),
-        tableDone: (summary) => {
-          progress.tableDone?.(summary);
-          report.tableExtracted(summary);
-        },
+  const extracted = tables.filter((t) => !held.has(t.name));
+  if (full) {
+    markFullReadsOwed(
+      config.state_dir,
+      extracted.filter((t) => t.partition_fields.length > 0).map((t) => t.name),
+    );
+  }
+  const summaries = await extractTables(config, extracted, {
+    full,
+    fullEvery: config.extract.full_every,
+    dryRun: false,
+    onFile: async (entry) => {
+      try {
+        await uploader.enqueue(entry);
+      } catch {
+        throw new StoppedError(`stopped: ${DATALAKE_FAILED}`);
+      }
+    },
+    stopReason: () => (uploader.failure ? DATALAKE_FAILED : null),
+    events: {
+      ...progress,
+      sharedFailure: (message) => report.sharedFailure(message),
+      tableDone: (summary) => {
+        progress.tableDone?.(summary);
+        report.tableExtracted(summary);
       },
     },
-  );
+  });
   await uploader.drain();
   summaries.push(...heldSummaries(held));
   blameUploadFailure(summaries, uploader);

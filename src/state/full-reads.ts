@@ -18,6 +18,19 @@ export function saveFullRead(stateDir: string, table: string, time: Date): void 
 }
 
 /**
+ * A full read asked for (`run --full`) is owed until it finishes: a run killed before it deleted
+ * the stale objects leaves no record, so the next run reads in full again (DESIGN §9: the next run
+ * completes the work), instead of waiting up to full_every with the stale objects in the lake.
+ */
+export function markFullReadsOwed(stateDir: string, tables: string[]): void {
+  const reads = readFullReads(stateDir);
+  const owed = tables.filter((table) => table in reads);
+  if (owed.length === 0) return;
+  for (const table of owed) delete reads[table];
+  writeJsonAtomic(path(stateDir), reads);
+}
+
+/**
  * Whether a partitioned table must be read whole: `fullEvery` seconds (0 = never, undefined = not
  * asked) since its last full read, or none recorded. (An unpartitioned table counts from its
  * probe's last read: unchanged-probe.ts.)

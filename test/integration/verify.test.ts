@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync 
 import { dirname, join } from "node:path";
 import type mysql from "mysql2/promise";
 import { acquireLock } from "../../src/state/lock.ts";
-import { runPanorama } from "../support/cli.ts";
+import { CLI, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
@@ -119,6 +119,47 @@ describe.skipIf(skip)("deletions on full reads", () => {
     expect(tree(cfg.datalake).has(keyOf(3))).toBe(false);
     expect(existsSync(join(cfg.datalake, dirname(keyOf(3))))).toBe(false);
     expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+  });
+
+  test("run --full killed between its read and its deletions: the next run reads in full and deletes the stale objects, the data changed between kills and back", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const deleteCourse = (n: number) =>
+      `DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C${n}+2024'`;
+    const changes: [string, number | null][] = [
+      [deleteCourse(3), 3],
+      // Back to an earlier state: course 3 again, then another course gone, then 3 again.
+      [
+        `INSERT INTO verify_events SELECT seq, 'course-v1:Org+C3+2024', seq % 7, '2024-01-01' + INTERVAL seq HOUR FROM seq_1_to_500 WHERE seq % 5 = 3`,
+        null,
+      ],
+      [deleteCourse(1), 1],
+      [deleteCourse(3), 3],
+    ];
+    for (const [change, gone] of changes) {
+      await db.query(change);
+      const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "--json", "run", "--full"], {
+        stdout: "ignore",
+        stderr: "pipe",
+      });
+      // Frozen the moment it says the table is read, before it deletes what the read did not
+      // produce; then killed.
+      let said = "";
+      for await (const chunk of child.stderr) {
+        said += new TextDecoder().decode(chunk);
+        if (said.includes('"message":"verify_events: done"')) {
+          child.kill("SIGSTOP");
+          break;
+        }
+      }
+      if (gone !== null) expect(existsSync(join(cfg.datalake, keyOf(gone)))).toBe(true);
+      child.kill("SIGKILL");
+      await child.exited;
+      // A plain run: no full read is due by full_every, but the one asked for is owed.
+      const next = await panorama(cfg.file, "run");
+      expect(next.code).toBe(0);
+      expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    }
   });
 
   test("rows deleted inside a partition without a timestamp change reach the datalake once full_every has passed", async () => {
