@@ -34,9 +34,10 @@ export interface FileCheckpoint extends Fingerprint {
   /** ISO time of the last upload from this file */
   last_upload: string | null;
   /**
-   * Fixed (and saved) before the first upload from the file, from its device, inode and
-   * fingerprint: the object keys derive from it, so they stay the same when the file is renamed
-   * or read from a copytruncate copy.
+   * Fixed (and saved) before the first upload from the file, from its device, inode,
+   * fingerprint and a random nonce (another file may have all three later): the object keys
+   * derive from it, so they stay the same when the file is renamed or read from a copytruncate
+   * copy, and differ from any other file's.
    */
   file_id: string | null;
   /**

@@ -17,6 +17,7 @@ import {
   readCheckpointState,
   writeCheckpointState,
 } from "./checkpoint.ts";
+import { contentChunks, sameUpToShorter } from "./content.ts";
 import { type GzipMeasure, gunzipChunks, gzipKind, gzipPrefix, hasGzipName, measureGzip } from "./gzip.ts";
 import {
   checkFingerprint,
@@ -108,6 +109,15 @@ interface Copy {
   gzip: FileCheckpoint["gzip"];
 }
 
+/** A file not tracked, opened to tell whether it holds a tracked file's content. */
+interface Candidate {
+  info: FileInfo;
+  fd: number;
+  gzip: boolean;
+  /** its first bytes, uncompressed */
+  prefix: FilePrefix;
+}
+
 /** A log's live path, where losses are counted: the first name of its files. */
 function logOf(cp: FileCheckpoint): string {
   return join(dirname(cp.path), cp.base);
@@ -118,9 +128,15 @@ function isRotated(cp: FileCheckpoint): boolean {
   return cp.path !== logOf(cp);
 }
 
+/**
+ * A new file id: its identity and a random nonce. Its device, inode and first bytes alone may be
+ * another file's later: compressing a rotation frees an inode that the next new file is given,
+ * and tracking events often start with the same kilobyte; the same id would overwrite its objects.
+ */
 function fileIdOf(cp: FileCheckpoint): string {
   const replaced = cp.replaced_id ? `:${cp.replaced_id}` : "";
-  return sha256Hex(`${cp.dev}:${cp.ino}:${cp.fingerprint}:${cp.fingerprint_length}${replaced}`).slice(0, 12);
+  const identity = `${cp.dev}:${cp.ino}:${cp.fingerprint}:${cp.fingerprint_length}${replaced}`;
+  return sha256Hex(`${identity}:${crypto.randomUUID()}`).slice(0, 12);
 }
 
 /** The bytes of the open file just before `offset`, as many as a tail holds. */
@@ -367,7 +383,8 @@ export class FileFollower {
     // Under its first name, other first bytes are a truncation (checkContent); under a rotated
     // name (or compressed), the file was deleted and its inode given to a new one (copytruncate
     // removing the oldest copy first, savelog).
-    const reused = !prefix.matches(t.cp) && (isRotated(t.cp) || found.path !== t.cp.path || !!t.cp.gzip);
+    const reused =
+      !this.stillHolds(t, prefix, fd, info) && (isRotated(t.cp) || found.path !== t.cp.path || !!t.cp.gzip);
     if (t.cp.fingerprint_length > 0 && reused) {
       closeSync(fd);
       log.info(`${found.path} is a new file on the inode of ${t.cp.path}, which was deleted`, {
@@ -380,6 +397,17 @@ export class FileFollower {
     if (found.path !== t.cp.path) this.moved(t, found.path);
     t.fd = fd;
     if (t.cp.gzip) t.checkedSize = info.size;
+  }
+
+  /**
+   * Whether the file on `t`'s inode still holds what was shipped of `t`: its first bytes, and
+   * (plain) the bytes before the offset. A new file given a freed inode may start alike.
+   */
+  private stillHolds(t: FollowedFile, prefix: FilePrefix, fd: number, info: FileInfo): boolean {
+    if (!prefix.matches(t.cp)) return false;
+    if (t.cp.gzip) return true;
+    const offset = t.cp.offset;
+    return info.size >= offset && this.sameBefore(t, offset, () => plainBefore(fd, offset));
   }
 
   /** A file not found by its inode: finished from its copy (plain or compressed), else gone. */
@@ -669,6 +697,37 @@ export class FileFollower {
     return Buffer.from(readPrefix(t.fd, length)).equals(prefix.bytes);
   }
 
+  /**
+   * Whether `file` (not tracked itself) holds the content of a tracked file, whole or being
+   * made: copytruncate's copy, or a tracked file compressed. Starting with the same bytes is not
+   * enough (DESIGN §8): tracking events start with long `context` fields, so a new file often
+   * starts like an earlier one.
+   */
+  private async holdsTrackedContent(file: Candidate): Promise<boolean> {
+    for (const t of this.files) if (await this.holdsContentOf(file, t)) return true;
+    return false;
+  }
+
+  private async holdsContentOf(file: Candidate, t: FollowedFile): Promise<boolean> {
+    if (!this.startsLike(file.prefix, t)) return false;
+    // `t` is open under the name it was rotated to: a file under its first name is the one
+    // created after the rotation (copies and compressed files get rotated names).
+    if (t.fd !== null && !t.gone && isRotated(t.cp) && realPath(file.info.path) === logOf(t.cp)) return false;
+    // Its bytes at hand (open, and checked this pass to hold what was read): byte for byte.
+    if (t.fd !== null && t.checkedSize >= 0) {
+      return sameUpToShorter(contentChunks(t.fd, !!t.cp.gzip), contentChunks(file.fd, file.gzip));
+    }
+    // Else what its checkpoint keeps of it: the bytes before its offset, once the file holds as
+    // many (a copy still being made holds fewer: its first bytes decide until it is made).
+    const offset = t.cp.offset;
+    if (!file.gzip) {
+      return file.info.size < offset || this.sameBefore(t, offset, () => plainBefore(file.fd, offset));
+    }
+    const measured = await this.measureGzip(file.fd, file.info, offset);
+    if (!measured.complete || measured.content < offset) return true;
+    return this.sameBefore(t, offset, () => measured.before);
+  }
+
   private isTracked(file: { dev: string; ino: string }): boolean {
     return this.files.some((t) => !t.inodeTaken && sameFile(t.cp, file));
   }
@@ -769,7 +828,7 @@ export class FileFollower {
     const info = fstatFile(fd, path);
     const kind = hasGzipName(path) ? gzipKind(fd) : "plain";
     const prefix = kind === "gzip" ? await gzipPrefix(fd) : FilePrefix.of(fd);
-    const isCopy = this.files.some((t) => this.startsLike(prefix, t));
+    const isCopy = await this.holdsTrackedContent({ info, fd, gzip: kind === "gzip", prefix });
     const empty = base !== null && (kind === "empty" || (kind === "plain" && info.size === 0));
     if (this.isTracked(info) || isCopy || empty || kind === "empty") {
       closeSync(fd);
@@ -860,6 +919,11 @@ export class FileFollower {
       if (check.longer) {
         Object.assign(t.cp, check.longer);
         this.dirty = true;
+      }
+      // Read on from a checkpoint: the bytes before it (just checked) join the window, so that
+      // the next commit keeps a tail even when it falls within TAIL_BYTES of this one.
+      if (position > 0 && !t.window.before(position)) {
+        t.window.push(plainBefore(fd, position), position - tailLength(position));
       }
       t.window.push(this.buffer.subarray(0, n), position);
       for (const line of t.splitter.split(this.buffer.subarray(0, n))) {
