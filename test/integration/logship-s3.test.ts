@@ -3,7 +3,16 @@
 // outage in --follow while the log grows, and --once against an S3 that refuses everything. The
 // day partitions go to the loopback Glue of test/support, which stands in for AWS.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -17,7 +26,14 @@ import { createLogSink } from "../../src/logship/upload.ts";
 import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
-import { asBytes, dockerWrapped, fixtureEvents, prefixed, writerEvent } from "../support/log-writer.ts";
+import {
+  asBytes,
+  dockerWrapped,
+  fixtureEvents,
+  prefixed,
+  rotateLog,
+  writerEvent,
+} from "../support/log-writer.ts";
 import { type FaultHook, type S3Proxy, startS3Proxy } from "../support/s3-proxy.ts";
 
 const skip = skipWithoutTestEnv();
@@ -196,6 +212,21 @@ function expectExactlyOnce(objects: StoredObject[], written: number): void {
   expect(seqs).toEqual(Array.from({ length: written }, (_, i) => i + 1));
 }
 
+/** Fixture lines `from` to `to` (1-based, as `sed -n from,top` prints them). */
+const fixtureLines = (from: number, to: number) => fixtureEvents().slice(from - 1, to);
+
+/** Each of `written` (real events, which share no sequence number) in exactly one object line. */
+function expectEachLineOnce(objects: StoredObject[], written: string[]): void {
+  const all = fixtureEvents().map(asBytes);
+  const count = new Map<number, number>(written.map((line) => [all.indexOf(asBytes(line)) + 1, 0]));
+  for (const line of objects.flatMap((o) => o.lines)) {
+    const number = all.indexOf(line) + 1;
+    count.set(number, (count.get(number) ?? 0) + 1);
+  }
+  // fixture line number → times shipped, when not once (0: a line that is no fixture event)
+  expect(Object.fromEntries([...count].filter(([, n]) => n !== 1))).toEqual({});
+}
+
 describe.skipIf(skip)("log-ship to S3", () => {
   test("real events in every format land byte-identical, under the keys and partitions of DESIGN §8", async () => {
     const setup = s3Setup({ logs: 'max_file_size = "64K"' });
@@ -316,6 +347,58 @@ describe.skipIf(skip)("log-ship to S3", () => {
     expect((await running).ok).toBe(true);
     expectExactlyOnce(await stored(setup), written);
   }, 60_000);
+
+  test("a new live file whose first 1,024 bytes equal the rotated one's (real events, lines 1 and 75): shipped, once", async () => {
+    // The operator's trial, with the executable: sed -n 1,10p, mv to .1, sed -n 75,81p, sed -n 11,20p >>.
+    const setup = s3Setup();
+    const uploaded = async () => {
+      const result = await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env: cliEnv });
+      expect(result.code).toBe(0);
+      expect(result.stderr).not.toContain("warn");
+      return Number(/uploaded (\d+) events/.exec(result.stderr)?.[1]);
+    };
+    writeFileSync(setup.file, text(fixtureLines(1, 10)));
+    expect(await uploaded()).toBe(10);
+    renameSync(setup.file, `${setup.file}.1`);
+    writeFileSync(setup.file, text(fixtureLines(75, 81)));
+    expect(await uploaded()).toBe(7);
+    appendFileSync(setup.file, text(fixtureLines(11, 20)));
+    expect(await uploaded()).toBe(10);
+    rmSync(`${setup.file}.1`);
+    expect(await uploaded()).toBe(0);
+    expectEachLineOnce(await stored(setup), [...fixtureLines(1, 20), ...fixtureLines(75, 81)]);
+  }, 60_000);
+
+  test("delaycompress, rotate 7, new files starting like earlier ones, --once between writes: every event once", async () => {
+    const setup = s3Setup();
+    // Each file starts like one before it that is still on disk, plain or compressed by then.
+    const files = [
+      [1, 10],
+      [75, 81, 11, 14],
+      [29, 29, 15, 20],
+      [30, 30, 21, 28],
+      [31, 33, 37, 47],
+      [36, 36, 48, 65],
+      [66, 74, 34, 35],
+    ].map(([a, b, c, d]) => [...fixtureLines(a!, b ?? a!), ...(c ? fixtureLines(c, d!) : [])]);
+    expect(files.flat().sort()).toEqual([...fixtureEvents()].sort());
+    for (const [i, lines] of files.entries()) {
+      if (i > 0) expect(rotateLog(setup.file, "delaycompress", 7, i).destroyed).toEqual([]);
+      const half = Math.ceil(lines.length / 2);
+      for (const part of [lines.slice(0, half), lines.slice(half)]) {
+        appendFileSync(setup.file, text(part));
+        // Written a while before the run, as between two cron runs: a rotated file no run
+        // shipped is then older than the last run, never read again.
+        const past = new Date(Date.now() - 3600_000);
+        utimesSync(setup.file, past, past);
+        const result = await runPanorama(["--config", setup.configFile, "log-ship", "--once"], {
+          env: cliEnv,
+        });
+        expect(result.code).toBe(0);
+      }
+    }
+    expectEachLineOnce(await stored(setup), fixtureEvents());
+  }, 120_000);
 
   test("--once with S3 refusing: exit 1 with the reason, nothing committed; the next run ships all once", async () => {
     const setup = s3Setup({ logs: 'max_file_size = "4K"' });
