@@ -1,7 +1,8 @@
-// The one signed fetch every AWS call goes through: SigV4 by aws4fetch, a timeout per attempt,
-// retries on what is worth retrying (network errors, 5xx, 429, throttling) with capped exponential
-// backoff and full jitter, and AWS error bodies (S3 XML, JSON 1.1) turned into an AwsError whose
-// message names the operation, the resource and what to do.
+// The one signed fetch every AWS call goes through: SigV4 by aws4fetch, a limit on silence per
+// attempt (nothing sent, no answer, or the answer stopped), retries on what is worth retrying
+// (network errors, 5xx, 429, throttling; a timeout only once) with capped exponential backoff and
+// full jitter, each said as a warning, and AWS error bodies (S3 XML, JSON 1.1) turned into an
+// AwsError whose message names the operation, the resource and what to do.
 import { AwsV4Signer } from "aws4fetch";
 import type { Config } from "../config/types.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
@@ -34,6 +35,8 @@ export interface AwsRequest {
 export interface RetryOptions {
   /** attempts in all, the first included */
   attempts?: number;
+  /** of those, how many may end in a timeout: an endpoint that stays silent is not waited for 6 times */
+  timeoutAttempts?: number;
   baseMs?: number;
   maxMs?: number;
 }
@@ -42,8 +45,29 @@ export interface AwsClientOptions {
   fetch?: typeof fetch;
   credentials?: CredentialProvider;
   retry?: RetryOptions;
-  /** per attempt, until the whole answer is read */
+  /**
+   * Per attempt, the longest silence: no byte of the request body taken for sending, no answer's
+   * headers after the request went out, no byte of the answer's body. A body is sent as a stream,
+   * so an upload of any size is bounded by its progress, not by a flat limit.
+   */
   timeoutMs?: number;
+}
+
+// 30 s of silence is ten times the slowest answer Glue, Athena, STS or S3 gives our calls (after an
+// upload's last byte too; botocore waits 60 s), and 2 timeouts in a row say the endpoint is silent:
+// a call to a black-holed endpoint gives up after about a minute, not after 6 × 120 s.
+const TIMEOUT_MS = 30_000;
+const TIMEOUT_ATTEMPTS = 2;
+
+/**
+ * For tests only: the silence limit of clients given none (a CLI test's endpoint that never
+ * answers would otherwise take a minute per call).
+ */
+const TEST_TIMEOUT_ENV = "PANORAMA_TEST_AWS_TIMEOUT_MS";
+
+function defaultTimeoutMs(): number {
+  const value = Number(process.env[TEST_TIMEOUT_ENV]);
+  return Number.isInteger(value) && value > 0 ? value : TIMEOUT_MS;
 }
 
 const HINTS: Record<string, string> = {
@@ -65,7 +89,8 @@ const HINTS: Record<string, string> = {
   KMS_AccessDeniedException: "allow kms:GenerateDataKey on datalake.kms_key_arn (see `panorama iam-policy`)",
   NetworkError:
     "check the network path to that address (proxy, firewall, DNS), datalake.region, and the endpoint setting if it is a custom one",
-  Timeout: "AWS did not answer in time: check the network, then run again",
+  Timeout:
+    "nothing answered in time: check the network path to that address (proxy, firewall, load balancer) and the endpoint setting if it is a custom one, then run again",
 };
 
 /** An AWS call that failed for good: its status and code, the operation and what it acted on. */
@@ -177,6 +202,7 @@ export class AwsClient {
   readonly credentials: CredentialProvider;
   private readonly fetchImpl: typeof fetch;
   private readonly attempts: number;
+  private readonly timeoutAttempts: number;
   private readonly baseMs: number;
   private readonly maxMs: number;
   private readonly timeoutMs: number;
@@ -190,9 +216,10 @@ export class AwsClient {
     this.fetchImpl = options.fetch ?? fetch;
     this.credentials = options.credentials ?? credentialChain(config);
     this.attempts = Math.max(1, options.retry?.attempts ?? 6);
+    this.timeoutAttempts = Math.max(1, options.retry?.timeoutAttempts ?? TIMEOUT_ATTEMPTS);
     this.baseMs = options.retry?.baseMs ?? 250;
     this.maxMs = options.retry?.maxMs ?? 10_000;
-    this.timeoutMs = options.timeoutMs ?? 120_000;
+    this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs();
     const { glue_endpoint, athena_endpoint, region } = config.datalake;
     this.endpoints = {
       glue: glue_endpoint.replace(/\/+$/, "") || `https://glue.${region}.amazonaws.com`,
@@ -202,10 +229,12 @@ export class AwsClient {
 
   /** Sends `req`, retrying what may succeed later; a final non-2xx answer is thrown as AwsError. */
   async request(req: AwsRequest): Promise<Response> {
+    let timeouts = 0;
     for (let attempt = 1; ; attempt++) {
       let error: AwsError;
+      const silence = new Silence(this.timeoutMs);
       try {
-        const res = await this.attempt(req);
+        const res = await this.attempt(req, silence);
         if (res.ok) {
           // attempt() read the body into memory: the clone reads no second time from the network.
           const text = req.errorIn200Body ? await res.clone().text() : "";
@@ -216,23 +245,30 @@ export class AwsClient {
         }
       } catch (thrown) {
         if (thrown instanceof PanoramaError) throw thrown;
-        error = networkError(thrown, req, this.timeoutMs);
+        error = networkError(thrown, req, silence);
+      } finally {
+        silence.stop();
       }
-      if (!retryable(error) || attempt >= this.attempts) throw error;
-      await req.beforeRetry?.(error);
+      if (error.code === "Timeout") timeouts++;
+      if (!retryable(error) || attempt >= this.attempts || timeouts >= this.timeoutAttempts) throw error;
       const delay = Math.random() * Math.min(this.maxMs, this.baseMs * 2 ** (attempt - 1));
-      log.debug("retrying AWS request", {
-        operation: req.operation,
-        resource: req.resource,
-        code: error.code,
-        attempt,
-        delay_ms: Math.round(delay),
-      });
+      const what = `${error.code}${error.status > 0 ? ` (HTTP ${error.status})` : ""}`;
+      const detail = error.detail ? `: ${error.detail}` : "";
+      log.warn(
+        `${req.operation} ${req.resource} failed: ${what}${detail}; retrying (attempt ${attempt + 1})`,
+        {
+          operation: req.operation,
+          code: error.code,
+          attempt,
+          delay_ms: Math.round(delay),
+        },
+      );
+      await req.beforeRetry?.(error);
       await Bun.sleep(delay);
     }
   }
 
-  private async attempt(req: AwsRequest): Promise<Response> {
+  private async attempt(req: AwsRequest, silence: Silence): Promise<Response> {
     const credentials = await this.credentials.get();
     const signer = new AwsV4Signer({
       method: req.method,
@@ -248,23 +284,30 @@ export class AwsClient {
       cache: this.signingKeys,
     });
     const signed = await signer.sign();
-    const signal = AbortSignal.timeout(this.timeoutMs);
-    // A Blob (a file's slice) goes as a stream of its own for each attempt, its length said: over
+    silence.restart();
+    // Bytes (a file's slice, a log batch) go as a stream of their own for each attempt, its length
+    // said: each chunk fetch takes is progress, so a stalled upload is told from a slow one. Over
     // TLS, Bun's fetch reads a Blob body whole into memory before it sends it (a test script
     // sending 16 parts of 8 MiB at once peaked at 180 MB; streamed, 41 MB), where over plain
     // HTTP it sends it from the file. With the length given, the request is not chunked.
-    const blob = req.body instanceof Blob ? req.body : null;
+    const blob =
+      req.body instanceof Blob ? req.body : req.body instanceof Uint8Array ? new Blob([req.body]) : null;
     if (blob) signed.headers.set("content-length", String(blob.size));
     const res = await this.fetchImpl(signed.url, {
       method: req.method,
       headers: signed.headers,
-      body: blob ? blob.stream() : (req.body ?? null),
-      signal,
+      body: blob ? silence.watch(blob) : (req.body ?? null),
+      signal: silence.signal,
       ...(blob ? { duplex: "half" } : {}),
     });
-    if (!res.ok || req.method === "HEAD") return res;
-    // Read the whole answer inside the attempt: a connection that drops mid-body is retried too.
-    const body = await res.arrayBuffer();
+    if (req.method === "HEAD") return res;
+    // Read the whole answer inside the attempt: a connection that drops or stalls mid-body is
+    // retried too. An error's body that cannot be read leaves its status to speak.
+    silence.answered();
+    const body = await readAll(res, silence).catch((error: unknown) => {
+      if (res.ok) throw error;
+      return new Uint8Array();
+    });
     return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
   }
 
@@ -284,17 +327,110 @@ export class AwsClient {
   }
 }
 
-function networkError(thrown: unknown, req: AwsRequest, timeoutMs: number): AwsError {
+/** A body goes out in pieces this large, each taken by fetch a sign of progress. */
+const PIECE_BYTES = 64 * 1024;
+
+/**
+ * An attempt's limit on silence: its signal aborts when nothing moved for `ms`, whether the
+ * request body was being sent, the answer awaited, or its body read.
+ */
+class Silence {
+  private readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** what was waited for when the limit struck, for the message */
+  phase: "sending" | "waiting" | "reading" = "waiting";
+
+  constructor(readonly ms: number) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get timedOut(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /** Something moved: the limit starts again. */
+  restart(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () => this.controller.abort(new DOMException(`silent for ${this.ms} ms`, "TimeoutError")),
+      this.ms,
+    );
+  }
+
+  /**
+   * `blob` as a stream handed out in pieces of 64 KiB (a file's chunks are 512 KiB, a byte body's
+   * 2 MiB): each piece fetch takes is progress, so even a slow link moves within the limit.
+   */
+  watch(blob: Blob): ReadableStream<Uint8Array> {
+    const reader = blob.stream().getReader();
+    let chunk = new Uint8Array();
+    let taken = 0;
+    this.phase = blob.size > 0 ? "sending" : "waiting";
+    return new ReadableStream({
+      pull: async (controller) => {
+        if (chunk.length === 0) {
+          const { done, value } = await reader.read();
+          if (done) {
+            controller.close();
+            return;
+          }
+          chunk = value;
+        }
+        const piece = chunk.subarray(0, PIECE_BYTES);
+        chunk = chunk.subarray(PIECE_BYTES);
+        taken += piece.length;
+        if (taken >= blob.size) this.phase = "waiting";
+        this.restart();
+        controller.enqueue(piece);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+  }
+
+  /** The answer's headers came: from now on its body is read. */
+  answered(): void {
+    this.phase = "reading";
+    this.restart();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** The answer's body, each chunk counted as progress. */
+async function readAll(res: Response, silence: Silence): Promise<Uint8Array> {
+  if (!res.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    silence.restart();
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+const SILENT: Record<Silence["phase"], string> = {
+  sending: "the request body stopped going out",
+  waiting: "no answer",
+  reading: "the answer stopped coming",
+};
+
+function networkError(thrown: unknown, req: AwsRequest, silence: Silence): AwsError {
   // The URL's origin says which endpoint could not be reached; never its query (signatures).
   const origin = new URL(req.url).origin;
   const name = thrown instanceof Error ? thrown.name : "";
-  if (name === "TimeoutError" || name === "AbortError") {
+  if (silence.timedOut || name === "TimeoutError" || name === "AbortError") {
     return new AwsError(
       "Timeout",
       0,
       req.operation,
       req.resource,
-      `no complete answer within ${timeoutMs / 1000} s (${origin})`,
+      `${SILENT[silence.phase]} for ${silence.ms / 1000} s (${origin})`,
     );
   }
   // The system's code (ECONNREFUSED, ENOTFOUND) says it all; Bun adds a question to it.
