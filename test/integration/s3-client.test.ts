@@ -1,17 +1,19 @@
 // The AWS client and the S3 calls against the real s3rver, behind the SigV4 and Content-MD5
 // verifying proxy (test/support/s3-proxy.ts), which also injects the faults.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AwsClient, AwsError } from "../../src/aws/client.ts";
 import { encodeKey, MIB, multipartEtag, S3Client } from "../../src/aws/s3.ts";
+import { log } from "../../src/log.ts";
 import { OWN_START } from "../../src/state/process-identity.ts";
 import { makeCertificate } from "../support/certificate.ts";
 import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { writeS3Config } from "../support/s3-config.ts";
 import { type RecordedRequest, type S3Proxy, startS3Proxy } from "../support/s3-proxy.ts";
+import { startSilentServer } from "../support/silent-server.ts";
 
 const skip = skipWithoutTestEnv();
 const credentials = { accessKeyId: "AKIACLIENTTEST000001", secretAccessKey: "client-test-secret-0123456789" };
@@ -605,6 +607,138 @@ describe("AWS JSON 1.1 calls", () => {
       expect((error as AwsError).message).toBe(
         "GetTable table d.missing failed: EntityNotFoundException (HTTP 400): Table missing not found",
       );
+    } finally {
+      server.stop(true);
+    }
+  });
+});
+
+describe("AWS endpoints that fall silent", () => {
+  /** A client of S3 and Glue at `endpoint`, with a limit on silence of `timeoutMs`. */
+  async function silentClient(
+    endpoint: string,
+    timeoutMs: number,
+  ): Promise<{ client: AwsClient; s3: S3Client }> {
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const text = `mode = "CUSTOM"\nlms_host = "x"\nstate_dir = "${join(work, "silent")}"\n[datalake]\ntarget = "s3"\nbucket = "silent-bucket"\nregion = "eu-west-3"\nendpoint = "${endpoint}"\nglue_endpoint = "${endpoint}"\n[aws]\naccess_key_id = "AKIASILENTTEST"\nsecret_access_key = "silent-secret"\n`;
+    const { config } = parseConfig(text, join(work, "silent.toml"), {});
+    const client = new AwsClient(config, { retry: { attempts: 6, baseMs: 10, maxMs: 20 }, timeoutMs });
+    return { client, s3: new S3Client(client, config) };
+  }
+
+  async function failure(call: Promise<unknown>): Promise<{ error: AwsError; ms: number }> {
+    const started = Date.now();
+    const error = await call.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AwsError);
+    return { error: error as AwsError, ms: Date.now() - started };
+  }
+
+  test("a Glue endpoint that accepts and never answers: a Timeout naming it after two attempts of the limit, not six, the retry a warning", async () => {
+    const server = await startSilentServer("silent");
+    const warn = spyOn(log, "warn");
+    try {
+      const { client } = await silentClient(server.url, 300);
+      const { error, ms } = await failure(
+        client.json("glue", "AWSGlue.GetTable", { DatabaseName: "d", Name: "t" }, "table d.t"),
+      );
+      expect(error).toMatchObject({ code: "Timeout", operation: "GetTable", unreachable: true });
+      expect(error.message).toBe(
+        `GetTable table d.t failed: Timeout: no answer for 0.3 s (${server.url}); nothing answered in time: check the network path to that address (proxy, firewall, load balancer) and the endpoint setting if it is a custom one, then run again`,
+      );
+      expect(server.connections).toBe(2);
+      expect(ms).toBeGreaterThanOrEqual(600);
+      expect(ms).toBeLessThan(3_000);
+      expect(warn.mock.calls.map((c) => c[0])).toEqual([
+        `GetTable table d.t failed: Timeout: no answer for 0.3 s (${server.url}); retrying (attempt 2)`,
+      ]);
+    } finally {
+      warn.mockRestore();
+      await server.stop();
+    }
+  });
+
+  test("an S3 request without a body to an endpoint that never answers: a Timeout after two attempts", async () => {
+    const server = await startSilentServer("silent");
+    try {
+      const { s3: client } = await silentClient(server.url, 300);
+      const { error, ms } = await failure(client.headObject("silent-bucket", "a/b.csv"));
+      expect(error).toMatchObject({ code: "Timeout", operation: "HeadObject" });
+      expect(error.detail).toBe(`no answer for 0.3 s (${server.url})`);
+      expect(server.connections).toBe(2);
+      expect(ms).toBeLessThan(3_000);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("an answer whose headers come and whose body stalls: a Timeout saying the answer stopped", async () => {
+    const server = await startSilentServer("headers");
+    try {
+      const { client } = await silentClient(server.url, 300);
+      const { error, ms } = await failure(
+        client.json("glue", "AWSGlue.GetDatabase", { Name: "d" }, "database d"),
+      );
+      expect(error).toMatchObject({ code: "Timeout", operation: "GetDatabase" });
+      expect(error.detail).toBe(`the answer stopped coming for 0.3 s (${server.url})`);
+      expect(server.connections).toBe(2);
+      expect(ms).toBeLessThan(3_000);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("an upload the endpoint stops taking: a Timeout while the body goes out", async () => {
+    const server = await startSilentServer("silent");
+    const path = join(work, "silent-upload.bin");
+    // More than the kernel's buffers on both ends of a loopback connection take in.
+    writeFileSync(path, new Uint8Array(32 * MIB));
+    try {
+      const { s3: client } = await silentClient(server.url, 300);
+      const { error, ms } = await failure(client.putFile("silent-bucket", "a/big.csv", path, 15 * MIB));
+      expect(error).toMatchObject({ code: "Timeout", operation: "PutObject" });
+      expect(error.detail).toBe(`the request body stopped going out for 0.3 s (${server.url})`);
+      expect(ms).toBeLessThan(5_000);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("an upload that is slow but keeps moving is not cut: the limit is on silence, not on the whole upload", async () => {
+    const server = await startSilentServer("slow", 100);
+    const path = join(work, "slow-upload.bin");
+    writeFileSync(path, randomBytes(12 * MIB));
+    try {
+      const { s3: client } = await silentClient(server.url, 1_000);
+      const started = Date.now();
+      await client.putFile("silent-bucket", "a/slow.csv", path, 12 * MIB);
+      // Longer than two attempts' limits, in one attempt.
+      expect(Date.now() - started).toBeGreaterThan(2_000);
+      expect(server.connections).toBe(1);
+    } finally {
+      await server.stop();
+    }
+  }, 30_000);
+
+  test("a 503 is tried the full six times where a timeout is tried twice", async () => {
+    let requests = 0;
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch() {
+        requests++;
+        return new Response("", { status: 503 });
+      },
+    });
+    try {
+      const { client } = await silentClient(`http://127.0.0.1:${server.port}`, 300);
+      const { error } = await failure(
+        client.json("glue", "AWSGlue.GetDatabase", { Name: "d" }, "database d"),
+      );
+      expect(error).toMatchObject({ code: "ServiceUnavailable", status: 503 });
+      expect(requests).toBe(6);
     } finally {
       server.stop(true);
     }
