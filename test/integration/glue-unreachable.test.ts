@@ -1,7 +1,8 @@
 // Partition registration when Glue cannot be reached (DESIGN: one cause, one error): `run` and
-// `log-ship --once` against a Glue endpoint that refuses connections say so once, keep every
-// partition pending, and a later run with Glue back registers them. The S3 stand-in of the test
-// environment holds the data; the loopback Glue of test/support stands in for AWS once it is back.
+// `log-ship --once` against a Glue endpoint that refuses connections, or accepts them and never
+// answers, say so once, keep every partition pending, and a later run with Glue back registers
+// them. The S3 stand-in of the test environment holds the data; the loopback Glue of test/support
+// stands in for AWS once it is back.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import { skipWithoutTestEnv, type TestEnv, testEnv } from "../support/env.ts";
 import { fixtureEvents, openEdxTime } from "../support/log-writer.ts";
 import { testConnection } from "../support/mysql.ts";
 import { writeS3Config } from "../support/s3-config.ts";
+import { startSilentServer } from "../support/silent-server.ts";
 
 const skip = skipWithoutTestEnv();
 const cliEnv = cleanEnv();
@@ -214,6 +216,38 @@ describe.skipIf(skip)("Glue unreachable", () => {
       closing.stop(true);
     }
   }, 120_000);
+
+  test("run: a Glue that accepts connections and never answers ends in bounded time, one error naming the endpoint, the data stored and every partition pending", async () => {
+    // A black-holed proxy or a hung load balancer: connections are accepted, nothing is answered.
+    const silent = await startSilentServer("silent");
+    try {
+      const prefix = uniquePrefix("silent");
+      const setup = config(prefix, silent.url);
+      const started = Date.now();
+      // The test knob shortens the 30 s limit on silence to 1 s; killed at 60 s if it still hangs.
+      const failed = await runPanorama(["--config", setup.file, "run"], {
+        env: { ...cliEnv, PANORAMA_TEST_AWS_TIMEOUT_MS: "1000" },
+        timeoutMs: 60_000,
+      });
+      expect(failed.code).toBe(1);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(messages(failed.stderr, "error")).toEqual([
+        `partitions not registered: Glue cannot be reached: Timeout: no answer for 1 s (${silent.url}); check datalake.glue_endpoint (when empty, the AWS endpoint of datalake.region) and the network path to that address (proxy, firewall, DNS)`,
+      ]);
+      // Each retry is said, above debug level: the comparison's GetTable, then the registration's call.
+      const retries = messages(failed.stderr, "warn").filter((m) => m.includes("; retrying"));
+      expect(retries).toHaveLength(2);
+      expect(retries[0]).toBe(
+        `GetTable table panorama.${prefix}_raw_gu_a failed: Timeout: no answer for 1 s (${silent.url}); retrying (attempt 2)`,
+      );
+      // Two attempts for the comparison before anything is written, two for the registration,
+      // which stops there: no table waits through the limit again.
+      expect(silent.connections).toBe(4);
+      expect(await pendingByTable(setup.file)).toEqual({ gu_a: COURSES, gu_b: COURSES, gu_c: COURSES });
+    } finally {
+      await silent.stop();
+    }
+  }, 90_000);
 
   test("log-ship --once: one error for all its day partitions, each kept pending; the next log-ship registers them", async () => {
     const prefix = uniquePrefix("logs");

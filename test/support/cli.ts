@@ -12,7 +12,13 @@ export interface CliResult {
 
 export async function runPanorama(
   args: string[],
-  options: { env?: Record<string, string | undefined>; cwd?: string; stdin?: string } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    cwd?: string;
+    stdin?: string;
+    /** killed (SIGKILL) after this long: a test of a bounded run fails instead of hanging */
+    timeoutMs?: number;
+  } = {},
 ): Promise<CliResult> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...options.env })) {
@@ -24,6 +30,7 @@ export async function runPanorama(
     stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
     stdout: "pipe",
     stderr: "pipe",
+    ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs, killSignal: "SIGKILL" }),
   });
   const [stdout, stderr, code] = await Promise.all([
     new Response(child.stdout).text(),
