@@ -4,7 +4,7 @@
 
 import { Glue } from "./aws/glue.ts";
 import { tablesToHoldBack } from "./catalog/preflight.ts";
-import { registerAfterUpload, registersPartitions } from "./catalog/register.ts";
+import { GlueReach, registerAfterUpload, registersPartitions } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
 import { pruneUnproduced, unproducedKeys } from "./datalake/prune.ts";
 import { S3Target } from "./datalake/s3-target.ts";
@@ -65,13 +65,14 @@ async function heldBack(
   selected: TableConfig[],
   spooled: ManifestEntry[],
   target: Target,
+  reach?: GlueReach,
 ): Promise<Map<string, string>> {
   const glue = registersPartitions(config) ? glueOf(config, target) : undefined;
   // The tables to extract and those with files in the spool: everything about to be written.
   const tables = config.tables.filter(
     (t) => selected.some((s) => s.name === t.name) || spooled.some((e) => e.table === t.name),
   );
-  const misaligned = await tablesToHoldBack(config, tables, glue);
+  const misaligned = await tablesToHoldBack(config, tables, glue, reach);
   const reasons = new Map<string, string>();
   for (const [table, error] of misaligned) {
     reasons.set(table, `${error.message}; nothing is written under it until it is fixed (${error.hint})`);
@@ -123,12 +124,15 @@ export async function uploadSpool(
     log.info("the spool is empty: nothing to upload");
     return { ok: true };
   }
-  const held = checked ?? (await heldBack(config, [], spooled, target));
+  const reach = new GlueReach();
+  const held = checked ?? (await heldBack(config, [], spooled, target, reach));
   const entries = withoutHeldBack(spooled, held);
   const uploader = new Uploader(config, target, { dryRun });
   await storeAll(uploader, entries);
   await reportUploads(uploader, spool);
-  const catalogued = dryRun || (await registerAfterUpload(config, uploader.done, glueOf(config, target)));
+  const catalogued =
+    dryRun ||
+    (await registerAfterUpload(config, uploader.done, glueOf(config, target), config.tables, reach));
   return { ok: uploader.failure === null && catalogued && held.size === 0 };
 }
 
@@ -145,7 +149,9 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   report.watch(uploader);
   const started = new Date();
   const spooled = await listSpool(spool);
-  const held = await heldBack(config, tables, spooled, target);
+  // Glue found silent before the writing is not waited for again at the registration.
+  const reach = new GlueReach();
+  const held = await heldBack(config, tables, spooled, target, reach);
   const leftovers = withoutHeldBack(spooled, held);
   if (leftovers.length > 0)
     log.info(`uploading ${leftovers.length} file(s) left in the spool by an earlier run`);
@@ -194,7 +200,7 @@ export async function runJob(config: Config, tables: TableConfig[], full: boolea
   }
   if (config.datalake.target === "local") log.info("local datalake: there is no catalog to update");
   // --tables: the other tables' pending partitions wait for a run of theirs.
-  const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target), tables);
+  const catalogued = await registerAfterUpload(config, uploader.done, glueOf(config, target), tables, reach);
   const tablesOk = report.finish(summaries, catalogued && pruned);
   return {
     ok: tablesOk && uploader.failure === null && catalogued && pruned,

@@ -3,12 +3,13 @@
 // table whose columns do not line up would be read into the wrong columns. `run` and `upload`
 // hold such tables back; `doctor` and `catalog` report the same comparison.
 import type { Connection } from "mysql2";
-import type { Glue } from "../aws/glue.ts";
+import { type Glue, GlueError } from "../aws/glue.ts";
 import type { Config, FieldDef, TableConfig } from "../config/types.ts";
 import { messageOf } from "../errors.ts";
 import { close, connect, tableColumns } from "../extract/mysql.ts";
 import { log } from "../log.ts";
 import { fieldsOf, tableCatalog } from "./model.ts";
+import { type GlueReach, glueUnreachable } from "./register.ts";
 import { TableMismatchError, tableChange } from "./tables.ts";
 
 export interface RawTableComparison {
@@ -77,12 +78,22 @@ export async function tablesToHoldBack(
   config: Config,
   tables: TableConfig[],
   glue: Glue | undefined,
+  reach?: GlueReach,
 ): Promise<Map<string, TableMismatchError>> {
   if (!glue || tables.length === 0) return new Map();
   try {
     const { misaligned } = await compareRawTables(config, tables, glue);
     return misaligned;
   } catch (error) {
+    if (error instanceof GlueError && error.unreachable) {
+      // Said once for the run: its registration, after the uploads, does not wait for Glue again.
+      reach?.unreachable();
+      log.error(
+        `${glueUnreachable(error)}; the raw tables are compared with the layout, and the partitions registered, by the next run`,
+        { code: error.aws.code },
+      );
+      return new Map();
+    }
     log.warn(
       `could not compare the raw tables with the layout (the next run tries again): ${messageOf(error)}`,
     );

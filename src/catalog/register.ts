@@ -62,13 +62,14 @@ export async function registerAfterUpload(
   uploaded: Iterable<ManifestEntry>,
   glue?: Glue,
   tables: TableConfig[] = config.tables,
+  reach?: GlueReach,
 ): Promise<boolean> {
   const state = new PartitionState(config.state_dir, config.datalake.database);
   const written = partitionsOfUploads(config, uploaded);
   for (const [table, refs] of written) state.add(table, refs);
   if (!registersPartitions(config)) return true;
   const names = new Set([...tables.map((t) => t.datalake_table), ...written.keys()]);
-  return registerPending(config, state, [...names], glue);
+  return registerPending(config, state, [...names], glue, reach);
 }
 
 /**
@@ -80,6 +81,7 @@ export async function registerAfterUpload(
  */
 export class GlueReach {
   private failedAt: number | null = null;
+  private skipSaid = false;
 
   constructor(private readonly pauseMs = 10 * 60_000) {}
 
@@ -89,7 +91,20 @@ export class GlueReach {
 
   unreachable(): void {
     this.failedAt = Date.now();
+    this.skipSaid = false;
   }
+
+  /** Whether a registration kept pending is the first since the failure: that one is said. */
+  firstSkip(): boolean {
+    const first = !this.skipSaid;
+    this.skipSaid = true;
+    return first;
+  }
+}
+
+/** Glue gave no answer: what it was, and where to look. */
+export function glueUnreachable(error: GlueError): string {
+  return `Glue cannot be reached: ${error.aws.code}: ${error.aws.detail}; check datalake.glue_endpoint (when empty, the AWS endpoint of datalake.region) and the network path to that address (proxy, firewall, DNS)`;
 }
 
 /**
@@ -107,7 +122,10 @@ export async function registerPending(
   if (reach.paused) {
     const waiting = tables.filter((t) => state.pending(t).length > 0);
     if (waiting.length > 0) {
-      log.debug(`Glue could not be reached earlier: partitions of ${waiting.join(", ")} kept pending`);
+      // Said once after the failure; log-ship --follow registers after each upload.
+      const text = `Glue could not be reached earlier: the partitions of ${waiting.length} table(s) stay pending; the next run registers them: ${waiting.join(", ")}`;
+      if (reach.firstSkip()) log.info(text, { tables: waiting.length });
+      else log.debug(text);
     }
     return waiting.length === 0;
   }
@@ -190,10 +208,7 @@ function sayNoDatabase(error: GlueError, waiting: string[]): void {
 
 /** No table is to blame: the one error names the cause and what to check, then what waits. */
 function sayUnreachable(error: GlueError, waiting: string[]): void {
-  log.error(
-    `partitions not registered: Glue cannot be reached: ${error.aws.code}: ${error.aws.detail}; check datalake.glue_endpoint (when empty, the AWS endpoint of datalake.region) and the network path to that address (proxy, firewall, DNS)`,
-    { code: error.aws.code },
-  );
+  log.error(`partitions not registered: ${glueUnreachable(error)}`, { code: error.aws.code });
   log.info(
     `the partitions of ${waiting.length} table(s) stay pending; the next run registers them: ${waiting.join(", ")}`,
     { tables: waiting.length },

@@ -138,7 +138,7 @@ describe("credential chain", () => {
     const chain = credentialChain(configWith(""), {}, "http://127.0.0.1:9");
     const error = (await chain.get().catch((e: unknown) => e)) as CredentialsError;
     expect(error).toBeInstanceOf(CredentialsError);
-    expect(error.message).toContain("http://127.0.0.1:9 did not answer");
+    expect(error.message).toContain("none from the EC2 instance metadata service at http://127.0.0.1:9 (");
     expect(error.hint).toContain("attach an IAM role");
   });
 });
