@@ -329,6 +329,10 @@ export class AwsClient {
 
 /** A body goes out in pieces this large, each taken by fetch a sign of progress. */
 const PIECE_BYTES = 64 * 1024;
+/** At most what the kernel holds of a body after fetch took its last piece (tcp_wmem's maximum). */
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+/** The slowest uplink an LMS host is expected on (512 kbit/s): it drains 4 MiB in 64 s. */
+const SLOW_LINK_BYTES_PER_SECOND = 64 * 1024;
 
 /**
  * An attempt's limit on silence: its signal aborts when nothing moved for `ms`, whether the
@@ -340,7 +344,9 @@ class Silence {
   /** what was waited for when the limit struck, for the message */
   phase: "sending" | "waiting" | "reading" = "waiting";
 
-  constructor(readonly ms: number) {}
+  constructor(readonly ms: number) {
+    this.limitMs = ms;
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -350,12 +356,16 @@ class Silence {
     return this.controller.signal.aborted;
   }
 
+  /** the limit now running: longer right after a body was handed over (see watch()) */
+  limitMs: number;
+
   /** Something moved: the limit starts again. */
-  restart(): void {
+  restart(limitMs = this.ms): void {
+    this.limitMs = limitMs;
     clearTimeout(this.timer);
     this.timer = setTimeout(
-      () => this.controller.abort(new DOMException(`silent for ${this.ms} ms`, "TimeoutError")),
-      this.ms,
+      () => this.controller.abort(new DOMException(`silent for ${limitMs} ms`, "TimeoutError")),
+      limitMs,
     );
   }
 
@@ -381,8 +391,16 @@ class Silence {
         const piece = chunk.subarray(0, PIECE_BYTES);
         chunk = chunk.subarray(PIECE_BYTES);
         taken += piece.length;
-        if (taken >= blob.size) this.phase = "waiting";
-        this.restart();
+        if (taken >= blob.size) {
+          // The last piece is taken, not sent: the socket's buffers may still hold megabytes,
+          // which a slow link needs time to drain before S3 can answer.
+          this.phase = "waiting";
+          this.restart(
+            this.ms + (Math.min(blob.size, SOCKET_BUFFER_BYTES) / SLOW_LINK_BYTES_PER_SECOND) * 1000,
+          );
+        } else {
+          this.restart();
+        }
         controller.enqueue(piece);
       },
       cancel: (reason) => reader.cancel(reason),
@@ -430,7 +448,7 @@ function networkError(thrown: unknown, req: AwsRequest, silence: Silence): AwsEr
       0,
       req.operation,
       req.resource,
-      `${SILENT[silence.phase]} for ${silence.ms / 1000} s (${origin})`,
+      `${SILENT[silence.phase]} for ${Math.round(silence.limitMs / 100) / 10} s (${origin})`,
     );
   }
   // The system's code (ECONNREFUSED, ENOTFOUND) says it all; Bun adds a question to it.
