@@ -1,5 +1,5 @@
 // The one signed fetch every AWS call goes through: SigV4 by aws4fetch, a limit on silence per
-// attempt (nothing sent, no answer, or the answer stopped), retries on what is worth retrying
+// attempt (no answer, or the answer stopped), retries on what is worth retrying
 // (network errors, 5xx, 429, throttling; a timeout only once) with capped exponential backoff and
 // full jitter, each said as a warning, and AWS error bodies (S3 XML, JSON 1.1) turned into an
 // AwsError whose message names the operation, the resource and what to do.
@@ -46,15 +46,17 @@ export interface AwsClientOptions {
   credentials?: CredentialProvider;
   retry?: RetryOptions;
   /**
-   * Per attempt, the longest silence: no byte of the request body taken for sending, no answer's
-   * headers after the request went out, no byte of the answer's body. A body is sent as a stream,
-   * so an upload of any size is bounded by its progress, not by a flat limit.
+   * Per attempt, the longest silence: no answer's headers after the request went out (after a
+   * body, longer by the time the slowest expected uplink takes to send it), no byte of the
+   * answer's body.
    */
   timeoutMs?: number;
+  /** the slowest uplink a body is allowed for (tests: faster, to keep their waits short) */
+  slowLinkBytesPerSecond?: number;
 }
 
-// 30 s of silence is ten times the slowest answer Glue, Athena, STS or S3 gives our calls (after an
-// upload's last byte too; botocore waits 60 s), and 2 timeouts in a row say the endpoint is silent:
+// 30 s of silence is ten times the slowest answer Glue, Athena, STS or S3 gives our calls (botocore
+// waits 60 s), and 2 timeouts in a row say the endpoint is silent:
 // a call to a black-holed endpoint gives up after about a minute, not after 6 × 120 s.
 const TIMEOUT_MS = 30_000;
 const TIMEOUT_ATTEMPTS = 2;
@@ -206,6 +208,7 @@ export class AwsClient {
   private readonly baseMs: number;
   private readonly maxMs: number;
   private readonly timeoutMs: number;
+  private readonly slowLinkBytesPerSecond: number;
   private readonly endpoints: Record<"glue" | "athena", string>;
   private readonly signingKeys = new Map<string, ArrayBuffer>();
 
@@ -220,6 +223,7 @@ export class AwsClient {
     this.baseMs = options.retry?.baseMs ?? 250;
     this.maxMs = options.retry?.maxMs ?? 10_000;
     this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs();
+    this.slowLinkBytesPerSecond = options.slowLinkBytesPerSecond ?? SLOW_LINK_BYTES_PER_SECOND;
     const { glue_endpoint, athena_endpoint, region } = config.datalake;
     this.endpoints = {
       glue: glue_endpoint.replace(/\/+$/, "") || `https://glue.${region}.amazonaws.com`,
@@ -284,19 +288,28 @@ export class AwsClient {
       cache: this.signingKeys,
     });
     const signed = await signer.sign();
-    silence.restart();
-    // Bytes (a file's slice, a log batch) go as a stream of their own for each attempt, its length
-    // said: each chunk fetch takes is progress, so a stalled upload is told from a slow one. Over
+    // Bun's fetch says nothing of a body's progress: the wait for the answer allows for sending
+    // it over the slowest expected link (an 8 MiB part: 128 s more).
+    const bodyBytes =
+      req.body instanceof Blob
+        ? req.body.size
+        : req.body instanceof Uint8Array
+          ? req.body.length
+          : typeof req.body === "string"
+            ? req.body.length
+            : 0;
+    silence.restart(this.timeoutMs + (bodyBytes / this.slowLinkBytesPerSecond) * 1000);
+    // A Blob (a file's slice) goes as a stream of its own for each attempt, its length said: over
     // TLS, Bun's fetch reads a Blob body whole into memory before it sends it (a test script
     // sending 16 parts of 8 MiB at once peaked at 180 MB; streamed, 41 MB), where over plain
-    // HTTP it sends it from the file. With the length given, the request is not chunked.
-    const blob =
-      req.body instanceof Blob ? req.body : req.body instanceof Uint8Array ? new Blob([req.body]) : null;
+    // HTTP it sends it from the file. With the length given, the request is not chunked. (A
+    // stream of our own, to see each piece taken, cost 56 MiB more in bench-upload.)
+    const blob = req.body instanceof Blob ? req.body : null;
     if (blob) signed.headers.set("content-length", String(blob.size));
     const res = await this.fetchImpl(signed.url, {
       method: req.method,
       headers: signed.headers,
-      body: blob ? silence.watch(blob) : (req.body ?? null),
+      body: blob ? blob.stream() : (req.body ?? null),
       signal: silence.signal,
       ...(blob ? { duplex: "half" } : {}),
     });
@@ -327,11 +340,7 @@ export class AwsClient {
   }
 }
 
-/** A body goes out in pieces this large, each taken by fetch a sign of progress. */
-const PIECE_BYTES = 64 * 1024;
-/** At most what the kernel holds of a body after fetch took its last piece (tcp_wmem's maximum). */
-const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
-/** The slowest uplink an LMS host is expected on (512 kbit/s): it drains 4 MiB in 64 s. */
+/** The slowest uplink an LMS host is expected on: 512 kbit/s. */
 const SLOW_LINK_BYTES_PER_SECOND = 64 * 1024;
 
 /**
@@ -342,7 +351,7 @@ class Silence {
   private readonly controller = new AbortController();
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** what was waited for when the limit struck, for the message */
-  phase: "sending" | "waiting" | "reading" = "waiting";
+  phase: "waiting" | "reading" = "waiting";
 
   constructor(readonly ms: number) {
     this.limitMs = ms;
@@ -367,44 +376,6 @@ class Silence {
       () => this.controller.abort(new DOMException(`silent for ${limitMs} ms`, "TimeoutError")),
       limitMs,
     );
-  }
-
-  /**
-   * `blob` as a stream handed out in pieces of 64 KiB (a file's chunks are 512 KiB, a byte body's
-   * 2 MiB): each piece fetch takes is progress, so even a slow link moves within the limit.
-   */
-  watch(blob: Blob): ReadableStream<Uint8Array> {
-    const reader = blob.stream().getReader();
-    let chunk = new Uint8Array();
-    let taken = 0;
-    this.phase = blob.size > 0 ? "sending" : "waiting";
-    return new ReadableStream({
-      pull: async (controller) => {
-        if (chunk.length === 0) {
-          const { done, value } = await reader.read();
-          if (done) {
-            controller.close();
-            return;
-          }
-          chunk = value;
-        }
-        const piece = chunk.subarray(0, PIECE_BYTES);
-        chunk = chunk.subarray(PIECE_BYTES);
-        taken += piece.length;
-        if (taken >= blob.size) {
-          // The last piece is taken, not sent: the socket's buffers may still hold megabytes,
-          // which a slow link needs time to drain before S3 can answer.
-          this.phase = "waiting";
-          this.restart(
-            this.ms + (Math.min(blob.size, SOCKET_BUFFER_BYTES) / SLOW_LINK_BYTES_PER_SECOND) * 1000,
-          );
-        } else {
-          this.restart();
-        }
-        controller.enqueue(piece);
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
   }
 
   /** The answer's headers came: from now on its body is read. */
@@ -433,7 +404,6 @@ async function readAll(res: Response, silence: Silence): Promise<Uint8Array> {
 }
 
 const SILENT: Record<Silence["phase"], string> = {
-  sending: "the request body stopped going out",
   waiting: "no answer",
   reading: "the answer stopped coming",
 };

@@ -618,11 +618,16 @@ describe("AWS endpoints that fall silent", () => {
   async function silentClient(
     endpoint: string,
     timeoutMs: number,
+    slowLinkBytesPerSecond?: number,
   ): Promise<{ client: AwsClient; s3: S3Client }> {
     const { parseConfig } = await import("../../src/config/load.ts");
     const text = `mode = "CUSTOM"\nlms_host = "x"\nstate_dir = "${join(work, "silent")}"\n[datalake]\ntarget = "s3"\nbucket = "silent-bucket"\nregion = "eu-west-3"\nendpoint = "${endpoint}"\nglue_endpoint = "${endpoint}"\n[aws]\naccess_key_id = "AKIASILENTTEST"\nsecret_access_key = "silent-secret"\n`;
     const { config } = parseConfig(text, join(work, "silent.toml"), {});
-    const client = new AwsClient(config, { retry: { attempts: 6, baseMs: 10, maxMs: 20 }, timeoutMs });
+    const client = new AwsClient(config, {
+      retry: { attempts: 6, baseMs: 10, maxMs: 20 },
+      timeoutMs,
+      ...(slowLinkBytesPerSecond ? { slowLinkBytesPerSecond } : {}),
+    });
     return { client, s3: new S3Client(client, config) };
   }
 
@@ -690,28 +695,33 @@ describe("AWS endpoints that fall silent", () => {
     }
   });
 
-  test("an upload the endpoint stops taking: a Timeout while the body goes out", async () => {
+  test("an upload the endpoint stops taking: a Timeout after the limit and the body's time over the slowest link", async () => {
     const server = await startSilentServer("silent");
     const path = join(work, "silent-upload.bin");
     // More than the kernel's buffers on both ends of a loopback connection take in.
     writeFileSync(path, new Uint8Array(32 * MIB));
     try {
-      const { s3: client } = await silentClient(server.url, 300);
+      // 15 MiB at the test's "slowest link" of 15 MiB/s: 1 s on top of the 0.3 s.
+      const { s3: client } = await silentClient(server.url, 300, 15 * MIB);
       const { error, ms } = await failure(client.putFile("silent-bucket", "a/big.csv", path, 15 * MIB));
       expect(error).toMatchObject({ code: "Timeout", operation: "PutObject" });
-      expect(error.detail).toBe(`the request body stopped going out for 0.3 s (${server.url})`);
-      expect(ms).toBeLessThan(5_000);
+      expect(error.detail).toBe(`no answer for 1.3 s (${server.url})`);
+      expect(server.connections).toBe(2);
+      expect(ms).toBeGreaterThanOrEqual(2_600);
+      expect(ms).toBeLessThan(8_000);
     } finally {
       await server.stop();
     }
   });
 
-  test("an upload that is slow but keeps moving is not cut: the limit is on silence, not on the whole upload", async () => {
+  test("an upload that takes longer than the limit is not cut: the wait allows for the body over the slowest link", async () => {
     const server = await startSilentServer("slow", 100);
     const path = join(work, "slow-upload.bin");
     writeFileSync(path, randomBytes(12 * MIB));
     try {
-      const { s3: client } = await silentClient(server.url, 1_000);
+      // The server reads in small bites with pauses: the upload takes seconds, more than the 1 s
+      // limit; the slowest link allowed for, 256 KiB/s, gives 12 MiB 48 s.
+      const { s3: client } = await silentClient(server.url, 1_000, 256 * 1024);
       const started = Date.now();
       await client.putFile("silent-bucket", "a/slow.csv", path, 12 * MIB);
       // Longer than two attempts' limits, in one attempt.
