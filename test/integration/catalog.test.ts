@@ -457,10 +457,9 @@ describe("errors", () => {
     expect(new PartitionState(config.state_dir, "panorama").pending("openedx_raw_nowhere").length).toBe(1);
   });
 
-  test("a first run before `panorama catalog`: one error for all the missing tables, with the command", async () => {
-    const { config } = s3Config();
-    const state = new PartitionState(config.state_dir, "panorama");
-    const tables = Array.from({ length: 7 }, (_, i) => `openedx_raw_first_${i}`);
+  /** The errors logged while registering `tables`, each with one pending partition, in `database`. */
+  async function registrationErrors(config: Config, database: string, tables: string[]): Promise<string[]> {
+    const state = new PartitionState(config.state_dir, database);
     for (const table of tables) {
       state.add(table, [{ values: ["x"], bucket: "acme-panorama", prefix: `openedx/${table}/lms=x/` }]);
     }
@@ -469,40 +468,35 @@ describe("errors", () => {
       errors.push(message);
     });
     try {
-      const glue = new Glue(new AwsClient(config, fast), "panorama");
+      const glue = new Glue(new AwsClient(config, fast), database);
       expect(await registerPending(config, state, tables, glue)).toBe(false);
     } finally {
       spy.mockRestore();
     }
-    expect(errors).toEqual([
+    // Every partition stays pending for the next run.
+    const reread = new PartitionState(config.state_dir, database);
+    for (const table of tables) expect(reread.pending(table).length).toBe(1);
+    return errors;
+  }
+
+  test("a first run before `panorama catalog`: one error for all the missing tables, with the command", async () => {
+    const { config } = s3Config();
+    const tables = Array.from({ length: 7 }, (_, i) => `openedx_raw_first_${i}`);
+    expect(await registrationErrors(config, "panorama", tables)).toEqual([
       "partitions not registered: 7 table(s) do not exist in the Glue database panorama: openedx_raw_first_0, openedx_raw_first_1, openedx_raw_first_2, openedx_raw_first_3, openedx_raw_first_4 and 2 more; run `panorama catalog` once to create them (and their views); their partitions stay pending and the next run registers them",
     ]);
-    const reread = new PartitionState(config.state_dir, "panorama");
-    for (const table of tables) expect(reread.pending(table).length).toBe(1);
   });
 
   test("a Glue database that does not exist: one error with its fix, not one per table", async () => {
     const { config } = s3Config("", "no_such_db");
-    const state = new PartitionState(config.state_dir, "no_such_db");
-    const tables = ["openedx_raw_a", "openedx_raw_b", "openedx_raw_c"];
-    for (const table of tables) {
-      state.add(table, [{ values: ["x"], bucket: "acme-panorama", prefix: `openedx/${table}/lms=x/` }]);
-    }
-    const errors: string[] = [];
-    const spy = spyOn(log, "error").mockImplementation((message: string) => {
-      errors.push(message);
-    });
-    try {
-      const glue = new Glue(new AwsClient(config, fast), "no_such_db");
-      expect(await registerPending(config, state, tables, glue)).toBe(false);
-    } finally {
-      spy.mockRestore();
-    }
+    const errors = await registrationErrors(config, "no_such_db", [
+      "openedx_raw_a",
+      "openedx_raw_b",
+      "openedx_raw_c",
+    ]);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain("partitions not registered: Glue GetTable");
     expect(errors[0]).toContain('create the Glue database "no_such_db"');
-    for (const table of tables)
-      expect(new PartitionState(config.state_dir, "no_such_db").pending(table).length).toBe(1);
   });
 
   test("a workgroup that does not exist: the hint names datalake.workgroup", async () => {
