@@ -363,8 +363,19 @@ async function removeEmptyDirectories(spool: string, names: string[]): Promise<v
 }
 
 /** Remove an uploaded file and its manifest entry (file first: a manifest alone is ignored). */
-export async function removeFromSpool(spool: string, key: string): Promise<void> {
-  const path = join(spool, key);
+/**
+ * Remove a file and its manifest from the spool; given its entry, only while the manifest still
+ * describes it (the same key extracted again since is left for its own upload).
+ */
+export async function removeFromSpool(spool: string, key: string | ManifestEntry): Promise<void> {
+  const path = join(spool, typeof key === "string" ? key : key.key);
+  if (typeof key !== "string") {
+    const now = await readManifest(spool, `${key.key}${MANIFEST_SUFFIX}`);
+    const current = now?.entry;
+    if (typeof current === "object" && (current.hash !== key.hash || current.written_at !== key.written_at)) {
+      return;
+    }
+  }
   await rm(path, { force: true });
   await rm(`${path}${MANIFEST_SUFFIX}`, { force: true });
 }

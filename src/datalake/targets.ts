@@ -1,5 +1,5 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
-import { chmod, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { chmod, copyFile, link, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { PRIVATE_DIR, PRIVATE_FILE, tightenDirectory } from "../state/atomic.ts";
 import { OWN_WRITER } from "../state/process-identity.ts";
@@ -46,7 +46,11 @@ export class LocalTarget implements Target {
     this.description = root;
   }
 
-  /** Moves the spool file into place (a rename when on the same filesystem, else copy + rename). */
+  /**
+   * Puts the spool file in place, by a hard link where the filesystem is the same (else a copy),
+   * renamed over the key: the spool keeps its file until the upload state that records it is on
+   * disk (upload.ts), as it does for S3, so a run killed in between stores it again.
+   */
   async put(key: string, path: string): Promise<void> {
     if (!this.checkedRoot) {
       this.checkedRoot = true;
@@ -54,12 +58,30 @@ export class LocalTarget implements Target {
     }
     const destination = join(this.root, key);
     await mkdir(dirname(destination), { recursive: true, mode: PRIVATE_DIR });
+    // The link is made in the spool (a killed run's is a temporary file cleanSpool removes), then
+    // renamed over the key.
+    const linked = `${path}${COPY_MARK}put-${OWN_WRITER}`;
     try {
-      await rename(path, destination);
-      return;
+      await link(path, linked);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      // A filesystem without hard links: a copy.
+      if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+      await this.copyInto(destination, path);
+      return;
     }
+    try {
+      await rename(linked, destination);
+    } catch (error) {
+      await rm(linked, { force: true });
+      if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+      // The datalake is on another filesystem than the spool.
+      await this.copyInto(destination, path);
+    }
+  }
+
+  /** The spool file copied beside its key (another filesystem), then renamed over it. */
+  private async copyInto(destination: string, path: string): Promise<void> {
     const temp = `${destination}${COPY_MARK}${OWN_WRITER}`;
     await removeAbandonedCopies(destination);
     try {

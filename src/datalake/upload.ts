@@ -42,6 +42,12 @@ export class Uploader {
   readonly tables = new Map<string, TableUploads>();
   /** the entries stored or found unchanged, and removed from the spool (none in a dry run) */
   readonly done: ManifestEntry[] = [];
+  /**
+   * Stored, recorded in memory, still in the spool: a file leaves the spool once its record is on
+   * disk, or a run killed in between would leave an object that no state describes (its rows
+   * unknown to `verify`), with nothing left for the next run to store again.
+   */
+  private unflushed: ManifestEntry[] = [];
 
   constructor(
     config: Config,
@@ -120,11 +126,19 @@ export class Uploader {
     if (this.inFlight > 0 || (this.queue.length > 0 && !this.failure)) {
       await new Promise<void>((resolve) => this.idle.push(resolve));
     }
-    this.flush();
+    await this.flush();
   }
 
-  private flush(): void {
-    if (!this.options.dryRun) this.state.flush();
+  /** The state on disk, then the spool files it now describes out of the spool. */
+  private async flush(): Promise<void> {
+    if (this.options.dryRun) return;
+    this.state.flush();
+    const recorded = this.unflushed;
+    this.unflushed = [];
+    for (const entry of recorded) {
+      await removeFromSpool(this.spool, entry);
+      this.done.push(entry);
+    }
   }
 
   private async uploadOne(entry: ManifestEntry): Promise<void> {
@@ -140,8 +154,7 @@ export class Uploader {
         process.stdout.write(`unchanged\t${entry.key}\n`);
         return;
       }
-      await removeFromSpool(this.spool, entry.key);
-      this.done.push(entry);
+      await this.settled(entry);
       return;
     }
     if (this.options.dryRun) {
@@ -164,9 +177,7 @@ export class Uploader {
       rows: entry.rows,
       uploaded_at: new Date().toISOString(),
     });
-    if (this.state.pending >= FLUSH_EVERY) this.flush();
-    await removeFromSpool(this.spool, entry.key);
-    this.done.push(entry);
+    await this.settled(entry);
     tally.objects++;
     tally.bytes += entry.bytes;
     log.debug("uploaded", {
@@ -175,6 +186,12 @@ export class Uploader {
       bytes: entry.bytes,
       seconds: Math.round(performance.now() - started) / 1000,
     });
+  }
+
+  /** `entry` is stored (or was already): out of the spool once the state saying so is on disk. */
+  private async settled(entry: ManifestEntry): Promise<void> {
+    this.unflushed.push(entry);
+    if (this.state.pending >= FLUSH_EVERY || this.unflushed.length >= FLUSH_EVERY) await this.flush();
   }
 
   /** What was stored under `key` last, as this state knows it. */
@@ -188,7 +205,7 @@ export class Uploader {
    */
   forget(keys: Iterable<string>): void {
     this.state.forgetDurably([...keys]);
-    this.flush();
+    this.state.flush();
   }
 
   /**

@@ -162,6 +162,34 @@ describe.skipIf(skip)("deletions on full reads", () => {
     }
   });
 
+  test("run killed once a table is stored, before the upload state is saved: the next run stores it again, and verify agrees", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    // verify_users has no timestamp: the probe says whether it changed, and it is saved with the
+    // extraction, before the upload.
+    await db.query("UPDATE verify_users SET username = CONCAT(username, '_x') WHERE id % 4 = 0");
+    const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "--json", "run"], {
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    let said = "";
+    for await (const chunk of child.stderr) {
+      said += new TextDecoder().decode(chunk);
+      if (said.includes('"message":"verify_users: done"')) {
+        child.kill("SIGSTOP");
+        break;
+      }
+    }
+    expect(said).toContain('"message":"verify_users: done"');
+    child.kill("SIGKILL");
+    await child.exited;
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const { code, report } = await verifyJson(cfg.file);
+    expect(findings(report)).toEqual([]);
+    expect(code).toBe(0);
+    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+  });
+
   test("rows deleted inside a partition without a timestamp change reach the datalake once full_every has passed", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
