@@ -119,12 +119,20 @@ export function tableFamilies(
       (s) => [s.labels?.table ?? "", s.value],
     ),
   );
-  const per = (value: (s: TableSummary) => number) =>
-    summaries.map((s) => ({ labels: { table: s.table }, value: value(s) }));
-  const successes = summaries.flatMap((s) => {
-    const value = s.error === null ? seconds(now) : lastSuccess.get(s.table);
-    return value === undefined ? [] : [{ labels: { table: s.table }, value }];
-  });
+  // A run of some tables (`run --tables`) leaves the other tables' figures as they were.
+  const ran = new Set(summaries.map((s) => s.table));
+  const kept = (name: string): Sample[] =>
+    (previous.find((f) => f.name === name)?.samples ?? []).filter((s) => !ran.has(s.labels?.table ?? ""));
+  const byTable = (a: Sample, b: Sample) => (a.labels?.table ?? "").localeCompare(b.labels?.table ?? "");
+  const per = (name: string, value: (s: TableSummary) => number): Sample[] =>
+    [...kept(name), ...summaries.map((s) => ({ labels: { table: s.table }, value: value(s) }))].sort(byTable);
+  const successes = [
+    ...kept("panorama_table_last_success_timestamp_seconds"),
+    ...summaries.flatMap((s) => {
+      const value = s.error === null ? seconds(now) : lastSuccess.get(s.table);
+      return value === undefined ? [] : [{ labels: { table: s.table }, value }];
+    }),
+  ].sort(byTable);
   return [
     gauge(
       "panorama_table_last_success_timestamp_seconds",
@@ -134,27 +142,27 @@ export function tableFamilies(
     gauge(
       "panorama_table_rows",
       "Rows extracted from the table by the last run.",
-      per((s) => s.rows),
+      per("panorama_table_rows", (s) => s.rows),
     ),
     gauge(
       "panorama_table_bytes",
       "Bytes stored for the table by the last run.",
-      per((s) => uploads.get(s.table)?.bytes ?? 0),
+      per("panorama_table_bytes", (s) => uploads.get(s.table)?.bytes ?? 0),
     ),
     gauge(
       "panorama_table_objects",
       "Objects stored for the table by the last run (unchanged ones not sent again are not counted).",
-      per((s) => uploads.get(s.table)?.objects ?? 0),
+      per("panorama_table_objects", (s) => uploads.get(s.table)?.objects ?? 0),
     ),
     gauge(
       "panorama_table_seconds",
       "Seconds the last run spent extracting the table.",
-      per((s) => s.seconds),
+      per("panorama_table_seconds", (s) => s.seconds),
     ),
     gauge(
       "panorama_table_error",
       "1 when the last run of the table failed, else 0.",
-      per((s) => (s.error === null ? 0 : 1)),
+      per("panorama_table_error", (s) => (s.error === null ? 0 : 1)),
     ),
   ];
 }

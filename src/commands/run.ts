@@ -16,10 +16,20 @@ export default defineCommand({
   async run({ args }) {
     const config = await prepareFor(args, "extract");
     if (!config) return 0;
-    const tables = selectTables(config, args.tables);
-    // A dry run writes nothing, the lock included: it may look while a run works.
-    if (args["dry-run"] === true) return (await dryRunJob(config, tables, args.full === true)).ok ? 0 : 1;
-    const lock = acquireLock(config.state_dir, "run");
+    const dryRun = args["dry-run"] === true;
+    let tables: ReturnType<typeof selectTables>;
+    let lock: ReturnType<typeof acquireLock>;
+    try {
+      tables = selectTables(config, args.tables);
+      // A dry run writes nothing, the lock included: it may look while a run works.
+      if (dryRun) return (await dryRunJob(config, tables, args.full === true)).ok ? 0 : 1;
+      lock = acquireLock(config.state_dir, "run");
+    } catch (error) {
+      // A cron line broken (an unknown table, exit 2) or a run still holding the lock (exit 3)
+      // is said by the metrics too; the tables' figures stay those of the last run.
+      if (!dryRun) writeRunMetrics(config, { exitCode: exitCodeFor(error), seconds: 0 });
+      throw error;
+    }
     const started = performance.now();
     let result: RunResult | null = null;
     let exitCode: number = EXIT.failed;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, copyFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
+import { acquireLock } from "../../src/state/lock.ts";
 import { ROOT, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -91,6 +92,29 @@ name = "metrics_gone"
     expect(seriesValue(samples, "panorama_log_unshipped_bytes", { file: log })).toBe(0);
     // Written by rename: no temporary file left beside it.
     expect(readdirSync(join(cfg.dir, "textfile_collector"))).toEqual(["panorama.prom"]);
+
+    // A run of one table: the other's figures stay those of its last run.
+    expect((await runPanorama(["--config", cfg.file, "run", "--tables", "metrics_rows"])).code).toBe(0);
+    samples = parseExposition(readFileSync(textfile, "utf8"));
+    // (Unchanged since the last run: read as such, 0 rows.)
+    expect(table("panorama_table_rows", "metrics_rows")).toBe(0);
+    expect(table("panorama_table_error", "metrics_gone")).toBe(1);
+    expect(table("panorama_table_last_success_timestamp_seconds", "metrics_gone")).toBe(success);
+    expect(seriesValue(samples, "panorama_last_exit_code", { command: "run" })).toBe(0);
+
+    // A cron line broken (exit 2) and a run that finds the lock held (exit 3) are said too.
+    expect((await runPanorama(["--config", cfg.file, "run", "--tables", "nosuch"])).code).toBe(2);
+    samples = parseExposition(readFileSync(textfile, "utf8"));
+    expect(seriesValue(samples, "panorama_last_exit_code", { command: "run" })).toBe(2);
+    expect(table("panorama_table_error", "metrics_gone")).toBe(1);
+    const lock = acquireLock(cfg.stateDir, "test");
+    try {
+      expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(3);
+    } finally {
+      lock.release();
+    }
+    samples = parseExposition(readFileSync(textfile, "utf8"));
+    expect(seriesValue(samples, "panorama_last_exit_code", { command: "run" })).toBe(3);
   });
 
   test("verify writes its exit code and, per table, the differences it found and left", async () => {
