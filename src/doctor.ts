@@ -12,6 +12,7 @@ import { loadConfig } from "./config/load.ts";
 import { modeAllows, usesAthena } from "./config/modes.ts";
 import { FORBIDDEN_FIELDS } from "./config/presets.ts";
 import { maskAccessKey, secretsOf } from "./config/secrets.ts";
+import { requiredFields } from "./config/tables.ts";
 import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError, withoutHint } from "./errors.ts";
 import { COURSE_INDEX_TABLE } from "./extract/course-structure-fields.ts";
@@ -399,6 +400,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
       name: t.name,
       fields: t.fields?.map((f) => f.name) ?? null,
       preset: t.preset === true,
+      required: requiredFields(t),
     }));
   const courseIndex =
     config.tables.some((t) => t.source === "course_structures") && config.mongodb.use_split_mongo;
@@ -407,6 +409,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
       name: COURSE_INDEX_TABLE,
       fields: ["course_id", "published_version"],
       preset: false,
+      required: [],
     });
   // A host that only ships logs never connects: a MySQL it cannot reach is no failure.
   if (tables.length === 0) {
@@ -440,6 +443,13 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         const wanted = (table.fields ?? existing?.map((c) => c.name) ?? []).filter(
           (f) => !forbidden.includes(f),
         );
+        // Without its partition or timestamp column a table cannot be read at all, as run says.
+        const required = existing ? table.required.find(([f]) => !names.has(f)) : undefined;
+        if (required) {
+          missing = true;
+          denied.push(`${table.name} (column "${required[0]}", its ${required[1]}, not found)`);
+          continue;
+        }
         const lacking = existing ? wanted.filter((f) => !names.has(f)) : [];
         if (lacking.length > 0 && table.preset) filled.push(`${table.name} (${lacking.join(", ")})`);
         // A strict table's missing column (or table) makes the SELECT fail and is reported with it.

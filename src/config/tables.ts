@@ -92,3 +92,13 @@ export function resolveTables(
   }
   return selected;
 }
+
+/** The columns a table cannot be read without: its partition fields and its timestamp field. */
+export function requiredFields(table: TableConfig): [string, "partition field" | "timestamp field"][] {
+  return [
+    ...table.partition_fields.map((f): [string, "partition field"] => [f, "partition field"]),
+    ...(table.incremental
+      ? [[table.incremental.timestamp_field, "timestamp field"] as [string, "timestamp field"]]
+      : []),
+  ];
+}

@@ -5,6 +5,7 @@
 import type { Connection } from "mysql2";
 import { modeAllows } from "../config/modes.ts";
 import { FORBIDDEN_FIELDS } from "../config/presets.ts";
+import { requiredFields } from "../config/tables.ts";
 import type { Config, TableConfig } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
@@ -143,15 +144,12 @@ async function planLayout(
   if (!resolved || !facts) return null;
   const { fields, missing } = resolved;
   const existing = resolved.columns.map((c) => c.name);
-  for (const field of [
-    ...table.partition_fields,
-    ...(table.incremental ? [table.incremental.timestamp_field] : []),
-  ]) {
+  for (const [field, role] of requiredFields(table)) {
     if (!existing.includes(field)) {
       throw new TableError(
-        `${table.name}: column "${field}" (partition or timestamp field) not found in ${config.mysql.database}.${table.name}`,
+        `${table.name}: column "${field}" (${role}) not found in ${config.mysql.database}.${table.name}`,
         table.preset
-          ? "the preset partitions this table by that column: configure the table in [[tables]] without it, or leave it out with [extract] exclude"
+          ? `the preset ${role === "partition field" ? "partitions this table by" : "reads this table incrementally by"} that column: configure the table in [[tables]] without it, or leave it out with [extract] exclude`
           : undefined,
       );
     }

@@ -50,7 +50,9 @@ const HINTS: Record<string, string> = {
   ETIMEDOUT: "no answer: check [mysql] host, port and any firewall between this host and MySQL",
   ENOENT: "no such socket: check [mysql] socket",
   ER_ACCESS_DENIED_ERROR: "check [mysql] user and password, or password_file",
-  ER_DBACCESS_DENIED_ERROR: "grant the user SELECT on the database: GRANT SELECT ON <database>.* TO <user>",
+  // MySQL denies a database that does not exist as it denies one not granted.
+  ER_DBACCESS_DENIED_ERROR:
+    "check [mysql] database (is <database> its name? Tutor's is openedx), or grant the user SELECT on it: GRANT SELECT ON <database>.* TO <user>",
   ER_BAD_DB_ERROR: "check [mysql] database (Tutor's default is openedx)",
   ER_TABLEACCESS_DENIED_ERROR:
     "grant the user SELECT on the table: GRANT SELECT ON <database>.<table> TO <user>",

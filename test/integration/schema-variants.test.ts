@@ -360,8 +360,15 @@ describe.skipIf(skip)("the openedx preset on other releases' schemas (DESIGN §1
           .filter(Boolean)
           .map((l) => (JSON.parse(l) as { message: string }).message);
         expect(messages).toContainEqual(
-          `courseware_studentmodule: column "modified" (partition or timestamp field) not found in ${database}.courseware_studentmodule (the preset partitions this table by that column: configure the table in [[tables]] without it, or leave it out with [extract] exclude)`,
+          `courseware_studentmodule: column "modified" (timestamp field) not found in ${database}.courseware_studentmodule (the preset reads this table incrementally by that column: configure the table in [[tables]] without it, or leave it out with [extract] exclude)`,
         );
+        // doctor says it before a run fails on it.
+        const doctor = await runPanorama(["--config", cfg.file, "doctor"]);
+        expect(doctor.code).toBe(1);
+        expect(doctor.stdout).toContain(
+          'courseware_studentmodule (column "modified", its timestamp field, not found)',
+        );
+        expect(doctor.stdout).toContain("leave the table out with [extract] exclude");
       });
     }
 

@@ -144,3 +144,13 @@ describe("a host name that does not resolve", () => {
     );
   });
 });
+
+test("a database denied: the name is questioned first (MySQL denies one that does not exist alike), then the GRANT", () => {
+  const denied = Object.assign(new Error("Access denied for user 'openedx'@'%' to database 'edxap'"), {
+    code: "ER_DBACCESS_DENIED_ERROR",
+  });
+  const error = mysqlError(denied, { ...config("127.0.0.1", 3306), database: "edxap" }, "connecting");
+  expect(error.hint).toBe(
+    "check [mysql] database (is edxap its name? Tutor's is openedx), or grant the user SELECT on it: GRANT SELECT ON edxap.* TO 'openedx'",
+  );
+});
