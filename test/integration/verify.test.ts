@@ -49,6 +49,30 @@ function config() {
   return cfg;
 }
 
+/**
+ * Runs panorama `args`, freezes it (SIGSTOP) the moment it says `table` is done, calls `frozen`,
+ * then kills it (SIGKILL).
+ */
+async function killAtDone(file: string, table: string, args: string[], frozen = () => {}): Promise<void> {
+  const child = Bun.spawn([process.execPath, CLI, "--config", file, "--json", ...args], {
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const line = `"message":"${table}: done"`;
+  let said = "";
+  for await (const chunk of child.stderr) {
+    said += new TextDecoder().decode(chunk);
+    if (said.includes(line)) {
+      child.kill("SIGSTOP");
+      break;
+    }
+  }
+  expect(said).toContain(line);
+  frozen();
+  child.kill("SIGKILL");
+  await child.exited;
+}
+
 async function panorama(file: string, ...args: string[]) {
   return runPanorama(["--config", file, ...args]);
 }
@@ -138,23 +162,11 @@ describe.skipIf(skip)("deletions on full reads", () => {
     ];
     for (const [change, gone] of changes) {
       await db.query(change);
-      const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "--json", "run", "--full"], {
-        stdout: "ignore",
-        stderr: "pipe",
-      });
       // Frozen the moment it says the table is read, before it deletes what the read did not
       // produce; then killed.
-      let said = "";
-      for await (const chunk of child.stderr) {
-        said += new TextDecoder().decode(chunk);
-        if (said.includes('"message":"verify_events: done"')) {
-          child.kill("SIGSTOP");
-          break;
-        }
-      }
-      if (gone !== null) expect(existsSync(join(cfg.datalake, keyOf(gone)))).toBe(true);
-      child.kill("SIGKILL");
-      await child.exited;
+      await killAtDone(cfg.file, "verify_events", ["run", "--full"], () => {
+        if (gone !== null) expect(existsSync(join(cfg.datalake, keyOf(gone)))).toBe(true);
+      });
       // A plain run: no full read is due by full_every, but the one asked for is owed.
       const next = await panorama(cfg.file, "run");
       expect(next.code).toBe(0);
@@ -168,21 +180,7 @@ describe.skipIf(skip)("deletions on full reads", () => {
     // verify_users has no timestamp: the probe says whether it changed, and it is saved with the
     // extraction, before the upload.
     await db.query("UPDATE verify_users SET username = CONCAT(username, '_x') WHERE id % 4 = 0");
-    const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "--json", "run"], {
-      stdout: "ignore",
-      stderr: "pipe",
-    });
-    let said = "";
-    for await (const chunk of child.stderr) {
-      said += new TextDecoder().decode(chunk);
-      if (said.includes('"message":"verify_users: done"')) {
-        child.kill("SIGSTOP");
-        break;
-      }
-    }
-    expect(said).toContain('"message":"verify_users: done"');
-    child.kill("SIGKILL");
-    await child.exited;
+    await killAtDone(cfg.file, "verify_users", ["run"]);
     expect((await panorama(cfg.file, "run")).code).toBe(0);
     const { code, report } = await verifyJson(cfg.file);
     expect(findings(report)).toEqual([]);
