@@ -56,7 +56,6 @@ export interface DoctorOptions {
  */
 const AWS_BOUND = { timeoutMs: 8_000, retry: { attempts: 2, baseMs: 200, maxMs: 500 } };
 
-/** The error's message without the fix it ends with, when the fix is said on its own line. */
 function passed(check: string, detail: string): CheckResult {
   return { check, ok: true, detail };
 }

@@ -365,7 +365,7 @@ class Silence {
     return this.controller.signal.aborted;
   }
 
-  /** the limit now running: longer right after a body was handed over (see watch()) */
+  /** the limit now running: longer while a request's body may still be going out */
   limitMs: number;
 
   /** Something moved: the limit starts again. */

@@ -123,7 +123,7 @@ export async function registerPending(
     const waiting = tables.filter((t) => state.pending(t).length > 0);
     if (waiting.length > 0) {
       // Said once after the failure; log-ship --follow registers after each upload.
-      const text = `Glue could not be reached earlier: the partitions of ${waiting.length} table(s) stay pending; the next run registers them: ${waiting.join(", ")}`;
+      const text = `Glue could not be reached earlier: ${stayPending(waiting)}`;
       if (reach.firstSkip()) log.info(text, { tables: waiting.length });
       else log.debug(text);
     }
@@ -184,6 +184,11 @@ export async function registerPending(
   return ok;
 }
 
+/** What waits for the next run when registration stops. */
+function stayPending(waiting: string[]): string {
+  return `the partitions of ${waiting.length} table(s) stay pending; the next run registers them: ${waiting.join(", ")}`;
+}
+
 /** A first run before `panorama catalog`: one error for all the tables, with the command to run. */
 function sayMissingTables(config: Config, tables: string[]): void {
   const named =
@@ -200,19 +205,13 @@ function sayMissingTables(config: Config, tables: string[]): void {
 /** The Glue database itself is missing: no table is to blame. */
 function sayNoDatabase(error: GlueError, waiting: string[]): void {
   log.error(`partitions not registered: ${messageOf(error)}`, { code: error.code });
-  log.info(
-    `the partitions of ${waiting.length} table(s) stay pending; the next run registers them: ${waiting.join(", ")}`,
-    { tables: waiting.length },
-  );
+  log.info(stayPending(waiting), { tables: waiting.length });
 }
 
 /** No table is to blame: the one error names the cause and what to check, then what waits. */
 function sayUnreachable(error: GlueError, waiting: string[]): void {
   log.error(`partitions not registered: ${glueUnreachable(error)}`, { code: error.aws.code });
-  log.info(
-    `the partitions of ${waiting.length} table(s) stay pending; the next run registers them: ${waiting.join(", ")}`,
-    { tables: waiting.length },
-  );
+  log.info(stayPending(waiting), { tables: waiting.length });
 }
 
 /**

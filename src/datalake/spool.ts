@@ -289,6 +289,11 @@ export class SpoolWriter {
 async function tempPathFor(spool: string, key: string): Promise<string> {
   const path = join(spool, key);
   await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR });
+  return spoolTempPath(path);
+}
+
+/** A temporary name beside the spool file `path`: cleanSpool removes what a killed run left. */
+export function spoolTempPath(path: string): string {
   return `${path}${TEMP_MARK}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
@@ -362,10 +367,10 @@ async function removeEmptyDirectories(spool: string, names: string[]): Promise<v
   }
 }
 
-/** Remove an uploaded file and its manifest entry (file first: a manifest alone is ignored). */
 /**
- * Remove a file and its manifest from the spool; given its entry, only while the manifest still
- * describes it (the same key extracted again since is left for its own upload).
+ * Remove a file and its manifest entry from the spool (file first: a manifest alone is ignored);
+ * given its entry, only while the manifest still describes it (the same key extracted again
+ * since is left for its own upload).
  */
 export async function removeFromSpool(spool: string, key: string | ManifestEntry): Promise<void> {
   const path = join(spool, typeof key === "string" ? key : key.key);

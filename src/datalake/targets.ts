@@ -3,6 +3,7 @@ import { chmod, copyFile, link, mkdir, readdir, rename, rm, rmdir, stat } from "
 import { basename, dirname, join } from "node:path";
 import { PRIVATE_DIR, PRIVATE_FILE, tightenDirectory } from "../state/atomic.ts";
 import { OWN_WRITER } from "../state/process-identity.ts";
+import { spoolTempPath } from "./spool.ts";
 
 /** A copy into the local datalake in progress (another filesystem than the spool's). */
 const COPY_MARK = ".partial-";
@@ -60,7 +61,7 @@ export class LocalTarget implements Target {
     await mkdir(dirname(destination), { recursive: true, mode: PRIVATE_DIR });
     // The link is made in the spool (a killed run's is a temporary file cleanSpool removes), then
     // renamed over the key.
-    const linked = `${path}${COPY_MARK}put-${OWN_WRITER}`;
+    const linked = spoolTempPath(path);
     try {
       await link(path, linked);
     } catch (error) {

@@ -140,19 +140,17 @@ export function iamPolicy(config: Config): PolicyResult {
   const tables = new Set(config.tables.map((t) => t.datalake_table));
   if (createsViews) for (const t of config.tables) tables.add(t.view);
   if (shipsLogs) tables.add(rawTrackingLogsName(config));
-  const glueStatement: PolicyStatement = {
-    Sid: "GlueCatalog",
-    Effect: "Allow",
-    Action: modeAllows(mode, "catalog-create").allowed ? GLUE_MANAGE : GLUE_REGISTER,
-    Resource: [],
-  };
-  statements.push(glueStatement);
   const glueResources = (names: Iterable<string>) => [
     glue("catalog"),
     glue(`database/${datalake.database}`),
     ...[...names].sort().map((table) => glue(`table/${datalake.database}/${table}`)),
   ];
-  glueStatement.Resource = glueResources(tables);
+  allow(
+    "GlueCatalog",
+    modeAllows(mode, "catalog-create").allowed ? GLUE_MANAGE : GLUE_REGISTER,
+    glueResources(tables),
+  );
+  const glueStatement = statements.at(-1)!;
 
   if (athena) {
     allow(

@@ -665,34 +665,38 @@ describe("AWS endpoints that fall silent", () => {
     }
   });
 
-  test("an S3 request without a body to an endpoint that never answers: a Timeout after two attempts", async () => {
-    const server = await startSilentServer("silent");
+  /** The call's failure against a server that behaves so, with a limit of 0.3 s. */
+  async function silentFailure(
+    behaviour: Parameters<typeof startSilentServer>[0],
+    call: (clients: { client: AwsClient; s3: S3Client }) => Promise<unknown>,
+  ): Promise<{ error: AwsError; ms: number; url: string; connections: number }> {
+    const server = await startSilentServer(behaviour);
     try {
-      const { s3: client } = await silentClient(server.url, 300);
-      const { error, ms } = await failure(client.headObject("silent-bucket", "a/b.csv"));
-      expect(error).toMatchObject({ code: "Timeout", operation: "HeadObject" });
-      expect(error.detail).toBe(`no answer for 0.3 s (${server.url})`);
-      expect(server.connections).toBe(2);
-      expect(ms).toBeLessThan(3_000);
+      const failed = await failure(call(await silentClient(server.url, 300)));
+      return { ...failed, url: server.url, connections: server.connections };
     } finally {
       await server.stop();
     }
+  }
+
+  test("an S3 request without a body to an endpoint that never answers: a Timeout after two attempts", async () => {
+    const { error, ms, url, connections } = await silentFailure("silent", ({ s3 }) =>
+      s3.headObject("silent-bucket", "a/b.csv"),
+    );
+    expect(error).toMatchObject({ code: "Timeout", operation: "HeadObject" });
+    expect(error.detail).toBe(`no answer for 0.3 s (${url})`);
+    expect(connections).toBe(2);
+    expect(ms).toBeLessThan(3_000);
   });
 
   test("an answer whose headers come and whose body stalls: a Timeout saying the answer stopped", async () => {
-    const server = await startSilentServer("headers");
-    try {
-      const { client } = await silentClient(server.url, 300);
-      const { error, ms } = await failure(
-        client.json("glue", "AWSGlue.GetDatabase", { Name: "d" }, "database d"),
-      );
-      expect(error).toMatchObject({ code: "Timeout", operation: "GetDatabase" });
-      expect(error.detail).toBe(`the answer stopped coming for 0.3 s (${server.url})`);
-      expect(server.connections).toBe(2);
-      expect(ms).toBeLessThan(3_000);
-    } finally {
-      await server.stop();
-    }
+    const { error, ms, url, connections } = await silentFailure("headers", ({ client }) =>
+      client.json("glue", "AWSGlue.GetDatabase", { Name: "d" }, "database d"),
+    );
+    expect(error).toMatchObject({ code: "Timeout", operation: "GetDatabase" });
+    expect(error.detail).toBe(`the answer stopped coming for 0.3 s (${url})`);
+    expect(connections).toBe(2);
+    expect(ms).toBeLessThan(3_000);
   });
 
   test("an upload the endpoint stops taking: a Timeout after the limit and the body's time over the slowest link", async () => {
