@@ -210,19 +210,27 @@ export async function runCli(argv: string[]): Promise<number> {
       throw missingCommand(resolved, args, names);
     }
     checkArguments(resolved, args);
-    const { result } = await runCommand(resolved.command, { rawArgs: resolved.argv });
+    const { result } = await runCommand(resolved.command, { rawArgs: resolved.argv }).catch(
+      (error: unknown) => {
+        throw errorWithCittyMapped(error, resolved.path);
+      },
+    );
     return typeof result === "number" ? result : 0;
   } catch (error) {
-    const mapped = errorWithCittyMapped(error);
+    const mapped = errorWithCittyMapped(error, null);
     report(mapped);
     return exitCodeFor(mapped);
   }
 }
 
-/** citty's own argument errors (missing positional, bad enum) are usage errors. */
-function errorWithCittyMapped(error: unknown): unknown {
-  if (error instanceof Error && error.name === "CLIError") return new UsageError(error.message);
-  return error;
+/**
+ * citty's own argument errors (missing positional, bad enum) are usage errors, with the
+ * command's help as the hint when the command is known.
+ */
+function errorWithCittyMapped(error: unknown, path: string[] | null): unknown {
+  if (!(error instanceof Error) || error.name !== "CLIError") return error;
+  const hint = path && path.length > 0 ? `see \`panorama ${path.join(" ")} --help\`` : undefined;
+  return new UsageError(error.message, hint);
 }
 
 if (import.meta.main) {

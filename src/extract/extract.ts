@@ -16,6 +16,7 @@ import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue } from "../state/full-reads.ts";
 import { saveProbes } from "../state/probes.ts";
 import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
+import { columnsChange, saveWrittenColumns } from "../state/written-columns.ts";
 import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
 import { columnKind } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
@@ -427,16 +428,28 @@ async function prepareTable(
   // Pseudonyms switched on or off, or a new key: older partitions hold the old values. Objects
   // written in another compression (verify --repair under another setting) are not what the
   // unchanged probe saw at the last read: read, so that each goes back to its variant.
-  const full =
-    options.full ||
-    fullReadDue(config, table, options.fullEvery) ||
-    pseudonymsChanged(config, table.name) ||
-    compressionChanged(config, table.name);
   const failed = (error: unknown) => {
     throw error instanceof PanoramaError ? error : mysqlError(error, config.mysql, `reading ${table.name}`);
   };
   const layout = await planLayout(connection, config, table, schema).catch(failed);
   if (!layout) return { plan: null };
+  const columnsChanged = columnsChange(
+    config.state_dir,
+    table.name,
+    layout.columns.map((c) => c.name),
+  );
+  if (columnsChanged && table.partition_fields.length > 0) {
+    log.warn(
+      `${table.name}: its columns changed since its objects were written (${columnsChanged}): every partition is read again, so that none keeps the old columns`,
+      { table: table.name },
+    );
+  }
+  const full =
+    options.full ||
+    fullReadDue(config, table, options.fullEvery) ||
+    pseudonymsChanged(config, table.name) ||
+    compressionChanged(config, table.name) ||
+    columnsChanged !== null;
   const probeOptions = {
     maySkip: !full,
     ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
@@ -609,6 +622,11 @@ async function extractTable(
     if (!options.dryRun) {
       savePseudonymState(config, table.name);
       saveWrittenCompression(config, table.name);
+      saveWrittenColumns(
+        config.state_dir,
+        table.name,
+        plan.columns.map((c) => c.name),
+      );
     }
   } catch (error) {
     summary.error = failureText(error);

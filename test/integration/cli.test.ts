@@ -157,6 +157,13 @@ describe("command line", () => {
         "hint: see `panorama completions --help`",
       ]);
     });
+
+    test("a missing positional argument points to the command's help", async () => {
+      expect(await unexpected(["completions"])).toEqual([
+        "Missing required positional argument: SHELL",
+        "hint: see `panorama completions --help`",
+      ]);
+    });
   });
 
   test("a bad --log-level exits 2", async () => {
