@@ -22,6 +22,9 @@ import { criEvent, dockerEvent, type ParsedLine, parseLine } from "./parse.ts";
 import type { Line } from "./tail.ts";
 import { batchKey, createLogSink, type LogSink, partitionOf, type TrackingLogPartition } from "./upload.ts";
 
+/** What `--dry-run` shows for the id of a file not shipped before. */
+export const NEW_FILE_ID = "<new-file-id>";
+
 /** How many uncompressed bytes shipped between two requests for a garbage collection. */
 const GC_EVERY_BYTES = 2 * 1024 * 1024;
 
@@ -307,12 +310,15 @@ export class LogShipper implements LineReceiver {
       this.commit(t, batch, false);
       return;
     }
-    const key = batchKey(this.config, this.follower.fileId(t.file), batch.firstEventOffset, batch.time);
     if (this.dryRun) {
+      // A new file's id is random, drawn when it is first shipped: a dry run shows where it goes.
+      const fileId = this.follower.savedFileId(t.file) ?? NEW_FILE_ID;
+      const key = batchKey(this.config, fileId, batch.firstEventOffset, batch.time);
       (this.options.print ?? ((s) => process.stdout.write(s)))(
         `upload\t${key}\t${batch.events} events\t${batch.body.length} bytes\n`,
       );
     } else {
+      const key = batchKey(this.config, this.follower.fileId(t.file), batch.firstEventOffset, batch.time);
       // Bun's own gzip, not node:zlib's: same bytes, without loading that module (memory).
       await this.put(key, Bun.gzipSync(batch.body, { level: 6 }));
       log.debug(`uploaded ${key}`, { key, events: batch.events, bytes: batch.body.length });

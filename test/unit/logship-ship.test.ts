@@ -8,6 +8,7 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -567,12 +568,32 @@ describe("--dry-run and status", () => {
     const printed: string[] = [];
     const result = await ship(setup, { dryRun: true, print: (s) => void printed.push(s) });
     expect(result).toMatchObject({ ok: true, objects: 1, events: 3, skipped: 1 });
-    expect(printed).toHaveLength(1);
-    expect(printed[0]).toMatch(
-      /^upload\topenedx\/tracking_logs\/lms=lms\.example\.com\/year=2024\/month=03\/day=01\/tracking\.log-20240301-100001-[0-9a-f]{12}-0\.gz\t3 events\t\d+ bytes\n$/,
-    );
+    // A file not shipped before: its id is drawn at its first upload, so none is made up here.
+    expect(printed).toEqual([
+      expect.stringMatching(
+        /^upload\topenedx\/tracking_logs\/lms=lms\.example\.com\/year=2024\/month=03\/day=01\/tracking\.log-20240301-100001-<new-file-id>-0\.gz\t3 events\t\d+ bytes\n$/,
+      ),
+    ]);
     expect(existsSync(setup.datalake)).toBe(false);
     expect(existsSync(setup.stateDir)).toBe(false);
+  });
+
+  test("--dry-run after a real ship shows the key the next upload takes", async () => {
+    const setup = logShipSetup();
+    writeFileSync(setup.file, text(events(1, 3)));
+    await ship(setup);
+    const [first] = readdirSync(setup.datalake, { recursive: true }).filter((f) => String(f).endsWith(".gz"));
+    const fileId = String(first).match(/-([0-9a-f]{12})-0\.gz$/)![1];
+    const size = readFileSync(setup.file).length;
+    appendFileSync(setup.file, text(events(4, 5)));
+    const printed: string[] = [];
+    await ship(setup, { dryRun: true, print: (s) => void printed.push(s) });
+    await ship(setup, { dryRun: true, print: (s) => void printed.push(s) });
+    const line = expect.stringContaining(`-${fileId}-${size}.gz\t2 events\t`);
+    expect(printed).toEqual([line, line]);
+    await ship(setup);
+    const keys = readdirSync(setup.datalake, { recursive: true }).map(String);
+    expect(keys.some((k) => k.endsWith(`-${fileId}-${size}.gz`))).toBe(true);
   });
 
   test("logShipStatus: size, committed and unshipped bytes per file, last upload", async () => {
