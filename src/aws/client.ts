@@ -299,6 +299,7 @@ export class AwsClient {
             ? req.body.length
             : 0;
     silence.restart(this.timeoutMs + (bodyBytes / this.slowLinkBytesPerSecond) * 1000);
+    silence.bytesPerSecond = this.slowLinkBytesPerSecond;
     // A Blob (a file's slice) goes as a stream of its own for each attempt, its length said: over
     // TLS, Bun's fetch reads a Blob body whole into memory before it sends it (a test script
     // sending 16 parts of 8 MiB at once peaked at 180 MB; streamed, 41 MB), where over plain
@@ -351,7 +352,7 @@ class Silence {
   private readonly controller = new AbortController();
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** what was waited for when the limit struck, for the message */
-  phase: "waiting" | "reading" = "waiting";
+  phase: "waiting" | "reading" | "trickling" = "waiting";
 
   constructor(readonly ms: number) {
     this.limitMs = ms;
@@ -378,9 +379,31 @@ class Silence {
     );
   }
 
+  /** the slowest pace an answer's body may come at, once past the limit on silence */
+  bytesPerSecond = SLOW_LINK_BYTES_PER_SECOND;
+  private answeredAt = 0;
+  private received = 0;
+
   /** The answer's headers came: from now on its body is read. */
   answered(): void {
     this.phase = "reading";
+    this.answeredAt = performance.now();
+    this.restart();
+  }
+
+  /**
+   * `bytes` more of the answer came: the limit starts again, unless the answer as a whole comes
+   * slower than the slowest link (a server sending a byte now and then would hold the run forever).
+   */
+  progressed(bytes: number): void {
+    this.received += bytes;
+    const allowedMs = this.ms + (this.received / this.bytesPerSecond) * 1000;
+    if (performance.now() - this.answeredAt > allowedMs) {
+      this.phase = "trickling";
+      this.limitMs = performance.now() - this.answeredAt;
+      this.controller.abort(new DOMException("the answer came too slowly", "TimeoutError"));
+      return;
+    }
     this.restart();
   }
 
@@ -397,7 +420,7 @@ async function readAll(res: Response, silence: Silence): Promise<Uint8Array> {
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    silence.restart();
+    silence.progressed(value.length);
     chunks.push(value);
   }
   return Buffer.concat(chunks);
@@ -406,6 +429,7 @@ async function readAll(res: Response, silence: Silence): Promise<Uint8Array> {
 const SILENT: Record<Silence["phase"], string> = {
   waiting: "no answer",
   reading: "the answer stopped coming",
+  trickling: "the answer came too slowly",
 };
 
 function networkError(thrown: unknown, req: AwsRequest, silence: Silence): AwsError {
@@ -418,7 +442,7 @@ function networkError(thrown: unknown, req: AwsRequest, silence: Silence): AwsEr
       0,
       req.operation,
       req.resource,
-      `${SILENT[silence.phase]} for ${Math.round(silence.limitMs / 100) / 10} s (${origin})`,
+      `${SILENT[silence.phase]} for ${Math.round(silence.limitMs / 100) / 10} s${silence.phase === "trickling" ? `, under ${Math.round((silence.bytesPerSecond * 8) / 1024)} kbit/s` : ""} (${origin})`,
     );
   }
   // The system's code (ECONNREFUSED, ENOTFOUND) says it all; Bun adds a question to it.

@@ -699,6 +699,25 @@ describe("AWS endpoints that fall silent", () => {
     expect(ms).toBeLessThan(3_000);
   });
 
+  test("an answer that comes a byte at a time, slower than the slowest link: a Timeout, not a run held for hours", async () => {
+    const server = await startSilentServer("trickle", 20);
+    try {
+      // 1,000 bytes a second allowed: the 50 a second sent fall behind soon after the limit.
+      const { client } = await silentClient(server.url, 300, 1_000);
+      const { error, ms } = await failure(
+        client.json("glue", "AWSGlue.GetDatabase", { Name: "d" }, "database d"),
+      );
+      expect(error).toMatchObject({ code: "Timeout", operation: "GetDatabase" });
+      expect(error.detail).toMatch(
+        new RegExp(`^the answer came too slowly for 0\\.\\d s, under 8 kbit/s \\(${server.url}\\)$`),
+      );
+      expect(server.connections).toBe(2);
+      expect(ms).toBeLessThan(3_000);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("an upload the endpoint stops taking: a Timeout after the limit and the body's time over the slowest link", async () => {
     const server = await startSilentServer("silent");
     const path = join(work, "silent-upload.bin");

@@ -1,6 +1,6 @@
 // HTTP endpoints that accept connections and then fall silent, as a black-holed proxy or a hung
-// load balancer does, and one that reads slowly but keeps reading: for the AWS client's limit on
-// silence. Plain TCP (node:net), so that a socket can stop reading what is sent to it.
+// load balancer does, one that reads slowly but keeps reading, and one that answers a byte at a
+// time: for the AWS client's limits on silence and on an answer's pace. Plain TCP (node:net), so that a socket can stop reading what is sent to it.
 import { createServer, type Server, type Socket } from "node:net";
 
 export type Silence =
@@ -9,7 +9,9 @@ export type Silence =
   /** reads the request, sends the answer's headers and one byte of its body, then nothing */
   | "headers"
   /** reads the request in small bites, pausing `pauseMs` after each, then answers 200 */
-  | "slow";
+  | "slow"
+  /** reads the request, sends the answer's headers, then one byte of its body every `pauseMs`, never the end */
+  | "trickle";
 
 export interface SilentServer {
   url: string;
@@ -53,6 +55,10 @@ function follow(socket: Socket, behaviour: Silence, pauseMs: number): void {
     if (body < length) return;
     if (behaviour === "headers") {
       socket.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+    } else if (behaviour === "trickle") {
+      socket.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n");
+      const drip = setInterval(() => socket.write(" "), pauseMs);
+      socket.on("close", () => clearInterval(drip));
     } else {
       socket.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     }
