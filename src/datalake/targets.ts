@@ -1,6 +1,7 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
 import { chmod, copyFile, link, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { JobError, messageOf } from "../errors.ts";
 import { PRIVATE_DIR, PRIVATE_FILE, tightenDirectory } from "../state/atomic.ts";
 import { OWN_WRITER } from "../state/process-identity.ts";
 import { spoolTempPath } from "./spool.ts";
@@ -18,6 +19,30 @@ async function removeAbandonedCopies(destination: string): Promise<void> {
   for (const name of await readdir(dir)) {
     if (name.startsWith(prefix)) await rm(join(dir, name), { force: true });
   }
+}
+
+/** What an operator can do about a failed write into the local datalake at `root`. */
+const LOCAL_HINTS: Record<string, string> = {
+  ENOSPC:
+    "free space on its filesystem (df -h shows how much is left); the files wait in the spool until then",
+  EDQUOT:
+    "free space under the disk quota of the user panorama runs as; the files wait in the spool until then",
+  EACCES: "datalake.path must be writable by the user panorama runs as",
+  EPERM: "datalake.path must be writable by the user panorama runs as",
+  EROFS:
+    "datalake.path is on a read-only filesystem: mount it writable, or set datalake.path to a writable one",
+};
+
+/**
+ * A failed system call of a put as one line for the run's report: the code and what it means,
+ * the datalake's directory, and the fix; not the temporary paths of the link or the copy.
+ */
+function localDatalakeError(root: string, error: unknown): unknown {
+  const e = error as NodeJS.ErrnoException;
+  if (typeof e.code !== "string") return error;
+  const what = messageOf(error).replace(/, \w+ '.*$/, "");
+  const hint = LOCAL_HINTS[e.code];
+  return new JobError(`${what}, writing into the local datalake ${root}${hint ? ` (${hint})` : ""}`);
 }
 
 /** An object the datalake holds: its key and its size in bytes. */
@@ -53,6 +78,12 @@ export class LocalTarget implements Target {
    * disk (upload.ts), as it does for S3, so a run killed in between stores it again.
    */
   async put(key: string, path: string): Promise<void> {
+    await this.store(key, path).catch((error: unknown) => {
+      throw localDatalakeError(this.root, error);
+    });
+  }
+
+  private async store(key: string, path: string): Promise<void> {
     if (!this.checkedRoot) {
       this.checkedRoot = true;
       tightenDirectory(this.root);

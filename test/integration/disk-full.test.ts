@@ -1,0 +1,191 @@
+// A full disk, the way an operator meets it: state_dir (and its spool) or the local datalake on a
+// filesystem with no space left. Real filesystems: each is a tmpfs of a few hundred KiB mounted
+// for the test (root only; elsewhere the tests say why they are skipped), against the real
+// MariaDB. A run that meets ENOSPC exits 1 with a message naming what filled and how to fix it,
+// records nothing it did not store, and the run after space is freed leaves the datalake equal
+// to a clean extraction's.
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type mysql from "mysql2/promise";
+import { runPanorama } from "../support/cli.ts";
+import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { logShipSetup, removeLogShipSetups, shippedLines, writerEvent } from "../support/log-writer.ts";
+import { testConnection, writeTestConfig } from "../support/mysql.ts";
+
+/** tmpfs needs root (CAP_SYS_ADMIN); a machine that refuses the mount skips with its reason. */
+function mountRefused(): string | null {
+  if (process.getuid?.() !== 0) return "not root: a tmpfs cannot be mounted";
+  const probe = join(tmpdir(), `panorama-mount-probe-${process.pid}`);
+  mkdirSync(probe, { recursive: true });
+  try {
+    const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe]);
+    if (mount.exitCode !== 0) return `mount refused: ${mount.stderr.toString().trim()}`;
+    Bun.spawnSync(["umount", probe]);
+    return null;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+const skip = skipWithoutTestEnv();
+const refused = skip ? null : mountRefused();
+if (refused) console.error(`disk-full tests skipped: ${refused}`);
+setDefaultTimeout(60_000);
+let db: mysql.Connection;
+const dirs: string[] = [];
+const mounts: string[] = [];
+
+const TABLES = `[extract]
+preset = "none"
+
+[[tables]]
+name = "full_small"
+
+[[tables]]
+name = "full_big"
+partition_fields = ["course_id"]
+incremental = { timestamp_field = "modified", overlap = "1 hour" }
+`;
+
+function mountTmpfs(dir: string, size: string): void {
+  mkdirSync(dir, { recursive: true });
+  const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir]);
+  if (mount.exitCode !== 0) throw new Error(`mount ${dir}: ${mount.stderr}`);
+  mounts.push(dir);
+}
+
+function resize(dir: string, size: string): void {
+  const mount = Bun.spawnSync(["mount", "-o", `remount,size=${size}`, dir]);
+  if (mount.exitCode !== 0) throw new Error(`remount ${dir}: ${mount.stderr}`);
+}
+
+/** Each file of the datalake (path under it) → its content. */
+function tree(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  if (!existsSync(dir)) return files;
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name);
+    if (statSync(path).isFile()) files.set(name, readFileSync(path, "utf8"));
+  }
+  return files;
+}
+
+function config() {
+  const cfg = writeTestConfig(TABLES);
+  dirs.push(cfg.dir);
+  return cfg;
+}
+
+function run(cfg: { file: string }, ...args: string[]) {
+  return runPanorama(["--config", cfg.file, "run", ...args], { timeoutMs: 50_000 });
+}
+
+beforeAll(async () => {
+  if (skip || refused) return;
+  db = await testConnection(testEnv().mysql.scratchDatabase);
+  // full_big: about 1.2 MB of CSV in 4 partitions, far more than the filesystems below hold.
+  await db.query(`DROP TABLE IF EXISTS full_small; DROP TABLE IF EXISTS full_big;
+    CREATE TABLE full_small (id INT PRIMARY KEY, name VARCHAR(20));
+    INSERT INTO full_small SELECT seq, CONCAT('name', seq) FROM seq_1_to_20;
+    CREATE TABLE full_big (id INT AUTO_INCREMENT PRIMARY KEY, course_id VARCHAR(100), body VARCHAR(400),
+      modified DATETIME(6), KEY (course_id), KEY (modified));
+    INSERT INTO full_big (course_id, body, modified) SELECT CONCAT('course-v1:Org+D', seq % 4, '+2024'),
+      REPEAT(CHAR(97 + seq % 26), 380), '2024-01-01' + INTERVAL seq MINUTE FROM seq_1_to_3000`);
+});
+
+afterEach(() => {
+  for (const dir of mounts.splice(0)) Bun.spawnSync(["umount", dir]);
+});
+
+afterAll(async () => {
+  removeLogShipSetups();
+  if (skip || refused) return;
+  await db.query("DROP TABLE IF EXISTS full_small; DROP TABLE IF EXISTS full_big");
+  await db.end();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(skip || refused !== null)("a full disk", () => {
+  test("state_dir's filesystem full while the spool is written: exit 1 naming it, nothing recorded; the run after space is freed completes", async () => {
+    const cfg = config();
+    mountTmpfs(cfg.stateDir, "256k");
+    const full = await run(cfg);
+    expect(full.code).toBe(1);
+    expect(full.stderr).toContain(
+      `full_big: writing the spool failed: ENOSPC: no space left on device, write (free space on the filesystem of state_dir (${cfg.stateDir}); what was extracted before stays)`,
+    );
+    expect(full.stderr).toContain("1 of 2 tables failed (full_big)");
+    // The other table is stored; the full one left no file, no watermark, nothing in the spool.
+    expect([...tree(cfg.datalake).keys()]).toEqual(["openedx/full_small/lms=lms.example.com/full_small.csv"]);
+    const watermarks = join(cfg.stateDir, "watermarks.json");
+    expect(existsSync(watermarks) ? Object.keys(JSON.parse(readFileSync(watermarks, "utf8"))) : []).toEqual(
+      [],
+    );
+    expect(tree(join(cfg.stateDir, "spool")).size).toBe(0);
+
+    resize(cfg.stateDir, "16m");
+    const after = await run(cfg);
+    expect(after.code).toBe(0);
+    const clean = config();
+    expect((await run(clean)).code).toBe(0);
+    expect(tree(cfg.datalake)).toEqual(tree(clean.datalake));
+  });
+
+  test("the local datalake's filesystem full (another filesystem than state_dir): exit 1 naming it; the files wait in the spool and are stored once space is freed", async () => {
+    const cfg = config();
+    mountTmpfs(cfg.datalake, "256k");
+    const full = await run(cfg);
+    expect(full.code).toBe(1);
+    // One line: the key, the code, the datalake and the fix; no temporary path of the copy.
+    expect(full.stderr).toMatch(
+      new RegExp(
+        `upload of openedx/full_big/[^ ]+ failed: ENOSPC: no space left on device, writing into the local datalake ${cfg.datalake} \\(free space on its filesystem \\(df -h shows how much is left\\); the files wait in the spool until then\\)"`,
+      ),
+    );
+    expect(full.stderr).not.toContain(".partial-");
+    expect(full.stderr).toContain("file(s) kept in the spool; the next run uploads them");
+    // Nothing half-copied stays beside the keys.
+    expect([...tree(cfg.datalake).keys()].filter((k) => k.includes(".partial-"))).toEqual([]);
+    expect(tree(join(cfg.stateDir, "spool")).size).toBeGreaterThan(0);
+
+    resize(cfg.datalake, "16m");
+    const after = await run(cfg);
+    expect(after.code).toBe(0);
+    expect(after.stderr).toContain("file(s) left in the spool by an earlier run");
+    const clean = config();
+    expect((await run(clean)).code).toBe(0);
+    expect(tree(cfg.datalake)).toEqual(tree(clean.datalake));
+  });
+
+  test("log-ship with state_dir full: exit 1 naming it; once space is freed every event is shipped once", async () => {
+    const setup = logShipSetup();
+    mountTmpfs(setup.stateDir, "64k");
+    writeFileSync(setup.file, `${Array.from({ length: 40 }, (_, i) => writerEvent(i + 1)).join("\n")}\n`);
+    const ship = () =>
+      runPanorama(["--config", setup.configFile, "log-ship", "--once"], { timeoutMs: 30_000 });
+    expect((await ship()).code).toBe(0);
+    appendFileSync(setup.file, `${Array.from({ length: 40 }, (_, i) => writerEvent(i + 41)).join("\n")}\n`);
+    Bun.spawnSync(["dd", "if=/dev/zero", `of=${join(setup.stateDir, "filler")}`, "bs=4k"]);
+    const full = await ship();
+    expect(full.code).toBe(1);
+    expect(full.stderr).toContain(`cannot use state_dir ${setup.stateDir}: ENOSPC: no space left on device`);
+    expect(full.stderr).toContain(
+      "hint: free space on state_dir's filesystem (df -h shows how much is left)",
+    );
+    rmSync(join(setup.stateDir, "filler"));
+    expect((await ship()).code).toBe(0);
+    const seqs = shippedLines(setup.datalake).map((l) => (JSON.parse(l) as { seq: number }).seq);
+    expect(seqs.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+  });
+});
