@@ -232,6 +232,11 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     ? ["", "errors:", ...rows.filter((r) => r.error).map((r) => `  ${r.table}: ${r.error}`)]
     : [];
   const cut = [...table, ...errorLines].some((l) => fit(l) !== l);
+  // Long table names with every optional column: columns other than the error are cut too.
+  const cutNote =
+    otherWidth > STATUS_WIDTH
+      ? "(lines cut at 120 columns: `panorama status --wide` shows every column whole)"
+      : "(errors cut at 120 columns: `panorama status --wide` shows them whole)";
   const lines = [
     `mode ${status.mode}, datalake ${status.target}`,
     pseudonymsLine(status.pseudonyms),
@@ -247,7 +252,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
           `${formatCount(status.logs_pending_partitions)} tracking-log day partition(s) not registered in Glue yet (the next log-ship registers them)`,
         ]
       : []),
-    ...(cut ? ["", "(errors cut at 120 columns: `panorama status --wide` shows them whole)"] : []),
+    ...(cut ? ["", cutNote] : []),
   ];
   return `${lines.join("\n")}\n`;
 }

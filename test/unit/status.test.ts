@@ -147,7 +147,7 @@ describe("status: a run in progress, and the width of the table", () => {
     expect(text).toMatch(
       new RegExp(`\nerrors:\n  ${name}: MySQL panorama@127\\.0\\.0\\.1:3306/edxapp: reading .*…\n`),
     );
-    expect(text).toContain("--wide");
+    expect(text).toContain("(errors cut at 120 columns: `panorama status --wide` shows them whole)");
     const wide = formatStatus(await collectStatus(cfg), { wide: true });
     expect(wide).toContain(error);
     expect(wide).toMatch(/^users .* 987,654,321|^users +2026-12-04 10:00:01 +20 +1 +300 +3 +0\.1/m);
@@ -189,5 +189,8 @@ describe("status: a run in progress, and the width of the table", () => {
         `\nerrors:\n  ${name}: the datalake s3://bucket cannot be reached: .*\n  users: stopped: the datalake could not be written\n`,
       ),
     );
+    // The spool and unregistered columns are cut as well as the errors: the note says lines.
+    expect(text).toContain("(lines cut at 120 columns: `panorama status --wide` shows every column whole)");
+    expect(text).not.toContain("errors cut");
   });
 });
