@@ -5,11 +5,11 @@
 // S3). The run after the change reads every partition again, against the real MariaDB, and its
 // datalake equals a clean extraction's; the change back to the earlier columns does the same.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type mysql from "mysql2/promise";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { fileTree } from "../support/file-tree.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
@@ -26,19 +26,9 @@ partition_fields = ["course_id"]
 incremental = { timestamp_field = "modified", overlap = "1 hour" }
 `;
 
-/** Each CSV file of the datalake (path under it) → its content. */
-function tree(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (statSync(path).isFile()) files.set(name, readFileSync(path, "utf8"));
-  }
-  return files;
-}
-
 /** Each object's header line. */
 function headers(dir: string): string[] {
-  return [...tree(dir).values()].map((text) => text.slice(0, text.indexOf("\r\n")));
+  return [...fileTree(dir).values()].map((text) => text.slice(0, text.indexOf("\r\n")));
 }
 
 function config() {
@@ -119,7 +109,7 @@ describe.skipIf(skip)("a table's columns change under an incremental table witho
       expect(new Set(headers(cfg.datalake))).toEqual(new Set([step.header]));
       const clean = config();
       await run(clean, "--full");
-      expect(tree(cfg.datalake)).toEqual(tree(clean.datalake));
+      expect(fileTree(cfg.datalake)).toEqual(fileTree(clean.datalake));
       // Said once: the run after reads only what changed again.
       await touchOneCourse();
       expect(await run(cfg)).not.toContain("columns changed");

@@ -5,21 +5,13 @@
 // records nothing it did not store, and the run after space is freed leaves the datalake equal
 // to a clean extraction's.
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { fileTree } from "../support/file-tree.ts";
 import { logShipSetup, removeLogShipSetups, shippedLines, writerEvent } from "../support/log-writer.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
@@ -70,17 +62,6 @@ function resize(dir: string, size: string): void {
   if (mount.exitCode !== 0) throw new Error(`remount ${dir}: ${mount.stderr}`);
 }
 
-/** Each file of the datalake (path under it) → its content. */
-function tree(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  if (!existsSync(dir)) return files;
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (statSync(path).isFile()) files.set(name, readFileSync(path, "utf8"));
-  }
-  return files;
-}
-
 function config() {
   const cfg = writeTestConfig(TABLES);
   dirs.push(cfg.dir);
@@ -127,19 +108,21 @@ describe.skipIf(skip || refused !== null)("a full disk", () => {
     );
     expect(full.stderr).toContain("1 of 2 tables failed (full_big)");
     // The other table is stored; the full one left no file, no watermark, nothing in the spool.
-    expect([...tree(cfg.datalake).keys()]).toEqual(["openedx/full_small/lms=lms.example.com/full_small.csv"]);
+    expect([...fileTree(cfg.datalake).keys()]).toEqual([
+      "openedx/full_small/lms=lms.example.com/full_small.csv",
+    ]);
     const watermarks = join(cfg.stateDir, "watermarks.json");
     expect(existsSync(watermarks) ? Object.keys(JSON.parse(readFileSync(watermarks, "utf8"))) : []).toEqual(
       [],
     );
-    expect(tree(join(cfg.stateDir, "spool")).size).toBe(0);
+    expect(fileTree(join(cfg.stateDir, "spool")).size).toBe(0);
 
     resize(cfg.stateDir, "16m");
     const after = await run(cfg);
     expect(after.code).toBe(0);
     const clean = config();
     expect((await run(clean)).code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(tree(clean.datalake));
+    expect(fileTree(cfg.datalake)).toEqual(fileTree(clean.datalake));
   });
 
   test("the local datalake's filesystem full (another filesystem than state_dir): exit 1 naming it; the files wait in the spool and are stored once space is freed", async () => {
@@ -156,8 +139,8 @@ describe.skipIf(skip || refused !== null)("a full disk", () => {
     expect(full.stderr).not.toContain(".partial-");
     expect(full.stderr).toContain("file(s) kept in the spool; the next run uploads them");
     // Nothing half-copied stays beside the keys.
-    expect([...tree(cfg.datalake).keys()].filter((k) => k.includes(".partial-"))).toEqual([]);
-    expect(tree(join(cfg.stateDir, "spool")).size).toBeGreaterThan(0);
+    expect([...fileTree(cfg.datalake).keys()].filter((k) => k.includes(".partial-"))).toEqual([]);
+    expect(fileTree(join(cfg.stateDir, "spool")).size).toBeGreaterThan(0);
 
     resize(cfg.datalake, "16m");
     const after = await run(cfg);
@@ -165,7 +148,7 @@ describe.skipIf(skip || refused !== null)("a full disk", () => {
     expect(after.stderr).toContain("file(s) left in the spool by an earlier run");
     const clean = config();
     expect((await run(clean)).code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(tree(clean.datalake));
+    expect(fileTree(cfg.datalake)).toEqual(fileTree(clean.datalake));
   });
 
   test("log-ship with state_dir full: exit 1 naming it; once space is freed every event is shipped once", async () => {

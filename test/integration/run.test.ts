@@ -1,11 +1,12 @@
 // `run` and `upload` with the local datalake target, against the real MariaDB: the lock, crash
 // safety under SIGKILL, unchanged files not sent again, a failing target keeping the spool.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { CLI, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { fileTree } from "../support/file-tree.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
@@ -22,21 +23,6 @@ incremental = { timestamp_field = "modified", overlap = "1 hour" }
 [[tables]]
 name = "run_users"
 `;
-
-/** Every file under `dir`: relative path → content. */
-function tree(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  if (!existsSync(dir)) return files;
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    try {
-      files.set(name, readFileSync(path, "utf8"));
-    } catch {
-      // a directory
-    }
-  }
-  return files;
-}
 
 beforeAll(async () => {
   if (skip) return;
@@ -59,7 +45,7 @@ describe.skipIf(skip)("run with a local datalake", () => {
     const cfg = writeTestConfig(TABLES);
     const first = await runPanorama(["--config", cfg.file, "run"]);
     expect(first.code).toBe(0);
-    const files = tree(cfg.datalake);
+    const files = fileTree(cfg.datalake);
     expect(files.size).toBe(41);
     expect(files.has("openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(true);
     expect(
@@ -67,7 +53,7 @@ describe.skipIf(skip)("run with a local datalake", () => {
         "openedx/run_events/lms=lms.example.com/course_id=course-v1%3AOrg%2BC7%2B2024/run_events.csv",
       ),
     ).toBe(true);
-    expect(tree(join(cfg.stateDir, "spool")).size).toBe(0);
+    expect(fileTree(join(cfg.stateDir, "spool")).size).toBe(0);
     const summary = first.stderr
       .split("\n")
       .filter(Boolean)
@@ -83,7 +69,7 @@ describe.skipIf(skip)("run with a local datalake", () => {
       .map((l) => JSON.parse(l))
       .find((l) => l.table === "run_events" && l.message.endsWith("done"));
     expect(again).toMatchObject({ rows: 40000, objects: 0, skipped: 40 });
-    expect(tree(cfg.datalake)).toEqual(files);
+    expect(fileTree(cfg.datalake)).toEqual(files);
   });
 
   test("--dry-run lists the spool files it would store and the files it would extract, and writes nothing", async () => {
@@ -91,7 +77,7 @@ describe.skipIf(skip)("run with a local datalake", () => {
     // A leftover in the spool: run_users extracted, not uploaded.
     const extract = await runPanorama(["--config", cfg.file, "extract", "--tables", "run_users"]);
     expect(extract.code).toBe(0);
-    const state = tree(cfg.stateDir);
+    const state = fileTree(cfg.stateDir);
     expect(state.has("spool/openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(true);
 
     // run_users is unchanged since that extraction: a run stores the leftover and does not read it.
@@ -122,7 +108,7 @@ describe.skipIf(skip)("run with a local datalake", () => {
     );
     // Nothing written: no datalake, the state directory (spool, watermarks, runs) as it was.
     expect(existsSync(cfg.datalake)).toBe(false);
-    expect(tree(cfg.stateDir)).toEqual(state);
+    expect(fileTree(cfg.stateDir)).toEqual(state);
   });
 
   test("a second run exits 3 at once while the first holds the lock", async () => {
@@ -157,7 +143,7 @@ describe.skipIf(skip)("run with a local datalake", () => {
   test("killed with SIGKILL at random moments, then one clean run: the same datalake as an uninterrupted run", async () => {
     const reference = writeTestConfig(TABLES);
     expect((await runPanorama(["--config", reference.file, "run"])).code).toBe(0);
-    const expected = tree(reference.datalake);
+    const expected = fileTree(reference.datalake);
 
     const cfg = writeTestConfig(TABLES);
     let seed = 42;
@@ -174,12 +160,12 @@ describe.skipIf(skip)("run with a local datalake", () => {
       child.kill("SIGKILL");
       await child.exited;
       // Whatever the moment, no partial object is ever visible in the datalake.
-      for (const name of tree(cfg.datalake).keys()) expect(name).not.toContain(".partial-");
+      for (const name of fileTree(cfg.datalake).keys()) expect(name).not.toContain(".partial-");
     }
     const clean = await runPanorama(["--config", cfg.file, "run"]);
     expect(clean.code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(expected);
-    expect([...tree(join(cfg.stateDir, "spool")).keys()]).toEqual([]);
+    expect(fileTree(cfg.datalake)).toEqual(expected);
+    expect([...fileTree(join(cfg.stateDir, "spool")).keys()]).toEqual([]);
   }, 120_000);
 
   test("a failed upload is reported under the table of the file that failed; the tables it stopped say so", async () => {
@@ -226,9 +212,9 @@ partition_fields = ["course_id"]
     const text = await runPanorama(["--config", cfg.file, "status"]);
     expect(text.stdout).toMatch(/run_users +\d\d-\d\d \d\d:\d\d +20,000 +0 /);
     expect(text.stdout).toContain("1 file(s)");
-    expect(tree(join(cfg.stateDir, "spool")).has("openedx/run_users/lms=lms.example.com/run_users.csv")).toBe(
-      true,
-    );
+    expect(
+      fileTree(join(cfg.stateDir, "spool")).has("openedx/run_users/lms=lms.example.com/run_users.csv"),
+    ).toBe(true);
 
     rmSync(cfg.datalake);
     const dry = await runPanorama(["--config", cfg.file, "upload", "--dry-run"]);
@@ -239,18 +225,18 @@ partition_fields = ["course_id"]
     const upload = await runPanorama(["--config", cfg.file, "upload"]);
     expect(upload.code).toBe(0);
     expect(
-      tree(cfg.datalake).get("openedx/run_users/lms=lms.example.com/run_users.csv")?.split("\r\n").length,
+      fileTree(cfg.datalake).get("openedx/run_users/lms=lms.example.com/run_users.csv")?.split("\r\n").length,
     ).toBe(20002);
-    expect(tree(join(cfg.stateDir, "spool")).size).toBe(0);
+    expect(fileTree(join(cfg.stateDir, "spool")).size).toBe(0);
   });
 
   test("writing x.csv removes x.csv.gz of the same partition, and the reverse", async () => {
     const cfg = writeTestConfig(`[extract]\npreset = "none"\n[[tables]]\nname = "run_users"\n`);
     const key = "openedx/run_users/lms=lms.example.com/run_users.csv";
     expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
-    expect([...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"))).toEqual([
-      key,
-    ]);
+    expect([...fileTree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"))).toEqual(
+      [key],
+    );
     // Several spool chunks' worth (the writer reuses its buffers): the gzip object must hold it all.
     const plain = readFileSync(join(cfg.datalake, key));
     expect(plain.length).toBeGreaterThan(256 * 1024);
@@ -260,7 +246,7 @@ partition_fields = ["course_id"]
     );
     writeFileSync(cfg.file, gzipConfig);
     expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
-    const files = [...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"));
+    const files = [...fileTree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"));
     expect(files).toEqual([`${key}.gz`]);
     const gz = Bun.gunzipSync(readFileSync(join(cfg.datalake, `${key}.gz`)));
     expect(new TextDecoder().decode(gz).startsWith("id,username\r\n1,user1\r\n")).toBe(true);
@@ -270,7 +256,7 @@ partition_fields = ["course_id"]
     writeFileSync(cfg.file, gzipConfig.replace('\ncompression = "gzip"', ""));
     rmSync(join(cfg.stateDir, "uploaded.json"));
     expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
-    const back = [...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"));
+    const back = [...fileTree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv") || k.endsWith(".gz"));
     expect(back).toEqual([key]);
     expect(readFileSync(join(cfg.datalake, key)).equals(plain)).toBe(true);
   });

@@ -8,13 +8,14 @@
 // as at the last probe, the table is not queried at all; a commit, TRUNCATE, or a transaction
 // open across a run moves it.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { loadConfig } from "../../src/config/load.ts";
 import { extractTables } from "../../src/extract/extract.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { fileTree } from "../support/file-tree.ts";
 import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
@@ -69,16 +70,6 @@ const eventsKey = (course: number) =>
   `${EVENTS}/course_id=course-v1%3AOrg%2BC${course}%2B2024/probe_events.csv`;
 const ITEMS = "openedx/probe_items/lms=lms.example.com/probe_items.csv";
 
-function tree(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  if (!existsSync(dir)) return files;
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (statSync(path).isFile()) files.set(name, readFileSync(path, "utf8"));
-  }
-  return files;
-}
-
 function config(tables = TABLES) {
   const cfg = writeTestConfig(tables);
   dirs.push(cfg.dir);
@@ -109,7 +100,7 @@ async function run(cfg: { file: string; stateDir: string }, ...args: string[]) {
 async function cleanExtraction(tables = TABLES): Promise<Map<string, string>> {
   const clean = config(tables);
   await run(clean, "--full");
-  return tree(clean.datalake);
+  return fileTree(clean.datalake);
 }
 
 async function count(table: string): Promise<number> {
@@ -169,12 +160,12 @@ describe.skipIf(skip)("unpartitioned table not read again when unchanged", () =>
     const first = await run(cfg);
     expect(first.items).toMatchObject({ rows: 40, error: null });
     expect(first.items.unread).toBeUndefined();
-    const lake = tree(cfg.datalake);
+    const lake = fileTree(cfg.datalake);
 
     const second = await run(cfg);
     expect(second.stderr).toContain("probe_items: table unchanged since the last read: not read again");
     expect(second.items).toMatchObject({ rows: 0, unread: 1, error: null });
-    expect(tree(cfg.datalake)).toEqual(lake);
+    expect(fileTree(cfg.datalake)).toEqual(lake);
     const status = await runPanorama(["--config", cfg.file, "status"]);
     expect(status.stdout).toMatch(/^probe_items\s.*\s{2}table\s{2}/m);
     const json = JSON.parse((await runPanorama(["--config", cfg.file, "status", "--json"])).stdout) as {
@@ -192,7 +183,7 @@ describe.skipIf(skip)("unpartitioned table not read again when unchanged", () =>
       const after = await run(cfg);
       expect(after.items.unread).toBeUndefined();
       expect(after.items.rows).toBeGreaterThan(0);
-      expect(tree(cfg.datalake).get(ITEMS)).toBe((await cleanExtraction()).get(ITEMS));
+      expect(fileTree(cfg.datalake).get(ITEMS)).toBe((await cleanExtraction()).get(ITEMS));
       expect((await run(cfg)).items.unread).toBe(1);
     }
   });
@@ -203,11 +194,11 @@ describe.skipIf(skip)("unpartitioned table not read again when unchanged", () =>
     // As Django's QuerySet.update() does: the auto_now column is not touched.
     await db.query("UPDATE probe_items SET name = 'bulk-updated' WHERE id <= 5");
     expect((await run(cfg)).items.unread).toBe(1);
-    expect(tree(cfg.datalake).get(ITEMS)).not.toContain("bulk-updated");
+    expect(fileTree(cfg.datalake).get(ITEMS)).not.toContain("bulk-updated");
 
     // `run --full` always reads.
     expect((await run(cfg, "--full")).items.rows).toBe(40);
-    expect(tree(cfg.datalake).get(ITEMS)).toContain("bulk-updated");
+    expect(fileTree(cfg.datalake).get(ITEMS)).toContain("bulk-updated");
 
     // full_every (24 h) since the last real read: read again, skipped or not in between.
     await db.query("UPDATE probe_items SET name = 'second-bulk' WHERE id <= 5");
@@ -218,7 +209,7 @@ describe.skipIf(skip)("unpartitioned table not read again when unchanged", () =>
     const forced = await run(cfg);
     expect(forced.items).toMatchObject({ rows: 40, error: null });
     expect(forced.items.unread).toBeUndefined();
-    expect(tree(cfg.datalake).get(ITEMS)).toBe((await cleanExtraction()).get(ITEMS));
+    expect(fileTree(cfg.datalake).get(ITEMS)).toBe((await cleanExtraction()).get(ITEMS));
   });
 
   test("a change of the layout (a column added to the config) reads the table again", async () => {
@@ -233,7 +224,7 @@ describe.skipIf(skip)("unpartitioned table not read again when unchanged", () =>
     );
     const after = await run(cfg);
     expect(after.items).toMatchObject({ rows: 40, error: null });
-    expect(tree(cfg.datalake).get(ITEMS)?.split(/\r?\n/)[0]).toBe("id,modified");
+    expect(fileTree(cfg.datalake).get(ITEMS)?.split(/\r?\n/)[0]).toBe("id,modified");
   });
 });
 
@@ -253,7 +244,7 @@ describe.skipIf(skip)("tables that do not qualify for the cheap probe are probed
     expect(said?.length).toBe(1);
     await db.query("UPDATE probe_items SET name = 'bulk-updated' WHERE id = 4");
     expect((await run(cfg)).items).toMatchObject({ rows: 40, error: null });
-    expect(tree(cfg.datalake).get(ITEMS)).toContain("bulk-updated");
+    expect(fileTree(cfg.datalake).get(ITEMS)).toContain("bulk-updated");
 
     await db.query("ALTER TABLE probe_items MODIFY id INT NOT NULL");
     const plain = config();
@@ -262,7 +253,7 @@ describe.skipIf(skip)("tables that do not qualify for the cheap probe are probed
     // Unlike MAX(modified), the checksum sees a change that leaves the timestamp alone.
     await db.query("UPDATE probe_items SET name = 'no-timestamp' WHERE id = 5");
     expect((await run(plain)).items).toMatchObject({ rows: 40, error: null });
-    expect(tree(plain.datalake).get(ITEMS)).toContain("no-timestamp");
+    expect(fileTree(plain.datalake).get(ITEMS)).toContain("no-timestamp");
   });
 
   test("an unpartitioned table without a timestamp: unchanged is not read; any change of a value, a delete, a return to an earlier state is read", async () => {
@@ -299,11 +290,11 @@ describe.skipIf(skip)("tables that do not qualify for the cheap probe are probed
         unread: undefined,
         rows: await count("probe_plain"),
       });
-      expect(tree(cfg.datalake).get(PLAIN)).toBe((await cleanExtraction(CHECKSUMMED)).get(PLAIN));
-      if (change === changes[0]) expect(tree(cfg.datalake).get(PLAIN)).toContain("123.45");
+      expect(fileTree(cfg.datalake).get(PLAIN)).toBe((await cleanExtraction(CHECKSUMMED)).get(PLAIN));
+      if (change === changes[0]) expect(fileTree(cfg.datalake).get(PLAIN)).toContain("123.45");
       expect((await run(cfg)).plain.unread).toBe(1);
     }
-    expect(tree(cfg.datalake).get(PLAIN)).toContain("changed");
+    expect(fileTree(cfg.datalake).get(PLAIN)).toContain("changed");
   });
 });
 
@@ -312,7 +303,7 @@ describe.skipIf(skip)("candidate partitions of an incremental table not read aga
     const cfg = config();
     const first = await run(cfg);
     expect(first.events).toMatchObject({ rows: 500, error: null });
-    const lake = tree(cfg.datalake);
+    const lake = fileTree(cfg.datalake);
     const fullReads = readFileSync(join(cfg.stateDir, "full-reads.json"), "utf8");
 
     // The overlap window (1 hour before the watermark) holds the rows of hours 499 and 500:
@@ -322,7 +313,7 @@ describe.skipIf(skip)("candidate partitions of an incremental table not read aga
     expect(quiet.stderr).toContain(
       "probe_events: 2 partition(s) unchanged since the last read: not read again",
     );
-    expect(tree(cfg.datalake)).toEqual(lake);
+    expect(fileTree(cfg.datalake)).toEqual(lake);
     // A skip is not a full read: full_every still counts from the first run.
     expect(readFileSync(join(cfg.stateDir, "full-reads.json"), "utf8")).toBe(fullReads);
 
@@ -330,7 +321,7 @@ describe.skipIf(skip)("candidate partitions of an incremental table not read aga
     await db.query("UPDATE probe_events SET grade = 99, modified = '2024-01-21 20:00:00.5' WHERE id = 500");
     const saved = await run(cfg);
     expect(saved.events).toMatchObject({ rows: 100, unread: 1, error: null });
-    expect(tree(cfg.datalake).get(eventsKey(0))).toBe((await cleanExtraction()).get(eventsKey(0)));
+    expect(fileTree(cfg.datalake).get(eventsKey(0))).toBe((await cleanExtraction()).get(eventsKey(0)));
 
     // An insert and a delete in C4 (the window's other course), timestamps inside the window.
     await db.query(
@@ -339,7 +330,7 @@ describe.skipIf(skip)("candidate partitions of an incremental table not read aga
     expect((await run(cfg)).events).toMatchObject({ rows: 101, unread: 1 });
     await db.query("DELETE FROM probe_events WHERE id = 499");
     expect((await run(cfg)).events).toMatchObject({ rows: 100, unread: 1 });
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
   });
 
   test("a change that leaves the timestamp alone reaches the datalake at the full read full_every forces", async () => {
@@ -347,12 +338,12 @@ describe.skipIf(skip)("candidate partitions of an incremental table not read aga
     await run(cfg);
     await db.query("UPDATE probe_events SET grade = 42 WHERE course_id = 'course-v1:Org+C4+2024'");
     expect((await run(cfg)).events).toMatchObject({ rows: 0, unread: 2 });
-    expect(tree(cfg.datalake).get(eventsKey(4))).not.toBe((await cleanExtraction()).get(eventsKey(4)));
+    expect(fileTree(cfg.datalake).get(eventsKey(4))).not.toBe((await cleanExtraction()).get(eventsKey(4)));
     age(join(cfg.stateDir, "full-reads.json"), 25);
     const forced = await run(cfg);
     expect(forced.events).toMatchObject({ rows: 500, error: null });
     expect(forced.events.unread).toBeUndefined();
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
   });
 });
 
@@ -368,7 +359,9 @@ describe.skipIf(skip)("partitions of a table without a timestamp probed by a che
 
     await db.query("UPDATE probe_parts SET grade = 99 WHERE id = 4"); // P1
     expect((await run(cfg)).parts).toMatchObject({ rows: 20, unread: 2, error: null });
-    expect(tree(cfg.datalake).get(partsKey(1))).toBe((await cleanExtraction(CHECKSUMMED)).get(partsKey(1)));
+    expect(fileTree(cfg.datalake).get(partsKey(1))).toBe(
+      (await cleanExtraction(CHECKSUMMED)).get(partsKey(1)),
+    );
 
     // Every row of P2 deleted: its object goes, as after a full read, and only it.
     await db.query("DELETE FROM probe_parts WHERE course_id = 'course-v1:Org+P2+2024'");
@@ -378,13 +371,13 @@ describe.skipIf(skip)("partitions of a table without a timestamp probed by a che
     ]);
     const gone = await run(cfg);
     expect(gone.parts).toMatchObject({ rows: 0, unread: 2, error: null });
-    expect(tree(cfg.datalake).has(partsKey(2))).toBe(false);
-    expect(tree(cfg.datalake).has(partsKey(0))).toBe(true);
+    expect(fileTree(cfg.datalake).has(partsKey(2))).toBe(false);
+    expect(fileTree(cfg.datalake).has(partsKey(0))).toBe(true);
 
     // A new partition: read alone.
     await db.query("INSERT INTO probe_parts VALUES (100, 'course-v1:Org+P5+2024', 1)");
     expect((await run(cfg)).parts).toMatchObject({ rows: 1, unread: 2, error: null });
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
   });
 
   test("full_every forces a read of every partition, and of the unpartitioned table; run --full always reads", async () => {
@@ -417,7 +410,7 @@ describe.skipIf(skip)("partitions of a table without a timestamp probed by a che
     // C4 is in the overlap window; its timestamp does not move.
     await db.query("UPDATE probe_events SET grade = 42 WHERE id = 499");
     expect((await run(cfg)).events).toMatchObject({ rows: 100, unread: 1, error: null });
-    expect(tree(cfg.datalake).get(eventsKey(4))).toBe((await cleanExtraction()).get(eventsKey(4)));
+    expect(fileTree(cfg.datalake).get(eventsKey(4))).toBe((await cleanExtraction()).get(eventsKey(4)));
   });
 });
 
@@ -457,7 +450,7 @@ describe.skipIf(skip)("nothing committed since the last probe: the table is not 
     // The tables were filled a moment ago: a change of this second may still be committing.
     await Bun.sleep(2100);
     expect(await run(cfg)).toMatchObject({ items: { rows: 40 }, events: { rows: 500 } });
-    const lake = tree(cfg.datalake);
+    const lake = fileTree(cfg.datalake);
     let quiet: Awaited<ReturnType<typeof run>> | undefined;
     const statements = await statementsDuring(async () => {
       quiet = await run(cfg);
@@ -475,7 +468,7 @@ describe.skipIf(skip)("nothing committed since the last probe: the table is not 
     expect(quiet!.stderr).toContain(
       "probe_events: 2 partition(s) unchanged since the last read: not read again",
     );
-    expect(tree(cfg.datalake)).toEqual(lake);
+    expect(fileTree(cfg.datalake)).toEqual(lake);
 
     // The probe by the measure runs again when asked to read: --full, full_every.
     expect(await run(cfg, "--full")).toMatchObject({ items: { rows: 40 }, events: { rows: 500 } });
@@ -509,8 +502,8 @@ describe.skipIf(skip)("nothing committed since the last probe: the table is not 
     expect(after.plain.unread).toBeUndefined();
     expect(after.parts).toMatchObject({ rows: 0, error: null });
     expect(after.parts.unread).toBeUndefined();
-    expect(tree(cfg.datalake).get(PLAIN)).toContain("late");
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
+    expect(fileTree(cfg.datalake).get(PLAIN)).toContain("late");
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
   });
 });
 
@@ -567,7 +560,7 @@ describe.skipIf(skip)("every table probed before the first read", () => {
     expect(again.items).toMatchObject({ rows: 40, error: null });
     expect(again.items.unread).toBeUndefined();
     expect((await run(cfg)).items).toMatchObject({ rows: 0, unread: 1, error: null });
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction(EVENTS_FIRST));
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction(EVENTS_FIRST));
   });
 
   test("the largest tables are probed first (a big probe left for last would run alone); the reads keep the configured order", async () => {
@@ -631,6 +624,6 @@ describe.skipIf(skip)("every table probed before the first read", () => {
     // The probe recorded is the one taken before the change: the next run sees the partition moved.
     const next = await run(cfg);
     expect(next.parts).toMatchObject({ rows: 20, unread: 2, error: null });
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction(CHECKSUMMED));
   });
 });

@@ -3,12 +3,13 @@
 // `--repair` mends missing, changed and stale objects, leaving the datalake byte for byte equal
 // to a clean extraction.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type mysql from "mysql2/promise";
 import { acquireLock } from "../../src/state/lock.ts";
 import { CLI, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { fileTree } from "../support/file-tree.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
@@ -31,17 +32,6 @@ name = "verify_users"
 
 const PREFIX = "openedx/verify_events/lms=lms.example.com";
 const keyOf = (course: number) => `${PREFIX}/course_id=course-v1%3AOrg%2BC${course}%2B2024/verify_events.csv`;
-
-/** Every file under `dir`: relative path → content. */
-function tree(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  if (!existsSync(dir)) return files;
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (statSync(path).isFile()) files.set(name, readFileSync(path, "utf8"));
-  }
-  return files;
-}
 
 function config() {
   const cfg = writeTestConfig(TABLES);
@@ -81,7 +71,7 @@ async function panorama(file: string, ...args: string[]) {
 async function cleanExtraction(): Promise<Map<string, string>> {
   const clean = config();
   expect((await panorama(clean.file, "run", "--full")).code).toBe(0);
-  return tree(clean.datalake);
+  return fileTree(clean.datalake);
 }
 
 interface VerifyJson {
@@ -125,24 +115,24 @@ describe.skipIf(skip)("deletions on full reads", () => {
   test("a course deleted in MySQL: its object is gone after the next full read, not after an incremental one", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    expect(tree(cfg.datalake).has(keyOf(3))).toBe(true);
+    expect(fileTree(cfg.datalake).has(keyOf(3))).toBe(true);
     await db.query("DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C3+2024'");
 
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    expect(tree(cfg.datalake).has(keyOf(3))).toBe(true);
+    expect(fileTree(cfg.datalake).has(keyOf(3))).toBe(true);
 
     // A dry run says what the full read would delete, and deletes nothing.
     const dry = await panorama(cfg.file, "run", "--full", "--dry-run");
     expect(dry.code).toBe(0);
     expect(dry.stdout.split("\n").filter((l) => l.startsWith("delete\t"))).toEqual([`delete\t${keyOf(3)}`]);
-    expect(tree(cfg.datalake).has(keyOf(3))).toBe(true);
+    expect(fileTree(cfg.datalake).has(keyOf(3))).toBe(true);
 
     const full = await panorama(cfg.file, "run", "--full");
     expect(full.code).toBe(0);
     expect(full.stderr).toContain("verify_events: 1 stale object(s) deleted");
-    expect(tree(cfg.datalake).has(keyOf(3))).toBe(false);
+    expect(fileTree(cfg.datalake).has(keyOf(3))).toBe(false);
     expect(existsSync(join(cfg.datalake, dirname(keyOf(3))))).toBe(false);
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
   });
 
   test("run --full killed between its read and its deletions: the next run reads in full and deletes the stale objects, the data changed between kills and back", async () => {
@@ -170,7 +160,7 @@ describe.skipIf(skip)("deletions on full reads", () => {
       // A plain run: no full read is due by full_every, but the one asked for is owed.
       const next = await panorama(cfg.file, "run");
       expect(next.code).toBe(0);
-      expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+      expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
     }
   });
 
@@ -185,18 +175,18 @@ describe.skipIf(skip)("deletions on full reads", () => {
     const { code, report } = await verifyJson(cfg.file);
     expect(findings(report)).toEqual([]);
     expect(code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
   });
 
   test("rows deleted inside a partition without a timestamp change reach the datalake once full_every has passed", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
     await db.query("DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C2+2024' AND id < 100");
-    const before = tree(cfg.datalake);
+    const before = fileTree(cfg.datalake);
 
     // Within full_every: the incremental run cannot see the deletion.
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(before);
+    expect(fileTree(cfg.datalake)).toEqual(before);
 
     // The clock moves 25 hours on: the last full read is older than full_every (24h).
     const fullReads = join(cfg.stateDir, "full-reads.json");
@@ -205,8 +195,8 @@ describe.skipIf(skip)("deletions on full reads", () => {
     const past = new Date(Date.parse(recorded.verify_events!) - 25 * 3600 * 1000).toISOString();
     writeFileSync(fullReads, JSON.stringify({ verify_events: past }));
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    expect(tree(cfg.datalake)).not.toEqual(before);
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    expect(fileTree(cfg.datalake)).not.toEqual(before);
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
     const again = JSON.parse(readFileSync(fullReads, "utf8")) as Record<string, string>;
     expect(Date.parse(again.verify_events!)).toBeGreaterThan(Date.parse(past));
   });
@@ -218,7 +208,7 @@ describe.skipIf(skip)("deletions on full reads", () => {
     expect((await panorama(cfg.file, "run")).code).toBe(0);
     // Taken as a path, p/../../../../../escape leaves the datalake for the directory around it.
     expect(readdirSync(cfg.dir).sort()).toEqual(["datalake", "panorama.toml", "state"]);
-    const keys = [...tree(cfg.datalake).keys()].filter((k) => k.includes("verify_events/")).sort();
+    const keys = [...fileTree(cfg.datalake).keys()].filter((k) => k.includes("verify_events/")).sort();
     expect(keys).toEqual([
       `${PREFIX}/course_id=MITx/6.00x/2012_Fall/verify_events.csv`,
       `${PREFIX}/course_id=a%2F%2Fb/verify_events.csv`,
@@ -231,7 +221,9 @@ describe.skipIf(skip)("deletions on full reads", () => {
     const full = await panorama(cfg.file, "run", "--full");
     expect(full.code).toBe(0);
     expect(full.stderr).not.toContain("stale");
-    expect([...tree(cfg.datalake).keys()].filter((k) => k.includes("verify_events/")).sort()).toEqual(keys);
+    expect([...fileTree(cfg.datalake).keys()].filter((k) => k.includes("verify_events/")).sort()).toEqual(
+      keys,
+    );
   });
 
   test('full_every = "0" never forces a full read', async () => {
@@ -242,13 +234,13 @@ describe.skipIf(skip)("deletions on full reads", () => {
     );
     expect((await panorama(cfg.file, "run")).code).toBe(0);
     await db.query("DELETE FROM verify_events WHERE course_id = 'course-v1:Org+C2+2024' AND id < 100");
-    const before = tree(cfg.datalake);
+    const before = fileTree(cfg.datalake);
     writeFileSync(
       join(cfg.stateDir, "full-reads.json"),
       JSON.stringify({ verify_events: "2000-01-01T00:00:00.000Z" }),
     );
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(before);
+    expect(fileTree(cfg.datalake)).toEqual(before);
   });
 });
 
@@ -277,13 +269,13 @@ describe.skipIf(skip)("verify and verify --repair", () => {
     expect(findings(repaired.report)).toEqual([`rows ${keyOf(2)}`]);
     expect(repaired.report.after?.ok).toBe(true);
     expect(repaired.code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
   });
 
   test("an object deleted by hand is missing (exit 1); --repair restores it (exit 0 after)", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    const clean = tree(cfg.datalake);
+    const clean = fileTree(cfg.datalake);
     rmSync(join(cfg.datalake, keyOf(1)));
     rmSync(join(cfg.datalake, "openedx/verify_users/lms=lms.example.com/verify_users.csv"));
     const { code, report } = await verifyJson(cfg.file);
@@ -294,18 +286,18 @@ describe.skipIf(skip)("verify and verify --repair", () => {
     ]);
     // The upload state still says they were stored: only the listing can tell.
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    expect(tree(cfg.datalake).has(keyOf(1))).toBe(false);
+    expect(fileTree(cfg.datalake).has(keyOf(1))).toBe(false);
     const repaired = await panorama(cfg.file, "verify", "--repair");
     expect(repaired.code).toBe(0);
     expect(repaired.stdout).toContain("after the repair:");
-    expect(tree(cfg.datalake)).toEqual(clean);
+    expect(fileTree(cfg.datalake)).toEqual(clean);
     expect((await panorama(cfg.file, "verify")).code).toBe(0);
   });
 
   test("an object replaced by hand with other bytes: a size mismatch, repaired", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    const clean = tree(cfg.datalake);
+    const clean = fileTree(cfg.datalake);
     const other = "id,grade,modified\r\n1,2,3\r\n";
     writeFileSync(join(cfg.datalake, keyOf(4)), other);
     const text = await panorama(cfg.file, "verify");
@@ -316,13 +308,13 @@ describe.skipIf(skip)("verify and verify --repair", () => {
       ),
     );
     expect((await panorama(cfg.file, "verify", "--repair")).code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(clean);
+    expect(fileTree(cfg.datalake)).toEqual(clean);
   });
 
   test("a stale object (a partition MySQL does not have, the other variant) is reported and removed", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    const clean = tree(cfg.datalake);
+    const clean = fileTree(cfg.datalake);
     const stale = `${PREFIX}/course_id=course-v1%3AGone%2BX%2B2020/verify_events.csv`;
     const variant = `${keyOf(0)}.gz`;
     const foreign = "openedx/verify_events/lms=other.example.com/course_id=x/verify_events.csv";
@@ -338,7 +330,7 @@ describe.skipIf(skip)("verify and verify --repair", () => {
     // Another LMS's objects in the same table are not this host's to judge.
     expect(findings(report)).toEqual([`stale ${stale}`, `stale ${variant}`].sort());
     expect((await panorama(cfg.file, "verify", "--repair")).code).toBe(0);
-    const after = tree(cfg.datalake);
+    const after = fileTree(cfg.datalake);
     expect(after.has(foreign)).toBe(true);
     after.delete(foreign);
     expect(after).toEqual(clean);
@@ -414,12 +406,12 @@ describe.skipIf(skip)("verify and verify --repair", () => {
       );
     setCompression("gzip");
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    const gzipped = tree(cfg.datalake);
+    const gzipped = fileTree(cfg.datalake);
     setCompression("none");
     expect((await panorama(cfg.file, "verify", "--repair")).code).toBe(0);
     setCompression("gzip");
     expect((await panorama(cfg.file, "run")).code).toBe(0);
-    expect([...tree(cfg.datalake).keys()].sort()).toEqual([...gzipped.keys()].sort());
+    expect([...fileTree(cfg.datalake).keys()].sort()).toEqual([...gzipped.keys()].sort());
     expect((await verifyJson(cfg.file)).code).toBe(0);
   });
 
