@@ -4,8 +4,16 @@
 // (checkpoint.ts: identity, committed offset, losses). It reads each file from its read position
 // and hands out its complete lines, with their offsets, to a LineReceiver (the shipper, ship.ts);
 // an offset is committed only when the receiver says everything before it is stored.
-import { closeSync, type FSWatcher, openSync, readSync, realpathSync, watch as watchDir } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import {
+  closeSync,
+  type FSWatcher,
+  openSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+  watch as watchDir,
+} from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Config } from "../config/types.ts";
 import { JobError, messageOf, report } from "../errors.ts";
 import { log, SaidOnce } from "../log.ts";
@@ -164,6 +172,30 @@ function realPath(path: string): string {
   } catch {
     return path;
   }
+}
+
+/** How many symbolic links livePath() follows, as the kernel does (ELOOP beyond). */
+const MAX_LINKS = 40;
+
+/**
+ * Where the file `path` names lives: its symbolic links followed, even to a name that is
+ * missing now (between a rotation's two steps), its directory's too. On a Kubernetes node,
+ * `/var/log/containers/<pod>_<ns>_<container>-<id>.log` links to
+ * `/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log`, beside which the rotated files are.
+ */
+function livePath(path: string): string {
+  let current = path;
+  for (let links = 0; links < MAX_LINKS; links++) {
+    let target: string;
+    try {
+      target = readlinkSync(current);
+    } catch {
+      // not a symbolic link, or missing
+      break;
+    }
+    current = resolve(dirname(current), target);
+  }
+  return join(realPath(dirname(current)), basename(current));
 }
 
 export class FileFollower {
@@ -787,12 +819,15 @@ export class FileFollower {
           files++;
           if (glob) await this.discoverRotated(path);
           await this.discoverFile(path, null);
+        } else if (glob && why.missing) {
+          // A link whose file is between a rotation's two steps: what was rotated beside it.
+          await this.discoverRotated(path);
         } else if (!glob && !(why.missing && this.rotatedAway(pattern, false))) {
           // A glob may match directories; a plain path must be a file.
           this.unreadable(`path:${path}`, `${path} (in logs.paths) ${why.reason}`);
         }
       }
-      if (glob && files === 0 && !this.rotatedAway(pattern, true)) {
+      if (glob && files === 0 && !this.rotatedAway(pattern, paths)) {
         this.unreadable(`path:${pattern}`, `${pattern} (in logs.paths) matches no file`);
       }
     }
@@ -802,11 +837,12 @@ export class FileFollower {
    * The rotated files beside `path` (plain or `.gz`) that match no checkpoint and were written
    * after the last run: they came (and were rotated) while log-ship was down. Shipped from
    * their start, oldest first. Older ones are history another shipper sent, unless --backfill.
+   * A symbolic link is followed: the rotated files are beside the file it links to.
    */
   private async discoverRotated(path: string): Promise<void> {
     const since = this.options.backfill ? Number.NEGATIVE_INFINITY : this.lastRun;
     if (since === null) return;
-    const live = join(realPath(dirname(path)), basename(path));
+    const live = livePath(path);
     const listed = rotationCandidates(live, basename(live));
     const rotated = listed
       .filter((c) => c.path !== live && c.mtimeMs > since && !this.isTracked(c))
@@ -863,15 +899,16 @@ export class FileFollower {
   /**
    * Whether a followed file had a name `pattern` names before it was rotated away (it keeps its
    * first base name, in the same directory): between the rename and the creation of the new
-   * file, the name is missing but nothing is lost.
+   * file, the name is missing but nothing is lost. `matched`: the names a glob matches now (a
+   * link among them may name the followed file's first name).
    */
-  private rotatedAway(pattern: string, glob: boolean): boolean {
-    const matcher = glob ? new Bun.Glob(pattern) : null;
-    const names = new Set([pattern, realPath(pattern), join(realPath(dirname(pattern)), basename(pattern))]);
+  private rotatedAway(pattern: string, matched: string[] | false): boolean {
+    const matcher = matched ? new Bun.Glob(pattern) : null;
+    const names = new Set([pattern, realPath(pattern), livePath(pattern), ...(matched || []).map(livePath)]);
     // A compressed file is a rotation older than the one logrotate creates the new file after.
     return this.files.some((t) => {
       const first = logOf(t.cp);
-      return isRotated(t.cp) && !t.cp.gzip && (matcher ? matcher.match(first) : names.has(first));
+      return isRotated(t.cp) && !t.cp.gzip && (names.has(first) || matcher?.match(first));
     });
   }
 

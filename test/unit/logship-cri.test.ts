@@ -16,6 +16,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { parseConfig } from "../../src/config/load.ts";
 import { setupLogging } from "../../src/log.ts";
 import { readCheckpoints } from "../../src/logship/checkpoint.ts";
@@ -241,6 +242,66 @@ describe("log-ship on CRI files", () => {
     const seqs = shippedLines(setup.datalake).map((l) => Number(/"seq": (\d+)/.exec(l)?.[1]));
     expect(seqs.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(shippedLines(setup.datalake).every((l, i, all) => all.indexOf(l) === i)).toBe(true);
+  });
+});
+
+describe("Kubernetes nodes: log-ship down while the kubelet rotates", () => {
+  /** A node's layout: the LMS container's log in /var/log/pods, linked from /var/log/containers. */
+  function nodeSetup() {
+    const setup = logShipSetup();
+    const pods = join(setup.dir, "pods", "openedx_lms-7d9c-abcde_0123", "lms");
+    const containers = join(setup.dir, "containers");
+    mkdirSync(pods, { recursive: true });
+    mkdirSync(containers);
+    const live = join(pods, "0.log");
+    symlinkSync(live, join(containers, "lms-7d9c-abcde_openedx_lms-0123abcd.log"));
+    const toml = setup.toml.replace(
+      `paths = ["${setup.file}"]`,
+      `paths = ["${containers}/lms-*_openedx_lms-[0-9a-f]*.log"]\nformat = "auto"`,
+    );
+    const config = parseConfig(toml, setup.configFile, {}).config;
+    const random = seededRandom(7);
+    const records = (from: number, to: number) =>
+      recordLines(
+        Array.from({ length: to - from + 1 }, (_, i) => from + i).flatMap((seq) =>
+          criRecords(prefixed(writerEvent(seq)), seq % 2 ? "stderr" : "stdout", random),
+        ),
+      );
+    const seqs = () =>
+      shippedLines(setup.datalake)
+        .map((l) => Number(/"seq": (\d+)/.exec(l)?.[1]))
+        .sort((a, b) => a - b);
+    return { setup, config, live, records, seqs };
+  }
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+  test("the files rotated beside the linked file while down are shipped, the compressed one too, each once", async () => {
+    const { config, live, records, seqs } = nodeSetup();
+    writeFileSync(live, records(1, 10));
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 10 });
+    // Two rotations while log-ship is down: 0.log.<time>, then the older one compressed.
+    appendFileSync(live, records(11, 20));
+    renameSync(live, `${live}.20240301-100000`);
+    writeFileSync(live, records(21, 30));
+    writeFileSync(`${live}.20240301-100000.gz`, gzipSync(readFileSync(`${live}.20240301-100000`)));
+    rmSync(`${live}.20240301-100000`);
+    renameSync(live, `${live}.20240301-110000`);
+    writeFileSync(live, records(31, 40));
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 30 });
+    expect(seqs()).toEqual(upTo(40));
+  });
+
+  test("the link dangling between the rename and the new file: the rotated file is shipped, and no error", async () => {
+    const { config, live, records, seqs } = nodeSetup();
+    writeFileSync(live, records(1, 10));
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 10 });
+    renameSync(live, `${live}.20240301-100000`);
+    writeFileSync(live, records(11, 20));
+    renameSync(live, `${live}.20240301-110000`);
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 10 });
+    writeFileSync(live, records(21, 30));
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 10 });
+    expect(seqs()).toEqual(upTo(30));
   });
 });
 
