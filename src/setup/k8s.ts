@@ -301,11 +301,15 @@ function logShipDaemonSet(options: K8sOptions): Manifest {
           // SIGTERM flushes, uploads and checkpoints (DESIGN §8): give it the upload's time.
           terminationGracePeriodSeconds: 120,
           // The node's log files are readable by root's group only: read as group 0, never as root.
+          // fsGroup: the kubelet writes the Secret's files as root's, mode 0400 (defaultMode),
+          // unless fsGroup gives them to that group (0440): else the configuration is unreadable.
+          // A hostPath volume is left as it is.
           securityContext: {
             runAsNonRoot: true,
             runAsUser: USER_ID,
             runAsGroup: USER_ID,
             supplementalGroups: [0],
+            fsGroup: USER_ID,
           },
           tolerations: [{ operator: "Exists", effect: "NoSchedule" }],
           containers: [

@@ -168,6 +168,23 @@ describe("manifests", () => {
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
   });
 
+  test("every container that reads the configuration can: the Secret's files are readable by its user", () => {
+    const pods = [
+      ...byKind(docs, "CronJob").map((c) => c.spec.jobTemplate.spec.template.spec),
+      ...byKind(docs, "DaemonSet").map((d) => d.spec.template.spec),
+    ];
+    expect(pods).toHaveLength(3);
+    for (const pod of pods) {
+      for (const container of pod.containers) {
+        expect(container.args.slice(0, 2)).toEqual(["--config", "/etc/panorama/panorama.toml"]);
+        expect({ name: container.name, readable: canReadSecret(pod, container, "panorama-config") }).toEqual({
+          name: container.name,
+          readable: true,
+        });
+      }
+    }
+  });
+
   test("the Secret holds the configuration as the pods see it", () => {
     const { config } = podConfigOf(docs);
     expect(config.state_dir).toBe("/var/lib/panorama");
@@ -253,6 +270,28 @@ describe("manifests", () => {
     expect(() => manifests(TOML_TEXT, { image: "panorama 1" })).toThrow(UsageError);
   });
 });
+
+/**
+ * Whether the containers of `pod` can read the file `key` of the Secret volume mounted from
+ * `secretName`, as the kubelet writes it: owned by root, mode `defaultMode`; with the pod's
+ * `fsGroup`, owned by that group and readable by it (mode | 0440 on a read-only volume).
+ */
+function canReadSecret(pod: Doc, container: Doc, secretName: string): boolean {
+  const volume = pod.volumes.find((v: Doc) => v.secret?.secretName === secretName);
+  if (!volume || !container.volumeMounts.some((m: Doc) => m.name === volume.name)) return false;
+  const context = { ...pod.securityContext, ...container.securityContext };
+  const fsGroup: number | undefined = pod.securityContext?.fsGroup;
+  const mode = (volume.secret.defaultMode ?? 0o644) | (fsGroup === undefined ? 0 : 0o440);
+  const fileGroup = fsGroup ?? 0;
+  const groups = new Set<number>([
+    context.runAsGroup ?? 0,
+    ...(pod.securityContext?.supplementalGroups ?? []),
+    ...(fsGroup === undefined ? [] : [fsGroup]),
+  ]);
+  if (context.runAsUser === 0) return true;
+  if (groups.has(fileGroup)) return (mode & 0o040) !== 0;
+  return (mode & 0o004) !== 0;
+}
 
 describe("schedules", () => {
   test("the shortest period between firings", () => {
