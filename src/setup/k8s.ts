@@ -25,6 +25,11 @@ const CONFIG_FILE = `${CONFIG_DIR}/panorama.toml`;
 const STATE_DIR = "/var/lib/panorama";
 /** Where each node keeps the DaemonSet's checkpoints, under it one directory per namespace shipped. */
 const NODE_STATE_ROOT = "/var/lib/panorama-log-ship";
+/**
+ * Where Docker keeps a container's log (`<id>/<id>-json.log`): on a node whose runtime is Docker
+ * (cri-dockerd), `/var/log/pods/.../0.log` is a link to it. containerd writes in /var/log/pods.
+ */
+const DOCKER_CONTAINERS = "/var/lib/docker/containers";
 /** A shell-less image has no chown: the DaemonSet's init step uses busybox's. */
 const INIT_IMAGE = "busybox:1.36";
 /** The image's non-root user (scripts/build-image.sh). */
@@ -323,6 +328,7 @@ function logShipDaemonSet(options: K8sOptions): Manifest {
                 configMount,
                 { name: "containers", mountPath: "/var/log/containers", readOnly: true },
                 { name: "pods", mountPath: "/var/log/pods", readOnly: true },
+                { name: "docker", mountPath: DOCKER_CONTAINERS, readOnly: true },
                 { name: "state", mountPath: STATE_DIR },
                 tmpMount,
               ],
@@ -349,6 +355,8 @@ function logShipDaemonSet(options: K8sOptions): Manifest {
             configVolume,
             { name: "containers", hostPath: { path: "/var/log/containers", type: "Directory" } },
             { name: "pods", hostPath: { path: "/var/log/pods", type: "Directory" } },
+            // No type: the directory is there only on nodes whose runtime is Docker.
+            { name: "docker", hostPath: { path: DOCKER_CONTAINERS } },
             {
               name: "state",
               hostPath: { path: `${NODE_STATE_ROOT}/${namespace}`, type: "DirectoryOrCreate" },

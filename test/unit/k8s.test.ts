@@ -185,6 +185,27 @@ describe("manifests", () => {
     }
   });
 
+  test("log-ship reaches the log files of either runtime: every name their links go through is mounted", () => {
+    const pod = byKind(docs, "DaemonSet")[0].spec.template.spec;
+    const [container] = pod.containers;
+    const volumes = Object.fromEntries(pod.volumes.map((v: Doc) => [v.name, v]));
+    const mounted = (path: string) =>
+      container.volumeMounts.some(
+        (m: Doc) =>
+          path.startsWith(`${m.mountPath}/`) && volumes[m.name].hostPath?.path === m.mountPath && m.readOnly,
+      );
+    const id = "4f5e3a2b1c0d";
+    const link = `/var/log/containers/lms-7d9c-abcde_openedx_lms-${id}.log`;
+    const pods = "/var/log/pods/openedx_lms-7d9c-abcde_0123/lms/0.log";
+    const runtimes = {
+      containerd: [link, pods],
+      docker: [link, pods, `/var/lib/docker/containers/${id}/${id}-json.log`],
+    };
+    for (const [runtime, hops] of Object.entries(runtimes)) {
+      expect({ runtime, unmounted: hops.filter((p) => !mounted(p)) }).toEqual({ runtime, unmounted: [] });
+    }
+  });
+
   test("the Secret holds the configuration as the pods see it", () => {
     const { config } = podConfigOf(docs);
     expect(config.state_dir).toBe("/var/lib/panorama");
