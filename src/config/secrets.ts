@@ -1,5 +1,6 @@
 // The secret values of a configuration, so that the logger can blank them wherever they appear,
 // and the shapes that hold them (a URI's password) taken apart so messages can leave them out.
+import { statSync } from "node:fs";
 
 /** Keys whose value is a secret: a message about them says what type it got, never the value. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set([
@@ -91,4 +92,22 @@ export function secretsOf(config: SecretFields): string[] {
 /** "…WXYZ": at most the last 4 characters of an access key id, for messages (DESIGN §3). */
 export function maskAccessKey(accessKeyId: string): string {
   return accessKeyId.length > 4 ? `…${accessKeyId.slice(-4)}` : "…";
+}
+
+/**
+ * The mode of `file` when users other than this process's may read it (null when none may, or
+ * it cannot be looked at): others, or a group that is not this process's own. A file given to
+ * the process's own group is not exposed: a Kubernetes Secret volume is root's and readable only
+ * through the pod's fsGroup (mode 0440), and cannot be made 0600.
+ */
+export function exposedMode(file: string): number | null {
+  try {
+    const st = statSync(file);
+    const mode = st.mode & 0o777;
+    if ((mode & 0o007) !== 0) return mode;
+    if ((mode & 0o070) !== 0 && st.gid !== process.getegid?.()) return mode;
+    return null;
+  } catch {
+    return null;
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, parseConfig } from "../../src/config/load.ts";
@@ -7,6 +7,9 @@ import { modeAllows } from "../../src/config/modes.ts";
 import { presetTables } from "../../src/config/presets.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
+
+/** This process's effective group (the group a file given to it has). */
+const egid = (): number => process.getegid?.() ?? 0;
 
 const FILE = "/etc/panorama/panorama.toml";
 const MINIMAL = `mode = "CUSTOM"\nlms_host = "lms.example.com"\n[datalake]\nbucket = "acme-panorama"\n`;
@@ -460,6 +463,24 @@ describe("files", () => {
     );
     chmodSync(file, 0o600);
     expect((await loadConfig({ configPath: file, env: {} })).warnings).toEqual([]);
+  });
+
+  test("a config file readable by this process's own group only is not warned about (a Kubernetes Secret: root's, 0440, the pod's fsGroup)", async () => {
+    const file = join(dir, "secret-volume.toml");
+    writeFileSync(file, `${MINIMAL}[aws]\naccess_key_id = "AKIAXXXX"\nsecret_access_key = "abcd"\n`);
+    chmodSync(file, 0o440);
+    chownSync(file, statSync(file).uid, egid());
+    expect((await loadConfig({ configPath: file, env: {} })).warnings).toEqual([]);
+    // Another group, or others, may read it: warned.
+    if (process.getuid?.() === 0) {
+      chownSync(file, 0, egid() + 4242);
+      const { warnings } = await loadConfig({ configPath: file, env: {} });
+      expect(warnings.some((w) => w.includes("secret-volume.toml") && w.includes("mode 0440"))).toBe(true);
+      chownSync(file, 0, egid());
+    }
+    chmodSync(file, 0o444);
+    const { warnings } = await loadConfig({ configPath: file, env: {} });
+    expect(warnings.some((w) => w.includes("secret-volume.toml") && w.includes("mode 0444"))).toBe(true);
   });
 
   test("relative paths are resolved against the config file's directory", async () => {

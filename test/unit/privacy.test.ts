@@ -2,7 +2,7 @@
 // rewrite of tracking events on the real fixture events.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHmac, randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, parseConfig } from "../../src/config/load.ts";
@@ -18,6 +18,9 @@ import { pseudonymsLine, pseudonymsStatus } from "../../src/privacy/report.ts";
 import { collectStatus, formatStatus } from "../../src/status.ts";
 import { formatReport } from "../../src/verify.ts";
 import { fixtureEvents } from "../support/log-writer.ts";
+
+/** This process's effective group (the group a file given to it has). */
+const egid = (): number => process.getegid?.() ?? 0;
 
 const dir = mkdtempSync(join(tmpdir(), "panorama-privacy-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -136,6 +139,15 @@ describe("[privacy] configuration", () => {
     expect(warnings).toEqual([
       `${open} holds the pseudonym key and is readable by group or others (mode 0644); run: chmod 600 ${open}`,
     ]);
+  });
+
+  test("a key file readable by this process's own group only is not warned about (a Kubernetes Secret, fsGroup)", async () => {
+    const shared = join(dir, "group.key");
+    writeFileSync(shared, randomBytes(32));
+    chmodSync(shared, 0o440);
+    chownSync(shared, statSync(shared).uid, egid());
+    writeFileSync(CONFIG, privacy(`pseudonymize = true\nkey_file = "group.key"`), { mode: 0o600 });
+    expect((await loadConfig({ configPath: CONFIG, env: {} })).warnings).toEqual([]);
   });
 
   test("bad entries name the file, the key path, what was expected and what was found", () => {
