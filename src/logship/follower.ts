@@ -157,12 +157,15 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
-/** The open file, or why it could not be opened. */
-function openOrWhy(path: string): number | string {
+/**
+ * The open file, or why it could not be opened (`vanished`: no file has that name any more,
+ * renamed or removed since it was listed: a rotation under way, not a file that cannot be read).
+ */
+function openOrWhy(path: string): number | { why: string; vanished: boolean } {
   try {
     return openSync(path, "r");
   } catch (error) {
-    return messageOf(error);
+    return { why: messageOf(error), vanished: (error as NodeJS.ErrnoException).code === "ENOENT" };
   }
 }
 
@@ -405,10 +408,11 @@ export class FileFollower {
     const found = findByInode(t.cp);
     if (!found) return;
     const fd = openOrWhy(found.path);
-    if (typeof fd === "string") {
-      // Kept: forgetting it would ship it again from its start once it can be read.
+    if (typeof fd !== "number") {
+      // Kept: forgetting it would ship it again from its start once it can be read. Renamed or
+      // removed since it was found: looked for again next pass.
       this.unopenable.add(t);
-      this.unreadable(`open:${found.path}`, `cannot open ${found.path}: ${fd}`);
+      if (!fd.vanished) this.unreadable(`open:${found.path}`, `cannot open ${found.path}: ${fd.why}`);
       return;
     }
     const info = fstatFile(fd, found.path);
@@ -609,7 +613,7 @@ export class FileFollower {
       const compressed = hasGzipName(candidate.path);
       if (!compressed && candidate.size < minSize) continue;
       const fd = openOrWhy(candidate.path);
-      if (typeof fd === "string") continue;
+      if (typeof fd !== "number") continue;
       const copy = await this.copyOf(t, candidate, fd, minSize);
       if (copy === "wait") wait = true;
       if (copy && copy !== "wait") return copy;
@@ -861,9 +865,11 @@ export class FileFollower {
     const seen = statFile(path);
     if (!seen || this.isTracked(seen)) return;
     const fd = openOrWhy(path);
-    if (typeof fd === "string") {
-      if (base !== null) this.deferred = true;
-      this.unreadable(`open:${path}`, `cannot open ${path}: ${fd}`);
+    if (typeof fd !== "number") {
+      // Renamed or removed since it was listed (a rotation under way): the next pass (or run)
+      // finds it under its new name, from this pass's time on.
+      if (base !== null || fd.vanished) this.deferred = true;
+      if (!fd.vanished) this.unreadable(`open:${path}`, `cannot open ${path}: ${fd.why}`);
       return;
     }
     const info = fstatFile(fd, path);
