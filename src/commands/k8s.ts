@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import pkg from "../../package.json" with { type: "json" };
 import { ConfigError } from "../errors.ts";
 import { log } from "../log.ts";
-import { formatManifests, k8sManifests } from "../setup/k8s.ts";
+import { formatManifests, k8sManifests, podNotes } from "../setup/k8s.ts";
 import { globalArgs, prepareLoaded } from "./shared.ts";
 
 export default defineCommand({
@@ -40,6 +40,7 @@ export default defineCommand({
       return;
     }
     if (config.mode === "FREE") log.info("mode FREE ships no tracking logs: no log-ship DaemonSet");
+    for (const note of podNotes(config)) log.warn(note);
     process.stdout.write(
       formatManifests(
         k8sManifests(config, { namespace, image: args.image ?? `panorama:${pkg.version}`, raw }),

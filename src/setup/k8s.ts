@@ -82,9 +82,23 @@ function podConfig(config: Config, raw: Record<string, unknown>, namespace: stri
     delete section.password_file;
     section.password = password;
   }
+  // A host's node_exporter directory is not in the pods, whose root file system is read-only:
+  // every run would fail to write there (podNotes says so).
+  if (config.metrics.textfile) table("metrics").textfile = "";
   // The pseudonym key travels in the Secret too, beside the configuration (DESIGN §11).
   if (config.privacy.key) table("privacy").key_file = `${CONFIG_DIR}/${PSEUDONYM_KEY}`;
   return TOML.stringify(copy as TOML.JsonMap);
+}
+
+/** What of this host's configuration the pods' configuration leaves out, for the operator. */
+export function podNotes(config: Config): string[] {
+  const notes: string[] = [];
+  if (config.metrics.textfile) {
+    notes.push(
+      `[metrics] textfile (${config.metrics.textfile}) is left out of the pods' configuration: it is a file of this host, and the pods' file system is read-only`,
+    );
+  }
+  return notes;
 }
 
 /**

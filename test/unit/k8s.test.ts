@@ -8,7 +8,13 @@ import { join } from "node:path";
 import TOML from "@iarna/toml";
 import { parseConfig } from "../../src/config/load.ts";
 import { UsageError } from "../../src/errors.ts";
-import { cronPeriodSeconds, jobDeadlineSeconds, k8sManifests, lmsLogGlob } from "../../src/setup/k8s.ts";
+import {
+  cronPeriodSeconds,
+  jobDeadlineSeconds,
+  k8sManifests,
+  lmsLogGlob,
+  podNotes,
+} from "../../src/setup/k8s.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 
 const FILE = "/etc/panorama/panorama.toml";
@@ -258,6 +264,17 @@ describe("manifests", () => {
     expect(text).toContain("use_split_mongo = false\n");
     expect(config.mongodb.use_split_mongo).toBe(false);
     expect(config.logs.max_file_size).toBe(5 * 1024 * 1024);
+  });
+
+  test("a host's metrics textfile is left out of the pods' configuration, and said", () => {
+    const text = `${TOML_TEXT}\n[metrics]\ntextfile = "/var/lib/node_exporter/textfile_collector/panorama.prom"\n`;
+    expect(parseConfig(text, FILE, {}).config.metrics.textfile).not.toBe("");
+    const { config } = podConfigOf(manifests(text));
+    expect(config.metrics.textfile).toBe("");
+    expect(podNotes(parseConfig(text, FILE, {}).config)).toEqual([
+      "[metrics] textfile (/var/lib/node_exporter/textfile_collector/panorama.prom) is left out of the pods' configuration: it is a file of this host, and the pods' file system is read-only",
+    ]);
+    expect(podNotes(parseConfig(TOML_TEXT, FILE, {}).config)).toEqual([]);
   });
 
   test("pseudonyms on: the key goes into the Secret beside the configuration, which points at it", () => {
