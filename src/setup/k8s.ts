@@ -5,6 +5,7 @@
 // containers' log files, its checkpoints on the node (a file's offsets belong to the node that
 // holds the file). Pure: the config in, YAML text out.
 import TOML from "@iarna/toml";
+import { splitUri } from "../config/secrets.ts";
 import type { Config } from "../config/types.ts";
 import { UsageError } from "../errors.ts";
 
@@ -90,9 +91,43 @@ function podConfig(config: Config, raw: Record<string, unknown>, namespace: stri
   return TOML.stringify(copy as TOML.JsonMap);
 }
 
-/** What of this host's configuration the pods' configuration leaves out, for the operator. */
+/** A host name that, in a pod, names the pod itself. */
+function isLoopback(host: string): boolean {
+  const name = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return name === "localhost" || name === "::1" || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+/** The hosts of a host list (`h1:27017,h2`), without their ports. */
+function hostsOf(list: string): string[] {
+  return list.split(",").map((h) => h.replace(/:\d+$/, ""));
+}
+
+/** The hosts of a MongoDB URI's host list (`mongodb://user:pw@h1:27017,h2/db?...`). */
+function uriHosts(uri: string): string[] {
+  return hostsOf(splitUri(uri).rest.split("/")[0] ?? "");
+}
+
+/**
+ * What of this host's configuration the pods' configuration leaves out, or cannot work in a
+ * pod as it is, for the operator.
+ */
 export function podNotes(config: Config): string[] {
   const notes: string[] = [];
+  const service = (what: string, tutor: string) =>
+    `in a pod it names the pod itself: set it to the ${what} service's name (Tutor's: ${tutor}) before applying the manifests`;
+  if (config.mysql.socket) {
+    notes.push(
+      `mysql.socket (${config.mysql.socket}) is a socket of this host, not in the pods: set socket = "" and mysql.host to the MySQL service's name (Tutor's: mysql) before applying the manifests`,
+    );
+  } else if (isLoopback(config.mysql.host)) {
+    notes.push(`mysql.host is ${config.mysql.host}: ${service("MySQL", "mysql")}`);
+  }
+  if (config.tables.some((t) => t.source === "course_structures")) {
+    const hosts = config.mongodb.uri ? uriHosts(config.mongodb.uri) : hostsOf(config.mongodb.host);
+    const loopback = hosts.find(isLoopback);
+    const key = config.mongodb.uri ? "mongodb.uri" : "mongodb.host";
+    if (loopback) notes.push(`${key} names ${loopback}: ${service("MongoDB", "mongodb")}`);
+  }
   if (config.metrics.textfile) {
     notes.push(
       `[metrics] textfile (${config.metrics.textfile}) is left out of the pods' configuration: it is a file of this host, and the pods' file system is read-only`,

@@ -39,6 +39,9 @@ run = "*/20 * * * *"
 verify = "30 3 * * *"
 `;
 
+/** The same, its MongoDB a service of the cluster (TOML_TEXT leaves it at its default, 127.0.0.1). */
+const WITH_MONGO = `${TOML_TEXT}\n[mongodb]\nhost = "mongodb"\n`;
+
 // biome-ignore lint/suspicious/noExplicitAny: manifests are read as YAML, walked by key
 type Doc = any;
 
@@ -267,14 +270,45 @@ describe("manifests", () => {
   });
 
   test("a host's metrics textfile is left out of the pods' configuration, and said", () => {
-    const text = `${TOML_TEXT}\n[metrics]\ntextfile = "/var/lib/node_exporter/textfile_collector/panorama.prom"\n`;
+    const text = `${WITH_MONGO}\n[metrics]\ntextfile = "/var/lib/node_exporter/textfile_collector/panorama.prom"\n`;
     expect(parseConfig(text, FILE, {}).config.metrics.textfile).not.toBe("");
     const { config } = podConfigOf(manifests(text));
     expect(config.metrics.textfile).toBe("");
     expect(podNotes(parseConfig(text, FILE, {}).config)).toEqual([
       "[metrics] textfile (/var/lib/node_exporter/textfile_collector/panorama.prom) is left out of the pods' configuration: it is a file of this host, and the pods' file system is read-only",
     ]);
-    expect(podNotes(parseConfig(TOML_TEXT, FILE, {}).config)).toEqual([]);
+    expect(podNotes(parseConfig(WITH_MONGO, FILE, {}).config)).toEqual([]);
+  });
+
+  test("a MySQL or MongoDB on this host's loopback (or socket) is said: in a pod it is the pod itself", () => {
+    const notes = (text: string) => podNotes(parseConfig(text, FILE, {}).config);
+    const withMysql = (lines: string) => WITH_MONGO.replace('host = "mysql"', lines);
+    expect(notes(WITH_MONGO)).toEqual([]);
+    expect(notes(withMysql('host = "127.0.0.1"'))).toEqual([
+      "mysql.host is 127.0.0.1: in a pod it names the pod itself: set it to the MySQL service's name (Tutor's: mysql) before applying the manifests",
+    ]);
+    expect(notes(withMysql('host = "localhost"'))[0]).toStartWith("mysql.host is localhost:");
+    expect(notes(withMysql('socket = "/run/mysqld/mysqld.sock"'))[0]).toStartWith(
+      "mysql.socket (/run/mysqld/mysqld.sock) is a socket of this host",
+    );
+    // MongoDB (127.0.0.1 by default) matters only when course structures are extracted.
+    expect(notes(TOML_TEXT)).toEqual([
+      "mongodb.host names 127.0.0.1: in a pod it names the pod itself: set it to the MongoDB service's name (Tutor's: mongodb) before applying the manifests",
+    ]);
+    expect(notes(`${TOML_TEXT}\n[extract]\nexclude = ["course_structures"]\n`)).toEqual([]);
+    expect(
+      notes(WITH_MONGO.replace('host = "mongodb"', 'host = "mongodb-0,localhost:27018"'))[0],
+    ).toStartWith("mongodb.host names localhost:");
+    expect(notes(WITH_MONGO.replace('host = "mongodb"', 'host = "127.0.0.1"'))).toEqual([
+      "mongodb.host names 127.0.0.1: in a pod it names the pod itself: set it to the MongoDB service's name (Tutor's: mongodb) before applying the manifests",
+    ]);
+    expect(
+      notes(
+        `${TOML_TEXT}\n[mongodb]\nuri = "mongodb://u:p@mongodb:27017,localhost:27018/edxapp?tls=false"\n`,
+      ),
+    ).toEqual([
+      "mongodb.uri names localhost: in a pod it names the pod itself: set it to the MongoDB service's name (Tutor's: mongodb) before applying the manifests",
+    ]);
   });
 
   test("pseudonyms on: the key goes into the Secret beside the configuration, which points at it", () => {
