@@ -145,10 +145,9 @@ export function parseLine(line: Uint8Array, format: LogFormat): ParsedLine {
     case "cri":
       return criRecord(line) ?? NONE;
     case "auto": {
-      if (looksLikeDocker(line)) {
-        const wrapper = dockerWrapper(line);
-        if (wrapper) return wrapper;
-      }
+      // A Docker wrapper that cannot be read (cut short by a daemon stopped mid-line, two run
+      // together) has no event to find: its bytes from { to } are not one.
+      if (looksLikeDocker(line)) return dockerWrapper(line) ?? NONE;
       const record = criRecord(line);
       if (record) return record;
       // A bare JSON line is also "from the first { to the last }".

@@ -65,6 +65,19 @@ describe("Docker wrappers", () => {
     expect(eventOf('{"stream": "stdout"}', "docker")).toBeNull();
   });
 
+  test("auto: a Docker wrapper that cannot be read (cut short, two run together) has no event, not its bytes from { to }", () => {
+    const event = fixtureEvents()[0]!;
+    const whole = dockerWrapped(prefixed(event));
+    const other = dockerWrapped('2024-03-01 10:00:00,123 INFO 7 [django.request] {"path": "/"}');
+    // The Docker daemon stopped mid-line, then went on writing after it.
+    const cut = `${whole.slice(0, whole.length - 40)}${whole}`;
+    const runTogether = `${other.slice(0, 60)}${other}`;
+    for (const line of [cut, runTogether, whole.slice(0, -1)]) {
+      expect(eventOf(line, "auto")).toBeNull();
+      expect(eventOf(line, "docker")).toBeNull();
+    }
+  });
+
   test("a log without its final newline is a part of a longer message", () => {
     const parsed = parseLine(bytes(JSON.stringify({ log: "[tracking] {", stream: "stdout" })), "docker");
     expect(parsed).toEqual({ kind: "docker", log: "[tracking] {", partial: true });
