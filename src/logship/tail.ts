@@ -27,6 +27,9 @@ export interface FileInfo {
 const GLOB_CHARS = /[*?[\]{}]/;
 // Rotations compressed with another tool than gzip cannot be read (DESIGN §8 reads `.gz` only).
 const UNREADABLE_COMPRESSED = /\.(bz2|xz|zst|lz4|zip|Z)$/;
+// The kubelet compresses a rotated container log into `<name>.tmp`, then renames it `<name>.gz`:
+// gzip bytes under a name that is not a `.gz` one, to be read once it has its `.gz` name.
+const BEING_COMPRESSED = /\.tmp$/;
 
 // Bigint stats: a device or inode number may not fit in a double.
 function infoOf(path: string, st: BigIntStats): FileInfo {
@@ -248,7 +251,8 @@ export class TailWindow {
 /**
  * Files beside `path` whose names start with `base`: where logrotate puts a rotated file
  * (`tracking.log.1`, `tracking.log-20240301`, `tracking.log.2.gz`, ...), the current name
- * included. Those compressed by another tool than gzip are left out.
+ * included. Those compressed by another tool than gzip are left out, and the kubelet's
+ * `<name>.tmp` (a `.gz` being written).
  */
 export function rotationCandidates(path: string, base: string): FileInfo[] {
   const dir = dirname(path);
@@ -261,6 +265,7 @@ export function rotationCandidates(path: string, base: string): FileInfo[] {
   const found: FileInfo[] = [];
   for (const name of names.sort()) {
     if (!name.startsWith(base) || UNREADABLE_COMPRESSED.test(name)) continue;
+    if (name !== base && BEING_COMPRESSED.test(name)) continue;
     const info = statFile(join(dir, name));
     if (info) found.push(info);
   }

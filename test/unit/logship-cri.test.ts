@@ -291,6 +291,28 @@ describe("Kubernetes nodes: log-ship down while the kubelet rotates", () => {
     expect(seqs()).toEqual(upTo(40));
   });
 
+  test("the kubelet compressing a rotated file through <name>.tmp: its gzip bytes are never read as lines", async () => {
+    const { setup, config, live, records, seqs } = nodeSetup();
+    writeFileSync(live, records(1, 10));
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 10 });
+    renameSync(live, `${live}.20240301-100000`);
+    writeFileSync(live, records(11, 20));
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 10 });
+    // The next rotation: the older file's .gz being written under its temporary name.
+    renameSync(live, `${live}.20240301-110000`);
+    writeFileSync(live, records(21, 30));
+    const compressed = gzipSync(readFileSync(`${live}.20240301-100000`));
+    writeFileSync(`${live}.20240301-100000.tmp`, compressed.subarray(0, compressed.length >> 1));
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 10 });
+    writeFileSync(`${live}.20240301-100000.tmp`, compressed);
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 0 });
+    renameSync(`${live}.20240301-100000.tmp`, `${live}.20240301-100000.gz`);
+    rmSync(`${live}.20240301-100000`);
+    expect(await shipLogs(config, { retryMs: 5, pollMs: 50 })).toMatchObject({ ok: true, events: 0 });
+    expect(seqs()).toEqual(upTo(30));
+    expect(shippedLines(setup.datalake)).toHaveLength(30);
+  });
+
   test("the link dangling between the rename and the new file: the rotated file is shipped, and no error", async () => {
     const { config, live, records, seqs } = nodeSetup();
     writeFileSync(live, records(1, 10));
