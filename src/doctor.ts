@@ -17,7 +17,15 @@ import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError, withoutHint } from "./errors.ts";
 import { COURSE_INDEX_TABLE } from "./extract/course-structure-fields.ts";
 import { connectMongo, mongodbError } from "./extract/mongodb.ts";
-import { close, connect, describeTarget, ident, query, tableColumns } from "./extract/mysql.ts";
+import {
+  close,
+  connect,
+  describeTarget,
+  hiddenFromUser,
+  ident,
+  query,
+  tableColumns,
+} from "./extract/mysql.ts";
 import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
 import { KEY_WARNING } from "./privacy/pseudonym.ts";
@@ -433,7 +441,12 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     for (const table of tables) {
       try {
         const existing = await tableColumns(connection, config.mysql.database, table.name);
+        // information_schema hides what the user may not SELECT: that is no release's absence.
+        const hidden = (columns: string[] | null) =>
+          table.preset ? hiddenFromUser(connection, table.name, columns) : Promise.resolve(null);
         if (!existing && table.preset) {
+          const refusal = await hidden(null);
+          if (refusal) throw refusal;
           absent.push(table.name);
           continue;
         }
@@ -450,7 +463,11 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
           continue;
         }
         const lacking = existing ? wanted.filter((f) => !names.has(f)) : [];
-        if (lacking.length > 0 && table.preset) filled.push(`${table.name} (${lacking.join(", ")})`);
+        if (lacking.length > 0 && table.preset) {
+          const refusal = await hidden(lacking);
+          if (refusal) throw refusal;
+          filled.push(`${table.name} (${lacking.join(", ")})`);
+        }
         // A strict table's missing column (or table) makes the SELECT fail and is reported with it.
         const read = table.preset ? wanted.filter((f) => names.has(f)) : wanted;
         const columns = read.length > 0 ? read.map(ident).join(", ") : "1";

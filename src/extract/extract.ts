@@ -20,7 +20,17 @@ import { columnsChange, saveWrittenColumns } from "../state/written-columns.ts";
 import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
 import { columnKind } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
-import { type Cell, type ColumnInfo, close, connect, ident, mysqlError, query } from "./mysql.ts";
+import {
+  type Cell,
+  type ColumnInfo,
+  close,
+  connect,
+  hiddenFromUser,
+  hiddenMessage,
+  ident,
+  mysqlError,
+  query,
+} from "./mysql.ts";
 import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
 import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
@@ -142,6 +152,15 @@ async function planLayout(
     table.name,
   );
   const resolved = resolveFields(config, table, facts?.columns ?? null);
+  // What looks absent to a user without SELECT on it is not skipped or written empty in silence.
+  const unseen = !resolved || !facts ? null : resolved.missing;
+  if (table.preset && (unseen === null || unseen.length > 0)) {
+    const refusal = await hiddenFromUser(connection, table.name, unseen);
+    if (refusal) {
+      const { message, hint } = hiddenMessage(config.mysql, table.name, refusal);
+      throw new TableError(message, hint);
+    }
+  }
   if (!resolved || !facts) return null;
   const { fields, missing } = resolved;
   const existing = resolved.columns.map((c) => c.name);

@@ -204,6 +204,47 @@ export async function tableColumns(
   return rows.map(columnInfo);
 }
 
+/**
+ * Whether a table, or columns of it, that information_schema does not show are hidden from this
+ * user rather than not there: MySQL lists only the tables and columns the user holds a privilege
+ * on, so one without SELECT looks absent. Null when they are really not there (or the user may
+ * see that they are not); else the server's refusal (ER_TABLEACCESS_DENIED_ERROR,
+ * ER_COLUMNACCESS_DENIED_ERROR). `columns` null: the table itself. One `LIMIT 0` query each.
+ */
+export async function hiddenFromUser(
+  connection: Connection,
+  table: string,
+  columns: string[] | null,
+): Promise<QueryError | null> {
+  for (const selected of columns === null ? ["1"] : columns.map(ident)) {
+    try {
+      await query(connection, `SELECT ${selected} FROM ${ident(table)} LIMIT 0`);
+    } catch (error) {
+      const code = (error as QueryError).code;
+      if (code === "ER_TABLEACCESS_DENIED_ERROR" || code === "ER_COLUMNACCESS_DENIED_ERROR")
+        return error as QueryError;
+      if (code !== "ER_NO_SUCH_TABLE" && code !== "ER_BAD_FIELD_ERROR") throw error;
+    }
+  }
+  return null;
+}
+
+/**
+ * What to say of a preset table or column that only looked absent (hiddenFromUser): reading on
+ * would skip it, or write its column empty, every run without a word of the missing privilege.
+ */
+export function hiddenMessage(
+  config: MysqlConfig,
+  table: string,
+  refusal: QueryError,
+): { message: string; hint: string } {
+  const what = refusal.code === "ER_COLUMNACCESS_DENIED_ERROR" ? "a column of it" : "it";
+  return {
+    message: `${table}: ${config.user} may not SELECT ${what}, so information_schema hides it (${(refusal as { sqlMessage?: string }).sqlMessage ?? refusal.message})`,
+    hint: `GRANT SELECT ON ${config.database}.* TO '${config.user}'; a user without SELECT on the whole database is refused a table this Open edX release lacks the same way: leave such a table out with [extract] exclude`,
+  };
+}
+
 /** A column as information_schema.COLUMNS gives it (name, type, columnType, nullable aliased). */
 export function columnInfo(row: {
   name: string;
