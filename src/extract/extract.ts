@@ -13,9 +13,9 @@ import { log } from "../log.ts";
 import { pseudonymizedColumns } from "../privacy/fields.ts";
 import { pseudonymsChanged, savePseudonymState } from "../privacy/state.ts";
 import { syncFilesystem } from "../state/atomic.ts";
-import { fullReadDue } from "../state/full-reads.ts";
+import { fullReadDue, markFullReadsOwed } from "../state/full-reads.ts";
 import { saveProbes } from "../state/probes.ts";
-import { readWatermarks, saveWatermark } from "../state/watermarks.ts";
+import { forgetWatermark, readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { columnsChange, saveWrittenColumns } from "../state/written-columns.ts";
 import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
 import { columnKind } from "./csv.ts";
@@ -218,6 +218,15 @@ async function listPartitions(
     const [max] = await query<{ max: string | null }>(connection, `SELECT MAX(${ts}) AS max ${from}`);
     nextWatermark = max?.max === null || max?.max === undefined ? null : String(max.max);
     const previous = readWatermarks(config.state_dir)[table.name]?.value;
+    if (!full && previous && before(nextWatermark, previous)) {
+      // Rows changed back to older saves keep their older timestamps: no window would find them.
+      log.warn(
+        `${table.name}: its newest ${table.incremental.timestamp_field} (${nextWatermark ?? "none: the table is empty"}) is older than the watermark (${previous}): its data went back (restored from a backup?), so every partition is read`,
+        { table: table.name },
+      );
+      const rows = await query<Cell[]>(connection, `SELECT DISTINCT ${partitionList} ${from}`, [], true);
+      return { ...layout, partitions: rows, nextWatermark, since, full: true, wentBack: true };
+    }
     if (!full && previous) {
       where = ` WHERE ${ts} >= DATE_SUB(?, INTERVAL ? SECOND)`;
       values.push(previous, table.incremental.overlap);
@@ -231,6 +240,18 @@ async function listPartitions(
     true,
   );
   return { ...layout, partitions: rows, nextWatermark, since, full: where === "" };
+}
+
+/**
+ * Whether a table's newest timestamp now is older than the watermark its last read left (none:
+ * the table is empty). Both are the server's text of the same column: numbers compare as numbers,
+ * dates and times as text.
+ */
+function before(newest: string | null, watermark: string): boolean {
+  if (newest === null) return true;
+  const number = /^-?\d+(\.\d+)?$/;
+  if (number.test(newest) && number.test(watermark)) return Number(newest) < Number(watermark);
+  return newest < watermark;
 }
 
 /**
@@ -478,7 +499,11 @@ async function prepareTable(
   const unchanged = unchangedSinceLastProbe(layout, probeOptions, last);
   if (unchanged) return { plan: layout, probe: unchanged };
   const plan = await listPartitions(connection, config, layout, full).catch(failed);
-  const probe = await probeUnchanged(connection, config, plan, probeOptions, last).catch((error) => {
+  const probing = plan.wentBack ? { ...probeOptions, maySkip: false } : probeOptions;
+  // Owed until its stale objects are deleted, as after `run --full`: the watermark the read saves
+  // no longer shows the data went back, should the run die before the deletions.
+  if (plan.wentBack && !options.dryRun) markFullReadsOwed(config.state_dir, [table.name]);
+  const probe = await probeUnchanged(connection, config, plan, probing, last).catch((error) => {
     throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
   });
   return { plan, probe };
@@ -635,6 +660,9 @@ async function extractTable(
       if (plan.nextWatermark !== null) {
         saveWatermark(config.state_dir, table.name, plan.nextWatermark);
         summary.watermark = plan.nextWatermark;
+      } else if (plan.full) {
+        // Emptied: no watermark, or every later run would find the table gone back from it.
+        forgetWatermark(config.state_dir, table.name);
       }
       saveProbes(config.state_dir, table.name, probe.record(readAt, summary.rows));
     }

@@ -22,4 +22,9 @@ export interface TablePlan {
   since: string | null;
   /** every partition is read (no watermark window) */
   full: boolean;
+  /**
+   * the table's newest timestamp is older than the watermark (or the table is empty): its data
+   * went back (a restore from a backup), so every partition is read whatever its probe says
+   */
+  wentBack?: boolean;
 }

@@ -23,3 +23,11 @@ export function saveWatermark(stateDir: string, table: string, value: string): v
   all[table] = { value, updated_at: new Date().toISOString() };
   writeJsonAtomic(path(stateDir), all);
 }
+
+/** Drop one table's watermark: its table was read in full and found empty. */
+export function forgetWatermark(stateDir: string, table: string): void {
+  const all = readWatermarks(stateDir);
+  if (!(table in all)) return;
+  delete all[table];
+  writeJsonAtomic(path(stateDir), all);
+}
