@@ -162,6 +162,8 @@ async function planLayout(
     }
   }
   if (!resolved || !facts) return null;
+  // information_schema lists no column of a view whose tables are gone: the server says why.
+  if (resolved.columns.length === 0) await query(connection, `SELECT * FROM ${ident(table.name)} LIMIT 0`);
   const { fields, missing } = resolved;
   const existing = resolved.columns.map((c) => c.name);
   for (const [field, role] of requiredFields(table)) {
