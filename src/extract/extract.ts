@@ -500,7 +500,9 @@ async function prepareTable(
   // Nothing committed to it since its last probe: its partitions are not even listed.
   const unchanged = unchangedSinceLastProbe(layout, probeOptions, last);
   if (unchanged) return { plan: layout, probe: unchanged };
-  const plan = await listPartitions(connection, config, layout, full).catch(failed);
+  // Another layout (a column an Open edX upgrade added or dropped, say) changes every partition's
+  // bytes: an overlap window would rewrite only the partitions saved lately.
+  const plan = await listPartitions(connection, config, layout, full || last.relaid).catch(failed);
   const probing = plan.wentBack ? { ...probeOptions, maySkip: false } : probeOptions;
   // Owed until its stale objects are deleted, as after `run --full`: the watermark the read saves
   // no longer shows the data went back, should the run die before the deletions.

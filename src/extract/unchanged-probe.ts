@@ -130,6 +130,8 @@ export interface LastProbe {
   previous: TableProbes | undefined;
   /** `full_every` is due for the unpartitioned table */
   due: boolean;
+  /** the table was probed before under another fingerprint: its objects hold another layout */
+  relaid: boolean;
 }
 
 /** The table's last probe and whether `full_every` is due (the plan's partitions play no part). */
@@ -142,7 +144,7 @@ export function lastProbe(config: Config, plan: TablePlan, options: ProbeOptions
     options.fullEvery !== undefined &&
     options.fullEvery > 0 &&
     (previous === undefined || Date.now() - Date.parse(previous.read_at) >= options.fullEvery * 1000);
-  return { fp, previous, due };
+  return { fp, previous, due, relaid: before !== undefined && previous === undefined };
 }
 
 /**
