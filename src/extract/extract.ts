@@ -14,10 +14,10 @@ import { pseudonymizedColumns } from "../privacy/fields.ts";
 import { pseudonymsChanged, savePseudonymState } from "../privacy/state.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue, markFullReadsOwed } from "../state/full-reads.ts";
-import { saveProbes } from "../state/probes.ts";
+import { readProbes, saveProbes } from "../state/probes.ts";
 import { forgetWatermark, readWatermarks, saveWatermark } from "../state/watermarks.ts";
-import { columnsChange, saveWrittenColumns } from "../state/written-columns.ts";
 import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
+import { layoutChange, saveWrittenLayout } from "../state/written-layout.ts";
 import { columnKind } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
 import {
@@ -38,7 +38,13 @@ import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ra
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
 import { SpareConnections } from "./spare-connections.ts";
 import type { TablePlan } from "./table-plan.ts";
-import { lastProbe, type ProbeOutcome, probeUnchanged, unchangedSinceLastProbe } from "./unchanged-probe.ts";
+import {
+  lastProbe,
+  layoutFingerprint,
+  type ProbeOutcome,
+  probeUnchanged,
+  unchangedSinceLastProbe,
+} from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -475,14 +481,19 @@ async function prepareTable(
   };
   const layout = await planLayout(connection, config, table, schema).catch(failed);
   if (!layout) return { plan: null };
-  const columnsChanged = columnsChange(
+  const written = {
+    fingerprint: layoutFingerprint(config, layout),
+    columns: layout.columns.map((c) => c.name),
+  };
+  const layoutChanged = layoutChange(
     config.state_dir,
     table.name,
-    layout.columns.map((c) => c.name),
+    written,
+    readProbes(config.state_dir)[table.name]?.fingerprint,
   );
-  if (columnsChanged && table.partition_fields.length > 0) {
+  if (layoutChanged && table.partition_fields.length > 0) {
     log.warn(
-      `${table.name}: its columns changed since its objects were written (${columnsChanged}): every partition is read again, so that none keeps the old columns`,
+      `${table.name}: its layout changed since its objects were written (${layoutChanged}): every partition is read again, so that none keeps the old one`,
       { table: table.name },
     );
   }
@@ -491,7 +502,7 @@ async function prepareTable(
     fullReadDue(config, table, options.fullEvery) ||
     pseudonymsChanged(config, table.name) ||
     compressionChanged(config, table.name) ||
-    columnsChanged !== null;
+    layoutChanged !== null;
   const probeOptions = {
     maySkip: !full,
     ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
@@ -500,9 +511,7 @@ async function prepareTable(
   // Nothing committed to it since its last probe: its partitions are not even listed.
   const unchanged = unchangedSinceLastProbe(layout, probeOptions, last);
   if (unchanged) return { plan: layout, probe: unchanged };
-  // Another layout (a column an Open edX upgrade added or dropped, say) changes every partition's
-  // bytes: an overlap window would rewrite only the partitions saved lately.
-  const plan = await listPartitions(connection, config, layout, full || last.relaid).catch(failed);
+  const plan = await listPartitions(connection, config, layout, full).catch(failed);
   const probing = plan.wentBack ? { ...probeOptions, maySkip: false } : probeOptions;
   // Owed until its stale objects are deleted, as after `run --full`: the watermark the read saves
   // no longer shows the data went back, should the run die before the deletions.
@@ -673,11 +682,10 @@ async function extractTable(
     if (!options.dryRun) {
       savePseudonymState(config, table.name);
       saveWrittenCompression(config, table.name);
-      saveWrittenColumns(
-        config.state_dir,
-        table.name,
-        plan.columns.map((c) => c.name),
-      );
+      saveWrittenLayout(config.state_dir, table.name, {
+        fingerprint: layoutFingerprint(config, plan),
+        columns: plan.columns.map((c) => c.name),
+      });
     }
   } catch (error) {
     summary.error = failureText(error);

@@ -51,8 +51,11 @@ export function probeKey(values: Cell[]): string {
   return JSON.stringify(values.map((v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)));
 }
 
-/** What the plan would write, beyond the rows: a change of it makes every partition read again. */
-function fingerprint(config: Config, plan: TablePlan): string {
+/**
+ * What the plan would write, beyond the rows: a change of it makes every partition read again
+ * (the probe's signatures no longer count, and extract.ts reads the table in full).
+ */
+export function layoutFingerprint(config: Config, plan: TablePlan): string {
   // Pseudonyms (DESIGN §11) change the bytes too: which columns, under which key (its HMAC id,
   // never the key itself).
   const privacy = pseudonymState(config, plan.table.name);
@@ -130,13 +133,11 @@ export interface LastProbe {
   previous: TableProbes | undefined;
   /** `full_every` is due for the unpartitioned table */
   due: boolean;
-  /** the table was probed before under another fingerprint: its objects hold another layout */
-  relaid: boolean;
 }
 
 /** The table's last probe and whether `full_every` is due (the plan's partitions play no part). */
 export function lastProbe(config: Config, plan: TablePlan, options: ProbeOptions): LastProbe {
-  const fp = fingerprint(config, plan);
+  const fp = layoutFingerprint(config, plan);
   const before = readProbes(config.state_dir)[plan.table.name];
   const previous = before?.fingerprint === fp ? before : undefined;
   const due =
@@ -144,7 +145,7 @@ export function lastProbe(config: Config, plan: TablePlan, options: ProbeOptions
     options.fullEvery !== undefined &&
     options.fullEvery > 0 &&
     (previous === undefined || Date.now() - Date.parse(previous.read_at) >= options.fullEvery * 1000);
-  return { fp, previous, due, relaid: before !== undefined && previous === undefined };
+  return { fp, previous, due };
 }
 
 /**

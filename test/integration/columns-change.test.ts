@@ -79,7 +79,7 @@ describe.skipIf(skip)("a table's columns change under an incremental table witho
 
     // Nothing changed in the columns: only the touched course is read, and nothing is said.
     await touchOneCourse();
-    expect(await run(cfg)).not.toContain("columns changed");
+    expect(await run(cfg)).not.toContain("layout changed");
 
     const steps: { alter: string; header: string; said: string }[] = [
       {
@@ -104,7 +104,7 @@ describe.skipIf(skip)("a table's columns change under an incremental table witho
       await touchOneCourse();
       const stderr = await run(cfg);
       expect(stderr).toContain(
-        `layout_events: its columns changed since its objects were written (${step.said}): every partition is read again`,
+        `layout_events: its layout changed since its objects were written (${step.said}): every partition is read again`,
       );
       expect(new Set(headers(cfg.datalake))).toEqual(new Set([step.header]));
       const clean = config();
@@ -112,7 +112,7 @@ describe.skipIf(skip)("a table's columns change under an incremental table witho
       expect(fileTree(cfg.datalake)).toEqual(fileTree(clean.datalake));
       // Said once: the run after reads only what changed again.
       await touchOneCourse();
-      expect(await run(cfg)).not.toContain("columns changed");
+      expect(await run(cfg)).not.toContain("layout changed");
     }
   });
 });
