@@ -23,6 +23,7 @@ import {
   describeTarget,
   hiddenFromUser,
   ident,
+  notTheLmsDatabase,
   query,
   tableColumns,
 } from "./extract/mysql.ts";
@@ -484,6 +485,11 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
       ...(filled.length > 0 ? [`preset columns it lacks (written empty): ${filled.join("; ")}`] : []),
     ];
     const read = tables.length - absent.length;
+    if (read === 0 && absent.includes("auth_user")) {
+      const wrong = notTheLmsDatabase(config.mysql, absent.length);
+      yield { check: "MySQL SELECT", ok: false, detail: wrong.message, hint: wrong.hint ?? "" };
+      return;
+    }
     // The fix for what actually failed first: a table or column that is not there needs no GRANT.
     const fixes = [
       ...(missing

@@ -22,6 +22,7 @@ import {
   hiddenMessage,
   ident,
   mysqlError,
+  notTheLmsDatabase,
   query,
   tableColumns,
 } from "./extract/mysql.ts";
@@ -267,6 +268,13 @@ async function verifyOnce(
     } catch (error) {
       report.tables.push(notChecked(table.name, { error: messageWithHint(error) }));
     }
+  }
+  const mysqlTables = tables.filter((t) => t.source !== "course_structures");
+  const absent = report.tables.filter((t) => t.skipped?.startsWith("absent:"));
+  if (absent.length === mysqlTables.length && mysqlTables.some((t) => t.preset && t.name === "auth_user")) {
+    // Not one of them there, auth_user included: another database, not an older release.
+    const wrong = messageWithHint(notTheLmsDatabase(config.mysql, absent.length));
+    for (const t of absent) Object.assign(t, { error: wrong, skipped: null });
   }
   report.ok = report.tables.every((t) => t.error === null && t.findings.length === 0);
   report.seconds = Math.round((performance.now() - started) / 10) / 100;

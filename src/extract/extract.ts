@@ -29,6 +29,7 @@ import {
   hiddenMessage,
   ident,
   mysqlError,
+  notTheLmsDatabase,
   query,
 } from "./mysql.ts";
 import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
@@ -358,6 +359,13 @@ export async function extractTables(
         ahead,
         spares,
       ));
+      // Not one of them there, auth_user (every release's, Django's own) included: this is
+      // another database, not a release that lacks tables.
+      const prepared = [...ahead.values()];
+      const everyRelease = mysqlTables.some((t) => t.preset && t.name === "auth_user");
+      if (everyRelease && prepared.length === mysqlTables.length && prepared.every((p) => p.plan === null)) {
+        unreachableAhead = { error: notTheLmsDatabase(config.mysql, mysqlTables.length) };
+      }
     }
     for (const table of tables) {
       const summary = await extractOne(table);

@@ -245,6 +245,14 @@ export function hiddenMessage(
   };
 }
 
+/** Every table of a run absent, auth_user too: the configured database is not the LMS's. */
+export function notTheLmsDatabase(config: MysqlConfig, tables: number): PanoramaError {
+  return new PanoramaError(
+    `${config.database} has none of the ${tables} tables: it is not the LMS's database`,
+    "set [mysql] database to the LMS's (Tutor's is openedx)",
+  );
+}
+
 /** A column as information_schema.COLUMNS gives it (name, type, columnType, nullable aliased). */
 export function columnInfo(row: {
   name: string;
