@@ -26,6 +26,7 @@ import {
   notTheLmsDatabase,
   query,
   tableColumns,
+  unnamableColumns,
 } from "./extract/mysql.ts";
 import { addSecrets } from "./log.ts";
 import { resolveLogPaths } from "./logship/tail.ts";
@@ -453,6 +454,12 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         }
         const names = new Set(existing?.map((c) => c.name));
         const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
+        const unnamable = table.fields || !existing ? null : unnamableColumns(table.name, existing);
+        if (unnamable) {
+          missing = true;
+          denied.push(`${table.name} (${unnamable.message.slice(table.name.length + 2)})`);
+          continue;
+        }
         const wanted = (table.fields ?? existing?.map((c) => c.name) ?? []).filter(
           (f) => !forbidden.includes(f),
         );

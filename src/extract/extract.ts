@@ -31,6 +31,7 @@ import {
   mysqlError,
   notTheLmsDatabase,
   query,
+  unnamableColumns,
 } from "./mysql.ts";
 import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
 import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
@@ -107,6 +108,8 @@ export function resolveFields(
     );
   }
   const byName = new Map(columns.map((c) => [c.name, c]));
+  const unnamable = table.fields ? null : unnamableColumns(table.name, columns);
+  if (unnamable) throw new TableError(unnamable.message, unnamable.hint);
   const wanted = table.fields ?? columns;
   const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
   // A column that is never read is empty whether the table has it or not: not worth a word.

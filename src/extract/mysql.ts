@@ -2,6 +2,7 @@
 // information_schema look-ups, and a streamed query that hands rows over in batches with
 // backpressure (the connection is paused while the consumer is busy).
 import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type QueryError } from "mysql2";
+import { IDENTIFIER } from "../config/reader.ts";
 import type { MysqlConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 import { tutorContainerHostAdvice } from "../setup/tutor-hosts.ts";
@@ -243,6 +244,20 @@ export function hiddenMessage(
     message: `${table}: ${config.user} may not SELECT ${what}, so information_schema hides it (${(refusal as { sqlMessage?: string }).sqlMessage ?? refusal.message})`,
     hint: `GRANT SELECT ON ${config.database}.* TO '${config.user}'; a user without SELECT on the whole database is refused a table this Open edX release lacks the same way: leave such a table out with [extract] exclude`,
   };
+}
+
+/**
+ * The columns of a table that panorama cannot name in SQL (only [A-Za-z0-9_]+ is quoted, DESIGN
+ * §3): a table read whole (no `fields`) with one of them fails with this, not a bare "not a
+ * valid identifier" from deep in a query.
+ */
+export function unnamableColumns(table: string, columns: { name: string }[]): PanoramaError | null {
+  const odd = columns.map((c) => c.name).filter((name) => !IDENTIFIER.test(name));
+  if (odd.length === 0) return null;
+  return new PanoramaError(
+    `${table}: column${odd.length > 1 ? "s" : ""} ${odd.map((n) => JSON.stringify(n)).join(", ")} of the table ${odd.length > 1 ? "are not names" : "is not a name"} panorama reads (letters, digits and underscores only)`,
+    "list the table's other columns as its fields in [[tables]] (`panorama schema pull` prints them)",
+  );
 }
 
 /** Every table of a run absent, auth_user too: the configured database is not the LMS's. */

@@ -1,5 +1,6 @@
 // `schema pull`: the `[[tables]]` TOML of tables as information_schema describes them.
 import { FORBIDDEN_FIELDS } from "../config/presets.ts";
+import { IDENTIFIER } from "../config/reader.ts";
 import type { TableConfig } from "../config/types.ts";
 import type { ColumnInfo } from "./mysql.ts";
 
@@ -23,6 +24,11 @@ export function tableToml(name: string, columns: ColumnInfo[], configured: Table
   lines.push("fields = [");
   for (const column of columns) {
     const entry = `{ name = ${tomlString(column.name)}, type = ${tomlString(column.type)} },`;
+    // A name the configuration would refuse: a comment, so that the file written still loads.
+    if (!IDENTIFIER.test(column.name)) {
+      lines.push(`  # ${entry}  # ${column.columnType}: not a name panorama reads (letters, digits, _)`);
+      continue;
+    }
     // A column never read stays in the fields: the layout must line up with upstream's raw table.
     lines.push(
       forbidden.includes(column.name)
