@@ -636,6 +636,16 @@ export async function extractCourseStructures(
           if (rows.length > 0) await writer.write(encodeRows(rows, kinds), rows.length);
         }
       }
+      if (skipped === courses.length) {
+        // Not one course could be read (the wrong [mongodb] database, a modulestore restored
+        // without its structures): a file of the header alone would replace the datalake's
+        // course structures with nothing. Fail the table and keep what the datalake holds.
+        await writer.abort();
+        summary.error =
+          `${table.name}: none of the ${courses.length} published courses of ${source} has its structure in MongoDB ${mongo.db.databaseName}.modulestore.structures; nothing written, the datalake keeps its course structures ` +
+          `(check [mongodb] database, or the database of uri: the modulestore's, "openedx" on Tutor, "edxapp" by default)`;
+        return finish();
+      }
       if (skipped > 0) {
         log.warn(`${table.name}: ${skipped} of ${courses.length} courses skipped (see above)`, {
           table: table.name,

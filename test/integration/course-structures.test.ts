@@ -7,7 +7,7 @@
 // $in/$exists filters and projections, getMore in batches of 3, killCursors, endSessions) and
 // serves the fixture documents with real ObjectIds.
 import { afterAll, afterEach, beforeAll, describe, expect, mock, spyOn, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MongoClient, ObjectId } from "mongodb";
 import type mysql from "mysql2/promise";
@@ -363,6 +363,35 @@ describe.skipIf(skip)("bad courses are logged with their id; the others are extr
     // The good course is untouched by its neighbours' troubles.
     const demo = [...rows.values()].filter((r) => r.course_id === COURSE_ID);
     expect(demo.filter((r) => r.parent === "").length).toBe(1);
+  });
+
+  test("no structure found at all (the wrong database): the table fails, the datalake keeps its file", async () => {
+    serve();
+    await index([course, library]);
+    const cfg = writeTestConfig(`${mongoSection()}\n[extract]\ninclude = ["course_structures"]\n`);
+    const first = await runPanorama(["--config", cfg.file, "run"], { env: cleanEnv() });
+    expect(first.code).toBe(0);
+    const landed = join(cfg.datalake, KEY);
+    const stored = readFileSync(landed, "utf8");
+    expect(decodeFile(stored).length).toBe(402);
+
+    // Tutor's modulestore database where the data is in "edxapp": every structure is missing.
+    const text = readFileSync(cfg.file, "utf8").replace(
+      'auth_source = "admin"',
+      'auth_source = "admin"\ndatabase = "openedx"',
+    );
+    writeFileSync(cfg.file, text);
+    const wrong = await runPanorama(["--config", cfg.file, "run"], { env: cleanEnv() });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain(
+      "course_structures: none of the 1 published courses of MySQL split_modulestore_django_splitmodulestorecourseindex has its structure in MongoDB openedx.modulestore.structures; nothing written, the datalake keeps its course structures",
+    );
+    expect(wrong.stderr).toContain("check [mongodb] database");
+    expect(wrong.stderr).toContain("1 of 1 tables failed (course_structures)");
+    expect(readFileSync(landed, "utf8")).toBe(stored);
+    expect(
+      readdirSync(join(cfg.stateDir, "spool"), { recursive: true }).filter((f) => String(f).endsWith(".csv")),
+    ).toEqual([]);
   });
 });
 
