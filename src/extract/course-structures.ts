@@ -18,6 +18,8 @@ import { objectKey } from "../datalake/layout.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
+import { pseudonymizedColumns } from "../privacy/fields.ts";
+import { Pseudonymizer } from "../privacy/pseudonym.ts";
 import { COURSE_INDEX_TABLE, COURSE_STRUCTURE_FIELDS } from "./course-structure-fields.ts";
 import { type CellValue, encodeHeader, encodeRows, formatDouble } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
@@ -590,6 +592,12 @@ export async function extractCourseStructures(
       // Every column is text, weight included (upstream's varchar; its text is made by weightText).
       const kinds = columns.map(() => "string" as const);
       const full = columns.length === COURSE_STRUCTURE_FIELDS.length && columns.every((c, i) => c === i);
+      // `[privacy] columns` naming course structure fields (a display name that holds an author's
+      // name, say): replaced here as in the MySQL tables, NULL and "" kept.
+      const personal = pseudonymizedColumns(config, table.name);
+      const pseudonymizer =
+        personal.size > 0 && config.privacy.key ? new Pseudonymizer(config.privacy.key) : null;
+      const replaced = columns.flatMap((c, i) => (personal.has(COURSE_STRUCTURE_FIELDS[c]!) ? [i] : []));
       let skipped = 0;
       for (let i = 0; i < courses.length; i += STRUCTURE_BATCH) {
         relieveMemory();
@@ -632,6 +640,14 @@ export async function extractCourseStructures(
             log.warn(`${table.name}: ${course.courseId}: ${warning}`, fields);
           for (const note of result.notes) log.debug(`${table.name}: ${course.courseId}: ${note}`, fields);
           const rows = full ? result.rows : result.rows.map((row) => columns.map((c) => row[c] ?? null));
+          if (pseudonymizer !== null) {
+            for (const row of rows) {
+              for (const i of replaced) {
+                const value = row[i];
+                if (typeof value === "string" && value !== "") row[i] = pseudonymizer.of(value);
+              }
+            }
+          }
           summary.rows += rows.length;
           if (rows.length > 0) await writer.write(encodeRows(rows, kinds), rows.length);
         }

@@ -22,6 +22,7 @@ import {
 import { extractTables } from "../../src/extract/extract.ts";
 import { connectMongo, MongodbError } from "../../src/extract/mongodb.ts";
 import { log } from "../../src/log.ts";
+import { Pseudonymizer } from "../../src/privacy/pseudonym.ts";
 import { cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { MongoTestServer } from "../support/mongo-server.ts";
@@ -392,6 +393,38 @@ describe.skipIf(skip)("bad courses are logged with their id; the others are extr
     expect(
       readdirSync(join(cfg.stateDir, "spool"), { recursive: true }).filter((f) => String(f).endsWith(".csv")),
     ).toEqual([]);
+  });
+});
+
+describe.skipIf(skip)("pseudonyms", () => {
+  test("[privacy] columns naming course structure fields are replaced, the others kept", async () => {
+    serve();
+    await index([course, library]);
+    const cfg = writeTestConfig(
+      `${mongoSection()}\n[privacy]\npseudonymize = true\nkey_file = "pseudonym.key"\ncolumns = ["course_structures.display_name", "course_structures.course_name"]\n`,
+    );
+    const key = new Uint8Array(32).fill(7);
+    writeFileSync(join(cfg.dir, "pseudonym.key"), key, { mode: 0o600 });
+    const { config } = await loadConfig({ configPath: cfg.file, env: {} });
+    const summary = await extractCourseStructures(config, structuresTable(config), { dryRun: false });
+    expect(summary.error).toBeNull();
+    const pseudonymizer = new Pseudonymizer(key);
+    const rows = readRows(cfg.stateDir);
+    expect(rows.size).toBe(401);
+    const root = rows.get(COURSE_ID)!;
+    expect(root.display_name).toBe(pseudonymizer.of("Open edX Demo Course"));
+    let replaced = 0;
+    for (const row of rows.values()) {
+      if (row.display_name !== "") {
+        expect(row.display_name).toMatch(/^pz_[a-z2-7]{26}$/);
+        replaced++;
+      }
+      if (row.block_type !== "course") expect(row.course_name).toBe(root.display_name!);
+      // Not listed: the component's name and the chapter's stay as they are.
+      expect(row.component === "" || !row.component!.startsWith("pz_")).toBe(true);
+      expect(row.chapter === "" || !row.chapter!.startsWith("pz_")).toBe(true);
+    }
+    expect(replaced).toBeGreaterThan(300);
   });
 });
 
