@@ -1,7 +1,7 @@
 import { dirname, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { addSecrets, log } from "../log.ts";
-import { KEY_WARNING } from "../privacy/pseudonym.ts";
+import { KEY_BYTES, KEY_WARNING, keyFileWarning, readKeyFile } from "../privacy/pseudonym.ts";
 import { PSEUDONYM_KEY_FILE, starterConfig, writeConfigFile, writeKeyFile } from "../setup/init.ts";
 import { fromTutor, readTutorConfig } from "../setup/tutor.ts";
 import { globalArgs, startLogging } from "./shared.ts";
@@ -35,7 +35,7 @@ export default defineCommand({
     // Never replaced, even with --force: a new key would change every pseudonym.
     const keyFile = resolve(dirname(output), PSEUDONYM_KEY_FILE);
     if (writeKeyFile(keyFile) === "written") log.success(`wrote the pseudonym key ${keyFile} (mode 0600)`);
-    else log.info(`kept the pseudonym key ${keyFile}`);
+    else keptKeyFile(keyFile);
     log.info(`[privacy]: ${KEY_WARNING}`);
     if (tutor) {
       log.info(`filled from ${tutor.file}: ${starter.filled.join(", ") || "nothing"}`);
@@ -56,3 +56,20 @@ export default defineCommand({
     );
   },
 });
+
+/**
+ * An existing key is never replaced, but one that cannot serve (short, empty, unreadable) or that
+ * others can read is said now, with its fix, rather than when pseudonyms are switched on.
+ */
+function keptKeyFile(keyFile: string): void {
+  const read = readKeyFile(keyFile);
+  if ("problem" in read) {
+    log.warn(
+      `kept the existing pseudonym key, but ${read.problem}: pseudonyms cannot be switched on with it; no pseudonym was made with it, so replace it: head -c ${KEY_BYTES} /dev/urandom > ${keyFile} && chmod 600 ${keyFile}`,
+    );
+    return;
+  }
+  log.info(`kept the pseudonym key ${keyFile}`);
+  const warning = keyFileWarning(keyFile);
+  if (warning) log.warn(warning);
+}

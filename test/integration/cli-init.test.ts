@@ -135,6 +135,29 @@ describe("panorama init", () => {
     expectNoSecrets(result.stdout + result.stderr);
   });
 
+  test("an existing key that is short or readable by others is kept, with a warning and its fix", async () => {
+    const dir = caseDir();
+    const keyFile = join(dir, "pseudonym.key");
+    writeFileSync(keyFile, "short");
+    chmodSync(keyFile, 0o644);
+    const short = await runPanorama(["init"], { env: cleanEnv(), cwd: dir });
+    expect(short.code).toBe(0);
+    expect(short.stderr).toContain(
+      `kept the existing pseudonym key, but the key file ${keyFile} holds 5 bytes, expected at least 32 random bytes: pseudonyms cannot be switched on with it`,
+    );
+    expect(short.stderr).toContain(`head -c 32 /dev/urandom > ${keyFile} && chmod 600 ${keyFile}`);
+    expect(readFileSync(keyFile, "utf8")).toBe("short");
+
+    writeFileSync(keyFile, Buffer.alloc(32, 9));
+    const open = await runPanorama(["init", "--force"], { env: cleanEnv(), cwd: dir });
+    expect(open.code).toBe(0);
+    expect(open.stderr).toContain(`kept the pseudonym key ${keyFile}`);
+    expect(open.stderr).toContain(
+      `${keyFile} holds the pseudonym key and is readable by group or others (mode 0644); run: chmod 600 ${keyFile}`,
+    );
+    expect(statSync(keyFile).mode & 0o777).toBe(0o644);
+  });
+
   test("writes a fresh 32-byte pseudonym key (0600) next to the file, says what losing it means, never replaces it", async () => {
     const dir = caseDir();
     const result = await runPanorama(["init"], { env: cleanEnv(), cwd: dir });
