@@ -11,6 +11,8 @@ export const PRESET_PERSONAL_COLUMNS: Readonly<Record<string, readonly string[]>
   student_manualenrollmentaudit: ["enrolled_email"],
   certificates_generatedcertificate: ["name"],
   enterprise_pendingenterprisecustomeruser: ["user_email"],
+  // e-mail addresses of people at the customer: its point of contact and the replies' address
+  enterprise_enterprisecustomer: ["contact_email", "reply_to"],
   course_groups_unregisteredlearnercohortassignments: ["email"],
 };
 

@@ -101,6 +101,11 @@ describe("[privacy] configuration", () => {
       "username",
     ]);
     expect([...pseudonymizedColumns(config, "student_courseenrollment")]).toEqual(["mode"]);
+    // Every e-mail address column of the preset, the enterprise customer's contacts included.
+    expect([...pseudonymizedColumns(config, "enterprise_enterprisecustomer")].sort()).toEqual([
+      "contact_email",
+      "reply_to",
+    ]);
     expect(pseudonymizedColumns(config, "courseware_studentmodule").size).toBe(0);
   });
 
