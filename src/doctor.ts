@@ -222,16 +222,60 @@ async function* checkMongodb(config: Config): AsyncGenerator<CheckResult> {
   try {
     const collections = ["modulestore.structures", "modulestore.definitions"];
     if (!config.mongodb.use_split_mongo) collections.push("modulestore.active_versions");
+    let structures = 0;
     for (const name of collections) {
-      await connection.db.collection(name).findOne({}, { projection: { _id: 1 } });
+      const found = await connection.db.collection(name).findOne({}, { projection: { _id: 1 } });
+      if (name === "modulestore.structures" && found !== null) structures = 1;
     }
-    yield passed("MongoDB", `${connection.target.description}: ${collections.join(", ")} readable`);
+    const readable = `${connection.target.description}: ${collections.join(", ")} readable`;
+    if (structures > 0) {
+      yield passed("MongoDB", readable);
+      return;
+    }
+    // Not one structure: an LMS without a course yet, or a database that is not the modulestore's
+    // (every run would then fail course_structures). The course index in MySQL tells them apart.
+    const published = await publishedCourses(config);
+    const database = connection.db.databaseName;
+    if (published !== null && published > 0) {
+      yield {
+        check: "MongoDB",
+        ok: false,
+        detail: `${connection.target.description}: modulestore.structures is empty, but MySQL ${COURSE_INDEX_TABLE} lists ${published} published course(s)`,
+        hint: `check [mongodb] database (or the database of uri; "${database}" now): the modulestore's, "openedx" on Tutor, "edxapp" by default`,
+      };
+      return;
+    }
+    yield passed(
+      "MongoDB",
+      `${readable}; no course structure in "${database}" yet (if the LMS has courses, [mongodb] database is not the modulestore's: Tutor's is "openedx")`,
+    );
   } catch (error) {
     // mongodbError gives the read role as the fix of a refusal only (Unauthorized), the network's
     // of a connection lost, none of other errors.
     yield failed("MongoDB", mongodbError(error, config.mongodb, "cannot read the modulestore"));
   } finally {
     await connection.client.close().catch(() => {});
+  }
+}
+
+/**
+ * The published courses of the MySQL course index (use_split_mongo); null when there is no such
+ * index or it cannot be read (the MySQL check says why).
+ */
+async function publishedCourses(config: Config): Promise<number | null> {
+  if (!config.mongodb.use_split_mongo) return null;
+  let connection: Awaited<ReturnType<typeof connect>> | null = null;
+  try {
+    connection = await connect(config.mysql);
+    const rows = await query<{ n: number | string }>(
+      connection,
+      `SELECT COUNT(*) AS n FROM ${COURSE_INDEX_TABLE} WHERE course_id LIKE 'course-v1:%' AND published_version <> ''`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  } catch {
+    return null;
+  } finally {
+    if (connection) await close(connection);
   }
 }
 

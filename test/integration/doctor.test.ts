@@ -4,16 +4,19 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { lookup } from "node:dns/promises";
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ObjectId } from "mongodb";
 import { planCatalog } from "../../src/catalog/catalog.ts";
 import { glueFor } from "../../src/catalog/register.ts";
 import { tableInput } from "../../src/catalog/tables.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
+import { COURSE_INDEX_TABLE } from "../../src/extract/course-structure-fields.ts";
 import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { MongoTestServer } from "../support/mongo-server.ts";
 import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
+import { COURSE_INDEX_DDL } from "../support/olx.ts";
 import { writeS3Config } from "../support/s3-config.ts";
 import { type S3Proxy, startS3Proxy } from "../support/s3-proxy.ts";
 
@@ -713,6 +716,53 @@ use_split_mongo = false
     expect(check.hint).toStartWith(
       'give the user the read role on the database: db.grantRolesToUser("<user>"',
     );
+  });
+
+  test("the wrong database (no structure where MySQL's course index lists courses): ✗ with the fix", async () => {
+    const setup = writeTestConfig(`[extract]
+include = ["course_structures"]
+
+[mongodb]
+host = "127.0.0.1"
+port = ${mongo.port}
+user = "${user.user}"
+password = "${user.password}"
+auth_source = "admin"
+database = "openedx"
+`);
+    const db = await testConnection(testEnv().mysql.scratchDatabase);
+    try {
+      const version = new ObjectId();
+      await db.query(`DROP TABLE IF EXISTS ${COURSE_INDEX_TABLE}`);
+      await db.query(COURSE_INDEX_DDL);
+      // No course yet: nothing tells an empty modulestore from the wrong database.
+      const empty = byName(await checks(setup.file), "MongoDB");
+      expect(empty.ok).toBe(true);
+      expect(empty.detail).toContain('no course structure in "openedx" yet');
+
+      await db.query(
+        `INSERT INTO ${COURSE_INDEX_TABLE} (objectid, course_id, org, draft_version, published_version, library_version, wiki_slug, base_store, edited_on, last_update) VALUES (?, 'course-v1:Org+C1+R1', 'Org', ?, ?, '', 'w', 'mongodb', NOW(), NOW())`,
+        [new ObjectId().toHexString(), version.toHexString(), version.toHexString()],
+      );
+      const wrong = byName(await checks(setup.file), "MongoDB");
+      expect(wrong.ok).toBe(false);
+      expect(wrong.detail).toContain(
+        `modulestore.structures is empty, but MySQL ${COURSE_INDEX_TABLE} lists 1 published course(s)`,
+      );
+      expect(wrong.hint).toStartWith('check [mongodb] database (or the database of uri; "openedx" now)');
+
+      mongo.insert("openedx", "modulestore.structures", [
+        { _id: version, root: ["course", "course"], blocks: [] },
+      ]);
+      const right = byName(await checks(setup.file), "MongoDB");
+      expect(right).toMatchObject({ ok: true });
+      expect(right.detail).not.toContain("no course structure");
+    } finally {
+      mongo.reset();
+      await db.query(`DROP TABLE IF EXISTS ${COURSE_INDEX_TABLE}`);
+      await db.end();
+      rmSync(setup.dir, { recursive: true, force: true });
+    }
   });
 
   test("a wrong password: ✗ MongoDB with a hint, never the password", async () => {
