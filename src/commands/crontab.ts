@@ -17,6 +17,7 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineCommand } from "citty";
 import { ENV_CREDENTIALS, ENV_OVERRIDES } from "../config/load.ts";
+import type { Config } from "../config/types.ts";
 import { JobError, messageOf, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { crontab, logDirectory } from "../setup/crontab.ts";
@@ -62,6 +63,16 @@ export default defineCommand({
       );
     }
     const config = await prepare(args, { strictSchedule: true });
+    const account = args.user === undefined ? null : lookUpUser(args.user);
+    if (args.user !== undefined && account === null) {
+      const problem = `--user ${args.user}: no such user on this host`;
+      // cron skips a line whose user it does not know (a log line in syslog, nothing else).
+      if (args.install) {
+        throw new UsageError(`${problem}: cron would skip every line, and the jobs would never run`);
+      }
+      log.warn(`${problem}: the lines run only where it exists`);
+    }
+    if (args.install && account !== null) warnUnreadable(config, args.user!, account);
     const executable = args.binary === undefined ? thisExecutable() : [args.binary];
     if (!isExecutable(executable[0]!)) {
       log.warn(`${executable[0]} is not an executable file here: the jobs fail until it is installed there`);
@@ -118,6 +129,48 @@ function isExecutable(path: string): boolean {
     return statSync(path).isFile();
   } catch {
     return false;
+  }
+}
+
+interface Account {
+  uid: number;
+  gids: number[];
+}
+
+/** The user's uid and groups as the system resolves them (`id`: /etc/passwd, LDAP...); null when unknown. */
+function lookUpUser(name: string): Account | null {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(name)) return null;
+  const uid = Bun.spawnSync(["id", "-u", "--", name], { stderr: "ignore" });
+  const groups = Bun.spawnSync(["id", "-G", "--", name], { stderr: "ignore" });
+  if (!uid.success || !groups.success) return null;
+  return {
+    uid: Number(uid.stdout.toString().trim()),
+    gids: groups.stdout.toString().trim().split(/\s+/).map(Number),
+  };
+}
+
+/** Whether `account` may read `path` by its mode bits (root reads everything). */
+function readableBy(path: string, account: Account): boolean {
+  if (account.uid === 0) return true;
+  const stat = statSync(path);
+  if (stat.uid === account.uid) return (stat.mode & 0o400) !== 0;
+  if (account.gids.includes(stat.gid)) return (stat.mode & 0o040) !== 0;
+  return (stat.mode & 0o004) !== 0;
+}
+
+/** The jobs run as `user`: the files every job reads first must be readable by that user. */
+function warnUnreadable(config: Config, user: string, account: Account): void {
+  const files = [config.file, config.privacy.pseudonymize ? config.privacy.key_file : null];
+  for (const file of files) {
+    if (file === null) continue;
+    try {
+      if (readableBy(file, account)) continue;
+    } catch {
+      continue;
+    }
+    log.warn(
+      `the jobs run as ${user}, who cannot read ${file}: every job would stop there; run: chown ${user} ${file} (it stays mode 0600)`,
+    );
   }
 }
 

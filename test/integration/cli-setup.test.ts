@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -119,6 +120,56 @@ describe("panorama crontab", () => {
     );
     expect(result.code).toBe(0);
     expect(readFileSync(target, "utf8")).toContain("\n55 * * * * www-data (umask 077 && mkdir -p ");
+  });
+
+  test("--user naming no user of this host: --install refuses (exit 2, nothing written), printing warns", async () => {
+    const { dir, file } = writeConfig(config);
+    const target = join(dir, "panorama-cron");
+    const args = [
+      "crontab",
+      "--config",
+      file,
+      "--binary",
+      "/usr/local/bin/panorama",
+      "--user",
+      "no-such-user-zq",
+    ];
+    const refused = await runPanorama([...args, "--install", "--file", target], { env: cleanEnv() });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      "--user no-such-user-zq: no such user on this host: cron would skip every line, and the jobs would never run",
+    );
+    expect(existsSync(target)).toBe(false);
+    const printed = await runPanorama(args, { env: cleanEnv() });
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toContain(" no-such-user-zq (umask 077");
+    expect(printed.stderr).toContain(
+      "--user no-such-user-zq: no such user on this host: the lines run only where it exists",
+    );
+  });
+
+  test("--install for a user who cannot read the config file: a warning with the fix", async () => {
+    const { dir, file } = writeConfig(config);
+    chmodSync(file, 0o600);
+    const target = join(dir, "panorama-cron");
+    const args = [
+      "crontab",
+      "--config",
+      file,
+      "--binary",
+      "/usr/local/bin/panorama",
+      "--install",
+      "--file",
+      target,
+    ];
+    const result = await runPanorama([...args, "--user", "www-data"], { env: cleanEnv() });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      `the jobs run as www-data, who cannot read ${file}: every job would stop there; run: chown www-data ${file}`,
+    );
+    chmodSync(file, 0o644);
+    const readable = await runPanorama([...args, "--user", "www-data"], { env: cleanEnv() });
+    expect(readable.stderr).not.toContain("who cannot read");
   });
 
   test("without --install: stdout, no user field, and it says which form it is", async () => {
