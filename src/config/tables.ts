@@ -42,7 +42,7 @@ export function resolveTables(
     if (table.incremental && table.partition_fields.length === 0) {
       throw fail(
         "incremental",
-        "an incremental table needs partition_fields (DESIGN §7: whole partitions are re-extracted)",
+        'an incremental table needs partition_fields: a run re-extracts whole partitions, those holding a row changed since the watermark; add partition_fields (such as ["course_id"]) or remove incremental',
       );
     }
     if (table.fields) {
@@ -61,7 +61,7 @@ export function resolveTables(
     if (forbiddenKey) {
       throw fail(
         table.partition_fields.includes(forbiddenKey) ? "partition_fields" : "incremental",
-        `"${forbiddenKey}" of ${name} is never read (DESIGN §9): it cannot partition the table`,
+        `"${forbiddenKey}" of ${name} is never read (a password hash stays on the host): it cannot partition the table`,
       );
     }
     if (entry.fields?.some((f) => forbidden.includes(f.name))) {

@@ -372,7 +372,7 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
     [
       "incremental without partition_fields",
       `${MINIMAL}[[tables]]\nname = "t"\nincremental = { timestamp_field = "modified" }\n`,
-      ["tables[0].incremental", "partition_fields"],
+      ["tables[0].incremental", "partition_fields", "add partition_fields", "or remove incremental"],
     ],
     [
       "include of an unknown table",
@@ -391,6 +391,13 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
   test.each(cases)("%s", (_name, text, fragments) => {
     const message = failure(text);
     for (const fragment of fragments) expect(message).toContain(fragment);
+    // The operator has the README and --help, not the design notes: no message points there.
+    expect(message).not.toContain("DESIGN");
+  });
+  test("auth_user.password as a partition field: said without a pointer to the design notes", () => {
+    const message = failure(`${MINIMAL}[[tables]]\nname = "auth_user"\npartition_fields = ["password"]\n`);
+    expect(message).toContain('"password" of auth_user is never read');
+    expect(message).not.toContain("DESIGN");
   });
   test("there are at least 15 cases", () => expect(cases.length).toBeGreaterThanOrEqual(15));
 });
