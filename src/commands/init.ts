@@ -63,6 +63,10 @@ export default defineCommand({
  */
 function keptKeyFile(keyFile: string): void {
   const read = readKeyFile(keyFile);
+  if ("problem" in read && read.existing) {
+    log.warn(`kept the pseudonym key, but ${read.problem}: ${read.hint}`);
+    return;
+  }
   if ("problem" in read) {
     log.warn(
       `kept the existing pseudonym key, but ${read.problem}: pseudonyms cannot be switched on with it; no pseudonym was made with it, so replace it: head -c ${KEY_BYTES} /dev/urandom > ${keyFile} && chmod 600 ${keyFile}`,

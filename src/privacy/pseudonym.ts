@@ -49,8 +49,11 @@ export class Pseudonymizer {
 const MAKE_ONE =
   "`panorama init` writes one (0600), or: head -c 32 /dev/urandom > <file> && chmod 600 <file>";
 
-/** A key file read: its key, or what is wrong with it and how to make a good one. */
-export type KeyFile = { key: Uint8Array } | { problem: string; hint: string };
+/**
+ * A key file read: its key, or what is wrong with it and the fix. `existing`: a key is there that
+ * this user may not read, which must be kept (a new one would change every pseudonym).
+ */
+export type KeyFile = { key: Uint8Array } | { problem: string; hint: string; existing?: true };
 
 export function readKeyFile(file: string): KeyFile {
   const hint = MAKE_ONE.replaceAll("<file>", file);
@@ -59,6 +62,18 @@ export function readKeyFile(file: string): KeyFile {
     key = readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    if (code === "EACCES" || code === "EPERM") {
+      const uid = process.getuid?.();
+      let owner = "";
+      try {
+        owner = ` (uid ${statSync(file).uid})`;
+      } catch {}
+      return {
+        problem: `cannot read the key file (${code}): ${file}`,
+        hint: `the key is there, but this user${uid === undefined ? "" : ` (uid ${uid})`} may not read it: run panorama as its owner${owner}, or give the file to this user with chown (mode 0600 kept); do not make a new key: that would change every pseudonym`,
+        existing: true,
+      };
+    }
     const problem = code === "ENOENT" ? "no such key file" : `cannot read the key file (${code})`;
     return { problem: `${problem}: ${file}`, hint };
   }

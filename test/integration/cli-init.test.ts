@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
 import { parseTutorConfig } from "../../src/setup/tutor.ts";
-import { cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
+import { CLI, cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
 
 const FIXTURE = join(ROOT, "test", "fixtures", "tutor", "config.yml");
 const work = mkdtempSync(join(tmpdir(), "panorama-cli-init-"));
@@ -156,6 +156,46 @@ describe("panorama init", () => {
       `${keyFile} holds the pseudonym key and is readable by group or others (mode 0644); run: chmod 600 ${keyFile}`,
     );
     expect(statSync(keyFile).mode & 0o777).toBe(0o644);
+  });
+
+  test("a key file this user may not read: exit 2 with how to reach it, never the advice to make a new one", async () => {
+    // Under /tmp itself: the command may run as nobody, who cannot pass the tests' private directories.
+    const dir = mkdtempSync(join("/tmp", "panorama-key-"));
+    chmodSync(dir, 0o755);
+    try {
+      const keyFile = join(dir, "pseudonym.key");
+      writeFileSync(keyFile, Buffer.alloc(32, 5), { mode: 0o600 });
+      const file = join(dir, "panorama.toml");
+      writeFileSync(
+        file,
+        `mode = "CUSTOM"\nlms_host = "x"\nstate_dir = "${join(dir, "state")}"\n[datalake]\ntarget = "local"\n[privacy]\npseudonymize = true\nkey_file = "pseudonym.key"\n`,
+        { mode: 0o644 },
+      );
+      // root reads every file: the command runs as nobody then; anyone else loses the read bit.
+      const asRoot = process.getuid?.() === 0;
+      if (!asRoot) chmodSync(keyFile, 0o000);
+      const prefix = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+      const run = async (args: string[]) => {
+        const child = Bun.spawn([...prefix, process.execPath, CLI, ...args], {
+          cwd: dir,
+          env: { ...process.env, ...cleanEnv() } as Record<string, string>,
+          stdout: "pipe",
+          stderr: "pipe",
+        });
+        const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+        return { code, stderr };
+      };
+      const status = await run(["--config", file, "status"]);
+      expect(status.code).toBe(2);
+      expect(status.stderr).toContain(`privacy.key_file: cannot read the key file (EACCES): ${keyFile}`);
+      expect(status.stderr).toContain("the key is there, but this user");
+      expect(status.stderr).toContain("do not make a new key: that would change every pseudonym");
+      expect(status.stderr).not.toContain("head -c 32 /dev/urandom");
+      if (!asRoot) chmodSync(keyFile, 0o600);
+      expect(readFileSync(keyFile).equals(Buffer.alloc(32, 5))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("writes a fresh 32-byte pseudonym key (0600) next to the file, says what losing it means, never replaces it", async () => {
