@@ -72,7 +72,7 @@ export default defineCommand({
       }
       log.warn(`${problem}: the lines run only where it exists`);
     }
-    if (args.install && account !== null) warnUnreadable(config, args.user!, account);
+    if (args.install && account) warnUnreadable(config, args.user!, account);
     const executable = args.binary === undefined ? thisExecutable() : [args.binary];
     if (!isExecutable(executable[0]!)) {
       log.warn(`${executable[0]} is not an executable file here: the jobs fail until it is installed there`);
@@ -137,11 +137,21 @@ interface Account {
   gids: number[];
 }
 
-/** The user's uid and groups as the system resolves them (`id`: /etc/passwd, LDAP...); null when unknown. */
-function lookUpUser(name: string): Account | null {
+/**
+ * The user's uid and groups as the system resolves them (`id`: /etc/passwd, LDAP...); null when
+ * the system knows no such user, undefined when it cannot be asked.
+ */
+function lookUpUser(name: string): Account | null | undefined {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(name)) return null;
-  const uid = Bun.spawnSync(["id", "-u", "--", name], { stderr: "ignore" });
-  const groups = Bun.spawnSync(["id", "-G", "--", name], { stderr: "ignore" });
+  let uid: { success: boolean; stdout: Buffer };
+  let groups: { success: boolean; stdout: Buffer };
+  try {
+    uid = Bun.spawnSync(["id", "-u", "--", name], { stdout: "pipe", stderr: "ignore" });
+    groups = Bun.spawnSync(["id", "-G", "--", name], { stdout: "pipe", stderr: "ignore" });
+  } catch {
+    // No `id` here (a bare container image): nothing to tell, nothing refused.
+    return undefined;
+  }
   if (!uid.success || !groups.success) return null;
   return {
     uid: Number(uid.stdout.toString().trim()),
