@@ -222,13 +222,13 @@ async function* checkMongodb(config: Config): AsyncGenerator<CheckResult> {
   try {
     const collections = ["modulestore.structures", "modulestore.definitions"];
     if (!config.mongodb.use_split_mongo) collections.push("modulestore.active_versions");
-    let structures = 0;
+    let anyStructure = false;
     for (const name of collections) {
       const found = await connection.db.collection(name).findOne({}, { projection: { _id: 1 } });
-      if (name === "modulestore.structures" && found !== null) structures = 1;
+      if (name === "modulestore.structures" && found !== null) anyStructure = true;
     }
     const readable = `${connection.target.description}: ${collections.join(", ")} readable`;
-    if (structures > 0) {
+    if (anyStructure) {
       yield passed("MongoDB", readable);
       return;
     }
