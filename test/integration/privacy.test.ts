@@ -336,6 +336,27 @@ describe.skipIf(skip)("extraction with pseudonyms", () => {
     );
   });
 
+  test("a [[tables]] entry whose fields leave out preset personal columns: extracted, its own pseudonymized", async () => {
+    const cfg = config(
+      `[[tables]]\nname = "auth_user"\nfields = [ { name = "id", type = "int" }, { name = "username", type = "varchar" } ]\n`,
+    );
+    writeFileSync(
+      cfg.file,
+      `${readFileSync(cfg.file, "utf8")}[privacy]\npseudonymize = true\nkey_file = "${keyFile(cfg.dir)}"\n`,
+    );
+    const result = await runPanorama(["--config", cfg.file, "run", "--tables", "auth_user"]);
+    expect(messages(result.stderr)).not.toContain("[privacy] columns names");
+    expect(result.code).toBe(0);
+    const rows = datalakeTables(cfg.datalake).get("auth_user")!;
+    expect(rows[0]).toEqual(["id", "username"]);
+    expect(rows.slice(1).map((r) => r[1])).toEqual(
+      expect.arrayContaining(USERS.map((u) => referencePseudonym(u.username))),
+    );
+    for (const [, text] of allFiles(cfg.datalake)) {
+      for (const user of USERS) expect(text.includes(user.username)).toBe(false);
+    }
+  });
+
   test("a table of every column: an entry it lacks fails that table, naming the column", async () => {
     const cfg = config("");
     writeFileSync(
