@@ -350,9 +350,14 @@ function validate(starter: Starter, tutor: TutorReading | undefined): void {
     if (!(error instanceof ConfigError) || !tutor) throw error;
     const message = error.message.replace(`${file}: `, "");
     const culprit = tutor.settings.find((s) => message.startsWith(`${s.keyPath}:`));
+    // A key config.yml sets in a form panorama cannot read (a Jinja expression, a list): its
+    // value is missing now, and the reason is what the operator needs to hear.
+    const unread = tutor.unusable.find((u) => message.startsWith(`${u.keyPath}:`));
     const where = culprit
       ? `${tutor.file}:${culprit.line ?? 0}: ${culprit.tutorKey} cannot be used as ${message}`
-      : `${tutor.file}: the values read would not make a valid configuration: ${message}`;
+      : unread
+        ? `${tutor.file}:${unread.line}: ${unread.tutorKey} could not be read (${unread.reason}), so ${message}`
+        : `${tutor.file}: the values read would not make a valid configuration: ${message}`;
     throw new ConfigError(
       where,
       "fix the value in config.yml (tutor config save --set KEY=VALUE), or run `panorama init` without --from-tutor and edit the file",

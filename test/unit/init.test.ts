@@ -498,6 +498,14 @@ describe("starter configuration", () => {
       "/srv/tutor/config.yml:3: PANORAMA_REGION cannot be used as datalake.region: expected an AWS region",
     );
     expect(bad("LMS_HOST: lms.example.com\nPANORAMA_MODE: SAAS")).toContain("datalake.bucket: required");
+    // Set, but as a template panorama cannot render: the message says so, not only "required".
+    expect(
+      bad(
+        'LMS_HOST: lms.example.com\nPANORAMA_BUCKET: \'{{ LMS_HOST|replace(".", "-") }}-panorama\'\nPANORAMA_MODE: FREE',
+      ),
+    ).toStartWith(
+      "/srv/tutor/config.yml:2: PANORAMA_BUCKET could not be read (a Tutor template (only {{ NAME }} references can be filled in here)), so datalake.bucket: required",
+    );
   });
 });
 
