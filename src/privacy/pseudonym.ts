@@ -2,7 +2,7 @@
 // HMAC-SHA256(key, value). The same value gives the same pseudonym in every table, run and log
 // event, so joins keep working; nobody without the key can reverse one. The key file is read
 // here, checked as strictly as the config file that names it.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { exposedMode } from "../config/secrets.ts";
 
 /** Bytes a key file must hold at least (the HMAC-SHA256 block is 64; 32 is the hash size). */

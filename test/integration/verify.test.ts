@@ -278,9 +278,9 @@ describe.skipIf(skip)("verify and verify --repair", () => {
     // QuerySet.update(): the row count and the timestamp stay, the value's length does not.
     await db.query("UPDATE verify_events SET grade = 123456789 WHERE id = 7");
     expect((await panorama(cfg.file, "verify")).code).toBe(0);
-    expect(tree(cfg.datalake)).not.toEqual(await cleanExtraction());
+    expect(fileTree(cfg.datalake)).not.toEqual(await cleanExtraction());
     expect((await panorama(cfg.file, "run", "--full")).code).toBe(0);
-    expect(tree(cfg.datalake)).toEqual(await cleanExtraction());
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
   });
 
   test("an object deleted by hand is missing (exit 1); --repair restores it (exit 0 after)", async () => {
