@@ -20,8 +20,8 @@ import {
   COURSE_INDEX_TABLE,
   DEFINITION_BATCH,
   DEFINITION_PROJECTION,
-  STRUCTURE_BATCH,
   STRUCTURE_PROJECTION,
+  structureBatch,
 } from "../src/extract/course-structures.ts";
 import { testEnv } from "../test/support/env.ts";
 import { MongoTestServer } from "../test/support/mongo-server.ts";
@@ -157,15 +157,16 @@ if (values.baseline) {
   const ids = Array.from({ length: COURSES }, (_, c) => structureId(c));
   let blocks = 0;
   if (values.baseline === "driver") {
-    for (let i = 0; i < ids.length; i += STRUCTURE_BATCH) {
+    let largest: number | null = null;
+    for (let i = 0; i < ids.length; ) {
       const needed: ObjectId[] = [];
+      const batch = ids.slice(i, i + structureBatch(largest));
+      i += batch.length;
       const cursor = db
         .collection("modulestore.structures")
-        .find(
-          { _id: { $in: ids.slice(i, i + STRUCTURE_BATCH) } },
-          { projection: STRUCTURE_PROJECTION, promoteValues: false },
-        );
+        .find({ _id: { $in: batch } }, { projection: STRUCTURE_PROJECTION, promoteValues: false });
       for await (const s of cursor) {
+        largest = Math.max(largest ?? 0, s.blocks.length);
         for (const b of s.blocks) {
           blocks++;
           if (b.block_type === "problem" && !b.fields.weight) needed.push(b.definition);

@@ -54,12 +54,24 @@ const ANCESTOR_TYPES = ["course", "chapter", "sequential", "vertical", "library_
 const CONTAINER_TYPES = new Set<string>(ANCESTOR_TYPES);
 
 /**
- * Structures per `$in` query: a course's structure is tens to hundreds of KB (thousands of blocks
- * for a large course); 5 keeps a batch's documents and rows small (bench-course-structures.ts,
+ * Structures per `$in` query at most: a course's structure is tens to hundreds of KB (thousands of
+ * blocks for a large course); 5 keeps a batch's documents and rows small (bench-course-structures.ts,
  * 2,000 courses of 300 blocks: peak RSS 131 to 134 MiB with 10, 117 MiB with 5 and a collection
  * before each query, for 17 -> 24 s; 50 per batch peaked 60 MB higher than 10).
  */
 export const STRUCTURE_BATCH = 5;
+/**
+ * Blocks a batch may hold, judged by the largest structure seen so far: the driver holds a
+ * batch's documents whole, and 5 courses of 6,000 blocks peaked at 199 MiB where one course of
+ * 10,000 took 128 (bench-course-structures.ts). The first batch is one course, to learn the size.
+ */
+export const BATCH_BLOCKS = 3_000;
+
+/** How many structures the next query asks for, given the most blocks one of them had so far. */
+export function structureBatch(largestBlocks: number | null): number {
+  if (largestBlocks === null) return 1;
+  return Math.max(1, Math.min(STRUCTURE_BATCH, Math.floor(BATCH_BLOCKS / Math.max(1, largestBlocks))));
+}
 /**
  * Above this resident size a full collection runs before each query. Every block becomes dozens
  * of short-lived objects and strings, and JSC lets the heap grow to several times what is live
@@ -599,15 +611,23 @@ export async function extractCourseStructures(
         personal.size > 0 && config.privacy.key ? new Pseudonymizer(config.privacy.key) : null;
       const replaced = columns.flatMap((c, i) => (personal.has(COURSE_STRUCTURE_FIELDS[c]!) ? [i] : []));
       let skipped = 0;
-      for (let i = 0; i < courses.length; i += STRUCTURE_BATCH) {
+      let largestBlocks: number | null = null;
+      for (let i = 0; i < courses.length; ) {
         relieveMemory();
-        const batch = courses.slice(i, i + STRUCTURE_BATCH);
+        const batch = courses.slice(i, i + structureBatch(largestBlocks));
+        i += batch.length;
         const structures = await fetchStructures(
           mongo.db,
           batch.map((c) => c.version),
         ).catch((error: unknown) => {
           throw mongodbError(error, config.mongodb, "reading modulestore.structures");
         });
+        for (const structure of structures.values()) {
+          const blocks = Array.isArray(structure.blocks)
+            ? structure.blocks.length
+            : Object.keys(structure.blocks ?? {}).length;
+          largestBlocks = Math.max(largestBlocks ?? 0, blocks);
+        }
         const needed = [...structures.values()].flatMap(definitionsNeeded);
         relieveMemory();
         const weights = await fetchDefinitionWeights(mongo.db, needed).catch((error: unknown) => {

@@ -10,6 +10,8 @@ import {
   courseRows,
   definitionsNeeded,
   definitionWeight,
+  STRUCTURE_BATCH,
+  structureBatch,
   weightText,
 } from "../../src/extract/course-structures.ts";
 import { mongodbError, mongoTarget, redactUri } from "../../src/extract/mongodb.ts";
@@ -403,5 +405,17 @@ describe("MongoDB connection settings", () => {
     // A URI names its own hosts: host is not used.
     const uri = { ...MONGODB_DEFAULTS, host: "mongodb", uri: "mongodb://mongo.example:27017/edxapp" };
     expect(mongodbError(other, uri, "cannot connect").hint).toBe(hint);
+  });
+});
+
+describe("structures per query", () => {
+  test("one to learn their size, then as many as keep a batch near 3,000 blocks, 5 at most", () => {
+    expect(structureBatch(null)).toBe(1);
+    expect(structureBatch(0)).toBe(STRUCTURE_BATCH);
+    expect(structureBatch(300)).toBe(5);
+    expect(structureBatch(1_000)).toBe(3);
+    expect(structureBatch(2_999)).toBe(1);
+    // A course of 6,000 blocks: 5 of them in one answer peaked at 199 MiB, one at a time 122.
+    expect(structureBatch(6_000)).toBe(1);
   });
 });
