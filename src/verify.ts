@@ -396,7 +396,9 @@ export function formatReport(report: VerifyReport): string {
     if (t.skipped) {
       lines.push(`- ${t.table}: not verified: ${t.skipped}`);
     } else if (t.error) {
-      lines.push(`✗ ${t.table}: not verified: ${t.error}`);
+      // Errors made for the run's log name their table first: said once here.
+      const error = t.error.startsWith(`${t.table}: `) ? t.error.slice(t.table.length + 2) : t.error;
+      lines.push(`✗ ${t.table}: not verified: ${error}`);
     } else if (t.findings.length === 0) {
       lines.push(
         `✓ ${t.table}: ${t.partitions} partition(s), ${t.mysql_rows} rows, ${t.objects} object(s) agree`,

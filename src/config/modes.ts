@@ -32,6 +32,17 @@ const REASON: Record<Mode, string> = {
   CUSTOM: "",
 };
 
+/** Each job in an operator's words, for the sentence that says it is skipped. */
+const JOB_WORDS: Record<Job, string> = {
+  extract: "extraction of the MySQL tables",
+  "course-structures": "extraction of the course structures",
+  upload: "upload to the datalake",
+  "catalog-create": "creation of the Glue tables",
+  "catalog-views": "creation of the Athena views",
+  "catalog-partitions": "registration of partitions in Glue",
+  "log-ship": "shipping of tracking logs",
+};
+
 export type Permission = { allowed: true } | { allowed: false; reason: string };
 
 /** Whether `job` may run in `mode`; when not, a sentence saying why. */
@@ -39,7 +50,7 @@ export function modeAllows(mode: Mode, job: Job): Permission {
   if (ALLOWED[mode].includes(job)) return { allowed: true };
   return {
     allowed: false,
-    reason: `${REASON[mode]}; ${job} is not run (set mode in the config to change this)`,
+    reason: `${REASON[mode]}; the ${JOB_WORDS[job]} is skipped (set mode in the config to change this)`,
   };
 }
 

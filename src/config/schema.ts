@@ -226,7 +226,7 @@ function tables<const S extends v.GenericSchema>(entry: S) {
   );
 }
 
-/** [datalake.base_partitions]: ordered (key, value) pairs, the keys identifiers, the values not empty. */
+/** [datalake.base_partitions]: ordered (key, value) pairs, the keys identifiers, the values not empty, without '/'. */
 function partitions() {
   return v.pipe(
     v.custom<Raw>(isTable, "expected a table"),
@@ -240,7 +240,13 @@ function partitions() {
             ? { message: "expected a string", input: value }
             : value === ""
               ? { message: "expected a non-empty string", input: value }
-              : null;
+              : value.includes("/")
+                ? {
+                    message:
+                      "expected a value without '/': it would split the object keys into other directories",
+                    input: value,
+                  }
+                : null;
         if (problem) {
           addIssue({ ...problem, path: [...at] });
           return NEVER;

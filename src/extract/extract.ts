@@ -290,7 +290,7 @@ function markPseudonymized(config: Config, table: TableConfig, columns: Column[]
     if (column.empty) continue;
     if (column.kind !== "string") {
       throw new TableError(
-        `${table.name}: [privacy] columns names "${table.name}.${name}", a ${column.kind} column; only text columns hold names, e-mail addresses or IP addresses`,
+        `${table.name}: [privacy] columns names "${table.name}.${name}", ${/^[aeiou]/.test(column.kind) ? "an" : "a"} ${column.kind} column; only text columns hold names, e-mail addresses or IP addresses`,
         "fix [privacy] columns in the config",
       );
     }

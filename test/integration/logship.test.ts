@@ -63,7 +63,7 @@ describe("log-ship on the command line", () => {
       const result = await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env });
       expect(result.code).toBe(0);
       expect(result.stderr).toContain(`${mode} mode`);
-      expect(result.stderr).toContain("log-ship is not run");
+      expect(result.stderr).toContain("the shipping of tracking logs is skipped");
       expect(existsSync(setup.stateDir)).toBe(false);
       expect(existsSync(setup.datalake)).toBe(false);
     }

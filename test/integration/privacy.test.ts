@@ -370,6 +370,19 @@ describe.skipIf(skip)("extraction with pseudonyms", () => {
     );
   });
 
+  test("an entry naming a column that is not text fails that table, naming its kind", async () => {
+    const cfg = config("");
+    writeFileSync(
+      cfg.file,
+      `${readFileSync(cfg.file, "utf8")}[privacy]\npseudonymize = true\nkey_file = "${keyFile(cfg.dir)}"\ncolumns = ["learner_notes.id"]\n`,
+    );
+    const result = await runPanorama(["--config", cfg.file, "extract", "--tables", "learner_notes"]);
+    expect(result.code).toBe(1);
+    expect(messages(result.stderr)).toContain(
+      '[privacy] columns names "learner_notes.id", an integer column; only text columns hold names, e-mail addresses or IP addresses',
+    );
+  });
+
   test("switching pseudonyms on reads an incremental table in full: no older partition keeps clear values", async () => {
     await db.query(`DROP TABLE IF EXISTS learner_events;
       CREATE TABLE learner_events (id INT PRIMARY KEY, course_id VARCHAR(50) NOT NULL, email VARCHAR(100) NOT NULL,

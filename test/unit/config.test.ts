@@ -312,6 +312,11 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
     ],
     ["bad size", `${MINIMAL}[logs]\nmax_file_size = "1X"\n`, ["logs.max_file_size", "size"]],
     [
+      "a base partition value with a slash",
+      `${MINIMAL}[datalake.base_partitions]\nlms = "lms.example.com/x"\n`,
+      ["datalake.base_partitions.lms", "without '/'"],
+    ],
+    [
       "bad full_every",
       `${MINIMAL}[extract]\nfull_every = "daily"\n`,
       ["extract.full_every", "duration", '"0" for never', "daily"],
@@ -563,7 +568,9 @@ describe("modes", () => {
     expect(modeAllows("SAAS", "catalog-partitions").allowed).toBe(true);
     expect(modeAllows("CUSTOM", "catalog-views").allowed).toBe(true);
     const refused = modeAllows("FREE", "log-ship");
-    expect(refused.allowed === false && refused.reason).toContain("FREE mode");
+    expect(refused.allowed === false && refused.reason).toBe(
+      "FREE mode: relational tables and course structures only; the shipping of tracking logs is skipped (set mode in the config to change this)",
+    );
   });
 
   test("mode is read case-insensitively", () => {
