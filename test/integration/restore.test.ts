@@ -4,11 +4,11 @@
 // table's newest timestamp fall behind the watermark reads it in full: the datalake is then what
 // a clean extraction writes, and the objects of partitions the backup lacks are deleted.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type mysql from "mysql2/promise";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { fileTree } from "../support/file-tree.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
@@ -23,21 +23,6 @@ name = "restore_events"
 partition_fields = ["course_id"]
 incremental = { timestamp_field = "modified", overlap = "1 hour" }
 `;
-
-/** Every file under `dir`: relative path → content. */
-function tree(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  if (!existsSync(dir)) return files;
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    try {
-      files.set(name, readFileSync(path, "utf8"));
-    } catch {
-      // a directory
-    }
-  }
-  return files;
-}
 
 beforeAll(async () => {
   if (skip) return;
@@ -62,12 +47,12 @@ describe.skipIf(skip)("a database restored from a backup", () => {
     const clean = writeTestConfig(TABLES);
     try {
       expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
-      const before = tree(cfg.datalake);
+      const before = fileTree(cfg.datalake);
       // The LMS goes on: saves in one course (as many rows as before), a new course.
       await db.query(`UPDATE restore_events SET grade = 7.5, modified = NOW(6) WHERE course_id = 'course-v1:Org+C1+2024' AND id < 50;
         INSERT INTO restore_events (course_id, grade, modified) VALUES ('course-v1:Org+New+2025', 1, NOW(6))`);
       expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
-      expect(tree(cfg.datalake)).not.toEqual(before);
+      expect(fileTree(cfg.datalake)).not.toEqual(before);
       // Then the database is restored from the backup taken before.
       await db.query(`DELETE FROM restore_events; INSERT INTO restore_events SELECT * FROM restore_backup`);
       const restored = await runPanorama(["--config", cfg.file, "--json", "run"]);
@@ -75,9 +60,9 @@ describe.skipIf(skip)("a database restored from a backup", () => {
       expect(restored.stderr).toContain(
         "its data went back (restored from a backup?), so every partition is read",
       );
-      expect(tree(cfg.datalake)).toEqual(before);
+      expect(fileTree(cfg.datalake)).toEqual(before);
       expect((await runPanorama(["--config", clean.file, "run"])).code).toBe(0);
-      expect(tree(cfg.datalake)).toEqual(tree(clean.datalake));
+      expect(fileTree(cfg.datalake)).toEqual(fileTree(clean.datalake));
       const verify = await runPanorama(["--config", cfg.file, "verify"]);
       expect(verify.code).toBe(0);
       // The watermark is the restored data's now: the next run is incremental again, and quiet.
@@ -95,12 +80,12 @@ describe.skipIf(skip)("a database restored from a backup", () => {
     try {
       await db.query(`DELETE FROM restore_events; INSERT INTO restore_events SELECT * FROM restore_backup`);
       expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
-      expect([...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv"))).toHaveLength(3);
+      expect([...fileTree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv"))).toHaveLength(3);
       await db.query("DELETE FROM restore_events");
       const emptied = await runPanorama(["--config", cfg.file, "--json", "run"]);
       expect(emptied.code).toBe(0);
       expect(emptied.stderr).toContain("none: the table is empty");
-      expect([...tree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv"))).toEqual([]);
+      expect([...fileTree(cfg.datalake).keys()].filter((k) => k.endsWith(".csv"))).toEqual([]);
       expect((await runPanorama(["--config", cfg.file, "verify"])).code).toBe(0);
     } finally {
       rmSync(cfg.dir, { recursive: true, force: true });

@@ -3,11 +3,11 @@
 // the partitions saved lately, and the others kept the old layout until full_every. The run that
 // sees another layout reads the table in full, as a clean extraction would write it.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type mysql from "mysql2/promise";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
+import { fileTree } from "../support/file-tree.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
@@ -22,21 +22,6 @@ name = "upgrade_events"
 partition_fields = ["course_id"]
 incremental = { timestamp_field = "modified", overlap = "1 hour" }
 `;
-
-/** Every file under `dir`: relative path → content. */
-function tree(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  if (!existsSync(dir)) return files;
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    try {
-      files.set(name, readFileSync(path, "utf8"));
-    } catch {
-      // a directory
-    }
-  }
-  return files;
-}
 
 beforeAll(async () => {
   if (skip) return;
@@ -65,7 +50,7 @@ describe.skipIf(skip)("an upgrade changes an incremental table's columns", () =>
       await db.query(`ALTER TABLE upgrade_events ADD COLUMN passed TINYINT(1) NOT NULL DEFAULT 0;
         UPDATE upgrade_events SET grade = 9, modified = NOW(6) WHERE id = 1`);
       expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
-      const objects = [...tree(cfg.datalake)].filter(([key]) => key.endsWith(".csv"));
+      const objects = [...fileTree(cfg.datalake)].filter(([key]) => key.endsWith(".csv"));
       expect(objects).toHaveLength(3);
       for (const [key, text] of objects)
         expect({ key, header: text.split("\r\n")[0] }).toMatchObject({
@@ -73,7 +58,7 @@ describe.skipIf(skip)("an upgrade changes an incremental table's columns", () =>
           header: "id,grade,modified,passed",
         });
       expect((await runPanorama(["--config", clean.file, "run"])).code).toBe(0);
-      expect(tree(cfg.datalake)).toEqual(tree(clean.datalake));
+      expect(fileTree(cfg.datalake)).toEqual(fileTree(clean.datalake));
       // Nothing changed since: the window is back, and nothing is sent again.
       const next = await runPanorama(["--config", cfg.file, "--json", "run"]);
       expect(next.code).toBe(0);
