@@ -77,11 +77,9 @@ beforeAll(async () => {
   await root.end();
   cfg = writeTestConfig('[extract]\nexclude = ["course_structures"]\n', {
     database: DATABASE,
+    user: READER.user,
     password: READER.password,
   });
-  // The reader in place of the test user.
-  const text = readFileSync(cfg.file, "utf8").replace(`user = "${env.user}"`, `user = "${READER.user}"`);
-  await Bun.write(cfg.file, text);
 });
 
 afterAll(async () => {

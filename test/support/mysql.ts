@@ -41,7 +41,7 @@ export async function rootConnection(): Promise<mysql.Connection> {
  */
 export function writeTestConfig(
   body = "",
-  options: { database?: string; mode?: string; password?: string; port?: number } = {},
+  options: { database?: string; mode?: string; user?: string; password?: string; port?: number } = {},
 ): { dir: string; file: string; stateDir: string; datalake: string } {
   const env = testEnv().mysql;
   const dir = mkdtempSync(join(tmpdir(), "panorama-test-"));
@@ -57,7 +57,7 @@ path = "${join(dir, "datalake")}"
 [mysql]
 host = "${env.host}"
 port = ${options.port ?? env.port}
-user = "${env.user}"
+user = "${options.user ?? env.user}"
 password = "${options.password ?? env.password}"
 database = "${options.database ?? env.scratchDatabase}"
 
