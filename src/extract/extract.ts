@@ -14,10 +14,10 @@ import { pseudonymizedColumns } from "../privacy/fields.ts";
 import { pseudonymsChanged, savePseudonymState } from "../privacy/state.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue, markFullReadsOwed } from "../state/full-reads.ts";
-import { readProbes, saveProbes } from "../state/probes.ts";
+import { saveProbes } from "../state/probes.ts";
 import { forgetWatermark, readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
-import { layoutChange, saveWrittenLayout } from "../state/written-layout.ts";
+import { layoutChange, saveWrittenLayout, type WrittenLayout } from "../state/written-layout.ts";
 import { columnKind } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
 import {
@@ -40,13 +40,7 @@ import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ra
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
 import { SpareConnections } from "./spare-connections.ts";
 import type { TablePlan } from "./table-plan.ts";
-import {
-  lastProbe,
-  layoutFingerprint,
-  type ProbeOutcome,
-  probeUnchanged,
-  unchangedSinceLastProbe,
-} from "./unchanged-probe.ts";
+import { lastProbe, type ProbeOutcome, probeUnchanged, unchangedSinceLastProbe } from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -225,21 +219,20 @@ async function listPartitions(
   let since: string | null = null;
   let where = "";
   const values: unknown[] = [];
+  let wentBack = false;
   if (table.incremental) {
     const ts = ident(table.incremental.timestamp_field);
     const [max] = await query<{ max: string | null }>(connection, `SELECT MAX(${ts}) AS max ${from}`);
     nextWatermark = max?.max === null || max?.max === undefined ? null : String(max.max);
     const previous = readWatermarks(config.state_dir)[table.name]?.value;
-    if (!full && previous && before(nextWatermark, previous)) {
+    wentBack = !full && previous !== undefined && before(nextWatermark, previous);
+    if (wentBack) {
       // Rows changed back to older saves keep their older timestamps: no window would find them.
       log.warn(
         `${table.name}: its newest ${table.incremental.timestamp_field} (${nextWatermark ?? "none: the table is empty"}) is older than the watermark (${previous}): its data went back (restored from a backup?), so every partition is read`,
         { table: table.name },
       );
-      const rows = await query<Cell[]>(connection, `SELECT DISTINCT ${partitionList} ${from}`, [], true);
-      return { ...layout, partitions: rows, nextWatermark, since, full: true, wentBack: true };
-    }
-    if (!full && previous) {
+    } else if (!full && previous) {
       where = ` WHERE ${ts} >= DATE_SUB(?, INTERVAL ? SECOND)`;
       values.push(previous, table.incremental.overlap);
       since = previous;
@@ -251,7 +244,14 @@ async function listPartitions(
     values,
     true,
   );
-  return { ...layout, partitions: rows, nextWatermark, since, full: where === "" };
+  return {
+    ...layout,
+    partitions: rows,
+    nextWatermark,
+    since,
+    full: where === "",
+    ...(wentBack ? { wentBack } : {}),
+  };
 }
 
 /**
@@ -476,7 +476,7 @@ async function readByRanges(
 }
 
 /** A table's plan and the probe of what changed since its last read; plan null: no such table. */
-type Prepared = { plan: null } | { plan: TablePlan; probe: ProbeOutcome };
+type Prepared = { plan: null } | { plan: TablePlan; probe: ProbeOutcome; written: WrittenLayout };
 
 /**
  * Plan a table and probe it for changes. Done ahead of the reads (planAhead): the probe is taken
@@ -499,16 +499,9 @@ async function prepareTable(
   };
   const layout = await planLayout(connection, config, table, schema).catch(failed);
   if (!layout) return { plan: null };
-  const written = {
-    fingerprint: layoutFingerprint(config, layout),
-    columns: layout.columns.map((c) => c.name),
-  };
-  const layoutChanged = layoutChange(
-    config.state_dir,
-    table.name,
-    written,
-    readProbes(config.state_dir)[table.name]?.fingerprint,
-  );
+  const last = lastProbe(config, layout, options.fullEvery);
+  const written = { fingerprint: last.fp, columns: layout.columns.map((c) => c.name) };
+  const layoutChanged = layoutChange(config.state_dir, table.name, written, last.earlierFingerprint);
   if (layoutChanged && table.partition_fields.length > 0) {
     log.warn(
       `${table.name}: its layout changed since its objects were written (${layoutChanged}): every partition is read again, so that none keeps the old one`,
@@ -525,10 +518,9 @@ async function prepareTable(
     maySkip: !full,
     ...(options.fullEvery !== undefined ? { fullEvery: options.fullEvery } : {}),
   };
-  const last = lastProbe(config, layout, probeOptions);
   // Nothing committed to it since its last probe: its partitions are not even listed.
   const unchanged = unchangedSinceLastProbe(layout, probeOptions, last);
-  if (unchanged) return { plan: layout, probe: unchanged };
+  if (unchanged) return { plan: layout, probe: unchanged, written };
   const plan = await listPartitions(connection, config, layout, full).catch(failed);
   const probing = plan.wentBack ? { ...probeOptions, maySkip: false } : probeOptions;
   // Owed until its stale objects are deleted, as after `run --full`: the watermark the read saves
@@ -537,7 +529,7 @@ async function prepareTable(
   const probe = await probeUnchanged(connection, config, plan, probing, last).catch((error) => {
     throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
   });
-  return { plan, probe };
+  return { plan, probe, written };
 }
 
 /**
@@ -633,7 +625,7 @@ async function extractTable(
       summary.absent = true;
       return summary;
     }
-    const { plan, probe } = prepared;
+    const { plan, probe, written } = prepared;
     if (plan.missing.length > 0) {
       log.warn(
         `${table.name}: column${plan.missing.length > 1 ? "s" : ""} ${plan.missing.join(", ")} not in ${config.mysql.database}.${table.name}: written as empty fields (the layout is kept)`,
@@ -700,10 +692,7 @@ async function extractTable(
     if (!options.dryRun) {
       savePseudonymState(config, table.name);
       saveWrittenCompression(config, table.name);
-      saveWrittenLayout(config.state_dir, table.name, {
-        fingerprint: layoutFingerprint(config, plan),
-        columns: plan.columns.map((c) => c.name),
-      });
+      saveWrittenLayout(config.state_dir, table.name, written);
     }
   } catch (error) {
     summary.error = failureText(error);

@@ -133,19 +133,21 @@ export interface LastProbe {
   previous: TableProbes | undefined;
   /** `full_every` is due for the unpartitioned table */
   due: boolean;
+  /** the fingerprint of the last probe, whatever it was (undefined: none recorded) */
+  earlierFingerprint: string | undefined;
 }
 
 /** The table's last probe and whether `full_every` is due (the plan's partitions play no part). */
-export function lastProbe(config: Config, plan: TablePlan, options: ProbeOptions): LastProbe {
+export function lastProbe(config: Config, plan: TablePlan, fullEvery: number | undefined): LastProbe {
   const fp = layoutFingerprint(config, plan);
   const before = readProbes(config.state_dir)[plan.table.name];
   const previous = before?.fingerprint === fp ? before : undefined;
   const due =
     plan.table.partition_fields.length === 0 &&
-    options.fullEvery !== undefined &&
-    options.fullEvery > 0 &&
-    (previous === undefined || Date.now() - Date.parse(previous.read_at) >= options.fullEvery * 1000);
-  return { fp, previous, due };
+    fullEvery !== undefined &&
+    fullEvery > 0 &&
+    (previous === undefined || Date.now() - Date.parse(previous.read_at) >= fullEvery * 1000);
+  return { fp, previous, due, earlierFingerprint: before?.fingerprint };
 }
 
 /**

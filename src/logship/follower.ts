@@ -274,15 +274,15 @@ export class FileFollower {
     this.changed = false;
   }
 
-  /**
-   * The id the object keys of `file` derive from: fixed, and saved, before its first upload
-   * (a crash must not give the same batch another key).
-   */
   /** The id `file` ships under once saved; null for a file not shipped before (drawn at its first upload). */
   savedFileId(file: FollowedFile): string | null {
     return file.cp.file_id;
   }
 
+  /**
+   * The id the object keys of `file` derive from: fixed, and saved, before its first upload
+   * (a crash must not give the same batch another key).
+   */
   fileId(file: FollowedFile): string {
     if (file.cp.file_id === null) {
       file.cp.file_id = fileIdOf(file.cp);
