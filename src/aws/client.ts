@@ -236,7 +236,7 @@ export class AwsClient {
     let timeouts = 0;
     for (let attempt = 1; ; attempt++) {
       let error: AwsError;
-      const silence = new Silence(this.timeoutMs);
+      const silence = new Silence(this.timeoutMs, this.slowLinkBytesPerSecond);
       try {
         const res = await this.attempt(req, silence);
         if (res.ok) {
@@ -299,7 +299,6 @@ export class AwsClient {
             ? req.body.length
             : 0;
     silence.restart(this.timeoutMs + (bodyBytes / this.slowLinkBytesPerSecond) * 1000);
-    silence.bytesPerSecond = this.slowLinkBytesPerSecond;
     // A Blob (a file's slice) goes as a stream of its own for each attempt, its length said: over
     // TLS, Bun's fetch reads a Blob body whole into memory before it sends it (a test script
     // sending 16 parts of 8 MiB at once peaked at 180 MB; streamed, 41 MB), where over plain
@@ -354,7 +353,11 @@ class Silence {
   /** what was waited for when the limit struck, for the message */
   phase: "waiting" | "reading" | "trickling" = "waiting";
 
-  constructor(readonly ms: number) {
+  constructor(
+    readonly ms: number,
+    /** the slowest pace an answer's body may come at, once past the limit on silence */
+    readonly bytesPerSecond: number,
+  ) {
     this.limitMs = ms;
   }
 
@@ -379,8 +382,6 @@ class Silence {
     );
   }
 
-  /** the slowest pace an answer's body may come at, once past the limit on silence */
-  bytesPerSecond = SLOW_LINK_BYTES_PER_SECOND;
   private answeredAt = 0;
   private received = 0;
 

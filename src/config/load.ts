@@ -18,7 +18,7 @@ import {
   type Parsed,
   schemaAt,
 } from "./schema.ts";
-import { exposedMode, uriCredentials } from "./secrets.ts";
+import { exposedFileWarning, uriCredentials } from "./secrets.ts";
 import { resolveTables } from "./tables.ts";
 import type { Config, PrivacyConfig, TableConfig } from "./types.ts";
 
@@ -318,7 +318,5 @@ function hasInlineSecret(raw: Raw): boolean {
 /** A warning when a file holding a secret can be read by group or others. */
 export function secretFileWarning(file: string, holdsSecret: boolean): string | null {
   if (!holdsSecret) return null;
-  const mode = exposedMode(file);
-  if (mode === null) return null;
-  return `${file} holds a secret and is readable by group or others (mode ${mode.toString(8).padStart(4, "0")}); run: chmod 600 ${file}`;
+  return exposedFileWarning(file, "a secret");
 }

@@ -100,7 +100,7 @@ export function maskAccessKey(accessKeyId: string): string {
  * the process's own group is not exposed: a Kubernetes Secret volume is root's and readable only
  * through the pod's fsGroup (mode 0440), and cannot be made 0600.
  */
-export function exposedMode(file: string): number | null {
+function exposedMode(file: string): number | null {
   try {
     const st = statSync(file);
     const mode = st.mode & 0o777;
@@ -110,4 +110,11 @@ export function exposedMode(file: string): number | null {
   } catch {
     return null;
   }
+}
+
+/** A warning when `file`, which holds `what` ("a secret"), can be read by others than this user. */
+export function exposedFileWarning(file: string, what: string): string | null {
+  const mode = exposedMode(file);
+  if (mode === null) return null;
+  return `${file} holds ${what} and is readable by group or others (mode ${mode.toString(8).padStart(4, "0")}); run: chmod 600 ${file}`;
 }

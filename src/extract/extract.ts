@@ -10,7 +10,7 @@ import type { Config, TableConfig } from "../config/types.ts";
 import type { ManifestEntry } from "../datalake/spool.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
-import { pseudonymizedColumns } from "../privacy/fields.ts";
+import { namedPersonalColumns, pseudonymizedColumns } from "../privacy/fields.ts";
 import { pseudonymsChanged, savePseudonymState } from "../privacy/state.ts";
 import { syncFilesystem } from "../state/atomic.ts";
 import { fullReadDue, markFullReadsOwed } from "../state/full-reads.ts";
@@ -271,11 +271,7 @@ function before(newest: string | null, watermark: string): boolean {
  * whose layout is only known now (every column of the table) is checked here.
  */
 function markPseudonymized(config: Config, table: TableConfig, columns: Column[]): void {
-  const named = new Set(
-    config.privacy.columns
-      .filter((entry) => entry.startsWith(`${table.name}.`))
-      .map((entry) => entry.slice(table.name.length + 1)),
-  );
+  const named = namedPersonalColumns(config, table.name);
   for (const name of pseudonymizedColumns(config, table.name)) {
     const column = columns.find((c) => c.name === name);
     if (!column) {

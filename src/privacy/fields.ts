@@ -35,15 +35,20 @@ export const DEFAULT_LOG_FIELDS: readonly string[] = [
   "data.target_username",
 ];
 
-/** The columns of `table` to pseudonymize: none when pseudonyms are off. */
-export function pseudonymizedColumns(config: Config, table: string): ReadonlySet<string> {
-  if (!config.privacy.pseudonymize) return new Set();
-  const columns = new Set(PRESET_PERSONAL_COLUMNS[table] ?? []);
+/** The columns of `table` that `[privacy] columns` names (whether pseudonyms are on or not). */
+export function namedPersonalColumns(config: Config, table: string): Set<string> {
+  const columns = new Set<string>();
   for (const entry of config.privacy.columns) {
     const [name, column] = entry.split(".");
     if (name === table && column) columns.add(column);
   }
   return columns;
+}
+
+/** The columns of `table` to pseudonymize: none when pseudonyms are off. */
+export function pseudonymizedColumns(config: Config, table: string): ReadonlySet<string> {
+  if (!config.privacy.pseudonymize) return new Set();
+  return new Set([...(PRESET_PERSONAL_COLUMNS[table] ?? []), ...namedPersonalColumns(config, table)]);
 }
 
 /** The event field paths to pseudonymize: defaults plus `log_fields`, without duplicates. */

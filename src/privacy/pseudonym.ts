@@ -3,7 +3,7 @@
 // event, so joins keep working; nobody without the key can reverse one. The key file is read
 // here, checked as strictly as the config file that names it.
 import { readFileSync, statSync } from "node:fs";
-import { exposedMode } from "../config/secrets.ts";
+import { exposedFileWarning } from "../config/secrets.ts";
 
 /** Bytes a key file must hold at least (the HMAC-SHA256 block is 64; 32 is the hash size). */
 export const KEY_BYTES = 32;
@@ -89,9 +89,7 @@ export function readKeyFile(file: string): KeyFile {
 
 /** A warning when the key file can be read by group or others (as for a config file with a secret). */
 export function keyFileWarning(file: string): string | null {
-  const mode = exposedMode(file);
-  if (mode === null) return null;
-  return `${file} holds the pseudonym key and is readable by group or others (mode ${mode.toString(8).padStart(4, "0")}); run: chmod 600 ${file}`;
+  return exposedFileWarning(file, "the pseudonym key");
 }
 
 /** What to tell an operator wherever the key is made or shown. */
