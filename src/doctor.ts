@@ -536,8 +536,8 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
       ...(filled.length > 0 ? [`preset columns it lacks (written empty): ${filled.join("; ")}`] : []),
     ];
     const read = tables.length - absent.length;
-    if (read === 0 && absent.includes("auth_user")) {
-      const wrong = notTheLmsDatabase(config.mysql, absent.length);
+    const wrong = notTheLmsDatabase(config.mysql, tables, absent);
+    if (wrong) {
       yield { check: "MySQL SELECT", ok: false, detail: wrong.message, hint: wrong.hint ?? "" };
       return;
     }

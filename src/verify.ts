@@ -271,10 +271,14 @@ async function verifyOnce(
   }
   const mysqlTables = tables.filter((t) => t.source !== "course_structures");
   const absent = report.tables.filter((t) => t.skipped?.startsWith("absent:"));
-  if (absent.length === mysqlTables.length && mysqlTables.some((t) => t.preset && t.name === "auth_user")) {
-    // Not one of them there, auth_user included: another database, not an older release.
-    const wrong = messageWithHint(notTheLmsDatabase(config.mysql, absent.length));
-    for (const t of absent) Object.assign(t, { error: wrong, skipped: null });
+  const wrong = notTheLmsDatabase(
+    config.mysql,
+    mysqlTables,
+    absent.map((t) => t.table),
+  );
+  if (wrong) {
+    const error = messageWithHint(wrong);
+    for (const t of absent) Object.assign(t, { error, skipped: null });
   }
   report.ok = report.tables.every((t) => t.error === null && t.findings.length === 0);
   report.seconds = Math.round((performance.now() - started) / 10) / 100;

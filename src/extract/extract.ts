@@ -357,21 +357,18 @@ export async function extractTables(
   try {
     const mysqlTables = tables.filter((t) => t.source !== "course_structures");
     if (mysqlTables.length > 1 && (options.stopReason?.() ?? null) === null) {
-      ahead = new Map();
+      const prepared = new Map<TableConfig, Prepared>();
+      ahead = prepared;
       ({ connection: main, unreachable: unreachableAhead } = await planAhead(
         config,
         mysqlTables,
         options,
-        ahead,
+        prepared,
         spares,
       ));
-      // Not one of them there, auth_user (every release's, Django's own) included: this is
-      // another database, not a release that lacks tables.
-      const prepared = [...ahead.values()];
-      const everyRelease = mysqlTables.some((t) => t.preset && t.name === "auth_user");
-      if (everyRelease && prepared.length === mysqlTables.length && prepared.every((p) => p.plan === null)) {
-        unreachableAhead = { error: notTheLmsDatabase(config.mysql, mysqlTables.length) };
-      }
+      const absent = mysqlTables.filter((t) => prepared.get(t)?.plan === null).map((t) => t.name);
+      const wrong = notTheLmsDatabase(config.mysql, mysqlTables, absent);
+      if (wrong) unreachableAhead = { error: wrong };
     }
     for (const table of tables) {
       const summary = await extractOne(table);

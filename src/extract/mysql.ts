@@ -260,10 +260,20 @@ export function unnamableColumns(table: string, columns: { name: string }[]): Pa
   );
 }
 
-/** Every table of a run absent, auth_user too: the configured database is not the LMS's. */
-export function notTheLmsDatabase(config: MysqlConfig, tables: number): PanoramaError {
+/**
+ * Every MySQL table of a run absent, auth_user (a preset table, Django's own, in every release)
+ * among them: the configured database is not the LMS's, not a release that lacks tables. The
+ * error to fail with; null when some table is there.
+ */
+export function notTheLmsDatabase(
+  config: MysqlConfig,
+  tables: ReadonlyArray<{ name: string; preset?: boolean }>,
+  absent: ReadonlyArray<string>,
+): PanoramaError | null {
+  const everyRelease = tables.some((t) => t.preset && t.name === "auth_user");
+  if (!everyRelease || !tables.every((t) => absent.includes(t.name))) return null;
   return new PanoramaError(
-    `${config.database} has none of the ${tables} tables: it is not the LMS's database`,
+    `${config.database} has none of the ${tables.length} tables: it is not the LMS's database`,
     "set [mysql] database to the LMS's (Tutor's is openedx)",
   );
 }
