@@ -29,7 +29,7 @@ import {
   unnamableColumns,
 } from "./extract/mysql.ts";
 import { addSecrets } from "./log.ts";
-import { resolveLogPaths } from "./logship/tail.ts";
+import { resolveLogPaths, whyNoMatch } from "./logship/tail.ts";
 import { KEY_WARNING } from "./privacy/pseudonym.ts";
 import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
@@ -566,11 +566,19 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
 function checkLogs(config: Config): CheckResult {
   const files = resolveLogPaths(config.logs);
   if (files.length === 0) {
+    // A directory this user cannot list looks empty to a glob: say so, or the path gets "fixed".
+    const hidden = config.logs.paths.flatMap((pattern) => {
+      const why = whyNoMatch(pattern);
+      return why ? [`${pattern}: ${why}`] : [];
+    });
+    const denied = hidden.some((why) => why.includes("cannot be listed"));
     return {
       check: "tracking logs",
       ok: false,
-      detail: `no file matches logs.paths (${config.logs.paths.join(", ")})`,
-      hint: "set logs.paths to the LMS tracking log (Tutor: /openedx/data/logs/tracking.log in the lms container's volume)",
+      detail: `no file matches logs.paths (${config.logs.paths.join(", ")})${hidden.length > 0 ? `; ${hidden.join("; ")}` : ""}`,
+      hint: denied
+        ? "run panorama as a user that can list those directories and read the logs (e.g. add it to the group owning them)"
+        : "set logs.paths to the LMS tracking log (Tutor: /openedx/data/logs/tracking.log in the lms container's volume)",
     };
   }
   const unreadable: string[] = [];

@@ -45,6 +45,7 @@ import {
   statFile,
   TailWindow,
   tailLength,
+  whyNoMatch,
   whyNotAFile,
 } from "./tail.ts";
 
@@ -832,7 +833,11 @@ export class FileFollower {
         }
       }
       if (glob && files === 0 && !this.rotatedAway(pattern, paths)) {
-        this.unreadable(`path:${pattern}`, `${pattern} (in logs.paths) matches no file`);
+        const why = whyNoMatch(pattern);
+        this.unreadable(
+          `path:${pattern}`,
+          `${pattern} (in logs.paths) matches no file${why ? `: ${why}` : ""}`,
+        );
       }
     }
   }

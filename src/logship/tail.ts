@@ -84,6 +84,42 @@ function expand(pattern: string): string[] {
   }
 }
 
+/**
+ * Why a glob in `logs.paths` matches no file, when a directory on its way cannot be listed by
+ * this user (the glob then silently sees nothing there) or its fixed directory does not exist;
+ * null when the directories are there and readable, and simply hold no matching file.
+ */
+export function whyNoMatch(pattern: string): string | null {
+  const segments = pattern.split("/");
+  const first = segments.findIndex((s) => GLOB_CHARS.test(s));
+  if (first < 0) return null;
+  const base = segments.slice(0, first).join("/") || "/";
+  const baseProblem = unlistable(base);
+  if (baseProblem) return baseProblem;
+  // The directories each leading part of the glob names, shortest first: the first one that
+  // cannot be listed hides everything below it.
+  for (let end = first + 1; end < segments.length; end++) {
+    for (const dir of expand(segments.slice(0, end).join("/"))) {
+      const problem = statSync(dir, { throwIfNoEntry: false })?.isDirectory() ? unlistable(dir) : null;
+      if (problem) return problem;
+    }
+  }
+  return null;
+}
+
+/** Why this user cannot list directory `dir` (for a person), or null when it can. */
+function unlistable(dir: string): string | null {
+  try {
+    readdirSync(dir);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return `its directory ${dir} does not exist`;
+    if (code === "EACCES") return `its directory ${dir} cannot be listed by this user (EACCES)`;
+    return `its directory ${dir} cannot be listed (${code ?? (error as Error).message})`;
+  }
+}
+
 /** One entry of `logs.paths` and what it names now, minus `logs.exclude`. */
 export interface LogPattern {
   pattern: string;

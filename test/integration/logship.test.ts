@@ -202,6 +202,64 @@ describe("configured paths with nothing to read", () => {
     },
   );
 
+  // A glob sees nothing in a directory it cannot list: as nobody (setpriv), the run names that
+  // directory, not only "matches no file" (which sends the operator to fix a right path).
+  test.skipIf(process.getuid?.() !== 0 || Bun.which("setpriv") === null)(
+    "--once and doctor: a glob under a directory the user cannot list names that directory",
+    async () => {
+      const setup = logShipSetup();
+      const pods = join(setup.logs, "pods");
+      const hidden = join(pods, "lms-0");
+      mkdirSync(hidden, { recursive: true });
+      writeFileSync(join(hidden, "tracking.log"), text(events(1, 3)));
+      chmodSync(hidden, 0o700);
+      chmodSync(setup.dir, 0o777);
+      chmodSync(setup.logs, 0o755);
+      chmodSync(pods, 0o755);
+      chmodSync(setup.configFile, 0o644);
+      const glob = join(pods, "*", "tracking.log");
+      writeFileSync(setup.configFile, setup.toml.replace(`paths = ["${setup.file}"]`, `paths = ["${glob}"]`));
+      const envVars: Record<string, string> = {};
+      for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) envVars[k] = v;
+      const asNobody = async (args: string[]) => {
+        const child = Bun.spawn(
+          [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            process.execPath,
+            CLI,
+            "--config",
+            setup.configFile,
+            ...args,
+          ],
+          { env: { ...envVars, HOME: setup.dir }, stdout: "pipe", stderr: "pipe" },
+        );
+        const [stdout, stderr] = await Promise.all([
+          new Response(child.stdout).text(),
+          new Response(child.stderr).text(),
+        ]);
+        return { code: await child.exited, stdout, stderr };
+      };
+      const once = await asNobody(["log-ship", "--once"]);
+      expect(once.code).toBe(1);
+      expect(once.stderr).toContain(
+        `${glob} (in logs.paths) matches no file: its directory ${hidden} cannot be listed by this user (EACCES): it is not shipped`,
+      );
+      const doctor = await asNobody(["doctor"]);
+      expect(doctor.stdout).toContain(
+        `${glob}: its directory ${hidden} cannot be listed by this user (EACCES)`,
+      );
+      expect(doctor.stdout).toContain("run panorama as a user that can list those directories");
+      // As root (who can list it) the same glob ships the file: the path was right all along.
+      chmodSync(hidden, 0o755);
+      const root = await runPanorama(["--config", setup.configFile, "log-ship", "--once"], { env });
+      expect(root.code).toBe(0);
+      expect(shippedLines(setup.datalake)).toEqual(events(1, 3));
+    },
+  );
+
   test("--follow: a missing path is warned about and the file shipped once it appears", async () => {
     const setup = logShipSetup();
     const follower = spawnFollow(setup.configFile);

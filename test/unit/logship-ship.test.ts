@@ -472,6 +472,16 @@ describe("configured paths with nothing to read", () => {
     ]);
   });
 
+  test("--once: a glob whose fixed directory does not exist says which", async () => {
+    const setup = logShipSetup();
+    const glob = join(setup.logs, "pods", "*", "tracking.log");
+    const { result, errors } = await said(() => shipLogs(withPaths(setup, [glob]), {}));
+    expect(result).toMatchObject({ ok: false, events: 0 });
+    expect(errors).toEqual([
+      `${glob} (in logs.paths) matches no file: its directory ${join(setup.logs, "pods")} does not exist: it is not shipped`,
+    ]);
+  });
+
   test.skipIf(process.getuid?.() === 0)(
     "--once: a file that cannot be opened fails the run (skipped as root, who can open it anyway)",
     async () => {
