@@ -84,6 +84,23 @@ export class CriJoiner {
   }
 
   /**
+   * Take over the messages `from` holds open at the end of its file (the runtime went on writing
+   * them into the next file, as after a kubelet rotation), as if they had begun at `start` of
+   * this one: the next records of their streams here continue them.
+   */
+  adopt(from: CriJoiner, start: number): void {
+    for (const message of from.messages) {
+      message.start = start;
+      this.messages.push(message);
+    }
+    for (const [stream, message] of from.open) this.open.set(stream, message);
+    this.records += from.records;
+    from.messages = [];
+    from.open.clear();
+    from.records = 0;
+  }
+
+  /**
    * A line that is not a CRI record, spanning [start, end), with the event it holds (or null).
    * Alone it is a group of its own; while a message is open it waits with it.
    */

@@ -293,6 +293,18 @@ export class FileFollower {
   }
 
   /**
+   * Whether `earlier` is a rotated file of the same log as `next`, read to its end: the runtime
+   * writes no more to it, and a line it left open goes on at the start of `next` (containerd
+   * reopening the log when the kubelet rotates it).
+   */
+  precedes(earlier: FollowedFile, next: FollowedFile): boolean {
+    if (earlier === next || earlier.fd === null || !isRotated(earlier.cp)) return false;
+    if (logOf(earlier.cp) !== logOf(next.cp)) return false;
+    const end = earlier.cp.gzip ? earlier.cp.gzip.content : fstatFile(earlier.fd, earlier.cp.path).size;
+    return earlier.splitter.position >= end;
+  }
+
+  /**
    * Everything of `file` before `end` is stored (`uploaded`: in an object; else it held no
    * event): its checkpoint moves there, written at once after an upload.
    */

@@ -72,6 +72,11 @@ interface Shipping {
   cri: CriJoiner | null;
   /** lines of the batch being uploaded (not committed yet) */
   inFlight: number;
+  /**
+   * The rotated file whose open CRI messages this one's first records continue: committed to
+   * `end` with the batch that holds the group they complete (`groupEnd`, once complete).
+   */
+  continues: { earlier: Shipping; end: number; groupEnd: number | null } | null;
 }
 
 export class LogShipper implements LineReceiver {
@@ -173,6 +178,7 @@ export class LogShipper implements LineReceiver {
         dockerSkipping: false,
         cri: null,
         inFlight: 0,
+        continues: null,
       };
       this.shipping.set(file, t);
     }
@@ -181,6 +187,10 @@ export class LogShipper implements LineReceiver {
 
   line(file: FollowedFile, line: Line): Promise<void> | undefined {
     const t = this.of(file);
+    // What the rotated file holds before its open line is stored first: its checkpoint then
+    // moves past that line in one step, when the joined line is stored from this file.
+    const earlier = line.start === 0 ? this.endedOpen(t) : undefined;
+    if (earlier?.batcher.pending) return this.flush(earlier.file).then(() => this.line(file, line));
     const closed = this.add(t, line);
     return closed ? this.ship(t, closed) : undefined;
   }
@@ -236,12 +246,34 @@ export class LogShipper implements LineReceiver {
         `${t.file.cp.path}: a message longer than ${MAX_LINE_BYTES} bytes was skipped`,
       ),
     );
+    if (line.start === 0 && !t.cri.pending) this.continueRotated(t);
     return this.joined(t, t.cri.record(line.start, line.end, part.stream, part.partial, part.text));
+  }
+
+  /**
+   * A file's first CRI record: when a rotated file of the same log ended with a message open
+   * (containerd writes the rest of a line cut by a kubelet rotation into the new file), this
+   * file's records continue it. Both files' checkpoints move in the one save that commits the
+   * joined message, so a crash in between ships it again under the same key, not twice.
+   */
+  private continueRotated(t: Shipping): void {
+    const earlier = this.endedOpen(t);
+    if (!earlier?.cri) return;
+    t.cri!.adopt(earlier.cri, 0);
+    t.continues = { earlier, end: earlier.file.splitter.position, groupEnd: null };
+  }
+
+  /** The rotated file of `t`'s log that ended with a CRI message open, read to its end. */
+  private endedOpen(t: Shipping): Shipping | undefined {
+    return this.follower.followed
+      .map((file) => this.shipping.get(file))
+      .findLast((e) => e?.cri?.pending && this.follower.precedes(e.file, t.file));
   }
 
   /** Joined messages into the batch: one alone as a line, several as one range to commit. */
   private joined(t: Shipping, group: JoinedGroup | null): ClosedBatch | null {
     if (group === null) return null;
+    if (t.continues && t.continues.groupEnd === null) t.continues.groupEnd = group.end;
     const items = group.messages.map((m) => {
       const event = m.event ?? (m.text ? criEvent(m.text) : null);
       return { offset: m.start, event };
@@ -350,6 +382,14 @@ export class LogShipper implements LineReceiver {
 
   private commit(t: Shipping, batch: ClosedBatch, uploaded: boolean): void {
     t.inFlight = 0;
+    const continued = t.continues;
+    if (continued?.groupEnd != null && batch.end >= continued.groupEnd) {
+      // Saved with this file's commit: the rotated file's open message is in this batch.
+      const { file } = continued.earlier;
+      const carried = file.cp.last_event_time ? new Date(file.cp.last_event_time) : null;
+      this.follower.commit(file, continued.end, carried, false);
+      t.continues = null;
+    }
     this.follower.commit(t.file, batch.end, batch.carried, uploaded);
   }
 

@@ -148,6 +148,17 @@ export function recordLines(records: Buffer[]): Buffer {
   return Buffer.concat(records.flatMap((r) => [r, Buffer.from("\n")]));
 }
 
+/** Where the record after the first `P` record of `stream` in CRI lines `bytes` begins (their end if none). */
+export function afterFirstPartial(bytes: Buffer, stream: CriStream): number {
+  const partial = new RegExp(`^\\S+ ${stream} P `);
+  for (let at = 0; at < bytes.length; ) {
+    const end = bytes.indexOf(10, at) + 1 || bytes.length;
+    if (partial.test(bytes.toString("latin1", at, Math.min(end, at + 48)))) return end;
+    at = end;
+  }
+  return bytes.length;
+}
+
 /** The bytes the writer appends for event `seq` (its line and newline; CRI: several records). */
 export function formatLine(event: string, format: WriterFormat, seq = 1): Buffer {
   if (format === "cri") {
@@ -407,9 +418,17 @@ async function main(): Promise<void> {
     const due = Math.floor(((performance.now() - started) / 1000) * rate);
     while (writer.written < due && !stop && (count === 0 || writer.written < count)) {
       const seq = writer.written + 1;
-      writer.append(formatLine(writerEvent(seq), format, seq));
+      const line = formatLine(writerEvent(seq), format, seq);
+      const kind = every > 0 && seq % every === 0 ? kinds[writer.rotations % kinds.length]! : null;
+      // containerd writes the rest of a line cut by a kubelet rotation (a rename) into the new file.
+      const cut =
+        format === "cri" && kind === "rename"
+          ? afterFirstPartial(line, seq % 2 === 0 ? "stdout" : "stderr")
+          : line.length;
+      writer.append(line.subarray(0, cut));
       writer.written = seq;
-      if (every > 0 && seq % every === 0) writer.rotate(kinds[writer.rotations % kinds.length]!);
+      if (kind) writer.rotate(kind);
+      if (cut < line.length) writer.append(line.subarray(cut));
     }
     await Bun.sleep(5);
   }

@@ -327,6 +327,112 @@ describe("Kubernetes nodes: log-ship down while the kubelet rotates", () => {
   });
 });
 
+describe("a line cut by a kubelet rotation: containerd writes its rest into the new file", () => {
+  /** The records of events `from`..`to` (both streams, cut at random) as one list. */
+  function eventRecords(from: number, to: number, seed: number): Buffer[] {
+    const random = seededRandom(seed);
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i).flatMap((seq) =>
+      criRecords(prefixed(writerEvent(seq)), seq % 2 ? "stderr" : "stdout", random),
+    );
+  }
+  /** Event `seq` on stdout as a P record of its first half, and the F of the rest. */
+  function cutEvent(seq: number): [Buffer, Buffer] {
+    const line = bytes(prefixed(writerEvent(seq)));
+    const half = line.length >> 1;
+    return [
+      criRecord("stdout", true, line.subarray(0, half)),
+      criRecord("stdout", false, line.subarray(half)),
+    ];
+  }
+  function podSetup() {
+    const setup = logShipSetup();
+    const pods = join(setup.dir, "pods", "openedx_lms-7d9c-abcde_0123", "lms");
+    const containers = join(setup.dir, "containers");
+    mkdirSync(pods, { recursive: true });
+    mkdirSync(containers);
+    const live = join(pods, "0.log");
+    symlinkSync(live, join(containers, "lms-7d9c-abcde_openedx_lms-0123abcd.log"));
+    const toml = setup.toml.replace(
+      `paths = ["${setup.file}"]`,
+      `paths = ["${containers}/lms-*.log"]\nformat = "cri"\nmax_file_size = "4K"`,
+    );
+    const config = parseConfig(toml, setup.configFile, {}).config;
+    const once = () => shipLogs(config, { retryMs: 5, pollMs: 50 });
+    return { setup, pods, live, once };
+  }
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => asBytes(writerEvent(i + 1)));
+  const sorted = (lines: string[]) =>
+    [...lines].sort((a, b) => Number(/"seq": (\d+)/.exec(a)?.[1]) - Number(/"seq": (\d+)/.exec(b)?.[1]));
+
+  test("the rotated file's open message is joined with the new file's first record of its stream, once", async () => {
+    const { setup, live, once } = podSetup();
+    const [head, rest] = cutEvent(11);
+    // The other stream's record between them waits with the open message, in both files.
+    const noise = criRecord("stderr", false, bytes("2024-03-01 10:00:00,000 INFO 7 [django.request] GET /x"));
+    writeFileSync(live, recordLines([...eventRecords(1, 10, 1), head, noise]));
+    expect(await once()).toMatchObject({ ok: true, events: 10 });
+    renameSync(live, `${live}.20240301-100000`);
+    writeFileSync(live, recordLines([noise, rest, ...eventRecords(12, 20, 2)]));
+    expect(await once()).toMatchObject({ ok: true, events: 10 });
+    expect(sorted(shippedLines(setup.datalake))).toEqual(upTo(20));
+    // Both checkpoints moved on: the rotated file is done, nothing waits in it.
+    const rotated = readCheckpoints(setup.stateDir).find((cp) => cp.path.endsWith(".20240301-100000"))!;
+    expect(rotated.offset).toBe(readFileSync(`${live}.20240301-100000`).length);
+    // A later run reads nothing again.
+    expect(await once()).toMatchObject({ ok: true, events: 0 });
+    expect(shippedLines(setup.datalake)).toHaveLength(20);
+  });
+
+  test("read a record at a time, rotated in the middle of a line: each event once, the cut one whole", async () => {
+    const { setup, live, once } = podSetup();
+    const [head, rest] = cutEvent(21);
+    const before = [...eventRecords(1, 20, 3), head];
+    const after = [rest, ...eventRecords(22, 40, 4)];
+    for (const record of before) {
+      appendFileSync(live, recordLines([record]));
+      expect((await once()).ok).toBe(true);
+    }
+    renameSync(live, `${live}.20240301-100000`);
+    // The link dangles until the new file is created: the run in between finds nothing new.
+    expect(await once()).toMatchObject({ ok: true, events: 0 });
+    for (const record of after) {
+      appendFileSync(live, recordLines([record]));
+      expect((await once()).ok).toBe(true);
+    }
+    expect(sorted(shippedLines(setup.datalake))).toEqual(upTo(40));
+  });
+
+  test("log-ship down across the rotation and the compression of the rotated file: joined all the same", async () => {
+    const { setup, live, once } = podSetup();
+    const [head, rest] = cutEvent(11);
+    writeFileSync(live, recordLines(eventRecords(1, 10, 5)));
+    expect(await once()).toMatchObject({ ok: true, events: 10 });
+    appendFileSync(live, recordLines([head]));
+    renameSync(live, `${live}.20240301-100000`);
+    writeFileSync(live, recordLines([rest, ...eventRecords(12, 20, 6)]));
+    writeFileSync(`${live}.20240301-100000.gz`, gzipSync(readFileSync(`${live}.20240301-100000`)));
+    rmSync(`${live}.20240301-100000`);
+    expect(await once()).toMatchObject({ ok: true, events: 10 });
+    expect(sorted(shippedLines(setup.datalake))).toEqual(upTo(20));
+  });
+
+  test("a restarted container's new log (1.log) does not continue the old one's open line", async () => {
+    const { setup, pods, live, once } = podSetup();
+    const [head] = cutEvent(11);
+    writeFileSync(live, recordLines([...eventRecords(1, 10, 7), head]));
+    expect(await once()).toMatchObject({ ok: true, events: 10 });
+    // The container died mid-line; its successor logs to 1.log, linked under a new name.
+    const restarted = join(pods, "1.log");
+    symlinkSync(restarted, join(setup.dir, "containers", "lms-7d9c-abcde_openedx_lms-4567cdef.log"));
+    const [, other] = cutEvent(12);
+    writeFileSync(restarted, recordLines([other, ...eventRecords(13, 20, 8)]));
+    expect(await once()).toMatchObject({ ok: true, events: 8 });
+    const shipped = shippedLines(setup.datalake);
+    expect(shipped).toHaveLength(18);
+    expect(shipped.some((line) => line.includes('"seq": 11') || line.includes('"seq": 12'))).toBe(false);
+  });
+});
+
 describe("CRI files with pseudonyms (DESIGN §11)", () => {
   test("events joined across interleaved streams are pseudonymized exactly as plain JSON lines are", async () => {
     const keyDir = mkdtempSync(join(tmpdir(), "panorama-cri-key-"));
