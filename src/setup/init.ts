@@ -16,6 +16,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { ENV_CREDENTIALS, ENV_OVERRIDES, parseConfig } from "../config/load.ts";
 import { LOG_FORMATS } from "../config/schema.ts";
+import { splitUri } from "../config/secrets.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import { KEY_BYTES } from "../privacy/pseudonym.ts";
 import { syncDirectory } from "../state/atomic.ts";
@@ -130,7 +131,7 @@ const STARTER: Block[] = [
       {
         key: "uri",
         value: "",
-        doc: "A connection string, instead of host, port, user, password and auth_source.",
+        doc: "A connection string, instead of host, port and user (password and auth_source apply when it sets none).",
       },
       { key: "host", value: "127.0.0.1", doc: "", active: true },
       { key: "port", value: 27017, doc: "", active: true },
@@ -258,8 +259,11 @@ export function starterConfig(tutor?: TutorReading): Starter {
         lines.push(`${entry.key} = ${tomlValue([log])}  # the LMS tracking log under the Tutor root`);
         continue;
       }
+      // A connection string from config.yml names the server and user itself.
+      const byUri =
+        settings.has("mongodb.uri") && ["mongodb.host", "mongodb.port", "mongodb.user"].includes(path);
       if (!filled) {
-        lines.push(`${entry.active ? "" : "# "}${entry.key} = ${tomlValue(entry.value)}`);
+        lines.push(`${entry.active && !byUri ? "" : "# "}${entry.key} = ${tomlValue(entry.value)}`);
         continue;
       }
       const { setting, value } = filled;
@@ -279,9 +283,16 @@ export function starterConfig(tutor?: TutorReading): Starter {
     text,
     filled: all.filter((s) => s.setting.line !== null).map((s) => s.setting.keyPath),
     defaulted: all.filter((s) => s.setting.line === null).map((s) => s.setting.keyPath),
-    secrets: all
-      .filter((s) => /password|secret/.test(s.setting.keyPath) && typeof s.value === "string")
-      .map((s) => s.value as string),
+    secrets: [
+      ...all
+        .filter((s) => /password|secret/.test(s.setting.keyPath) && typeof s.value === "string")
+        .map((s) => s.value as string),
+      // A password inside a connection string.
+      ...all
+        .filter((s) => s.setting.keyPath === "mongodb.uri")
+        .map((s) => splitUri(String(s.value)).password)
+        .filter((password) => password !== ""),
+    ],
     warnings,
   };
   validate(starter, tutor);

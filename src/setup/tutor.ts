@@ -4,6 +4,7 @@
 // so that the caller can say so. Errors give the file and line but never quote the text: it may
 // hold a password.
 import { ENV_CREDENTIALS, ENV_OVERRIDES } from "../config/load.ts";
+import { splitUri } from "../config/secrets.ts";
 import { ConfigError, messageOf } from "../errors.ts";
 import { TUTOR_CONTAINER_HOSTS } from "./tutor-hosts.ts";
 
@@ -263,11 +264,28 @@ export function fromTutor(config: TutorConfig): TutorReading {
   const keys = [...config.values.keys(), ...config.skipped.keys()];
   return {
     file: config.file,
-    settings,
+    settings: mongodbHostAsUri(settings),
     unused: keys.filter((k) => k.startsWith("PANORAMA_") && !mapped.has(k)).map(describe),
     unusable,
     skipped: [...config.skipped.keys()].filter((k) => !k.startsWith("PANORAMA_") && !mapped.has(k)),
   };
+}
+
+/**
+ * Tutor hands MONGODB_HOST to pymongo as its host, which takes a connection string too (MongoDB
+ * Atlas: `mongodb+srv://...`): such a value is `[mongodb] uri`, with MONGODB_USERNAME put in it
+ * when it names no user (the password stays `[mongodb] password`); port and user are the URI's.
+ */
+function mongodbHostAsUri(settings: TutorSetting[]): TutorSetting[] {
+  const host = settings.find((s) => s.keyPath === "mongodb.host");
+  if (typeof host?.value !== "string" || !/^mongodb(\+srv)?:\/\//.test(host.value)) return settings;
+  const user = settings.find((s) => s.keyPath === "mongodb.user");
+  const parts = splitUri(host.value);
+  const uri =
+    parts.user || !user ? host.value : `${parts.head}${encodeURIComponent(String(user.value))}@${parts.rest}`;
+  return settings
+    .filter((s) => s.keyPath !== "mongodb.port" && s !== user)
+    .map((s) => (s === host ? { ...host, keyPath: "mongodb.uri", value: uri } : s));
 }
 
 /**

@@ -14,6 +14,7 @@ import { dirname, join, resolve } from "node:path";
 import TOML from "@iarna/toml";
 import { KNOWN_KEYS, parseConfig } from "../../src/config/load.ts";
 import { ConfigError, UsageError } from "../../src/errors.ts";
+import { mongoTarget } from "../../src/extract/mongodb.ts";
 import { STARTER_KEYS, starterConfig, tomlString, writeConfigFile } from "../../src/setup/init.ts";
 import { fromTutor, parseTutorConfig, type TutorConfig } from "../../src/setup/tutor.ts";
 import { ROOT } from "../support/cli.ts";
@@ -302,6 +303,43 @@ describe("Tutor settings → config keys", () => {
     expect(
       starterConfig(fromTutor(tutor("MYSQL_HOST: 127.0.0.1\nMONGODB_HOST: 127.0.0.1\n"))).warnings,
     ).toEqual([]);
+  });
+
+  test("MONGODB_HOST holding a connection string (MongoDB Atlas) becomes [mongodb] uri, with the user put in it", () => {
+    const atlas = (host: string) =>
+      starterConfig(
+        fromTutor(
+          tutor(
+            `LMS_HOST: lms.example.com\nMYSQL_HOST: 10.0.0.4\nMONGODB_HOST: ${host}\nMONGODB_PORT: 27018\nMONGODB_USERNAME: "open edx"\nMONGODB_PASSWORD: "p@ss:word"\n`,
+          ),
+        ),
+      );
+    const srv = atlas("mongodb+srv://cluster0.ab1cd.mongodb.net/?retryWrites=true");
+    const config = parseConfig(srv.text, "panorama.toml", {}).config;
+    expect(config.mongodb.uri).toBe("mongodb+srv://open%20edx@cluster0.ab1cd.mongodb.net/?retryWrites=true");
+    // The password stays apart (no percent-encoding to get wrong), and the driver is given it.
+    expect(config.mongodb.password).toBe("p@ss:word");
+    expect(srv.text).toMatch(/^# host = /m);
+    expect(srv.text).toMatch(/^# port = /m);
+    expect(srv.text).toMatch(/^# user = /m);
+    expect(srv.warnings).toEqual([]);
+    const target = mongoTarget(config.mongodb);
+    expect(target.options.auth).toEqual({ username: "open edx", password: "p@ss:word" });
+    expect(target.description).toBe("open edx@cluster0.ab1cd.mongodb.net/openedx");
+    // A string that names its own user and password is kept as it is; its password is a secret.
+    const own = atlas("mongodb://admin:s3cret@10.0.0.5:27017/edx");
+    expect(parseConfig(own.text, "panorama.toml", {}).config.mongodb.uri).toBe(
+      "mongodb://admin:s3cret@10.0.0.5:27017/edx",
+    );
+    expect(own.secrets).toContain("s3cret");
+    // A host name stays a host.
+    const plain = parseConfig(atlas("mongo.internal").text, "panorama.toml", {}).config.mongodb;
+    expect([plain.uri, plain.host, plain.port, plain.user]).toEqual([
+      "",
+      "mongo.internal",
+      27018,
+      "open edx",
+    ]);
   });
 
   test("{{ NAME }} references are filled in as Tutor renders them; other templates are not", () => {
