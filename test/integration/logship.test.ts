@@ -13,7 +13,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { CLI, cleanEnv, runPanorama } from "../support/cli.ts";
+import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { spawnFollow, startWriter, waitForLock, watchStderr } from "../support/log-ship-process.ts";
 import {
   asBytes,
@@ -177,26 +177,11 @@ describe("configured paths with nothing to read", () => {
       chmodSync(setup.dir, 0o777);
       chmodSync(setup.logs, 0o755);
       chmodSync(setup.configFile, 0o644);
-      const envVars: Record<string, string> = {};
-      for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) envVars[k] = v;
-      const child = Bun.spawn(
-        [
-          "setpriv",
-          "--reuid=65534",
-          "--regid=65534",
-          "--clear-groups",
-          process.execPath,
-          CLI,
-          "--config",
-          setup.configFile,
-          "--json",
-          "log-ship",
-          "--once",
-        ],
-        { env: { ...envVars, HOME: setup.dir }, stdout: "ignore", stderr: "pipe" },
+      const { code, stderr } = await runPanorama(
+        ["--config", setup.configFile, "--json", "log-ship", "--once"],
+        { env: { ...env, HOME: setup.dir }, uid: 65534 },
       );
-      const stderr = await new Response(child.stderr).text();
-      expect(await child.exited).toBe(1);
+      expect(code).toBe(1);
       expect(stderr).toContain(`cannot open ${setup.file}: EACCES`);
       expect(stderr).toContain("the user log-ship runs as");
     },
@@ -219,29 +204,11 @@ describe("configured paths with nothing to read", () => {
       chmodSync(setup.configFile, 0o644);
       const glob = join(pods, "*", "tracking.log");
       writeFileSync(setup.configFile, setup.toml.replace(`paths = ["${setup.file}"]`, `paths = ["${glob}"]`));
-      const envVars: Record<string, string> = {};
-      for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) envVars[k] = v;
-      const asNobody = async (args: string[]) => {
-        const child = Bun.spawn(
-          [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            process.execPath,
-            CLI,
-            "--config",
-            setup.configFile,
-            ...args,
-          ],
-          { env: { ...envVars, HOME: setup.dir }, stdout: "pipe", stderr: "pipe" },
-        );
-        const [stdout, stderr] = await Promise.all([
-          new Response(child.stdout).text(),
-          new Response(child.stderr).text(),
-        ]);
-        return { code: await child.exited, stdout, stderr };
-      };
+      const asNobody = (args: string[]) =>
+        runPanorama(["--config", setup.configFile, ...args], {
+          env: { ...env, HOME: setup.dir },
+          uid: 65534,
+        });
       const once = await asNobody(["log-ship", "--once"]);
       expect(once.code).toBe(1);
       expect(once.stderr).toContain(

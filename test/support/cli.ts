@@ -18,13 +18,19 @@ export async function runPanorama(
     stdin?: string;
     /** killed (SIGKILL) after this long: a test of a bounded run fails instead of hanging */
     timeoutMs?: number;
+    /** run as this user id (and group id), without supplementary groups, through setpriv */
+    uid?: number;
   } = {},
 ): Promise<CliResult> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...options.env })) {
     if (v !== undefined) env[k] = v;
   }
-  const child = Bun.spawn([process.execPath, CLI, ...args], {
+  const as =
+    options.uid === undefined
+      ? []
+      : ["setpriv", `--reuid=${options.uid}`, `--regid=${options.uid}`, "--clear-groups"];
+  const child = Bun.spawn([...as, process.execPath, CLI, ...args], {
     cwd: options.cwd ?? ROOT,
     env,
     stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),

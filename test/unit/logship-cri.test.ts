@@ -158,6 +158,22 @@ describe("joining", () => {
   });
 });
 
+/**
+ * A node's layout: the LMS container's log in /var/log/pods, linked from /var/log/containers;
+ * `logs` gives the [logs] paths (and other keys) from the links' directory.
+ */
+function podLayout(logs: (containers: string) => string) {
+  const setup = logShipSetup();
+  const pods = join(setup.dir, "pods", "openedx_lms-7d9c-abcde_0123", "lms");
+  const containers = join(setup.dir, "containers");
+  mkdirSync(pods, { recursive: true });
+  mkdirSync(containers);
+  const live = join(pods, "0.log");
+  symlinkSync(live, join(containers, "lms-7d9c-abcde_openedx_lms-0123abcd.log"));
+  const toml = setup.toml.replace(`paths = ["${setup.file}"]`, logs(containers));
+  return { setup, config: parseConfig(toml, setup.configFile, {}).config, pods, containers, live };
+}
+
 describe("log-ship on CRI files", () => {
   for (const format of ["cri", "auto"] as const) {
     test(`${format}: every real event, split at random bytes on both streams, once and byte-identical`, async () => {
@@ -212,19 +228,10 @@ describe("log-ship on CRI files", () => {
   });
 
   test("/var/log/containers links into /var/log/pods: followed, and through a rotation of the CRI file", async () => {
-    const setup = logShipSetup();
-    const pods = join(setup.dir, "pods", "openedx_lms-7d9c-abcde_0123", "lms");
-    const containers = join(setup.dir, "containers");
-    mkdirSync(pods, { recursive: true });
-    mkdirSync(containers);
-    const live = join(pods, "0.log");
-    symlinkSync(live, join(containers, "lms-7d9c-abcde_openedx_lms-0123abcd.log"));
-    symlinkSync(join(pods, "..", "..", "nope.log"), join(containers, "cms-1_openedx_cms-99.log"));
-    const toml = setup.toml.replace(
-      `paths = ["${setup.file}"]`,
-      `paths = ["${containers}/lms-*.log"]\nformat = "cri"`,
+    const { setup, config, pods, containers, live } = podLayout(
+      (containers) => `paths = ["${containers}/lms-*.log"]\nformat = "cri"`,
     );
-    const config = parseConfig(toml, setup.configFile, {}).config;
+    symlinkSync(join(pods, "..", "..", "nope.log"), join(containers, "cms-1_openedx_cms-99.log"));
     const random = seededRandom(4);
     const records = (from: number, to: number) =>
       recordLines(
@@ -246,20 +253,10 @@ describe("log-ship on CRI files", () => {
 });
 
 describe("Kubernetes nodes: log-ship down while the kubelet rotates", () => {
-  /** A node's layout: the LMS container's log in /var/log/pods, linked from /var/log/containers. */
   function nodeSetup() {
-    const setup = logShipSetup();
-    const pods = join(setup.dir, "pods", "openedx_lms-7d9c-abcde_0123", "lms");
-    const containers = join(setup.dir, "containers");
-    mkdirSync(pods, { recursive: true });
-    mkdirSync(containers);
-    const live = join(pods, "0.log");
-    symlinkSync(live, join(containers, "lms-7d9c-abcde_openedx_lms-0123abcd.log"));
-    const toml = setup.toml.replace(
-      `paths = ["${setup.file}"]`,
-      `paths = ["${containers}/lms-*_openedx_lms-[0-9a-f]*.log"]\nformat = "auto"`,
+    const { setup, config, live } = podLayout(
+      (containers) => `paths = ["${containers}/lms-*_openedx_lms-[0-9a-f]*.log"]\nformat = "auto"`,
     );
-    const config = parseConfig(toml, setup.configFile, {}).config;
     const random = seededRandom(7);
     const records = (from: number, to: number) =>
       recordLines(
@@ -345,18 +342,9 @@ describe("a line cut by a kubelet rotation: containerd writes its rest into the 
     ];
   }
   function podSetup() {
-    const setup = logShipSetup();
-    const pods = join(setup.dir, "pods", "openedx_lms-7d9c-abcde_0123", "lms");
-    const containers = join(setup.dir, "containers");
-    mkdirSync(pods, { recursive: true });
-    mkdirSync(containers);
-    const live = join(pods, "0.log");
-    symlinkSync(live, join(containers, "lms-7d9c-abcde_openedx_lms-0123abcd.log"));
-    const toml = setup.toml.replace(
-      `paths = ["${setup.file}"]`,
-      `paths = ["${containers}/lms-*.log"]\nformat = "cri"\nmax_file_size = "4K"`,
+    const { setup, config, pods, live } = podLayout(
+      (containers) => `paths = ["${containers}/lms-*.log"]\nformat = "cri"\nmax_file_size = "4K"`,
     );
-    const config = parseConfig(toml, setup.configFile, {}).config;
     const once = () => shipLogs(config, { retryMs: 5, pollMs: 50 });
     return { setup, pods, live, once };
   }
