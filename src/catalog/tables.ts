@@ -65,7 +65,7 @@ export function columnDifferences(actual: string[], wanted: string[]): string {
 /** What to do to bring `existing` (GetTable's answer, null when missing) to `wanted`. */
 export function tableChange(wanted: RawTable, existing: GlueTable | null): TableChange {
   if (!existing) return { action: "create" };
-  const rebuild = `drop it and create it again: \`panorama catalog --drop --yes --tables ${wanted.source}\`, then \`panorama catalog --create --tables ${wanted.source}\` (the data stays in place)`;
+  const rebuild = `drop it and create it again: \`panorama catalog --drop --yes --tables ${wanted.source}\`, then \`panorama catalog --tables ${wanted.source}\` (the table, its view and its partitions; the data stays in place)`;
   const keys = (existing.PartitionKeys ?? []).map((k) => k.Name);
   if (keys.join(",") !== wanted.partitionKeys.join(",")) {
     throw new TableMismatchError(
