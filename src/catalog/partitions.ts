@@ -124,8 +124,23 @@ export class PartitionState {
     return added;
   }
 
+  /**
+   * The partitions not registered yet that the table can hold: one written under other partition
+   * keys than the table's (before base_partitions or partition_fields changed, and the table was
+   * made again) stays in the state, for a table with those keys made again later, but is not
+   * pending for this one.
+   */
   pending(table: string): PartitionRef[] {
-    return Object.values(this.load(table).partitions).filter((p) => !p.registered);
+    const state = this.load(table);
+    const keys = state.template?.keys.length;
+    return Object.values(state.partitions).filter(
+      (p) => !p.registered && (keys === undefined || p.values.length === keys),
+    );
+  }
+
+  /** Whether a partition is not registered, whatever keys it was written under. */
+  hasUnregistered(table: string): boolean {
+    return Object.values(this.load(table).partitions).some((p) => !p.registered);
   }
 
   /** Every partition known, registered or not, in value order. */
@@ -187,27 +202,24 @@ export async function registerPartitions(
   location: (ref: PartitionRef) => string,
 ): Promise<RegisterResult> {
   const result: RegisterResult = { calls: 0, registered: 0, existing: 0, failed: [] };
-  const pending = state.pending(table);
-  if (pending.length === 0) return result;
+  // Those written under other keys than the table's are left out; the daily look at the table
+  // sees keys changed in Glue since.
+  if (!state.hasUnregistered(table)) return result;
+  let template = state.template(table);
+  const fresh = template !== null && Date.now() - Date.parse(template.fetched_at) <= TEMPLATE_MAX_AGE_MS;
+  if (fresh && state.pending(table).length === 0) return result;
   try {
-    let template = state.template(table);
-    if (!template || Date.now() - Date.parse(template.fetched_at) > TEMPLATE_MAX_AGE_MS) {
+    if (!template || !fresh) {
       template = await fetchTemplate(glue, state, table);
       result.calls++;
     }
-    const keys = template.keys;
-    const misfit = pending.find((p) => p.values.length !== keys.length);
-    if (misfit) {
-      throw new PartitionRegistrationError(
-        `table ${glue.database}.${table} has ${keys.length} partition keys (${keys.join(", ")}), but a partition written has ${misfit.values.length} values (${misfit.values.join(", ")})`,
-        "the catalog table does not match the config: `panorama catalog --create` updates it (CUSTOM mode)",
-      );
-    }
+    const { descriptor } = template;
+    const pending = state.pending(table);
     for (let i = 0; i < pending.length; i += MAX_PARTITIONS_PER_CALL) {
       const batch = pending.slice(i, i + MAX_PARTITIONS_PER_CALL);
       const inputs: PartitionInput[] = batch.map((p) => ({
         Values: p.values,
-        StorageDescriptor: { ...template.descriptor, Location: location(p) },
+        StorageDescriptor: { ...descriptor, Location: location(p) },
       }));
       result.calls++;
       const errors = await glue.batchCreatePartition(table, inputs);

@@ -135,7 +135,8 @@ export async function registerPending(
   for (const [index, table] of tables.entries()) {
     try {
       const result = await registerPartitions(glue, state, table, (ref) => partitionLocation(config, ref));
-      if (result.calls === 0) continue;
+      // Nothing sent: none pending, or only the table's definition fetched.
+      if (result.registered + result.existing + result.failed.length === 0) continue;
       const fields = {
         table,
         registered: result.registered,
