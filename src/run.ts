@@ -238,8 +238,10 @@ async function pruneFullReads(
           objects: result.deleted.length,
         });
       }
-      // Only a read of every partition is a full read (full_every counts from it).
-      if (summary.full) saveFullRead(config.state_dir, table.name, readAt);
+      // Only a read of every partition is a full read (full_every counts from it; an
+      // unpartitioned table counts from its probe's last read).
+      if (summary.full && table.partition_fields.length > 0)
+        saveFullRead(config.state_dir, table.name, readAt);
     } catch (error) {
       summary.error = `stale objects not deleted after a full read: ${messageOf(error)}`;
       log.error(summary.error, { table: table.name });
@@ -325,11 +327,13 @@ async function printStale(
 
 /**
  * The table of `summary` when a full read of it (or a read of every partition that was not kept
- * as unchanged) ended well: what it did neither produce nor keep is stale.
+ * as unchanged) ended well: what it did neither produce nor keep is stale. Every read of an
+ * unpartitioned table is a full one; what else lies under its prefix is of an earlier layout
+ * (partition fields or base partitions since removed), stale as verify says.
  */
 function prunable(tables: TableConfig[], summary: TableSummary): TableConfig | null {
   const table = tables.find((t) => t.name === summary.table);
-  if (!table || table.partition_fields.length === 0) return null;
+  if (!table) return null;
   return (summary.full || summary.kept !== undefined) && summary.error === null ? table : null;
 }
 

@@ -3,7 +3,7 @@
 // `--repair` mends missing, changed and stale objects, leaving the datalake byte for byte equal
 // to a clean extraction.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type mysql from "mysql2/promise";
 import { acquireLock } from "../../src/state/lock.ts";
@@ -133,6 +133,25 @@ describe.skipIf(skip)("deletions on full reads", () => {
     expect(fileTree(cfg.datalake).has(keyOf(3))).toBe(false);
     expect(existsSync(join(cfg.datalake, dirname(keyOf(3))))).toBe(false);
     expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
+  });
+
+  test("an unpartitioned table once partitioned: the objects of its earlier partitions go with its next read, and verify agrees", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    // What a run wrote while verify_users had partition_fields = ["org"]: under the table's
+    // partition now, with rows of its own; verify calls it stale.
+    const earlier = "openedx/verify_users/lms=lms.example.com/org=Org/verify_users.csv";
+    mkdirSync(dirname(join(cfg.datalake, earlier)), { recursive: true });
+    writeFileSync(join(cfg.datalake, earlier), "id,username\r\n1,user1\r\n");
+    await db.query("UPDATE verify_users SET username = 'renamed' WHERE id = 7");
+
+    const dry = await panorama(cfg.file, "run", "--dry-run");
+    expect(dry.stdout.split("\n").filter((l) => l.startsWith("delete\t"))).toEqual([`delete\t${earlier}`]);
+    const run = await panorama(cfg.file, "run");
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain("verify_users: 1 stale object(s) deleted");
+    expect(fileTree(cfg.datalake)).toEqual(await cleanExtraction());
+    expect((await panorama(cfg.file, "verify")).code).toBe(0);
   });
 
   test("run --full killed between its read and its deletions: the next run reads in full and deletes the stale objects, the data changed between kills and back", async () => {
