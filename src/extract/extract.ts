@@ -493,7 +493,11 @@ async function prepareTable(
   const layout = await planLayout(connection, config, table, schema).catch(failed);
   if (!layout) return { plan: null };
   const last = lastProbe(config, layout, options.fullEvery);
-  const written = { fingerprint: last.fp, columns: layout.columns.map((c) => c.name) };
+  const written = {
+    fingerprint: last.fp,
+    columns: layout.columns.map((c) => c.name),
+    partitions: table.partition_fields,
+  };
   const layoutChanged = layoutChange(config.state_dir, table.name, written, last.earlierFingerprint);
   if (layoutChanged && table.partition_fields.length > 0) {
     log.warn(

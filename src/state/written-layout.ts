@@ -11,6 +11,8 @@ export interface WrittenLayout {
   fingerprint: string;
   /** the CSV columns, in order */
   columns: string[];
+  /** the partition fields (absent in what earlier versions recorded) */
+  partitions?: string[];
 }
 
 function path(stateDir: string): string {
@@ -32,11 +34,18 @@ export function layoutChange(
   const fingerprint = recorded?.fingerprint ?? earlier;
   if (fingerprint === undefined || fingerprint === now.fingerprint) return null;
   if (!recorded) return "its columns, their encoding, its partitioning or privacy";
-  const added = now.columns.filter((c) => !recorded.columns.includes(c));
-  const dropped = recorded.columns.filter((c) => !now.columns.includes(c));
+  // A column that became a partition field leaves the CSV columns, one that stopped being one
+  // joins them: said as what it is, not as a column added or dropped.
+  const before = recorded.partitions;
+  const partitioned = before ? (now.partitions ?? []).filter((p) => !before.includes(p)) : [];
+  const unpartitioned = before ? before.filter((p) => !(now.partitions ?? []).includes(p)) : [];
+  const added = now.columns.filter((c) => !recorded.columns.includes(c) && !unpartitioned.includes(c));
+  const dropped = recorded.columns.filter((c) => !now.columns.includes(c) && !partitioned.includes(c));
   const parts = [
     ...(added.length > 0 ? [`added ${added.join(", ")}`] : []),
     ...(dropped.length > 0 ? [`dropped ${dropped.join(", ")}`] : []),
+    ...(partitioned.length > 0 ? [`now partitioned by ${partitioned.join(", ")}`] : []),
+    ...(unpartitioned.length > 0 ? [`no longer partitioned by ${unpartitioned.join(", ")}`] : []),
   ];
   if (parts.length > 0) return parts.join("; ");
   return same(recorded.columns, now.columns)
@@ -47,7 +56,12 @@ export function layoutChange(
 export function saveWrittenLayout(stateDir: string, table: string, layout: WrittenLayout): void {
   const recorded = readJson<Record<string, WrittenLayout>>(path(stateDir), {});
   const before = recorded[table];
-  if (before?.fingerprint === layout.fingerprint && same(before.columns, layout.columns)) return;
+  if (
+    before?.fingerprint === layout.fingerprint &&
+    same(before.columns, layout.columns) &&
+    same(before.partitions ?? [], layout.partitions ?? [])
+  )
+    return;
   writeJsonAtomic(path(stateDir), { ...recorded, [table]: layout });
 }
 

@@ -5,7 +5,7 @@
 // S3). The run after the change reads every partition again, against the real MariaDB, and its
 // datalake equals a clean extraction's; the change back to the earlier columns does the same.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import type mysql from "mysql2/promise";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
@@ -114,5 +114,25 @@ describe.skipIf(skip)("a table's columns change under an incremental table witho
       await touchOneCourse();
       expect(await run(cfg)).not.toContain("layout changed");
     }
+  });
+
+  test("a column made a partition field, and back: said as such, not as a column dropped or added", async () => {
+    const cfg = config();
+    await run(cfg);
+    const partitionBy = async (fields: string) => {
+      writeFileSync(
+        cfg.file,
+        readFileSync(cfg.file, "utf8").replace(/partition_fields = .*/, `partition_fields = ${fields}`),
+      );
+      await touchOneCourse();
+      return run(cfg);
+    };
+    expect(await partitionBy('["course_id", "grade"]')).toContain(
+      "layout_events: its layout changed since its objects were written (now partitioned by grade): every partition is read again",
+    );
+    expect(new Set(headers(cfg.datalake))).toEqual(new Set(["id,modified"]));
+    expect(await partitionBy('["course_id"]')).toContain(
+      "its layout changed since its objects were written (no longer partitioned by grade)",
+    );
   });
 });
