@@ -7,6 +7,7 @@ import { commands } from "./commands/index.ts";
 import { globalArgs, setEarlyGlobals, startLogging } from "./commands/shared.ts";
 import { closest } from "./config/reader.ts";
 import { exitCodeFor, report, UsageError } from "./errors.ts";
+import { inStateDir } from "./state/state-dir.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: commands are generic over their own args
 type AnyCommand = CommandDef<any>;
@@ -217,7 +218,7 @@ export async function runCli(argv: string[]): Promise<number> {
     );
     return typeof result === "number" ? result : 0;
   } catch (error) {
-    const mapped = errorWithCittyMapped(error, null);
+    const mapped = inStateDir(errorWithCittyMapped(error, null));
     report(mapped);
     return exitCodeFor(mapped);
   }

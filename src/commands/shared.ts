@@ -5,6 +5,7 @@ import { secretsOf } from "../config/secrets.ts";
 import type { Config } from "../config/types.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import { addSecrets, LEVELS, type Level, log, setupLogging } from "../log.ts";
+import { setLoadedStateDir } from "../state/state-dir.ts";
 
 export const globalArgs = {
   config: {
@@ -79,6 +80,7 @@ export async function prepareLoaded(
   const { loadConfig } = await import("../config/load.ts");
   const { config, warnings, raw } = await loadConfig({ configPath: globalsOf(args).config });
   addSecrets(secretsOf(config));
+  setLoadedStateDir(config.state_dir);
   const problems = config.schedule.problems;
   if (options.strictSchedule && problems.length > 0) {
     throw new ConfigError(

@@ -6,6 +6,7 @@ import { EXIT, exitCodeFor } from "../errors.ts";
 import { log } from "../log.ts";
 import { writeVerifyMetrics } from "../metrics.ts";
 import { acquireLock, lockHolder } from "../state/lock.ts";
+import { inStateDir } from "../state/state-dir.ts";
 import { formatReport, recordVerify, type VerifyReport, verifyTables } from "../verify.ts";
 import { globalArgs, globalsOf, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
@@ -62,7 +63,8 @@ export default defineCommand({
       exitCode = ok ? EXIT.ok : EXIT.failed;
       return exitCode;
     } catch (error) {
-      exitCode = exitCodeFor(error);
+      // The exit code the command ends with: an unusable state_dir is said as such (cli.ts).
+      exitCode = exitCodeFor(inStateDir(error));
       throw error;
     } finally {
       const seconds = Math.round(performance.now() - started) / 1000;

@@ -1,6 +1,8 @@
 // What a failed system call on state_dir means for an operator. The first writes of a command
 // (the lock, its directory) meet a state_dir that cannot be used before anything else does: the
-// error names the key and the fix instead of bare errno text.
+// error names the key and the fix instead of bare errno text. The commands that only read it
+// (status, verify, the dry runs) meet it at their first read: the same error, through inStateDir.
+import { sep } from "node:path";
 import { ConfigError, JobError, messageOf } from "../errors.ts";
 
 const WRITABLE = "state_dir must be writable by the user panorama runs as";
@@ -33,4 +35,22 @@ export function stateDirError(stateDir: string, error: unknown, path: string): u
   const message = `cannot use state_dir ${stateDir}: ${what}${call}`;
   const hint = HINTS[e.code];
   return NOT_A_DIRECTORY.has(e.code) ? new ConfigError(message, hint) : new JobError(message, hint);
+}
+
+/** The state_dir of the configuration the command loaded, for inStateDir. */
+let loadedStateDir: string | null = null;
+
+export function setLoadedStateDir(stateDir: string): void {
+  loadedStateDir = stateDir;
+}
+
+/**
+ * `error` as stateDirError's when it is a failed system call on a path in the loaded state_dir
+ * (a command that reads the state before, or without, taking the lock); any other unchanged.
+ */
+export function inStateDir(error: unknown): unknown {
+  const path = (error as NodeJS.ErrnoException).path;
+  if (loadedStateDir === null || typeof path !== "string") return error;
+  if (path !== loadedStateDir && !path.startsWith(`${loadedStateDir}${sep}`)) return error;
+  return stateDirError(loadedStateDir, error, path);
 }

@@ -132,6 +132,41 @@ describe("a state_dir that cannot be used", () => {
       expect(existsSync(join(cfg.dir, "datalake"))).toBe(false);
     },
   );
+
+  // Seen on a host where cron ran as root and the operator then tried the commands as the service
+  // user: bare "EACCES: permission denied, open '.../runs.json'", no key named, no fix.
+  test.skipIf(asRoot && !setpriv)(
+    "not readable by the user (mode 0000): the commands that read it without the lock say so, with the chown hint",
+    async () => {
+      const cfg = setup((dir) => join(dir, "state"));
+      mkdirSync(cfg.stateDir, { mode: 0o000 });
+      chmodSync(cfg.stateDir, 0o000);
+      chmodSync(cfg.dir, 0o755);
+      chmodSync(cfg.file, 0o644);
+      try {
+        const cases: [string[], string][] = [
+          [["status"], join(cfg.stateDir, "runs.json")],
+          [["upload", "--dry-run"], join(cfg.stateDir, "spool")],
+          [["log-ship", "--dry-run"], join(cfg.stateDir, "logship", "checkpoints.json")],
+          [
+            ["catalog", "--print-ddl"],
+            join(cfg.stateDir, "catalog", "panorama", "openedx_raw_tracking_logs.json"),
+          ],
+        ];
+        for (const [command, path] of cases) {
+          const args = ["--config", cfg.file, "--json", ...command];
+          const result = asRoot ? await runAsNobody(args) : await runPanorama(args, { env });
+          expect(messages(result.stderr)).toEqual([
+            `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied (open ${path})`,
+            NOT_WRITABLE,
+          ]);
+          expect(result.code).toBe(1);
+        }
+      } finally {
+        chmodSync(cfg.stateDir, 0o700);
+      }
+    },
+  );
 });
 
 /** The CLI as user and group 65534 (nobody), which owns nothing here. */
