@@ -159,22 +159,25 @@ function lookUpUser(name: string): Account | null | undefined {
   };
 }
 
-/** Whether `account` may read `path` by its mode bits (root reads everything). */
-function readableBy(path: string, account: Account): boolean {
+/** Whether `account` has all the `bits` (of 0o7: read, write, search) on `path` by its mode (root has). */
+function allowedTo(path: string, account: Account, bits: number): boolean {
   if (account.uid === 0) return true;
   const stat = statSync(path);
-  if (stat.uid === account.uid) return (stat.mode & 0o400) !== 0;
-  if (account.gids.includes(stat.gid)) return (stat.mode & 0o040) !== 0;
-  return (stat.mode & 0o004) !== 0;
+  if (stat.uid === account.uid) return ((stat.mode >> 6) & bits) === bits;
+  if (account.gids.includes(stat.gid)) return ((stat.mode >> 3) & bits) === bits;
+  return (stat.mode & bits) === bits;
 }
 
-/** The jobs run as `user`: the files every job reads first must be readable by that user. */
+/**
+ * The jobs run as `user`: the files every job reads first must be readable by that user, and
+ * state_dir, when it exists, writable.
+ */
 function warnUnreadable(config: Config, user: string, account: Account): void {
   const files = [config.file, config.privacy.pseudonymize ? config.privacy.key_file : null];
   for (const file of files) {
     if (file === null) continue;
     try {
-      if (readableBy(file, account)) continue;
+      if (allowedTo(file, account, 0o4)) continue;
     } catch {
       continue;
     }
@@ -182,6 +185,15 @@ function warnUnreadable(config: Config, user: string, account: Account): void {
       `the jobs run as ${user}, who cannot read ${file}: every job would stop there; run: chown ${user} ${file} (it stays mode 0600)`,
     );
   }
+  // A state_dir that earlier jobs, run as root, created as root's: the first thing a job writes.
+  try {
+    if (allowedTo(config.state_dir, account, 0o3)) return;
+  } catch {
+    return;
+  }
+  log.warn(
+    `the jobs run as ${user}, who cannot write state_dir ${config.state_dir}: every job would stop there; run: chown -R ${user} ${config.state_dir}`,
+  );
 }
 
 /** cron starts jobs with an almost empty environment: overrides set here will not be there. */

@@ -172,6 +172,30 @@ describe("panorama crontab", () => {
     expect(readable.stderr).not.toContain("who cannot read");
   });
 
+  // Seen on a host where the jobs first ran as root, then were installed for a service user: the
+  // state_dir root's runs left (0700) stopped every job, told only by cron's mail.
+  test("--install for a user who cannot write an existing state_dir: a warning with the fix", async () => {
+    const { dir, file, stateDir } = writeConfig(config);
+    chmodSync(file, 0o644);
+    mkdirSync(stateDir, { mode: 0o700 });
+    chmodSync(stateDir, 0o700);
+    const target = join(dir, "panorama-cron");
+    const args = ["crontab", "--config", file, "--binary", "/usr/local/bin/panorama", "--install"];
+    const result = await runPanorama([...args, "--file", target, "--user", "www-data"], {
+      env: cleanEnv(),
+    });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      `the jobs run as www-data, who cannot write state_dir ${stateDir}: every job would stop there; run: chown -R www-data ${stateDir}`,
+    );
+    chmodSync(stateDir, 0o777);
+    const writable = await runPanorama([...args, "--file", target, "--user", "www-data"], {
+      env: cleanEnv(),
+    });
+    expect(writable.code).toBe(0);
+    expect(writable.stderr).not.toContain("cannot write state_dir");
+  });
+
   test("without --install: stdout, no user field, and it says which form it is", async () => {
     const { file, stateDir } = writeConfig(config);
     const result = await runPanorama(
