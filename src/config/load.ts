@@ -104,6 +104,21 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Loaded> {
   return loaded;
 }
 
+/**
+ * The hint for a file that is not TOML but a YAML mapping: Tutor's config.yml given as --config,
+ * or a configuration written as YAML. Anything else gets none: its TOML error says it all.
+ */
+function yamlHint(text: string): string | undefined {
+  let document: unknown;
+  try {
+    document = Bun.YAML.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof document !== "object" || document === null || Array.isArray(document)) return undefined;
+  return 'this is YAML: panorama reads TOML (key = "value", [section]; every key is in panorama.toml.example); a Tutor config.yml is read by `panorama init --from-tutor config.yml`, which writes the TOML';
+}
+
 /** Parse and validate config text; `file` is used for messages and relative paths. */
 export function parseConfig(text: string, file: string, env: Record<string, string | undefined>): Loaded {
   let raw: Raw;
@@ -115,7 +130,7 @@ export function parseConfig(text: string, file: string, env: Record<string, stri
       .split("\n")[0]
       ?.replace(/ at row \d+, col \d+, pos \d+:?$/, "");
     const where = e.line !== undefined ? `:${e.line + 1}:${(e.col ?? 0) + 1}` : "";
-    throw new ConfigError(`${file}${where}: TOML syntax error: ${reason}`);
+    throw new ConfigError(`${file}${where}: TOML syntax error: ${reason}`, yamlHint(text));
   }
   const origin: Origin = { file, env: new Map() };
   const schema = configSchema(dirname(file));

@@ -405,6 +405,25 @@ describe("bad configurations exit 2 with the file, the key path and what was exp
     expect(message).not.toContain("DESIGN");
   });
   test("there are at least 15 cases", () => expect(cases.length).toBeGreaterThanOrEqual(15));
+  // An operator coming from Tutor wrote the configuration as YAML (or gave Tutor's config.yml
+  // as --config): "TOML syntax error: Invalid character, expected =" alone did not say why.
+  test("a YAML file: the TOML error, with a hint that panorama reads TOML and how to convert Tutor's", () => {
+    const hintOf = (text: string) => {
+      try {
+        parseConfig(text, FILE, {});
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as ConfigError).hint;
+      }
+      throw new Error("expected a ConfigError");
+    };
+    const yaml = "mode: CUSTOM\nlms_host: lms.example.com\nmysql:\n  host: 127.0.0.1\n";
+    expect(failure(yaml)).toContain(`${FILE}:1:`);
+    expect(hintOf(yaml)).toContain("this is YAML: panorama reads TOML");
+    expect(hintOf(yaml)).toContain("panorama init --from-tutor");
+    // A TOML file with a TOML mistake is not told it is YAML.
+    expect(hintOf(`mode = "CUSTOM"\nlms_host = "x\n`)).toBeUndefined();
+  });
 });
 
 describe("a bad secret is described, never echoed (DESIGN §3)", () => {
