@@ -95,6 +95,17 @@ const HINTS: Record<string, string> = {
     "nothing answered in time: check the network path to that address (proxy, firewall, load balancer) and the endpoint setting if it is a custom one, then run again",
 };
 
+/**
+ * What AWS's JSON services (Glue, Athena, STS) say of a request dated more than 15 minutes from
+ * their clock: an InvalidSignatureException like a wrong secret's, told apart by its message.
+ */
+const CLOCK_OFF = /^Signature (expired|not yet current):/;
+
+function hintFor(code: string, detail: string): string | undefined {
+  if (code === "InvalidSignatureException" && CLOCK_OFF.test(detail)) return HINTS.RequestTimeTooSkewed;
+  return HINTS[code] ?? (code.startsWith("Throttl") ? "AWS is throttling: run again later" : undefined);
+}
+
 /** An AWS call that failed for good: its status and code, the operation and what it acted on. */
 export class AwsError extends PanoramaError {
   constructor(
@@ -105,8 +116,7 @@ export class AwsError extends PanoramaError {
     /** what AWS said, or what the network did (for a NetworkError or Timeout, with the endpoint's origin) */
     readonly detail: string,
   ) {
-    const hint =
-      HINTS[code] ?? (code.startsWith("Throttl") ? "AWS is throttling: run again later" : undefined);
+    const hint = hintFor(code, detail);
     const what = status > 0 ? `${code} (HTTP ${status})` : code;
     const cause = `${what}${detail ? `: ${detail}` : ""}${hint ? `; ${hint}` : ""}`;
     super(`${operation} ${resource} failed: ${cause}`, hint);

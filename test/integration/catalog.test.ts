@@ -559,6 +559,31 @@ describe("errors", () => {
     const error = await glue.getDatabase().catch((e) => e);
     expect(error.code).toBe("InvalidSignatureException");
     expect(error.message).toContain("HTTP 403");
+    expect(error.hint).toBe("check the secret access key");
+  });
+
+  // Seen with this host's clock 20 minutes ahead: Glue and Athena refuse the signature with the
+  // code a wrong secret gets, and `catalog` and `doctor` said "check the secret access key".
+  test("a clock 20 minutes off: Glue's refusal names the clock, not the secret", async () => {
+    for (const minutes of [20, -20]) {
+      const skewed = await startAwsJsonServer({
+        accessKeyId: KEY,
+        secretAccessKey: SECRET,
+        databases: ["panorama"],
+        clockOffsetMs: -minutes * 60_000,
+      });
+      try {
+        const { config } = s3Config();
+        config.datalake.glue_endpoint = skewed.url;
+        const glue = new Glue(new AwsClient(config, fast), "panorama");
+        const error = await glue.getDatabase().catch((e) => e);
+        expect(error.code).toBe("InvalidSignatureException");
+        expect(error.message).toContain(minutes > 0 ? "Signature not yet current" : "Signature expired");
+        expect(error.hint).toBe("this machine's clock is off: synchronise it (chrony or systemd-timesyncd)");
+      } finally {
+        await skewed.stop();
+      }
+    }
   });
 
   test("the server validates requests against the Glue model: 101 partitions, missing members", async () => {

@@ -235,6 +235,8 @@ export interface AwsJsonServerOptions {
    * the definition of table `name` in an existing database, or null when it does not exist.
    */
   existingTable?: (name: string) => StoredTable["table"] | null;
+  /** How far the server's clock is ahead of this process's (negative: behind); default 0. */
+  clockOffsetMs?: number;
 }
 
 /**
@@ -270,6 +272,26 @@ export interface AwsJsonServer {
   addDatabase(name: string): void;
   reset(): void;
   stop(): Promise<void>;
+}
+
+/** YYYYMMDD'T'HHMMSS'Z', as X-Amz-Date and AWS's messages write a time. */
+function amzTime(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
+}
+
+/**
+ * What AWS's JSON services (Glue, Athena, STS) answer to a request dated more than 15 minutes
+ * from their clock: an InvalidSignatureException saying so, not S3's RequestTimeTooSkewed text.
+ */
+function skewMessage(amzDate: string, now: Date): string {
+  const minutes = 15;
+  const request = new Date(
+    amzDate.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"),
+  );
+  const bound = new Date(now.getTime() + (request > now ? 1 : -1) * minutes * 60_000);
+  return request > now
+    ? `Signature not yet current: ${amzDate} is still later than ${amzTime(bound)} (${amzTime(now)} + ${minutes} min.)`
+    : `Signature expired: ${amzDate} is now earlier than ${amzTime(bound)} (${amzTime(now)} - ${minutes} min.)`;
 }
 
 const JSON_ERRORS: Partial<Record<SigV4ErrorCode, string>> = {
@@ -656,11 +678,13 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
       fail(400, "UnknownOperationException", `Unknown operation ${target}`);
       return;
     }
+    const now = new Date(Date.now() + (options.clockOffsetMs ?? 0));
     const signature = verifySigV4(
       { method: req.method ?? "POST", url: req.url ?? "/", headers: req.headers, body },
       {
         service,
         region,
+        now,
         secretFor: (key) => (key === options.accessKeyId ? options.secretAccessKey : undefined),
       },
     );
@@ -672,7 +696,9 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
           ? 403
           : status,
         JSON_ERRORS[signature.code] ?? "IncompleteSignatureException",
-        signature.message,
+        signature.code === "RequestTimeTooSkewed"
+          ? skewMessage(String(req.headers["x-amz-date"] ?? ""), now)
+          : signature.message,
       );
       return;
     }
