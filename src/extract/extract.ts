@@ -334,6 +334,12 @@ export async function extractTables(
     // course structures still run, and the caller still stores and registers what it has.
     if (unreachable !== null) return shared(table, unreachable);
     let connection: Connection;
+    // Dropped while it waited (the server restarted, a KILL, wait_timeout during the uploads):
+    // opened again, as a spare is, rather than handed to a read that would fail.
+    if (main !== null && main.state !== "authenticated") {
+      main.destroy();
+      main = null;
+    }
     try {
       if (unreachableAhead) throw unreachableAhead.error;
       connection = main ??= await openMain();

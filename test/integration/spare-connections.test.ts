@@ -111,6 +111,31 @@ ${TABLES.map((name) => `[[tables]]\nname = "${name}"\npartition_fields = ["cours
     }
   });
 
+  // Seen on a host whose MySQL dropped panorama's sessions mid-run (a restart, a KILL, wait_timeout
+  // on a long upload): the next table failed with mysql2's "Can't add new command when connection
+  // is in closed state", exit 1, though the server was there again.
+  test("the main connection dropped between two tables: the next table opens a new one and is read", async () => {
+    const cfg = config(`connections = 1
+[extract]
+preset = "none"
+${TABLES.map((name) => `[[tables]]\nname = "${name}"\n`).join("\n")}`);
+    let killed = 0;
+    const summaries = await extractTables(cfg, cfg.tables, {
+      full: true,
+      dryRun: false,
+      onFile: async () => {
+        if (killed > 0) return;
+        const mine = threadId(db as unknown as { threadId: number });
+        const others = (await openSessions()).filter((id) => id !== mine);
+        for (const id of others) await root.query(`KILL ${id}`);
+        killed = others.length;
+        await sessionsSettled(1);
+      },
+    });
+    expect(killed).toBe(1);
+    expect(summaries.map((s) => [s.table, s.error, s.rows])).toEqual(TABLES.map((name) => [name, null, 5]));
+  });
+
   test("a spare that could not be opened: the read's own attempt fails with the cause", async () => {
     const cfg = config("");
     const spares = new SpareConnections({ ...cfg.mysql, host: "127.0.0.1", port: 1 });
