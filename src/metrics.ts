@@ -3,8 +3,8 @@
 // families; those of the other commands are kept from their last write (state_dir/metrics.json),
 // so the one file holds them all. The file is replaced by an atomic rename: the collector never
 // reads half of it.
-import { closeSync, openSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Config } from "./config/types.ts";
 import type { TableUploads } from "./datalake/upload.ts";
 import { messageOf } from "./errors.ts";
@@ -190,6 +190,19 @@ function storePath(config: Config): string {
 }
 
 /**
+ * `dir` and the directories above it that do not exist yet, made 0755 whatever the umask (not
+ * private, as atomicWrite makes them for the state): node_exporter must be able to enter them.
+ */
+function makePublicDirectory(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (first === undefined) return;
+  for (let made = dir; ; made = dirname(made)) {
+    chmodSync(made, 0o755);
+    if (made === first) return;
+  }
+}
+
+/**
  * Replace `command`'s families in the textfile, keeping the other commands'. Serialised by a
  * lock in state_dir (run and log-ship may end at the same moment); `families` may be computed
  * from what `command` wrote last time, read under that lock. Does nothing when
@@ -210,6 +223,7 @@ export function writeMetrics(
     stored[command] = typeof families === "function" ? families(stored[command] ?? []) : families;
     writeJsonAtomic(storePath(config), stored);
     // Read by node_exporter, which runs as another user: figures and table names, no learner data.
+    makePublicDirectory(dirname(textfile));
     atomicWrite(textfile, renderExposition(Object.values(stored).flat()), 0o644);
   } catch (error) {
     log.warn(`could not write the metrics to ${textfile}: ${messageOf(error)}`);

@@ -3,6 +3,7 @@
 import {
   chmodSync,
   closeSync,
+  fchmodSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -67,6 +68,8 @@ export function atomicWrite(
   );
   const fd = openSync(temp, "w", mode);
   try {
+    // The umask may have narrowed the mode (a textfile that node_exporter must read).
+    fchmodSync(fd, mode);
     writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
     if (durable) fsyncSync(fd);
   } catch (error) {

@@ -149,4 +149,35 @@ partition_fields = ["course_id"]
     expect(seriesValue(samples, "panorama_last_exit_code", { command: "verify" })).toBe(0);
     expect(seriesValue(samples, "panorama_verify_differences", { table: "metrics_rows" })).toBe(0);
   });
+
+  // Seen on a host whose textfile directory panorama created: it was made 0700, as state_dir is,
+  // so node_exporter (another user) could read neither it nor the 0644 file in it, and said
+  // nothing panorama would show; under a umask of 077 the file itself was 0600.
+  test("the textfile and the directories panorama makes for it are readable by others, whatever the umask", async () => {
+    const cfg = writeTestConfig(`[extract]
+preset = "none"
+
+[[tables]]
+name = "metrics_rows"
+`);
+    dirs.push(cfg.dir);
+    const collector = join(cfg.dir, "node_exporter", "textfile_collector");
+    const textfile = join(collector, "panorama.prom");
+    appendFileSync(cfg.file, `\n[metrics]\ntextfile = "${textfile}"\n`);
+    const umask = process.umask(0o077);
+    try {
+      expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+    } finally {
+      process.umask(umask);
+    }
+    for (const dir of [join(cfg.dir, "node_exporter"), collector]) {
+      expect((statSync(dir).mode & 0o777).toString(8)).toBe("755");
+    }
+    expect((statSync(textfile).mode & 0o777).toString(8)).toBe("644");
+    expect(
+      seriesValue(parseExposition(readFileSync(textfile, "utf8")), "panorama_last_exit_code", {
+        command: "run",
+      }),
+    ).toBe(0);
+  });
 });
