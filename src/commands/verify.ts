@@ -55,7 +55,10 @@ export default defineCommand({
       report = last;
       const ok = last.ok && repaired;
       if (globalsOf(args).json) {
-        process.stdout.write(`${JSON.stringify({ ok, found: before, after }, null, 2)}\n`);
+        // Indented for a person; one line when appended to a log, as cron's line does, among the
+        // JSON log lines.
+        const indent = process.stdout.isTTY ? 2 : undefined;
+        process.stdout.write(`${JSON.stringify({ ok, found: before, after }, null, indent)}\n`);
       } else {
         process.stdout.write(formatReport(before));
         if (after) process.stdout.write(`after the repair:\n${formatReport(after)}`);

@@ -183,6 +183,19 @@ describe.skipIf(skip)("deletions on full reads", () => {
     }
   });
 
+  // Seen in the log the daily cron line appends to (state_dir/logs/panorama-verify.log): the
+  // report indented over 280 lines among the JSON log lines, which a line-by-line reader rejects.
+  test("as the cron line runs it (--json verify --repair, output to a file): the report is one line", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const result = await panorama(cfg.file, "--json", "verify", "--repair");
+    expect(result.code).toBe(0);
+    const lines = `${result.stdout}${result.stderr}`.trimEnd().split("\n");
+    expect(result.stdout.trimEnd().split("\n")).toHaveLength(1);
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+    expect((JSON.parse(result.stdout) as VerifyJson).ok).toBe(true);
+  });
+
   test("run killed once a table is stored, before the upload state is saved: the next run stores it again, and verify agrees", async () => {
     const cfg = config();
     expect((await panorama(cfg.file, "run")).code).toBe(0);
