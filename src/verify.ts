@@ -4,6 +4,7 @@
 // rows and bytes the upload state recorded when each object was stored; no data is read.
 // `--repair` re-extracts and stores what differs, deletes what is stale, then verifies again.
 import type { Connection } from "mysql2";
+import { AwsError } from "./aws/client.ts";
 import type { Glue } from "./aws/glue.ts";
 import { registerAfterUpload } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
@@ -237,11 +238,17 @@ async function verifyOnce(
     pseudonyms: pseudonymsStatus(config),
   };
   const plans: RepairPlan[] = [];
+  /** The datalake gave no answer (DNS, refused, timeouts): said once, the other tables not tried. */
+  let unreachable: string | null = null;
   for (const table of tables) {
     if (table.source === "course_structures") {
       report.tables.push(
         notChecked(table.name, { skipped: "its rows come from MongoDB, which verify does not count" }),
       );
+      continue;
+    }
+    if (unreachable !== null) {
+      report.tables.push(notChecked(table.name, { error: unreachable }));
       continue;
     }
     try {
@@ -267,6 +274,9 @@ async function verifyOnce(
       plans.push({ table, check, expected });
     } catch (error) {
       report.tables.push(notChecked(table.name, { error: messageWithHint(error) }));
+      if (error instanceof AwsError && error.unreachable) {
+        unreachable = `the datalake could not be reached (said for ${table.name})`;
+      }
     }
   }
   const mysqlTables = tables.filter((t) => t.source !== "course_structures");
