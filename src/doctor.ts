@@ -25,6 +25,7 @@ import {
   ident,
   notTheLmsDatabase,
   query,
+  similarTable,
   tableColumns,
   unnamableColumns,
 } from "./extract/mysql.ts";
@@ -528,7 +529,14 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         const e = error as { code?: string; sqlMessage?: string };
         if (e.code === "ER_NO_SUCH_TABLE" || e.code === "ER_BAD_FIELD_ERROR") missing = true;
         else refused = true;
-        denied.push(`${table.name} (${e.code ?? "error"}: ${e.sqlMessage ?? messageOf(error)})`);
+        // A [[tables]] name with a typo: the name the database has.
+        const similar =
+          e.code === "ER_NO_SUCH_TABLE"
+            ? await similarTable(connection, config.mysql.database, table.name).catch(() => undefined)
+            : undefined;
+        denied.push(
+          `${table.name} (${e.code ?? "error"}: ${e.sqlMessage ?? messageOf(error)}${similar ? `; it has a table ${similar}` : ""})`,
+        );
       }
     }
     const notes = [
@@ -545,7 +553,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     const fixes = [
       ...(missing
         ? [
-            "a missing table or column: leave the table out with [extract] exclude, or fix its fields (`panorama schema pull` shows the real ones)",
+            "a missing table or column: fix the name in [[tables]] or its fields (`panorama schema pull` shows the real ones), or leave the table out ([extract] exclude for a preset table)",
           ]
         : []),
       ...(refused ? [`GRANT SELECT ON ${config.mysql.database}.* TO '${config.mysql.user}'`] : []),

@@ -31,6 +31,7 @@ import {
   mysqlError,
   notTheLmsDatabase,
   query,
+  similarTable,
   unnamableColumns,
 } from "./mysql.ts";
 import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
@@ -92,13 +93,17 @@ export function resolveFields(
   config: Config,
   table: TableConfig,
   columns: ColumnInfo[] | null,
+  /** for a table the database lacks: the name of one of its tables close to this one's */
+  similar?: string,
 ): ResolvedFields | null {
   const database = config.mysql.database;
   if (!columns) {
     if (table.preset) return null;
     throw new TableError(
       `${table.name}: table ${database}.${table.name} does not exist`,
-      "leave it out with [extract] exclude, or check [mysql] database",
+      similar
+        ? `${database} has a table ${similar}: fix the name in [[tables]] (or check [mysql] database)`
+        : "fix the name in [[tables]], or leave the entry out, or check [mysql] database",
     );
   }
   const byName = new Map(columns.map((c) => [c.name, c]));
@@ -155,7 +160,9 @@ async function planLayout(
   const facts = (schema ?? (await snapshotSchema(connection, config.mysql.database, [table.name]))).get(
     table.name,
   );
-  const resolved = resolveFields(config, table, facts?.columns ?? null);
+  const similar =
+    facts || table.preset ? undefined : await similarTable(connection, config.mysql.database, table.name);
+  const resolved = resolveFields(config, table, facts?.columns ?? null, similar);
   // What looks absent to a user without SELECT on it is not skipped or written empty in silence.
   const unseen = !resolved || !facts ? null : resolved.missing;
   if (table.preset && (unseen === null || unseen.length > 0)) {

@@ -2,7 +2,7 @@
 // information_schema look-ups, and a streamed query that hands rows over in batches with
 // backpressure (the connection is paused while the consumer is busy).
 import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type QueryError } from "mysql2";
-import { IDENTIFIER } from "../config/reader.ts";
+import { closest, IDENTIFIER } from "../config/reader.ts";
 import type { MysqlConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 import { tutorContainerHostAdvice } from "../setup/tutor-hosts.ts";
@@ -203,6 +203,23 @@ export async function tableColumns(
   );
   if (rows.length === 0) return null;
   return rows.map(columnInfo);
+}
+
+/** The table of `database` whose name is closest to `name` (a typo in [[tables]]), if one is close. */
+export async function similarTable(
+  connection: Connection,
+  database: string,
+  name: string,
+): Promise<string | undefined> {
+  const rows = await query<{ name: string }>(
+    connection,
+    "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+    [database],
+  );
+  return closest(
+    name,
+    rows.map((row) => row.name),
+  );
 }
 
 /**

@@ -232,12 +232,13 @@ describe.skipIf(skip)("panorama doctor", () => {
     expect(select.hint).not.toContain("GRANT");
   });
 
-  test("a table that does not exist: the fix leads with leaving it out, not with a GRANT", async () => {
-    const setup = healthy('[[tables]]\nname = "doctor_absent"\n');
+  test("a table that does not exist: the fix leads with its name in [[tables]], not with a GRANT; a typo is told the close name", async () => {
+    const setup = healthy('[[tables]]\nname = "doctor_absent"\n\n[[tables]]\nname = "doctor_bb"\n');
     await setup.patch();
     const select = byName(await checks(setup.file), "MySQL SELECT");
-    expect(select.detail).toContain("doctor_absent (ER_NO_SUCH_TABLE");
-    expect(select.hint).toStartWith("a missing table or column: leave the table out with [extract] exclude");
+    expect(select.detail).toMatch(/doctor_absent \(ER_NO_SUCH_TABLE: [^;)]*\)/);
+    expect(select.detail).toMatch(/doctor_bb \(ER_NO_SUCH_TABLE: .*; it has a table doctor_b\)/);
+    expect(select.hint).toStartWith("a missing table or column: fix the name in [[tables]] or its fields");
     expect(select.hint).not.toContain("GRANT");
   });
 

@@ -341,14 +341,28 @@ name = "ok_table"
 [[tables]]
 name = "pk_test"
 fields = [{ name = "id", type = "int" }, { name = "no_such_column", type = "varchar" }]
+
+[[tables]]
+name = "ok_tabel"
 `);
-    const result = await runPanorama(["--config", cfg.file, "extract"]);
+    const result = await runPanorama(["--config", cfg.file, "--json", "extract"]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("no_such_table");
-    expect(result.stderr).toContain("does not exist");
+    const lines = result.stderr
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { message: string });
+    const said = (table: string) => lines.find((l) => l.message.startsWith(`${table}: table `))?.message;
+    const database = testEnv().mysql.scratchDatabase;
+    // A typo is told the close name the database has; a name close to none, the ways out.
+    expect(said("ok_tabel")).toBe(
+      `ok_tabel: table ${database}.ok_tabel does not exist (${database} has a table ok_table: fix the name in [[tables]] (or check [mysql] database))`,
+    );
+    expect(said("no_such_table")).toBe(
+      `no_such_table: table ${database}.no_such_table does not exist (fix the name in [[tables]], or leave the entry out, or check [mysql] database)`,
+    );
     expect(result.stderr).toContain('\\"no_such_column\\" not found in');
     expect(result.stderr).toContain("pk_test");
-    expect(result.stderr).toContain("2 of 3 tables failed");
+    expect(result.stderr).toContain("3 of 4 tables failed");
     expect([...spoolFiles(cfg.stateDir).keys()]).toEqual([
       "openedx/ok_table/lms=lms.example.com/ok_table.csv",
     ]);
