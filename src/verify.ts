@@ -27,7 +27,7 @@ import {
   query,
   tableColumns,
 } from "./extract/mysql.ts";
-import { partitionKey } from "./extract/partition.ts";
+import { groupByPartition, partitionKey } from "./extract/partition.ts";
 import { extractOverConnections } from "./extract/partition-pool.ts";
 import { log } from "./log.ts";
 import type { PseudonymsStatus } from "./privacy/report.ts";
@@ -97,8 +97,8 @@ async function mysqlCounts(
     out.set(keyOf([]), { values: [], rows: Number(row?.[0] ?? 0) });
     return out;
   }
-  const fields = table.partition_fields.map(ident).join(", ");
-  const rows = await send(`SELECT ${fields}, COUNT(*) ${from} GROUP BY ${fields}`);
+  log.debug("verify: counting rows", { table: table.name });
+  const rows = await groupByPartition(connection, table.partition_fields, "COUNT(*)", from, []);
   for (const row of rows) {
     const values = row.slice(0, -1);
     out.set(keyOf(values), { values, rows: Number(row[row.length - 1]) });

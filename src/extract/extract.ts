@@ -34,7 +34,7 @@ import {
   similarTable,
   unnamableColumns,
 } from "./mysql.ts";
-import { type Column, type PartitionJob, partitionKey } from "./partition.ts";
+import { type Column, groupByPartition, type PartitionJob, partitionKey } from "./partition.ts";
 import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
 import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ranges.ts";
@@ -221,7 +221,6 @@ async function listPartitions(
   const { table } = layout;
   if (table.partition_fields.length === 0) return layout;
   const from = `FROM ${ident(table.name)}`;
-  const partitionList = table.partition_fields.map(ident).join(", ");
   let nextWatermark: string | null = null;
   let since: string | null = null;
   let where = "";
@@ -245,12 +244,7 @@ async function listPartitions(
       since = previous;
     }
   }
-  const rows = await query<Cell[]>(
-    connection,
-    `SELECT DISTINCT ${partitionList} ${from}${where}`,
-    values,
-    true,
-  );
+  const rows = await groupByPartition(connection, table.partition_fields, "", `${from}${where}`, values);
   return {
     ...layout,
     partitions: rows,

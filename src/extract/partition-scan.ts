@@ -4,9 +4,9 @@
 // they are few enough to keep a file open for each, and the partition field is one plain column,
 // one SELECT reads the table in key order and the WebAssembly encoder routes each row to its
 // partition's file by its first cell: the rows of each file in the order its own query gives (the
-// key's), the same bytes. A row of a partition that was not listed (created since, or a value the
-// column's collation folds into a listed one), or a column the module does not encode, makes the
-// scan give up before anything reaches the spool: the caller reads per partition.
+// key's), the same bytes. A row of a partition that was not listed (created since), or a column
+// the module does not encode, makes the scan give up before anything reaches the spool: the
+// caller reads per partition.
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";

@@ -6,7 +6,7 @@ import { objectKey } from "../datalake/layout.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
 import { Pseudonymizer } from "../privacy/pseudonym.ts";
 import { type ColumnKind, encodeHeader } from "./csv.ts";
-import { type Cell, ident, streamCsv } from "./mysql.ts";
+import { type Cell, ident, query, streamCsv } from "./mysql.ts";
 import type { PseudonymColumns } from "./raw-csv.ts";
 import type { SpareConnections } from "./spare-connections.ts";
 
@@ -63,12 +63,66 @@ export function partitionKey(config: Config, table: TableConfig, values: Cell[])
   });
 }
 
+/**
+ * `SELECT <fields>[, <aggregates>] <from> GROUP BY <fields>`, each partition a group. A text
+ * column's collation folds values that are partitions of their own here ('MITx' and 'mitx', 'a'
+ * and 'a ', 'é' and 'e' under a `_ci` collation): grouped by the fields alone, the rows of both
+ * are one group, named by either spelling from one query to the next. So each group also says
+ * whether it holds one spelling (the least and greatest bytes agree: the same pass over the
+ * fields' index); only when one holds several is the query grouped by the bytes as well, which
+ * takes a temporary table (8 s instead of 0.2 s for 1 M rows in 200 partitions).
+ */
+export async function groupByPartition(
+  connection: Connection,
+  fields: ReadonlyArray<string>,
+  aggregates: string,
+  from: string,
+  values: unknown[],
+): Promise<Cell[][]> {
+  const names = fields.map(ident).join(", ");
+  const select = aggregates ? `${names}, ${aggregates}` : names;
+  const bytes = fields.map((f) => `CAST(${ident(f)} AS BINARY)`);
+  const oneSpelling = bytes.map((b) => `MIN(${b}) = MAX(${b})`).join(" AND ");
+  const rows = await query<Cell[]>(
+    connection,
+    `SELECT ${select}, ${oneSpelling} ${from} GROUP BY ${names}`,
+    values,
+    true,
+  );
+  // NULL: the NULL partition, one group whatever the collation.
+  if (rows.every((row) => row[row.length - 1] === null || Number(row[row.length - 1]) === 1)) {
+    return rows.map((row) => row.slice(0, -1));
+  }
+  return query<Cell[]>(
+    connection,
+    `SELECT ${select} ${from} GROUP BY ${names}, ${bytes.join(", ")}`,
+    values,
+    true,
+  );
+}
+
 /** WHERE clause and values selecting one partition. `=` (not `<=>`, which MariaDB cannot serve
- * from an index) for values, IS NULL for the NULL partition. */
+ * from an index) for values, IS NULL for the NULL partition; a text value is also compared as
+ * its bytes, as groupByPartition() lists it, so that the rows of a spelling the collation folds
+ * into it stay out. */
 export function partitionWhere(table: TableConfig, values: Cell[]): { sql: string; values: Cell[] } {
   if (table.partition_fields.length === 0) return { sql: "", values: [] };
-  const terms = table.partition_fields.map((f, i) => `${ident(f)} ${values[i] === null ? "IS NULL" : "= ?"}`);
-  return { sql: ` WHERE ${terms.join(" AND ")}`, values: values.filter((v) => v !== null) };
+  const terms: string[] = [];
+  const params: Cell[] = [];
+  for (const [i, f] of table.partition_fields.entries()) {
+    const value = values[i] ?? null;
+    if (value === null) terms.push(`${ident(f)} IS NULL`);
+    else if (typeof value === "string") {
+      terms.push(
+        `${ident(f)} = ? AND CAST(CONVERT(${ident(f)} USING utf8mb4) AS BINARY) = CAST(? AS BINARY)`,
+      );
+      params.push(value, value);
+    } else {
+      terms.push(`${ident(f)} = ?`);
+      params.push(value);
+    }
+  }
+  return { sql: ` WHERE ${terms.join(" AND ")}`, values: params };
 }
 
 /** The pseudonymized columns of a job, or null when there are none. */

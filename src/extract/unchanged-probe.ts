@@ -17,6 +17,7 @@ import { pseudonymState } from "../privacy/state.ts";
 import { readProbes, type TableProbes } from "../state/probes.ts";
 import { checksumMeasures, checksumSignature } from "./content-checksum.ts";
 import { type Cell, ident, query } from "./mysql.ts";
+import { groupByPartition } from "./partition.ts";
 import type { TablePlan } from "./table-plan.ts";
 
 /**
@@ -258,11 +259,12 @@ async function probeByMeasure(
   if (measure.keys) {
     return probeByIndex(connection, plan, options, measure.keys, { fp, previous, where, values });
   }
-  const rows = await query<Cell[]>(
+  const rows = await groupByPartition(
     connection,
-    `SELECT ${fields}, ${measure.sql} ${from}${where} GROUP BY ${fields}`,
+    table.partition_fields,
+    measure.sql,
+    `${from}${where}`,
     values,
-    true,
   );
   const width = table.partition_fields.length;
   const seen: Record<string, string> = {};
@@ -323,14 +325,14 @@ async function probeByIndex(
 ): Promise<ProbeOutcome> {
   const table = plan.table;
   const { fp, previous } = context;
-  const fields = table.partition_fields.map(ident).join(", ");
   const from = `FROM ${ident(table.name)}`;
   const ts = ident(keys.changed);
-  const rows = await query<Cell[]>(
+  const rows = await groupByPartition(
     connection,
-    `SELECT ${fields}, COUNT(*), MAX(${ident(keys.pk)}) ${from}${context.where} GROUP BY ${fields}`,
+    table.partition_fields,
+    `COUNT(*), MAX(${ident(keys.pk)})`,
+    `${from}${context.where}`,
     context.values,
-    true,
   );
   const [newest] = await query<Cell[]>(
     connection,
@@ -343,12 +345,9 @@ async function probeByIndex(
   const width = table.partition_fields.length;
   let touched: Set<string> | null = null;
   if (options.maySkip && previous?.changed_max) {
-    const saved = await query<Cell[]>(
-      connection,
-      `SELECT DISTINCT ${fields} ${from} WHERE ${ts} > ?`,
-      [previous.changed_max],
-      true,
-    );
+    const saved = await groupByPartition(connection, table.partition_fields, "", `${from} WHERE ${ts} > ?`, [
+      previous.changed_max,
+    ]);
     touched = new Set(saved.map((row) => probeKey(row.slice(0, width))));
   }
   const seen: Record<string, string> = {};
