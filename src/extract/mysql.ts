@@ -133,6 +133,17 @@ export async function connect(config: MysqlConfig): Promise<Connection> {
   });
   // A dropped connection is reported by the query that was running; this keeps it from crashing the process.
   connection.on("error", () => {});
+  // mysql2 writes a placeholder's value into the SQL text with backslash escapes. A server whose
+  // sql_mode has NO_BACKSLASH_ESCAPES reads `'a\\b'` as `a\\b`, so a partition value holding a
+  // backslash selected no row (its object replaced by a header alone) and one holding a quote
+  // failed the query: this session reads backslashes as escapes, whatever the server's mode.
+  await query(
+    connection,
+    "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))",
+  ).catch((error) => {
+    connection.destroy();
+    throw mysqlError(error, config, "cannot set the session's sql_mode");
+  });
   return connection;
 }
 
