@@ -137,12 +137,15 @@ export async function connect(config: MysqlConfig): Promise<Connection> {
   // sql_mode has NO_BACKSLASH_ESCAPES reads `'a\\b'` as `a\\b`, so a partition value holding a
   // backslash selected no row (its object replaced by a header alone) and one holding a quote
   // failed the query: this session reads backslashes as escapes, whatever the server's mode.
+  // And the character set asked for in the handshake is set again: the server's `init_connect`
+  // runs after it, and a `SET NAMES utf8` there (an old my.cnf's) sent every emoji as `?`, so
+  // a partition value holding one selected no row.
   await query(
     connection,
-    "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))",
+    "SET NAMES utf8mb4, SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))",
   ).catch((error) => {
     connection.destroy();
-    throw mysqlError(error, config, "cannot set the session's sql_mode");
+    throw mysqlError(error, config, "cannot set the session's character set and sql_mode");
   });
   return connection;
 }

@@ -1,7 +1,11 @@
-// A server whose sql_mode has NO_BACKSLASH_ESCAPES (set in its my.cnf by some operators): the
-// values of placeholders, which mysql2 writes into the SQL text with backslash escapes, must still
-// select their rows. Before, a watermark window's partition whose value held a backslash selected
-// none (its object replaced by a header alone, exit 0), and one holding a quote failed the table.
+// Session settings a server imposes on its clients (its my.cnf's sql_mode and init_connect),
+// against which panorama's reads must stay exact.
+// - NO_BACKSLASH_ESCAPES: the values of placeholders, which mysql2 writes into the SQL text with
+//   backslash escapes, must still select their rows. Before, a watermark window's partition whose
+//   value held a backslash selected none (its object replaced by a header alone, exit 0), and one
+//   holding a quote failed the table.
+// - init_connect = 'SET NAMES utf8' (runs after the handshake): before, every emoji came as `?`,
+//   and a partition whose value held one selected no row.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
 import type mysql from "mysql2/promise";
@@ -16,6 +20,7 @@ setDefaultTimeout(60_000);
 let db: mysql.Connection;
 let root: mysql.Connection;
 let serverMode = "";
+let serverInit = "";
 const dirs: string[] = [];
 
 const TABLES = `[extract]
@@ -48,19 +53,22 @@ beforeAll(async () => {
   if (skip) return;
   db = await testConnection(testEnv().mysql.scratchDatabase);
   root = await rootConnection();
-  const [[row]] = await root.query<mysql.RowDataPacket[]>("SELECT @@GLOBAL.sql_mode AS mode");
+  const [[row]] = await root.query<mysql.RowDataPacket[]>(
+    "SELECT @@GLOBAL.sql_mode AS mode, @@GLOBAL.init_connect AS init",
+  );
   serverMode = row!.mode;
+  serverInit = row!.init;
 });
 
 afterAll(async () => {
-  if (root) await root.query("SET GLOBAL sql_mode = ?", [serverMode]);
+  if (root) await root.query("SET GLOBAL sql_mode = ?, GLOBAL init_connect = ?", [serverMode, serverInit]);
   await root?.end();
   await db?.end();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(skip)("a server with NO_BACKSLASH_ESCAPES", () => {
-  test("a window's partitions holding a backslash or a quote are read whole", async () => {
+describe.skipIf(skip)("a server's session settings", () => {
+  test("NO_BACKSLASH_ESCAPES: a window's partitions holding a backslash or a quote are read whole", async () => {
     await db.query(`DROP TABLE IF EXISTS escaped_parts;
       CREATE TABLE escaped_parts (id INT AUTO_INCREMENT PRIMARY KEY, course_id VARCHAR(40), v VARCHAR(40),
         modified DATETIME(6), KEY (course_id), KEY (modified)) CHARSET utf8mb4`);
@@ -70,7 +78,7 @@ describe.skipIf(skip)("a server with NO_BACKSLASH_ESCAPES", () => {
         [course, `${course} 1`, course, `${course} 2`],
       );
     }
-    await root.query("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')");
+    await root.query("SET GLOBAL sql_mode = CONCAT(?, ',NO_BACKSLASH_ESCAPES')", [serverMode]);
     const cfg = writeTestConfig(TABLES);
     dirs.push(cfg.dir);
     expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
@@ -91,5 +99,28 @@ describe.skipIf(skip)("a server with NO_BACKSLASH_ESCAPES", () => {
       ]),
     );
     expect((await runPanorama(["--config", cfg.file, "verify"])).code).toBe(0);
+  });
+
+  test("init_connect = 'SET NAMES utf8': emoji are read as they are, in values and partition values", async () => {
+    await root.query("SET GLOBAL sql_mode = ?", [serverMode]);
+    await db.query(`DROP TABLE IF EXISTS emoji_parts;
+      CREATE TABLE emoji_parts (id INT PRIMARY KEY, course_id VARCHAR(40), v VARCHAR(40), KEY (course_id)) CHARSET utf8mb4;
+      INSERT INTO emoji_parts VALUES (1, 'course 🎓', 'first 😀'), (2, 'course 🎓', 'second'), (3, 'plain', 'é')`);
+    await root.query("SET GLOBAL init_connect = 'SET NAMES utf8'");
+    const cfg = writeTestConfig(`[extract]
+preset = "none"
+
+[[tables]]
+name = "emoji_parts"
+partition_fields = ["course_id"]
+`);
+    dirs.push(cfg.dir);
+    expect((await runPanorama(["--config", cfg.file, "run"])).code).toBe(0);
+    expect(datalake(cfg.datalake)).toEqual(
+      new Map([
+        ["course 🎓", ["first 😀", "second"]],
+        ["plain", ["é"]],
+      ]),
+    );
   });
 });
