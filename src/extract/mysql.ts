@@ -139,13 +139,15 @@ export async function connect(config: MysqlConfig): Promise<Connection> {
   // failed the query: this session reads backslashes as escapes, whatever the server's mode.
   // And the character set asked for in the handshake is set again: the server's `init_connect`
   // runs after it, and a `SET NAMES utf8` there (an old my.cnf's) sent every emoji as `?`, so
-  // a partition value holding one selected no row.
+  // a partition value holding one selected no row. So is autocommit, which an `init_connect =
+  // 'SET autocommit=0'` (MySQL's manual's own example) turned off: the first SELECT opened a
+  // transaction that no statement ended, and a ranged read could not begin its read view.
   await query(
     connection,
-    "SET NAMES utf8mb4, SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))",
+    "SET NAMES utf8mb4, SESSION autocommit = 1, SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))",
   ).catch((error) => {
     connection.destroy();
-    throw mysqlError(error, config, "cannot set the session's character set and sql_mode");
+    throw mysqlError(error, config, "cannot set the session's character set, autocommit and sql_mode");
   });
   return connection;
 }

@@ -6,6 +6,8 @@
 //   holding a quote failed the table.
 // - init_connect = 'SET NAMES utf8' (runs after the handshake): before, every emoji came as `?`,
 //   and a partition whose value held one selected no row.
+// - init_connect = 'SET autocommit=0': before, a table read in primary-key ranges failed on every
+//   run ("Transaction characteristics can't be changed while a transaction is in progress").
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
 import type mysql from "mysql2/promise";
@@ -122,5 +124,33 @@ partition_fields = ["course_id"]
         ["plain", ["é"]],
       ]),
     );
+  });
+
+  test("init_connect = 'SET autocommit=0': a big table is read in primary-key ranges, whole", async () => {
+    await root.query("SET GLOBAL sql_mode = ?, GLOBAL init_connect = ''", [serverMode]);
+    await db.query(`DROP TABLE IF EXISTS autocommit_big;
+      CREATE TABLE autocommit_big (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
+      INSERT INTO autocommit_big SELECT seq, seq FROM seq_1_to_200000;
+      ANALYZE TABLE autocommit_big`);
+    await root.query("SET GLOBAL init_connect = 'SET autocommit=0'");
+    const cfg = writeTestConfig(`connections = 2
+
+[extract]
+preset = "none"
+
+[[tables]]
+name = "autocommit_big"
+`);
+    dirs.push(cfg.dir);
+    const result = await runPanorama(["--config", cfg.file, "--log-level", "debug", "run"]);
+    expect({ code: result.code, errors: result.stderr.includes('"level":"error"') }).toEqual({
+      code: 0,
+      errors: false,
+    });
+    expect(result.stderr).toContain("primary-key ranges over 2 connections");
+    const [text] = [...fileTree(cfg.datalake).values()];
+    const rows = decodeFile(text!).slice(1);
+    expect(rows.length).toBe(200_000);
+    expect(rows.every((row, i) => row[0] === String(i + 1) && row[1] === String(i + 1))).toBe(true);
   });
 });
