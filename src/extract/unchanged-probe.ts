@@ -259,11 +259,14 @@ async function probeByMeasure(
   if (measure.keys) {
     return probeByIndex(connection, plan, options, measure.keys, { fp, previous, where, values });
   }
+  // Every column of every row is hashed: grouped through the partition field's index, each row
+  // was then looked up by its key (200,000 rows of 500 bytes in 50 partitions, 9.4 s), where a
+  // scan of the table grouped in a temporary table takes 0.4 s.
   const rows = await groupByPartition(
     connection,
     table.partition_fields,
     measure.sql,
-    `${from}${where}`,
+    `${from} USE INDEX FOR GROUP BY ()${where}`,
     values,
   );
   const width = table.partition_fields.length;
