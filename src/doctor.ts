@@ -483,7 +483,8 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     const denied: string[] = [];
     const absent: string[] = [];
     const filled: string[] = [];
-    let missing = false;
+    /** a table or column not there: in a preset table, or in one [[tables]] configures */
+    const missing = { preset: false, configured: false };
     let refused = false;
     for (const table of tables) {
       try {
@@ -501,7 +502,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
         const unnamable = table.fields || !existing ? null : unnamableColumns(table.name, existing);
         if (unnamable) {
-          missing = true;
+          missing[table.preset ? "preset" : "configured"] = true;
           denied.push(`${table.name} (${unnamable.message.slice(table.name.length + 2)})`);
           continue;
         }
@@ -511,7 +512,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         // Without its partition or timestamp column a table cannot be read at all, as run says.
         const required = existing ? table.required.find(([f]) => !names.has(f)) : undefined;
         if (required) {
-          missing = true;
+          missing[table.preset ? "preset" : "configured"] = true;
           denied.push(`${table.name} (column "${required[0]}", its ${required[1]}, not found)`);
           continue;
         }
@@ -527,8 +528,9 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         await query(connection, `SELECT ${columns} FROM ${ident(table.name)} LIMIT 0`);
       } catch (error) {
         const e = error as { code?: string; sqlMessage?: string };
-        if (e.code === "ER_NO_SUCH_TABLE" || e.code === "ER_BAD_FIELD_ERROR") missing = true;
-        else refused = true;
+        if (e.code === "ER_NO_SUCH_TABLE" || e.code === "ER_BAD_FIELD_ERROR") {
+          missing[table.preset ? "preset" : "configured"] = true;
+        } else refused = true;
         // A [[tables]] name with a typo: the name the database has.
         const similar =
           e.code === "ER_NO_SUCH_TABLE"
@@ -551,9 +553,14 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     }
     // The fix for what actually failed first: a table or column that is not there needs no GRANT.
     const fixes = [
-      ...(missing
+      ...(missing.configured
         ? [
-            "a missing table or column: fix the name in [[tables]] or its fields (`panorama schema pull` shows the real ones), or leave the table out ([extract] exclude for a preset table)",
+            "a missing table or column: fix the name in [[tables]] or its fields (`panorama schema pull` shows the real ones), or leave the entry out",
+          ]
+        : []),
+      ...(missing.preset
+        ? [
+            "a preset table without a column it needs: leave the table out with [extract] exclude, or configure it in [[tables]] with fields it has (`panorama schema pull` shows them)",
           ]
         : []),
       ...(refused ? [`GRANT SELECT ON ${config.mysql.database}.* TO '${config.mysql.user}'`] : []),
