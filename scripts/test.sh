@@ -79,21 +79,23 @@ else
   # The whole suite in two shards, each with its own MariaDB and S3 (test-env.sh), side by side:
   # most of the time goes to waiting (CLI processes, kills, servers), so two cores serve two runs.
   # Files are dealt by their measured seconds, the heaviest first, to the lighter shard (the sums
-  # of their tests' times in a fresh-clone run of .ci/run; the files not named take 2).
+  # of their tests' times in a run of the whole suite; the files not named take 2).
   declare -A weight=(
-    [test/integration/s3-run.test.ts]=68 [test/integration/unchanged-probe.test.ts]=47
-    [test/integration/logship.test.ts]=43 [test/integration/modes.test.ts]=28
-    [test/integration/run.test.ts]=27 [test/integration/verify.test.ts]=21
-    [test/integration/logship-downtime.test.ts]=16 [test/integration/readme.test.ts]=15
-    [test/integration/extract.test.ts]=14 [test/integration/logship-s3.test.ts]=14
-    [test/integration/privacy-logship.test.ts]=14 [test/integration/s3-verify.test.ts]=12
-    [test/integration/doctor.test.ts]=10 [test/integration/pk-ranges.test.ts]=10
-    [test/integration/raw-rows.test.ts]=10 [test/integration/run-outage.test.ts]=10
-    [test/integration/s3-client.test.ts]=10 [test/unit/rows-to-csv.test.ts]=8
-    [test/integration/catalog-policy.test.ts]=7 [test/integration/catalog.test.ts]=6
-    [test/integration/cli.test.ts]=6 [test/integration/schema-variants.test.ts]=6
-    [test/integration/upstream-tables.test.ts]=6 [test/integration/course-structures.test.ts]=5
-    [test/unit/logship-ship.test.ts]=5
+    [test/integration/s3-run.test.ts]=65 [test/integration/unchanged-probe.test.ts]=55
+    [test/integration/logship.test.ts]=44 [test/integration/verify.test.ts]=34
+    [test/integration/run.test.ts]=30 [test/integration/modes.test.ts]=27
+    [test/integration/glue-unreachable.test.ts]=26 [test/integration/logship-s3.test.ts]=23
+    [test/integration/s3-verify.test.ts]=18 [test/integration/readme.test.ts]=18
+    [test/integration/logship-downtime.test.ts]=18 [test/integration/s3-client.test.ts]=16
+    [test/integration/run-outage.test.ts]=14 [test/integration/privacy-logship.test.ts]=14
+    [test/integration/extract.test.ts]=14 [test/integration/doctor.test.ts]=11
+    [test/integration/pk-ranges.test.ts]=10 [test/integration/cli.test.ts]=9
+    [test/integration/schema-variants.test.ts]=7 [test/integration/raw-rows.test.ts]=7
+    [test/integration/course-structures.test.ts]=7 [test/integration/columns-change.test.ts]=6
+    [test/integration/catalog.test.ts]=6 [test/integration/catalog-policy.test.ts]=6
+    [test/unit/rows-to-csv.test.ts]=5 [test/unit/logship-ship.test.ts]=5
+    [test/unit/logship-downtime.test.ts]=5 [test/integration/upstream-tables.test.ts]=5
+    [test/integration/partition-keys-change.test.ts]=5
   )
   shard=("" "")
   load=(0 0)

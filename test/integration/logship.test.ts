@@ -203,7 +203,11 @@ describe("configured paths with nothing to read", () => {
       chmodSync(pods, 0o755);
       chmodSync(setup.configFile, 0o644);
       const glob = join(pods, "*", "tracking.log");
-      writeFileSync(setup.configFile, setup.toml.replace(`paths = ["${setup.file}"]`, `paths = ["${glob}"]`));
+      // Without MongoDB, whose check in doctor waits 10 s for a server that is not there.
+      writeFileSync(
+        setup.configFile,
+        `${setup.toml.replace(`paths = ["${setup.file}"]`, `paths = ["${glob}"]`)}\n[extract]\nexclude = ["course_structures"]\n`,
+      );
       const asNobody = (args: string[]) =>
         runPanorama(["--config", setup.configFile, ...args], {
           env: { ...env, HOME: setup.dir },
