@@ -244,7 +244,19 @@ async function listPartitions(
       since = previous;
     }
   }
-  const rows = await groupByPartition(connection, table.partition_fields, "", `${from}${where}`, values);
+  // The whole table's listing is a DISTINCT through the index (milliseconds), which may fold
+  // spellings the collation holds equal: the scan of a full read routes rows by their bytes and
+  // gives up at one not listed, and a read partition by partition lists them exactly first
+  // (exactRead). A window's listing is exact at once: it is small.
+  const rows =
+    where === ""
+      ? await query<Cell[]>(
+          connection,
+          `SELECT DISTINCT ${table.partition_fields.map(ident).join(", ")} ${from}`,
+          [],
+          true,
+        )
+      : await groupByPartition(connection, table.partition_fields, "", `${from}${where}`, values);
   return {
     ...layout,
     partitions: rows,
@@ -253,6 +265,22 @@ async function listPartitions(
     full: where === "",
     ...(wentBack ? { wentBack } : {}),
   };
+}
+
+/**
+ * What a full read reads partition by partition (the scan did not serve it): every partition
+ * listed exactly, each spelling the collation folds its own (groupByPartition), less those the
+ * probe found unchanged. The full listing was a DISTINCT, which may have folded them.
+ */
+async function exactRead(
+  connection: Connection,
+  config: Config,
+  table: TableConfig,
+  unread: Cell[][],
+): Promise<Cell[][]> {
+  const all = await groupByPartition(connection, table.partition_fields, "", `FROM ${ident(table.name)}`, []);
+  const unchanged = new Set(unread.map((values) => partitionKey(config, table, values)));
+  return all.filter((values) => !unchanged.has(partitionKey(config, table, values)));
 }
 
 /**
@@ -425,11 +453,13 @@ async function readByScan(
   config: Config,
   job: PartitionJob,
   read: Cell[][],
+  /** the partitions the probe found unchanged */
+  unread: number,
   plan: TablePlan,
   onEntry: (entry: ManifestEntry) => Promise<void>,
   spares: SpareConnections,
 ): Promise<boolean> {
-  if (!scanApplies(config, job, read, plan)) return false;
+  if (!scanApplies(config, job, read, plan, unread)) return false;
   const connection = await spares.take();
   let entries: ManifestEntry[];
   try {
@@ -677,13 +707,16 @@ async function extractTable(
       spares,
     };
     const readAt = new Date();
-    const done =
-      (await readByScan(config, job, probe.read, plan, record, spares)) ||
-      (await readByRanges(main, config, job, probe.read, plan, record));
-    if (!done) await extractOverConnections(main, config, job, probe.read, config.mysql.connections, record);
+    let read = probe.read;
+    let done = await readByScan(config, job, read, probe.unread.length, plan, record, spares);
+    if (!done && !probe.exact && table.partition_fields.length > 0) {
+      read = await exactRead(main, config, table, probe.unread);
+    }
+    done ||= await readByRanges(main, config, job, read, plan, record);
+    if (!done) await extractOverConnections(main, config, job, read, config.mysql.connections, record);
     if (!options.dryRun) {
       // The files must be on disk before the watermark and the probes say they were extracted.
-      if (probe.read.length > 0) syncFilesystem(config.state_dir);
+      if (read.length > 0) syncFilesystem(config.state_dir);
       if (plan.nextWatermark !== null) {
         saveWatermark(config.state_dir, table.name, plan.nextWatermark);
         summary.watermark = plan.nextWatermark;

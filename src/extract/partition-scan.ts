@@ -27,13 +27,20 @@ export class ScanGaveUp extends Error {}
  * plan lists every partition of the table only when it is full: the partitions of a watermark
  * window are some of them, and a scan would meet the others' rows.
  */
-export function scanApplies(config: Config, job: PartitionJob, read: Cell[][], plan: TablePlan): boolean {
+export function scanApplies(
+  config: Config,
+  job: PartitionJob,
+  read: Cell[][],
+  plan: TablePlan,
+  /** the partitions not read (unchanged): a scan reads them all or none */
+  unread: number,
+): boolean {
   return (
     !job.dryRun &&
     job.table.partition_fields.length === 1 &&
     plan.full &&
     read.length > 1 &&
-    read.length === plan.partitions.length &&
+    unread === 0 &&
     read.length <= SCAN_MAX_PARTITIONS &&
     config.datalake.compression === "none" &&
     !job.columns.some((c) => c.pseudonymized) &&

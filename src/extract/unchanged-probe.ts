@@ -38,6 +38,12 @@ export interface ProbeOutcome {
    * not qualify (forget it)
    */
   record: (readAt: Date, rowsRead: number) => TableProbes | null;
+  /**
+   * `read` and `unread` hold every partition as its own bytes: the probe grouped the whole table
+   * exactly (groupByPartition), where the plan's full listing, a DISTINCT, may fold spellings
+   * that the collation holds equal.
+   */
+  exact?: boolean;
 }
 
 export interface ProbeOptions {
@@ -170,6 +176,8 @@ export function unchangedSinceLastProbe(
     unread: partitioned ? [] : plan.partitions,
     unchanged: partitioned ? Object.keys(previous.signatures).length : 1,
     record: () => previous,
+    // Nothing to read, nothing listed.
+    exact: true,
   };
 }
 
@@ -283,22 +291,30 @@ async function probeByMeasure(
     const k = probeKey(values);
     return seen[k] !== undefined && previous.signatures[k] === seen[k];
   };
-  return partitionOutcome(plan, unchanged, { fingerprint: fp, previous, signatures: seen });
+  const listed = where === "" ? rows.map((row) => row.slice(0, width)) : null;
+  return partitionOutcome(plan, unchanged, { fingerprint: fp, previous, signatures: seen }, {}, listed);
 }
 
-/** The partitions read and not read, and what to record: the signatures seen, and `extra`. */
+/**
+ * The partitions read and not read, and what to record: the signatures seen, and `extra`.
+ * `listed`: every partition, as the probe's grouping of the whole table found them (exact),
+ * instead of the plan's listing.
+ */
 function partitionOutcome(
   plan: TablePlan,
   unchanged: (values: Cell[]) => boolean,
   seen: { fingerprint: string; previous: TableProbes | undefined; signatures: Record<string, string> },
   extra: Partial<TableProbes> = {},
+  listed: Cell[][] | null = null,
 ): ProbeOutcome {
-  const read = plan.partitions.filter((values) => !unchanged(values));
-  const unread = plan.partitions.filter(unchanged);
+  const candidates = listed ?? plan.partitions;
+  const read = candidates.filter((values) => !unchanged(values));
+  const unread = candidates.filter(unchanged);
   const { previous } = seen;
   return {
     read,
     unread,
+    exact: listed !== null || !plan.full,
     unchanged: unread.length,
     record: (readAt) => ({
       fingerprint: seen.fingerprint,
@@ -370,5 +386,6 @@ async function probeByIndex(
     unchanged,
     { fingerprint: fp, previous, signatures: seen },
     latest === null ? {} : { changed_max: String(latest) },
+    context.where === "" ? rows.map((row) => row.slice(0, width)) : null,
   );
 }
