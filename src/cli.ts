@@ -7,6 +7,7 @@ import { commands } from "./commands/index.ts";
 import { globalArgs, setEarlyGlobals, startLogging } from "./commands/shared.ts";
 import { closest } from "./config/reader.ts";
 import { exitCodeFor, report, UsageError } from "./errors.ts";
+import { log } from "./log.ts";
 import { inStateDir } from "./state/state-dir.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: commands are generic over their own args
@@ -234,7 +235,29 @@ function errorWithCittyMapped(error: unknown, path: string[] | null): unknown {
   return new UsageError(error.message, hint);
 }
 
+/**
+ * A stop by SIGTERM or SIGINT (the host shutting down, Ctrl-C) is said in the log, instead of
+ * the run's lines just ending: every step is crash-safe, so the process exits at once, with the
+ * code a shell gives a process the signal ended (128 + its number). A command that stops on its
+ * own terms (log-ship --follow) listens to the signal itself and is left to it.
+ */
+function sayStops(): void {
+  for (const [signal, number] of [
+    ["SIGTERM", 15],
+    ["SIGINT", 2],
+  ] as const) {
+    process.on(signal, () => {
+      if (process.listenerCount(signal) > 1) return;
+      log.warn(`stopped by ${signal}: nothing is lost, the next run takes up what was not finished`, {
+        signal,
+      });
+      process.exit(128 + number);
+    });
+  }
+}
+
 if (import.meta.main) {
+  sayStops();
   const code = await runCli(process.argv.slice(2));
   process.exit(code);
 }

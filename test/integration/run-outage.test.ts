@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { createServer } from "node:net";
 import type mysql from "mysql2/promise";
-import { runPanorama } from "../support/cli.ts";
+import { CLI, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 import { writeS3Config } from "../support/s3-config.ts";
@@ -92,6 +92,41 @@ describe.skipIf(skip)("run when a server cannot be reached", () => {
       "is MySQL running",
     );
   });
+
+  for (const [signal, code] of [
+    ["SIGTERM", 143],
+    ["SIGINT", 130],
+  ] as const) {
+    test(`${signal} while the run waits on a server: one line saying so, exit ${code}`, async () => {
+      // A MySQL that takes the connection and never greets: the run waits in the handshake.
+      const server = createServer(() => {});
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        const cfg = writeTestConfig(TABLES);
+        dirs.push(cfg.dir);
+        const { port } = server.address() as { port: number };
+        await Bun.write(
+          cfg.file,
+          (await Bun.file(cfg.file).text()).replace(/^port = \d+$/m, `port = ${port}`),
+        );
+        const child = Bun.spawn([process.execPath, CLI, "--config", cfg.file, "--json", "run"], {
+          stdout: "ignore",
+          stderr: "pipe",
+        });
+        await Bun.sleep(1500);
+        child.kill(signal);
+        const stderr = await new Response(child.stderr).text();
+        expect(await child.exited).toBe(code);
+        const last = JSON.parse(stderr.trim().split("\n").at(-1)!) as Line;
+        expect(last).toMatchObject({
+          level: "warn",
+          message: `stopped by ${signal}: nothing is lost, the next run takes up what was not finished`,
+        });
+      } finally {
+        server.close();
+      }
+    });
+  }
 
   test("MySQL dropping every connection: tried once per connection of the pool, not once per table", async () => {
     let accepted = 0;
