@@ -28,7 +28,7 @@ export interface TableStatus {
   /** files of this table extracted but not yet uploaded */
   spooled_files: number;
   spooled_bytes: number;
-  /** partition_fields configured: "not read (unchanged)" counts partitions, else it is the table */
+  /** partition_fields configured: "not read" counts partitions, else it is the table */
   partitioned: boolean;
   /** partitions uploaded but not yet registered in Glue (the next run retries); null without a catalog */
   pending_partitions: number | null;
@@ -134,7 +134,7 @@ function lossLines(losses: Status["logs_lost"]): string[] {
 function unreadCell(table: TableStatus): string {
   const unread = table.last_run?.unread;
   if (!unread) return "";
-  return table.partitioned ? `${formatCount(unread)} partition(s)` : "table";
+  return table.partitioned ? `${formatCount(unread)} unchanged` : "unchanged";
 }
 
 /** What a lock holder is doing, for people: "`panorama run` (pid 42) since 2026-12-04 16:59:01 UTC, 3 min ago". */
@@ -162,7 +162,7 @@ const WIDE_HEADER = [
   "objects",
   "bytes",
   "unchanged",
-  "not read (unchanged)",
+  "not read",
   "seconds",
   "watermark",
   "spool",
@@ -189,7 +189,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
       objects: r && !absent ? formatCount(r.objects) : "",
       bytes: r && !absent ? (wide ? formatCount(r.bytes) : formatBytes(r.bytes)) : "",
       unchanged: r && !absent ? formatCount(r.skipped) : "",
-      "not read (unchanged)": absent ? "" : unreadCell(t),
+      "not read": absent ? "" : unreadCell(t),
       seconds: r && !absent ? String(r.seconds) : "",
       watermark: t.watermark ?? "",
       spool,
@@ -204,7 +204,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     : WIDE_HEADER.filter(
         (h) =>
           !["unchanged", "watermark"].includes(h) &&
-          (!["not read (unchanged)", "spool", "unregistered", "error"].includes(h) || rows.some((r) => r[h])),
+          (!["not read", "spool", "unregistered", "error"].includes(h) || rows.some((r) => r[h])),
       );
   const fit = (line: string) =>
     wide || line.length <= STATUS_WIDTH ? line : `${line.slice(0, STATUS_WIDTH - 1)}…`;

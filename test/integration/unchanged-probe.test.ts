@@ -167,7 +167,7 @@ describe.skipIf(skip)("unpartitioned table not read again when unchanged", () =>
     expect(second.items).toMatchObject({ rows: 0, unread: 1, error: null });
     expect(fileTree(cfg.datalake)).toEqual(lake);
     const status = await runPanorama(["--config", cfg.file, "status"]);
-    expect(status.stdout).toMatch(/^probe_items\s.*\s{2}table\s{2}/m);
+    expect(status.stdout).toMatch(/^probe_items\s.*\s{2}unchanged\s{2}/m);
     const json = JSON.parse((await runPanorama(["--config", cfg.file, "status", "--json"])).stdout) as {
       tables: { table: string; last_run: { unread?: number } }[];
     };
@@ -265,7 +265,7 @@ describe.skipIf(skip)("tables that do not qualify for the cheap probe are probed
     expect(quiet.plain).toMatchObject({ rows: 0, unread: 1, error: null });
     expect(quiet.stderr).toContain("probe_plain: table unchanged since the last read: not read again");
     const status = await runPanorama(["--config", cfg.file, "status"]);
-    expect(status.stdout).toMatch(/^probe_plain\s.*\s{2}table\s{2}/m);
+    expect(status.stdout).toMatch(/^probe_plain\s.*\s{2}unchanged\s{2}/m);
 
     const changes = [
       "UPDATE probe_plain SET amount = 123.45 WHERE id = 3", // one value
