@@ -81,8 +81,8 @@ else
   # Files are dealt by their measured seconds, the heaviest first, to the lighter shard (the sums
   # of their tests' times in a run of the whole suite; the files not named take 2).
   declare -A weight=(
-    [test/integration/s3-run.test.ts]=65 [test/integration/unchanged-probe.test.ts]=55
-    [test/integration/logship.test.ts]=44 [test/integration/verify.test.ts]=34
+    [test/integration/s3-run.test.ts]=54 [test/integration/unchanged-probe.test.ts]=55
+    [test/integration/logship.test.ts]=38 [test/integration/verify.test.ts]=34
     [test/integration/run.test.ts]=30 [test/integration/modes.test.ts]=27
     [test/integration/glue-unreachable.test.ts]=26 [test/integration/logship-s3.test.ts]=23
     [test/integration/s3-verify.test.ts]=18 [test/integration/readme.test.ts]=18

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
-import { type AwsJsonServer, type RecordedAction, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { type AwsJsonServer, type RecordedAction, startTestGlue } from "../support/aws-json-server.ts";
 import { cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection } from "../support/mysql.ts";
@@ -28,14 +28,7 @@ beforeAll(async () => {
     upstream: env.s3.directEndpoint,
     credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
   });
-  glue = await startAwsJsonServer({
-    accessKeyId: env.s3.accessKeyId,
-    secretAccessKey: env.s3.secretAccessKey,
-    region: env.s3.region,
-    accountId: ACCOUNT,
-    databases: ["panorama"],
-    workgroups: { panorama: "s3://athena-results/" },
-  });
+  glue = await startTestGlue({ accountId: ACCOUNT });
   db = await testConnection(env.mysql.scratchDatabase);
   await db.query("DROP TABLE IF EXISTS policy_widgets");
   await db.query(

@@ -11,7 +11,7 @@ import { tableInput } from "../../src/catalog/tables.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
 import { COURSE_INDEX_TABLE } from "../../src/extract/course-structure-fields.ts";
-import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { type AwsJsonServer, startTestGlue } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { MongoTestServer } from "../support/mongo-server.ts";
@@ -382,12 +382,7 @@ describe.skipIf(skip)("panorama doctor on AWS", () => {
 
   beforeAll(async () => {
     const s3 = testEnv().s3;
-    glue = await startAwsJsonServer({
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      databases: ["panorama"],
-      workgroups: { panorama: "s3://athena-results/" },
-    });
+    glue = await startTestGlue();
     proxy = await startS3Proxy({
       upstream: s3.directEndpoint,
       credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },

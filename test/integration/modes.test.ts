@@ -24,7 +24,7 @@ import { gunzipSync } from "node:zlib";
 import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
 import { commands } from "../../src/commands/index.ts";
 import { MODES, type Mode } from "../../src/config/types.ts";
-import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { type AwsJsonServer, startTestGlue } from "../support/aws-json-server.ts";
 import { type CliResult, cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { rootConnection } from "../support/mysql.ts";
@@ -332,13 +332,7 @@ describe.skipIf(skip)("modes, every command", () => {
       },
     });
     generated = result.tables;
-    const s3 = testEnv().s3;
-    glue = await startAwsJsonServer({
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      databases: ["panorama"],
-      workgroups: { panorama: "s3://athena-results/" },
-    });
+    glue = await startTestGlue();
   }, 120_000); // generating the database takes seconds: more than bun's 5 s default on a busy machine
   afterAll(async () => {
     await glue?.stop();

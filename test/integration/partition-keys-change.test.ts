@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import type mysql from "mysql2/promise";
-import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { type AwsJsonServer, startTestGlue } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { testConnection } from "../support/mysql.ts";
@@ -59,13 +59,7 @@ beforeAll(async () => {
   await db.query(
     "DROP TABLE IF EXISTS pkchange_items; CREATE TABLE pkchange_items (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10)); INSERT INTO pkchange_items (v) VALUES ('a'), ('b')",
   );
-  glue = await startAwsJsonServer({
-    accessKeyId: env.s3.accessKeyId,
-    secretAccessKey: env.s3.secretAccessKey,
-    region: env.s3.region,
-    databases: ["panorama"],
-    workgroups: { panorama: "s3://athena-results/" },
-  });
+  glue = await startTestGlue();
   cfg = writeS3Config({
     datalake: `base_prefix = "${PREFIX}"\ndatabase = "panorama"\nglue_endpoint = "${glue.url}"\nathena_endpoint = "${glue.url}"`,
     body: '[extract]\npreset = "none"\n\n[[tables]]\nname = "pkchange_items"\n',

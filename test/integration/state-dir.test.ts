@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, type CliResult, cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
+import { cleanEnv, runPanorama } from "../support/cli.ts";
 
 const env = cleanEnv();
 const asRoot = process.getuid?.() === 0;
@@ -121,7 +121,7 @@ describe("a state_dir that cannot be used", () => {
       ];
       for (const [command, call] of cases) {
         const args = ["--config", cfg.file, "--json", ...command];
-        const result = asRoot ? await runAsNobody(args) : await runPanorama(args, { env });
+        const result = await runPanorama(args, { env, ...(asRoot ? { uid: 65534 } : {}) });
         expect(messages(result.stderr)).toEqual([
           `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied (${call})`,
           NOT_WRITABLE,
@@ -155,7 +155,7 @@ describe("a state_dir that cannot be used", () => {
         ];
         for (const [command, path] of cases) {
           const args = ["--config", cfg.file, "--json", ...command];
-          const result = asRoot ? await runAsNobody(args) : await runPanorama(args, { env });
+          const result = await runPanorama(args, { env, ...(asRoot ? { uid: 65534 } : {}) });
           expect(messages(result.stderr)).toEqual([
             `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied (open ${path})`,
             NOT_WRITABLE,
@@ -168,26 +168,6 @@ describe("a state_dir that cannot be used", () => {
     },
   );
 });
-
-/** The CLI as user and group 65534 (nobody), which owns nothing here. */
-async function runAsNobody(args: string[]): Promise<CliResult> {
-  const child = Bun.spawn(
-    [setpriv!, "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, ...args],
-    { cwd: ROOT, env: withoutUndefined(env), stdin: "ignore", stdout: "pipe", stderr: "pipe" },
-  );
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  return { code, stdout, stderr };
-}
-
-function withoutUndefined(vars: Record<string, string | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...vars })) if (v !== undefined) out[k] = v;
-  return out;
-}
 
 /** A pid that no process has: spawn one, wait for it to exit. */
 function deadPid(): number {

@@ -17,7 +17,7 @@ import {
 } from "../../src/catalog/model.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import reference from "../../src/config/openedx-tables.json" with { type: "json" };
-import { type AwsJsonServer, startAwsJsonServer } from "../support/aws-json-server.ts";
+import { type AwsJsonServer, startTestGlue } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { rootConnection } from "../support/mysql.ts";
@@ -113,13 +113,7 @@ beforeAll(async () => {
       database: DATABASE,
     },
   });
-  glue = await startAwsJsonServer({
-    accessKeyId: env.s3.accessKeyId,
-    secretAccessKey: env.s3.secretAccessKey,
-    region: env.s3.region,
-    databases: ["panorama"],
-    workgroups: { panorama: "s3://athena-results/" },
-  });
+  glue = await startTestGlue();
   setup = writeS3Config({
     datalake: `base_prefix = "${PREFIX}"\ndatabase = "panorama"\nglue_endpoint = "${glue.url}"\nathena_endpoint = "${glue.url}"`,
     body: '[extract]\nexclude = ["course_structures"]\n',

@@ -20,6 +20,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { testEnv } from "./env.ts";
 import { type SigV4ErrorCode, verifySigV4 } from "./sigv4.ts";
 
 // ---------------------------------------------------------------- API models (botocore)
@@ -789,4 +790,20 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
       });
     },
   };
+}
+
+/**
+ * The stand-in as the tests' S3 settings sign for it (their keys and region), with a `panorama`
+ * database and workgroup; `options` adds to or replaces these.
+ */
+export function startTestGlue(options: Partial<AwsJsonServerOptions> = {}): Promise<AwsJsonServer> {
+  const s3 = testEnv().s3;
+  return startAwsJsonServer({
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    region: s3.region,
+    databases: ["panorama"],
+    workgroups: { panorama: "s3://athena-results/" },
+    ...options,
+  });
 }
