@@ -100,11 +100,20 @@ export function whyNoMatch(pattern: string): string | null {
   // cannot be listed hides everything below it.
   for (let end = first + 1; end < segments.length; end++) {
     for (const dir of expand(segments.slice(0, end).join("/"))) {
-      const problem = statSync(dir, { throwIfNoEntry: false })?.isDirectory() ? unlistable(dir) : null;
+      const problem = isDirectory(dir) ? unlistable(dir) : null;
       if (problem) return problem;
     }
   }
   return null;
+}
+
+/** Whether `path` is a directory (false when it cannot even be looked at). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
+  }
 }
 
 /** Why this user cannot list directory `dir` (for a person), or null when it can. */
