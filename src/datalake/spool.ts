@@ -226,7 +226,7 @@ export class SpoolWriter {
       written_at: new Date().toISOString(),
     };
     if (this.tempPath === null) return entry;
-    const path = join(this.spool, this.key);
+    const path = spoolPath(this.spool, this.key);
     writeJsonAtomic(`${path}${MANIFEST_SUFFIX}`, entry, false);
     await rename(this.tempPath, path);
     return entry;
@@ -287,7 +287,7 @@ export class SpoolWriter {
 
 /** A unique temporary name beside `key`'s file, its directories made. */
 async function tempPathFor(spool: string, key: string): Promise<string> {
-  const path = join(spool, key);
+  const path = spoolPath(spool, key);
   await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR });
   return spoolTempPath(path);
 }
@@ -373,9 +373,9 @@ async function removeEmptyDirectories(spool: string, names: string[]): Promise<v
  * since is left for its own upload).
  */
 export async function removeFromSpool(spool: string, key: string | ManifestEntry): Promise<void> {
-  const path = join(spool, typeof key === "string" ? key : key.key);
+  const path = spoolPath(spool, typeof key === "string" ? key : key.key);
   if (typeof key !== "string") {
-    const now = await readManifest(spool, `${key.key}${MANIFEST_SUFFIX}`);
+    const now = await readManifest(spool, `${relative(spool, path)}${MANIFEST_SUFFIX}`);
     const current = now?.entry;
     if (typeof current === "object" && (current.hash !== key.hash || current.written_at !== key.written_at)) {
       return;
@@ -414,8 +414,10 @@ async function readManifest(
   spool: string,
   name: string,
 ): Promise<{ key: string; path: string; entry: ManifestEntry | string } | null> {
-  const key = name.slice(0, -MANIFEST_SUFFIX.length).split(sep).join("/");
-  if (!(await exists(join(spool, key)))) return null;
+  // The file's path in the spool: its key, but for a component spoolPath() shortened.
+  const file = name.slice(0, -MANIFEST_SUFFIX.length);
+  const key = file.split(sep).join("/");
+  if (!(await exists(join(spool, file)))) return null;
   const path = join(spool, name);
   let text: string;
   try {
@@ -425,7 +427,8 @@ async function readManifest(
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
   }
-  return { key, path, entry: parseManifest(text, key) };
+  const entry = parseManifest(text, (described) => spoolPath(spool, described) === join(spool, file));
+  return { key: typeof entry === "string" ? key : entry.key, path, entry };
 }
 
 const MANIFEST_FIELDS: Record<keyof ManifestEntry, (value: unknown) => boolean> = {
@@ -438,8 +441,8 @@ const MANIFEST_FIELDS: Record<keyof ManifestEntry, (value: unknown) => boolean> 
   written_at: (v) => typeof v === "string",
 };
 
-/** The manifest entry of the file `key`, or why the text is not one. */
-function parseManifest(text: string, key: string): ManifestEntry | string {
+/** The manifest entry of a file (`ours`: whether a key is that file's), or why the text is not one. */
+function parseManifest(text: string, ours: (key: string) => boolean): ManifestEntry | string {
   if (text.trim() === "") return "empty";
   let value: unknown;
   try {
@@ -453,14 +456,30 @@ function parseManifest(text: string, key: string): ManifestEntry | string {
     .filter(([field, valid]) => !valid(fields[field]))
     .map(([field]) => field);
   if (invalid.length > 0) return `missing or invalid ${invalid.join(", ")}`;
-  if (fields.key !== key) return `it describes ${String(fields.key)}`;
+  if (!ours(fields.key as string)) return `it describes ${String(fields.key)}`;
   return value as ManifestEntry;
 }
 
-export function spoolPath(spool: string, key: string): string {
-  return join(spool, key);
-}
+/**
+ * The longest path component kept as it is: file systems take 255 bytes, and a spool file's name
+ * gets a temporary or manifest suffix.
+ */
+const COMPONENT_BYTES = 200;
 
-export function keyOf(spool: string, path: string): string {
-  return relative(spool, path).split(sep).join("/");
+/**
+ * Where the file of `key` is in the spool: the key as a path, but a component too long for a file
+ * name (a partition value of some 200 characters once encoded: S3 takes it, a file system does
+ * not) is cut and ended with a hash of the whole. The manifest beside the file holds the key.
+ */
+export function spoolPath(spool: string, key: string): string {
+  return join(
+    spool,
+    ...key
+      .split("/")
+      .map((part) =>
+        Buffer.byteLength(part) <= COMPONENT_BYTES
+          ? part
+          : `${part.slice(0, 100)}~${Bun.hash.xxHash64(part).toString(16).padStart(16, "0")}`,
+      ),
+  );
 }

@@ -31,6 +31,8 @@ const LOCAL_HINTS: Record<string, string> = {
   EPERM: "datalake.path must be writable by the user panorama runs as",
   EROFS:
     "datalake.path is on a read-only filesystem: mount it writable, or set datalake.path to a writable one",
+  ENAMETOOLONG:
+    "a partition value too long for a file name once encoded (over 255 bytes): a file system cannot hold this object, S3 can; the file waits in the spool",
 };
 
 /**

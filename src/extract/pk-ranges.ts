@@ -5,10 +5,9 @@
 // of its turn waits on disk (a temporary file in the spool), not in memory, and is copied in
 // when its turn comes. Each connection reads its ranges in one read view, as a single query does.
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
-import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
+import { type ManifestEntry, SpoolWriter, spoolDir, spoolPath } from "../datalake/spool.ts";
 import { PRIVATE_FILE } from "../state/atomic.ts";
 import { encodeHeader } from "./csv.ts";
 import { type CsvSink, ident, query, streamCsv } from "./mysql.ts";
@@ -263,7 +262,7 @@ export async function extractRanges(
   const rangeSink = (index: number) => {
     if (index === head) return writer.write.bind(writer) as CsvSink;
     let parked: WaitingRange | null = new WaitingRange(
-      join(spool, `${key}.partial-${process.pid}-range-${index}`),
+      `${spoolPath(spool, key)}.partial-${process.pid}-range-${index}`,
     );
     waiting.set(index, parked);
     temps.push(parked);

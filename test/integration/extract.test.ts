@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { quote } from "../../src/datalake/layout.ts";
+import { listSpool } from "../../src/datalake/spool.ts";
 import { canonicalForm } from "../../src/extract/csv.ts";
 import { ADVERSARIAL_STRINGS as STRINGS } from "../support/adversarial.ts";
 import { chunkingProxy } from "../support/chunking-proxy.ts";
@@ -568,6 +569,25 @@ describe.skipIf(skip)("every partition in one scan", () => {
         .slice(1)
         .map((r) => r[0]);
     expect([ids("Course"), ids("COURSE"), ids("Course%20")]).toEqual([["1"], ["2"], ["4"]]);
+  });
+
+  test("a course id too long for a file name once encoded: extracted, its spool file's name cut, its key whole", async () => {
+    const long = `course-v1:${"Org+".repeat(60)}X`;
+    await db.query(`DROP TABLE IF EXISTS long_ids;
+      CREATE TABLE long_ids (id INT PRIMARY KEY, course_id VARCHAR(255), KEY (course_id));
+      INSERT INTO long_ids VALUES (1, 'course-v1:a+b+c'), (2, '${long}'), (3, '${long}')`);
+    const cfg = writeTestConfig(body("long_ids"));
+    const result = await runPanorama(["--config", cfg.file, "extract"]);
+    expect({ code: result.code, stderr: result.code === 0 ? "" : result.stderr }).toEqual({
+      code: 0,
+      stderr: "",
+    });
+    // What the upload reads: the spool's entries, under their keys (S3 takes a key this long).
+    const entries = await listSpool(join(cfg.stateDir, "spool"));
+    expect(entries.map((e) => [e.key, e.rows]).sort()).toEqual([
+      [`openedx/long_ids/lms=lms.example.com/course_id=${encodeURIComponent(long)}/long_ids.csv`, 2],
+      ["openedx/long_ids/lms=lms.example.com/course_id=course-v1%3Aa%2Bb%2Bc/long_ids.csv", 1],
+    ]);
   });
 
   test("the partitions of a watermark window are read one by one, not by a scan of the whole table", async () => {

@@ -4,10 +4,26 @@
 // be read as one (empty or torn by a power cut: manifests are not fsynced one by one) makes its
 // file untrusted: listSpool leaves it out with a warning, cleanSpool removes the pair.
 import { afterEach, expect, spyOn, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cleanSpool, listSpool, MANIFEST_SUFFIX, spoolDir } from "../../src/datalake/spool.ts";
+import {
+  cleanSpool,
+  listSpool,
+  MANIFEST_SUFFIX,
+  removeFromSpool,
+  SpoolWriter,
+  spoolDir,
+  spoolPath,
+} from "../../src/datalake/spool.ts";
 import { log } from "../../src/log.ts";
 import { collectStatus } from "../../src/status.ts";
 import { tempConfig } from "../support/temp-config.ts";
@@ -118,4 +134,29 @@ test("status counts the good file and does not fail on a damaged manifest", asyn
   const status = await collectStatus(config);
   expect(status.tables.map((t) => [t.table, t.spooled_files, t.spooled_bytes])).toEqual([["t", 1, 6]]);
   expect(warnings()).toEqual([expect.stringContaining(`empty.csv${MANIFEST_SUFFIX} is damaged (empty)`)]);
+});
+
+test("a key with a component too long for a file name (a long course id): written, listed and removed under its key", async () => {
+  const spool = mkdtempSync(join(tmpdir(), "panorama-spool-long-"));
+  try {
+    // 250 characters, percent-encoded: 330 bytes, more than a file system takes in one name.
+    const value = encodeURIComponent(`course-v1:${"Org+".repeat(60)}X`);
+    const key = `openedx/t/lms=x/course_id=${value}/t.csv`;
+    const writer = await SpoolWriter.open(spool, key);
+    writer.write("id\r\n1\r\n", 1);
+    const entry = await writer.commit({ table: "t", partitions: [["course_id", value]] });
+    expect(entry.key).toBe(key);
+    // On disk, the long component is cut and ended with a hash; the manifest holds the key.
+    const path = spoolPath(spool, key);
+    expect(path).not.toContain(value);
+    expect(readFileSync(path, "utf8")).toBe("id\r\n1\r\n");
+    expect(await cleanSpool(spool)).toBe(0);
+    expect((await listSpool(spool)).map((e) => [e.key, e.rows])).toEqual([[key, 1]]);
+    expect(warnings()).toEqual([]);
+    await removeFromSpool(spool, entry);
+    expect(existsSync(path)).toBe(false);
+    expect(await listSpool(spool)).toEqual([]);
+  } finally {
+    rmSync(spool, { recursive: true, force: true });
+  }
 });
