@@ -103,12 +103,18 @@ export function tableCatalog(config: Config, table: TableConfig, fields: FieldDe
     );
   }
   const base = basePartitionKeys(config);
-  const partitionKeys = [...base, ...table.partition_fields];
-  const columns = fields.map((f) => f.name).filter((n) => !table.partition_fields.includes(n));
+  // Glue and Athena keep names in lower case, and the CSV meets the columns by position: a
+  // MySQL column named `Key` is the catalog's `key`, its header in the CSV unchanged.
+  const lower = (name: string) => name.toLowerCase();
+  const partitionKeys = [...base, ...table.partition_fields.map(lower)];
+  const columns = fields
+    .map((f) => f.name)
+    .filter((n) => !table.partition_fields.includes(n))
+    .map(lower);
   for (const column of [...columns, ...partitionKeys]) {
     checkCatalogName(column, `a field of table "${table.name}"`, file);
   }
-  const clash = base.find((k) => fields.some((f) => f.name === k));
+  const clash = base.find((k) => fields.some((f) => lower(f.name) === k));
   if (clash) {
     throw new ConfigError(
       `${file ?? "configuration"}: table "${table.name}": field "${clash}" has the name of a base partition`,
@@ -133,7 +139,10 @@ export function tableCatalog(config: Config, table: TableConfig, fields: FieldDe
     view: {
       name: viewName,
       table: name,
-      columns: [...fields, ...base.map((key) => ({ name: key, type: "varchar" }))],
+      columns: [
+        ...fields.map((f) => ({ ...f, name: lower(f.name) })),
+        ...base.map((key) => ({ name: key, type: "varchar" })),
+      ],
     },
   };
 }

@@ -1,9 +1,11 @@
 import { describe, expect, test } from "bun:test";
+import { tableCatalog } from "../../src/catalog/model.ts";
 import { checkCatalogName, hiveString, sqlName, sqlString } from "../../src/catalog/sql.ts";
 import { tableChange } from "../../src/catalog/tables.ts";
 import { castOf, viewSql } from "../../src/catalog/views.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { parseView } from "../support/aws-json-server.ts";
+import { tempConfig } from "../support/temp-config.ts";
 
 describe("literals and names", () => {
   test("Hive strings escape backslashes and quotes; Athena strings double quotes", () => {
@@ -102,6 +104,25 @@ describe("table changes", () => {
     );
     expect(() => tableChange(wanted, existing(["a", "b", "c"], ["lms", "course_id"]))).toThrow(
       "partition keys",
+    );
+  });
+});
+
+describe("a table's catalog", () => {
+  test("MySQL column names in upper case are the catalog's in lower case: the CSV meets them by position", () => {
+    const config = tempConfig({ tables: '[[tables]]\nname = "t"\npartition_fields = ["Org"]' });
+    const table = config.tables.find((t) => t.name === "t")!;
+    const model = tableCatalog(config, table, [
+      { name: "Key", type: "varchar" },
+      { name: "id", type: "int" },
+      { name: "Org", type: "varchar" },
+    ]);
+    expect(model.table.columns).toEqual(["key", "id"]);
+    expect(model.table.partitionKeys).toEqual(["lms", "org"]);
+    expect(model.view.columns.map((c) => c.name)).toEqual(["key", "id", "org", "lms"]);
+    // What cannot be a catalog name in any case is still a configuration error.
+    expect(() => tableCatalog(config, table, [{ name: "my-col", type: "varchar" }])).toThrow(
+      '"my-col" is not a valid catalog name',
     );
   });
 });
