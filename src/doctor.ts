@@ -437,7 +437,9 @@ function checkWritable(check: string, dir: string, key: string, permission: stri
         ? `its filesystem is full: free space there, or set ${key} to another one`
         : code === "ENOTDIR" || code === "EEXIST"
           ? `a file stands where a directory of that path should be: set ${key} to a directory`
-          : permission;
+          : code === "EROFS"
+            ? `it is on a read-only filesystem: mount it writable, or set ${key} to a directory on a writable one`
+            : permission;
     return failed(check, new PanoramaError(`${dir}: ${code ?? messageOf(error)}`), hint);
   }
 }

@@ -151,6 +151,19 @@ describe.skipIf(skip || refused !== null)("a full disk", () => {
     expect(fileTree(cfg.datalake)).toEqual(fileTree(clean.datalake));
   });
 
+  test("doctor on a read-only state_dir: the fix is a writable filesystem, not the user's permissions", async () => {
+    const cfg = config();
+    mountTmpfs(cfg.stateDir, "64k");
+    const remount = Bun.spawnSync(["mount", "-o", "remount,ro", cfg.stateDir]);
+    expect(remount.exitCode).toBe(0);
+    const doctor = await runPanorama(["--config", cfg.file, "doctor"], { timeoutMs: 30_000 });
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toContain(`✗ state directory: ${cfg.stateDir}: EROFS`);
+    expect(doctor.stdout).toContain(
+      "→ it is on a read-only filesystem: mount it writable, or set state_dir to a directory on a writable one",
+    );
+  });
+
   test("log-ship with state_dir full: exit 1 naming it; once space is freed every event is shipped once", async () => {
     const setup = logShipSetup();
     mountTmpfs(setup.stateDir, "64k");
