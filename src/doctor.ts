@@ -489,6 +489,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     const missing = { preset: false, configured: false };
     let refused = false;
     for (const table of tables) {
+      const kind = table.preset ? "preset" : "configured";
       try {
         const existing = await tableColumns(connection, config.mysql.database, table.name);
         // information_schema hides what the user may not SELECT: that is no release's absence.
@@ -504,7 +505,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         const forbidden = FORBIDDEN_FIELDS[table.name] ?? [];
         const unnamable = table.fields || !existing ? null : unnamableColumns(table.name, existing);
         if (unnamable) {
-          missing[table.preset ? "preset" : "configured"] = true;
+          missing[kind] = true;
           denied.push(`${table.name} (${unnamable.message.slice(table.name.length + 2)})`);
           continue;
         }
@@ -514,7 +515,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         // Without its partition or timestamp column a table cannot be read at all, as run says.
         const required = existing ? table.required.find(([f]) => !names.has(f)) : undefined;
         if (required) {
-          missing[table.preset ? "preset" : "configured"] = true;
+          missing[kind] = true;
           denied.push(`${table.name} (column "${required[0]}", its ${required[1]}, not found)`);
           continue;
         }
@@ -531,7 +532,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
       } catch (error) {
         const e = error as { code?: string; sqlMessage?: string };
         if (e.code === "ER_NO_SUCH_TABLE" || e.code === "ER_BAD_FIELD_ERROR") {
-          missing[table.preset ? "preset" : "configured"] = true;
+          missing[kind] = true;
         } else refused = true;
         // A [[tables]] name with a typo: the name the database has.
         const similar =
@@ -586,13 +587,13 @@ function checkLogs(config: Config): CheckResult {
     // A directory this user cannot list looks empty to a glob: say so, or the path gets "fixed".
     const hidden = config.logs.paths.flatMap((pattern) => {
       const why = whyNoMatch(pattern);
-      return why ? [`${pattern}: ${why}`] : [];
+      return why ? [{ ...why, text: `${pattern}: ${why.reason}` }] : [];
     });
-    const denied = hidden.some((why) => why.includes("cannot be listed"));
+    const denied = hidden.some((why) => !why.missing);
     return {
       check: "tracking logs",
       ok: false,
-      detail: `no file matches logs.paths (${config.logs.paths.join(", ")})${hidden.length > 0 ? `; ${hidden.join("; ")}` : ""}`,
+      detail: `no file matches logs.paths (${config.logs.paths.join(", ")})${hidden.map((why) => `; ${why.text}`).join("")}`,
       hint: denied
         ? "run panorama as a user that can list those directories and read the logs (e.g. add it to the group owning them)"
         : "set logs.paths to the LMS tracking log (Tutor: /openedx/data/logs/tracking.log in the lms container's volume)",

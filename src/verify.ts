@@ -14,17 +14,16 @@ import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import type { Target } from "./datalake/targets.ts";
 import { Uploader } from "./datalake/upload.ts";
 import { messageWithHint } from "./errors.ts";
-import { planTable, TableError } from "./extract/extract.ts";
+import { planTable } from "./extract/extract.ts";
 import {
   type Cell,
   close,
   connect,
-  hiddenFromUser,
-  hiddenMessage,
   ident,
   mysqlError,
   notTheLmsDatabase,
   query,
+  refuseHidden,
   tableColumns,
 } from "./extract/mysql.ts";
 import { groupByPartition, partitionKey } from "./extract/partition.ts";
@@ -255,11 +254,7 @@ async function verifyOnce(
       // A preset table this Open edX release lacks is absent, not a difference (DESIGN §10).
       if (table.preset && !(await tableColumns(connection, config.mysql.database, table.name))) {
         report.queries++;
-        const refusal = await hiddenFromUser(connection, table.name, null);
-        if (refusal) {
-          const { message, hint } = hiddenMessage(config.mysql, table.name, refusal);
-          throw new TableError(message, hint);
-        }
+        await refuseHidden(connection, config.mysql, table.name, null);
         report.tables.push(
           notChecked(table.name, {
             skipped: `absent: ${config.mysql.database} has no such table (this Open edX release)`,

@@ -25,12 +25,11 @@ import {
   type ColumnInfo,
   close,
   connect,
-  hiddenFromUser,
-  hiddenMessage,
   ident,
   mysqlError,
   notTheLmsDatabase,
   query,
+  refuseHidden,
   similarTable,
   unnamableColumns,
 } from "./mysql.ts";
@@ -166,11 +165,7 @@ async function planLayout(
   // What looks absent to a user without SELECT on it is not skipped or written empty in silence.
   const unseen = !resolved || !facts ? null : resolved.missing;
   if (table.preset && (unseen === null || unseen.length > 0)) {
-    const refusal = await hiddenFromUser(connection, table.name, unseen);
-    if (refusal) {
-      const { message, hint } = hiddenMessage(config.mysql, table.name, refusal);
-      throw new TableError(message, hint);
-    }
+    await refuseHidden(connection, config.mysql, table.name, unseen);
   }
   if (!resolved || !facts) return null;
   // information_schema lists no column of a view whose tables are gone: the server says why.

@@ -264,19 +264,23 @@ export async function hiddenFromUser(
 }
 
 /**
- * What to say of a preset table or column that only looked absent (hiddenFromUser): reading on
- * would skip it, or write its column empty, every run without a word of the missing privilege.
+ * Fails with the missing privilege when a preset table (`columns` null) or columns of it that
+ * information_schema does not show are only hidden from this user (hiddenFromUser): reading on
+ * would skip the table, or write its columns empty, every run without a word of the GRANT.
  */
-export function hiddenMessage(
+export async function refuseHidden(
+  connection: Connection,
   config: MysqlConfig,
   table: string,
-  refusal: QueryError,
-): { message: string; hint: string } {
+  columns: string[] | null,
+): Promise<void> {
+  const refusal = await hiddenFromUser(connection, table, columns);
+  if (!refusal) return;
   const what = refusal.code === "ER_COLUMNACCESS_DENIED_ERROR" ? "a column of it" : "it";
-  return {
-    message: `${table}: ${config.user} may not SELECT ${what}, so information_schema hides it (${(refusal as { sqlMessage?: string }).sqlMessage ?? refusal.message})`,
-    hint: `GRANT SELECT ON ${config.database}.* TO '${config.user}'; a user without SELECT on the whole database is refused a table this Open edX release lacks the same way: leave such a table out with [extract] exclude`,
-  };
+  throw new PanoramaError(
+    `${table}: ${config.user} may not SELECT ${what}, so information_schema hides it (${(refusal as { sqlMessage?: string }).sqlMessage ?? refusal.message})`,
+    `GRANT SELECT ON ${config.database}.* TO '${config.user}'; a user without SELECT on the whole database is refused a table this Open edX release lacks the same way: leave such a table out with [extract] exclude`,
+  );
 }
 
 /**

@@ -848,7 +848,7 @@ export class FileFollower {
         const why = whyNoMatch(pattern);
         this.unreadable(
           `path:${pattern}`,
-          `${pattern} (in logs.paths) matches no file${why ? `: ${why}` : ""}`,
+          `${pattern} (in logs.paths) matches no file${why ? `: ${why.reason}` : ""}`,
         );
       }
     }
@@ -927,7 +927,8 @@ export class FileFollower {
    */
   private rotatedAway(pattern: string, matched: string[] | false): boolean {
     const matcher = matched ? new Bun.Glob(pattern) : null;
-    const names = new Set([pattern, realPath(pattern), livePath(pattern), ...(matched || []).map(livePath)]);
+    // livePath is realPath where the file is, and follows a link to where it is not.
+    const names = new Set([pattern, livePath(pattern), ...(matched || []).map(livePath)]);
     // A compressed file is a rotation older than the one logrotate creates the new file after.
     return this.files.some((t) => {
       const first = logOf(t.cp);

@@ -86,10 +86,11 @@ function expand(pattern: string): string[] {
 
 /**
  * Why a glob in `logs.paths` matches no file, when a directory on its way cannot be listed by
- * this user (the glob then silently sees nothing there) or its fixed directory does not exist;
- * null when the directories are there and readable, and simply hold no matching file.
+ * this user (the glob then silently sees nothing there) or its fixed directory does not exist
+ * (`missing`), as whyNotAFile() says of a path; null when the directories are there and
+ * readable, and simply hold no matching file.
  */
-export function whyNoMatch(pattern: string): string | null {
+export function whyNoMatch(pattern: string): { missing: boolean; reason: string } | null {
   const segments = pattern.split("/");
   const first = segments.findIndex((s) => GLOB_CHARS.test(s));
   if (first < 0) return null;
@@ -117,15 +118,15 @@ function isDirectory(path: string): boolean {
 }
 
 /** Why this user cannot list directory `dir` (for a person), or null when it can. */
-function unlistable(dir: string): string | null {
+function unlistable(dir: string): { missing: boolean; reason: string } | null {
   try {
     readdirSync(dir);
     return null;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return `its directory ${dir} does not exist`;
-    if (code === "EACCES") return `its directory ${dir} cannot be listed by this user (EACCES)`;
-    return `its directory ${dir} cannot be listed (${code ?? (error as Error).message})`;
+    if (code === "ENOENT") return { missing: true, reason: `its directory ${dir} does not exist` };
+    const why = code === "EACCES" ? "by this user (EACCES)" : `(${code ?? (error as Error).message})`;
+    return { missing: false, reason: `its directory ${dir} cannot be listed ${why}` };
   }
 }
 
