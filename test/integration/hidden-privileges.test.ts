@@ -4,11 +4,16 @@
 // and doctor name it and the GRANT; a table the release really lacks is still skipped.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { rootConnection, writeTestConfig } from "../support/mysql.ts";
+import {
+  dropTestDatabase,
+  generatedDatabase,
+  limitedReader,
+  testConnection,
+  writeTestConfig,
+} from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
 setDefaultTimeout(120_000);
@@ -24,41 +29,14 @@ let cfg: ReturnType<typeof writeTestConfig>;
 
 beforeAll(async () => {
   if (skip) return;
-  const env = testEnv().mysql;
-  const root = await rootConnection();
-  await root.query(
-    `DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4; GRANT ALL ON ${DATABASE}.* TO ?@'%', ?@'localhost'`,
-    [env.user, env.user],
-  );
-  await generateOpenedxData({
-    users: 20,
-    courses: 2,
-    enrollments: 30,
-    studentmodule: 60,
-    seed: 11,
-    connection: {
-      host: env.host,
-      port: env.port,
-      user: env.user,
-      password: env.password,
-      database: DATABASE,
-    },
+  await generatedDatabase(DATABASE, { users: 20, courses: 2, enrollments: 30, studentmodule: 60, seed: 11 });
+  const db = await testConnection(DATABASE);
+  await db.query(`DROP TABLE ${ABSENT}`);
+  await db.end();
+  await limitedReader(DATABASE, READER, {
+    denied: [DENIED],
+    partly: { table: PARTLY, without: ["percent_grade"] },
   });
-  await root.query(`DROP TABLE ${DATABASE}.${ABSENT}`);
-  const [tables] = await root.query(
-    "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME NOT IN (?, ?)",
-    [DATABASE, DENIED, PARTLY],
-  );
-  const [columns] = await root.query(
-    "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME <> 'percent_grade'",
-    [DATABASE, PARTLY],
-  );
-  await root.query(
-    `DROP USER IF EXISTS '${READER.user}'@'%'; CREATE USER '${READER.user}'@'%' IDENTIFIED BY '${READER.password}';
-     ${(tables as { name: string }[]).map((t) => `GRANT SELECT ON ${DATABASE}.\`${t.name}\` TO '${READER.user}'@'%';`).join("\n")}
-     GRANT SELECT (${(columns as { name: string }[]).map((c) => `\`${c.name}\``).join(", ")}) ON ${DATABASE}.${PARTLY} TO '${READER.user}'@'%'`,
-  );
-  await root.end();
   cfg = writeTestConfig(`[extract]\nexclude = ["course_structures", "${ABSENT}"]\n`, {
     database: DATABASE,
     user: READER.user,
@@ -69,9 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (skip) return;
   if (cfg) rmSync(cfg.dir, { recursive: true, force: true });
-  const root = await rootConnection();
-  await root.query(`DROP USER IF EXISTS '${READER.user}'@'%'; DROP DATABASE IF EXISTS ${DATABASE}`);
-  await root.end();
+  await dropTestDatabase(DATABASE, [READER.user]);
 });
 
 describe.skipIf(skip)("a preset table or column hidden by missing privileges", () => {

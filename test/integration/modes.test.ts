@@ -21,13 +21,12 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
 import { commands } from "../../src/commands/index.ts";
 import { MODES, type Mode } from "../../src/config/types.ts";
 import { type AwsJsonServer, startTestGlue } from "../support/aws-json-server.ts";
 import { type CliResult, cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { rootConnection } from "../support/mysql.ts";
+import { dropTestDatabase, generatedDatabase } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
 const DATABASE = "panorama_modes";
@@ -310,35 +309,18 @@ const SEQUENCE = ["extract", "upload", "run", "verify", "catalog", "log-ship", "
 describe.skipIf(skip)("modes, every command", () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "panorama-modes-"));
-    const env = testEnv().mysql;
-    const root = await rootConnection();
-    await root.query(
-      `DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4; GRANT ALL ON ${DATABASE}.* TO ?@'%', ?@'localhost'`,
-      [env.user, env.user],
-    );
-    await root.end();
-    const result = await generateOpenedxData({
+    generated = await generatedDatabase(DATABASE, {
       users: 40,
       courses: 4,
       enrollments: 80,
       studentmodule: 400,
       seed: 7,
-      connection: {
-        host: env.host,
-        port: env.port,
-        user: env.user,
-        password: env.password,
-        database: DATABASE,
-      },
     });
-    generated = result.tables;
     glue = await startTestGlue();
   }, 120_000); // generating the database takes seconds: more than bun's 5 s default on a busy machine
   afterAll(async () => {
     await glue?.stop();
-    const root = await rootConnection();
-    await root.query(`DROP DATABASE IF EXISTS ${DATABASE}`);
-    await root.end();
+    await dropTestDatabase(DATABASE);
     rmSync(work, { recursive: true, force: true });
   });
 

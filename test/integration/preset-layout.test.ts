@@ -5,12 +5,17 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
 import copy from "../../src/config/openedx-tables.json" with { type: "json" };
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
+import {
+  dropTestDatabase,
+  generatedDatabase,
+  limitedReader,
+  testConnection,
+  writeTestConfig,
+} from "../support/mysql.ts";
 import { decodeFile } from "../support/opencsv.ts";
 
 const skip = skipWithoutTestEnv();
@@ -42,39 +47,9 @@ let cfg: ReturnType<typeof writeTestConfig>;
 
 beforeAll(async () => {
   if (skip) return;
-  const env = testEnv().mysql;
-  const root = await rootConnection();
-  await root.query(
-    `DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4; GRANT ALL ON ${DATABASE}.* TO ?@'%', ?@'localhost'`,
-    [env.user, env.user],
-  );
-  await generateOpenedxData({
-    users: 25,
-    courses: 2,
-    enrollments: 40,
-    studentmodule: 100,
-    seed: 5,
-    connection: {
-      host: env.host,
-      port: env.port,
-      user: env.user,
-      password: env.password,
-      database: DATABASE,
-    },
-  });
+  await generatedDatabase(DATABASE, { users: 25, courses: 2, enrollments: 40, studentmodule: 100, seed: 5 });
   // Every table, and every column of auth_user but the password: reading it would be refused.
-  const [tables] = await root.query(
-    "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 'auth_user'",
-    [DATABASE],
-  );
-  const authUser = REFERENCE.find((t) => t.name === "auth_user")!;
-  const readable = authUser.fields.map((f) => f.name).filter((f) => f !== "password");
-  await root.query(
-    `DROP USER IF EXISTS '${READER.user}'@'%'; CREATE USER '${READER.user}'@'%' IDENTIFIED BY '${READER.password}';
-     ${(tables as { name: string }[]).map((t) => `GRANT SELECT ON ${DATABASE}.\`${t.name}\` TO '${READER.user}'@'%';`).join("\n")}
-     GRANT SELECT (${readable.map((c) => `\`${c}\``).join(", ")}) ON ${DATABASE}.auth_user TO '${READER.user}'@'%'`,
-  );
-  await root.end();
+  await limitedReader(DATABASE, READER, { partly: { table: "auth_user", without: ["password"] } });
   cfg = writeTestConfig('[extract]\nexclude = ["course_structures"]\n', {
     database: DATABASE,
     user: READER.user,
@@ -85,9 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (skip) return;
   if (cfg) rmSync(cfg.dir, { recursive: true, force: true });
-  const root = await rootConnection();
-  await root.query(`DROP USER IF EXISTS '${READER.user}'@'%'; DROP DATABASE IF EXISTS ${DATABASE}`);
-  await root.end();
+  await dropTestDatabase(DATABASE, [READER.user]);
 });
 
 describe.skipIf(skip)("upstream's layout", () => {

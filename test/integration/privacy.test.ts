@@ -14,7 +14,7 @@ import { Pseudonymizer } from "../../src/privacy/pseudonym.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { fixtureEvents, prefixed } from "../support/log-writer.ts";
-import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
+import { freshDatabase, testConnection, writeTestConfig } from "../support/mysql.ts";
 import { decodeFile } from "../support/opencsv.ts";
 
 const skip = skipWithoutTestEnv();
@@ -116,13 +116,7 @@ const cleanup: string[] = [];
 
 beforeAll(async () => {
   if (skip) return;
-  const env = testEnv().mysql;
-  const root = await rootConnection();
-  await root.query(
-    `DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4; GRANT ALL ON ${DATABASE}.* TO ?@'%', ?@'localhost'`,
-    [env.user, env.user],
-  );
-  await root.end();
+  await freshDatabase(DATABASE);
   db = await testConnection(DATABASE);
   await db.query(`
     CREATE TABLE auth_user (id INT PRIMARY KEY, password VARCHAR(128) NOT NULL, username VARCHAR(150) NOT NULL,

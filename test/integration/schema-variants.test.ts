@@ -6,13 +6,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
-import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
 import reference from "../../src/config/openedx-tables.json" with { type: "json" };
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
 import { canonicalForm, formatDouble } from "../../src/extract/csv.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
-import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
+import { skipWithoutTestEnv } from "../support/env.ts";
+import { generatedDatabase, rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
 import { decodeFile } from "../support/opencsv.ts";
 
 const skip = skipWithoutTestEnv();
@@ -167,20 +166,12 @@ describe.skipIf(skip)("the openedx preset on other releases' schemas (DESIGN §1
     let cfg: ReturnType<typeof writeTestConfig>;
 
     beforeAll(async () => {
-      const env = testEnv().mysql;
-      const root = await rootConnection();
-      await root.query(
-        `DROP DATABASE IF EXISTS ${database}; CREATE DATABASE ${database} CHARACTER SET utf8mb4; GRANT ALL ON ${database}.* TO ?@'%', ?@'localhost'`,
-        [env.user, env.user],
-      );
-      await root.end();
-      await generateOpenedxData({
+      await generatedDatabase(database, {
         users: 30,
         courses: 3,
         enrollments: 60,
         studentmodule: 300,
         seed: 11,
-        connection: { host: env.host, port: env.port, user: env.user, password: env.password, database },
       });
       db = await testConnection(database);
       for (const statement of variant.alter) await db.query(statement);

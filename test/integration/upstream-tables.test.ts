@@ -6,7 +6,6 @@
 // and the fix it names works. Glue is the loopback stand-in of test/support/aws-json-server.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { generateOpenedxData } from "../../scripts/gen-openedx-data.ts";
 import { AwsClient } from "../../src/aws/client.ts";
 import { Glue, type TableInput } from "../../src/aws/glue.ts";
 import {
@@ -20,7 +19,7 @@ import reference from "../../src/config/openedx-tables.json" with { type: "json"
 import { type AwsJsonServer, startTestGlue } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { rootConnection } from "../support/mysql.ts";
+import { dropTestDatabase, generatedDatabase } from "../support/mysql.ts";
 import { writeS3Config } from "../support/s3-config.ts";
 
 const skip = skipWithoutTestEnv();
@@ -93,26 +92,7 @@ const cli = (...args: string[]) =>
 beforeAll(async () => {
   if (skip) return;
   const env = testEnv();
-  const root = await rootConnection();
-  await root.query(
-    `DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4; GRANT ALL ON ${DATABASE}.* TO ?@'%', ?@'localhost'`,
-    [env.mysql.user, env.mysql.user],
-  );
-  await root.end();
-  await generateOpenedxData({
-    users: 20,
-    courses: 2,
-    enrollments: 30,
-    studentmodule: 80,
-    seed: 3,
-    connection: {
-      host: env.mysql.host,
-      port: env.mysql.port,
-      user: env.mysql.user,
-      password: env.mysql.password,
-      database: DATABASE,
-    },
-  });
+  await generatedDatabase(DATABASE, { users: 20, courses: 2, enrollments: 30, studentmodule: 80, seed: 3 });
   glue = await startTestGlue();
   setup = writeS3Config({
     datalake: `base_prefix = "${PREFIX}"\ndatabase = "panorama"\nglue_endpoint = "${glue.url}"\nathena_endpoint = "${glue.url}"`,
@@ -138,9 +118,7 @@ afterAll(async () => {
   if (skip) return;
   await glue?.stop();
   if (setup) rmSync(setup.dir, { recursive: true, force: true });
-  const root = await rootConnection();
-  await root.query(`DROP DATABASE IF EXISTS ${DATABASE}`);
-  await root.end();
+  await dropTestDatabase(DATABASE);
 });
 
 describe.skipIf(skip)("raw tables made by upstream", () => {

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { rmSync } from "node:fs";
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
-import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
-import { rootConnection, writeTestConfig } from "../support/mysql.ts";
+import { skipWithoutTestEnv } from "../support/env.ts";
+import { dropTestDatabase, freshDatabase, writeTestConfig } from "../support/mysql.ts";
 
 const skip = skipWithoutTestEnv();
 setDefaultTimeout(60_000);
@@ -16,23 +16,14 @@ let cfg: ReturnType<typeof writeTestConfig>;
 
 beforeAll(async () => {
   if (skip) return;
-  const env = testEnv().mysql;
-  const root = await rootConnection();
-  await root.query(
-    `DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4; GRANT ALL ON ${DATABASE}.* TO ?@'%', ?@'localhost';
-     CREATE TABLE ${DATABASE}.wiki_page (id INT PRIMARY KEY)`,
-    [env.user, env.user],
-  );
-  await root.end();
+  await freshDatabase(DATABASE, `CREATE TABLE ${DATABASE}.wiki_page (id INT PRIMARY KEY)`);
   cfg = writeTestConfig('[extract]\nexclude = ["course_structures"]\n', { database: DATABASE });
 });
 
 afterAll(async () => {
   if (skip) return;
   if (cfg) rmSync(cfg.dir, { recursive: true, force: true });
-  const root = await rootConnection();
-  await root.query(`DROP DATABASE IF EXISTS ${DATABASE}`);
-  await root.end();
+  await dropTestDatabase(DATABASE);
 });
 
 describe.skipIf(skip)("a database without any of the preset tables", () => {
