@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { cronProblem, parseDuration, parseSize } from "../../src/config/units.ts";
+import { formatCount } from "../../src/progress.ts";
 
 describe("durations", () => {
   test.each([
@@ -46,4 +47,18 @@ describe("cron", () => {
     ["x * * * *", "not a number"],
     ["@sometimes", "five fields"],
   ])("%s is refused (%s)", (text, problem) => expect(cronProblem(text)).toContain(problem));
+});
+
+describe("counts as people read them", () => {
+  // The grouping is our own (an Intl.NumberFormat slows every command's start-up): it must read
+  // as the en-US locale's.
+  test.each([0, 7, 999, 1000, 12345, 999999, 1000000, 1234567890, -1, -1234, 2 ** 53 - 1, 1.5, 1e21])(
+    "%d",
+    (n) => expect(formatCount(n)).toBe(n.toLocaleString("en-US")),
+  );
+  test("known groupings", () => {
+    expect(formatCount(1234567)).toBe("1,234,567");
+    expect(formatCount(-1000)).toBe("-1,000");
+    expect(formatCount(100)).toBe("100");
+  });
 });
