@@ -1,17 +1,26 @@
-// Where AWS credentials come from, in this order: `[aws]` in the config (which the loader has
-// already filled from PANORAMA_AWS_* when the file leaves it empty), the standard AWS_* variables,
-// a Kubernetes service account's web identity (web-identity.ts), then the EC2 instance role
-// through IMDSv2. Secrets stay inside the returned objects: nothing
-// here logs them or puts them into an error message.
+// Where AWS credentials come from, in the AWS SDKs' order: `[aws]` in the config (which the
+// loader has already filled from PANORAMA_AWS_* when the file leaves it empty), the standard
+// AWS_* variables, a profile's keys in the AWS shared files (shared-files.ts), a Kubernetes
+// service account's web identity (IRSA, web-identity.ts), a container's credentials endpoint
+// (ECS task role, EKS Pod Identity: container-credentials.ts), then the EC2 instance role through
+// IMDSv2. Secrets stay inside the returned objects: nothing here logs them or puts them into an
+// error message.
 import type { Config } from "../config/types.ts";
-import { type AwsCredentials, type CredentialProvider, CredentialsError } from "./credential-provider.ts";
+import { containerCredentialsFromEnv } from "./container-credentials.ts";
+import {
+  type AwsCredentials,
+  type CredentialProvider,
+  CredentialsError,
+  describeFailure,
+  expirationOf,
+  FetchedCredentials,
+} from "./credential-provider.ts";
+import { sharedFileKeys } from "./shared-files.ts";
 import { webIdentityFromEnv } from "./web-identity.ts";
 
 const DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254";
 /** IMDSv2 session tokens live up to 6 hours; ask for that and renew a minute before. */
 const IMDS_TOKEN_TTL_SECONDS = 21_600;
-/** Instance-role credentials are renewed this long before they expire. */
-const REFRESH_BEFORE_MS = 5 * 60_000;
 const IMDS_TIMEOUT_MS = 2_000;
 const IMDS_ATTEMPTS = 3;
 
@@ -27,46 +36,22 @@ class StaticCredentials implements CredentialProvider {
 }
 
 /** The EC2 instance role, through the IMDSv2 session-token protocol. */
-export class InstanceRoleCredentials implements CredentialProvider {
+export class InstanceRoleCredentials extends FetchedCredentials {
   readonly source: string;
   private token: { value: string; expires: number } | null = null;
-  private cached: AwsCredentials | null = null;
-  private pending: Promise<AwsCredentials> | null = null;
 
   constructor(
     private readonly endpoint: string,
     private readonly fetchImpl: typeof fetch = fetch,
   ) {
+    super(IMDS_ATTEMPTS, 100);
     this.endpoint = endpoint.replace(/\/+$/, "");
     this.source = `EC2 instance role (IMDSv2 at ${this.endpoint})`;
   }
 
-  async get(): Promise<AwsCredentials> {
-    const fresh = this.cached?.expiration
-      ? this.cached.expiration.getTime() - REFRESH_BEFORE_MS > Date.now()
-      : false;
-    if (this.cached && fresh) return this.cached;
-    // One refresh at a time: concurrent uploads share it.
-    this.pending ??= this.refresh().finally(() => {
-      this.pending = null;
-    });
-    return this.pending;
-  }
-
-  private async refresh(): Promise<AwsCredentials> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < IMDS_ATTEMPTS; attempt++) {
-      try {
-        this.cached = await this.fetchCredentials();
-        return this.cached;
-      } catch (error) {
-        lastError = error;
-        if (error instanceof CredentialsError) throw error;
-        await Bun.sleep(100 * 2 ** attempt);
-      }
-    }
-    throw new CredentialsError(
-      `no AWS credentials: none in [aws] of the config, PANORAMA_AWS_* or AWS_ACCESS_KEY_ID, and none from the EC2 instance metadata service at ${this.endpoint} (${describe(lastError)})`,
+  protected unreachable(lastError: unknown): CredentialsError {
+    return new CredentialsError(
+      `no AWS credentials: none in [aws] of the config, PANORAMA_AWS_*, AWS_ACCESS_KEY_ID or a profile of the AWS shared files, and none from the EC2 instance metadata service at ${this.endpoint} (${describeFailure(lastError)})`,
       "set [aws] access_key_id/secret_access_key (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or attach an IAM role to this instance",
     );
   }
@@ -99,7 +84,7 @@ export class InstanceRoleCredentials implements CredentialProvider {
     }
   }
 
-  private async fetchCredentials(): Promise<AwsCredentials> {
+  protected async fetchCredentials(): Promise<AwsCredentials> {
     const base = "/latest/meta-data/iam/security-credentials/";
     const roles = await this.metadata(base);
     if (roles.status === 404) {
@@ -128,17 +113,8 @@ export class InstanceRoleCredentials implements CredentialProvider {
       secretAccessKey: body.SecretAccessKey,
     };
     if (body.Token) credentials.sessionToken = body.Token;
-    if (body.Expiration) {
-      const expiration = new Date(body.Expiration);
-      if (!Number.isNaN(expiration.getTime())) credentials.expiration = expiration;
-    }
-    return credentials;
+    return { ...credentials, ...expirationOf(body.Expiration) };
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }
 
 /**
@@ -166,8 +142,12 @@ export function credentialChain(
     if (env.AWS_SESSION_TOKEN) credentials.sessionToken = env.AWS_SESSION_TOKEN;
     return new StaticCredentials(credentials, "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
   }
+  const shared = sharedFileKeys(env);
+  if (shared) return new StaticCredentials(shared.credentials, shared.source);
   const webIdentity = webIdentityFromEnv(env, config.datalake.region);
   if (webIdentity) return webIdentity;
+  const container = containerCredentialsFromEnv(env);
+  if (container) return container;
   return new InstanceRoleCredentials(
     imdsEndpoint || env.AWS_EC2_METADATA_SERVICE_ENDPOINT || DEFAULT_IMDS_ENDPOINT,
   );

@@ -3,11 +3,15 @@
 // AssumeRoleWithWebIdentity (an unsigned call) exchanges it for temporary credentials. The token
 // is read again at each exchange and never goes into a message.
 import { readFileSync } from "node:fs";
-import { type AwsCredentials, type CredentialProvider, CredentialsError } from "./credential-provider.ts";
+import {
+  type AwsCredentials,
+  CredentialsError,
+  describeFailure,
+  expirationOf,
+  FetchedCredentials,
+} from "./credential-provider.ts";
 import { xmlValues } from "./xml.ts";
 
-/** Renewed this long before they expire. */
-const REFRESH_BEFORE_MS = 5 * 60_000;
 const TIMEOUT_MS = 10_000;
 const ATTEMPTS = 3;
 
@@ -25,46 +29,24 @@ function element(xml: string, name: string): string | null {
   return xmlValues(xml, name)[0] ?? null;
 }
 
-export class WebIdentityCredentials implements CredentialProvider {
+export class WebIdentityCredentials extends FetchedCredentials {
   readonly source: string;
-  private cached: AwsCredentials | null = null;
-  private pending: Promise<AwsCredentials> | null = null;
   private readonly fetchImpl: typeof fetch;
 
   constructor(private readonly options: WebIdentityOptions) {
+    super(ATTEMPTS, 200);
     this.source = `web identity (${options.roleArn}, token ${options.tokenFile}, STS at ${options.endpoint})`;
     this.fetchImpl = options.fetchImpl ?? fetch;
   }
 
-  async get(): Promise<AwsCredentials> {
-    const expires = this.cached?.expiration?.getTime() ?? 0;
-    if (this.cached && expires - REFRESH_BEFORE_MS > Date.now()) return this.cached;
-    // One exchange at a time: concurrent uploads share it.
-    this.pending ??= this.refresh().finally(() => {
-      this.pending = null;
-    });
-    return this.pending;
-  }
-
-  private async refresh(): Promise<AwsCredentials> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      try {
-        this.cached = await this.assumeRole();
-        return this.cached;
-      } catch (error) {
-        if (error instanceof CredentialsError) throw error;
-        lastError = error;
-        await Bun.sleep(200 * 2 ** attempt);
-      }
-    }
-    throw new CredentialsError(
-      `no AWS credentials: STS at ${this.options.endpoint} did not answer the web identity exchange for ${this.options.roleArn} (${lastError instanceof Error ? lastError.message : String(lastError)})`,
+  protected unreachable(lastError: unknown): CredentialsError {
+    return new CredentialsError(
+      `no AWS credentials: STS at ${this.options.endpoint} did not answer the web identity exchange for ${this.options.roleArn} (${describeFailure(lastError)})`,
       "check that the pod reaches STS (AWS_ENDPOINT_URL_STS overrides the endpoint)",
     );
   }
 
-  private async assumeRole(): Promise<AwsCredentials> {
+  protected async fetchCredentials(): Promise<AwsCredentials> {
     let token: string;
     try {
       token = readFileSync(this.options.tokenFile, "utf8").trim();
@@ -102,9 +84,7 @@ export class WebIdentityCredentials implements CredentialProvider {
     const credentials: AwsCredentials = { accessKeyId, secretAccessKey };
     const sessionToken = element(xml, "SessionToken");
     if (sessionToken) credentials.sessionToken = sessionToken;
-    const expiration = new Date(element(xml, "Expiration") ?? "");
-    if (!Number.isNaN(expiration.getTime())) credentials.expiration = expiration;
-    return credentials;
+    return { ...credentials, ...expirationOf(element(xml, "Expiration")) };
   }
 }
 

@@ -1,13 +1,18 @@
 // Where credentials come from, and the EC2 instance role over IMDSv2 against a loopback metadata
-// server (test/support/imds-server.ts: the real one exists only on EC2), used to sign real S3
+// server (test/support/imds-server.ts: the real one exists only on EC2) and EKS Pod Identity
+// against a loopback agent (test/support/container-credentials-server.ts), used to sign real S3
 // calls through the verifying proxy.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AwsClient } from "../../src/aws/client.ts";
 import { CredentialsError } from "../../src/aws/credential-provider.ts";
 import { credentialChain } from "../../src/aws/credentials.ts";
 import { encodeKey, S3Client } from "../../src/aws/s3.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
+import { startContainerCredentialsServer } from "../support/container-credentials-server.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { type ImdsServer, startImdsServer } from "../support/imds-server.ts";
 import { writeS3Config } from "../support/s3-config.ts";
@@ -190,5 +195,46 @@ describe.skipIf(skipWithoutTestEnv())("S3 with instance-role credentials", () =>
     expect(proxy.requests.at(-1)).toMatchObject({ auth: "ok", accessKeyId: "ASIAIMDSROLEKEY00002" });
     const stored = await fetch(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(key)}`);
     expect(await stored.text()).toBe("b\r\n");
+  });
+});
+
+describe.skipIf(skipWithoutTestEnv())("S3 with EKS Pod Identity credentials", () => {
+  test("a PutObject signed with the credentials the pod's agent gave", async () => {
+    const env = testEnv();
+    const agent = startContainerCredentialsServer("pod-token", {
+      accessKeyId: "ASIAPODIDENTITY00009",
+      secretAccessKey: "pod-secret-9",
+      token: "pod-session-9",
+      expiration: new Date(Date.now() + 6 * 3600_000),
+    });
+    const proxy = await startS3Proxy({
+      upstream: env.s3.directEndpoint,
+      credentials: [{ accessKeyId: "ASIAPODIDENTITY00009", secretAccessKey: "pod-secret-9" }],
+    });
+    const dir = mkdtempSync(join(tmpdir(), "panorama-pod-identity-"));
+    try {
+      const tokenFile = join(dir, "eks-pod-identity-token");
+      writeFileSync(tokenFile, "pod-token");
+      const cfg = writeS3Config({ endpoint: proxy.url, accessKeyId: "", secretAccessKey: "" });
+      const chain = credentialChain(
+        cfg.config,
+        {
+          HOME: dir,
+          AWS_CONTAINER_CREDENTIALS_FULL_URI: agent.url,
+          AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tokenFile,
+        },
+        "http://127.0.0.1:9",
+      );
+      const s3 = new S3Client(new AwsClient(cfg.config, { credentials: chain }), cfg.config);
+      const key = `s3-credentials/${Date.now()}/pod-identity.csv`;
+      await s3.putObject(env.s3.bucket, key, new TextEncoder().encode("a\r\n"));
+      expect(proxy.requests.at(-1)).toMatchObject({ auth: "ok", accessKeyId: "ASIAPODIDENTITY00009" });
+      const stored = await fetch(`${env.s3.directEndpoint}/${env.s3.bucket}/${encodeKey(key)}`);
+      expect(await stored.text()).toBe("a\r\n");
+    } finally {
+      agent.close();
+      await proxy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
