@@ -307,7 +307,8 @@ export function k8sManifests(config: Config, options: K8sOptions): Manifest[] {
     {
       apiVersion: "v1",
       kind: "ServiceAccount",
-      // IRSA: annotate it with eks.amazonaws.com/role-arn; without, the node's role is used.
+      // IRSA: annotate it with eks.amazonaws.com/role-arn; EKS Pod Identity: associate it with the
+      // role (no annotation); without either, the node's role is used.
       metadata: { name: NAME, namespace, labels: labels("service-account") },
     },
     {
