@@ -21,6 +21,7 @@ import {
   close,
   connect,
   describeTarget,
+  grantee,
   hiddenFromUser,
   ident,
   notTheLmsDatabase,
@@ -566,7 +567,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
             "a preset table without a column it needs: leave the table out with [extract] exclude, or configure it in [[tables]] with fields it has (`panorama schema pull` shows them)",
           ]
         : []),
-      ...(refused ? [`GRANT SELECT ON ${config.mysql.database}.* TO '${config.mysql.user}'`] : []),
+      ...(refused ? [`GRANT SELECT ON ${config.mysql.database}.* TO ${grantee(config.mysql)}`] : []),
     ];
     yield denied.length === 0
       ? passed("MySQL SELECT", [`allowed on all ${read} table(s)`, ...notes].join("; "))

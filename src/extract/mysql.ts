@@ -68,13 +68,40 @@ const HINTS: Record<string, string> = {
     "the connection was dropped: check the server's log and wait_timeout; the next run retries",
 };
 
+/**
+ * The account each server let the configured user in as (CURRENT_USER(): 'panorama'@'localhost'),
+ * by target: a GRANT to 'panorama' alone means 'panorama'@'%', another account, which MySQL 8
+ * refuses to make and MariaDB makes without a password.
+ */
+const accounts = new Map<string, string>();
+const accountKey = (config: MysqlConfig): string => `${describeTarget(config)}\0${config.user}`;
+
+/** The account to GRANT to: the one the server matched, once a session has said it; else the user. */
+export function grantee(config: MysqlConfig): string {
+  return accounts.get(accountKey(config)) ?? `'${config.user}'`;
+}
+
+/** `user@host` as CURRENT_USER() gives it, quoted for a GRANT. */
+function quotedAccount(account: string): string | null {
+  const at = account.lastIndexOf("@");
+  if (at < 1) return null;
+  const quote = (part: string) => `'${part.replaceAll("'", "''")}'`;
+  return `${quote(account.slice(0, at))}@${quote(account.slice(at + 1))}`;
+}
+
 /** `error` as a MysqlError naming the server; `hint` replaces the one its code has. */
 export function mysqlError(error: unknown, config: MysqlConfig, doing: string, hint?: string): MysqlError {
   const e = error as Partial<QueryError> & { message?: string };
   const code = e.code ?? "UNKNOWN";
+  // Refused a database when connecting, before any session could say its account: the server's
+  // message names it ("Access denied for user 'panorama'@'localhost' to database ...").
+  const named =
+    code === "ER_DBACCESS_DENIED_ERROR"
+      ? /for user ('(?:[^']|'')*'@'[^']*')/.exec(e.message ?? "")?.[1]
+      : undefined;
   const fix = (hint ?? HINTS[code] ?? "")
     .replaceAll("<database>", config.database)
-    .replaceAll("<user>", `'${config.user}'`);
+    .replaceAll("<user>", named ?? grantee(config));
   const reason = (e.message ?? String(error)).replaceAll(config.password || "\u0000", "***");
   return new MysqlError(`MySQL ${describeTarget(config)}: ${doing}: ${reason}`, code, fix || undefined);
 }
@@ -149,6 +176,13 @@ export async function connect(config: MysqlConfig): Promise<Connection> {
     connection.destroy();
     throw mysqlError(error, config, "cannot set the session's character set, autocommit and sql_mode");
   });
+  if (!accounts.has(accountKey(config))) {
+    const [row] = await query<{ account: string }>(connection, "SELECT CURRENT_USER() AS account").catch(
+      () => [],
+    );
+    const account = row ? quotedAccount(row.account) : null;
+    if (account) accounts.set(accountKey(config), account);
+  }
   return connection;
 }
 
@@ -279,7 +313,7 @@ export async function refuseHidden(
   const what = refusal.code === "ER_COLUMNACCESS_DENIED_ERROR" ? "a column of it" : "it";
   throw new PanoramaError(
     `${table}: ${config.user} may not SELECT ${what}, so information_schema hides it (${(refusal as { sqlMessage?: string }).sqlMessage ?? refusal.message})`,
-    `GRANT SELECT ON ${config.database}.* TO '${config.user}'; a user without SELECT on the whole database is refused a table this Open edX release lacks the same way: leave such a table out with [extract] exclude`,
+    `GRANT SELECT ON ${config.database}.* TO ${grantee(config)}; a user without SELECT on the whole database is refused a table this Open edX release lacks the same way: leave such a table out with [extract] exclude`,
   );
 }
 

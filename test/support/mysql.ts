@@ -108,7 +108,7 @@ export async function generatedDatabase(
  */
 export async function limitedReader(
   database: string,
-  reader: { user: string; password: string },
+  reader: { user: string; password: string; host?: string },
   options: { denied?: string[]; partly: { table: string; without: string[] } },
 ): Promise<void> {
   const root = await rootConnection();
@@ -121,7 +121,7 @@ export async function limitedReader(
       "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME NOT IN (?)",
       [database, options.partly.table, options.partly.without],
     );
-    const to = `'${reader.user}'@'%'`;
+    const to = `'${reader.user}'@'${reader.host ?? "%"}'`;
     await root.query(
       `DROP USER IF EXISTS ${to}; CREATE USER ${to} IDENTIFIED BY '${reader.password}';
        ${(tables as { name: string }[]).map((t) => `GRANT SELECT ON ${database}.\`${t.name}\` TO ${to};`).join("\n")}
@@ -132,12 +132,12 @@ export async function limitedReader(
   }
 }
 
-/** Drops a database freshDatabase made, and the users made for it. */
+/** Drops a database freshDatabase made, and the users made for it ('name'@'%', or 'name'@'host'). */
 export async function dropTestDatabase(name: string, users: string[] = []): Promise<void> {
   const root = await rootConnection();
   try {
     await root.query(
-      `${users.map((u) => `DROP USER IF EXISTS '${u}'@'%';`).join("")}DROP DATABASE IF EXISTS ${name}`,
+      `${users.map((u) => `DROP USER IF EXISTS ${u.includes("'") ? u : `'${u}'@'%'`};`).join("")}DROP DATABASE IF EXISTS ${name}`,
     );
   } finally {
     await root.end();

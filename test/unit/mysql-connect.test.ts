@@ -151,6 +151,14 @@ test("a database denied: the name is questioned first (MySQL denies one that doe
   });
   const error = mysqlError(denied, { ...config("127.0.0.1", 3306), database: "edxap" }, "connecting");
   expect(error.hint).toBe(
-    "check [mysql] database (is edxap its name? Tutor's is openedx), or grant the user SELECT on it: GRANT SELECT ON edxap.* TO 'openedx'",
+    "check [mysql] database (is edxap its name? Tutor's is openedx), or grant the user SELECT on it: GRANT SELECT ON edxap.* TO 'openedx'@'%'",
+  );
+  // The account the server matched, as its message names it: a GRANT to 'openedx' alone would be
+  // to 'openedx'@'%', another account.
+  const local = Object.assign(new Error("Access denied for user 'openedx'@'localhost' to database 'edxap'"), {
+    code: "ER_DBACCESS_DENIED_ERROR",
+  });
+  expect(mysqlError(local, { ...config("127.0.0.1", 3306), database: "edxap" }, "connecting").hint).toEndWith(
+    "GRANT SELECT ON edxap.* TO 'openedx'@'localhost'",
   );
 });
