@@ -9,7 +9,9 @@
 // by a GetTable at most once a day, so registering costs BatchCreatePartition calls only.
 //
 // A partition whose objects are deleted (DESIGN §7a) leaves Glue (BatchDeletePartition, 25 per
-// call) and this state, so that a partition coming back is registered again.
+// call) and this state, so that a partition coming back is registered again. Until Glue took the
+// deletion it stays owed in the state: no later listing finds its objects again, so a removal
+// that failed (Glue unreachable) would otherwise leave the partition in Glue for good.
 import { join } from "node:path";
 import type { Glue, PartitionError, PartitionInput, StorageDescriptor } from "../aws/glue.ts";
 import { GlueError, MAX_PARTITIONS_PER_CALL, MAX_PARTITIONS_PER_DELETE } from "../aws/glue.ts";
@@ -46,6 +48,8 @@ interface TableState {
   template: PartitionTemplate | null;
   /** by JSON of the values */
   partitions: Record<string, PartitionEntry>;
+  /** partitions whose objects were deleted and that Glue may still hold, by JSON of the values */
+  removals?: Record<string, string[]>;
 }
 
 const TEMPLATE_MAX_AGE_MS = 24 * 3600 * 1000;
@@ -108,8 +112,11 @@ export class PartitionState {
   add(table: string, refs: Iterable<PartitionRef>): number {
     const state = this.load(table);
     let added = 0;
+    let cancelled = 0;
     for (const ref of refs) {
       const id = JSON.stringify(ref.values);
+      // Written again before Glue took its removal: the partition must stay.
+      if (state.removals && delete state.removals[id]) cancelled++;
       const known = state.partitions[id];
       if (known && known.bucket === ref.bucket && known.prefix === ref.prefix) continue;
       state.partitions[id] = {
@@ -120,7 +127,7 @@ export class PartitionState {
       };
       added++;
     }
-    if (added > 0) this.save(table);
+    if (added + cancelled > 0) this.save(table);
     return added;
   }
 
@@ -168,12 +175,36 @@ export class PartitionState {
     this.save(table);
   }
 
-  /** Partitions whose objects were deleted (DESIGN §7a): a later upload registers them anew. */
-  remove(table: string, values: Iterable<string[]>): void {
+  /**
+   * Partitions whose objects were deleted (DESIGN §7a): a later upload registers them anew. With
+   * `owed`, their removal from Glue is owed until `removalsDone` says Glue took it.
+   */
+  remove(table: string, values: Iterable<string[]>, owed = false): void {
     const state = this.load(table);
-    let removed = 0;
-    for (const v of values) if (delete state.partitions[JSON.stringify(v)]) removed++;
-    if (removed > 0) this.save(table);
+    let changed = 0;
+    for (const v of values) {
+      const id = JSON.stringify(v);
+      if (delete state.partitions[id]) changed++;
+      if (owed && !state.removals?.[id]) {
+        state.removals = { ...state.removals, [id]: [...v] };
+        changed++;
+      }
+    }
+    if (changed > 0) this.save(table);
+  }
+
+  /** The partitions of `table` whose removal from Glue is owed. */
+  removalsOwed(table: string): string[][] {
+    return Object.values(this.load(table).removals ?? {});
+  }
+
+  /** Glue took the removal of these partitions (or never had them). */
+  removalsDone(table: string, values: Iterable<string[]>): void {
+    const state = this.load(table);
+    let done = 0;
+    for (const v of values) if (state.removals && delete state.removals[JSON.stringify(v)]) done++;
+    if (state.removals && Object.keys(state.removals).length === 0) delete state.removals;
+    if (done > 0) this.save(table);
   }
 
   markRegistered(table: string, values: string[]): void {

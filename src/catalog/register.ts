@@ -134,6 +134,8 @@ export async function registerPending(
   const missing: string[] = [];
   for (const [index, table] of tables.entries()) {
     try {
+      // Removals an earlier run could not send (DESIGN §7a: the catalog follows the deletions).
+      if (!(await sendRemovals(glue, state, table))) ok = false;
       const result = await registerPartitions(glue, state, table, (ref) => partitionLocation(config, ref));
       // Nothing sent: none pending, or only the table's definition fetched.
       if (result.registered + result.existing + result.failed.length === 0) continue;
@@ -217,7 +219,9 @@ function sayUnreachable(error: GlueError, waiting: string[]): void {
 
 /**
  * Partitions of `table` (Glue name) whose objects were deleted: forgotten by the partition state,
- * and removed from Glue when this config has a catalog. Logs the outcome; false on a failure.
+ * and removed from Glue when this config has a catalog. A removal Glue did not take stays owed in
+ * the state, and the next registration (every run's catalog step) sends it again. Logs the
+ * outcome; false on a failure.
  */
 export async function unregisterPartitions(
   config: Config,
@@ -227,24 +231,46 @@ export async function unregisterPartitions(
 ): Promise<boolean> {
   if (values.length === 0) return true;
   const state = new PartitionState(config.state_dir, config.datalake.database);
-  state.remove(table, values);
-  if (!registersPartitions(config)) return true;
+  const catalogued = registersPartitions(config);
+  state.remove(table, values, catalogued);
+  if (!catalogued) return true;
   try {
-    const result = await deletePartitions(glue ?? glueFor(config), table, values);
-    for (const f of result.failed.slice(0, 5)) {
-      log.error(`${table}: partition (${f.values.join(", ")}) not removed from the catalog: ${f.error}`, {
-        table,
-      });
-    }
-    log.info(`${table}: ${result.deleted} partition(s) removed from the catalog`, {
-      table,
-      calls: result.calls,
-    });
-    return result.failed.length === 0;
+    return await sendRemovals(glue ?? glueFor(config), state, table);
   } catch (error) {
-    log.error(`${table}: partitions not removed from the catalog: ${messageOf(error)}`, { table });
+    log.error(
+      `${table}: partitions not removed from the catalog: ${messageOf(error)}; the next run removes them`,
+      {
+        table,
+      },
+    );
     return false;
   }
+}
+
+/**
+ * Sends the removals owed for `table` to Glue, and logs the outcome; those Glue took (or never
+ * had) are owed no more. True when none failed; throws when a call got no answer.
+ */
+async function sendRemovals(glue: Glue, state: PartitionState, table: string): Promise<boolean> {
+  const owed = state.removalsOwed(table);
+  if (owed.length === 0) return true;
+  const result = await deletePartitions(glue, table, owed);
+  const failed = new Set(result.failed.map((f) => JSON.stringify(f.values)));
+  state.removalsDone(
+    table,
+    owed.filter((values) => !failed.has(JSON.stringify(values))),
+  );
+  for (const f of result.failed.slice(0, 5)) {
+    log.error(
+      `${table}: partition (${f.values.join(", ")}) not removed from the catalog: ${f.error}; the next run tries again`,
+      { table },
+    );
+  }
+  log.info(`${table}: ${result.deleted} partition(s) removed from the catalog`, {
+    table,
+    calls: result.calls,
+  });
+  return result.failed.length === 0;
 }
 
 /** log-ship: the day partition of the tracking-logs table that an upload first wrote into. */

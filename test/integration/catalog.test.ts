@@ -411,6 +411,66 @@ describe("partitions whose objects were deleted", () => {
     expect(server.actions.length).toBe(0);
   });
 
+  test("a removal Glue did not take (unreachable) stays owed and the next registration sends it", async () => {
+    const { config } = s3Config();
+    const table = "openedx_raw_courseware_studentmodule";
+    const services = catalogServices(config, fast, poll);
+    const plan = await planCatalog(
+      config,
+      config.tables.filter((t) => t.name === "courseware_studentmodule"),
+      false,
+    );
+    const apply = { create: true, views: false, partitions: false, drop: false };
+    await applyCatalog(config, plan, apply, services, { dryRun: false, logPartitions: false });
+    const refs = ["Gone", "Kept", "Back"].map((c) => ({
+      values: ["lms.example.com", `course-v1:Owed+${c}+2024`],
+      bucket: "acme-panorama",
+      prefix: `openedx/courseware_studentmodule/lms=lms.example.com/course_id=course-v1%3AOwed%2B${c}%2B2024/`,
+    }));
+    const glue = new Glue(new AwsClient(config, fast), "panorama");
+    const state = new PartitionState(config.state_dir, "panorama");
+    state.add(table, refs);
+    expect(await registerPending(config, state, [table], glue)).toBe(true);
+    const courses = () =>
+      server
+        .partitions("panorama", table)
+        .map((p) => (p.Values as string[])[1])
+        .filter((c) => c?.startsWith("course-v1:Owed+"))
+        .sort();
+    expect(courses()).toEqual([
+      "course-v1:Owed+Back+2024",
+      "course-v1:Owed+Gone+2024",
+      "course-v1:Owed+Kept+2024",
+    ]);
+
+    // A port nothing listens on: the objects are gone, Glue is not told.
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const deadConfig = {
+      ...config,
+      datalake: { ...config.datalake, glue_endpoint: `http://127.0.0.1:${port}` },
+    };
+    const dead = new Glue(new AwsClient(deadConfig, fast), "panorama");
+    const gone = [refs[0]!.values, refs[2]!.values];
+    expect(await unregisterPartitions(config, table, gone, dead)).toBe(false);
+    expect(courses()).toHaveLength(3);
+
+    // One of them written again before the next run: it stays; the other leaves Glue.
+    const next = new PartitionState(config.state_dir, "panorama");
+    next.add(table, [refs[2]!]);
+    expect(await registerPending(config, next, [table], glue)).toBe(true);
+    expect(courses()).toEqual(["course-v1:Owed+Back+2024", "course-v1:Owed+Kept+2024"]);
+    expect(new PartitionState(config.state_dir, "panorama").removalsOwed(table)).toEqual([]);
+
+    // Nothing owed any more: a steady registration makes no call.
+    server.reset();
+    expect(
+      await registerPending(config, new PartitionState(config.state_dir, "panorama"), [table], glue),
+    ).toBe(true);
+    expect(server.calls()).toBe(0);
+  });
+
   test("the Glue model refuses 26 partitions in one BatchDeletePartition; the client never sends them", async () => {
     const { config } = s3Config();
     const client = new AwsClient(config, fast);
