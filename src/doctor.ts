@@ -15,7 +15,11 @@ import { maskAccessKey, secretsOf } from "./config/secrets.ts";
 import { requiredFields } from "./config/tables.ts";
 import type { Config } from "./config/types.ts";
 import { messageOf, PanoramaError, withoutHint } from "./errors.ts";
-import { COURSE_INDEX_TABLE } from "./extract/course-structure-fields.ts";
+import {
+  COURSE_INDEX_IN_MONGODB,
+  COURSE_INDEX_TABLE,
+  USE_MONGODB_COURSE_INDEX,
+} from "./extract/course-structure-fields.ts";
 import { connectMongo, mongodbError } from "./extract/mongodb.ts";
 import {
   close,
@@ -489,6 +493,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     /** a table or column not there: in a preset table, or in one [[tables]] configures */
     const missing = { preset: false, configured: false };
     let refused = false;
+    let indexInMongodb = false;
     for (const table of tables) {
       const kind = table.preset ? "preset" : "configured";
       try {
@@ -532,6 +537,12 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
         await query(connection, `SELECT ${columns} FROM ${ident(table.name)} LIMIT 0`);
       } catch (error) {
         const e = error as { code?: string; sqlMessage?: string };
+        // No course index: a release before Maple, not a name to fix in [[tables]].
+        if (e.code === "ER_NO_SUCH_TABLE" && table.name === COURSE_INDEX_TABLE && courseIndex) {
+          indexInMongodb = true;
+          denied.push(`${table.name} (does not exist, ${COURSE_INDEX_IN_MONGODB})`);
+          continue;
+        }
         if (e.code === "ER_NO_SUCH_TABLE" || e.code === "ER_BAD_FIELD_ERROR") {
           missing[kind] = true;
         } else refused = true;
@@ -557,6 +568,7 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
     }
     // The fix for what actually failed first: a table or column that is not there needs no GRANT.
     const fixes = [
+      ...(indexInMongodb ? [USE_MONGODB_COURSE_INDEX] : []),
       ...(missing.configured
         ? [
             "a missing table or column: fix the name in [[tables]] or its fields (`panorama schema pull` shows the real ones), or leave the entry out",

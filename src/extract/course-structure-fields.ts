@@ -22,3 +22,9 @@ export const COURSE_STRUCTURE_FIELDS = [
 
 /** Where Open edX Maple and later keep the course index (which structure is published). */
 export const COURSE_INDEX_TABLE = "split_modulestore_django_splitmodulestorecourseindex";
+
+/** Why the course index table can be missing, and the way out: run and doctor say the same. */
+export const COURSE_INDEX_IN_MONGODB =
+  "so this Open edX keeps its course index in MongoDB (releases before Maple)";
+export const USE_MONGODB_COURSE_INDEX =
+  "set [mongodb] use_split_mongo = false (env PANORAMA_USE_SPLIT_MONGO=false)";

@@ -20,7 +20,12 @@ import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
 import { pseudonymizedColumns } from "../privacy/fields.ts";
 import { Pseudonymizer } from "../privacy/pseudonym.ts";
-import { COURSE_INDEX_TABLE, COURSE_STRUCTURE_FIELDS } from "./course-structure-fields.ts";
+import {
+  COURSE_INDEX_IN_MONGODB,
+  COURSE_INDEX_TABLE,
+  COURSE_STRUCTURE_FIELDS,
+  USE_MONGODB_COURSE_INDEX,
+} from "./course-structure-fields.ts";
 import { type CellValue, encodeHeader, encodeRows, formatDouble } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
 import { connectMongo, isUnreachable, MongodbError, mongodbError } from "./mongodb.ts";
@@ -402,8 +407,8 @@ async function coursesFromMysql(config: Config, table: string): Promise<CourseVe
   } catch (error) {
     if ((error as { code?: string }).code === "ER_NO_SUCH_TABLE") {
       throw new CourseStructuresError(
-        `${table}: MySQL ${config.mysql.database}.${COURSE_INDEX_TABLE} does not exist, so this Open edX keeps its course index in MongoDB (releases before Maple)`,
-        "set [mongodb] use_split_mongo = false (env PANORAMA_USE_SPLIT_MONGO=false)",
+        `${table}: MySQL ${config.mysql.database}.${COURSE_INDEX_TABLE} does not exist, ${COURSE_INDEX_IN_MONGODB}`,
+        USE_MONGODB_COURSE_INDEX,
       );
     }
     throw mysqlError(error, config.mysql, `reading the course index ${COURSE_INDEX_TABLE}`);

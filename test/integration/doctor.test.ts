@@ -761,6 +761,33 @@ database = "openedx"
     }
   });
 
+  test("no course index table (a release before Maple) with use_split_mongo: ✗ saying so, with use_split_mongo = false as the fix", async () => {
+    const setup = writeTestConfig(`[extract]
+include = ["course_structures"]
+
+[mongodb]
+host = "127.0.0.1"
+port = ${mongo.port}
+user = "${user.user}"
+password = "${user.password}"
+auth_source = "admin"
+`);
+    const db = await testConnection(testEnv().mysql.scratchDatabase);
+    try {
+      await db.query(`DROP TABLE IF EXISTS ${COURSE_INDEX_TABLE}`);
+      const check = byName(await checks(setup.file), "MySQL SELECT");
+      expect(check.ok).toBe(false);
+      expect(check.detail).toContain(
+        `${COURSE_INDEX_TABLE} (does not exist, so this Open edX keeps its course index in MongoDB (releases before Maple))`,
+      );
+      // The operator never named the table: no [[tables]] fix, no GRANT.
+      expect(check.hint).toBe("set [mongodb] use_split_mongo = false (env PANORAMA_USE_SPLIT_MONGO=false)");
+    } finally {
+      await db.end();
+      rmSync(setup.dir, { recursive: true, force: true });
+    }
+  });
+
   test("a wrong password: ✗ MongoDB with a hint, never the password", async () => {
     const check = byName(await checks(mongoConfig("not-the-password-31").file), "MongoDB");
     expect(check.ok).toBe(false);
