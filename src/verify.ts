@@ -11,7 +11,7 @@ import type { Config, TableConfig } from "./config/types.ts";
 import { otherVariantKey } from "./datalake/layout.ts";
 import { hostTablePrefix, listTableObjects, removeStale } from "./datalake/prune.ts";
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
-import type { Target } from "./datalake/targets.ts";
+import type { StoredObject, Target } from "./datalake/targets.ts";
 import { Uploader } from "./datalake/upload.ts";
 import { messageWithHint } from "./errors.ts";
 import { planTable } from "./extract/extract.ts";
@@ -58,6 +58,8 @@ export interface TableCheck {
   error: string | null;
   /** why the table is not checked (course structures come from MongoDB) */
   skipped: string | null;
+  /** a preset table MySQL no longer has (dropped by an upgrade) whose objects the datalake keeps */
+  dropped?: true;
 }
 
 export interface VerifyReport {
@@ -237,6 +239,8 @@ async function verifyOnce(
     pseudonyms: pseudonymsStatus(config),
   };
   const plans: RepairPlan[] = [];
+  /** preset tables MySQL lacks whose objects this host wrote before: stale, unless the database is wrong */
+  const gone: { table: TableConfig; check: TableCheck; listed: StoredObject[] }[] = [];
   /** The datalake gave no answer (DNS, refused, timeouts): said once, the other tables not tried. */
   let unreachable: string | null = null;
   for (const table of tables) {
@@ -255,11 +259,14 @@ async function verifyOnce(
       if (table.preset && !(await tableColumns(connection, config.mysql.database, table.name))) {
         report.queries++;
         await refuseHidden(connection, config.mysql, table.name, null);
-        report.tables.push(
-          notChecked(table.name, {
-            skipped: `absent: ${config.mysql.database} has no such table (this Open edX release)`,
-          }),
-        );
+        const check = notChecked(table.name, {
+          skipped: `absent: ${config.mysql.database} has no such table (this Open edX release)`,
+        });
+        report.tables.push(check);
+        // Written before an upgrade dropped the table: what the LMS no longer has (DESIGN §7a).
+        report.listings++;
+        const listed = await listTableObjects(config, target, table.name);
+        if (listed.length > 0) gone.push({ table, check, listed });
         continue;
       }
       report.queries++;
@@ -284,6 +291,22 @@ async function verifyOnce(
   if (wrong) {
     const error = messageWithHint(wrong);
     for (const t of absent) Object.assign(t, { error, skipped: null });
+  } else {
+    for (const { table, check, listed } of gone) {
+      Object.assign(check, { skipped: null, dropped: true, objects: listed.length });
+      check.findings = listed.map((o) => {
+        const stored = uploader.storedAt(o.key);
+        return {
+          kind: "stale",
+          key: o.key,
+          mysql_rows: 0,
+          datalake_rows: stored?.rows ?? null,
+          stored_bytes: stored?.bytes ?? null,
+          listed_bytes: o.size,
+        };
+      });
+      plans.push({ table, check, expected: new Map() });
+    }
   }
   report.ok = report.tables.every((t) => t.error === null && t.findings.length === 0);
   report.seconds = Math.round((performance.now() - started) / 10) / 100;
@@ -417,7 +440,9 @@ export function formatReport(report: VerifyReport): string {
       for (const f of t.findings) c[f.kind]++;
       const parts = (Object.keys(c) as FindingKind[]).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
       lines.push(
-        `✗ ${t.table}: ${parts.join(", ")} (of ${t.partitions} partition(s), ${t.objects} object(s))`,
+        t.dropped
+          ? `✗ ${t.table}: ${parts.join(", ")}: ${t.objects} object(s) of a table MySQL no longer has (dropped by an upgrade?); --repair deletes them`
+          : `✗ ${t.table}: ${parts.join(", ")} (of ${t.partitions} partition(s), ${t.objects} object(s))`,
       );
       for (const f of t.findings) lines.push(`  ${DESCRIBE[f.kind](f)}`);
     }

@@ -3,7 +3,8 @@
 // lacks (skipped, or written empty, every run without a word of the missing GRANT). run, verify
 // and doctor name it and the GRANT; a table the release really lacks is still skipped.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
@@ -105,6 +106,33 @@ describe.skipIf(skip)("a preset table or column hidden by missing privileges", (
     const result = await runPanorama(["--config", cfg.file, "run", "--tables", `${DENIED},${PARTLY}`]);
     expect(result.stderr).not.toContain("may not SELECT");
     expect(result.code).toBe(0);
+  });
+
+  test("a preset table an upgrade dropped after its objects were stored: verify lists them stale, --repair deletes them", async () => {
+    // Personal data (user_email): what a retired learner had must not outlive the table.
+    const DROPPED = "enterprise_pendingenterprisecustomeruser";
+    const own = writeTestConfig('[extract]\nexclude = ["course_structures"]\n', { database: DATABASE });
+    try {
+      expect((await runPanorama(["--config", own.file, "run", "--tables", DROPPED])).code).toBe(0);
+      const db = await testConnection(DATABASE);
+      await db.query(`DROP TABLE ${DROPPED}`);
+      await db.end();
+      const key = `openedx/${DROPPED}/lms=lms.example.com/${DROPPED}.csv`;
+      const found = await runPanorama(["--config", own.file, "verify", "--tables", DROPPED]);
+      expect(found.code).toBe(1);
+      expect(found.stdout).toContain(
+        `✗ ${DROPPED}: 1 stale: 1 object(s) of a table MySQL no longer has (dropped by an upgrade?); --repair deletes them`,
+      );
+      expect(found.stdout).toContain(`stale\t${key}\tno rows in MySQL`);
+      const repaired = await runPanorama(["--config", own.file, "verify", "--repair", "--tables", DROPPED]);
+      expect(repaired.code).toBe(0);
+      expect(existsSync(join(own.datalake, key))).toBe(false);
+      const after = await runPanorama(["--config", own.file, "verify", "--tables", DROPPED]);
+      expect(after.code).toBe(0);
+      expect(after.stdout).toContain(`- ${DROPPED}: not verified: absent: ${DATABASE} has no such table`);
+    } finally {
+      rmSync(own.dir, { recursive: true, force: true });
+    }
   });
 
   test("a table the release lacks is still skipped for a user with SELECT on the whole database", async () => {
