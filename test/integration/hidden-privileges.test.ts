@@ -3,13 +3,14 @@
 // lacks (skipped, or written empty, every run without a word of the missing GRANT). run, verify
 // and doctor name it and the GRANT; a table the release really lacks is still skipped.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type CheckResult, runChecks } from "../../src/doctor.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import {
   dropTestDatabase,
+  freshDatabase,
   generatedDatabase,
   limitedReader,
   rootConnection,
@@ -130,6 +131,23 @@ describe.skipIf(skip)("a preset table or column hidden by missing privileges", (
       const after = await runPanorama(["--config", own.file, "verify", "--tables", DROPPED]);
       expect(after.code).toBe(0);
       expect(after.stdout).toContain(`- ${DROPPED}: not verified: absent: ${DATABASE} has no such table`);
+
+      // A database that is not the LMS's (no auth_user), asked about one table: its objects stay.
+      const TABLE = "student_courseenrollment";
+      expect((await runPanorama(["--config", own.file, "run", "--tables", TABLE])).code).toBe(0);
+      const other = "panorama_not_lms";
+      await freshDatabase(other);
+      const wrong = writeTestConfig('[extract]\nexclude = ["course_structures"]\n', { database: other });
+      try {
+        writeFileSync(wrong.file, readFileSync(wrong.file, "utf8").replace(wrong.datalake, own.datalake));
+        const tableKey = `openedx/${TABLE}/lms=lms.example.com/${TABLE}.csv`;
+        const kept = await runPanorama(["--config", wrong.file, "verify", "--repair", "--tables", TABLE]);
+        expect(kept.stdout).toContain(`- ${TABLE}: not verified: absent: ${other} has no such table`);
+        expect(existsSync(join(own.datalake, tableKey))).toBe(true);
+      } finally {
+        rmSync(wrong.dir, { recursive: true, force: true });
+        await dropTestDatabase(other);
+      }
     } finally {
       rmSync(own.dir, { recursive: true, force: true });
     }
