@@ -21,26 +21,33 @@ export function tableToml(name: string, columns: ColumnInfo[], configured: Table
     );
   }
   const extra = new Set(extraColumns(columns, configured));
-  lines.push("fields = [");
-  for (const column of columns) {
+  const field = (column: ColumnInfo): string => {
     const entry = `{ name = ${tomlString(column.name)}, type = ${tomlString(column.type)} },`;
     // A name the configuration would refuse: a comment, so that the file written still loads.
-    if (!IDENTIFIER.test(column.name)) {
-      lines.push(`  # ${entry}  # ${column.columnType}: not a name panorama reads (letters, digits, _)`);
-      continue;
-    }
+    if (!IDENTIFIER.test(column.name))
+      return `  # ${entry}  # ${column.columnType}: not a name panorama reads (letters, digits, _)`;
+    // Beyond the configured fields: a comment, so that pasting the block changes no layout;
+    // uncommented, the column is extracted (a new CSV column: the next run reads in full).
+    if (extra.has(column.name))
+      return `  # ${entry}  # ${column.columnType}: not in the configured fields, not extracted today`;
     // A column never read stays in the fields: the layout must line up with upstream's raw table.
+    return forbidden.includes(column.name)
+      ? `  ${entry}  # never read: always an empty field (upstream's layout has it)`
+      : `  ${entry}  # ${column.columnType}`;
+  };
+  lines.push("fields = [");
+  // The configured fields first, in their order: the block pasted into [[tables]] writes the CSV
+  // columns the objects already have (a preset's are upstream's), not in the database's order.
+  const order = configured?.fields?.map((f) => f.name) ?? [];
+  for (const name of order) {
+    const column = columns.find((c) => c.name === name);
     lines.push(
-      forbidden.includes(column.name)
-        ? `  ${entry}  # never read: always an empty field (upstream's layout has it)`
-        : `  ${entry}  # ${column.columnType}${extra.has(column.name) ? ", not in the configured fields: not extracted today" : ""}`,
+      column
+        ? field(column)
+        : `  # ${tomlString(name)}: configured, not in this table${configured?.preset ? " (written as an empty field)" : ""}`,
     );
   }
-  for (const name of missingColumns(columns, configured)) {
-    lines.push(
-      `  # ${tomlString(name)}: configured, not in this table${configured?.preset ? " (written as an empty field)" : ""}`,
-    );
-  }
+  for (const column of columns) if (!order.includes(column.name)) lines.push(field(column));
   lines.push("]");
   return `${lines.join("\n")}\n`;
 }
@@ -50,11 +57,4 @@ export function extraColumns(columns: ColumnInfo[], configured: TableConfig | un
   const fields = configured?.fields;
   if (!fields) return [];
   return columns.map((c) => c.name).filter((name) => !fields.some((f) => f.name === name));
-}
-
-/** Configured fields the table lacks. */
-function missingColumns(columns: ColumnInfo[], configured: TableConfig | undefined): string[] {
-  return (configured?.fields ?? [])
-    .map((f) => f.name)
-    .filter((name) => !columns.some((c) => c.name === name));
 }

@@ -383,12 +383,31 @@ describe.skipIf(skip)("the openedx preset on other releases' schemas (DESIGN §1
         expect(result.stdout).toContain(
           '  # "goals": configured, not in this table (written as an empty field)',
         );
+        // Beyond the preset: commented out, so that the block pasted changes no layout.
         expect(result.stdout).toMatch(
-          /\{ name = "sso_id", type = "varchar" \}, {2}# varchar\(40\), not in the configured fields/,
+          /\n {2}# \{ name = "sso_id", type = "varchar" \}, {2}# varchar\(40\): not in the configured fields/,
         );
         expect(result.stdout).toContain(
           '  { name = "password", type = "varchar" },  # never read: always an empty field',
         );
+      });
+
+      test("schema pull's block for a preset table, pasted into [[tables]], writes the preset's CSV columns", async () => {
+        const pulled = await runPanorama(["--config", cfg.file, "schema", "pull", "--tables", "auth_user"]);
+        expect(pulled.code).toBe(0);
+        const own = writeTestConfig(`[extract]\npreset = "none"\n${pulled.stdout}`, { database });
+        try {
+          const header = async (config: ReturnType<typeof writeTestConfig>) => {
+            expect((await runPanorama(["--config", config.file, "run", "--tables", "auth_user"])).code).toBe(
+              0,
+            );
+            const file = join(config.datalake, "openedx/auth_user/lms=lms.example.com/auth_user.csv");
+            return readFileSync(file, "utf8").split("\r\n")[0];
+          };
+          expect(await header(own)).toBe(await header(cfg));
+        } finally {
+          rmSync(own.dir, { recursive: true, force: true });
+        }
       });
     }
   }
