@@ -1,8 +1,18 @@
 // `panorama doctor`: every connection and permission the jobs need, tried for real, one line each
 // with a fix when it fails. Checks run in order and never stop each other: an operator fixing a
 // new host sees everything that is wrong in one go.
-import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { Athena, AthenaError } from "./aws/athena.ts";
 import { AwsClient, AwsError } from "./aws/client.ts";
 import { Glue, GlueError } from "./aws/glue.ts";
@@ -39,7 +49,6 @@ import { resolveLogPaths, whyNoMatch } from "./logship/tail.ts";
 import { KEY_WARNING } from "./privacy/pseudonym.ts";
 import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
-import { PRIVATE_DIR } from "./state/atomic.ts";
 
 /** Where a Tutor host keeps the LMS tracking log (the container's /openedx/data/logs). */
 const TUTOR_TRACKING_LOG = "$(tutor config printroot)/data/lms/logs/tracking.log";
@@ -430,7 +439,14 @@ async function checkClock(url: string): Promise<CheckResult> {
 function checkWritable(check: string, dir: string, key: string, permission: string): CheckResult {
   const probe = join(dir, `.panorama-doctor-${process.pid}`);
   try {
-    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+    // A check makes nothing: a directory still to be made is judged by the one it goes in.
+    const missing = missingFrom(dir);
+    if (missing !== null) {
+      if (!statSync(missing.parent).isDirectory())
+        throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+      accessSync(missing.parent, constants.W_OK | constants.X_OK);
+      return passed(check, `${dir} does not exist yet: the first run makes it in ${missing.parent}`);
+    }
     writeFileSync(probe, "");
     rmSync(probe);
     return passed(check, `${dir} is writable`);
@@ -447,6 +463,14 @@ function checkWritable(check: string, dir: string, key: string, permission: stri
             : permission;
     return failed(check, new PanoramaError(`${dir}: ${code ?? messageOf(error)}`), hint);
   }
+}
+
+/** The nearest existing ancestor of `dir` when `dir` does not exist; null when it does. */
+function missingFrom(dir: string): { parent: string } | null {
+  if (existsSync(dir)) return null;
+  let parent = dirname(resolve(dir));
+  while (!existsSync(parent) && parent !== dirname(parent)) parent = dirname(parent);
+  return { parent };
 }
 
 /**

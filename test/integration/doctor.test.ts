@@ -2,7 +2,7 @@
 // check fails, with its hint, and the others still run.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { lookup } from "node:dns/promises";
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ObjectId } from "mongodb";
 import { planCatalog } from "../../src/catalog/catalog.ts";
@@ -353,6 +353,20 @@ describe.skipIf(skip)("panorama doctor", () => {
     const permissions = byName(await checks(setup.file), "file permissions");
     expect(permissions.ok).toBe(false);
     expect(permissions.detail).toContain(`chmod 600 ${setup.file}`);
+  });
+
+  test("a state directory still to be made: ✓, judged by where it goes, and not made by doctor", async () => {
+    const setup = healthy();
+    await setup.patch();
+    const state = join(setup.dir, "not", "yet");
+    writeFileSync(
+      setup.file,
+      (await Bun.file(setup.file).text()).replace(/state_dir = ".*"/, `state_dir = "${state}"`),
+    );
+    const check = byName(await checks(setup.file), "state directory");
+    expect(check.ok).toBe(true);
+    expect(check.detail).toBe(`${state} does not exist yet: the first run makes it in ${setup.dir}`);
+    expect(existsSync(join(setup.dir, "not"))).toBe(false);
   });
 
   test("an unwritable state directory: ✗ naming it", async () => {
