@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import type { Config } from "../config/types.ts";
 import { readJson, writeJsonAtomic } from "../state/atomic.ts";
+import { stateDirError } from "../state/state-dir.ts";
 import {
   type FileInfo,
   type Fingerprint,
@@ -128,7 +129,13 @@ export function readCheckpoints(stateDir: string): FileCheckpoint[] {
 
 export function writeCheckpointState(stateDir: string, state: CheckpointState): void {
   const data: CheckpointFile = { version: 1, ...state };
-  writeJsonAtomic(checkpointPath(stateDir), data);
+  const path = checkpointPath(stateDir);
+  try {
+    writeJsonAtomic(path, data);
+  } catch (error) {
+    // A full or read-only state_dir fails a write(2) that names no path: say which, and the fix.
+    throw stateDirError(stateDir, error, path);
+  }
 }
 
 /** Where a checkpointed file is now, by device and inode: at its path or renamed beside it. */

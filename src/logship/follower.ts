@@ -211,6 +211,12 @@ export class FileFollower {
   failed = false;
   private dirty = false;
   /**
+   * An upload was committed in memory but its checkpoint could not be saved (state_dir full):
+   * no other upload until it is, or a crash would find several batches stored past the saved
+   * offsets, which the next run batches differently and so sends again under other keys.
+   */
+  private uploadUnsaved = false;
+  /**
    * Rotated files written after this time (ms) and matching no checkpoint came while log-ship
    * was down; null before the first run (all rotated files are history).
    */
@@ -285,9 +291,16 @@ export class FileFollower {
    * (a crash must not give the same batch another key).
    */
   fileId(file: FollowedFile): string {
+    if (this.uploadUnsaved) this.save();
     if (file.cp.file_id === null) {
       file.cp.file_id = fileIdOf(file.cp);
-      this.save();
+      try {
+        this.save();
+      } catch (error) {
+        // Not saved, not used: after a crash another id would key the same lines again.
+        file.cp.file_id = null;
+        throw error;
+      }
     }
     return file.cp.file_id;
   }
@@ -317,6 +330,7 @@ export class FileFollower {
     this.dirty = true;
     if (!uploaded) return;
     file.cp.last_upload = new Date().toISOString();
+    this.uploadUnsaved = true;
     this.save();
   }
 
@@ -353,6 +367,7 @@ export class FileFollower {
       ...(Object.keys(this.losses).length > 0 ? { losses: this.losses } : {}),
     });
     this.dirty = false;
+    this.uploadUnsaved = false;
   }
 
   /** Lines read from `t` and not committed: batched, being uploaded, or not complete yet. */
@@ -385,7 +400,24 @@ export class FileFollower {
       });
       if (this.stopping && !final) break;
     }
-    if (this.dirty) this.save();
+    if (this.dirty) this.saveOrWarn();
+  }
+
+  /**
+   * --follow: checkpoints that cannot be saved (state_dir full) are saved again at the next
+   * pass, and no upload happens meanwhile (fileId): the service waits instead of ending.
+   */
+  private saveOrWarn(): void {
+    if (!this.options.follow || this.stopping) {
+      this.save();
+      return;
+    }
+    try {
+      this.save();
+    } catch (error) {
+      const message = `${messageOf(error)}; log-ship saves its checkpoints again at the next pass and uploads nothing meanwhile`;
+      this.said.warn(message, message);
+    }
   }
 
   /**

@@ -93,6 +93,8 @@ export class LogShipper implements LineReceiver {
     bytes: 0,
     partitions: [],
   };
+  /** what fail() said last */
+  private lastFailure: string | null = null;
   /** bytes shipped since the last collectGarbage() */
   private sinceCollection = 0;
   /** personal fields replaced before an event enters a batch (DESIGN §11); null when off */
@@ -128,7 +130,7 @@ export class LogShipper implements LineReceiver {
     } catch (error) {
       this.fail(error);
     } finally {
-      this.follower.close();
+      this.closeFollower();
     }
     return this.finish();
   }
@@ -146,14 +148,27 @@ export class LogShipper implements LineReceiver {
       this.fail(error);
     } finally {
       // The time of the last pass, for the next start to tell what came while it was down.
-      this.follower.close();
+      this.closeFollower();
     }
     return this.finish();
   }
 
   private fail(error: unknown): void {
     this.result.ok = false;
+    // The last save failing as the run's own failure did (state_dir full) is not said twice.
+    const message = messageOf(error);
+    if (message === this.lastFailure) return;
+    this.lastFailure = message;
     report(error);
+  }
+
+  /** Closes the files and saves the checkpoints: a save that fails fails the run, said. */
+  private closeFollower(): void {
+    try {
+      this.follower.close();
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   private finish(): ShipResult {

@@ -4,15 +4,25 @@
 // MariaDB. A run that meets ENOSPC exits 1 with a message naming what filled and how to fix it,
 // records nothing it did not store, and the run after space is freed leaves the datalake equal
 // to a clean extraction's.
-import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:test";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
+import { log } from "../../src/log.ts";
+import { readCheckpoints } from "../../src/logship/checkpoint.ts";
+import { shipLogs } from "../../src/logship/ship.ts";
+import { LocalLogSink } from "../../src/logship/upload.ts";
 import { runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { fileTree } from "../support/file-tree.ts";
-import { logShipSetup, removeLogShipSetups, shippedLines, writerEvent } from "../support/log-writer.ts";
+import {
+  logShipSetup,
+  removeLogShipSetups,
+  shippedLines,
+  shippedObjects,
+  writerEvent,
+} from "../support/log-writer.ts";
 import { testConnection, writeTestConfig } from "../support/mysql.ts";
 
 /** tmpfs needs root (CAP_SYS_ADMIN); a machine that refuses the mount skips with its reason. */
@@ -181,6 +191,61 @@ describe.skipIf(skip || refused !== null)("a full disk", () => {
     );
     rmSync(join(setup.stateDir, "filler"));
     expect((await ship()).code).toBe(0);
+    const seqs = shippedLines(setup.datalake).map((l) => (JSON.parse(l) as { seq: number }).seq);
+    expect(seqs.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+  });
+
+  test("log-ship --follow with state_dir filling up: says so and keeps going, never more than one batch stored past the saved checkpoint; all once when space is back", async () => {
+    const setup = logShipSetup({ logs: 'max_file_size = "2K"' });
+    mountTmpfs(setup.stateDir, "64k");
+    const lines = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => `${writerEvent(from + i)}\n`).join("");
+    writeFileSync(setup.file, lines(1, 20));
+    // Uploads succeed (the datalake is not on the full filesystem): only the checkpoint cannot be saved.
+    const sink = new LocalLogSink(setup.datalake);
+    const stop = new AbortController();
+    const warn = spyOn(log, "warn").mockImplementation(() => {});
+    const error = spyOn(log, "error").mockImplementation(() => {});
+    const savedOffset = () => readCheckpoints(setup.stateDir)[0]?.offset ?? 0;
+    const size = () => readFileSync(setup.file).length;
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 500 && !done(); i++) await Bun.sleep(20);
+    };
+    try {
+      let settled = false;
+      const running = shipLogs(setup.config, {
+        follow: true,
+        sink,
+        signal: stop.signal,
+        pollMs: 50,
+        retryMs: 5,
+      });
+      running.finally(() => {
+        settled = true;
+      });
+      await until(() => savedOffset() === size());
+      Bun.spawnSync(["dd", "if=/dev/zero", `of=${join(setup.stateDir, "filler")}`, "bs=4k"]);
+      appendFileSync(setup.file, lines(21, 80));
+      const told = () =>
+        [...warn.mock.calls, ...error.mock.calls].some(([m]) =>
+          m.includes(`cannot use state_dir ${setup.stateDir}: ENOSPC`),
+        );
+      await until(told);
+      await Bun.sleep(300); // a few more passes, each free to upload more
+      expect(told()).toBe(true);
+      expect(settled).toBe(false);
+      // A crash now re-reads from the saved offset: it must find at most the one batch it rewrites.
+      const past = shippedObjects(setup.datalake).filter((o) => o.offset >= savedOffset());
+      expect(past.length).toBeLessThanOrEqual(1);
+      rmSync(join(setup.stateDir, "filler"));
+      await until(() => savedOffset() === size());
+      stop.abort();
+      const result = await running;
+      expect(result.ok).toBe(true);
+    } finally {
+      warn.mockRestore();
+      error.mockRestore();
+    }
     const seqs = shippedLines(setup.datalake).map((l) => (JSON.parse(l) as { seq: number }).seq);
     expect(seqs.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
   });
