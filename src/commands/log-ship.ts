@@ -14,6 +14,12 @@ import { commandFamilies, logFileFamilies, writeMetrics } from "../metrics.ts";
 import { acquireLock } from "../state/lock.ts";
 import { dryRunArgs, globalArgs, prepareFor } from "./shared.ts";
 
+/**
+ * --follow runs for weeks: its files' lag goes to the metrics textfile while it runs, at most
+ * this often (each write is fsynced), not only when it stops.
+ */
+const FOLLOW_METRICS_EVERY_MS = 60_000;
+
 export default defineCommand({
   meta: {
     name: "log-ship",
@@ -73,7 +79,24 @@ export default defineCommand({
         if (!(await registerTrackingLogPartition(config, partition, glue, reach))) catalogued = false;
       };
       const backfill = args.backfill === true;
-      const result = await shipLogs(config, { follow, dryRun, backfill, signal: stop.signal, onPartition });
+      let metricsWritten = Number.NEGATIVE_INFINITY;
+      const onPass = () => {
+        if (dryRun || performance.now() - metricsWritten < FOLLOW_METRICS_EVERY_MS) return;
+        metricsWritten = performance.now();
+        // The last finished log-ship's own figures stay until this one ends.
+        writeMetrics(config, "log-ship", (previous) => [
+          ...previous.filter((family) => !family.name.startsWith("panorama_log_")),
+          ...logFileFamilies(logShipStatus(config)),
+        ]);
+      };
+      const result = await shipLogs(config, {
+        follow,
+        dryRun,
+        backfill,
+        signal: stop.signal,
+        onPartition,
+        onPass,
+      });
       exitCode = result.ok && catalogued ? EXIT.ok : EXIT.failed;
       return exitCode;
     } catch (error) {

@@ -43,6 +43,8 @@ export interface ShipOptions extends FollowOptions {
   retryMs?: number;
   /** each day partition when this run first uploads into it (to register it in the catalog) */
   onPartition?: (partition: TrackingLogPartition) => void | Promise<void>;
+  /** --follow: after each look at the files (the service's figures, for the metrics textfile) */
+  onPass?: () => void;
   /** --dry-run output; default stdout */
   print?: (line: string) => void;
 }
@@ -141,6 +143,7 @@ export class LogShipper implements LineReceiver {
     try {
       while (!this.follower.stopped) {
         await this.follower.pass(false);
+        this.options.onPass?.();
         await this.follower.waitForChange(poll);
       }
       for (const file of this.follower.followed) await this.flush(file);

@@ -23,6 +23,7 @@ import {
   shippedObjects,
   writerEvent,
 } from "../support/log-writer.ts";
+import { parseExposition, seriesValue } from "../support/prometheus.ts";
 
 const env = cleanEnv();
 afterAll(removeLogShipSetups);
@@ -133,6 +134,29 @@ describe("log-ship on the command line", () => {
     expect(shippedLines(setup.datalake)).toEqual(events(1, 9));
     const stderr = await new Response(follower.stderr).text();
     expect(stderr).toContain("SIGTERM: uploading what is buffered");
+  });
+
+  test("--follow writes its files' lag to the metrics textfile while it runs, not only when it stops", async () => {
+    const setup = logShipSetup({ logs: 'upload_timeout = "1h"', top: '[metrics]\ntextfile = "METRICS"' });
+    const textfile = join(setup.dir, "metrics", "panorama.prom");
+    writeFileSync(setup.configFile, setup.toml.replace("METRICS", textfile));
+    writeFileSync(setup.file, text(events(1, 5)));
+    const follower = spawnFollow(setup.configFile);
+    const unshipped = { file: setup.file };
+    try {
+      await waitForLock(setup.stateDir, follower.pid);
+      for (let i = 0; i < 1000 && !existsSync(textfile); i++) await Bun.sleep(10);
+      expect(follower.exitCode).toBeNull();
+      const running = parseExposition(readFileSync(textfile, "utf8"));
+      // Read, not uploaded yet (upload_timeout is an hour away): all of it still to ship.
+      expect(seriesValue(running, "panorama_log_unshipped_bytes", unshipped)).toBe(statSync(setup.file).size);
+    } finally {
+      follower.kill("SIGTERM");
+    }
+    expect(await follower.exited).toBe(0);
+    const stopped = parseExposition(readFileSync(textfile, "utf8"));
+    expect(seriesValue(stopped, "panorama_log_unshipped_bytes", unshipped)).toBe(0);
+    expect(seriesValue(stopped, "panorama_last_exit_code", { command: "log-ship" })).toBe(0);
   });
 });
 
