@@ -123,10 +123,12 @@ function verifyLine(record: VerifyRecord | null): string {
 
 function lossLines(losses: Status["logs_lost"]): string[] {
   return losses.map((l) => {
-    const uncounted = l.uncounted_files
-      ? `, and lines not counted in ${formatCount(l.uncounted_files)} more`
-      : "";
-    return `${l.log}: ${formatCount(l.lines)} line(s) (${formatCount(l.bytes)} bytes) lost in ${formatCount(l.files)} file(s) removed or truncated before they were shipped${uncounted}; the last ${l.last.replace("T", " ").slice(0, 19)}`;
+    // Files whose end was never read: lines were lost in them, how many is not known.
+    const what =
+      l.files === 0
+        ? `lines (not counted) lost in ${formatCount(l.uncounted_files)} file(s)`
+        : `${formatCount(l.lines)} line(s) (${formatCount(l.bytes)} bytes) lost in ${formatCount(l.files)} file(s)${l.uncounted_files ? `, and lines not counted in ${formatCount(l.uncounted_files)} more,` : ""}`;
+    return `${l.log}: ${what} removed or truncated before they were shipped; the last ${l.last.replace("T", " ").slice(0, 19)}`;
   });
 }
 

@@ -194,3 +194,43 @@ describe("status: a run in progress, and the width of the table", () => {
     expect(text).not.toContain("errors cut");
   });
 });
+
+describe("status: tracking-log lines lost", () => {
+  const base = {
+    mode: "FREE" as const,
+    target: "/lake",
+    tables: [],
+    logs: [],
+    logs_pending_partitions: null,
+    last_verify: null,
+    in_progress: { run: null, log_ship: null },
+  };
+  test("counted and uncounted files read as people say them, never '0 line(s) lost in 0 file(s)'", async () => {
+    const status = await collectStatus(config("local"));
+    const lost = (files: number, lines: number, uncounted: number) =>
+      formatStatus({
+        ...status,
+        ...base,
+        logs_lost: [
+          {
+            log: "/var/log/tracking.log",
+            lines,
+            bytes: lines * 100,
+            files,
+            uncounted_files: uncounted,
+            last: "2026-12-07T10:00:00.000Z",
+          },
+        ],
+      });
+    expect(lost(0, 0, 2)).toContain(
+      "/var/log/tracking.log: lines (not counted) lost in 2 file(s) removed or truncated before they were shipped; the last 2026-12-07 10:00:00",
+    );
+    expect(lost(2, 9, 0)).toContain(
+      "/var/log/tracking.log: 9 line(s) (900 bytes) lost in 2 file(s) removed or truncated before they were shipped;",
+    );
+    expect(lost(1, 3, 1)).toContain(
+      "/var/log/tracking.log: 3 line(s) (300 bytes) lost in 1 file(s), and lines not counted in 1 more, removed or truncated",
+    );
+    expect(lost(0, 0, 2)).not.toContain("0 file(s)");
+  });
+});
