@@ -173,41 +173,6 @@ export class SpoolWriter {
     return waiting;
   }
 
-  /**
-   * Append `length` bytes of the open file `fd` from `position` (a range read ahead, parked on
-   * disk), with their rows. A plain file's writer reads them straight into its chunk: no copy in
-   * between. Others are handed the bytes by write(), in CHUNK_BYTES pieces.
-   */
-  appendFrom(fd: number, position: number, length: number, rows: number): Promise<void> | undefined {
-    this.rows += rows;
-    if (this.mode !== "sync") return this.appendWritten(fd, position, length);
-    for (let at = position; at < position + length; ) {
-      const n = readSync(
-        fd,
-        this.chunk,
-        this.used,
-        Math.min(this.chunk.length - this.used, position + length - at),
-        at,
-      );
-      if (n === 0) throw new Error(`${this.key}: a parked range ended early`);
-      at += n;
-      this.used += n;
-      if (this.used === this.chunk.length) this.drain();
-    }
-    return undefined;
-  }
-
-  private async appendWritten(fd: number, position: number, length: number): Promise<void> {
-    const piece = Buffer.allocUnsafe(Math.min(length, CHUNK_BYTES));
-    for (let at = position; at < position + length; ) {
-      const n = readSync(fd, piece, 0, Math.min(piece.length, position + length - at), at);
-      if (n === 0) throw new Error(`${this.key}: a parked range ended early`);
-      at += n;
-      const waiting = this.write(piece.subarray(0, n));
-      if (waiting) await waiting;
-    }
-  }
-
   private drain(): Promise<void> | undefined {
     if (this.used === 0) return undefined;
     if (this.file === null) {

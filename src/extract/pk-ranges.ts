@@ -4,7 +4,7 @@
 // ordered by it). The range at the head of the file streams straight into it; a range read ahead
 // of its turn waits on disk (a temporary file in the spool), not in memory, and is copied in
 // when its turn comes. Each connection reads its ranges in one read view, as a single query does.
-import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir, spoolPath } from "../datalake/spool.ts";
@@ -114,8 +114,6 @@ class WaitingRange {
   private fd: number | null;
   private readonly chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   private used = 0;
-  /** bytes in the file (flushed) */
-  private size = 0;
   rows = 0;
 
   constructor(readonly path: string) {
@@ -139,16 +137,24 @@ class WaitingRange {
   private flush(): void {
     let written = 0;
     while (written < this.used) written += writeSync(this.fd!, this.chunk, written, this.used - written);
-    this.size += this.used;
     this.used = 0;
   }
 
   /** Copy into the table's file, in order, then remove. */
   async copyInto(writer: SpoolWriter): Promise<void> {
     this.flush();
-    // A plain file's writer takes the bytes at once: removed without yielding, as before.
-    const waiting = writer.appendFrom(this.fd!, 0, this.size, this.rows);
-    if (waiting) await waiting;
+    let rows = this.rows;
+    let position = 0;
+    for (;;) {
+      const bytesRead = readSync(this.fd!, this.chunk, 0, CHUNK_BYTES, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      // The writer copies what it is given: the chunk can be read into again at once.
+      const waiting = writer.write(this.chunk.subarray(0, bytesRead), rows);
+      rows = 0;
+      if (waiting) await waiting;
+    }
+    if (rows > 0) writer.write("", rows);
     this.discard();
   }
 
