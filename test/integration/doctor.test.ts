@@ -681,7 +681,8 @@ describe.skipIf(skip)("panorama doctor on MongoDB", () => {
   });
   afterAll(() => mongo?.close());
 
-  function mongoConfig(password: string) {
+  /** Course structures alone, read as `user` (with `password`); `mongodb`: more of [mongodb]. */
+  function mongoConfig(options: { password?: string; mongodb?: string } = {}) {
     return writeTestConfig(`[extract]
 include = ["course_structures"]
 
@@ -689,14 +690,14 @@ include = ["course_structures"]
 host = "127.0.0.1"
 port = ${mongo.port}
 user = "${user.user}"
-password = "${password}"
+password = "${options.password ?? user.password}"
 auth_source = "admin"
-use_split_mongo = false
+${options.mongodb ?? ""}
 `);
   }
 
   test("reachable, with the modulestore collections readable", async () => {
-    const results = await checks(mongoConfig(user.password).file);
+    const results = await checks(mongoConfig({ mongodb: "use_split_mongo = false" }).file);
     const check = byName(results, "MongoDB");
     expect(check).toMatchObject({ ok: true });
     expect(check.detail).toContain("modulestore.active_versions");
@@ -729,17 +730,7 @@ use_split_mongo = false
   });
 
   test("the wrong database (no structure where MySQL's course index lists courses): ✗ with the fix", async () => {
-    const setup = writeTestConfig(`[extract]
-include = ["course_structures"]
-
-[mongodb]
-host = "127.0.0.1"
-port = ${mongo.port}
-user = "${user.user}"
-password = "${user.password}"
-auth_source = "admin"
-database = "openedx"
-`);
+    const setup = mongoConfig({ mongodb: 'database = "openedx"' });
     const db = await testConnection(testEnv().mysql.scratchDatabase);
     try {
       const version = new ObjectId();
@@ -776,16 +767,7 @@ database = "openedx"
   });
 
   test("no course index table (a release before Maple) with use_split_mongo: ✗ saying so, with use_split_mongo = false as the fix", async () => {
-    const setup = writeTestConfig(`[extract]
-include = ["course_structures"]
-
-[mongodb]
-host = "127.0.0.1"
-port = ${mongo.port}
-user = "${user.user}"
-password = "${user.password}"
-auth_source = "admin"
-`);
+    const setup = mongoConfig();
     const db = await testConnection(testEnv().mysql.scratchDatabase);
     try {
       await db.query(`DROP TABLE IF EXISTS ${COURSE_INDEX_TABLE}`);
@@ -803,7 +785,10 @@ auth_source = "admin"
   });
 
   test("a wrong password: ✗ MongoDB with a hint, never the password", async () => {
-    const check = byName(await checks(mongoConfig("not-the-password-31").file), "MongoDB");
+    const check = byName(
+      await checks(mongoConfig({ password: "not-the-password-31", mongodb: "use_split_mongo = false" }).file),
+      "MongoDB",
+    );
     expect(check.ok).toBe(false);
     expect(check.detail).toContain("panorama@127.0.0.1");
     expect(check.detail).not.toContain("not-the-password-31");
