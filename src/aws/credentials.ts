@@ -126,6 +126,22 @@ export function credentialChain(
   env: Record<string, string | undefined> = process.env,
   imdsEndpoint?: string,
 ): CredentialProvider {
+  try {
+    return firstSource(config, env, imdsEndpoint);
+  } catch (error) {
+    // A source set up wrongly (AWS_PROFILE naming no profile with keys, an http credentials
+    // endpoint elsewhere than the agents'): said where credentials are asked for, as a source
+    // that gives none is, so that doctor shows it as its AWS credentials check.
+    if (!(error instanceof CredentialsError)) throw error;
+    return { source: "none: the environment's AWS settings are wrong", get: () => Promise.reject(error) };
+  }
+}
+
+function firstSource(
+  config: Config,
+  env: Record<string, string | undefined>,
+  imdsEndpoint: string | undefined,
+): CredentialProvider {
   const aws = config.aws;
   if (aws.access_key_id && aws.secret_access_key) {
     const credentials: AwsCredentials = {

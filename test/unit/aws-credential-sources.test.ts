@@ -126,6 +126,20 @@ describe("AWS shared files", () => {
     );
   });
 
+  test("the chain says a wrong AWS_PROFILE where credentials are asked for, not when it is made", async () => {
+    // doctor makes its client first, then shows what get() says as its AWS credentials check.
+    const chain = credentialChain(config, { HOME: home, AWS_PROFILE: "typo" }, "http://127.0.0.1:9");
+    const error = (await chain.get().catch((e: unknown) => e)) as CredentialsError;
+    expect(error).toBeInstanceOf(CredentialsError);
+    expect(error.message).toStartWith("AWS_PROFILE=typo: no such profile with keys in ");
+    const endpoint = credentialChain(config, {
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://evil.example.com/x",
+    });
+    expect(((await endpoint.get().catch((e: unknown) => e)) as Error).message).toContain(
+      "a credentials request carries the pod's token",
+    );
+  });
+
   test("an unreadable file is an error naming it, not a silent fall to the next source", () => {
     if (process.getuid?.() === 0) {
       // root reads any file: a directory in the file's place gives EISDIR instead.
