@@ -5,13 +5,13 @@
 // no other machine can answer for (loopback, the ECS and EKS agents' link-local addresses): a
 // credentials request carries the pod's token, so panorama refuses any other. The token is read
 // again at each fetch and never goes into a message.
-import { readFileSync } from "node:fs";
+import { messageOf } from "../errors.ts";
 import {
   type AwsCredentials,
+  awsCredentials,
   CredentialsError,
-  describeFailure,
-  expirationOf,
   FetchedCredentials,
+  readTokenFile,
 } from "./credential-provider.ts";
 
 const ECS_ENDPOINT = "http://169.254.170.2";
@@ -41,7 +41,7 @@ export class ContainerCredentials extends FetchedCredentials {
 
   protected unreachable(lastError: unknown): CredentialsError {
     return new CredentialsError(
-      `no AWS credentials: the container credentials endpoint ${this.options.url} did not answer (${describeFailure(lastError)})`,
+      `no AWS credentials: the container credentials endpoint ${this.options.url} did not answer (${messageOf(lastError)})`,
       "on EKS, check that the Pod Identity agent runs on the node (the eks-pod-identity-agent add-on); on ECS, that the task has a task role",
     );
   }
@@ -49,14 +49,11 @@ export class ContainerCredentials extends FetchedCredentials {
   private authorization(): string | undefined {
     const file = this.options.tokenFile;
     if (!file) return this.options.token;
-    try {
-      return readFileSync(file, "utf8").trim();
-    } catch (error) {
-      throw new CredentialsError(
-        `no AWS credentials: cannot read the container authorization token ${file} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
-        "EKS mounts it in pods whose service account has a Pod Identity association: check the association, and that the pod was started after it was made",
-      );
-    }
+    return readTokenFile(
+      file,
+      "container authorization token",
+      "EKS mounts it in pods whose service account has a Pod Identity association: check the association, and that the pod was started after it was made",
+    );
   }
 
   protected async fetchCredentials(): Promise<AwsCredentials> {
@@ -87,12 +84,7 @@ export class ContainerCredentials extends FetchedCredentials {
       );
     }
     if (!body.AccessKeyId || !body.SecretAccessKey) throw new Error("it answered without credentials");
-    const credentials: AwsCredentials = {
-      accessKeyId: body.AccessKeyId,
-      secretAccessKey: body.SecretAccessKey,
-    };
-    if (body.Token) credentials.sessionToken = body.Token;
-    return { ...credentials, ...expirationOf(body.Expiration) };
+    return awsCredentials(body.AccessKeyId, body.SecretAccessKey, body.Token, body.Expiration);
   }
 }
 

@@ -2,6 +2,7 @@
 // (CredentialProvider), the error when none can be had, and the caching and retrying that every
 // source of temporary credentials shares (FetchedCredentials): used by the credential chain
 // (credentials.ts) and the sources it chains, so none imports another's module for them.
+import { readFileSync } from "node:fs";
 import { PanoramaError } from "../errors.ts";
 
 export interface AwsCredentials {
@@ -70,17 +71,34 @@ export abstract class FetchedCredentials implements CredentialProvider {
   }
 }
 
-/** The reason of a failed fetch, for a message. */
-export function describeFailure(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+/**
+ * Credentials as a source gives them: a session token when it has one, an expiration when it
+ * gives one that reads as a time (ISO 8601); credentials without one are fetched again at each use.
+ */
+export function awsCredentials(
+  accessKeyId: string,
+  secretAccessKey: string,
+  sessionToken?: string | null,
+  expiration?: string | null,
+): AwsCredentials {
+  const credentials: AwsCredentials = { accessKeyId, secretAccessKey };
+  if (sessionToken) credentials.sessionToken = sessionToken;
+  const expires = new Date(expiration ?? "");
+  if (!Number.isNaN(expires.getTime())) credentials.expiration = expires;
+  return credentials;
 }
 
 /**
- * The expiration a credentials service gave (ISO 8601), or none: credentials without one are
- * fetched again at each use.
+ * A token a pod's runtime keeps renewed in a file (IRSA's, Pod Identity's), read again at each
+ * fetch; `what` names it for the message, never its content.
  */
-export function expirationOf(text: string | null | undefined): { expiration?: Date } {
-  const expiration = new Date(text ?? "");
-  return Number.isNaN(expiration.getTime()) ? {} : { expiration };
+export function readTokenFile(path: string, what: string, hint: string): string {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch (error) {
+    throw new CredentialsError(
+      `no AWS credentials: cannot read the ${what} ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      hint,
+    );
+  }
 }

@@ -6,13 +6,13 @@
 // IMDSv2. Secrets stay inside the returned objects: nothing here logs them or puts them into an
 // error message.
 import type { Config } from "../config/types.ts";
+import { messageOf } from "../errors.ts";
 import { containerCredentialsFromEnv } from "./container-credentials.ts";
 import {
   type AwsCredentials,
+  awsCredentials,
   type CredentialProvider,
   CredentialsError,
-  describeFailure,
-  expirationOf,
   FetchedCredentials,
 } from "./credential-provider.ts";
 import { sharedFileKeys } from "./shared-files.ts";
@@ -51,7 +51,7 @@ export class InstanceRoleCredentials extends FetchedCredentials {
 
   protected unreachable(lastError: unknown): CredentialsError {
     return new CredentialsError(
-      `no AWS credentials: none in [aws] of the config, PANORAMA_AWS_*, AWS_ACCESS_KEY_ID or a profile of the AWS shared files, and none from the EC2 instance metadata service at ${this.endpoint} (${describeFailure(lastError)})`,
+      `no AWS credentials: none in [aws] of the config, PANORAMA_AWS_*, AWS_ACCESS_KEY_ID or a profile of the AWS shared files, and none from the EC2 instance metadata service at ${this.endpoint} (${messageOf(lastError)})`,
       "set [aws] access_key_id/secret_access_key (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or attach an IAM role to this instance",
     );
   }
@@ -108,12 +108,7 @@ export class InstanceRoleCredentials extends FetchedCredentials {
     if (body.Code !== "Success" || !body.AccessKeyId || !body.SecretAccessKey) {
       throw new Error(`the instance role ${role} gave no credentials (Code ${body.Code ?? "missing"})`);
     }
-    const credentials: AwsCredentials = {
-      accessKeyId: body.AccessKeyId,
-      secretAccessKey: body.SecretAccessKey,
-    };
-    if (body.Token) credentials.sessionToken = body.Token;
-    return { ...credentials, ...expirationOf(body.Expiration) };
+    return awsCredentials(body.AccessKeyId, body.SecretAccessKey, body.Token, body.Expiration);
   }
 }
 
@@ -144,19 +139,18 @@ function firstSource(
 ): CredentialProvider {
   const aws = config.aws;
   if (aws.access_key_id && aws.secret_access_key) {
-    const credentials: AwsCredentials = {
-      accessKeyId: aws.access_key_id,
-      secretAccessKey: aws.secret_access_key,
-    };
-    if (aws.session_token) credentials.sessionToken = aws.session_token;
-    return new StaticCredentials(credentials, "[aws] of the config or PANORAMA_AWS_*");
+    return new StaticCredentials(
+      awsCredentials(aws.access_key_id, aws.secret_access_key, aws.session_token),
+      "[aws] of the config or PANORAMA_AWS_*",
+    );
   }
   const id = env.AWS_ACCESS_KEY_ID;
   const secret = env.AWS_SECRET_ACCESS_KEY;
   if (id && secret) {
-    const credentials: AwsCredentials = { accessKeyId: id, secretAccessKey: secret };
-    if (env.AWS_SESSION_TOKEN) credentials.sessionToken = env.AWS_SESSION_TOKEN;
-    return new StaticCredentials(credentials, "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+    return new StaticCredentials(
+      awsCredentials(id, secret, env.AWS_SESSION_TOKEN),
+      "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+    );
   }
   const shared = sharedFileKeys(env);
   if (shared) return new StaticCredentials(shared.credentials, shared.source);

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { type AwsCredentials, CredentialsError } from "./credential-provider.ts";
+import { type AwsCredentials, awsCredentials, CredentialsError } from "./credential-provider.ts";
 
 /** what makes a profile get its credentials without keys, as the AWS CLI reads it */
 const INDIRECT_KEYS = [
@@ -85,9 +85,7 @@ export function sharedFileKeys(env: Record<string, string | undefined>): SharedF
     const id = keys.get("aws_access_key_id");
     const secret = keys.get("aws_secret_access_key");
     if (id && secret) {
-      const credentials: AwsCredentials = { accessKeyId: id, secretAccessKey: secret };
-      const token = keys.get("aws_session_token");
-      if (token) credentials.sessionToken = token;
+      const credentials = awsCredentials(id, secret, keys.get("aws_session_token"));
       return { credentials, source: `profile ${profile} of ${path}` };
     }
     const key = INDIRECT_KEYS.find((k) => keys.has(k));

@@ -2,13 +2,13 @@
 // AWS_WEB_IDENTITY_TOKEN_FILE, a token that kubelet renews in that file; STS's
 // AssumeRoleWithWebIdentity (an unsigned call) exchanges it for temporary credentials. The token
 // is read again at each exchange and never goes into a message.
-import { readFileSync } from "node:fs";
+import { messageOf } from "../errors.ts";
 import {
   type AwsCredentials,
+  awsCredentials,
   CredentialsError,
-  describeFailure,
-  expirationOf,
   FetchedCredentials,
+  readTokenFile,
 } from "./credential-provider.ts";
 import { xmlValues } from "./xml.ts";
 
@@ -41,21 +41,17 @@ export class WebIdentityCredentials extends FetchedCredentials {
 
   protected unreachable(lastError: unknown): CredentialsError {
     return new CredentialsError(
-      `no AWS credentials: STS at ${this.options.endpoint} did not answer the web identity exchange for ${this.options.roleArn} (${describeFailure(lastError)})`,
+      `no AWS credentials: STS at ${this.options.endpoint} did not answer the web identity exchange for ${this.options.roleArn} (${messageOf(lastError)})`,
       "check that the pod reaches STS (AWS_ENDPOINT_URL_STS overrides the endpoint)",
     );
   }
 
   protected async fetchCredentials(): Promise<AwsCredentials> {
-    let token: string;
-    try {
-      token = readFileSync(this.options.tokenFile, "utf8").trim();
-    } catch (error) {
-      throw new CredentialsError(
-        `no AWS credentials: cannot read the web identity token ${this.options.tokenFile} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
-        "the service account's token is mounted by EKS when the service account has the eks.amazonaws.com/role-arn annotation",
-      );
-    }
+    const token = readTokenFile(
+      this.options.tokenFile,
+      "web identity token",
+      "the service account's token is mounted by EKS when the service account has the eks.amazonaws.com/role-arn annotation",
+    );
     const body = new URLSearchParams({
       Action: "AssumeRoleWithWebIdentity",
       Version: "2011-06-15",
@@ -81,10 +77,12 @@ export class WebIdentityCredentials extends FetchedCredentials {
     const accessKeyId = element(xml, "AccessKeyId");
     const secretAccessKey = element(xml, "SecretAccessKey");
     if (!accessKeyId || !secretAccessKey) throw new Error("STS answered without credentials");
-    const credentials: AwsCredentials = { accessKeyId, secretAccessKey };
-    const sessionToken = element(xml, "SessionToken");
-    if (sessionToken) credentials.sessionToken = sessionToken;
-    return { ...credentials, ...expirationOf(element(xml, "Expiration")) };
+    return awsCredentials(
+      accessKeyId,
+      secretAccessKey,
+      element(xml, "SessionToken"),
+      element(xml, "Expiration"),
+    );
   }
 }
 
