@@ -35,7 +35,7 @@ import {
   close,
   connect,
   describeTarget,
-  grantee,
+  granteeOf,
   hiddenFromUser,
   ident,
   notTheLmsDatabase,
@@ -603,7 +603,9 @@ async function* checkMysql(config: Config): AsyncGenerator<CheckResult> {
             "a preset table without a column it needs: leave the table out with [extract] exclude, or configure it in [[tables]] with fields it has (`panorama schema pull` shows them)",
           ]
         : []),
-      ...(refused ? [`GRANT SELECT ON ${config.mysql.database}.* TO ${grantee(config.mysql)}`] : []),
+      ...(refused
+        ? [`GRANT SELECT ON ${config.mysql.database}.* TO ${await granteeOf(connection, config.mysql)}`]
+        : []),
     ];
     yield denied.length === 0
       ? passed("MySQL SELECT", [`allowed on all ${read} table(s)`, ...notes].join("; "))

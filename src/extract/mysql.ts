@@ -81,6 +81,21 @@ export function grantee(config: MysqlConfig): string {
   return accounts.get(accountKey(config)) ?? `'${config.user}'`;
 }
 
+/**
+ * grantee(), asking this session's server for its account (CURRENT_USER()) the first time: only
+ * where a GRANT is to be said, not a round trip at every connection.
+ */
+export async function granteeOf(connection: Connection, config: MysqlConfig): Promise<string> {
+  if (!accounts.has(accountKey(config))) {
+    const [row] = await query<{ account: string }>(connection, "SELECT CURRENT_USER() AS account").catch(
+      () => [],
+    );
+    const account = row ? quotedAccount(row.account) : null;
+    if (account) accounts.set(accountKey(config), account);
+  }
+  return grantee(config);
+}
+
 /** `user@host` as CURRENT_USER() gives it, quoted for a GRANT. */
 function quotedAccount(account: string): string | null {
   const at = account.lastIndexOf("@");
@@ -176,13 +191,6 @@ export async function connect(config: MysqlConfig): Promise<Connection> {
     connection.destroy();
     throw mysqlError(error, config, "cannot set the session's character set, autocommit and sql_mode");
   });
-  if (!accounts.has(accountKey(config))) {
-    const [row] = await query<{ account: string }>(connection, "SELECT CURRENT_USER() AS account").catch(
-      () => [],
-    );
-    const account = row ? quotedAccount(row.account) : null;
-    if (account) accounts.set(accountKey(config), account);
-  }
   return connection;
 }
 
@@ -313,7 +321,7 @@ export async function refuseHidden(
   const what = refusal.code === "ER_COLUMNACCESS_DENIED_ERROR" ? "a column of it" : "it";
   throw new PanoramaError(
     `${table}: ${config.user} may not SELECT ${what}, so information_schema hides it (${(refusal as { sqlMessage?: string }).sqlMessage ?? refusal.message})`,
-    `GRANT SELECT ON ${config.database}.* TO ${grantee(config)}; a user without SELECT on the whole database is refused a table this Open edX release lacks the same way: leave such a table out with [extract] exclude`,
+    `GRANT SELECT ON ${config.database}.* TO ${await granteeOf(connection, config)}; a user without SELECT on the whole database is refused a table this Open edX release lacks the same way: leave such a table out with [extract] exclude`,
   );
 }
 
