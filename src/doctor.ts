@@ -440,12 +440,12 @@ function checkWritable(check: string, dir: string, key: string, permission: stri
   const probe = join(dir, `.panorama-doctor-${process.pid}`);
   try {
     // A check makes nothing: a directory still to be made is judged by the one it goes in.
-    const missing = missingFrom(dir);
-    if (missing !== null) {
-      if (!statSync(missing.parent).isDirectory())
+    const parent = existingParent(dir);
+    if (parent !== null) {
+      if (!statSync(parent).isDirectory())
         throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
-      accessSync(missing.parent, constants.W_OK | constants.X_OK);
-      return passed(check, `${dir} does not exist yet: the first run makes it in ${missing.parent}`);
+      accessSync(parent, constants.W_OK | constants.X_OK);
+      return passed(check, `${dir} does not exist yet: the first run makes it in ${parent}`);
     }
     writeFileSync(probe, "");
     rmSync(probe);
@@ -466,11 +466,11 @@ function checkWritable(check: string, dir: string, key: string, permission: stri
 }
 
 /** The nearest existing ancestor of `dir` when `dir` does not exist; null when it does. */
-function missingFrom(dir: string): { parent: string } | null {
+function existingParent(dir: string): string | null {
   if (existsSync(dir)) return null;
   let parent = dirname(resolve(dir));
   while (!existsSync(parent) && parent !== dirname(parent)) parent = dirname(parent);
-  return { parent };
+  return parent;
 }
 
 /**
