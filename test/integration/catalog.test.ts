@@ -67,6 +67,20 @@ secret_access_key = "${SECRET}"
   return { ...written, config: written.config() };
 }
 
+/** An S3 configuration whose courseware_studentmodule raw table is made in the Glue stand-in. */
+async function studentmoduleTableMade() {
+  const { config } = s3Config();
+  const services = catalogServices(config, fast, poll);
+  const plan = await planCatalog(
+    config,
+    config.tables.filter((t) => t.name === "courseware_studentmodule"),
+    false,
+  );
+  const steps = { create: true, views: false, partitions: false, drop: false };
+  await applyCatalog(config, plan, steps, services, { dryRun: false, logPartitions: false });
+  return { config, table: "openedx_raw_courseware_studentmodule" };
+}
+
 /** The CREATE EXTERNAL TABLE statements of printed DDL, read back into their parts. */
 function parseDdl(ddl: string) {
   const tables = new Map<string, Record<string, unknown>>();
@@ -291,24 +305,7 @@ fields = [ { name = "id", type = "int" }, { name = "label", type = "varchar" } ]
   });
 
   test("10,000 new partitions take 100 Glue calls; the next run none; a failing entry is retried", async () => {
-    const { config } = s3Config();
-    const table = "openedx_raw_courseware_studentmodule";
-    const services = catalogServices(config, fast, poll);
-    const plan = await planCatalog(
-      config,
-      config.tables.filter((t) => t.name === "courseware_studentmodule"),
-      false,
-    );
-    await applyCatalog(
-      config,
-      plan,
-      { create: true, views: false, partitions: false, drop: false },
-      services,
-      {
-        dryRun: false,
-        logPartitions: false,
-      },
-    );
+    const { config, table } = await studentmoduleTableMade();
     const state = new PartitionState(config.state_dir, "panorama");
     const refs = Array.from({ length: 10_000 }, (_, i) => ({
       values: ["lms.example.com", `course-v1:Org+C${i}+2024`],
@@ -355,21 +352,7 @@ fields = [ { name = "id", type = "int" }, { name = "label", type = "varchar" } ]
 
 describe("partitions whose objects were deleted", () => {
   test("leave Glue 25 per BatchDeletePartition call, and the state; one Glue does not have is fine", async () => {
-    const { config } = s3Config();
-    const table = "openedx_raw_courseware_studentmodule";
-    const services = catalogServices(config, fast, poll);
-    const plan = await planCatalog(
-      config,
-      config.tables.filter((t) => t.name === "courseware_studentmodule"),
-      false,
-    );
-    await applyCatalog(
-      config,
-      plan,
-      { create: true, views: false, partitions: false, drop: false },
-      services,
-      { dryRun: false, logPartitions: false },
-    );
+    const { config, table } = await studentmoduleTableMade();
     const refs = Array.from({ length: 80 }, (_, i) => ({
       values: ["lms.example.com", `course-v1:Del+C${i}+2024`],
       bucket: "acme-panorama",
@@ -412,16 +395,7 @@ describe("partitions whose objects were deleted", () => {
   });
 
   test("a removal Glue did not take (unreachable) stays owed and the next registration sends it", async () => {
-    const { config } = s3Config();
-    const table = "openedx_raw_courseware_studentmodule";
-    const services = catalogServices(config, fast, poll);
-    const plan = await planCatalog(
-      config,
-      config.tables.filter((t) => t.name === "courseware_studentmodule"),
-      false,
-    );
-    const apply = { create: true, views: false, partitions: false, drop: false };
-    await applyCatalog(config, plan, apply, services, { dryRun: false, logPartitions: false });
+    const { config, table } = await studentmoduleTableMade();
     const refs = ["Gone", "Kept", "Back"].map((c) => ({
       values: ["lms.example.com", `course-v1:Owed+${c}+2024`],
       bucket: "acme-panorama",
