@@ -76,14 +76,15 @@ function cutAt(...keys: bigint[]): KeyRange[] {
 async function extract(
   compression: "none" | "gzip",
   ranges: KeyRange[] | null,
-  onRangeDone?: (i: number, spool: string) => void,
+  watch?: { done?: (i: number, spool: string) => void; starting?: (i: number) => Promise<void> },
   table = "ranged_big",
 ) {
   const cfg = config(compression, table);
   return withJob(cfg, async (main, job) => {
     const entry = ranges
       ? await extractRanges(main, cfg, job, { column: "id", ranges }, 3, {
-          done: (i) => onRangeDone?.(i, spoolDir(cfg.state_dir)),
+          done: (i) => watch?.done?.(i, spoolDir(cfg.state_dir)),
+          starting: watch?.starting,
         })
       : await extractPartition(main, cfg, job, []);
     const spool = spoolDir(cfg.state_dir);
@@ -128,21 +129,29 @@ describe.skipIf(skip)("primary-key ranges", () => {
   for (const compression of ["none", "gzip"] as const) {
     test(`ranges finishing out of order write the bytes of a single read (${compression})`, async () => {
       const single = await extract(compression, null, undefined, "ranged_slow");
-      // A big and slow first range: the small ones after it finish first and wait on disk for
-      // their turn.
+      // A big first range: the small ones after it finish first and wait on disk for their turn.
       const ranges = cutAt(25_000n, 25_100n, 25_200n, 26_000n);
       const order: number[] = [];
       const parkedModes: number[] = [];
+      // The first range starts once another is read, however late the second connection opens.
+      let oneRead = () => {};
+      const headMayStart = new Promise<void>((resolve) => {
+        oneRead = resolve;
+      });
       const ranged = await extract(
         compression,
         ranges,
-        (i, spool) => {
-          order.push(i);
-          // A range done ahead of its turn waits in the spool, private like the learner data it holds.
-          if (order.includes(0)) return;
-          for (const name of readdirSync(spool, { recursive: true }) as string[]) {
-            if (name.includes(`-range-${i}`)) parkedModes.push(statSync(join(spool, name)).mode & 0o777);
-          }
+        {
+          done: (i, spool) => {
+            order.push(i);
+            oneRead();
+            // A range done ahead of its turn waits in the spool, private like the learner data it holds.
+            if (order.includes(0)) return;
+            for (const name of readdirSync(spool, { recursive: true }) as string[]) {
+              if (name.includes(`-range-${i}`)) parkedModes.push(statSync(join(spool, name)).mode & 0o777);
+            }
+          },
+          starting: (index) => (index === 0 ? headMayStart : Promise.resolve()),
         },
         "ranged_slow",
       );
@@ -392,28 +401,47 @@ describe.skipIf(skip)("primary-key ranges", () => {
   });
 
   test("a slow range at the head of the file: the other connections start no range more than 2 a connection past it, so few wait on disk; the file is a single read's", async () => {
-    // The first range (id 1) takes 1.5 s (on a loaded machine the second connection's handshake
-    // took most of 0.4 s, and no range waited); the thirty after it, a thousand keys each, a few ms.
+    // The first range (id 1) is held until five others are read (so how soon the other two
+    // connections open does not matter), then takes 0.5 s more; the twenty-nine after it, a
+    // thousand keys each, a few ms. Unbounded, the other connections go on through all of them.
     await db.query(`CREATE OR REPLACE VIEW ranged_stall AS SELECT * FROM ranged_big
-      WHERE id <> 1 OR SLEEP(1.5) = 0`);
+      WHERE id <> 1 OR SLEEP(0.5) = 0`);
     try {
       const single = await extract("none", null, undefined, "ranged_stall");
       const keys = Array.from({ length: 29 }, (_, i) => BigInt((i + 1) * 1000));
+      const rangeFiles = (spool: string) =>
+        (readdirSync(spool, { recursive: true }) as string[]).filter((n) => n.includes("-range-")).length;
       let mostWaiting = 0;
+      let waitingAsHeadStarts = 0;
+      let readAhead = 0;
+      let fiveRead = () => {};
+      const headMayStart = new Promise<void>((resolve) => {
+        fiveRead = resolve;
+      });
       const ranged = await extract(
         "none",
         cutAt(2n, ...keys),
-        (_, spool) => {
-          const waiting = (readdirSync(spool, { recursive: true }) as string[]).filter((n) =>
-            n.includes("-range-"),
-          );
-          mostWaiting = Math.max(mostWaiting, waiting.length);
+        {
+          done: (_, spool) => {
+            mostWaiting = Math.max(mostWaiting, rangeFiles(spool));
+            if (++readAhead === 3 * AHEAD_PER_CONNECTION - 1) fiveRead();
+          },
+          starting: async (index) => {
+            if (index !== 0) return;
+            await headMayStart;
+            // A moment for a sixth range to start, were the connections not held back.
+            await Bun.sleep(50);
+            waitingAsHeadStarts = readAhead;
+          },
         },
         "ranged_stall",
       );
-      // 3 connections: ranges 1 to 5 may be read while range 0 is; all 30 were, unbounded.
-      expect(mostWaiting).toBeGreaterThan(0);
-      expect(mostWaiting).toBeLessThanOrEqual(3 * AHEAD_PER_CONNECTION - 1);
+      // 3 connections: ranges 1 to 5 are read while range 0 waits, and no more. While range 1 is
+      // copied in (its file still there), range 6 may be read: 6 files at most. Unbounded, the
+      // other connections go on through all twenty-nine.
+      expect(waitingAsHeadStarts).toBe(3 * AHEAD_PER_CONNECTION - 1);
+      expect(mostWaiting).toBeGreaterThanOrEqual(3 * AHEAD_PER_CONNECTION - 1);
+      expect(mostWaiting).toBeLessThanOrEqual(3 * AHEAD_PER_CONNECTION);
       expect(Buffer.compare(ranged.bytes, single.bytes)).toBe(0);
       expect(ranged.entry.hash).toBe(single.entry.hash);
     } finally {
