@@ -31,6 +31,7 @@ import { extractOverConnections } from "./extract/partition-pool.ts";
 import { log } from "./log.ts";
 import type { PseudonymsStatus } from "./privacy/report.ts";
 import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
+import { formatBytes } from "./progress.ts";
 import { type FindingKind, saveVerifyRecord } from "./state/verify-record.ts";
 import { saveWrittenCompression } from "./state/written-compression.ts";
 
@@ -72,6 +73,17 @@ export interface VerifyReport {
   seconds: number;
   /** whether personal values are pseudonymized (DESIGN §11): the datalake holds pseudonyms then */
   pseudonyms: PseudonymsStatus;
+  /** tables this host wrote that the configuration no longer names (looked for without --tables) */
+  unconfigured: UnconfiguredTable[];
+}
+
+/** A table of this host's in the datalake that the configuration does not name. */
+export interface UnconfiguredTable {
+  table: string;
+  objects: number;
+  bytes: number;
+  /** the prefix holding this host's objects of it */
+  location: string;
 }
 
 /** One partition MySQL has: its values and its rows. */
@@ -169,6 +181,8 @@ async function checkTable(
 export interface VerifyOptions {
   repair: boolean;
   glue?: Glue | undefined;
+  /** every configured table is verified: look for tables the configuration no longer names too */
+  allTables?: boolean;
 }
 
 /** A table verify did not compare: skipped (and why), or failed (with the error). */
@@ -193,7 +207,14 @@ export async function verifyTables(
 ): Promise<{ before: VerifyReport; after: VerifyReport | null; repaired: boolean }> {
   const check = () =>
     withMysql(config, (connection) =>
-      verifyOnce(connection, config, tables, target, new Uploader(config, target)),
+      verifyOnce(
+        connection,
+        config,
+        tables,
+        target,
+        new Uploader(config, target),
+        options.allTables === true,
+      ),
     );
   const first = await check();
   if (!options.repair || first.report.ok) return { before: first.report, after: null, repaired: true };
@@ -227,6 +248,7 @@ async function verifyOnce(
   tables: TableConfig[],
   target: Target,
   uploader: Uploader,
+  allTables: boolean,
 ): Promise<{ report: VerifyReport; plans: RepairPlan[] }> {
   const started = performance.now();
   const report: VerifyReport = {
@@ -237,6 +259,7 @@ async function verifyOnce(
     listings: 0,
     seconds: 0,
     pseudonyms: pseudonymsStatus(config),
+    unconfigured: [],
   };
   const plans: RepairPlan[] = [];
   /** preset tables MySQL lacks whose objects this host wrote before: stale, unless the database is wrong */
@@ -308,9 +331,47 @@ async function verifyOnce(
       plans.push({ table, check, expected: new Map() });
     }
   }
+  if (allTables && unreachable === null) {
+    try {
+      report.unconfigured = await unconfiguredTables(config, target, report);
+    } catch (error) {
+      log.warn(`verify: the datalake's tables could not be listed: ${messageWithHint(error)}`);
+    }
+  }
   report.ok = report.tables.every((t) => t.error === null && t.findings.length === 0);
   report.seconds = Math.round((performance.now() - started) / 10) / 100;
   return { report, plans };
+}
+
+/**
+ * This host's objects of tables the configuration does not name: a table taken out of
+ * `[[tables]]` or the preset keeps what it had, no longer updated. Said, never deleted: the
+ * daily `verify --repair` must not delete a table the operator left out for a while, and its
+ * data is not stale in MySQL's sense (the LMS still has it).
+ */
+async function unconfiguredTables(
+  config: Config,
+  target: Target,
+  report: VerifyReport,
+): Promise<UnconfiguredTable[]> {
+  const configured = new Set(config.tables.map((t) => t.name));
+  const base = config.datalake.base_prefix;
+  report.listings++;
+  const names = await target.listDirectories(base ? `${base}/` : "");
+  const out: UnconfiguredTable[] = [];
+  for (const name of names) {
+    if (configured.has(name) || name === "tracking_logs") continue;
+    report.listings++;
+    const objects = await listTableObjects(config, target, name);
+    if (objects.length === 0) continue;
+    out.push({
+      table: name,
+      objects: objects.length,
+      bytes: objects.reduce((sum, o) => sum + o.size, 0),
+      location: hostTablePrefix(config, name),
+    });
+  }
+  return out;
 }
 
 /**
@@ -455,6 +516,11 @@ export function formatReport(report: VerifyReport): string {
       );
       for (const f of t.findings) lines.push(`  ${DESCRIBE[f.kind](f)}`);
     }
+  }
+  for (const u of report.unconfigured) {
+    lines.push(
+      `- ${u.table}: not in the configuration, yet ${u.objects} object(s) (${formatBytes(u.bytes)}) of this host's are in the datalake, kept and no longer updated: add it back to [[tables]], or delete ${u.location} and its catalog table if it should go`,
+    );
   }
   const work = `(${report.queries} queries, ${report.listings} listings, ${report.seconds} s)`;
   const unverified = report.tables.filter((t) => t.error !== null).length;

@@ -392,6 +392,24 @@ export class S3Client {
     }
   }
 
+  /** The "directories" right under `prefix` (which ends with "/"): their names, without the slash. */
+  async listDirectories(bucket: string, prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    let token = "";
+    for (;;) {
+      const query: Record<string, string> = { "list-type": "2", prefix, delimiter: "/" };
+      if (token) query["continuation-token"] = token;
+      const res = await this.call("ListObjectsV2", "GET", bucket, "", { query });
+      const xml = await res.text();
+      for (const common of xml.match(/<CommonPrefixes>[\s\S]*?<\/CommonPrefixes>/g) ?? []) {
+        const full = xmlValues(common, "Prefix")[0] ?? "";
+        out.push(full.slice(prefix.length, -1));
+      }
+      token = xmlValues(xml, "NextContinuationToken")[0] ?? "";
+      if (xmlValues(xml, "IsTruncated")[0] !== "true" || !token) return out;
+    }
+  }
+
   async listMultipartUploads(bucket: string, prefix = ""): Promise<{ key: string; uploadId: string }[]> {
     const out: { key: string; uploadId: string }[] = [];
     let markers: Record<string, string> = {};

@@ -49,7 +49,11 @@ export default defineCommand({
       const target = createTarget(config);
       const glue =
         target instanceof S3Target ? new Glue(target.s3.client, config.datalake.database) : undefined;
-      const { before, after, repaired } = await verifyTables(config, tables, target, { repair, glue });
+      const { before, after, repaired } = await verifyTables(config, tables, target, {
+        repair,
+        glue,
+        allTables: args.tables === undefined,
+      });
       recordVerify(config, before, after, repair, repaired);
       const last = after ?? before;
       report = last;

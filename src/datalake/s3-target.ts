@@ -29,6 +29,10 @@ export class S3Target implements Target {
     return this.s3.listObjects(this.bucket, prefix);
   }
 
+  listDirectories(prefix: string): Promise<string[]> {
+    return this.s3.listDirectories(this.bucket, prefix);
+  }
+
   /** Abort the multipart uploads a killed run left open, before this run starts its own. */
   async recover(): Promise<void> {
     await this.s3.abortOrphanedUploads();

@@ -62,6 +62,8 @@ export interface Target {
   delete(key: string): Promise<void>;
   /** Every object whose key starts with `prefix` (a listing of the datalake itself). */
   list(prefix: string): Promise<StoredObject[]>;
+  /** The names of the directories right under `prefix` (which ends with "/", or is ""). */
+  listDirectories(prefix: string): Promise<string[]>;
   /** Clean up what a killed run left in the target (open multipart uploads), before uploading. */
   recover?(): Promise<void>;
 }
@@ -160,5 +162,18 @@ export class LocalTarget implements Target {
     };
     await walk(prefix);
     return out;
+  }
+
+  async listDirectories(prefix: string): Promise<string[]> {
+    try {
+      const entries = await readdir(join(this.root, prefix), { withFileTypes: true });
+      return entries
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
   }
 }

@@ -223,6 +223,30 @@ describe.skipIf(skip)("deletions and verify on S3 with Glue", () => {
     expect((await panorama(cfg, "verify", "--repair")).code).toBe(0);
     expect(await bucketObjects(cfg, prefix)).toEqual(await cleanExtraction(prefix));
   }, 60_000);
+
+  test("a table the configuration no longer names: its objects in the bucket are said and kept, another host's are not", async () => {
+    const prefix = uniquePrefix();
+    const cfg = s3Config(prefix);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    const s3 = s3Of(cfg);
+    const ours = [1, 2, 3].map(
+      (n) => `${prefix}/s3verify_gone/lms=lms.example.com/course_id=c${n}/s3verify_gone.csv.gz`,
+    );
+    for (const key of ours) await s3.putObject(env.s3.bucket, key, new Uint8Array(10));
+    await s3.putObject(
+      env.s3.bucket,
+      `${prefix}/s3verify_theirs/lms=other.example.com/s3verify_theirs.csv.gz`,
+      new Uint8Array(10),
+    );
+    const before = await bucketObjects(cfg, prefix);
+    const said = await panorama(cfg, "verify", "--repair");
+    expect(said.code).toBe(0);
+    expect(said.stdout).toContain(
+      `- s3verify_gone: not in the configuration, yet 3 object(s) (30 B) of this host's are in the datalake, kept and no longer updated: add it back to [[tables]], or delete ${prefix}/s3verify_gone/lms=lms.example.com/ and its catalog table if it should go`,
+    );
+    expect(said.stdout).not.toContain("s3verify_theirs");
+    expect(await bucketObjects(cfg, prefix)).toEqual(before);
+  }, 60_000);
 });
 
 describe.skipIf(skip)("verify with S3 unreachable", () => {

@@ -76,7 +76,10 @@ async function cleanExtraction(): Promise<Map<string, string>> {
 
 interface VerifyJson {
   ok: boolean;
-  found: { tables: { table: string; findings: { kind: string; key: string }[] }[] };
+  found: {
+    tables: { table: string; findings: { kind: string; key: string }[] }[];
+    unconfigured: { table: string; objects: number; bytes: number; location: string }[];
+  };
   after: { ok: boolean } | null;
 }
 
@@ -388,6 +391,48 @@ describe.skipIf(skip)("verify and verify --repair", () => {
     const unknown = await panorama(cfg.file, "verify", "--tables", "verify_user");
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("is not a configured table (did you mean");
+  });
+
+  test("a table taken out of the configuration: its objects are said and kept, verify still passes; another host's, tracking logs and --tables are left out", async () => {
+    const cfg = config();
+    expect((await panorama(cfg.file, "run")).code).toBe(0);
+    const text = readFileSync(cfg.file, "utf8");
+    const without = text.replace('[[tables]]\nname = "verify_users"\n', "");
+    expect(without).not.toBe(text);
+    writeFileSync(cfg.file, without);
+    // Another LMS's table in the same datalake, and this host's tracking logs: not ours to name.
+    const others = [
+      "openedx/other_table/lms=other.example.com/other_table.csv",
+      "openedx/tracking_logs/lms=lms.example.com/year=2026/month=12/day=01/tracking.log-20261201-000000-a.gz",
+    ];
+    for (const key of others) {
+      mkdirSync(dirname(join(cfg.datalake, key)), { recursive: true });
+      writeFileSync(join(cfg.datalake, key), "x\n");
+    }
+    const before = fileTree(cfg.datalake);
+    const said = await panorama(cfg.file, "verify", "--repair");
+    expect(said.code).toBe(0);
+    expect(said.stdout).toContain("- verify_users: not in the configuration, yet 1 object(s) (");
+    expect(said.stdout).toContain(
+      "of this host's are in the datalake, kept and no longer updated: add it back to [[tables]], or delete openedx/verify_users/lms=lms.example.com/ and its catalog table if it should go",
+    );
+    expect(said.stdout).not.toContain("other_table");
+    expect(said.stdout).not.toContain("tracking_logs");
+    expect(fileTree(cfg.datalake)).toEqual(before);
+    const { code, report } = await verifyJson(cfg.file);
+    expect(code).toBe(0);
+    expect(report.found.unconfigured).toEqual([
+      {
+        table: "verify_users",
+        objects: 1,
+        bytes: before.get("openedx/verify_users/lms=lms.example.com/verify_users.csv")!.length,
+        location: "openedx/verify_users/lms=lms.example.com/",
+      },
+    ]);
+    // Asked for some tables, verify does not look at the others.
+    const some = await panorama(cfg.file, "verify", "--tables", "verify_events");
+    expect(some.code).toBe(0);
+    expect(some.stdout).not.toContain("verify_users");
   });
 
   test("a table missing in MySQL: reported as not verified, exit 1", async () => {

@@ -1,7 +1,8 @@
 // A loopback proxy in front of s3rver that does what s3rver does not: it verifies SigV4 (s3rver
 // accepts any signature, even none) and Content-MD5 (s3rver ignores it: BadDigest here, as S3),
 // keeps the state of multipart uploads and answers AbortMultipartUpload and ListMultipartUploads
-// itself (s3rver implements neither), refuses a CompleteMultipartUpload whose part ETags are not
+// itself (s3rver implements neither), answers a ListObjectsV2 with a delimiter itself (s3rver
+// leaves out the common prefixes of keys two levels or more below the prefix), refuses a CompleteMultipartUpload whose part ETags are not
 // those UploadPart answered (InvalidPart, as S3; s3rver ignores them), records what clients sent,
 // and injects faults on request.
 //
@@ -114,6 +115,16 @@ const NOT_FORWARDED = new Set([...HOP_BY_HOP, "host", "expect", "content-length"
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function unescapeXml(text: string): string {
+  return text.replace(/&(#(\d+)|#x([0-9a-fA-F]+)|amp|lt|gt|quot|apos);/g, (_, __, dec, hex, named) =>
+    dec
+      ? String.fromCodePoint(Number(dec))
+      : hex
+        ? String.fromCodePoint(Number.parseInt(hex, 16))
+        : ({ amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" } as Record<string, string>)[named]!,
+  );
 }
 
 function s3ErrorBody(
@@ -295,6 +306,57 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
     return false;
   }
 
+  /**
+   * ListObjectsV2 with a delimiter, as S3 answers it: the keys under the prefix without the
+   * delimiter after it, and the common prefixes of the others, in one sorted run of at most
+   * max-keys items. Built from s3rver's listing without a delimiter, which is complete.
+   */
+  async function answerDelimitedListing(res: ServerResponse, recorded: RecordedRequest): Promise<boolean> {
+    const { bucket, key } = bucketAndKey(recorded.path);
+    const { query } = recorded;
+    if (recorded.method !== "GET" || key !== "" || query["list-type"] !== "2" || !query.delimiter) {
+      return false;
+    }
+    const prefix = query.prefix ?? "";
+    const delimiter = query.delimiter;
+    const items = new Map<string, string>();
+    let token = "";
+    for (;;) {
+      const url = new URL(`${upstream.origin}/${bucket}`);
+      url.searchParams.set("list-type", "2");
+      url.searchParams.set("prefix", prefix);
+      if (token) url.searchParams.set("continuation-token", token);
+      const xml = await (await fetch(url)).text();
+      for (const contents of xml.match(/<Contents>[\s\S]*?<\/Contents>/g) ?? []) {
+        const name = unescapeXml(/<Key>([^<]*)<\/Key>/.exec(contents)?.[1] ?? "");
+        const cut = name.indexOf(delimiter, prefix.length);
+        if (cut < 0) items.set(name, contents);
+        else {
+          const common = name.slice(0, cut + delimiter.length);
+          items.set(common, `<CommonPrefixes><Prefix>${escapeXml(common)}</Prefix></CommonPrefixes>`);
+        }
+      }
+      token = /<NextContinuationToken>([^<]*)</.exec(xml)?.[1] ?? "";
+      if (!xml.includes("<IsTruncated>true</IsTruncated>") || !token) break;
+    }
+    const after = query["continuation-token"]
+      ? Buffer.from(query["continuation-token"], "base64url").toString("utf8")
+      : (query["start-after"] ?? "");
+    const maxKeys = Math.min(Number(query["max-keys"] ?? 1000), 1000);
+    const names = [...items.keys()].filter((n) => n > after).sort();
+    const page = names.slice(0, maxKeys);
+    const truncated = names.length > page.length;
+    const next = truncated
+      ? `<NextContinuationToken>${Buffer.from(page.at(-1)!).toString("base64url")}</NextContinuationToken>`
+      : "";
+    const answer = Buffer.from(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>${escapeXml(bucket)}</Name><Prefix>${escapeXml(prefix)}</Prefix><Delimiter>${escapeXml(delimiter)}</Delimiter><MaxKeys>${maxKeys}</MaxKeys><KeyCount>${page.length}</KeyCount><IsTruncated>${truncated}</IsTruncated>${next}${page.map((n) => items.get(n)).join("")}</ListBucketResult>`,
+    );
+    res.writeHead(200, { "content-type": "application/xml", "content-length": answer.length });
+    res.end(answer);
+    return true;
+  }
+
   function forward(
     req: IncomingMessage,
     res: ServerResponse,
@@ -397,7 +459,7 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
       sendError(req, res, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
       return;
     }
-    if (answerMultipart(req, res, recorded, body)) {
+    if (answerMultipart(req, res, recorded, body) || (await answerDelimitedListing(res, recorded))) {
       if (action.kind === "reset") req.socket.destroy();
       return;
     }

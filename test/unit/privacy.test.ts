@@ -306,6 +306,7 @@ describe("status and verify say whether pseudonyms are on", () => {
       listings: 1,
       seconds: 0.1,
       pseudonyms: pseudonymsStatus(on()),
+      unconfigured: [],
     };
     expect(formatReport(report).trimEnd().split("\n").at(-1)).toBe(pseudonymsLine(report.pseudonyms));
     expect(pseudonymsLine(report.pseudonyms)).toStartWith(`pseudonyms: on, key ${keyFile}:`);

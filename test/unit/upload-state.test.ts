@@ -58,6 +58,9 @@ function memoryTarget(onPut: (key: string) => void = () => {}): Target & { objec
         .filter(([key]) => key.startsWith(prefix))
         .map(([key, text]) => ({ key, size: text.length }));
     },
+    async listDirectories() {
+      return [];
+    },
   };
 }
 

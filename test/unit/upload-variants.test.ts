@@ -32,6 +32,9 @@ function recordingTarget(): Target & { calls: string[] } {
     async list() {
       return [];
     },
+    async listDirectories() {
+      return [];
+    },
   };
 }
 
