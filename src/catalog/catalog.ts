@@ -3,7 +3,7 @@
 import type { Connection } from "mysql2";
 import { Athena, type PollOptions } from "../aws/athena.ts";
 import { AwsClient, type AwsClientOptions } from "../aws/client.ts";
-import { Glue } from "../aws/glue.ts";
+import { Glue, GlueError } from "../aws/glue.ts";
 import type { Config, FieldDef, TableConfig } from "../config/types.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { close, connect, tableColumns } from "../extract/mysql.ts";
@@ -176,7 +176,11 @@ export async function applyCatalog(
           );
           continue;
         }
-        if (change.action === "create") await glue.createTable(tableInput(table));
+        if (change.action === "create") {
+          await glue.createTable(tableInput(table));
+          // A table made again (dropped outside panorama) has none of the partitions registered before.
+          state.forget(table.name);
+        }
         if (change.action === "update") await glue.updateTable(tableInput(table));
         state.setTemplate(table.name, table.partitionKeys, storageDescriptor(table));
         state.save(table.name);
@@ -236,8 +240,26 @@ export async function applyCatalog(
           }
         }
       }
-    } else if (!(await registerPending(config, state, names, glue))) {
-      ok = false;
+    } else {
+      // The hourly run trusts the state; asked for the partitions, this command looks at what
+      // Glue has, so that what Glue lost since (deleted by hand, the table made again elsewhere)
+      // is registered again.
+      for (const name of names) {
+        if (state.all(name).length === 0) continue;
+        try {
+          const lost = state.forgetAbsent(name, await glue.partitionValues(name));
+          if (lost > 0) {
+            log.warn(
+              `${lost} partition(s) of ${db}.${name} were registered but Glue no longer has them: registering them again`,
+            );
+          }
+        } catch (error) {
+          // A table Glue does not have: registerPending says so, once for all of them.
+          if (!(error instanceof GlueError && error.missing === "entity"))
+            fail(`partitions of ${db}.${name}`, error);
+        }
+      }
+      if (!(await registerPending(config, state, names, glue))) ok = false;
     }
   }
   return ok;

@@ -207,6 +207,23 @@ export class PartitionState {
     if (done > 0) this.save(table);
   }
 
+  /**
+   * The registered partitions that Glue no longer has (deleted by hand, or the table made again
+   * outside panorama) are pending again; returns how many.
+   */
+  forgetAbsent(table: string, inGlue: string[][]): number {
+    const there = new Set(inGlue.map((v) => JSON.stringify(v)));
+    let lost = 0;
+    for (const [id, p] of Object.entries(this.load(table).partitions)) {
+      if (p.registered && !there.has(id)) {
+        p.registered = false;
+        lost++;
+      }
+    }
+    if (lost > 0) this.save(table);
+    return lost;
+  }
+
   markRegistered(table: string, values: string[]): void {
     const entry = this.load(table).partitions[JSON.stringify(values)];
     if (entry) {

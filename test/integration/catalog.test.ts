@@ -469,6 +469,69 @@ describe("partitions whose objects were deleted", () => {
   });
 });
 
+describe("partitions Glue lost", () => {
+  test("deleted by hand: catalog --partitions registers them again, where the hourly registration trusts the state; a table dropped outside panorama and made again by catalog --create gets them all back", async () => {
+    const { config, table } = await studentmoduleTableMade();
+    const refs = Array.from({ length: 5 }, (_, i) => ({
+      values: ["lms.example.com", `course-v1:Lost+C${i}+2024`],
+      bucket: "acme-panorama",
+      prefix: `openedx/courseware_studentmodule/lms=lms.example.com/course_id=course-v1%3ALost%2BC${i}%2B2024/`,
+    }));
+    const lostOnes = () =>
+      server
+        .partitions("panorama", table)
+        .map((p) => (p.Values as string[])[1]!)
+        .filter((v) => v.includes("Lost+"))
+        .sort();
+    const state = () => new PartitionState(config.state_dir, "panorama");
+    const glue = new Glue(new AwsClient(config, fast), "panorama");
+    const first = state();
+    first.add(table, refs);
+    expect(await registerPending(config, first, [table], glue)).toBe(true);
+    expect(lostOnes()).toHaveLength(5);
+
+    // Two deleted by hand (the console, another tool): the state still says registered.
+    await glue.batchDeletePartition(table, [refs[0]!.values, refs[1]!.values]);
+    server.reset();
+    expect(await registerPending(config, state(), [table], glue)).toBe(true);
+    expect(server.actions.length).toBe(0);
+    expect(lostOnes()).toHaveLength(3);
+
+    const services = catalogServices(config, fast, poll);
+    const plan = await planCatalog(
+      config,
+      config.tables.filter((t) => t.name === "courseware_studentmodule"),
+      false,
+    );
+    const apply = (steps: Partial<Parameters<typeof applyCatalog>[2]>) =>
+      applyCatalog(
+        config,
+        plan,
+        { create: false, views: false, partitions: false, drop: false, ...steps },
+        services,
+        { dryRun: false, logPartitions: false },
+      );
+    const warn = spyOn(log, "warn");
+    try {
+      expect(await apply({ partitions: true })).toBe(true);
+      expect(warn.mock.calls.map((c) => String(c[0]))).toContain(
+        `2 partition(s) of panorama.${table} were registered but Glue no longer has them: registering them again`,
+      );
+    } finally {
+      warn.mockRestore();
+    }
+    expect(lostOnes()).toEqual(refs.map((r) => r.values[1]!).sort());
+
+    // The table dropped outside panorama, then made again by catalog --create: its partitions
+    // are pending, and the next registration sends them.
+    await glue.deleteTable(table);
+    expect(await apply({ create: true })).toBe(true);
+    expect(lostOnes()).toEqual([]);
+    expect(await registerPending(config, state(), [table], glue)).toBe(true);
+    expect(lostOnes()).toEqual(refs.map((r) => r.values[1]!).sort());
+  });
+});
+
 describe("errors", () => {
   test("a missing database names the call and says to create it", async () => {
     const { config } = s3Config("", "missing_db");
