@@ -3,13 +3,15 @@
 // for an unpartitioned one), one listing of the table's prefix (S3 or the local tree), and the
 // rows and bytes the upload state recorded when each object was stored; no data is read.
 // `--repair` re-extracts and stores what differs, deletes what is stale, then verifies again.
+import { dirname } from "node:path";
 import type { Connection } from "mysql2";
 import { AwsError } from "./aws/client.ts";
-import type { Glue } from "./aws/glue.ts";
-import { registerAfterUpload } from "./catalog/register.ts";
+import { type Glue, GlueError } from "./aws/glue.ts";
+import { type PartitionRef, PartitionState } from "./catalog/partitions.ts";
+import { registerAfterUpload, registersPartitions } from "./catalog/register.ts";
 import type { Config, TableConfig } from "./config/types.ts";
 import { otherVariantKey } from "./datalake/layout.ts";
-import { hostTablePrefix, listTableObjects, removeStale } from "./datalake/prune.ts";
+import { hostTablePrefix, listTableObjects, partitionValuesOf, removeStale } from "./datalake/prune.ts";
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import type { StoredObject, Target } from "./datalake/targets.ts";
 import { Uploader } from "./datalake/upload.ts";
@@ -126,7 +128,7 @@ async function checkTable(
   target: Target,
   uploader: Uploader,
   table: TableConfig,
-): Promise<{ check: TableCheck; expected: Map<string, Expected> }> {
+): Promise<{ check: TableCheck; expected: Map<string, Expected>; listed: Map<string, number> }> {
   const check: TableCheck = {
     table: table.name,
     partitions: 0,
@@ -175,7 +177,56 @@ async function checkTable(
       listed_bytes: size,
     });
   }
-  return { check, expected };
+  return { check, expected, listed };
+}
+
+/** Whether the table's objects are in partitions that Glue registers (base or field ones). */
+function hasPartitions(config: Config, table: TableConfig): boolean {
+  return config.datalake.base_partitions.length + table.partition_fields.length > 0;
+}
+
+/** The catalog partitions of these objects of `table`. */
+function partitionRefs(config: Config, table: TableConfig, keys: string[]): PartitionRef[] {
+  return keys.map((key) => ({
+    values: partitionValuesOf(config, table.name, key),
+    bucket: config.datalake.bucket,
+    prefix: `${dirname(key)}/`,
+  }));
+}
+
+/**
+ * The objects whose partition Glue does not have, of those not stale: Athena reads none of their
+ * rows. Partitions pending since Glue failed are among them; a table Glue does not have at all
+ * (no `catalog` yet) is said by `run`, not here.
+ */
+async function checkCatalog(
+  config: Config,
+  glue: Glue,
+  table: TableConfig,
+  check: TableCheck,
+  listed: Map<string, number>,
+  uploader: Uploader,
+): Promise<void> {
+  let inGlue: Set<string>;
+  try {
+    inGlue = new Set((await glue.partitionValues(table.datalake_table)).map((v) => JSON.stringify(v)));
+  } catch (error) {
+    if (error instanceof GlueError && error.missing === "entity") return;
+    throw error;
+  }
+  const stale = new Set(check.findings.filter((f) => f.kind === "stale").map((f) => f.key));
+  for (const [key, size] of listed) {
+    if (stale.has(key) || inGlue.has(JSON.stringify(partitionValuesOf(config, table.name, key)))) continue;
+    const stored = uploader.storedAt(key);
+    check.findings.push({
+      kind: "catalog",
+      key,
+      mysql_rows: stored?.rows ?? 0,
+      datalake_rows: stored?.rows ?? null,
+      stored_bytes: stored?.bytes ?? null,
+      listed_bytes: size,
+    });
+  }
 }
 
 export interface VerifyOptions {
@@ -207,14 +258,7 @@ export async function verifyTables(
 ): Promise<{ before: VerifyReport; after: VerifyReport | null; repaired: boolean }> {
   const check = () =>
     withMysql(config, (connection) =>
-      verifyOnce(
-        connection,
-        config,
-        tables,
-        target,
-        new Uploader(config, target),
-        options.allTables === true,
-      ),
+      verifyOnce(connection, config, tables, target, new Uploader(config, target), options),
     );
   const first = await check();
   if (!options.repair || first.report.ok) return { before: first.report, after: null, repaired: true };
@@ -248,7 +292,7 @@ async function verifyOnce(
   tables: TableConfig[],
   target: Target,
   uploader: Uploader,
-  allTables: boolean,
+  { allTables, glue }: VerifyOptions,
 ): Promise<{ report: VerifyReport; plans: RepairPlan[] }> {
   const started = performance.now();
   const report: VerifyReport = {
@@ -294,7 +338,11 @@ async function verifyOnce(
       }
       report.queries++;
       report.listings++;
-      const { check, expected } = await checkTable(connection, config, target, uploader, table);
+      const { check, expected, listed } = await checkTable(connection, config, target, uploader, table);
+      if (glue && registersPartitions(config) && hasPartitions(config, table)) {
+        report.listings++;
+        await checkCatalog(config, glue, table, check, listed, uploader);
+      }
       report.tables.push(check);
       plans.push({ table, check, expected });
     } catch (error) {
@@ -397,6 +445,7 @@ async function repair(
   glue: Glue | undefined,
 ): Promise<boolean> {
   const uploader = new Uploader(config, target);
+  const partitionState = new PartitionState(config.state_dir, config.datalake.database);
   const spool = spoolDir(config.state_dir);
   await cleanSpool(spool);
   let ok = true;
@@ -414,14 +463,20 @@ async function repair(
   }
   for (const { table, check, expected } of plans) {
     if (check.findings.length === 0) continue;
-    const differ = check.findings.filter((f) => f.kind !== "stale").map((f) => f.key);
-    const stale = check.findings.filter((f) => f.kind === "stale").map((f) => f.key);
+    const keysOf = (...kinds: FindingKind[]) =>
+      check.findings.filter((f) => kinds.includes(f.kind)).map((f) => f.key);
+    const differ = keysOf("missing", "rows", "size");
+    const stale = keysOf("stale");
+    const unregistered = keysOf("catalog");
     log.info(
-      `${table.name}: repairing ${differ.length} partition(s), deleting ${stale.length} stale object(s)`,
+      `${table.name}: repairing ${differ.length} partition(s), deleting ${stale.length} stale object(s)${unregistered.length > 0 ? `, registering ${unregistered.length} partition(s)` : ""}`,
       {
         table: table.name,
       },
     );
+    // Pending again: registerAfterUpload below sends them with the repaired ones.
+    if (unregistered.length > 0)
+      partitionState.markPending(table.datalake_table, partitionRefs(config, table, unregistered));
     try {
       uploader.forget(differ);
       if (differ.length > 0) {
@@ -454,7 +509,7 @@ async function drained(uploader: Uploader): Promise<void> {
 }
 
 function count(report: VerifyReport): Record<FindingKind, number> {
-  const out: Record<FindingKind, number> = { missing: 0, stale: 0, rows: 0, size: 0 };
+  const out: Record<FindingKind, number> = { missing: 0, stale: 0, rows: 0, size: 0, catalog: 0 };
   for (const t of report.tables) for (const f of t.findings) out[f.kind]++;
   return out;
 }
@@ -489,6 +544,7 @@ const DESCRIBE: Record<FindingKind, (f: Finding) => string> = {
   rows: (f) =>
     `rows\t${f.key}\tMySQL ${f.mysql_rows} rows, datalake ${f.datalake_rows === null ? "not recorded" : `${f.datalake_rows} rows`}`,
   size: (f) => `size\t${f.key}\tstored ${f.stored_bytes} bytes, datalake ${f.listed_bytes} bytes`,
+  catalog: (f) => `catalog\t${f.key}\tits partition is not in the Glue table: Athena does not read it`,
 };
 
 /** The report for people: one line per table, one per difference. */
@@ -506,7 +562,7 @@ export function formatReport(report: VerifyReport): string {
         `✓ ${t.table}: ${t.partitions} partition(s), ${t.mysql_rows} rows, ${t.objects} object(s) agree`,
       );
     } else {
-      const c: Record<FindingKind, number> = { missing: 0, stale: 0, rows: 0, size: 0 };
+      const c: Record<FindingKind, number> = { missing: 0, stale: 0, rows: 0, size: 0, catalog: 0 };
       for (const f of t.findings) c[f.kind]++;
       const parts = (Object.keys(c) as FindingKind[]).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
       lines.push(

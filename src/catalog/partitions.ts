@@ -224,6 +224,20 @@ export class PartitionState {
     return lost;
   }
 
+  /** These partitions are pending, known before or not (verify found them missing in Glue). */
+  markPending(table: string, refs: Iterable<PartitionRef>): void {
+    const state = this.load(table);
+    for (const ref of refs) {
+      state.partitions[JSON.stringify(ref.values)] = {
+        values: [...ref.values],
+        bucket: ref.bucket,
+        prefix: ref.prefix,
+        registered: false,
+      };
+    }
+    this.save(table);
+  }
+
   markRegistered(table: string, values: string[]): void {
     const entry = this.load(table).partitions[JSON.stringify(values)];
     if (entry) {

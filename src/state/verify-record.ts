@@ -8,8 +8,9 @@ import { readJson, writeJsonAtomic } from "./atomic.ts";
  * - stale: an object of a partition MySQL has no rows for (or of the other compression variant)
  * - rows: the object's recorded rows differ from MySQL's count (or none were recorded)
  * - size: the object's size in the datalake differs from what was stored
+ * - catalog: the object's partition is not in the Glue table (Athena does not read it)
  */
-export type FindingKind = "missing" | "stale" | "rows" | "size";
+export type FindingKind = "missing" | "stale" | "rows" | "size" | "catalog";
 
 export interface VerifyRecord {
   time: string;

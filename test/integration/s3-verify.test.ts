@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
+import { Glue } from "../../src/aws/glue.ts";
 import { S3Client } from "../../src/aws/s3.ts";
 import { type AwsJsonServer, existingCsvTable, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
@@ -222,6 +223,35 @@ describe.skipIf(skip)("deletions and verify on S3 with Glue", () => {
     expect((await panorama(cfg, "verify")).code).toBe(1);
     expect((await panorama(cfg, "verify", "--repair")).code).toBe(0);
     expect(await bucketObjects(cfg, prefix)).toEqual(await cleanExtraction(prefix));
+  }, 60_000);
+
+  test("partitions Glue lost: each object in them is a catalog difference (exit 1); --repair registers them again without reading MySQL", async () => {
+    const prefix = uniquePrefix();
+    const cfg = s3Config(prefix);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    const gone = [course(3), course(4)];
+    const client = new Glue(new AwsClient(cfg.config), "panorama");
+    await client.batchDeletePartition(
+      GLUE_TABLE(prefix),
+      gone.map((c) => ["lms.example.com", c]),
+    );
+    expect(partitionCourses(prefix)).toHaveLength(28);
+    const said = await panorama(cfg, "verify");
+    expect(said.code).toBe(1);
+    for (const n of [3, 4]) {
+      expect(said.stdout).toContain(
+        `catalog\t${keyOf(prefix, n)}\tits partition is not in the Glue table: Athena does not read it`,
+      );
+    }
+    expect(said.stdout).toContain("✗ s3verify_grades: 2 catalog (of 30 partition(s), 30 object(s))");
+    const bucket = await bucketObjects(cfg, prefix);
+    const repaired = await panorama(cfg, "verify", "--repair");
+    expect(repaired.code, repaired.stdout + repaired.stderr).toBe(0);
+    expect(partitionCourses(prefix)).toEqual(Array.from({ length: 30 }, (_, n) => course(n)).sort());
+    expect(await bucketObjects(cfg, prefix)).toEqual(bucket);
+    expect(repaired.stderr).toContain(
+      "repairing 0 partition(s), deleting 0 stale object(s), registering 2 partition(s)",
+    );
   }, 60_000);
 
   test("a table the configuration no longer names: its objects in the bucket are said and kept, another host's are not", async () => {
