@@ -3,7 +3,7 @@
 // model. gzip objects: the size verify compares is the compressed size S3 lists.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
@@ -252,6 +252,32 @@ describe.skipIf(skip)("deletions and verify on S3 with Glue", () => {
     expect(repaired.stderr).toContain(
       "repairing 0 partition(s), deleting 0 stale object(s), registering 2 partition(s)",
     );
+  }, 60_000);
+
+  test("Glue refusing verify's reads: the data is verified all the same, the catalog said not compared, once", async () => {
+    const prefix = uniquePrefix();
+    const cfg = s3Config(prefix);
+    expect((await panorama(cfg, "run")).code).toBe(0);
+    // A Glue that knows other credentials: it refuses every call at once, as AWS refuses them.
+    const other = await startAwsJsonServer({
+      accessKeyId: "AKIDOTHERACCOUNT1",
+      secretAccessKey: "another-secret",
+      region: env.s3.region,
+      databases: ["panorama"],
+    });
+    try {
+      writeFileSync(cfg.file, readFileSync(cfg.file, "utf8").replace(glue.url, other.url));
+      const said = await panorama(cfg, "verify");
+      expect(said.code, said.stderr).toBe(0);
+      expect(said.stdout).toContain("✓ s3verify_grades: 30 partition(s), 3000 rows, 30 object(s) agree");
+      const warnings = said.stderr
+        .split("\n")
+        .filter((l) => l.includes("Glue's partitions could not be read"));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain("so the catalog is not compared");
+    } finally {
+      await other.stop();
+    }
   }, 60_000);
 
   test("a table the configuration no longer names: its objects in the bucket are said and kept, another host's are not", async () => {
