@@ -6,7 +6,7 @@ import { EXIT, exitCodeFor } from "../errors.ts";
 import { log } from "../log.ts";
 import { writeVerifyMetrics } from "../metrics.ts";
 import { acquireLock, lockHolder } from "../state/lock.ts";
-import { inStateDir } from "../state/state-dir.ts";
+import { inStateDir, refuseRootInOthersStateDir } from "../state/state-dir.ts";
 import { formatReport, recordVerify, type VerifyReport, verifyTables } from "../verify.ts";
 import { globalArgs, globalsOf, prepareFor, selectTables, tablesArgs } from "./shared.ts";
 
@@ -35,6 +35,8 @@ export default defineCommand({
     const repair = args.repair === true;
     // A repair writes the spool and the datalake: never beside a run.
     const lock = repair ? acquireLock(config.state_dir, "verify --repair") : null;
+    // It records what it found in state_dir, lock or not.
+    if (!repair) refuseRootInOthersStateDir(config.state_dir, "verify");
     const running = repair ? null : lockHolder(config.state_dir);
     if (running) {
       // Its objects in flight, and the state it has not saved yet, look like differences.

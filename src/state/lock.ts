@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { LockedError } from "../errors.ts";
 import { PRIVATE_DIR, PRIVATE_FILE, removeAbandonedTemps, tightenDirectory } from "./atomic.ts";
 import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from "./libc.ts";
-import { stateDirError } from "./state-dir.ts";
+import { refuseRootInOthersStateDir, stateDirError } from "./state-dir.ts";
 
 export interface Lock {
   release(): void;
@@ -24,6 +24,7 @@ export function lockPath(stateDir: string): string {
  */
 export function acquireLock(dir: string, command: string, stateDir = dir): Lock {
   const path = lockPath(dir);
+  refuseRootInOthersStateDir(stateDir, command);
   let fd: number;
   try {
     mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });

@@ -2,6 +2,7 @@
 // (the lock, its directory) meet a state_dir that cannot be used before anything else does: the
 // error names the key and the fix instead of bare errno text. The commands that only read it
 // (status, verify, the dry runs) meet it at their first read: the same error, through inStateDir.
+import { readFileSync, statSync } from "node:fs";
 import { sep } from "node:path";
 import { ConfigError, JobError, messageOf } from "../errors.ts";
 
@@ -53,4 +54,41 @@ export function inStateDir(error: unknown): unknown {
   if (loadedStateDir === null || typeof path !== "string") return error;
   if (path !== loadedStateDir && !path.startsWith(`${loadedStateDir}${sep}`)) return error;
   return stateDirError(loadedStateDir, error, path);
+}
+
+/**
+ * Refuses root a state_dir another user owns: every file root wrote there (a state file replaced,
+ * the run record) would be root's, 0600, and that user's cron jobs would fail on it from then on.
+ * Seen when an operator tried `sudo panorama run` on a host whose jobs run as a service user.
+ */
+export function refuseRootInOthersStateDir(stateDir: string, command: string): void {
+  if (process.geteuid?.() !== 0) return;
+  let owner: number;
+  try {
+    owner = statSync(stateDir).uid;
+  } catch {
+    return; // not there yet (root makes it, root's), or unusable: the lock says why
+  }
+  if (owner === 0) return;
+  const name = userName(owner);
+  const user = name ?? `uid ${owner}`;
+  throw new JobError(
+    `state_dir ${stateDir} belongs to ${user}, and this command runs as root: the files it would write there would be root's, and ${user}'s scheduled jobs could not replace them`,
+    `run it as that user, as the jobs do: sudo -u ${name ?? `'#${owner}'`} panorama ... ${command}`,
+  );
+}
+
+/** The name /etc/passwd gives `uid`, or null (no such line, or no file: a user from LDAP). */
+function userName(uid: number): string | null {
+  let passwd: string;
+  try {
+    passwd = readFileSync("/etc/passwd", "utf8");
+  } catch {
+    return null;
+  }
+  for (const line of passwd.split("\n")) {
+    const [name, , id] = line.split(":");
+    if (name && id !== undefined && Number(id) === uid && /^\d+$/.test(id)) return name;
+  }
+  return null;
 }

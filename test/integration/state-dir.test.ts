@@ -4,6 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import {
   chmodSync,
+  chownSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -165,6 +166,44 @@ describe("a state_dir that cannot be used", () => {
       } finally {
         chmodSync(cfg.stateDir, 0o700);
       }
+    },
+  );
+});
+
+// Seen when an operator tried `sudo panorama run` on a host whose jobs run as a service user:
+// root's run replaced state files with root's own (0600), and every job after it failed.
+describe("root, in a state_dir another user owns", () => {
+  test.skipIf(!asRoot)(
+    "run, log-ship, verify and verify --repair refuse, naming the owner and the fix; nothing written",
+    async () => {
+      const cfg = setup((dir) => join(dir, "state"));
+      mkdirSync(join(cfg.stateDir, "logship"), { recursive: true, mode: 0o700 });
+      writeFileSync(join(cfg.stateDir, "runs.json"), "{}\n");
+      for (const path of [cfg.stateDir, join(cfg.stateDir, "logship"), join(cfg.stateDir, "runs.json")]) {
+        chownSync(path, 65534, 65534);
+      }
+      const owner =
+        readFileSync("/etc/passwd", "utf8").match(/^([^:\n]+):[^:\n]*:65534:/m)?.[1] ?? "uid 65534";
+      const before = tree(cfg.dir);
+      const cases: [string[], string][] = [
+        [["run"], "run"],
+        [["log-ship", "--once"], "log-ship"],
+        [["verify"], "verify"],
+        [["verify", "--repair"], "verify --repair"],
+      ];
+      for (const [command, said] of cases) {
+        const result = await runPanorama(["--config", cfg.file, "--json", ...command], { env });
+        expect(messages(result.stderr)).toEqual([
+          `state_dir ${cfg.stateDir} belongs to ${owner}, and this command runs as root: the files it would write there would be root's, and ${owner}'s scheduled jobs could not replace them`,
+          `hint: run it as that user, as the jobs do: sudo -u ${owner.startsWith("uid ") ? "'#65534'" : owner} panorama ... ${said}`,
+        ]);
+        expect(result.code).toBe(1);
+      }
+      expect(tree(cfg.dir)).toEqual(before);
+      // Its own state_dir is root's to use.
+      chownSync(cfg.stateDir, 0, 0);
+      chownSync(join(cfg.stateDir, "runs.json"), 0, 0);
+      expect((await runPanorama(["--config", cfg.file, "--json", "run"], { env })).code).toBe(0);
     },
   );
 });
