@@ -1,5 +1,6 @@
 import {
   accessSync,
+  chownSync,
   closeSync,
   constants,
   existsSync,
@@ -99,7 +100,7 @@ export default defineCommand({
       }
       return;
     }
-    if (config.mode !== "DEMO") createLogDirectory(logs, user, config.state_dir);
+    if (config.mode !== "DEMO") createLogDirectory(logs, user, config.state_dir, account ?? null);
     install(file, text);
     log.success(`wrote ${file}`, { mode: config.mode, user });
     if (config.mode === "DEMO") return;
@@ -132,7 +133,7 @@ function isExecutable(path: string): boolean {
   }
 }
 
-interface Account {
+export interface Account {
   uid: number;
   gids: number[];
 }
@@ -207,13 +208,31 @@ function warnAboutEnvironment(file: string | null): void {
   }
 }
 
-function createLogDirectory(dir: string, user: string, stateDir: string): void {
+/**
+ * The jobs' log directory, made before the lines are installed. Made by root for the jobs of
+ * `account`, the directories made (state_dir too, when it was not there) are given to that user:
+ * root's, the shell of every job would fail to open its log file, and the job would never start.
+ */
+export function createLogDirectory(
+  dir: string,
+  user: string,
+  stateDir: string,
+  account: Account | null,
+): void {
+  let given = false;
   try {
-    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+    const made = mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+    if (made !== undefined && account !== null && process.geteuid?.() === 0 && account.uid !== 0) {
+      for (let path = dir; ; path = dirname(path)) {
+        chownSync(path, account.uid, account.gids[0] ?? account.uid);
+        if (path === made || path === dirname(path)) break;
+      }
+      given = true;
+    }
   } catch (error) {
     throw new JobError(`cannot create the log directory ${dir}: ${messageOf(error)}`);
   }
-  if (user !== userInfo().username) {
+  if (user !== userInfo().username && !given) {
     log.warn(`the jobs run as ${user}: make sure ${user} can write ${stateDir} and ${dir}`);
   }
 }

@@ -1,5 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createLogDirectory } from "../../src/commands/crontab.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { MODES } from "../../src/config/types.ts";
 import { UsageError } from "../../src/errors.ts";
@@ -121,4 +124,34 @@ describe("the logrotate snippet of the jobs' logs", () => {
     for (const [, path] of appended)
       expect(path).toMatch(new RegExp(`^${config.state_dir}/logs/panorama-[^/]*\\.log$`));
   });
+});
+
+// Seen with `sudo panorama crontab --install --user panorama` on a new host: the log directory
+// (and state_dir with it) was made root's, so the shell of every job failed to open its log file
+// and no job ever started; cron mailed the error to nobody.
+describe("the log directory --install makes for another user's jobs", () => {
+  test.skipIf(process.getuid?.() !== 0)(
+    "is that user's, with state_dir when it made it, and nothing above",
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), "panorama-crontab-logs-"));
+      try {
+        const stateDir = join(dir, "var", "state");
+        mkdirSync(join(dir, "var"));
+        const logs = join(stateDir, "logs");
+        createLogDirectory(logs, "nobody", stateDir, { uid: 65534, gids: [65533, 65534] });
+        for (const path of [stateDir, logs]) {
+          const info = statSync(path);
+          expect([info.uid, info.gid, info.mode & 0o777]).toEqual([65534, 65533, 0o700]);
+        }
+        expect(statSync(join(dir, "var")).uid).toBe(0);
+        // Already there: left as it is.
+        const own = join(dir, "own", "logs");
+        mkdirSync(own, { recursive: true });
+        createLogDirectory(own, "nobody", join(dir, "own"), { uid: 65534, gids: [65534] });
+        expect(statSync(own).uid).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
