@@ -13,7 +13,6 @@ import {
   statSync,
   writeSync,
 } from "node:fs";
-import { userInfo } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineCommand } from "citty";
@@ -24,6 +23,7 @@ import { log } from "../log.ts";
 import { crontab, logDirectory } from "../setup/crontab.ts";
 import { LOGROTATE_FILE, logrotateSnippet } from "../setup/logrotate.ts";
 import { PRIVATE_DIR, syncDirectory } from "../state/atomic.ts";
+import { currentUser } from "../state/users.ts";
 import { globalArgs, prepare } from "./shared.ts";
 
 const CRON_FILE = "/etc/cron.d/panorama";
@@ -232,7 +232,7 @@ export function createLogDirectory(
   } catch (error) {
     throw new JobError(`cannot create the log directory ${dir}: ${messageOf(error)}`);
   }
-  if (user !== userInfo().username && !given) {
+  if (user !== currentUser() && !given) {
     log.warn(`the jobs run as ${user}: make sure ${user} can write ${stateDir} and ${dir}`);
   }
 }

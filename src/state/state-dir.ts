@@ -2,21 +2,38 @@
 // (the lock, its directory) meet a state_dir that cannot be used before anything else does: the
 // error names the key and the fix instead of bare errno text. The commands that only read it
 // (status, verify, the dry runs) meet it at their first read: the same error, through inStateDir.
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { sep } from "node:path";
 import { ConfigError, JobError, messageOf } from "../errors.ts";
+import { currentUser, userName } from "./users.ts";
 
 const WRITABLE = "state_dir must be writable by the user panorama runs as";
 const HINTS: Record<string, string> = {
   ENOTDIR:
     "a component of state_dir's path is a regular file, not a directory: set state_dir to a directory panorama may create",
   EEXIST: "state_dir is a file, not a directory: set state_dir to a directory panorama may create",
-  EACCES: `${WRITABLE}: chown it to that user, or run panorama as its owner`,
-  EPERM: `${WRITABLE}: chown it to that user, or run panorama as its owner`,
   EROFS: `${WRITABLE}: it is on a read-only filesystem; set state_dir to a directory on a writable one`,
   ENOSPC: "free space on state_dir's filesystem (df -h shows how much is left)",
   EDQUOT: "free space under the disk quota of the user panorama runs as, on state_dir's filesystem",
 };
+
+/**
+ * The fix of a refusal, for the user this runs as: make state_dir for it when it is not there
+ * (there is nothing to chown), else give it the whole tree (a file root left inside is enough).
+ */
+function permissionHint(stateDir: string): string {
+  const user = currentUser();
+  const dir = shellWord(stateDir);
+  if (!existsSync(stateDir)) {
+    return `state_dir does not exist and ${user} may not make it: make it for ${user} (sudo install -d -m 0700 -o ${user} ${dir}), or set state_dir to a directory ${user} may make`;
+  }
+  return `${WRITABLE} (${user}): give it the whole directory (sudo chown -R ${user} ${dir}), or run panorama as its owner`;
+}
+
+/** `word` as one word for a shell command an operator copies. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_/.,:@%+=-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
 
 /** Codes where the configured path cannot be a directory at all: a configuration error (exit 2). */
 const NOT_A_DIRECTORY = new Set(["ENOTDIR", "EEXIST"]);
@@ -34,7 +51,7 @@ export function stateDirError(stateDir: string, error: unknown, path: string): u
   const where = e.path ?? path;
   const call = where === stateDir ? "" : ` (${e.syscall ?? "using"} ${where})`;
   const message = `cannot use state_dir ${stateDir}: ${what}${call}`;
-  const hint = HINTS[e.code];
+  const hint = e.code === "EACCES" || e.code === "EPERM" ? permissionHint(stateDir) : HINTS[e.code];
   return NOT_A_DIRECTORY.has(e.code) ? new ConfigError(message, hint) : new JobError(message, hint);
 }
 
@@ -76,19 +93,4 @@ export function refuseRootInOthersStateDir(stateDir: string, command: string): v
     `state_dir ${stateDir} belongs to ${user}, and this command runs as root: the files it would write there would be root's, and ${user}'s scheduled jobs could not replace them`,
     `run it as that user, as the jobs do: sudo -u ${name ?? `'#${owner}'`} panorama ... ${command}`,
   );
-}
-
-/** The name /etc/passwd gives `uid`, or null (no such line, or no file: a user from LDAP). */
-function userName(uid: number): string | null {
-  let passwd: string;
-  try {
-    passwd = readFileSync("/etc/passwd", "utf8");
-  } catch {
-    return null;
-  }
-  for (const line of passwd.split("\n")) {
-    const [name, , id] = line.split(":");
-    if (name && id !== undefined && Number(id) === uid && /^\d+$/.test(id)) return name;
-  }
-  return null;
 }

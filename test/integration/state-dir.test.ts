@@ -13,7 +13,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
 
@@ -80,8 +80,14 @@ function messages(stderr: string): string[] {
 
 const NOT_A_DIRECTORY =
   "hint: a component of state_dir's path is a regular file, not a directory: set state_dir to a directory panorama may create";
-const NOT_WRITABLE =
-  "hint: state_dir must be writable by the user panorama runs as: chown it to that user, or run panorama as its owner";
+/** The user the commands of these tests run as: nobody when the tests run as root (setpriv). */
+const user = asRoot ? (userNameOf(65534) ?? "uid 65534") : userInfo().username;
+const notWritable = (stateDir: string) =>
+  `hint: state_dir must be writable by the user panorama runs as (${user}): give it the whole directory (sudo chown -R ${user} ${stateDir}), or run panorama as its owner`;
+
+function userNameOf(uid: number): string | undefined {
+  return readFileSync("/etc/passwd", "utf8").match(new RegExp(`^([^:\\n]+):[^:\\n]*:${uid}:`, "m"))?.[1];
+}
 
 describe("a state_dir that cannot be used", () => {
   test("under a regular file: run, extract and log-ship exit 2 naming state_dir, with the fix; nothing written", async () => {
@@ -125,12 +131,35 @@ describe("a state_dir that cannot be used", () => {
         const result = await runPanorama(args, { env, ...(asRoot ? { uid: 65534 } : {}) });
         expect(messages(result.stderr)).toEqual([
           `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied (${call})`,
-          NOT_WRITABLE,
+          notWritable(cfg.stateDir),
         ]);
         expect(result.code).toBe(1);
       }
       expect(readdirSync(cfg.stateDir)).toEqual([]);
       expect(existsSync(join(cfg.dir, "datalake"))).toBe(false);
+    },
+  );
+
+  // Seen on a new host: state_dir = /var/lib/panorama, not made yet, and the jobs run as a service
+  // user who may not write /var/lib. "chown it" named a directory that was not there.
+  test.skipIf(asRoot && !setpriv)(
+    "not there, in a directory the user may not write: run says how to make it for that user; nothing written",
+    async () => {
+      const cfg = setup((dir) => join(dir, "var lib", "panorama"));
+      mkdirSync(join(cfg.dir, "var lib"), { mode: 0o755 });
+      chmodSync(join(cfg.dir, "var lib"), 0o755);
+      chmodSync(cfg.dir, 0o755);
+      chmodSync(cfg.file, 0o644);
+      const result = await runPanorama(["--config", cfg.file, "--json", "run"], {
+        env,
+        ...(asRoot ? { uid: 65534 } : {}),
+      });
+      expect(messages(result.stderr)).toEqual([
+        `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied`,
+        `hint: state_dir does not exist and ${user} may not make it: make it for ${user} (sudo install -d -m 0700 -o ${user} '${cfg.stateDir}'), or set state_dir to a directory ${user} may make`,
+      ]);
+      expect(result.code).toBe(1);
+      expect(readdirSync(join(cfg.dir, "var lib"))).toEqual([]);
     },
   );
 
@@ -159,7 +188,7 @@ describe("a state_dir that cannot be used", () => {
           const result = await runPanorama(args, { env, ...(asRoot ? { uid: 65534 } : {}) });
           expect(messages(result.stderr)).toEqual([
             `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied (open ${path})`,
-            NOT_WRITABLE,
+            notWritable(cfg.stateDir),
           ]);
           expect(result.code).toBe(1);
         }
