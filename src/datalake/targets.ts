@@ -2,7 +2,7 @@
 import { chmod, copyFile, link, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { JobError, messageOf } from "../errors.ts";
-import { PRIVATE_DIR, PRIVATE_FILE, tightenDirectory } from "../state/atomic.ts";
+import { PRIVATE_DIR, PRIVATE_FILE, syncPath, tightenDirectory } from "../state/atomic.ts";
 import { OWN_WRITER } from "../state/process-identity.ts";
 import { spoolTempPath } from "./spool.ts";
 
@@ -116,14 +116,20 @@ export class LocalTarget implements Target {
     }
   }
 
-  /** The spool file copied beside its key (another filesystem), then renamed over it. */
+  /**
+   * The spool file copied beside its key (another filesystem), then renamed over it. The copy and
+   * the rename are on disk before the upload state says it is stored: the spool's one flush of its
+   * filesystem does not reach this one, and a power cut would otherwise leave an empty object.
+   */
   private async copyInto(destination: string, path: string): Promise<void> {
     const temp = `${destination}${COPY_MARK}${OWN_WRITER}`;
     await removeAbandonedCopies(destination);
     try {
       await copyFile(path, temp);
       await chmod(temp, PRIVATE_FILE);
+      await syncPath(temp);
       await rename(temp, destination);
+      await syncPath(dirname(destination));
     } catch (error) {
       await rm(temp, { force: true });
       throw error;

@@ -15,6 +15,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
+import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { log } from "../log.ts";
 import { syncfs } from "./libc.ts";
@@ -124,6 +125,16 @@ export function syncDirectory(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Flush a file's data, or a directory's entries, to disk without holding the event loop. */
+export async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -1,13 +1,14 @@
 // What deletions may touch (DESIGN §7a): this host's data objects of a table, their partition
 // values read back from the key, and the local target's listing and deletion.
-import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { afterAll, describe, expect, spyOn, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { objectKey } from "../../src/datalake/layout.ts";
 import { hostTablePrefix, isDataObject, partitionValuesOf } from "../../src/datalake/prune.ts";
 import { LocalTarget } from "../../src/datalake/targets.ts";
 import { NULL_PARTITION } from "../../src/extract/partition.ts";
+import * as atomic from "../../src/state/atomic.ts";
 import { tempConfig } from "../support/temp-config.ts";
 
 const dirs: string[] = [];
@@ -67,6 +68,35 @@ describe("the local target", () => {
     ]);
     expect(await target.list("openedx/nothing/")).toEqual([]);
   });
+
+  // /dev/shm is a tmpfs on Linux: a spool there and a datalake under the temporary directory are
+  // on two filesystems, so the file is copied, not linked.
+  const twoFilesystems = existsSync("/dev/shm") && statSync("/dev/shm").dev !== statSync(tmpdir()).dev;
+  test.skipIf(!twoFilesystems)(
+    "on another filesystem than the spool: a private copy renamed over the key, both on disk before it returns, nothing else left",
+    async () => {
+      const root = mkdtempSync(join(tmpdir(), "panorama-prune-"));
+      const spool = mkdtempSync(join("/dev/shm", "panorama-prune-"));
+      dirs.push(root, spool);
+      const file = join(spool, "t.csv");
+      writeFileSync(file, "a,b\n1,2\n");
+      const key = "openedx/t/lms=a/t.csv";
+      const synced = spyOn(atomic, "syncPath");
+      try {
+        await new LocalTarget(root).put(key, file);
+        const copied = synced.mock.calls.map((c) => String(c[0]));
+        expect(copied).toHaveLength(2);
+        expect(copied[0]).toStartWith(join(root, `${key}.`));
+        expect(copied[1]).toBe(join(root, dirname(key)));
+      } finally {
+        synced.mockRestore();
+      }
+      expect(readFileSync(join(root, key), "utf8")).toBe("a,b\n1,2\n");
+      expect(statSync(join(root, key)).mode & 0o777).toBe(0o600);
+      expect(readdirSync(join(root, dirname(key)))).toEqual(["t.csv"]);
+      expect(existsSync(file)).toBe(true);
+    },
+  );
 
   test("a deletion removes the directories it leaves empty, up to the root, and no further", async () => {
     const root = mkdtempSync(join(tmpdir(), "panorama-prune-"));
