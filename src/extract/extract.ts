@@ -26,6 +26,7 @@ import {
   close,
   connect,
   ident,
+  isConnectionLimit,
   mysqlError,
   notTheLmsDatabase,
   query,
@@ -332,10 +333,18 @@ export async function extractTables(
   let main: Connection | null = null;
   /** the pool's other connections, opened beside the main one and kept from table to table */
   const spares = new SpareConnections(config.mysql);
-  const openMain = () => {
+  const openMain = async () => {
     const opening = connect(config.mysql);
     spares.fill(config.mysql.connections - 1);
-    return opening;
+    try {
+      return await opening;
+    } catch (error) {
+      // A spare opened at the same time took the last connection the server allows: it is the main one.
+      const spare = isConnectionLimit(error) ? await spares.take(false) : null;
+      if (!spare) throw error;
+      spares.refuse(error);
+      return spare;
+    }
   };
   let unreachable: string | null = null;
   const shared = (table: TableConfig, error: string) => ({
@@ -455,7 +464,9 @@ async function readByScan(
   spares: SpareConnections,
 ): Promise<boolean> {
   if (!scanApplies(config, job, read, plan, unread)) return false;
-  const connection = await spares.take();
+  // None allowed (the DBA's MAX_USER_CONNECTIONS): the main connection reads partition by partition.
+  const connection = await spares.takeIfAllowed();
+  if (!connection) return false;
   let entries: ManifestEntry[];
   try {
     entries = await extractByScan(connection, config, job, read);
@@ -580,6 +591,8 @@ async function planAhead(
   const healthy: Connection[] = [];
   let connected = false;
   let unreachable: { error: unknown } | null = null;
+  /** a connection refused for a limit (the DBA's MAX_USER_CONNECTIONS) */
+  let refusal: unknown;
   /**
    * What information_schema says of them all (undefined: it could not be asked, each table asks
    * for itself), asked by the first connection, and the order they are prepared in
@@ -592,6 +605,8 @@ async function planAhead(
         connection ??= await connect(config.mysql);
         connected = true;
       } catch (error) {
+        // Refused for a limit while another is open: the others prepare its tables.
+        if (isConnectionLimit(error)) refusal ??= error;
         // Not waited for again table after table: the reads say it once, with its fix.
         unreachable ??= { error };
         return;
@@ -619,6 +634,7 @@ async function planAhead(
   };
   await Promise.all(Array.from({ length: Math.min(config.mysql.connections, tables.length) }, worker));
   for (const connection of healthy.slice(1)) spares.give(connection);
+  if (connected && refusal !== undefined) spares.refuse(refusal);
   return { connection: healthy[0] ?? null, unreachable: connected ? null : unreachable };
 }
 

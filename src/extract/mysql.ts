@@ -66,7 +66,29 @@ const HINTS: Record<string, string> = {
   HANDSHAKE_NO_SSL_SUPPORT: "the server offers no TLS: enable it there, or set [mysql] ssl = false",
   PROTOCOL_CONNECTION_LOST:
     "the connection was dropped: check the server's log and wait_timeout; the next run retries",
+  // The DBA's limits (DESIGN: a server shared with the LMS).
+  ER_CON_COUNT_ERROR:
+    "the server's max_connections is reached by its other clients: the next run tries again; if it lasts, ask the DBA to raise max_connections",
+  ER_TOO_MANY_USER_CONNECTIONS:
+    "the server's max_user_connections is reached for <user> (another panorama, or other sessions of this user?): set [mysql] connections below it, or ask the DBA to raise it",
+  ER_USER_LIMIT_REACHED:
+    "the DBA set this limit on the account (ALTER USER ... WITH MAX_USER_CONNECTIONS ...): set [mysql] connections to at most its MAX_USER_CONNECTIONS (sessions of another program or panorama logged in as this user count too), or ask the DBA to raise it",
 };
+
+const CONNECTION_LIMITS = new Set([
+  "ER_CON_COUNT_ERROR",
+  "ER_TOO_MANY_USER_CONNECTIONS",
+  "ER_USER_LIMIT_REACHED",
+]);
+
+/**
+ * A connection the server refused because a limit is reached (max_connections, the account's
+ * MAX_USER_CONNECTIONS, max_user_connections): an extra connection that it refuses is done
+ * without, not a failed read.
+ */
+export function isConnectionLimit(error: unknown): boolean {
+  return CONNECTION_LIMITS.has(String((error as { code?: unknown }).code));
+}
 
 /**
  * The account each server let the configured user in as (CURRENT_USER(): 'panorama'@'localhost'),

@@ -38,8 +38,9 @@ export async function extractOverConnections(
 /**
  * `work` for each item, over `main` and up to `connections - 1` more, taken from `spares` (or
  * opened here and closed at the end): each connection takes the next item when it is done with
- * one, `main` from the start, the others as soon as they are open. The first failure, a
- * connection that cannot be opened too, stops the dispatch and is thrown once every connection
+ * one, `main` from the start, the others as soon as they are open. A connection the server
+ * refuses for a limit is done without (SpareConnections.takeIfAllowed). The first failure, a
+ * connection that cannot be opened otherwise too, stops the dispatch and is thrown once every connection
  * has stopped; the others are then closed, not given back (one may have been mid-query).
  */
 export async function overConnections<T>(
@@ -65,7 +66,9 @@ export async function overConnections<T>(
     }
   };
   const opened = async () => {
-    const connection = await source.take();
+    // Refused for a limit (the DBA's MAX_USER_CONNECTIONS): the others read its share.
+    const connection = await source.takeIfAllowed();
+    if (!connection) return;
     extra.push(connection);
     await worker(connection);
   };
