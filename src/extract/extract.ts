@@ -27,6 +27,7 @@ import {
   connect,
   ident,
   isConnectionLimit,
+  isStatementStopped,
   mysqlError,
   notTheLmsDatabase,
   query,
@@ -41,7 +42,13 @@ import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ra
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
 import { SpareConnections } from "./spare-connections.ts";
 import type { TablePlan } from "./table-plan.ts";
-import { lastProbe, type ProbeOutcome, probeUnchanged, unchangedSinceLastProbe } from "./unchanged-probe.ts";
+import {
+  lastProbe,
+  type ProbeOutcome,
+  probeUnchanged,
+  readAll,
+  unchangedSinceLastProbe,
+} from "./unchanged-probe.ts";
 
 /** A problem with one table (missing, misconfigured): reported, the other tables still run. */
 export class TableError extends PanoramaError {}
@@ -567,7 +574,16 @@ async function prepareTable(
   // no longer shows the data went back, should the run die before the deletions.
   if (plan.wentBack && !options.dryRun) markFullReadsOwed(config.state_dir, [table.name]);
   const probe = await probeUnchanged(connection, config, plan, probing, last).catch((error) => {
-    throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
+    // A probe is only a shortcut: stopped by the DBA's time limit or a KILL QUERY, the table is read.
+    if (!isStatementStopped(error))
+      throw mysqlError(error, config.mysql, `probing ${table.name} for changes`);
+    log.info(
+      `${table.name}: the server stopped the probe for changes (${messageOf(error)}): the table is read`,
+      {
+        table: table.name,
+      },
+    );
+    return readAll(plan);
   });
   return { plan, probe, written };
 }

@@ -65,7 +65,16 @@ const HINTS: Record<string, string> = {
     "if the server's certificate is not trusted (MySQL 8 makes itself a self-signed one), give panorama its CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, or set [mysql] ssl = false on a trusted network",
   HANDSHAKE_NO_SSL_SUPPORT: "the server offers no TLS: enable it there, or set [mysql] ssl = false",
   PROTOCOL_CONNECTION_LOST:
-    "the connection was dropped: check the server's log and wait_timeout; the next run retries",
+    "the server dropped the connection (a KILL CONNECTION, wait_timeout or net_write_timeout, a restart): check the server's log; the next run reads the table again",
+  ECONNRESET:
+    "the server dropped the connection (a KILL CONNECTION, wait_timeout or net_write_timeout, a restart) or something between reset it: check the server's log; the next run reads the table again",
+  // Statements the DBA's server stopped: the connection itself is still there.
+  ER_QUERY_INTERRUPTED:
+    "another session stopped the query (KILL QUERY: the DBA, or a query killer such as pt-kill) or the server is shutting down: the next run reads the table again; ask the DBA to spare <user>'s SELECTs",
+  ER_STATEMENT_TIMEOUT:
+    "MariaDB's max_statement_time stopped the query: the next run tries again, and fails alike while the limit holds; ask the DBA to lift it for this user: ALTER USER <user> WITH MAX_STATEMENT_TIME 0",
+  ER_QUERY_TIMEOUT:
+    "MySQL's max_execution_time stopped the query: the next run tries again, and fails alike while the limit holds; ask the DBA to lift it (SET GLOBAL max_execution_time = 0), or to let this user's SELECTs run longer",
   // The DBA's limits (DESIGN: a server shared with the LMS).
   ER_CON_COUNT_ERROR:
     "the server's max_connections is reached by its other clients: the next run tries again; if it lasts, ask the DBA to raise max_connections",
@@ -80,6 +89,18 @@ const CONNECTION_LIMITS = new Set([
   "ER_TOO_MANY_USER_CONNECTIONS",
   "ER_USER_LIMIT_REACHED",
 ]);
+
+/** MariaDB's max_statement_time error, which mysql2 has no name for. */
+const ER_STATEMENT_TIMEOUT = 1969;
+const STOPPED = new Set([ER_STATEMENT_TIMEOUT, 3024 /* ER_QUERY_TIMEOUT */, 1317 /* ER_QUERY_INTERRUPTED */]);
+
+/**
+ * A statement the server stopped, on a connection that is still open: a time limit (MariaDB's
+ * max_statement_time, MySQL's max_execution_time) or another session's KILL QUERY.
+ */
+export function isStatementStopped(error: unknown): boolean {
+  return STOPPED.has(Number((error as { errno?: unknown }).errno));
+}
 
 /**
  * A connection the server refused because a limit is reached (max_connections, the account's
@@ -129,7 +150,7 @@ function quotedAccount(account: string): string | null {
 /** `error` as a MysqlError naming the server; `hint` replaces the one its code has. */
 export function mysqlError(error: unknown, config: MysqlConfig, doing: string, hint?: string): MysqlError {
   const e = error as Partial<QueryError> & { message?: string };
-  const code = e.code ?? "UNKNOWN";
+  const code = e.code ?? (e.errno === ER_STATEMENT_TIMEOUT ? "ER_STATEMENT_TIMEOUT" : "UNKNOWN");
   // Refused a database when connecting, before any session could say its account: the server's
   // message names it ("Access denied for user 'panorama'@'localhost' to database ...").
   const named =

@@ -206,7 +206,7 @@ export async function probeUnchanged(
   };
 }
 
-function readAll(plan: TablePlan): ProbeOutcome {
+export function readAll(plan: TablePlan): ProbeOutcome {
   return { read: plan.partitions, unread: [], unchanged: 0, record: () => null };
 }
 

@@ -102,7 +102,7 @@ describe("a port that answers but is not MySQL", () => {
     const error = await connectFailure(config("127.0.0.1", port));
     expect(error.code).toBe("PROTOCOL_CONNECTION_LOST");
     expect(error.hint).toBe(
-      "the connection was dropped: check the server's log and wait_timeout; the next run retries",
+      "the server dropped the connection (a KILL CONNECTION, wait_timeout or net_write_timeout, a restart): check the server's log; the next run reads the table again",
     );
   });
 
@@ -111,7 +111,7 @@ describe("a port that answers but is not MySQL", () => {
     const error = mysqlError(lost, config("127.0.0.1", 3306), "reading auth_user");
     expect(error.message).toBe(`MySQL openedx@127.0.0.1:3306/openedx: reading auth_user: ${LOST}`);
     expect(error.hint).toBe(
-      "the connection was dropped: check the server's log and wait_timeout; the next run retries",
+      "the server dropped the connection (a KILL CONNECTION, wait_timeout or net_write_timeout, a restart): check the server's log; the next run reads the table again",
     );
   });
 });
