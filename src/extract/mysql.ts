@@ -68,6 +68,8 @@ const HINTS: Record<string, string> = {
     "the server dropped the connection (a KILL CONNECTION, wait_timeout or net_write_timeout, a restart): check the server's log; the next run reads the table again",
   ECONNRESET:
     "the server dropped the connection (a KILL CONNECTION, wait_timeout or net_write_timeout, a restart) or something between reset it: check the server's log; the next run reads the table again",
+  ER_LOCK_WAIT_TIMEOUT:
+    "another session held the table locked longer than lock_wait_timeout (an ALTER TABLE, LOCK TABLES, an online schema change's cut-over): the next run reads it again; if it recurs, run panorama outside the LMS's schema changes",
   // Statements the DBA's server stopped: the connection itself is still there.
   ER_QUERY_INTERRUPTED:
     "another session stopped the query (KILL QUERY: the DBA, or a query killer such as pt-kill) or the server is shutting down: the next run reads the table again; ask the DBA to spare <user>'s SELECTs",

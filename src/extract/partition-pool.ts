@@ -95,7 +95,12 @@ export async function overConnections<T>(
 export function partitionFailure(error: unknown, config: Config, table: string): unknown {
   if (error instanceof PanoramaError) return error;
   if (isLocalFileError(error)) return spoolError(error, config, table);
-  return mysqlError(error, config.mysql, `reading ${table}`);
+  // It was there when the read was planned: not a wrong name in the config.
+  const gone =
+    (error as { code?: unknown }).code === "ER_NO_SUCH_TABLE"
+      ? "the table went away during the read (renamed or dropped, as an online schema change's cut-over does): the next run reads it again"
+      : undefined;
+  return mysqlError(error, config.mysql, `reading ${table}`, gone);
 }
 
 /**
