@@ -11,8 +11,10 @@
 // instead of one query per problem; the tree is walked without recursion, and a block listed by
 // two parents keeps the first; settings inherited from a content library (the block's
 // `defaults`) stand in for a missing display_name or weight.
+
 import { noFTL } from "bun:jsc";
 import { type Db, type Document, Double, Int32, Long, ObjectId } from "mongodb";
+import type { Connection } from "mysql2";
 import type { Config, TableConfig } from "../config/types.ts";
 import { objectKey } from "../datalake/layout.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir } from "../datalake/spool.ts";
@@ -396,8 +398,12 @@ function outputColumns(table: TableConfig): number[] {
   return table.fields.map((f) => known.indexOf(f.name));
 }
 
-async function coursesFromMysql(config: Config, table: string): Promise<CourseVersion[]> {
-  const connection = await connect(config.mysql);
+async function coursesFromMysql(
+  config: Config,
+  table: string,
+  lent: Connection | null,
+): Promise<CourseVersion[]> {
+  const connection = lent?.state === "authenticated" ? lent : await connect(config.mysql);
   let rows: { course_id: string; published_version: string | null }[];
   try {
     rows = await query(
@@ -413,7 +419,7 @@ async function coursesFromMysql(config: Config, table: string): Promise<CourseVe
     }
     throw mysqlError(error, config.mysql, `reading the course index ${COURSE_INDEX_TABLE}`);
   } finally {
-    await close(connection);
+    if (connection !== lent) await close(connection);
   }
   const courses: CourseVersion[] = [];
   for (const row of rows) {
@@ -521,6 +527,12 @@ export interface CourseStructuresOptions {
   onFile?: (entry: ManifestEntry) => void | Promise<void>;
   /** progress: tableStarted once, partitionDone when the file is written (tableDone is the caller's) */
   events?: Pick<ExtractEvents, "tableStarted" | "partitionDone">;
+  /**
+   * The extraction's MySQL connection, idle between tables, for the course index: a connection of
+   * its own would be one more than `[mysql] connections`, which an account limited to that many
+   * (MAX_USER_CONNECTIONS) is refused.
+   */
+  mysql?: Connection | null;
 }
 
 /**
@@ -573,7 +585,7 @@ export async function extractCourseStructures(
     let courses: CourseVersion[];
     try {
       courses = config.mongodb.use_split_mongo
-        ? await coursesFromMysql(config, table.name)
+        ? await coursesFromMysql(config, table.name, options.mysql ?? null)
         : await coursesFromMongo(mongo.db, table.name);
     } catch (error) {
       if (error instanceof CourseStructuresError) {

@@ -365,7 +365,7 @@ export async function extractTables(
     if (stop !== null) return shared(table, `not extracted: ${stop}`);
     if (table.source === "course_structures") {
       const gate = modeAllows(config.mode, "course-structures");
-      if (gate.allowed) return extractStructuresTable(config, table, options);
+      if (gate.allowed) return extractStructuresTable(config, table, { ...options, mysql: main });
       log.info(`${table.name}: ${gate.reason}`);
       return null;
     }
@@ -433,7 +433,7 @@ export async function extractTables(
 async function extractStructuresTable(
   config: Config,
   table: TableConfig,
-  options: ExtractOptions,
+  options: ExtractOptions & { mysql: Connection | null },
 ): Promise<TableSummary> {
   const started = performance.now();
   try {

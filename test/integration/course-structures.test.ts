@@ -26,7 +26,7 @@ import { Pseudonymizer } from "../../src/privacy/pseudonym.ts";
 import { cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { MongoTestServer } from "../support/mongo-server.ts";
-import { testConnection, writeTestConfig } from "../support/mysql.ts";
+import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
 import {
   activeVersionDoc,
   COURSE_INDEX_DDL,
@@ -554,6 +554,36 @@ describe.skipIf(skip)("panorama extract and run", () => {
         ),
       ),
     ).toBe(true);
+  });
+
+  test("an account limited to [mysql] connections (MAX_USER_CONNECTIONS 2): the course index is read over the extraction's own connection, not a third", async () => {
+    serve();
+    await index([course, library]);
+    await db.query(ENROLLMENT);
+    await db.query(
+      "DROP TABLE IF EXISTS cs_limited_extra; CREATE TABLE cs_limited_extra (id INT PRIMARY KEY)",
+    );
+    const scratch = testEnv().mysql.scratchDatabase;
+    const user = "pz_cs_limited";
+    const password = "cs-limited-secret-1";
+    const root = await rootConnection();
+    try {
+      await root.query(`DROP USER IF EXISTS '${user}'@'%';
+        CREATE USER '${user}'@'%' IDENTIFIED BY '${password}' WITH MAX_USER_CONNECTIONS 2;
+        GRANT SELECT ON ${scratch}.* TO '${user}'@'%'`);
+      const cfg = writeTestConfig(
+        `connections = 2\n${mongoSection()}\n[extract]\npreset = "openedx"\ninclude = ["course_structures", "student_courseenrollment", "cs_limited_extra"]\n\n[[tables]]\nname = "cs_limited_extra"\n`,
+        { mode: "FREE", user, password },
+      );
+      const extract = await runPanorama(["--config", cfg.file, "extract"], { env: cleanEnv() });
+      expect(extract.code, extract.stderr).toBe(0);
+      expect(extract.stderr).not.toContain("refuses more connections");
+      const spool = readdirSync(join(cfg.stateDir, "spool"), { recursive: true }) as string[];
+      expect(spool).toContain(KEY);
+    } finally {
+      await root.query(`DROP USER IF EXISTS '${user}'@'%'; DROP TABLE IF EXISTS ${scratch}.cs_limited_extra`);
+      await root.end();
+    }
   });
 
   test("DEMO mode extracts nothing; without a reachable MongoDB only course_structures fails, clearly", async () => {
