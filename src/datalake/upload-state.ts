@@ -3,8 +3,12 @@
 // is sent, or a process killed after S3 stored new bytes and before this state was saved would
 // leave the old hash here, and a later run whose partition went back to that content would skip
 // it for good. Forgetting must be cheap (it happens before every changed object), so it is one
-// fsynced line appended to state_dir/uploaded.forget, applied when the state is read and folded
-// into uploaded.json at the next flush.
+// fsynced line appended to a journal, state_dir/uploaded.forget; so is what was stored (a line
+// with `stored`), written with the next forget or flush. The journal is applied in order when the
+// state is read, and folded into uploaded.json once it holds an eighth as many lines as the state
+// has keys: rewriting uploaded.json at every flush made a run that stores n objects write O(n²)
+// bytes (30,000 partitions: 600 rewrites of up to 8.7 MB). The file keeps its name from when it
+// held forget lines only: an older version reads a `stored` line as a forget, which is safe.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { PRIVATE_FILE, readJson, syncDirectory, writeJsonAtomic } from "../state/atomic.ts";
@@ -21,10 +25,15 @@ export interface Stored {
 /** Per target (an operator may switch targets), per key: what was stored there last. */
 type UploadedState = Record<string, Record<string, Stored>>;
 
-interface Forgotten {
+/** A journal line: `key` forgotten, or (with `stored`) stored again. */
+interface JournalLine {
   target: string;
   key: string;
+  stored?: Stored;
 }
+
+/** Folded into uploaded.json when the journal holds this many lines per key of the state. */
+const FOLD_RATIO = 1 / 8;
 
 export class UploadState {
   private readonly statePath: string;
@@ -32,8 +41,12 @@ export class UploadState {
   private readonly state: UploadedState;
   /** this target's keys */
   private readonly stored: Record<string, Stored>;
-  /** changes not yet in uploaded.json */
-  private unflushed = 0;
+  /** journal lines not written yet (what was stored since the last write) */
+  private unwritten: string[] = [];
+  /** lines in the journal file: changes not yet in uploaded.json */
+  private journaled = 0;
+  /** keys of every target, as uploaded.json will hold them */
+  private keys = 0;
 
   constructor(
     stateDir: string,
@@ -42,18 +55,20 @@ export class UploadState {
     this.statePath = join(stateDir, "uploaded.json");
     this.forgetPath = join(stateDir, "uploaded.forget");
     this.state = readJson<UploadedState>(this.statePath, {});
-    for (const { target: t, key } of this.readForgotten()) {
-      if (this.state[t]?.[key]) {
-        delete this.state[t][key];
-        this.unflushed++;
-      }
+    for (const { target: t, key, stored } of this.readJournal()) {
+      this.journaled++;
+      const kept = this.state[t] ?? {};
+      if (stored) kept[key] = stored;
+      else delete kept[key];
+      this.state[t] = kept;
     }
     this.state[target] ??= {};
     this.stored = this.state[target]!;
+    for (const stored of Object.values(this.state)) this.keys += Object.keys(stored).length;
   }
 
-  /** The forget lines a killed process left (a torn last line was never acknowledged: ignored). */
-  private readForgotten(): Forgotten[] {
+  /** The journal a run left (a torn last line was never acknowledged: ignored). */
+  private readJournal(): JournalLine[] {
     let text: string;
     try {
       text = readFileSync(this.forgetPath, "utf8");
@@ -61,10 +76,10 @@ export class UploadState {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw error;
     }
-    const out: Forgotten[] = [];
+    const out: JournalLine[] = [];
     for (const line of text.split("\n")) {
       try {
-        const entry = JSON.parse(line) as Forgotten;
+        const entry = JSON.parse(line) as JournalLine;
         if (typeof entry.target === "string" && typeof entry.key === "string") out.push(entry);
       } catch {
         // the torn end of a line whose fsync never returned
@@ -86,10 +101,11 @@ export class UploadState {
     return Object.entries(this.stored);
   }
 
-  /** Remember what was stored under `key` (saved at the next flush). */
+  /** Remember what was stored under `key` (on disk after the next flush or forget). */
   record(key: string, stored: Stored): void {
+    if (!(key in this.stored)) this.keys++;
     this.stored[key] = stored;
-    this.unflushed++;
+    this.unwritten.push(`${JSON.stringify({ target: this.target, key, stored })}\n`);
   }
 
   /**
@@ -99,28 +115,45 @@ export class UploadState {
   forgetDurably(keys: readonly string[]): void {
     const held = keys.filter((key) => key in this.stored);
     if (held.length === 0) return;
+    // What was stored before goes first: the journal is applied in order.
+    this.writeJournal(held.map((key) => `${JSON.stringify({ target: this.target, key })}\n`));
+    for (const key of held) delete this.stored[key];
+    this.keys -= held.length;
+  }
+
+  /** Append the lines not written yet, then `lines`, to the journal, durably. */
+  private writeJournal(lines: string[] = []): void {
+    const text = this.unwritten.join("") + lines.join("");
+    if (text === "") return;
+    const count = this.unwritten.length + lines.length;
     const created = !existsSync(this.forgetPath);
     const fd = openSync(this.forgetPath, "a", PRIVATE_FILE);
     try {
-      writeSync(fd, held.map((key) => `${JSON.stringify({ target: this.target, key })}\n`).join(""));
+      writeSync(fd, text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     if (created) syncDirectory(dirname(this.forgetPath));
-    for (const key of held) delete this.stored[key];
-    this.unflushed += held.length;
+    this.unwritten = [];
+    this.journaled += count;
   }
 
-  /** Write uploaded.json with every change (atomically, durably), then drop the forget lines it holds. */
+  /**
+   * Every change on disk, durably: appended to the journal, and the journal folded into
+   * uploaded.json (written atomically) once it has grown to FOLD_RATIO of the state. Folding at a
+   * ratio keeps the bytes a run writes linear in what it stores.
+   */
   flush(): void {
-    if (this.unflushed === 0) return;
+    this.writeJournal();
+    if (this.journaled === 0 || this.journaled < this.keys * FOLD_RATIO) return;
     writeJsonAtomic(this.statePath, this.state);
     rmSync(this.forgetPath, { force: true });
-    this.unflushed = 0;
+    this.journaled = 0;
   }
 
+  /** Changes not on disk yet. */
   get pending(): number {
-    return this.unflushed;
+    return this.unwritten.length;
   }
 }
