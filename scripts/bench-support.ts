@@ -255,7 +255,14 @@ export function startS3rver(
       ...["-d", dataDir, "-a", "127.0.0.1", "-p", "0", "--silent", "--no-vhost-buckets"],
       ...["--configure-bucket", bucket],
     ],
-    { stdio: ["ignore", "pipe", "inherit"] },
+    // Its continuation tokens are DES, in OpenSSL 3's legacy provider: listings past a page need it.
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --openssl-legacy-provider`.trim(),
+      },
+    },
   );
   return new Promise((resolve, reject) => {
     let out = "";

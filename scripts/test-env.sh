@@ -185,7 +185,10 @@ S3_SECRET_ACCESS_KEY="$(random_secret 20)"
 S3_BUCKET=panorama-test
 S3_LOGS_BUCKET=panorama-logs-test
 
-"$S3RVER" -d "$S3_DIR/data" -a 127.0.0.1 -p 0 --silent --no-vhost-buckets \
+# s3rver's continuation tokens are DES-encrypted, which OpenSSL 3 keeps in its legacy provider:
+# without it, every listing longer than a page (1,000 keys) fails with a 500.
+NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--openssl-legacy-provider" \
+  "$S3RVER" -d "$S3_DIR/data" -a 127.0.0.1 -p 0 --silent --no-vhost-buckets \
   --configure-bucket "$S3_BUCKET" --configure-bucket "$S3_LOGS_BUCKET" >"$S3_DIR/out.log" 2>&1 &
 S3RVER_PID=$!
 wait_for 600 "$S3RVER_PID" grep -q "listening on" "$S3_DIR/out.log" || {

@@ -370,17 +370,20 @@ export class S3Client {
   /**
    * The objects under `prefix` (ListObjectsV2, page by page): key and size. Keys come back as
    * stored (no encoding-type), XML entities undone. `maxKeys`: one page of at most that many.
+   * `pageSize`: the keys a page holds (S3's default, 1,000, when not given; tests page smaller).
    */
   async listObjects(
     bucket: string,
     prefix: string,
     maxKeys?: number,
+    pageSize?: number,
   ): Promise<{ key: string; size: number }[]> {
     const out: { key: string; size: number }[] = [];
     let token = "";
     for (;;) {
       const query: Record<string, string> = { "list-type": "2", prefix };
-      if (maxKeys !== undefined) query["max-keys"] = String(maxKeys);
+      const keys = maxKeys ?? pageSize;
+      if (keys !== undefined) query["max-keys"] = String(keys);
       if (token) query["continuation-token"] = token;
       const res = await this.call("ListObjectsV2", "GET", bucket, "", { query });
       const xml = await res.text();

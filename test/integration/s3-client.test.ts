@@ -91,6 +91,20 @@ describe.skipIf(skip)("S3 client", () => {
     expect(await client.headObject(bucket, key)).toEqual({ etag: md5(data).hex, size: data.length });
   });
 
+  test("a listing longer than a page follows the continuation tokens to its end", async () => {
+    // A datalake of 30,000 partitions lists in 31 pages of 1,000; here pages of 2.
+    const { s3: client } = s3();
+    const dir = `${prefix}/paged/lms=lms.example.com`;
+    const keys = [0, 1, 2, 3, 4].map((i) => `${dir}/course_id=Org${i}/C/Run/t.csv`);
+    const { path, data } = fileOf("page.bin", 10);
+    for (const key of keys) await client.putFile(bucket, key, path, data.length);
+    const first = proxy.requests.length;
+    const listed = await client.listObjects(bucket, `${dir}/`, undefined, 2);
+    expect(listed.map((o) => o.key).sort()).toEqual(keys);
+    expect(listed.every((o) => o.size === 10)).toBe(true);
+    expect(since(first).map((r) => r.status)).toEqual([200, 200, 200]);
+  });
+
   test("a body that does not match its Content-MD5 is refused with BadDigest", async () => {
     const { s3: client } = s3();
     const aws = (client as unknown as { client: AwsClient }).client;
