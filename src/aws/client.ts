@@ -67,9 +67,17 @@ const TIMEOUT_ATTEMPTS = 2;
  */
 const TEST_TIMEOUT_ENV = "PANORAMA_TEST_AWS_TIMEOUT_MS";
 
+/** For tests only: the first retry's delay (a CLI test of an outage would wait seconds per call). */
+const TEST_RETRY_ENV = "PANORAMA_TEST_AWS_RETRY_MS";
+const RETRY_BASE_MS = 250;
+
+function fromTestEnv(name: string, otherwise: number): number {
+  const value = Number(process.env[name]);
+  return Number.isInteger(value) && value > 0 ? value : otherwise;
+}
+
 function defaultTimeoutMs(): number {
-  const value = Number(process.env[TEST_TIMEOUT_ENV]);
-  return Number.isInteger(value) && value > 0 ? value : TIMEOUT_MS;
+  return fromTestEnv(TEST_TIMEOUT_ENV, TIMEOUT_MS);
 }
 
 const HINTS: Record<string, string> = {
@@ -230,7 +238,7 @@ export class AwsClient {
     this.credentials = options.credentials ?? credentialChain(config);
     this.attempts = Math.max(1, options.retry?.attempts ?? 6);
     this.timeoutAttempts = Math.max(1, options.retry?.timeoutAttempts ?? TIMEOUT_ATTEMPTS);
-    this.baseMs = options.retry?.baseMs ?? 250;
+    this.baseMs = options.retry?.baseMs ?? fromTestEnv(TEST_RETRY_ENV, RETRY_BASE_MS);
     this.maxMs = options.retry?.maxMs ?? 10_000;
     this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs();
     this.slowLinkBytesPerSecond = options.slowLinkBytesPerSecond ?? SLOW_LINK_BYTES_PER_SECOND;

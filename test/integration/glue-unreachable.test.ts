@@ -17,7 +17,9 @@ import { writeS3Config } from "../support/s3-config.ts";
 import { startSilentServer } from "../support/silent-server.ts";
 
 const skip = skipWithoutTestEnv();
-const cliEnv = cleanEnv();
+// Retries a few ms apart, not the quarter-second and more an operator's run waits: the tests
+// count calls and read messages, never time.
+const cliEnv = cleanEnv({ PANORAMA_TEST_AWS_RETRY_MS: "10" });
 let env: TestEnv;
 let db: mysql.Connection;
 let glue: AwsJsonServer;
@@ -189,7 +191,7 @@ describe.skipIf(skip)("Glue unreachable", () => {
       const prefix = uniquePrefix("reset");
       const setup = config(prefix, `http://127.0.0.1:${closing.port}`);
       // What one call costs: the client's own attempts, with its default retry policy.
-      const call = new AwsClient(setup.config).json(
+      const call = new AwsClient(setup.config, { retry: { baseMs: 10 } }).json(
         "glue",
         "AWSGlue.GetDatabase",
         { Name: "panorama" },

@@ -41,7 +41,8 @@ let env: TestEnv;
 let proxy: S3Proxy;
 let glue: AwsJsonServer;
 const registered: string[][] = [];
-const cliEnv = cleanEnv();
+// Retries a few ms apart: the tests count and read, never time.
+const cliEnv = cleanEnv({ PANORAMA_TEST_AWS_RETRY_MS: "10" });
 
 setupLogging({ level: "error" });
 

@@ -34,7 +34,10 @@ interface Line {
 }
 
 async function runLines(file: string): Promise<{ code: number; lines: Line[]; errors: Line[] }> {
-  const run = await runPanorama(["--config", file, "--json", "run"]);
+  // Retries a few ms apart: the tests read what is said, never time.
+  const run = await runPanorama(["--config", file, "--json", "run"], {
+    env: { PANORAMA_TEST_AWS_RETRY_MS: "10" },
+  });
   const lines = run.stderr
     .split("\n")
     .filter(Boolean)

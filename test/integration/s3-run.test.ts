@@ -598,7 +598,10 @@ describe.skipIf(skip)("run with an S3 datalake", () => {
   test("S3 down for the whole run: exit 1, the spool kept; the next run uploads everything", async () => {
     const prefix = uniquePrefix("down");
     const cfg = runConfig({ endpoint: "http://127.0.0.1:9", prefix, body: SMALL_ONLY });
-    const failed = await runPanorama(["--config", cfg.file, "run"]);
+    // Retries a few ms apart: the test reads what is said, never time.
+    const failed = await runPanorama(["--config", cfg.file, "run"], {
+      env: { PANORAMA_TEST_AWS_RETRY_MS: "10" },
+    });
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(
       /the datalake s3:\/\/panorama-test cannot be reached: NetworkError: ECONNREFUSED/,

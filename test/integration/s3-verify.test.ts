@@ -87,7 +87,10 @@ async function cleanExtraction(prefix: string): Promise<Map<string, string>> {
 }
 
 async function panorama(cfg: S3TestConfig, ...args: string[]) {
-  return runPanorama(["--config", cfg.file, ...args], { env: cleanEnv() });
+  // Retries a few ms apart: the tests count and read, never time.
+  return runPanorama(["--config", cfg.file, ...args], {
+    env: cleanEnv({ PANORAMA_TEST_AWS_RETRY_MS: "10" }),
+  });
 }
 
 function partitionCourses(prefix: string): string[] {
