@@ -290,10 +290,15 @@ describe.skipIf(skip)("tables that do not qualify for the cheap probe are probed
         unread: undefined,
         rows: await count("probe_plain"),
       });
-      expect(fileTree(cfg.datalake).get(PLAIN)).toBe((await cleanExtraction(CHECKSUMMED)).get(PLAIN));
-      if (change === changes[0]) expect(fileTree(cfg.datalake).get(PLAIN)).toContain("123.45");
+      // Read again is what each change must cause; what a read writes is checked against a
+      // clean extraction at the first change and after the last one.
+      if (change === changes[0]) {
+        expect(fileTree(cfg.datalake).get(PLAIN)).toBe((await cleanExtraction(CHECKSUMMED)).get(PLAIN));
+        expect(fileTree(cfg.datalake).get(PLAIN)).toContain("123.45");
+      }
       expect((await run(cfg)).plain.unread).toBe(1);
     }
+    expect(fileTree(cfg.datalake).get(PLAIN)).toBe((await cleanExtraction(CHECKSUMMED)).get(PLAIN));
     expect(fileTree(cfg.datalake).get(PLAIN)).toContain("changed");
   });
 });
