@@ -351,7 +351,7 @@ describe("rotation under a running --follow", () => {
 });
 
 describe("crash safety", () => {
-  test("SIGKILL at 18 random moments while a writer appends and rotates (both kinds): every event exactly once, in order", async () => {
+  test("SIGKILL at 14 random moments while a writer appends and rotates (both kinds): every event exactly once, in order", async () => {
     const started = performance.now();
     const setup = logShipSetup({ logs: 'max_file_size = "8K"\nformat = "auto"' });
     // The first run, before any rotation: rotated files older than it would be history.
@@ -370,7 +370,7 @@ describe("crash safety", () => {
       "rename,copytruncate",
     ]);
     let kills = 0;
-    for (; kills < 18; kills++) {
+    for (; kills < 14; kills++) {
       const follower = spawnFollow(setup.configFile, "ignore");
       // The kill lands in a running shipper: wait until it holds its lock (downtime across
       // rotations is logship-downtime.test.ts's).
@@ -386,17 +386,17 @@ describe("crash safety", () => {
     const { written } = await writer.stop();
     const final = await runPanorama(["--config", setup.configFile, "--json", "log-ship", "--once"], { env });
     expect(final.code).toBe(0);
-    expect(written).toBeGreaterThan(3000);
+    expect(written).toBeGreaterThan(2400);
     // A file per rotation: a renamed file and a copytruncate copy keep the id they had.
     expect(expectExactlyOnce(setup.datalake, written)).toBe(Math.ceil(written / 900));
     console.info(
       `crash test: ${kills} kills, ${written} events, ${shippedObjects(setup.datalake).length} objects, ${Math.round(performance.now() - started)} ms`,
     );
-    // 24 starts of log-ship: on a machine shared with other test runs, each may take seconds.
+    // 18 starts of log-ship: on a machine shared with other test runs, each may take seconds.
   }, 120_000);
 
   // A rename rotation cuts the line being written: its rest goes into the new file (containerd).
-  test("CRI records (long lines split into P records, both streams interleaved), rotated in the middle of a line, SIGKILL at 12 random moments: every event exactly once", async () => {
+  test("CRI records (long lines split into P records, both streams interleaved), rotated in the middle of a line, SIGKILL at 9 random moments: every event exactly once", async () => {
     const setup = logShipSetup({ logs: 'max_file_size = "8K"\nformat = "cri"' });
     // The first run, before any rotation: rotated files older than it would be history.
     writeFileSync(setup.file, "");
@@ -413,7 +413,7 @@ describe("crash safety", () => {
       "--rotate",
       "rename,copytruncate",
     ]);
-    for (let kills = 0; kills < 12; kills++) {
+    for (let kills = 0; kills < 9; kills++) {
       const follower = spawnFollow(setup.configFile, "ignore");
       await waitForLock(setup.stateDir, follower.pid);
       await Bun.sleep(40 + Math.random() * 600);
