@@ -215,8 +215,17 @@ async function checkCatalog(
     throw error;
   }
   const stale = new Set(check.findings.filter((f) => f.kind === "stale").map((f) => f.key));
-  for (const [key, size] of listed) {
-    if (stale.has(key) || inGlue.has(JSON.stringify(partitionValuesOf(config, table.name, key)))) continue;
+  const outside = [...listed].filter(
+    ([key]) => !stale.has(key) && !inGlue.has(JSON.stringify(partitionValuesOf(config, table.name, key))),
+  );
+  // A table with partition projection (a provider's, in SAAS) is read without registered partitions.
+  if (
+    outside.length > 0 &&
+    (await glue.getTable(table.datalake_table))?.Parameters?.["projection.enabled"] === "true"
+  ) {
+    return;
+  }
+  for (const [key, size] of outside) {
     const stored = uploader.storedAt(key);
     check.findings.push({
       kind: "catalog",

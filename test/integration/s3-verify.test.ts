@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 import { AwsClient } from "../../src/aws/client.ts";
-import { Glue } from "../../src/aws/glue.ts";
+import { Glue, type StorageDescriptor } from "../../src/aws/glue.ts";
 import { S3Client } from "../../src/aws/s3.ts";
 import { type AwsJsonServer, existingCsvTable, startAwsJsonServer } from "../support/aws-json-server.ts";
 import { cleanEnv, runPanorama } from "../support/cli.ts";
@@ -255,6 +255,20 @@ describe.skipIf(skip)("deletions and verify on S3 with Glue", () => {
     expect(repaired.stderr).toContain(
       "repairing 0 partition(s), deleting 0 stale object(s), registering 2 partition(s)",
     );
+
+    // A table that projects its partitions (a provider's) needs none registered: no difference.
+    await client.batchDeletePartition(GLUE_TABLE(prefix), [["lms.example.com", course(5)]]);
+    const table = (await client.getTable(GLUE_TABLE(prefix)))!;
+    await client.updateTable({
+      Name: table.Name,
+      TableType: table.TableType ?? "EXTERNAL_TABLE",
+      PartitionKeys: table.PartitionKeys ?? [],
+      StorageDescriptor: table.StorageDescriptor as StorageDescriptor,
+      Parameters: { ...table.Parameters, "projection.enabled": "true" },
+    });
+    const projected = await panorama(cfg, "verify");
+    expect(projected.code, projected.stdout).toBe(0);
+    expect(projected.stdout).not.toContain("catalog\t");
   }, 60_000);
 
   test("Glue refusing verify's reads: the data is verified all the same, the catalog said not compared, once", async () => {
