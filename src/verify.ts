@@ -567,7 +567,10 @@ const DESCRIBE: Record<FindingKind, (f: Finding) => string> = {
   catalog: (f) => `catalog\t${f.key}\tits partition is not in the Glue table: Athena does not read it`,
 };
 
-/** The report for people: one line per table, one per difference. */
+/** The differences listed per table in the report for people; `--json` has them all. */
+export const FINDINGS_SHOWN = 50;
+
+/** The report for people: one line per table, one per difference (up to FINDINGS_SHOWN). */
 export function formatReport(report: VerifyReport): string {
   const lines: string[] = [];
   for (const t of report.tables) {
@@ -590,7 +593,10 @@ export function formatReport(report: VerifyReport): string {
           ? `✗ ${t.table}: ${parts.join(", ")}: ${t.objects} object(s) of a table MySQL no longer has (dropped by an upgrade?); --repair deletes them`
           : `✗ ${t.table}: ${parts.join(", ")} (of ${t.partitions} partition(s), ${t.objects} object(s))`,
       );
-      for (const f of t.findings) lines.push(`  ${DESCRIBE[f.kind](f)}`);
+      // A cron log of 30,000 lines says less than one that ends with how many more there are.
+      for (const f of t.findings.slice(0, FINDINGS_SHOWN)) lines.push(`  ${DESCRIBE[f.kind](f)}`);
+      const more = t.findings.length - FINDINGS_SHOWN;
+      if (more > 0) lines.push(`  … and ${more} more (verify --json lists every one)`);
     }
   }
   for (const u of report.unconfigured) {
