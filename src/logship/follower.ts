@@ -800,8 +800,12 @@ export class FileFollower {
     // created after the rotation (copies and compressed files get rotated names).
     if (t.fd !== null && !t.gone && isRotated(t.cp) && realPath(file.info.path) === logOf(t.cp)) return false;
     // Its bytes at hand (open, and checked this pass to hold what was read): byte for byte.
+    // Unless it was truncated since it was checked (copytruncate between this pass's check and
+    // now) and holds new lines: then those differ from the copy, which is judged as below by
+    // what was read, else it would be shipped again from its start as a new file.
     if (t.fd !== null && t.checkedSize >= 0) {
-      return sameUpToShorter(contentChunks(t.fd, !!t.cp.gzip), contentChunks(file.fd, file.gzip));
+      const same = await sameUpToShorter(contentChunks(t.fd, !!t.cp.gzip), contentChunks(file.fd, file.gzip));
+      if (same || t.cp.gzip || this.holdsWhatWasRead(t, t.fd)) return same;
     }
     // Else what its checkpoint keeps of it: the bytes before its offset, once the file holds as
     // many (a copy still being made holds fewer: its first bytes decide until it is made).
@@ -812,6 +816,16 @@ export class FileFollower {
     const measured = await this.measureGzip(file.fd, file.info, offset);
     if (!measured.complete || measured.content < offset) return true;
     return this.sameBefore(t, offset, () => measured.before);
+  }
+
+  /** Whether the open plain file `t` still starts with its first bytes and holds what was read. */
+  private holdsWhatWasRead(t: FollowedFile, fd: number): boolean {
+    const position = t.splitter.position;
+    return (
+      fstatFile(fd, t.cp.path).size >= position &&
+      checkFingerprint(fd, t.cp).matches &&
+      this.sameBefore(t, position, () => plainBefore(fd, position))
+    );
   }
 
   private isTracked(file: { dev: string; ino: string }): boolean {
