@@ -3,7 +3,7 @@
 // families; those of the other commands are kept from their last write (state_dir/metrics.json),
 // so the one file holds them all. The file is replaced by an atomic rename: the collector never
 // reads half of it.
-import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Config } from "./config/types.ts";
 import type { TableUploads } from "./datalake/upload.ts";
@@ -11,7 +11,7 @@ import { messageOf } from "./errors.ts";
 import type { TableSummary } from "./extract/events.ts";
 import { log } from "./log.ts";
 import type { LogShipFileStatus } from "./logship/checkpoint.ts";
-import { atomicWrite, PRIVATE_FILE, readJson, writeJsonAtomic } from "./state/atomic.ts";
+import { atomicWrite, openOwnFile, readJson, writeJsonAtomic } from "./state/atomic.ts";
 import { flock, LOCK_EX } from "./state/libc.ts";
 
 type MetricsCommand = "run" | "verify" | "log-ship";
@@ -217,7 +217,7 @@ export function writeMetrics(
   if (!textfile) return;
   let fd: number | null = null;
   try {
-    fd = openSync(join(config.state_dir, "metrics.lock"), "a+", PRIVATE_FILE);
+    fd = openOwnFile(join(config.state_dir, "metrics.lock"), "a+");
     flock(fd, LOCK_EX);
     const stored = readJson<Stored>(storePath(config), {});
     stored[command] = typeof families === "function" ? families(stored[command] ?? []) : families;

@@ -2,14 +2,14 @@
 // written under a temporary name and renamed when complete, after its manifest entry (a sidecar
 // `<key>.manifest.json`) is in place, so a file in the spool is always whole and described.
 import { once } from "node:events";
-import { createWriteStream, openSync, readSync, writeSync } from "node:fs";
+import { createWriteStream, readSync, writeSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { Writable } from "node:stream";
 import { createGzip, type Gzip } from "node:zlib";
 import { messageOf } from "../errors.ts";
 import { log } from "../log.ts";
-import { atomicTempWriter, PRIVATE_DIR, PRIVATE_FILE, writeJsonAtomic } from "../state/atomic.ts";
+import { atomicTempWriter, openOwnFile, PRIVATE_DIR, writeJsonAtomic } from "../state/atomic.ts";
 import { closeWritten, writeBack } from "./disk-flush.ts";
 
 export const MANIFEST_SUFFIX = ".manifest.json";
@@ -88,14 +88,14 @@ export class SpoolWriter {
       this.chunk = mode === "direct" ? Buffer.allocUnsafe(DIRECT_CHUNK_BYTES) : takeChunk();
       this.file = null;
       this.gzip = null;
-      this.fd = openSync(tempPath, "w+", PRIVATE_FILE);
+      this.fd = openOwnFile(tempPath, "w+");
       return;
     }
     this.chunk = takeChunk();
     this.file =
       tempPath === null
         ? new Writable({ highWaterMark: CHUNK_BYTES, write: (_chunk, _encoding, done) => done() })
-        : createWriteStream(tempPath, { highWaterMark: CHUNK_BYTES, mode: PRIVATE_FILE });
+        : createWriteStream(tempPath, { highWaterMark: CHUNK_BYTES, fd: openOwnFile(tempPath, "w") });
     this.file.on("error", () => {});
     this.gzip = compress ? createGzip() : null;
     if (this.gzip) {

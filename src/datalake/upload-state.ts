@@ -9,9 +9,9 @@
 // has keys: rewriting uploaded.json at every flush made a run that stores n objects write O(n²)
 // bytes (30,000 partitions: 600 rewrites of up to 8.7 MB). The file keeps its name from when it
 // held forget lines only: an older version reads a `stored` line as a forget, which is safe.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { PRIVATE_FILE, readJson, syncDirectory, writeJsonAtomic } from "../state/atomic.ts";
+import { openOwnFile, readJson, syncDirectory, writeJsonAtomic } from "../state/atomic.ts";
 
 export interface Stored {
   hash: string;
@@ -127,7 +127,7 @@ export class UploadState {
     if (text === "") return;
     const count = this.unwritten.length + lines.length;
     const created = !existsSync(this.forgetPath);
-    const fd = openSync(this.forgetPath, "a", PRIVATE_FILE);
+    const fd = openOwnFile(this.forgetPath, "a");
     try {
       writeSync(fd, text);
       fsyncSync(fd);

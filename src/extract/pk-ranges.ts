@@ -4,11 +4,11 @@
 // ordered by it). The range at the head of the file streams straight into it; a range read ahead
 // of its turn waits on disk (a temporary file in the spool), not in memory, and is copied in
 // when its turn comes. Each connection reads its ranges in one read view, as a single query does.
-import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, readSync, rmSync, writeSync } from "node:fs";
 import type { Connection } from "mysql2";
 import type { Config } from "../config/types.ts";
 import { type ManifestEntry, SpoolWriter, spoolDir, spoolPath } from "../datalake/spool.ts";
-import { PRIVATE_FILE } from "../state/atomic.ts";
+import { openOwnFile } from "../state/atomic.ts";
 import { encodeHeader } from "./csv.ts";
 import { type CsvSink, ident, query, streamCsv } from "./mysql.ts";
 import {
@@ -117,7 +117,7 @@ class WaitingRange {
   rows = 0;
 
   constructor(readonly path: string) {
-    this.fd = openSync(path, "w+", PRIVATE_FILE);
+    this.fd = openOwnFile(path, "w+");
   }
 
   write(data: string | Uint8Array, rows: number): undefined {

@@ -3,6 +3,7 @@
 import {
   chmodSync,
   closeSync,
+  constants,
   fchmodSync,
   fsyncSync,
   mkdirSync,
@@ -28,6 +29,33 @@ import { OWN_WRITER, processAlive } from "./process-identity.ts";
  */
 export const PRIVATE_FILE = 0o600;
 export const PRIVATE_DIR = 0o700;
+
+const OPEN_FLAGS = {
+  a: constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND,
+  "a+": constants.O_RDWR | constants.O_CREAT | constants.O_APPEND,
+  w: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+  "w+": constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC,
+  wx: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+} as const;
+
+/**
+ * openSync() of a file panorama writes in its own directories, never through a symbolic link:
+ * one planted there by another user while the directory was open to others (tightenDirectory)
+ * would make a run as root truncate or append to the file it names (/etc/shadow).
+ */
+export function openOwnFile(path: string, flags: keyof typeof OPEN_FLAGS, mode = PRIVATE_FILE): number {
+  try {
+    return openSync(path, OPEN_FLAGS[flags] | constants.O_NOFOLLOW, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ELOOP") throw error;
+    throw Object.assign(
+      new Error(
+        `ELOOP: ${path} is a symbolic link, which panorama never makes: it does not write through one (another user may have planted it); remove it`,
+      ),
+      { code: "ELOOP", path, syscall: "open" },
+    );
+  }
+}
 
 /**
  * Makes an existing directory private when group or others may enter it: one a version before
@@ -67,7 +95,7 @@ export function atomicWrite(
     tempDir ?? dir,
     `.${basename(path)}.${OWN_WRITER}.${Math.random().toString(36).slice(2)}.tmp`,
   );
-  const fd = openSync(temp, "w", mode);
+  const fd = openOwnFile(temp, "wx", mode);
   try {
     // The umask may have narrowed the mode (a textfile that node_exporter must read).
     fchmodSync(fd, mode);

@@ -4,7 +4,7 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LockedError } from "../errors.ts";
-import { PRIVATE_DIR, PRIVATE_FILE, removeAbandonedTemps, tightenDirectory } from "./atomic.ts";
+import { openOwnFile, PRIVATE_DIR, removeAbandonedTemps, tightenDirectory } from "./atomic.ts";
 import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from "./libc.ts";
 import { refuseRootInOthersStateDir, stateDirError } from "./state-dir.ts";
 
@@ -29,7 +29,7 @@ export function acquireLock(dir: string, command: string, stateDir = dir): Lock 
   try {
     mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
     tightenDirectory(dir);
-    fd = openSync(path, "a+", PRIVATE_FILE);
+    fd = openOwnFile(path, "a+");
   } catch (error) {
     throw stateDirError(stateDir, error, path);
   }
