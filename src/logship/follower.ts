@@ -7,10 +7,13 @@
 import {
   closeSync,
   type FSWatcher,
+  fstatSync,
+  lstatSync,
   openSync,
   readlinkSync,
   readSync,
   realpathSync,
+  type Stats,
   watch as watchDir,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -163,11 +166,43 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * renamed or removed since it was listed: a rotation under way, not a file that cannot be read).
  */
 function openOrWhy(path: string): number | { why: string; vanished: boolean } {
+  let fd: number;
   try {
-    return openSync(path, "r");
+    fd = openSync(path, "r");
   } catch (error) {
     return { why: messageOf(error), vanished: (error as NodeJS.ErrnoException).code === "ENOENT" };
   }
+  const why = plantedLink(path, fstatSync(fd).uid);
+  if (why === null) return fd;
+  closeSync(fd);
+  return { why, vanished: false };
+}
+
+/**
+ * Why a symbolic link on the way from `path` to the opened file (owned by `fileUid`) is not
+ * followed: one whose owner is neither root (the kubelet's /var/log/containers links), this
+ * process's user, nor the file's owner. The LMS's user, who writes the log directory, could
+ * otherwise plant tracking.log -> a file only root reads, and a run as root would ship it.
+ */
+function plantedLink(path: string, fileUid: number): string | null {
+  const self = process.geteuid?.();
+  let current = path;
+  for (let links = 0; links < MAX_LINKS; links++) {
+    let link: Stats;
+    let target: string;
+    try {
+      link = lstatSync(current);
+      if (!link.isSymbolicLink()) return null;
+      target = readlinkSync(current);
+    } catch {
+      return null;
+    }
+    if (link.uid !== 0 && link.uid !== self && link.uid !== fileUid) {
+      return `the symbolic link ${current} (of uid ${link.uid}) names a file of uid ${fileUid}: not followed, as another user may have planted it (make the link as root or as the file's owner)`;
+    }
+    current = resolve(dirname(current), target);
+  }
+  return null;
 }
 
 function realPath(path: string): string {
