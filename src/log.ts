@@ -130,9 +130,9 @@ export function setupLogging(options: { level?: Level | undefined; json?: boolea
 
 /** Values that must never be written (passwords, secret keys). */
 export function addSecrets(values: readonly string[]): void {
-  secrets = [...new Set([...secrets, ...values.filter((v) => v.length > 0)])].sort(
-    (a, b) => b.length - a.length,
-  );
+  // Also as a --json line spells them: a password with a quote or a backslash is escaped there.
+  const spelled = values.filter((v) => v.length > 0).flatMap((v) => [v, JSON.stringify(v).slice(1, -1)]);
+  secrets = [...new Set([...secrets, ...spelled])].sort((a, b) => b.length - a.length);
 }
 
 export function redact(text: string): string {
