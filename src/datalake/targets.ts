@@ -1,6 +1,6 @@
 // Where spool files go: an S3 bucket or a local directory with the same tree.
-import { chmod, copyFile, link, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { chmod, copyFile, link, lstat, mkdir, readdir, realpath, rename, rm, rmdir } from "node:fs/promises";
+import { basename, dirname, join, sep } from "node:path";
 import { JobError, messageOf } from "../errors.ts";
 import { PRIVATE_DIR, PRIVATE_FILE, syncPath, tightenDirectory } from "../state/atomic.ts";
 import { OWN_WRITER } from "../state/process-identity.ts";
@@ -94,6 +94,7 @@ export class LocalTarget implements Target {
     }
     const destination = join(this.root, key);
     await mkdir(dirname(destination), { recursive: true, mode: PRIVATE_DIR });
+    await this.refuseOutside(key);
     // The link is made in the spool (a killed run's is a temporary file cleanSpool removes), then
     // renamed over the key.
     const linked = spoolTempPath(path);
@@ -136,8 +137,29 @@ export class LocalTarget implements Target {
     }
   }
 
+  /**
+   * Refuses a key whose directory is, through a symbolic link in the tree, outside the datalake:
+   * another user who could write the tree (before tightenDirectory closed it) may have planted
+   * one to make a put or a delete reach files elsewhere (a verify --repair removed them).
+   */
+  private async refuseOutside(key: string): Promise<void> {
+    let dir: string;
+    let root: string;
+    try {
+      [dir, root] = await Promise.all([realpath(dirname(join(this.root, key))), realpath(this.root)]);
+    } catch {
+      return; // not there: nothing to reach through it
+    }
+    if (dir === root || dir.startsWith(`${root}${sep}`)) return;
+    throw new JobError(
+      `${dirname(key)} of the local datalake ${this.root} leads out of it, to ${dir}, through a symbolic link panorama never makes: ${key} was not written or deleted`,
+      "remove the symbolic link (another user may have planted it), then run again",
+    );
+  }
+
   /** Directories left empty go too, as they would from S3's listing: the tree stays a clean extraction's. */
   async delete(key: string): Promise<void> {
+    await this.refuseOutside(key);
     await rm(join(this.root, key), { force: true });
     for (let dir = dirname(key); dir !== "." && dir !== "/"; dir = dirname(dir)) {
       try {
@@ -161,9 +183,10 @@ export class LocalTarget implements Target {
       }
       for (const name of names.sort()) {
         const key = `${dir}${name}`;
-        const info = await stat(join(this.root, key));
+        // Not followed: a symbolic link is no object of the tree (see refuseOutside).
+        const info = await lstat(join(this.root, key));
         if (info.isDirectory()) await walk(`${key}/`);
-        else out.push({ key, size: info.size });
+        else if (info.isFile()) out.push({ key, size: info.size });
       }
     };
     await walk(prefix);

@@ -2,7 +2,16 @@
 // be renamed into it, so it is copied beside its key and renamed. A copy that a killed run left
 // there is removed by the next put of that key; the result is the spool file, private.
 import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalTarget } from "../../src/datalake/targets.ts";
@@ -48,3 +57,25 @@ test.skipIf(!crossesFilesystems)(
     ]);
   },
 );
+
+test("a symbolic link planted in the tree: not listed, and no put or delete reaches through it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "panorama-planted-"));
+  made.push(dir);
+  const root = join(dir, "lake");
+  const outside = join(dir, "outside");
+  mkdirSync(join(root, "openedx/t1/lms=a"), { recursive: true });
+  mkdirSync(outside);
+  writeFileSync(join(outside, "t1.csv"), "not the datalake's\n");
+  symlinkSync(outside, join(root, "openedx/t1/lms=a/course_id=zzz"));
+  symlinkSync(outside, join(root, "openedx/t1/planted"));
+  const target = new LocalTarget(root);
+
+  expect(await target.list("openedx/t1/")).toEqual([]);
+  const key = "openedx/t1/lms=a/course_id=zzz/t1.csv";
+  await expect(target.delete(key)).rejects.toThrow(/leads out of it, to .*outside, through a symbolic link/);
+  const spool = join(dir, "spool.csv");
+  writeFileSync(spool, "learner data\n");
+  await expect(target.put(key, spool)).rejects.toThrow(/symbolic link/);
+  expect(readFileSync(join(outside, "t1.csv"), "utf8")).toBe("not the datalake's\n");
+  expect(readdirSync(outside)).toEqual(["t1.csv"]);
+});
