@@ -393,14 +393,28 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Every name under the spool, relative to it; none when there is no spool yet. */
+/**
+ * Every name under the spool, relative to it; none when there is no spool yet. Symbolic links
+ * are not followed (Bun's recursive readdir does): one planted by another user would lead
+ * cleanSpool's deletes out of the spool, and its manifests would upload that user's files.
+ */
 async function spoolNames(spool: string): Promise<string[]> {
+  const names: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(join(spool, dir), { withFileTypes: true })) {
+      const name = dir === "" ? entry.name : join(dir, entry.name);
+      if (entry.isSymbolicLink()) continue;
+      names.push(name);
+      if (entry.isDirectory()) await walk(name);
+    }
+  };
   try {
-    return (await readdir(spool, { recursive: true })) as string[];
+    await walk("");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if ((error as NodeJS.ErrnoException).code === "ENOENT" && names.length === 0) return [];
     throw error;
   }
+  return names;
 }
 
 /**

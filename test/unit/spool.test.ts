@@ -11,6 +11,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -157,6 +158,36 @@ test("a key with a component too long for a file name (a long course id): writte
     expect(existsSync(path)).toBe(false);
     expect(await listSpool(spool)).toEqual([]);
   } finally {
+    rmSync(spool, { recursive: true, force: true });
+  }
+});
+
+test("a symbolic link planted in the spool is not followed: nothing listed or removed through it", async () => {
+  const { spool } = damagedSpool({});
+  const outside = mkdtempSync(join(tmpdir(), "panorama-outside-"));
+  try {
+    const entry = {
+      key: "evil/t.csv",
+      table: "t",
+      partitions: [],
+      rows: 1,
+      bytes: 6,
+      hash: "xxh64:0",
+      written_at: "2024-03-01T10:00:00.000Z",
+    };
+    writeFileSync(join(outside, "t.csv"), "a\r\n1\r\n");
+    writeFileSync(join(outside, `t.csv${MANIFEST_SUFFIX}`), JSON.stringify(entry));
+    writeFileSync(join(outside, "u.csv.partial-123-abc"), "not the spool's");
+    symlinkSync(outside, join(spool, "evil"));
+    expect((await listSpool(spool)).map((e) => e.key)).toEqual(["openedx/t/lms=x/t.csv"]);
+    expect(await cleanSpool(spool)).toBe(0);
+    expect(readdirSync(outside).sort()).toEqual([
+      "t.csv",
+      `t.csv${MANIFEST_SUFFIX}`,
+      "u.csv.partial-123-abc",
+    ]);
+  } finally {
+    rmSync(outside, { recursive: true, force: true });
     rmSync(spool, { recursive: true, force: true });
   }
 });
