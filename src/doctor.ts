@@ -1,17 +1,7 @@
 // `panorama doctor`: every connection and permission the jobs need, tried for real, one line each
 // with a fix when it fails. Checks run in order and never stop each other: an operator fixing a
 // new host sees everything that is wrong in one go.
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  openSync,
-  readSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Athena, AthenaError } from "./aws/athena.ts";
 import { AwsClient, AwsError } from "./aws/client.ts";
@@ -49,6 +39,7 @@ import { resolveLogPaths, whyNoMatch } from "./logship/tail.ts";
 import { KEY_WARNING } from "./privacy/pseudonym.ts";
 import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
 import { CONNECTION_TEST_KEY } from "./setup/iam-policy.ts";
+import { openOwnFile } from "./state/atomic.ts";
 
 /** Where a Tutor host keeps the LMS tracking log (the container's /openedx/data/logs). */
 const TUTOR_TRACKING_LOG = "$(tutor config printroot)/data/lms/logs/tracking.log";
@@ -435,8 +426,12 @@ async function checkClock(url: string): Promise<CheckResult> {
   };
 }
 
-/** `dir` (the value of config key `key`) can take a file; `permission` is the fix of a refusal. */
-function checkWritable(check: string, dir: string, key: string, permission: string): CheckResult {
+/**
+ * `dir` (the value of config key `key`) can take a file; `permission` is the fix of a refusal.
+ * The probe is a new file, never opened through a link: its name is foreseeable, and a link
+ * planted under it would make doctor, often run as root, truncate the file it names.
+ */
+export function checkWritable(check: string, dir: string, key: string, permission: string): CheckResult {
   const probe = join(dir, `.panorama-doctor-${process.pid}`);
   try {
     // A check makes nothing: a directory still to be made is judged by the one it goes in.
@@ -447,11 +442,15 @@ function checkWritable(check: string, dir: string, key: string, permission: stri
       accessSync(parent, constants.W_OK | constants.X_OK);
       return passed(check, `${dir} does not exist yet: the first run makes it in ${parent}`);
     }
-    writeFileSync(probe, "");
+    closeSync(openOwnFile(probe, "wx"));
     rmSync(probe);
     return passed(check, `${dir} is writable`);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" && (error as NodeJS.ErrnoException).path === probe) {
+      const detail = `${probe} is in the way: doctor did not make it (another user may have planted it as a link)`;
+      return failed(check, new PanoramaError(detail), `remove it, and see who could write ${dir}`);
+    }
     // A full disk or a file in the way is not fixed by permissions.
     const hint =
       code === "ENOSPC" || code === "EDQUOT"

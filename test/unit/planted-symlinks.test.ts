@@ -5,6 +5,7 @@ import { afterAll, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { checkWritable } from "../../src/doctor.ts";
 import { openOwnFile } from "../../src/state/atomic.ts";
 import { acquireLock } from "../../src/state/lock.ts";
 
@@ -40,5 +41,14 @@ test("a file opened to be rewritten through a planted link: refused, not truncat
   }
   // atomicWrite's temporary file: made new, never an existing name.
   expect(() => openOwnFile(path, "wx")).toThrow(/EEXIST/);
+  expect(readFileSync(victim, "utf8")).toBe("precious\n");
+});
+
+test("doctor's probe of a writable state_dir, its name planted as a link: not truncated through it", () => {
+  const { stateDir, victim } = plant();
+  symlinkSync(victim, join(stateDir, `.panorama-doctor-${process.pid}`));
+  const result = checkWritable("state directory", stateDir, "state_dir", "chown it");
+  expect(result.ok).toBe(false);
+  expect(result.detail).toContain(`.panorama-doctor-${process.pid} is in the way`);
   expect(readFileSync(victim, "utf8")).toBe("precious\n");
 });
