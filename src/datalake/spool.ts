@@ -2,7 +2,7 @@
 // written under a temporary name and renamed when complete, after its manifest entry (a sidecar
 // `<key>.manifest.json`) is in place, so a file in the spool is always whole and described.
 import { once } from "node:events";
-import { createWriteStream, readSync, writeSync } from "node:fs";
+import { createWriteStream, type Dirent, readSync, writeSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { Writable } from "node:stream";
@@ -401,7 +401,15 @@ async function exists(path: string): Promise<boolean> {
 async function spoolNames(spool: string): Promise<string[]> {
   const names: string[] = [];
   const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(join(spool, dir), { withFileTypes: true })) {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(join(spool, dir), { withFileTypes: true });
+    } catch (error) {
+      // A directory the uploader emptied and removed while it was listed: nothing left in it.
+      if (dir !== "" && (error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    for (const entry of entries) {
       const name = dir === "" ? entry.name : join(dir, entry.name);
       if (entry.isSymbolicLink()) continue;
       names.push(name);
