@@ -174,20 +174,22 @@ describe("a state_dir that cannot be used", () => {
       chmodSync(cfg.dir, 0o755);
       chmodSync(cfg.file, 0o644);
       try {
-        const cases: [string[], string][] = [
-          [["status"], join(cfg.stateDir, "runs.json")],
-          [["upload", "--dry-run"], join(cfg.stateDir, "spool")],
-          [["log-ship", "--dry-run"], join(cfg.stateDir, "logship", "checkpoints.json")],
+        // The call that met it: a file opened, or the spool's directory listed.
+        const cases: [string[], string, string][] = [
+          [["status"], "open", join(cfg.stateDir, "runs.json")],
+          [["upload", "--dry-run"], "scandir", join(cfg.stateDir, "spool")],
+          [["log-ship", "--dry-run"], "open", join(cfg.stateDir, "logship", "checkpoints.json")],
           [
             ["catalog", "--print-ddl"],
+            "open",
             join(cfg.stateDir, "catalog", "panorama", "openedx_raw_tracking_logs.json"),
           ],
         ];
-        for (const [command, path] of cases) {
+        for (const [command, call, path] of cases) {
           const args = ["--config", cfg.file, "--json", ...command];
           const result = await runPanorama(args, { env, ...(asRoot ? { uid: 65534 } : {}) });
           expect(messages(result.stderr)).toEqual([
-            `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied (open ${path})`,
+            `cannot use state_dir ${cfg.stateDir}: EACCES: permission denied (${call} ${path})`,
             notWritable(cfg.stateDir),
           ]);
           expect(result.code).toBe(1);
