@@ -81,25 +81,23 @@ else
   # Files are dealt by their measured seconds, the heaviest first, to the lighter shard (the sums
   # of their tests' times in a run of the whole suite; the files not named take 2).
   declare -A weight=(
-    [test/integration/unchanged-probe.test.ts]=49 [test/integration/s3-run.test.ts]=36
-    [test/integration/modes.test.ts]=39 [test/integration/verify.test.ts]=36
-    [test/integration/logship.test.ts]=29 [test/integration/s3-client.test.ts]=27
-    [test/integration/run.test.ts]=27 [test/integration/readme.test.ts]=24
-    [test/integration/logship-s3.test.ts]=19 [test/integration/logship-downtime.test.ts]=19
-    [test/integration/s3-verify.test.ts]=15 [test/integration/extract.test.ts]=14
-    [test/integration/pk-ranges.test.ts]=11 [test/integration/doctor.test.ts]=10
-    [test/integration/raw-rows.test.ts]=9 [test/integration/schema-variants.test.ts]=8
-    [test/integration/privacy-logship.test.ts]=8 [test/integration/glue-unreachable.test.ts]=8
-    [test/integration/cli.test.ts]=8 [test/integration/course-structures.test.ts]=7
-    [test/unit/rows-to-csv.test.ts]=6 [test/unit/logship-downtime.test.ts]=6
-    [test/integration/disk-full.test.ts]=6 [test/integration/catalog.test.ts]=6
-    [test/integration/catalog-policy.test.ts]=6 [test/unit/logship-ship.test.ts]=5
-    [test/integration/upstream-tables.test.ts]=5 [test/integration/state-dir.test.ts]=5
-    [test/integration/schema-pull-write.test.ts]=5 [test/integration/run-outage.test.ts]=5
-    [test/integration/partition-keys-change.test.ts]=5 [test/integration/columns-change.test.ts]=5
-    [test/integration/server-sql-mode.test.ts]=4 [test/integration/schema-snapshot.test.ts]=4
-    [test/integration/run-output.test.ts]=4 [test/integration/restore.test.ts]=4
-    [test/integration/privacy.test.ts]=4 [test/integration/hidden-privileges.test.ts]=4
+    [test/integration/unchanged-probe.test.ts]=63 [test/integration/verify.test.ts]=36
+    [test/integration/s3-run.test.ts]=34 [test/integration/modes.test.ts]=34
+    [test/integration/logship.test.ts]=31 [test/integration/readme.test.ts]=29
+    [test/integration/run.test.ts]=25 [test/integration/logship-downtime.test.ts]=20
+    [test/integration/s3-verify.test.ts]=19 [test/integration/s3-client.test.ts]=18
+    [test/integration/logship-s3.test.ts]=18 [test/integration/extract.test.ts]=17
+    [test/integration/doctor.test.ts]=13 [test/integration/pk-ranges.test.ts]=11
+    [test/integration/raw-rows.test.ts]=10 [test/integration/privacy-logship.test.ts]=10
+    [test/integration/cli.test.ts]=9 [test/integration/schema-variants.test.ts]=8
+    [test/integration/glue-unreachable.test.ts]=8 [test/integration/upstream-tables.test.ts]=7
+    [test/integration/partition-keys-change.test.ts]=7 [test/integration/disk-full.test.ts]=7
+    [test/integration/course-structures.test.ts]=7 [test/unit/logship-downtime.test.ts]=6
+    [test/integration/columns-change.test.ts]=6 [test/integration/catalog-policy.test.ts]=6
+    [test/integration/catalog.test.ts]=6 [test/unit/rows-to-csv.test.ts]=5
+    [test/unit/logship-ship.test.ts]=5 [test/integration/schema-pull-write.test.ts]=5
+    [test/integration/run-outage.test.ts]=5 [test/integration/state-dir.test.ts]=5
+    [test/integration/connection-limits.test.ts]=5
   )
   shard=("" "")
   load=(0 0)
