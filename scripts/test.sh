@@ -79,25 +79,39 @@ else
   # The whole suite in two shards, each with its own MariaDB and S3 (test-env.sh), side by side:
   # most of the time goes to waiting (CLI processes, kills, servers), so two cores serve two runs.
   # Files are dealt by their measured seconds, the heaviest first, to the lighter shard (the sums
-  # of their tests' times in a run of the whole suite; the files not named take 2).
+  # of their tests' times in a run of the whole suite, and half a second each for its start; the
+  # files not named take 1).
   declare -A weight=(
-    [test/integration/unchanged-probe.test.ts]=63 [test/integration/verify.test.ts]=36
-    [test/integration/s3-run.test.ts]=34 [test/integration/modes.test.ts]=34
-    [test/integration/logship.test.ts]=31 [test/integration/readme.test.ts]=29
-    [test/integration/run.test.ts]=25 [test/integration/logship-downtime.test.ts]=20
-    [test/integration/s3-verify.test.ts]=19 [test/integration/s3-client.test.ts]=18
-    [test/integration/logship-s3.test.ts]=18 [test/integration/extract.test.ts]=17
-    [test/integration/doctor.test.ts]=13 [test/integration/pk-ranges.test.ts]=11
-    [test/integration/raw-rows.test.ts]=10 [test/integration/privacy-logship.test.ts]=10
-    [test/integration/cli.test.ts]=9 [test/integration/schema-variants.test.ts]=8
-    [test/integration/glue-unreachable.test.ts]=8 [test/integration/upstream-tables.test.ts]=7
-    [test/integration/partition-keys-change.test.ts]=7 [test/integration/disk-full.test.ts]=7
-    [test/integration/course-structures.test.ts]=7 [test/unit/logship-downtime.test.ts]=6
-    [test/integration/columns-change.test.ts]=6 [test/integration/catalog-policy.test.ts]=6
-    [test/integration/catalog.test.ts]=6 [test/unit/rows-to-csv.test.ts]=5
-    [test/unit/logship-ship.test.ts]=5 [test/integration/schema-pull-write.test.ts]=5
-    [test/integration/run-outage.test.ts]=5 [test/integration/state-dir.test.ts]=5
-    [test/integration/connection-limits.test.ts]=5
+    [test/integration/unchanged-probe.test.ts]=48 [test/integration/modes.test.ts]=32
+    [test/integration/run.test.ts]=32 [test/integration/s3-run.test.ts]=31
+    [test/integration/logship.test.ts]=31 [test/integration/verify.test.ts]=30
+    [test/integration/s3-client.test.ts]=20 [test/integration/logship-downtime.test.ts]=18
+    [test/integration/extract.test.ts]=18 [test/integration/s3-verify.test.ts]=18
+    [test/integration/logship-s3.test.ts]=18 [test/integration/readme.test.ts]=16
+    [test/integration/doctor.test.ts]=12 [test/integration/pk-ranges.test.ts]=12
+    [test/integration/raw-rows.test.ts]=11 [test/integration/schema-variants.test.ts]=11
+    [test/integration/cli.test.ts]=10 [test/integration/course-structures.test.ts]=10
+    [test/integration/privacy-logship.test.ts]=9 [test/integration/glue-unreachable.test.ts]=9
+    [test/integration/columns-change.test.ts]=8 [test/integration/disk-full.test.ts]=8
+    [test/integration/upstream-tables.test.ts]=8 [test/integration/catalog.test.ts]=8
+    [test/unit/logship-downtime.test.ts]=7 [test/unit/rows-to-csv.test.ts]=7
+    [test/integration/catalog-policy.test.ts]=7 [test/integration/partition-keys-change.test.ts]=7
+    [test/integration/schema-pull-write.test.ts]=6 [test/unit/logship-ship.test.ts]=6
+    [test/integration/privacy.test.ts]=6 [test/integration/run-outage.test.ts]=6
+    [test/integration/state-dir.test.ts]=6 [test/integration/hidden-privileges.test.ts]=6
+    [test/integration/server-sql-mode.test.ts]=5 [test/integration/metrics.test.ts]=5
+    [test/integration/schema-snapshot.test.ts]=5 [test/integration/cli-init.test.ts]=5
+    [test/integration/cli-setup.test.ts]=4 [test/integration/folded-partitions.test.ts]=4
+    [test/integration/restore.test.ts]=4 [test/integration/image.test.ts]=4
+    [test/integration/run-output.test.ts]=4 [test/integration/run-before-catalog.test.ts]=3
+    [test/integration/mysql8-auth.test.ts]=3 [test/unit/aws-credential-sources.test.ts]=2
+    [test/unit/mongodb.test.ts]=2 [test/unit/spool-writer.test.ts]=2
+    [test/unit/course-structures.test.ts]=2 [test/unit/completions.test.ts]=2
+    [test/integration/private-files.test.ts]=2 [test/unit/raw-csv.test.ts]=2
+    [test/integration/connection-limits.test.ts]=2 [test/unit/logship-cri.test.ts]=2
+    [test/integration/schema-change-mid-run.test.ts]=2 [test/integration/preset-layout.test.ts]=2
+    [test/integration/upgrade-layout.test.ts]=2 [test/integration/statement-limits.test.ts]=2
+    [test/integration/wrong-database.test.ts]=2 [test/integration/s3-proxy.test.ts]=2
   )
   shard=("" "")
   load=(0 0)
@@ -106,7 +120,7 @@ else
     [ "${load[1]}" -lt "${load[0]}" ] && i=1
     shard[i]+=" ./$file"
     load[i]=$((load[i] + w))
-  done < <(find test -name '*.test.ts' | sort | while read -r f; do echo "${weight[$f]:-2} $f"; done | sort -rn -k1,1 -s)
+  done < <(find test -name '*.test.ts' | sort | while read -r f; do echo "${weight[$f]:-1} $f"; done | sort -rn -k1,1 -s)
   echo "== tests: two shards of bun test --timeout 60000, each under scripts/test-env.sh" >&2
   # The first shard is shown as it runs; the second one's output follows it.
   # shellcheck disable=SC2086
