@@ -72,6 +72,8 @@ export interface Target {
 export class LocalTarget implements Target {
   readonly description: string;
   private checkedRoot = false;
+  /** the root's real path, once an object's directory has been resolved */
+  private realRoot: string | null = null;
   constructor(private readonly root: string) {
     this.description = root;
   }
@@ -144,12 +146,14 @@ export class LocalTarget implements Target {
    */
   private async refuseOutside(key: string): Promise<void> {
     let dir: string;
-    let root: string;
     try {
-      [dir, root] = await Promise.all([realpath(dirname(join(this.root, key))), realpath(this.root)]);
+      dir = await realpath(dirname(join(this.root, key)));
+      // The root's real path does not change within a run: resolved once, not at every object.
+      this.realRoot ??= await realpath(this.root);
     } catch {
       return; // not there: nothing to reach through it
     }
+    const root = this.realRoot;
     if (dir === root || dir.startsWith(`${root}${sep}`)) return;
     throw new JobError(
       `${dirname(key)} of the local datalake ${this.root} leads out of it, to ${dir}, through a symbolic link panorama never makes: ${key} was not written or deleted`,
