@@ -226,39 +226,40 @@ export async function applyCatalog(
     ]
       .map((t) => t.name)
       .filter((n) => !broken.has(n));
-    if (dryRun) {
-      // Reads what Glue has, so that a partition registered earlier but since removed shows too.
-      for (const name of names) {
-        const known = state.all(name);
-        if (known.length === 0) continue;
-        const there = new Set((await glue.partitionValues(name)).map((v) => JSON.stringify(v)));
+    // The hourly run trusts the state; asked for the partitions, this command looks at what Glue
+    // has, so that what Glue lost since (deleted by hand, the table made again elsewhere) is
+    // registered again, and the dry run shows it.
+    for (const name of names) {
+      const known = state.all(name);
+      if (known.length === 0) continue;
+      let inGlue: string[][];
+      try {
+        inGlue = await glue.partitionValues(name);
+      } catch (error) {
+        // A table Glue does not have: registerPending says so, once for all of them.
+        if (dryRun) throw error;
+        if (!(error instanceof GlueError && error.missing === "entity"))
+          fail(`partitions of ${db}.${name}`, error);
+        continue;
+      }
+      if (dryRun) {
+        const there = new Set(inGlue.map((v) => JSON.stringify(v)));
         for (const ref of known) {
-          if (!there.has(JSON.stringify(ref.values))) {
-            print(
-              `register partition ${db}.${name} (${ref.values.join(", ")}) ${partitionLocation(config, ref)}`,
-            );
-          }
+          if (there.has(JSON.stringify(ref.values))) continue;
+          print(
+            `register partition ${db}.${name} (${ref.values.join(", ")}) ${partitionLocation(config, ref)}`,
+          );
         }
+        continue;
       }
-    } else {
-      // The hourly run trusts the state; asked for the partitions, this command looks at what
-      // Glue has, so that what Glue lost since (deleted by hand, the table made again elsewhere)
-      // is registered again.
-      for (const name of names) {
-        if (state.all(name).length === 0) continue;
-        try {
-          const lost = state.forgetAbsent(name, await glue.partitionValues(name));
-          if (lost > 0) {
-            log.warn(
-              `${lost} partition(s) of ${db}.${name} were registered but Glue no longer has them: registering them again`,
-            );
-          }
-        } catch (error) {
-          // A table Glue does not have: registerPending says so, once for all of them.
-          if (!(error instanceof GlueError && error.missing === "entity"))
-            fail(`partitions of ${db}.${name}`, error);
-        }
+      const lost = state.forgetAbsent(name, inGlue);
+      if (lost > 0) {
+        log.warn(
+          `${lost} partition(s) of ${db}.${name} were registered but Glue no longer has them: registering them again`,
+        );
       }
+    }
+    if (!dryRun) {
       if (!(await registerPending(config, state, names, glue))) ok = false;
     }
   }
