@@ -27,6 +27,8 @@ import {
   connect,
   ident,
   isConnectionLimit,
+  isConnectionLost,
+  isServerAway,
   isStatementStopped,
   mysqlError,
   notTheLmsDatabase,
@@ -88,6 +90,19 @@ export interface ResolvedFields {
   missing: string[];
   /** the table's columns that exist, in table order */
   columns: ColumnInfo[];
+}
+
+/**
+ * How long a run waits, in all, for a MySQL server that stopped answering after it had answered:
+ * MariaDB restarts in seconds, an RDS Multi-AZ failover takes one to two minutes.
+ */
+const SERVER_WAIT_MS = 120_000;
+const TEST_WAIT_ENV = "PANORAMA_TEST_MYSQL_WAIT_MS";
+
+/** SERVER_WAIT_MS, or the tests' shorter wait. */
+function serverWaitMs(): number {
+  const test = Number(process.env[TEST_WAIT_ENV]);
+  return Number.isFinite(test) && test >= 0 && process.env[TEST_WAIT_ENV] ? test : SERVER_WAIT_MS;
 }
 
 /**
@@ -359,6 +374,26 @@ export async function extractTables(
     error,
     shared: true,
   });
+  /** the server answered in this run: one that stops answering later is restarting, and waited for */
+  let reached = false;
+  /** until when this run waits, in all, for a server that went away (set at the first wait) */
+  let waitUntil: number | null = null;
+  /**
+   * The main connection opened again after the server went away mid-run (a restart, a failover):
+   * tried until it answers, within SERVER_WAIT_MS for the whole run.
+   */
+  const openAgain = async (): Promise<Connection> => {
+    waitUntil ??= Date.now() + serverWaitMs();
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await openMain();
+      } catch (error) {
+        const left = waitUntil - Date.now();
+        if (!isServerAway(error) || left <= 0) throw error;
+        await Bun.sleep(Math.min(delay, left));
+      }
+    }
+  };
   /** One table's summary; null for one the mode leaves out. */
   const extractOne = async (table: TableConfig): Promise<TableSummary | null> => {
     const stop = options.stopReason?.() ?? null;
@@ -373,28 +408,51 @@ export async function extractTables(
     // with its fix, and each table only records it (the caller names them in one line). The
     // course structures still run, and the caller still stores and registers what it has.
     if (unreachable !== null) return shared(table, unreachable);
-    let connection: Connection;
     // Dropped while it waited (the server restarted, a KILL, wait_timeout during the uploads):
     // opened again, as a spare is, rather than handed to a read that would fail.
     if (main !== null && main.state !== "authenticated") {
       main.destroy();
       main = null;
     }
-    try {
-      if (unreachableAhead) throw unreachableAhead.error;
-      connection = main ??= await openMain();
-    } catch (error) {
-      unreachable = `not extracted: ${failureText(error)}`;
-      options.events?.sharedFailure?.(failureText(error));
-      return shared(table, unreachable);
+    const opened = async (): Promise<Connection | null> => {
+      try {
+        if (unreachableAhead) throw unreachableAhead.error;
+        main ??= reached ? await openAgain() : await openMain();
+        reached = true;
+        return main;
+      } catch (error) {
+        unreachable = `not extracted: ${failureText(error)}`;
+        options.events?.sharedFailure?.(failureText(error));
+        return null;
+      }
+    };
+    let connection = await opened();
+    if (connection === null) return shared(table, unreachable ?? "not extracted");
+    let failure: unknown = null;
+    const attempt = async (from: Connection, prepared: Prepared | undefined) => {
+      const summary = await extractTable(from, config, table, options, prepared, spares, (error) => {
+        failure = error;
+      });
+      if (summary.error !== null) {
+        // The failure may have left the connection mid-query or dead: start the next table afresh.
+        from.destroy();
+        main = null;
+      }
+      return summary;
+    };
+    const summary = await attempt(connection, ahead?.get(table));
+    // A connection lost under the read (MySQL restarted, failed over, or cut): the table is read
+    // again, once, when the server answers. What the first read put in the spool is written over
+    // (the same keys), and nothing of it counted.
+    if (summary.error === null || !isConnectionLost(failure) || (options.stopReason?.() ?? null) !== null) {
+      return summary;
     }
-    const summary = await extractTable(connection, config, table, options, ahead?.get(table), spares);
-    if (summary.error !== null) {
-      // The failure may have left the connection mid-query or dead: start the next table afresh.
-      connection.destroy();
-      main = null;
-    }
-    return summary;
+    log.warn(`${messageOf(failure)}: ${table.name} is read again once the server answers`, {
+      table: table.name,
+    });
+    connection = await opened();
+    if (connection === null) return summary;
+    return attempt(connection, undefined);
   };
   /** the MySQL tables prepared before the first read (planAhead) */
   let ahead: Map<TableConfig, Prepared> | undefined;
@@ -412,6 +470,7 @@ export async function extractTables(
         prepared,
         spares,
       ));
+      reached = main !== null;
       const absent = mysqlTables.filter((t) => prepared.get(t)?.plan === null).map((t) => t.name);
       const wrong = notTheLmsDatabase(config.mysql, mysqlTables, absent);
       if (wrong) unreachableAhead = { error: wrong };
@@ -671,6 +730,8 @@ async function extractTable(
   options: ExtractOptions,
   ahead: Prepared | undefined,
   spares: SpareConnections,
+  /** the error that failed the table, as thrown (its summary has its text) */
+  onFailure: (error: unknown) => void = () => {},
 ): Promise<TableSummary> {
   const started = performance.now();
   const summary = emptySummary(table.name);
@@ -761,6 +822,7 @@ async function extractTable(
   } catch (error) {
     summary.error = failureText(error);
     if (error instanceof StoppedError) summary.shared = true;
+    onFailure(error);
   }
   summary.seconds = Math.round((performance.now() - started) / 10) / 100;
   return summary;

@@ -105,6 +105,32 @@ export function isStatementStopped(error: unknown): boolean {
 }
 
 /**
+ * The connection went away under a read: the server closed it (a restart, a failover, a KILL
+ * CONNECTION: MariaDB gives all of them as "Connection lost") or the network cut it.
+ */
+const LOST = new Set([
+  "PROTOCOL_CONNECTION_LOST",
+  "ECONNRESET",
+  "EPIPE",
+  "ER_SERVER_SHUTDOWN",
+  "ER_CONNECTION_KILLED",
+]);
+
+export function isConnectionLost(error: unknown): boolean {
+  return LOST.has(String((error as { code?: unknown } | null)?.code));
+}
+
+/**
+ * A connection that could not be opened because the server is not there for now: it is
+ * restarting (its port or socket refuses, or it closes the handshake) or shutting down.
+ */
+const AWAY = new Set([...LOST, "ECONNREFUSED", "ENOENT"]);
+
+export function isServerAway(error: unknown): boolean {
+  return AWAY.has(String((error as { code?: unknown } | null)?.code));
+}
+
+/**
  * A connection the server refused because a limit is reached (max_connections, the account's
  * MAX_USER_CONNECTIONS, max_user_connections): an extra connection that it refuses is done
  * without, not a failed read.
