@@ -539,9 +539,20 @@ async function readByScan(
   } catch (error) {
     // Given up or failed mid-scan, the connection may still be receiving rows: not kept.
     await close(connection);
-    if (!(error instanceof ScanGaveUp)) throw partitionFailure(error, config, job.table.name);
-    log.info(`${error.message}: read one partition at a time`, { table: job.table.name });
-    return false;
+    if (error instanceof ScanGaveUp) {
+      log.info(`${error.message}: read one partition at a time`, { table: job.table.name });
+      return false;
+    }
+    // The server's time limit (max_statement_time, max_execution_time) or a query killer stopped
+    // the one long statement: a partition's statement is a fraction of it.
+    if (isStatementStopped(error)) {
+      log.warn(
+        `${job.table.name}: the server stopped the scan of every partition (${messageOf(error)}): read one partition at a time`,
+        { table: job.table.name },
+      );
+      return false;
+    }
+    throw partitionFailure(error, config, job.table.name);
   }
   spares.give(connection);
   log.debug(`${job.table.name}: ${entries.length} partitions read in one scan`, { table: job.table.name });

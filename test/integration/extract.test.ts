@@ -633,6 +633,45 @@ describe.skipIf(skip)("every partition in one scan", () => {
     for (const [key, text] of scan) expect(text === perPartition.get(key)).toBe(true);
   });
 
+  test("the scan stopped by the server (a time limit, a query killer): read one partition at a time, the same files", async () => {
+    // 100,000 rows of 300 bytes: the scan streams for a while after it is seen in the process list.
+    await db.query(`DROP TABLE IF EXISTS scan_stopped;
+      CREATE TABLE scan_stopped (id INT PRIMARY KEY, course_id VARCHAR(40), payload VARCHAR(300), KEY (course_id));
+      INSERT INTO scan_stopped SELECT seq, CONCAT('course-v1:s+', seq % 6), REPEAT('y', 300) FROM seq_1_to_100000`);
+    const reference = writeTestConfig(body("scan_stopped"));
+    const unstopped = await runPanorama(["--config", reference.file, "extract", "--full"]);
+    expect(unstopped.code).toBe(0);
+    const cfg = writeTestConfig(body("scan_stopped"));
+    const child = runPanorama(["--config", cfg.file, "extract", "--full"]);
+    const killer = await testConnection(testEnv().mysql.scratchDatabase);
+    let stopped = false;
+    for (let i = 0; i < 2000 && !stopped; i++) {
+      // The scan's statement (the partition field first); a partition's has a WHERE.
+      const [rows] = await killer.query(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT `course_id`, `id`%' AND INFO NOT LIKE '%WHERE%'",
+      );
+      const found = (rows as { ID: number }[])[0];
+      if (found !== undefined) {
+        await killer.query(`KILL QUERY ${Number(found.ID)}`);
+        stopped = true;
+      } else await Bun.sleep(2);
+    }
+    await killer.end();
+    const result = await child;
+    expect(stopped).toBe(true);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      "scan_stopped: the server stopped the scan of every partition (Query execution was interrupted): read one partition at a time",
+    );
+    const files = spoolFiles(cfg.stateDir);
+    const expected = spoolFiles(reference.stateDir);
+    expect(files.size).toBe(6);
+    expect([...files.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [key, text] of expected) expect(files.get(key) === text).toBe(true);
+    await db.query("DROP TABLE scan_stopped");
+    for (const c of [reference, cfg]) rmSync(c.dir, { recursive: true, force: true });
+  }, 60_000);
+
   test("the connection lost mid-scan and the server gone: the table fails, named, and no partition's file reaches the spool", async () => {
     await db.query(`DROP TABLE IF EXISTS scan_lost;
       CREATE TABLE scan_lost (id INT PRIMARY KEY, course_id VARCHAR(40), payload VARCHAR(200), KEY (course_id));
