@@ -463,14 +463,11 @@ export async function extractTables(
     if (mysqlTables.length > 1 && (options.stopReason?.() ?? null) === null) {
       const prepared = new Map<TableConfig, Prepared>();
       ahead = prepared;
-      ({ connection: main, unreachable: unreachableAhead } = await planAhead(
-        config,
-        mysqlTables,
-        options,
-        prepared,
-        spares,
-      ));
-      reached = main !== null;
+      ({
+        connection: main,
+        unreachable: unreachableAhead,
+        reached,
+      } = await planAhead(config, mysqlTables, options, prepared, spares));
       const absent = mysqlTables.filter((t) => prepared.get(t)?.plan === null).map((t) => t.name);
       const wrong = notTheLmsDatabase(config.mysql, mysqlTables, absent);
       if (wrong) unreachableAhead = { error: wrong };
@@ -672,7 +669,7 @@ async function planAhead(
   options: ExtractOptions,
   prepared: Map<TableConfig, Prepared>,
   spares: SpareConnections,
-): Promise<{ connection: Connection | null; unreachable: { error: unknown } | null }> {
+): Promise<{ connection: Connection | null; unreachable: { error: unknown } | null; reached: boolean }> {
   let next = 0;
   const healthy: Connection[] = [];
   let connected = false;
@@ -721,7 +718,7 @@ async function planAhead(
   await Promise.all(Array.from({ length: Math.min(config.mysql.connections, tables.length) }, worker));
   for (const connection of healthy.slice(1)) spares.give(connection);
   if (connected && refusal !== undefined) spares.refuse(refusal);
-  return { connection: healthy[0] ?? null, unreachable: connected ? null : unreachable };
+  return { connection: healthy[0] ?? null, unreachable: connected ? null : unreachable, reached: connected };
 }
 
 /**

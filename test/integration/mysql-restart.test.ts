@@ -123,6 +123,35 @@ describe.skipIf(skip)("a MySQL connection lost mid-run", () => {
     }
   }, 60_000);
 
+  // The server goes away as a statement is sent (it never gets there): the second table's read,
+  // or the first statement that names it, while the run plans its tables.
+  for (const [when, onQuery, said] of [
+    ["as the next table is read", "SELECT `id`, `name` FROM `lost_small`", 1],
+    // Planning is a shortcut: the table not planned plans itself when it is read.
+    ["while the run plans its tables", "`lost_small`", 0],
+  ] as const) {
+    test(`MySQL restarting ${when}: the run waits for it, and nothing fails`, async () => {
+      const proxy = await droppingProxy(testEnv().mysql, {
+        afterBytes: Number.MAX_SAFE_INTEGER,
+        onQuery,
+        downMs: 1_000,
+      });
+      try {
+        const cfg = throughPort(false, proxy.port);
+        const started = performance.now();
+        const result = await runPanorama(["--config", cfg.file, "extract", "--full"]);
+        expect(proxy.drops()).toBe(1);
+        expect(result.code).toBe(0);
+        expect(performance.now() - started).toBeGreaterThan(900);
+        expect(result.stderr).not.toContain("failed");
+        expect(count(result.stderr, "lost_small is read again once the server answers")).toBe(said);
+        expect([...spool(cfg.stateDir).keys()].filter((n) => n.endsWith(".csv"))).toHaveLength(2);
+      } finally {
+        await proxy.close();
+      }
+    }, 60_000);
+  }
+
   test("lost again on the second read: the table fails with its cause, nothing of it in the spool; the next table is read", async () => {
     const proxy = await droppingProxy(testEnv().mysql, { afterBytes: AFTER_BYTES, times: 2 });
     try {

@@ -1,6 +1,6 @@
 // A TCP proxy in front of MySQL that drops every connection it carries, as a server restart, a
 // failover or a network cut does: when one connection has carried `afterBytes` bytes from the
-// server, at most `times` times. With `downMs`, its port is closed for that long after a drop (a
+// server, or when the client sends a given query, at most `times` times. With `downMs`, its port is closed for that long after a drop (a
 // server restarting refuses connections), then listens again on the same port.
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 
@@ -15,9 +15,15 @@ export interface DroppingProxy {
 
 export async function droppingProxy(
   target: { host: string; port: number },
-  options: { afterBytes: number; times?: number; downMs?: number },
+  options: {
+    afterBytes: number;
+    times?: number;
+    downMs?: number;
+    /** also drop, instead of passing it on, a packet from the client that holds this text */
+    onQuery?: string;
+  },
 ): Promise<DroppingProxy> {
-  const { afterBytes, times = 1, downMs = 0 } = options;
+  const { afterBytes, times = 1, downMs = 0, onQuery } = options;
   let drops = 0;
   let accepted = 0;
   let closed = false;
@@ -38,7 +44,10 @@ export async function droppingProxy(
     const upstream = createConnection({ host: target.host, port: target.port });
     sockets.add(client).add(upstream);
     let carried = 0;
-    client.on("data", (data) => upstream.write(data));
+    client.on("data", (data: Buffer) => {
+      if (onQuery !== undefined && drops < times && data.includes(onQuery)) drop();
+      else upstream.write(data);
+    });
     upstream.on("data", (data: Buffer) => {
       carried += data.length;
       client.write(data);
