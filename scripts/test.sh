@@ -86,7 +86,7 @@ else
     [test/integration/run.test.ts]=32 [test/integration/s3-run.test.ts]=31
     [test/integration/logship.test.ts]=31 [test/integration/verify.test.ts]=30
     [test/integration/s3-client.test.ts]=20 [test/integration/logship-downtime.test.ts]=18
-    [test/integration/extract.test.ts]=18 [test/integration/s3-verify.test.ts]=18
+    [test/integration/extract.test.ts]=21 [test/integration/s3-verify.test.ts]=18
     [test/integration/logship-s3.test.ts]=18 [test/integration/readme.test.ts]=16
     [test/integration/doctor.test.ts]=12 [test/integration/pk-ranges.test.ts]=12
     [test/integration/raw-rows.test.ts]=11 [test/integration/schema-variants.test.ts]=11
@@ -112,6 +112,7 @@ else
     [test/integration/schema-change-mid-run.test.ts]=2 [test/integration/preset-layout.test.ts]=2
     [test/integration/upgrade-layout.test.ts]=2 [test/integration/statement-limits.test.ts]=2
     [test/integration/wrong-database.test.ts]=2 [test/integration/s3-proxy.test.ts]=2
+    [test/integration/mysql-restart.test.ts]=8
   )
   shard=("" "")
   load=(0 0)
