@@ -7,6 +7,7 @@ import { AwsV4Signer } from "aws4fetch";
 import type { Config } from "../config/types.ts";
 import { messageOf, PanoramaError } from "../errors.ts";
 import { log } from "../log.ts";
+import { fromTestEnv } from "../test-overrides.ts";
 import type { CredentialProvider } from "./credential-provider.ts";
 import { credentialChain } from "./credentials.ts";
 import { xmlValues } from "./xml.ts";
@@ -70,11 +71,6 @@ const TEST_TIMEOUT_ENV = "PANORAMA_TEST_AWS_TIMEOUT_MS";
 /** For tests only: the first retry's delay (a CLI test of an outage would wait seconds per call). */
 const TEST_RETRY_ENV = "PANORAMA_TEST_AWS_RETRY_MS";
 const RETRY_BASE_MS = 250;
-
-function fromTestEnv(name: string, otherwise: number): number {
-  const value = Number(process.env[name]);
-  return Number.isInteger(value) && value > 0 ? value : otherwise;
-}
 
 function defaultTimeoutMs(): number {
   return fromTestEnv(TEST_TIMEOUT_ENV, TIMEOUT_MS);

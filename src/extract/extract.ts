@@ -18,6 +18,7 @@ import { saveProbes } from "../state/probes.ts";
 import { forgetWatermark, readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
 import { layoutChange, saveWrittenLayout, type WrittenLayout } from "../state/written-layout.ts";
+import { fromTestEnv } from "../test-overrides.ts";
 import { columnKind } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
 import {
@@ -97,13 +98,8 @@ export interface ResolvedFields {
  * MariaDB restarts in seconds, an RDS Multi-AZ failover takes one to two minutes.
  */
 const SERVER_WAIT_MS = 120_000;
+/** For tests only: the wait (a test of a server that does not come back would wait 2 minutes). */
 const TEST_WAIT_ENV = "PANORAMA_TEST_MYSQL_WAIT_MS";
-
-/** SERVER_WAIT_MS, or the tests' shorter wait. */
-function serverWaitMs(): number {
-  const test = Number(process.env[TEST_WAIT_ENV]);
-  return Number.isFinite(test) && test >= 0 && process.env[TEST_WAIT_ENV] ? test : SERVER_WAIT_MS;
-}
 
 /**
  * The fields of a table's layout, given its columns (null: the database lacks the table): the
@@ -383,7 +379,7 @@ export async function extractTables(
    * tried until it answers, within SERVER_WAIT_MS for the whole run.
    */
   const openAgain = async (): Promise<Connection> => {
-    waitUntil ??= Date.now() + serverWaitMs();
+    waitUntil ??= Date.now() + fromTestEnv(TEST_WAIT_ENV, SERVER_WAIT_MS);
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         return await openMain();
