@@ -117,14 +117,17 @@ const LOST = new Set([
 ]);
 
 export function isConnectionLost(error: unknown): boolean {
-  return LOST.has(String((error as { code?: unknown } | null)?.code));
+  const e = error as { code?: unknown; fatal?: boolean; message?: string } | null;
+  return LOST.has(String(e?.code)) || (e !== null && e.code === undefined && closedUnder(e));
 }
 
 /**
  * A connection that could not be opened because the server is not there for now: it is
- * restarting (its port or socket refuses, or it closes the handshake) or shutting down.
+ * restarting (its port or socket refuses, or it closes the handshake), shutting down, or its
+ * container's name is gone from Docker's DNS until it is up again. Only asked of a server that
+ * answered earlier in the run, so a wrong host or socket is not waited for.
  */
-const AWAY = new Set([...LOST, "ECONNREFUSED", "ENOENT"]);
+const AWAY = new Set([...LOST, "ECONNREFUSED", "ENOENT", "ENOTFOUND", "EAI_AGAIN"]);
 
 export function isServerAway(error: unknown): boolean {
   return AWAY.has(String((error as { code?: unknown } | null)?.code));
@@ -175,10 +178,24 @@ function quotedAccount(account: string): string | null {
   return `${quote(account.slice(0, at))}@${quote(account.slice(at + 1))}`;
 }
 
+/**
+ * A statement given to a connection that the server or the network had closed meanwhile (between
+ * two partitions' reads): mysql2 refuses it with no code, as a fatal error.
+ */
+function closedUnder(error: { fatal?: boolean; message?: string }): boolean {
+  return error.fatal === true && /connection is in closed state/.test(error.message ?? "");
+}
+
 /** `error` as a MysqlError naming the server; `hint` replaces the one its code has. */
 export function mysqlError(error: unknown, config: MysqlConfig, doing: string, hint?: string): MysqlError {
   const e = error as Partial<QueryError> & { message?: string };
-  const code = e.code ?? (e.errno === ER_STATEMENT_TIMEOUT ? "ER_STATEMENT_TIMEOUT" : "UNKNOWN");
+  const code =
+    e.code ??
+    (e.errno === ER_STATEMENT_TIMEOUT
+      ? "ER_STATEMENT_TIMEOUT"
+      : closedUnder(e)
+        ? "PROTOCOL_CONNECTION_LOST"
+        : "UNKNOWN");
   // Refused a database when connecting, before any session could say its account: the server's
   // message names it ("Access denied for user 'panorama'@'localhost' to database ...").
   const named =

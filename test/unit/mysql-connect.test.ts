@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { lookup } from "node:dns/promises";
 import type { Socket, TCPSocketListener } from "bun";
 import type { MysqlConfig } from "../../src/config/types.ts";
-import { connect, MysqlError, mysqlError } from "../../src/extract/mysql.ts";
+import { connect, isConnectionLost, isServerAway, MysqlError, mysqlError } from "../../src/extract/mysql.ts";
 
 function config(host: string, port: number): MysqlConfig {
   return {
@@ -113,6 +113,39 @@ describe("a port that answers but is not MySQL", () => {
     expect(error.hint).toBe(
       "the server dropped the connection (a KILL CONNECTION, wait_timeout or net_write_timeout, a restart): check the server's log; the next run reads the table again",
     );
+  });
+
+  test("lost, or not: what has a table read again (a statement on a connection closed meanwhile too)", () => {
+    const target = config("127.0.0.1", 3306);
+    // mysql2's own words for a statement given to a connection that has closed: no code, fatal.
+    const closed = Object.assign(new Error("Can't add new command when connection is in closed state"), {
+      fatal: true,
+    });
+    const wrapped = mysqlError(closed, target, "reading lost_bits");
+    expect(wrapped.code).toBe("PROTOCOL_CONNECTION_LOST");
+    expect(wrapped.hint).toContain("the server dropped the connection");
+    for (const lost of [closed, wrapped, { code: "ECONNRESET" }, { code: "ER_SERVER_SHUTDOWN" }])
+      expect(isConnectionLost(lost)).toBe(true);
+    const notLost = [
+      Object.assign(new Error("Can't add new command when connection is in closed state"), { fatal: false }),
+      { code: "ER_QUERY_INTERRUPTED", errno: 1317 },
+      { code: "ER_NO_SUCH_TABLE" },
+      { code: "ECONNREFUSED" },
+      new Error("some other failure"),
+      null,
+    ];
+    for (const other of notLost) expect(isConnectionLost(other)).toBe(false);
+    // Away for now (the server restarting): its port or socket refuses, it closes the handshake,
+    // or its container's name does not resolve until it is up.
+    for (const code of ["ECONNREFUSED", "ENOENT", "PROTOCOL_CONNECTION_LOST", "ENOTFOUND", "EAI_AGAIN"])
+      expect(isServerAway({ code })).toBe(true);
+    for (const code of [
+      "ER_ACCESS_DENIED_ERROR",
+      "ER_DBACCESS_DENIED_ERROR",
+      "ER_CON_COUNT_ERROR",
+      "HANDSHAKE_SSL_ERROR",
+    ])
+      expect(isServerAway({ code })).toBe(false);
   });
 });
 
