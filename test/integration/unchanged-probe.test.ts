@@ -235,13 +235,16 @@ describe.skipIf(skip)("tables that do not qualify for the cheap probe are probed
       cfg.file,
       readFileSync(cfg.file, "utf8").replace('changed_field = "modified"', 'changed_field = "updated"'),
     );
-    await run(cfg);
+    const said = (stderr: string) =>
+      stderr.match(
+        /probe_items: changed_field \S*updated\S* not found in \w+\.probe_items: the table is probed by a checksum of its content/g,
+      )?.length ?? 0;
+    expect(said((await run(cfg)).stderr)).toBe(1);
     const again = await run(cfg);
     expect(again.items).toMatchObject({ rows: 0, unread: 1, error: null });
-    const said = again.stderr.match(
-      /probe_items: changed_field \S*updated\S* not found in \w+\.probe_items: the table is probed by a checksum of its content/g,
-    );
-    expect(said?.length).toBe(1);
+    // Probed again, said again, once; or the table's change marker (its last change more than 2 s
+    // before the first run, as under load) said nothing was committed, and nothing was probed.
+    expect(said(again.stderr)).toBeLessThanOrEqual(1);
     await db.query("UPDATE probe_items SET name = 'bulk-updated' WHERE id = 4");
     expect((await run(cfg)).items).toMatchObject({ rows: 40, error: null });
     expect(fileTree(cfg.datalake).get(ITEMS)).toContain("bulk-updated");
