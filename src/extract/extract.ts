@@ -481,7 +481,11 @@ export async function extractTables(
   return summaries;
 }
 
-/** The course structures table (MongoDB): a server that cannot be reached fails this table only. */
+/**
+ * The course structures table (MongoDB): a server that cannot be reached fails this table only.
+ * A connection lost mid-read (MongoDB restarted, a replica set changed its primary) has the table
+ * read again, once, when the server answers (within SERVER_WAIT_MS).
+ */
 async function extractStructuresTable(
   config: Config,
   table: TableConfig,
@@ -491,7 +495,17 @@ async function extractStructuresTable(
   try {
     // Loaded only when needed: the MongoDB driver costs start-up time and memory to every run.
     const { extractCourseStructures } = await import("./course-structures.ts");
-    return await extractCourseStructures(config, table, options);
+    const { isConnectionLost: isLost, waitForMongo } = await import("./mongodb.ts");
+    try {
+      return await extractCourseStructures(config, table, options);
+    } catch (error) {
+      if (!isLost(error) || (options.stopReason?.() ?? null) !== null) throw error;
+      log.warn(`${messageOf(error)}: ${table.name} is read again once the server answers`, {
+        table: table.name,
+      });
+      await waitForMongo(config.mongodb, Date.now() + fromTestEnv(TEST_WAIT_ENV, SERVER_WAIT_MS));
+      return await extractCourseStructures(config, table, options);
+    }
   } catch (error) {
     return {
       ...emptySummary(table.name),

@@ -206,6 +206,25 @@ export function isUnreachable(error: unknown): error is MongodbError {
   return error instanceof MongodbError && UNREACHABLE.has(error.code);
 }
 
+/**
+ * The connection lost under a read: closed by the server or the network (a restart, a cut), or
+ * the server said it is going down or changing its replica set's primary. The driver tries a
+ * lost `find` again by itself, not the getMore of a cursor half read.
+ */
+const LOST = new Set([
+  "MongoNetworkError",
+  "ShutdownInProgress",
+  "InterruptedAtShutdown",
+  "InterruptedDueToReplStateChange",
+  "PrimarySteppedDown",
+  "NotPrimaryOrSecondary",
+]);
+
+/** Whether `error` (from mongodbError) is a connection lost mid-read (see LOST). */
+export function isConnectionLost(error: unknown): error is MongodbError {
+  return error instanceof MongodbError && LOST.has(error.code);
+}
+
 /** A driver error as a MongodbError: "MongoDB user@host:port/db: <doing>: <reason>" plus a hint. */
 export function mongodbError(error: unknown, config: MongodbConfig, doing: string): MongodbError {
   if (error instanceof MongodbError) return error;
@@ -253,6 +272,24 @@ export interface MongoConnection {
   client: MongoClient;
   db: Db;
   target: MongoTarget;
+}
+
+/**
+ * Until the server that went away answers again (a connection that pings), or `until` (a time in
+ * ms) passes: then the last failure is thrown. Each attempt waits up to the driver's server
+ * selection timeout.
+ */
+export async function waitForMongo(config: MongodbConfig, until: number): Promise<void> {
+  for (;;) {
+    try {
+      const { client } = await connectMongo(config);
+      await client.close().catch(() => {});
+      return;
+    } catch (error) {
+      if (!isUnreachable(error) || Date.now() >= until) throw error;
+      await Bun.sleep(Math.min(1_000, Math.max(0, until - Date.now())));
+    }
+  }
 }
 
 /** Connect, authenticate and ping, so that a wrong host or password fails here, clearly. */

@@ -24,6 +24,7 @@ import { connectMongo, MongodbError } from "../../src/extract/mongodb.ts";
 import { log } from "../../src/log.ts";
 import { Pseudonymizer } from "../../src/privacy/pseudonym.ts";
 import { cleanEnv, ROOT, runPanorama } from "../support/cli.ts";
+import { droppingProxy } from "../support/dropping-proxy.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
 import { MongoTestServer } from "../support/mongo-server.ts";
 import { rootConnection, testConnection, writeTestConfig } from "../support/mysql.ts";
@@ -584,6 +585,57 @@ describe.skipIf(skip)("panorama extract and run", () => {
       await root.query(`DROP USER IF EXISTS '${user}'@'%'; DROP TABLE IF EXISTS ${scratch}.cs_limited_extra`);
       await root.end();
     }
+  });
+
+  test("MongoDB lost mid-read (a restart): read again once it answers, the file of a read without a drop", async () => {
+    serve();
+    await index([course, library]);
+    const { config: direct, stateDir: directState } = await configWith(mongoSection());
+    expect(
+      (await extractCourseStructures(direct, structuresTable(direct), { dryRun: false })).error,
+    ).toBeNull();
+    const expected = readFileSync(join(directState, "spool", KEY), "utf8");
+    const read = async (afterBytes: number, downMs = 0, waitMs = "") => {
+      const proxy = await droppingProxy({ host: "127.0.0.1", port: server.port }, { afterBytes, downMs });
+      // A short server selection where the run is to give up: the driver's own wait is 10 s.
+      const section = waitMs
+        ? `[mongodb]\nuri = "mongodb://${encodeURIComponent(USER.user)}:${encodeURIComponent(USER.password)}@127.0.0.1:${proxy.port}/edxapp?authSource=admin&serverSelectionTimeoutMS=300"\n`
+        : mongoSection().replace(`port = ${server.port}`, `port = ${proxy.port}`);
+      const { config, stateDir } = await configWith(section);
+      const saved = process.env.PANORAMA_TEST_MYSQL_WAIT_MS;
+      process.env.PANORAMA_TEST_MYSQL_WAIT_MS = waitMs;
+      try {
+        const [summary] = await extractTables(config, [structuresTable(config)], {
+          full: true,
+          dryRun: false,
+        });
+        const path = join(stateDir, "spool", KEY);
+        return { summary: summary!, proxy, text: existsSync(path) ? readFileSync(path, "utf8") : null };
+      } finally {
+        if (saved === undefined) delete process.env.PANORAMA_TEST_MYSQL_WAIT_MS;
+        else process.env.PANORAMA_TEST_MYSQL_WAIT_MS = saved;
+        await proxy.close();
+      }
+    };
+    // Through the proxy without a drop: how much the reading connection carries.
+    const whole = await read(Number.MAX_SAFE_INTEGER);
+    expect(whole.text === expected).toBe(true);
+    // Dropped near the end, in the definitions' getMore (which the driver does not try again),
+    // and the port closed for a second, as a restarting server's.
+    const dropped = await read(Math.floor(whole.proxy.carried() * 0.9), 1_000);
+    expect(dropped.proxy.drops()).toBe(1);
+    expect(dropped.summary.error).toBeNull();
+    expect(dropped.summary.rows).toBe(401);
+    expect(dropped.text === expected).toBe(true);
+    expect(
+      warnings.filter((w) => w.endsWith("course_structures is read again once the server answers")),
+    ).toHaveLength(1);
+    // Away for longer than the run waits: the table fails with the cause, and keeps no file.
+    warnings.length = 0;
+    const away = await read(Math.floor(whole.proxy.carried() * 0.9), 60_000, "500");
+    expect(away.summary.error).toContain("cannot connect");
+    expect(away.text).toBeNull();
+    expect(warnings.filter((w) => w.endsWith("is read again once the server answers"))).toHaveLength(1);
   });
 
   test("DEMO mode extracts nothing; without a reachable MongoDB only course_structures fails, clearly", async () => {

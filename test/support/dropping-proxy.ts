@@ -1,4 +1,4 @@
-// A TCP proxy in front of MySQL that drops every connection it carries, as a server restart, a
+// A TCP proxy in front of MySQL (or MongoDB) that drops every connection it carries, as a server restart, a
 // failover or a network cut does: when one connection has carried `afterBytes` bytes from the
 // server, or when the client sends a given query, at most `times` times. With `downMs`, its port is closed for that long after a drop (a
 // server restarting refuses connections), then listens again on the same port.
@@ -10,6 +10,8 @@ export interface DroppingProxy {
   drops(): number;
   /** connections accepted so far */
   accepted(): number;
+  /** the most bytes one connection has carried from the server */
+  carried(): number;
   close(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function droppingProxy(
   const { afterBytes, times = 1, downMs = 0, onQuery } = options;
   let drops = 0;
   let accepted = 0;
+  let most = 0;
   let closed = false;
   const sockets = new Set<Socket>();
   const drop = () => {
@@ -50,6 +53,7 @@ export async function droppingProxy(
     });
     upstream.on("data", (data: Buffer) => {
       carried += data.length;
+      most = Math.max(most, carried);
       client.write(data);
       if (carried >= afterBytes && drops < times) drop();
     });
@@ -70,6 +74,7 @@ export async function droppingProxy(
     port,
     drops: () => drops,
     accepted: () => accepted,
+    carried: () => most,
     close: () =>
       new Promise<void>((resolve) => {
         closed = true;
