@@ -98,8 +98,8 @@ export interface ResolvedFields {
  * MariaDB restarts in seconds, an RDS Multi-AZ failover takes one to two minutes.
  */
 const SERVER_WAIT_MS = 120_000;
-/** For tests only: the wait (a test of a server that does not come back would wait 2 minutes). */
-const TEST_WAIT_ENV = "PANORAMA_TEST_MYSQL_WAIT_MS";
+/** For tests only: the wait for MySQL or MongoDB (a test of a server that does not come back would wait 2 minutes). */
+const TEST_WAIT_ENV = "PANORAMA_TEST_SERVER_WAIT_MS";
 
 /**
  * The fields of a table's layout, given its columns (null: the database lacks the table): the

@@ -602,8 +602,8 @@ describe.skipIf(skip)("panorama extract and run", () => {
         ? `[mongodb]\nuri = "mongodb://${encodeURIComponent(USER.user)}:${encodeURIComponent(USER.password)}@127.0.0.1:${proxy.port}/edxapp?authSource=admin&serverSelectionTimeoutMS=300"\n`
         : mongoSection().replace(`port = ${server.port}`, `port = ${proxy.port}`);
       const { config, stateDir } = await configWith(section);
-      const saved = process.env.PANORAMA_TEST_MYSQL_WAIT_MS;
-      process.env.PANORAMA_TEST_MYSQL_WAIT_MS = waitMs;
+      const saved = process.env.PANORAMA_TEST_SERVER_WAIT_MS;
+      process.env.PANORAMA_TEST_SERVER_WAIT_MS = waitMs;
       try {
         const [summary] = await extractTables(config, [structuresTable(config)], {
           full: true,
@@ -612,8 +612,8 @@ describe.skipIf(skip)("panorama extract and run", () => {
         const path = join(stateDir, "spool", KEY);
         return { summary: summary!, proxy, text: existsSync(path) ? readFileSync(path, "utf8") : null };
       } finally {
-        if (saved === undefined) delete process.env.PANORAMA_TEST_MYSQL_WAIT_MS;
-        else process.env.PANORAMA_TEST_MYSQL_WAIT_MS = saved;
+        if (saved === undefined) delete process.env.PANORAMA_TEST_SERVER_WAIT_MS;
+        else process.env.PANORAMA_TEST_SERVER_WAIT_MS = saved;
         await proxy.close();
       }
     };

@@ -683,7 +683,7 @@ describe.skipIf(skip)("every partition in one scan", () => {
     writeFileSync(cfg.file, readFileSync(cfg.file, "utf8").replace(/^port = \d+$/m, `port = ${proxy.port}`));
     // The proxy does not come back: the run waits 300 ms for the server, not the 2 minutes it would.
     const child = runPanorama(["--config", cfg.file, "--log-level", "debug", "extract", "--full"], {
-      env: { PANORAMA_TEST_MYSQL_WAIT_MS: "300" },
+      env: { PANORAMA_TEST_SERVER_WAIT_MS: "300" },
     });
     const partialWithRows = () =>
       allSpoolNames(cfg.stateDir).some(

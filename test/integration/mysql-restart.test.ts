@@ -220,7 +220,7 @@ describe.skipIf(skip)("a MySQL connection lost mid-run", () => {
       const cfg = throughPort(false, proxy.port);
       const started = performance.now();
       const result = await runPanorama(["--config", cfg.file, "extract", "--full"], {
-        env: { PANORAMA_TEST_MYSQL_WAIT_MS: "800" },
+        env: { PANORAMA_TEST_SERVER_WAIT_MS: "800" },
       });
       const seconds = (performance.now() - started) / 1000;
       expect(result.code).toBe(1);
