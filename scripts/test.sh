@@ -90,7 +90,7 @@ else
     [test/integration/logship-s3.test.ts]=18 [test/integration/readme.test.ts]=16
     [test/integration/doctor.test.ts]=12 [test/integration/pk-ranges.test.ts]=12
     [test/integration/raw-rows.test.ts]=11 [test/integration/schema-variants.test.ts]=11
-    [test/integration/cli.test.ts]=10 [test/integration/course-structures.test.ts]=10
+    [test/integration/cli.test.ts]=10 [test/integration/course-structures.test.ts]=13
     [test/integration/privacy-logship.test.ts]=9 [test/integration/glue-unreachable.test.ts]=9
     [test/integration/columns-change.test.ts]=8 [test/integration/disk-full.test.ts]=8
     [test/integration/upstream-tables.test.ts]=8 [test/integration/catalog.test.ts]=8
