@@ -90,7 +90,7 @@ else
     [test/integration/logship-s3.test.ts]=18 [test/integration/readme.test.ts]=16
     [test/integration/doctor.test.ts]=12 [test/integration/pk-ranges.test.ts]=12
     [test/integration/raw-rows.test.ts]=11 [test/integration/schema-variants.test.ts]=11
-    [test/integration/cli.test.ts]=10 [test/integration/course-structures.test.ts]=13
+    [test/integration/cli.test.ts]=10 [test/integration/course-structures.test.ts]=11
     [test/integration/privacy-logship.test.ts]=9 [test/integration/glue-unreachable.test.ts]=9
     [test/integration/columns-change.test.ts]=8 [test/integration/disk-full.test.ts]=8
     [test/integration/upstream-tables.test.ts]=8 [test/integration/catalog.test.ts]=8
@@ -112,7 +112,7 @@ else
     [test/integration/schema-change-mid-run.test.ts]=2 [test/integration/preset-layout.test.ts]=2
     [test/integration/upgrade-layout.test.ts]=2 [test/integration/statement-limits.test.ts]=2
     [test/integration/wrong-database.test.ts]=2 [test/integration/s3-proxy.test.ts]=2
-    [test/integration/mysql-restart.test.ts]=8
+    [test/integration/mysql-restart.test.ts]=11
   )
   shard=("" "")
   load=(0 0)

@@ -443,7 +443,7 @@ export async function extractTables(
     if (summary.error === null || !isConnectionLost(failure) || (options.stopReason?.() ?? null) !== null) {
       return summary;
     }
-    log.warn(`${messageOf(failure)}: ${table.name} is read again once the server answers`, {
+    log.warn(`${sentence(messageOf(failure))}: ${table.name} is read again once the server answers`, {
       table: table.name,
     });
     connection = await opened();
@@ -500,7 +500,7 @@ async function extractStructuresTable(
       return await extractCourseStructures(config, table, options);
     } catch (error) {
       if (!isLost(error) || (options.stopReason?.() ?? null) !== null) throw error;
-      log.warn(`${messageOf(error)}: ${table.name} is read again once the server answers`, {
+      log.warn(`${sentence(messageOf(error))}: ${table.name} is read again once the server answers`, {
         table: table.name,
       });
       await waitForMongo(config.mongodb, Date.now() + fromTestEnv(TEST_WAIT_ENV, SERVER_WAIT_MS));
@@ -513,6 +513,11 @@ async function extractStructuresTable(
       seconds: Math.round((performance.now() - started) / 10) / 100,
     };
   }
+}
+
+/** A message without its closing full stop, to go on after a colon. */
+function sentence(message: string): string {
+  return message.replace(/\.$/, "");
 }
 
 /** An error as a table's summary says it: the message, then the hint in parentheses. */
