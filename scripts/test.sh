@@ -83,8 +83,8 @@ else
   # files not named take 1).
   declare -A weight=(
     [test/integration/unchanged-probe.test.ts]=48 [test/integration/modes.test.ts]=32
-    [test/integration/run.test.ts]=32 [test/integration/s3-run.test.ts]=31
-    [test/integration/logship.test.ts]=31 [test/integration/verify.test.ts]=30
+    [test/integration/run.test.ts]=26 [test/integration/s3-run.test.ts]=31
+    [test/integration/logship.test.ts]=30 [test/integration/verify.test.ts]=38
     [test/integration/s3-client.test.ts]=20 [test/integration/logship-downtime.test.ts]=18
     [test/integration/extract.test.ts]=21 [test/integration/s3-verify.test.ts]=18
     [test/integration/logship-s3.test.ts]=18 [test/integration/readme.test.ts]=16
