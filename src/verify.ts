@@ -15,13 +15,15 @@ import { hostTablePrefix, listTableObjects, partitionValuesOf, removeStale } fro
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import type { StoredObject, Target } from "./datalake/targets.ts";
 import { Uploader } from "./datalake/upload.ts";
-import { messageWithHint } from "./errors.ts";
-import { planTable } from "./extract/extract.ts";
+import { messageOf, messageWithHint } from "./errors.ts";
+import { planTable, sentence } from "./extract/extract.ts";
 import {
   type Cell,
   close,
   connect,
   ident,
+  isConnectionLost,
+  isServerAway,
   mysqlError,
   notTheLmsDatabase,
   query,
@@ -30,6 +32,7 @@ import {
 } from "./extract/mysql.ts";
 import { groupByPartition, partitionKey } from "./extract/partition.ts";
 import { extractOverConnections } from "./extract/partition-pool.ts";
+import { serverWaitUntil, whenBack } from "./extract/server-wait.ts";
 import { log } from "./log.ts";
 import type { PseudonymsStatus } from "./privacy/report.ts";
 import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
@@ -266,26 +269,43 @@ export async function verifyTables(
   options: VerifyOptions,
 ): Promise<{ before: VerifyReport; after: VerifyReport | null; repaired: boolean }> {
   const check = () =>
-    withMysql(config, (connection) =>
-      verifyOnce(connection, config, tables, target, new Uploader(config, target), options),
+    withMysql(config, (session) =>
+      verifyOnce(session, config, tables, target, new Uploader(config, target), options),
     );
   const first = await check();
   if (!options.repair || first.report.ok) return { before: first.report, after: null, repaired: true };
   // A connection of its own to each step: a failure in one leaves the next a sound one.
-  const repaired = await withMysql(config, (connection) =>
-    repair(connection, config, target, first.plans, options.glue),
+  const repaired = await withMysql(config, (session) =>
+    repair(session.connection, config, target, first.plans, options.glue),
   );
   const second = await check();
   return { before: first.report, after: second.report, repaired };
 }
 
-async function withMysql<T>(config: Config, work: (connection: Connection) => Promise<T>): Promise<T> {
-  // connect() says which server and why, with the hint, already.
-  const connection = await connect(config.mysql);
+/**
+ * A step's MySQL connection; `reopen` replaces it with a new one when the server went away (a
+ * restart, a failover), waiting for the server within SERVER_WAIT_MS.
+ */
+interface MysqlSession {
+  connection: Connection;
+  reopen(): Promise<void>;
+}
+
+async function withMysql<T>(config: Config, work: (session: MysqlSession) => Promise<T>): Promise<T> {
+  let until: number | null = null;
+  const session: MysqlSession = {
+    // connect() says which server and why, with the hint, already.
+    connection: await connect(config.mysql),
+    async reopen() {
+      session.connection.destroy();
+      until ??= serverWaitUntil();
+      session.connection = await whenBack(() => connect(config.mysql), isServerAway, until);
+    },
+  };
   try {
-    return await work(connection);
+    return await work(session);
   } finally {
-    await close(connection).catch(() => {});
+    await close(session.connection).catch(() => {});
   }
 }
 
@@ -296,7 +316,7 @@ interface RepairPlan {
 }
 
 async function verifyOnce(
-  connection: Connection,
+  session: MysqlSession,
   config: Config,
   tables: TableConfig[],
   target: Target,
@@ -321,6 +341,43 @@ async function verifyOnce(
   let unreachable: string | null = null;
   /** Glue failed: said once, no other table's partitions asked for */
   let catalogUnread: string | null = null;
+  /** The table compared, its report entry pushed; a failure thrown. */
+  const checkOne = async (table: TableConfig): Promise<void> => {
+    const connection = session.connection;
+    // A preset table this Open edX release lacks is absent, not a difference (DESIGN §10).
+    if (table.preset && !(await tableColumns(connection, config.mysql.database, table.name))) {
+      report.queries++;
+      await refuseHidden(connection, config.mysql, table.name, null);
+      const check = notChecked(table.name, {
+        skipped: `absent: ${config.mysql.database} has no such table (this Open edX release)`,
+      });
+      report.tables.push(check);
+      // Written before an upgrade dropped the table: what the LMS no longer has (DESIGN §7a).
+      report.listings++;
+      const listed = await listTableObjects(config, target, table.name);
+      if (listed.length > 0) gone.push({ table, check, listed });
+      return;
+    }
+    report.queries++;
+    report.listings++;
+    const { check, expected, listed } = await checkTable(connection, config, target, uploader, table);
+    if (glue && catalogUnread === null && registersPartitions(config) && hasPartitions(config, table)) {
+      report.listings++;
+      try {
+        await checkCatalog(config, glue, table, check, listed, uploader);
+      } catch (error) {
+        // The data is verified all the same; the catalog is not compared for any table.
+        catalogUnread = messageWithHint(error);
+        log.warn(
+          `verify: Glue's partitions could not be read, so the catalog is not compared: ${catalogUnread}`,
+        );
+      }
+    }
+    report.tables.push(check);
+    plans.push({ table, check, expected });
+  };
+  /** MySQL did not come back after it went away: said for the table it happened to, the others not tried. */
+  let mysqlGone: string | null = null;
   for (const table of tables) {
     if (table.source === "course_structures") {
       report.tables.push(
@@ -328,45 +385,36 @@ async function verifyOnce(
       );
       continue;
     }
-    if (unreachable !== null) {
-      report.tables.push(notChecked(table.name, { error: unreachable }));
+    const notTried = unreachable ?? mysqlGone;
+    if (notTried !== null) {
+      report.tables.push(notChecked(table.name, { error: notTried }));
       continue;
     }
     try {
-      // A preset table this Open edX release lacks is absent, not a difference (DESIGN §10).
-      if (table.preset && !(await tableColumns(connection, config.mysql.database, table.name))) {
-        report.queries++;
-        await refuseHidden(connection, config.mysql, table.name, null);
-        const check = notChecked(table.name, {
-          skipped: `absent: ${config.mysql.database} has no such table (this Open edX release)`,
+      await checkOne(table);
+    } catch (error) {
+      let failure = error;
+      // The connection lost under the count (a restart, a failover): counted again, once, when
+      // the server answers.
+      if (isConnectionLost(error)) {
+        log.warn(`${sentence(messageOf(error))}: ${table.name} is counted again once the server answers`, {
+          table: table.name,
         });
-        report.tables.push(check);
-        // Written before an upgrade dropped the table: what the LMS no longer has (DESIGN §7a).
-        report.listings++;
-        const listed = await listTableObjects(config, target, table.name);
-        if (listed.length > 0) gone.push({ table, check, listed });
-        continue;
-      }
-      report.queries++;
-      report.listings++;
-      const { check, expected, listed } = await checkTable(connection, config, target, uploader, table);
-      if (glue && catalogUnread === null && registersPartitions(config) && hasPartitions(config, table)) {
-        report.listings++;
         try {
-          await checkCatalog(config, glue, table, check, listed, uploader);
-        } catch (error) {
-          // The data is verified all the same; the catalog is not compared for any table.
-          catalogUnread = messageWithHint(error);
-          log.warn(
-            `verify: Glue's partitions could not be read, so the catalog is not compared: ${catalogUnread}`,
-          );
+          await session.reopen();
+          try {
+            await checkOne(table);
+            continue;
+          } catch (again) {
+            failure = again;
+          }
+        } catch (away) {
+          failure = away;
+          mysqlGone = `not checked: MySQL did not answer again (said for ${table.name})`;
         }
       }
-      report.tables.push(check);
-      plans.push({ table, check, expected });
-    } catch (error) {
-      report.tables.push(notChecked(table.name, { error: messageWithHint(error) }));
-      if (error instanceof AwsError && error.unreachable) {
+      report.tables.push(notChecked(table.name, { error: messageWithHint(failure) }));
+      if (failure instanceof AwsError && failure.unreachable) {
         unreachable = `the datalake could not be reached (said for ${table.name})`;
       }
     }
@@ -381,7 +429,7 @@ async function verifyOnce(
   if (wrong) {
     const error = messageWithHint(wrong);
     for (const t of absent) Object.assign(t, { error, skipped: null });
-  } else if (gone.length > 0 && (await isLmsDatabase(connection, config))) {
+  } else if (gone.length > 0 && (await isLmsDatabase(session.connection, config))) {
     for (const { table, check, listed } of gone) {
       Object.assign(check, { skipped: null, dropped: true, objects: listed.length });
       check.findings = listed.map((o) => {

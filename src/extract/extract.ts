@@ -18,7 +18,6 @@ import { saveProbes } from "../state/probes.ts";
 import { forgetWatermark, readWatermarks, saveWatermark } from "../state/watermarks.ts";
 import { compressionChanged, saveWrittenCompression } from "../state/written-compression.ts";
 import { layoutChange, saveWrittenLayout, type WrittenLayout } from "../state/written-layout.ts";
-import { fromTestEnv } from "../test-overrides.ts";
 import { columnKind } from "./csv.ts";
 import type { ExtractEvents, TableSummary } from "./events.ts";
 import {
@@ -43,6 +42,7 @@ import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
 import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ranges.ts";
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
+import { serverWaitUntil, whenBack } from "./server-wait.ts";
 import { SpareConnections } from "./spare-connections.ts";
 import type { TablePlan } from "./table-plan.ts";
 import {
@@ -92,14 +92,6 @@ export interface ResolvedFields {
   /** the table's columns that exist, in table order */
   columns: ColumnInfo[];
 }
-
-/**
- * How long a run waits, in all, for a MySQL server that stopped answering after it had answered:
- * MariaDB restarts in seconds, an RDS Multi-AZ failover takes one to two minutes.
- */
-const SERVER_WAIT_MS = 120_000;
-/** For tests only: the wait for MySQL or MongoDB (a test of a server that does not come back would wait 2 minutes). */
-const TEST_WAIT_ENV = "PANORAMA_TEST_SERVER_WAIT_MS";
 
 /**
  * The fields of a table's layout, given its columns (null: the database lacks the table): the
@@ -378,17 +370,9 @@ export async function extractTables(
    * The main connection opened again after the server went away mid-run (a restart, a failover):
    * tried until it answers, within SERVER_WAIT_MS for the whole run.
    */
-  const openAgain = async (): Promise<Connection> => {
-    waitUntil ??= Date.now() + fromTestEnv(TEST_WAIT_ENV, SERVER_WAIT_MS);
-    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        return await openMain();
-      } catch (error) {
-        const left = waitUntil - Date.now();
-        if (!isServerAway(error) || left <= 0) throw error;
-        await Bun.sleep(Math.min(delay, left));
-      }
-    }
+  const openAgain = (): Promise<Connection> => {
+    waitUntil ??= serverWaitUntil();
+    return whenBack(openMain, isServerAway, waitUntil);
   };
   /** One table's summary; null for one the mode leaves out. */
   const extractOne = async (table: TableConfig): Promise<TableSummary | null> => {
@@ -503,7 +487,7 @@ async function extractStructuresTable(
       log.warn(`${sentence(messageOf(error))}: ${table.name} is read again once the server answers`, {
         table: table.name,
       });
-      await waitForMongo(config.mongodb, Date.now() + fromTestEnv(TEST_WAIT_ENV, SERVER_WAIT_MS));
+      await waitForMongo(config.mongodb, serverWaitUntil());
       return await extractCourseStructures(config, table, options);
     }
   } catch (error) {
@@ -516,7 +500,7 @@ async function extractStructuresTable(
 }
 
 /** A message without its closing full stop, to go on after a colon. */
-function sentence(message: string): string {
+export function sentence(message: string): string {
   return message.replace(/\.$/, "");
 }
 

@@ -15,6 +15,7 @@ import type { MongodbConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 import { tutorContainerHostAdvice } from "../setup/tutor-hosts.ts";
 import { releaseConsumedReads } from "./mongodb-read-release.ts";
+import { whenBack } from "./server-wait.ts";
 
 export class MongodbError extends PanoramaError {
   /** the server's codeName (AuthenticationFailed, Unauthorized, ...) or the network error code */
@@ -280,16 +281,14 @@ export interface MongoConnection {
  * selection timeout.
  */
 export async function waitForMongo(config: MongodbConfig, until: number): Promise<void> {
-  for (;;) {
-    try {
+  await whenBack(
+    async () => {
       const { client } = await connectMongo(config);
       await client.close().catch(() => {});
-      return;
-    } catch (error) {
-      if (!isUnreachable(error) || Date.now() >= until) throw error;
-      await Bun.sleep(Math.min(1_000, Math.max(0, until - Date.now())));
-    }
-  }
+    },
+    isUnreachable,
+    until,
+  );
 }
 
 /** Connect, authenticate and ping, so that a wrong host or password fails here, clearly. */

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
+import type { VerifyReport } from "../../src/verify.ts";
 import { runPanorama } from "../support/cli.ts";
 import { droppingProxy } from "../support/dropping-proxy.ts";
 import { skipWithoutTestEnv, testEnv } from "../support/env.ts";
@@ -194,6 +195,43 @@ describe.skipIf(skip)("a MySQL connection lost mid-run", () => {
     } finally {
       await proxy.close();
     }
+  }, 60_000);
+
+  test("verify: MySQL restarting as a table is counted: counted again once it answers; away longer, the tables after it not tried", async () => {
+    const cfg = writeTestConfig(tables(false));
+    dirs.push(cfg.dir);
+    expect((await runPanorama(["--config", cfg.file, "run", "--full"])).code).toBe(0);
+    const direct = readFileSync(cfg.file, "utf8");
+    const verify = async (downMs: number, env: Record<string, string> = {}) => {
+      const proxy = await droppingProxy(testEnv().mysql, {
+        afterBytes: Number.MAX_SAFE_INTEGER,
+        onQuery: "COUNT(*) FROM `lost_rows`",
+        downMs,
+      });
+      try {
+        writeFileSync(cfg.file, direct.replace(/^port = \d+$/m, `port = ${proxy.port}`));
+        const result = await runPanorama(["--config", cfg.file, "--json", "verify"], { env });
+        expect(proxy.drops()).toBe(1);
+        return { ...result, report: JSON.parse(result.stdout) as { found: VerifyReport } };
+      } finally {
+        await proxy.close();
+      }
+    };
+    const back = await verify(600);
+    expect(back.code).toBe(0);
+    expect(back.report.found.ok).toBe(true);
+    expect(back.report.found.tables.map((t) => [t.table, t.mysql_rows, t.error])).toEqual([
+      ["lost_rows", 20_000, null],
+      ["lost_small", 2, null],
+    ]);
+    expect(count(back.stderr, "lost_rows is counted again once the server answers")).toBe(1);
+
+    const away = await verify(60_000, { PANORAMA_TEST_SERVER_WAIT_MS: "500" });
+    expect(away.code).toBe(1);
+    const [rows, small] = away.report.found.tables;
+    expect(rows!.error).toContain("cannot connect");
+    expect(small!.error).toBe("not checked: MySQL did not answer again (said for lost_rows)");
+    expect(count(away.stderr, "lost_rows is counted again once the server answers")).toBe(1);
   }, 60_000);
 
   test("lost again on the second read: the table fails with its cause, nothing of it in the spool; the next table is read", async () => {
