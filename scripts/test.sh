@@ -112,7 +112,7 @@ else
     [test/integration/schema-change-mid-run.test.ts]=2 [test/integration/preset-layout.test.ts]=2
     [test/integration/upgrade-layout.test.ts]=2 [test/integration/statement-limits.test.ts]=2
     [test/integration/wrong-database.test.ts]=2 [test/integration/s3-proxy.test.ts]=2
-    [test/integration/mysql-restart.test.ts]=11
+    [test/integration/mysql-restart.test.ts]=14
   )
   shard=("" "")
   load=(0 0)
