@@ -98,15 +98,28 @@ function columns(header: string[], rows: string[][]): string[] {
   return [header, ...rows].map(line);
 }
 
-function logLines(logs: LogShipFileStatus[]): string[] {
+/**
+ * One line per tracking log. A path too long for the line (a Kubernetes container log's, some
+ * 130 characters) loses its beginning, not the numbers after it; `wide`: whole.
+ */
+function logLines(logs: LogShipFileStatus[], wide: boolean): string[] {
   if (logs.length === 0) return [];
-  const rows = logs.map((l) => [
-    l.path,
+  const header = ["tracking log", "bytes", "not shipped", "last upload"];
+  const numbers = logs.map((l) => [
     formatCount(l.size),
     formatCount(l.unshipped),
     l.last_upload ? l.last_upload.replace("T", " ").slice(0, 19) : "never",
   ]);
-  return ["", ...columns(["tracking log", "bytes", "not shipped", "last upload"], rows)];
+  const numbersWidth = columns(header.slice(1), numbers).reduce((w, l) => Math.max(w, l.length), 0);
+  const room = Math.max(header[0]!.length, STATUS_WIDTH - numbersWidth - 2);
+  const path = (p: string) => (wide || p.length <= room ? p : `…${p.slice(p.length - room + 1)}`);
+  return [
+    "",
+    ...columns(
+      header,
+      logs.map((l, i) => [path(l.path), ...numbers[i]!]),
+    ),
+  ];
 }
 
 function verifyLine(record: VerifyRecord | null): string {
@@ -247,7 +260,7 @@ export function formatStatus(status: Status, options: { wide?: boolean; now?: Da
     "",
     ...table.map(fit),
     ...errorLines.map(fit),
-    ...logLines(status.logs).map(fit),
+    ...logLines(status.logs, wide).map(fit),
     ...lossLines(status.logs_lost),
     ...(status.logs_pending_partitions
       ? [

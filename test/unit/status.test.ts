@@ -234,3 +234,29 @@ describe("status: tracking-log lines lost", () => {
     expect(lost(0, 0, 2)).not.toContain("0 file(s)");
   });
 });
+
+describe("status: tracking logs", () => {
+  test("a path too long for the line loses its beginning, not the numbers; --wide shows it whole", async () => {
+    const status = await collectStatus(config("local"));
+    // A Kubernetes container log's path, as the kubelet names it.
+    const path = `/var/log/containers/lms-7d9c5b8f6d-abcde_openedx_lms-${"4567cdef".repeat(8)}.log`;
+    const short = "/var/log/tracking.log";
+    const logs = [path, short].map((p) => ({
+      path: p,
+      size: 1_234_567,
+      committed: 1_000_000,
+      unshipped: 234_567,
+      last_upload: "2026-12-07T10:00:00.000Z",
+    }));
+    const text = formatStatus({ ...status, logs });
+    const lines = text.split("\n");
+    expect(Math.max(...lines.map((l) => [...l].length))).toBeLessThanOrEqual(120);
+    expect(lines.find((l) => l.startsWith("tracking log"))).toMatch(/ +bytes +not shipped +last upload$/);
+    const long = lines.find((l) => l.startsWith("…"))!;
+    expect(long).toMatch(/^…\S*4567cdef\.log +1,234,567 +234,567 +2026-12-07 10:00:00$/);
+    expect(path.endsWith(long.split(" ")[0]!.slice(1))).toBe(true);
+    expect(lines.some((l) => l.startsWith(`${short} `))).toBe(true);
+    const wide = formatStatus({ ...status, logs }, { wide: true });
+    expect(wide).toContain(`${path}  1,234,567`);
+  });
+});
