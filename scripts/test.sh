@@ -57,6 +57,11 @@ check typecheck "$BIN/tsc" --noEmit
 BUN_TEST=("$BIN/bun" test --timeout 60000)
 work="$(mktemp -d "${TMPDIR:-/tmp}/panorama-test.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+# The tests' temporary files go under it too (test/support/preload.ts makes its directory there
+# and removes it at the end): what a test process that dies leaves goes with the rest.
+# Traversable, as /tmp is: some tests run the CLI as another user.
+chmod 755 "$work"
+export TMPDIR="$work"
 
 # bun writes results and its summary to stderr: copy that stream to a log, keep stdout as is.
 run_tests() { # LOG [FILES...]: one test environment, one bun process
