@@ -15,8 +15,8 @@ import { hostTablePrefix, listTableObjects, partitionValuesOf, removeStale } fro
 import { cleanSpool, listSpool, spoolDir } from "./datalake/spool.ts";
 import type { StoredObject, Target } from "./datalake/targets.ts";
 import { Uploader } from "./datalake/upload.ts";
-import { messageOf, messageWithHint } from "./errors.ts";
-import { planTable, sentence } from "./extract/extract.ts";
+import { messageWithHint } from "./errors.ts";
+import { planTable } from "./extract/extract.ts";
 import {
   type Cell,
   close,
@@ -32,7 +32,7 @@ import {
 } from "./extract/mysql.ts";
 import { groupByPartition, partitionKey } from "./extract/partition.ts";
 import { extractOverConnections } from "./extract/partition-pool.ts";
-import { serverWaitUntil, whenBack } from "./extract/server-wait.ts";
+import { ServerWait, sayDoneAgain } from "./extract/server-wait.ts";
 import { log } from "./log.ts";
 import type { PseudonymsStatus } from "./privacy/report.ts";
 import { pseudonymsLine, pseudonymsStatus } from "./privacy/report.ts";
@@ -292,14 +292,13 @@ interface MysqlSession {
 }
 
 async function withMysql<T>(config: Config, work: (session: MysqlSession) => Promise<T>): Promise<T> {
-  let until: number | null = null;
+  const wait = new ServerWait();
   const session: MysqlSession = {
     // connect() says which server and why, with the hint, already.
     connection: await connect(config.mysql),
     async reopen() {
       session.connection.destroy();
-      until ??= serverWaitUntil();
-      session.connection = await whenBack(() => connect(config.mysql), isServerAway, until);
+      session.connection = await wait.whenBack(() => connect(config.mysql), isServerAway);
     },
   };
   try {
@@ -390,33 +389,26 @@ async function verifyOnce(
       report.tables.push(notChecked(table.name, { error: notTried }));
       continue;
     }
-    try {
-      await checkOne(table);
-    } catch (error) {
-      let failure = error;
-      // The connection lost under the count (a restart, a failover): counted again, once, when
-      // the server answers.
-      if (isConnectionLost(error)) {
-        log.warn(`${sentence(messageOf(error))}: ${table.name} is counted again once the server answers`, {
-          table: table.name,
-        });
-        try {
-          await session.reopen();
-          try {
-            await checkOne(table);
-            continue;
-          } catch (again) {
-            failure = again;
-          }
-        } catch (away) {
-          failure = away;
-          mysqlGone = `not checked: MySQL did not answer again (said for ${table.name})`;
-        }
-      }
-      report.tables.push(notChecked(table.name, { error: messageWithHint(failure) }));
-      if (failure instanceof AwsError && failure.unreachable) {
-        unreachable = `the datalake could not be reached (said for ${table.name})`;
-      }
+    /** the table's failure, or null once checked */
+    const attempt = () =>
+      checkOne(table).then(
+        (): unknown => null,
+        (error: unknown) => error ?? "failed",
+      );
+    let failure = await attempt();
+    // The connection lost under the count (a restart, a failover): counted again, once, when
+    // the server answers.
+    if (failure !== null && isConnectionLost(failure)) {
+      sayDoneAgain(failure, table.name, "counted");
+      failure = await session.reopen().then(attempt, (away: unknown) => {
+        mysqlGone = `not checked: MySQL did not answer again (said for ${table.name})`;
+        return away;
+      });
+    }
+    if (failure === null) continue;
+    report.tables.push(notChecked(table.name, { error: messageWithHint(failure) }));
+    if (failure instanceof AwsError && failure.unreachable) {
+      unreachable = `the datalake could not be reached (said for ${table.name})`;
     }
   }
   const mysqlTables = tables.filter((t) => t.source !== "course_structures");

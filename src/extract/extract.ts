@@ -42,7 +42,7 @@ import { extractOverConnections, partitionFailure } from "./partition-pool.ts";
 import { extractByScan, ScanGaveUp, scanApplies } from "./partition-scan.ts";
 import { extractRanges, planRanges, RANGE_ROWS, RANGED_FROM_ROWS } from "./pk-ranges.ts";
 import { type SchemaSnapshot, snapshotSchema } from "./schema-snapshot.ts";
-import { serverWaitUntil, whenBack } from "./server-wait.ts";
+import { ServerWait, sayDoneAgain } from "./server-wait.ts";
 import { SpareConnections } from "./spare-connections.ts";
 import type { TablePlan } from "./table-plan.ts";
 import {
@@ -364,23 +364,15 @@ export async function extractTables(
   });
   /** the server answered in this run: one that stops answering later is restarting, and waited for */
   let reached = false;
-  /** until when this run waits, in all, for a server that went away (set at the first wait) */
-  let waitUntil: number | null = null;
-  /**
-   * The main connection opened again after the server went away mid-run (a restart, a failover):
-   * tried until it answers, within SERVER_WAIT_MS for the whole run.
-   */
-  const openAgain = (): Promise<Connection> => {
-    waitUntil ??= serverWaitUntil();
-    return whenBack(openMain, isServerAway, waitUntil);
-  };
+  /** this run's wait for servers that went away (MySQL's and MongoDB's) */
+  const serverWait = new ServerWait();
   /** One table's summary; null for one the mode leaves out. */
   const extractOne = async (table: TableConfig): Promise<TableSummary | null> => {
     const stop = options.stopReason?.() ?? null;
     if (stop !== null) return shared(table, `not extracted: ${stop}`);
     if (table.source === "course_structures") {
       const gate = modeAllows(config.mode, "course-structures");
-      if (gate.allowed) return extractStructuresTable(config, table, { ...options, mysql: main });
+      if (gate.allowed) return extractStructuresTable(config, table, { ...options, mysql: main }, serverWait);
       log.info(`${table.name}: ${gate.reason}`);
       return null;
     }
@@ -397,7 +389,7 @@ export async function extractTables(
     const opened = async (): Promise<Connection | null> => {
       try {
         if (unreachableAhead) throw unreachableAhead.error;
-        main ??= reached ? await openAgain() : await openMain();
+        main ??= reached ? await serverWait.whenBack(openMain, isServerAway) : await openMain();
         reached = true;
         return main;
       } catch (error) {
@@ -427,9 +419,7 @@ export async function extractTables(
     if (summary.error === null || !isConnectionLost(failure) || (options.stopReason?.() ?? null) !== null) {
       return summary;
     }
-    log.warn(`${sentence(messageOf(failure))}: ${table.name} is read again once the server answers`, {
-      table: table.name,
-    });
+    sayDoneAgain(failure, table.name);
     connection = await opened();
     if (connection === null) return summary;
     return attempt(connection, undefined);
@@ -468,12 +458,13 @@ export async function extractTables(
 /**
  * The course structures table (MongoDB): a server that cannot be reached fails this table only.
  * A connection lost mid-read (MongoDB restarted, a replica set changed its primary) has the table
- * read again, once, when the server answers (within SERVER_WAIT_MS).
+ * read again, once, when the server answers (within the run's wait).
  */
 async function extractStructuresTable(
   config: Config,
   table: TableConfig,
   options: ExtractOptions & { mysql: Connection | null },
+  serverWait: ServerWait,
 ): Promise<TableSummary> {
   const started = performance.now();
   try {
@@ -484,10 +475,8 @@ async function extractStructuresTable(
       return await extractCourseStructures(config, table, options);
     } catch (error) {
       if (!isLost(error) || (options.stopReason?.() ?? null) !== null) throw error;
-      log.warn(`${sentence(messageOf(error))}: ${table.name} is read again once the server answers`, {
-        table: table.name,
-      });
-      await waitForMongo(config.mongodb, serverWaitUntil());
+      sayDoneAgain(error, table.name);
+      await waitForMongo(config.mongodb, serverWait);
       return await extractCourseStructures(config, table, options);
     }
   } catch (error) {
@@ -497,11 +486,6 @@ async function extractStructuresTable(
       seconds: Math.round((performance.now() - started) / 10) / 100,
     };
   }
-}
-
-/** A message without its closing full stop, to go on after a colon. */
-export function sentence(message: string): string {
-  return message.replace(/\.$/, "");
 }
 
 /** An error as a table's summary says it: the message, then the hint in parentheses. */

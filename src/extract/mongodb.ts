@@ -15,7 +15,7 @@ import type { MongodbConfig } from "../config/types.ts";
 import { PanoramaError } from "../errors.ts";
 import { tutorContainerHostAdvice } from "../setup/tutor-hosts.ts";
 import { releaseConsumedReads } from "./mongodb-read-release.ts";
-import { whenBack } from "./server-wait.ts";
+import type { ServerWait } from "./server-wait.ts";
 
 export class MongodbError extends PanoramaError {
   /** the server's codeName (AuthenticationFailed, Unauthorized, ...) or the network error code */
@@ -276,19 +276,15 @@ export interface MongoConnection {
 }
 
 /**
- * Until the server that went away answers again (a connection that pings), or `until` (a time in
- * ms) passes: then the last failure is thrown. Each attempt waits up to the driver's server
+ * Until the server that went away answers again (a connection that pings), within `wait`'s
+ * budget: then the last failure is thrown. Each attempt waits up to the driver's server
  * selection timeout.
  */
-export async function waitForMongo(config: MongodbConfig, until: number): Promise<void> {
-  await whenBack(
-    async () => {
-      const { client } = await connectMongo(config);
-      await client.close().catch(() => {});
-    },
-    isUnreachable,
-    until,
-  );
+export async function waitForMongo(config: MongodbConfig, wait: ServerWait): Promise<void> {
+  await wait.whenBack(async () => {
+    const { client } = await connectMongo(config);
+    await client.close().catch(() => {});
+  }, isUnreachable);
 }
 
 /** Connect, authenticate and ping, so that a wrong host or password fails here, clearly. */

@@ -117,8 +117,7 @@ const LOST = new Set([
 ]);
 
 export function isConnectionLost(error: unknown): boolean {
-  const e = error as { code?: unknown; fatal?: boolean; message?: string } | null;
-  return LOST.has(String(e?.code)) || (e !== null && e.code === undefined && closedUnder(e));
+  return LOST.has(errorCode(error));
 }
 
 /**
@@ -130,7 +129,7 @@ export function isConnectionLost(error: unknown): boolean {
 const AWAY = new Set([...LOST, "ECONNREFUSED", "ENOENT", "ENOTFOUND", "EAI_AGAIN"]);
 
 export function isServerAway(error: unknown): boolean {
-  return AWAY.has(String((error as { code?: unknown } | null)?.code));
+  return AWAY.has(errorCode(error));
 }
 
 /**
@@ -179,23 +178,23 @@ function quotedAccount(account: string): string | null {
 }
 
 /**
- * A statement given to a connection that the server or the network had closed meanwhile (between
- * two partitions' reads): mysql2 refuses it with no code, as a fatal error.
+ * The code of a driver's or server's error (a MysqlError keeps it), with a name for those mysql2
+ * gives none: MariaDB's max_statement_time, and a statement given to a connection that the server
+ * or the network had closed meanwhile (between two partitions' reads), which is one lost.
  */
-function closedUnder(error: { fatal?: boolean; message?: string }): boolean {
-  return error.fatal === true && /connection is in closed state/.test(error.message ?? "");
+function errorCode(error: unknown): string {
+  const e = (error ?? {}) as { code?: unknown; errno?: unknown; fatal?: unknown; message?: unknown };
+  if (typeof e.code === "string") return e.code;
+  if (e.errno === ER_STATEMENT_TIMEOUT) return "ER_STATEMENT_TIMEOUT";
+  if (e.fatal === true && /connection is in closed state/.test(String(e.message)))
+    return "PROTOCOL_CONNECTION_LOST";
+  return "UNKNOWN";
 }
 
 /** `error` as a MysqlError naming the server; `hint` replaces the one its code has. */
 export function mysqlError(error: unknown, config: MysqlConfig, doing: string, hint?: string): MysqlError {
   const e = error as Partial<QueryError> & { message?: string };
-  const code =
-    e.code ??
-    (e.errno === ER_STATEMENT_TIMEOUT
-      ? "ER_STATEMENT_TIMEOUT"
-      : closedUnder(e)
-        ? "PROTOCOL_CONNECTION_LOST"
-        : "UNKNOWN");
+  const code = errorCode(error);
   // Refused a database when connecting, before any session could say its account: the server's
   // message names it ("Access denied for user 'panorama'@'localhost' to database ...").
   const named =
