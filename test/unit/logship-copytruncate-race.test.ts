@@ -74,11 +74,27 @@ function followerWith(setup: ReturnType<typeof logShipSetup>, recorder: Recorder
   };
 }
 
-test("copytruncate after the live file was checked, new lines written before new files are looked for: the copy is not a new file, each line once", async () => {
+/** `body` with a new setup's follower and recorder; the follower closed after, whatever happened. */
+async function race(
+  body: (r: {
+    setup: ReturnType<typeof logShipSetup>;
+    recorder: Recorder;
+    follower: FileFollower;
+    beforeDiscovery: (action: () => void) => void;
+  }) => Promise<void>,
+): Promise<void> {
   const setup = logShipSetup();
   const recorder = new Recorder();
   const { follower, beforeDiscovery } = followerWith(setup, recorder);
   try {
+    await body({ setup, recorder, follower, beforeDiscovery });
+  } finally {
+    follower.close();
+  }
+}
+
+test("copytruncate after the live file was checked, new lines written before new files are looked for: the copy is not a new file, each line once", () =>
+  race(async ({ setup, recorder, follower, beforeDiscovery }) => {
     writeFileSync(setup.file, text(range(1, 10)));
     await follower.pass(false);
     appendFileSync(setup.file, text(range(11, 15)));
@@ -97,16 +113,10 @@ test("copytruncate after the live file was checked, new lines written before new
     await follower.pass(false);
     expect(notOnce(recorder.seqs, range(1, 25))).toEqual({});
     expect(recorder.seqs.toSorted((a, b) => a - b)).toEqual(range(1, 25));
-  } finally {
-    follower.close();
-  }
-});
+  }));
 
-test("copytruncate of a live file created by a rename rotation, after it was checked: the renamed file and the copy each once", async () => {
-  const setup = logShipSetup();
-  const recorder = new Recorder();
-  const { follower, beforeDiscovery } = followerWith(setup, recorder);
-  try {
+test("copytruncate of a live file created by a rename rotation, after it was checked: the renamed file and the copy each once", () =>
+  race(async ({ setup, recorder, follower, beforeDiscovery }) => {
     writeFileSync(setup.file, text(range(1, 10)));
     await follower.pass(false);
     renameSync(setup.file, `${setup.file}.1`);
@@ -123,16 +133,10 @@ test("copytruncate of a live file created by a rename rotation, after it was che
     await follower.pass(false);
     await follower.pass(false);
     expect(notOnce(recorder.seqs, range(1, 26))).toEqual({});
-  } finally {
-    follower.close();
-  }
-});
+  }));
 
-test("copytruncate with no line written after it, the pass between the copy and the truncation: each line once", async () => {
-  const setup = logShipSetup();
-  const recorder = new Recorder();
-  const { follower, beforeDiscovery } = followerWith(setup, recorder);
-  try {
+test("copytruncate with no line written after it, the pass between the copy and the truncation: each line once", () =>
+  race(async ({ setup, recorder, follower, beforeDiscovery }) => {
     writeFileSync(setup.file, text(range(1, 10)));
     await follower.pass(false);
     appendFileSync(setup.file, text(range(11, 14)));
@@ -143,7 +147,4 @@ test("copytruncate with no line written after it, the pass between the copy and 
     appendFileSync(setup.file, text(range(15, 16)));
     await follower.pass(false);
     expect(notOnce(recorder.seqs, range(1, 16))).toEqual({});
-  } finally {
-    follower.close();
-  }
-});
+  }));
